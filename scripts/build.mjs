@@ -1,0 +1,34 @@
+// One esbuild script for everything that ships: the extension (CommonJS, `vscode` external) and the
+// `pipeline` CLI (a Node executable). Type checking is its own step (`npm run typecheck`).
+import * as esbuild from 'esbuild';
+import { chmod } from 'node:fs/promises';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+};
+
+const targets = [
+  { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...common, entryPoints: ['test/agents/scriptedAgent.ts'], outfile: 'dist/scriptedAgent.js', banner: { js: '#!/usr/bin/env node' } },
+];
+
+if (watch) {
+  for (const t of targets) {
+    const ctx = await esbuild.context(t);
+    await ctx.watch();
+  }
+} else {
+  await Promise.all(targets.map((t) => esbuild.build(t)));
+  await chmod('dist/cli.js', 0o755);
+  await chmod('dist/scriptedAgent.js', 0o755);
+}

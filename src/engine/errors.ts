@@ -1,0 +1,58 @@
+/**
+ * Errors the user can act on. Every error the engine raises for bad input names what is at fault
+ * (a file, an argument, an id), where (a line, a field) and what to do about it, so the CLI and the
+ * editor can show it as it is.
+ */
+export type PipelineErrorCode =
+  | 'invalid-id'
+  | 'invalid-config'
+  | 'invalid-task'
+  | 'invalid-state'
+  | 'corrupt-journal'
+  | 'corrupt-snapshot'
+  | 'unknown-task'
+  | 'unknown-agent'
+  | 'unknown-role'
+  | 'duplicate-id'
+  | 'cycle'
+  | 'illegal-transition'
+  | 'busy'
+  | 'not-leader'
+  | 'not-initialised'
+  | 'already-initialised'
+  | 'git'
+  | 'import'
+  | 'usage';
+
+export interface PipelineErrorDetails {
+  /** The file at fault, when there is one. */
+  readonly file?: string;
+  /** Where in the file or input: a line number, a JSON path, an argument name. */
+  readonly where?: string;
+  /** What the user can do about it, as a sentence. */
+  readonly fix?: string;
+}
+
+export class PipelineError extends Error {
+  override readonly name = 'PipelineError';
+  constructor(
+    readonly code: PipelineErrorCode,
+    message: string,
+    readonly details: PipelineErrorDetails = {},
+  ) {
+    super(message);
+  }
+
+  /** The message with its file, place and fix, one per line, as the CLI prints it. */
+  describe(): string {
+    const lines = [this.message];
+    if (this.details.file) lines.push(`  file: ${this.details.file}${this.details.where ? ` (${this.details.where})` : ''}`);
+    else if (this.details.where) lines.push(`  at: ${this.details.where}`);
+    if (this.details.fix) lines.push(`  fix: ${this.details.fix}`);
+    return lines.join('\n');
+  }
+}
+
+export function isPipelineError(e: unknown): e is PipelineError {
+  return e instanceof PipelineError;
+}

@@ -1,0 +1,1 @@
+console.log("scripted agent: under construction");
