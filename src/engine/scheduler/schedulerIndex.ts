@@ -1,0 +1,180 @@
+import { PipelineError } from '../errors';
+import type { Agent, PipelineConfig, PipelineState, StageConfig, Task } from '../schema';
+import { AgentPool } from './agentPool';
+import { rolloutEligibility } from './eligibility';
+import { explainTask } from './explainTask';
+import type { Assignment, OrchestrationStrategy } from './orchestrationStrategy';
+import { holdsClaim, PathClaims } from './pathClaims';
+import { PlanContext } from './planContext';
+import { PrerequisiteGraph } from './prerequisiteGraph';
+import type { SchedulerParts } from './schedulerParts';
+import { getStrategy } from './strategyRegistry';
+import { TaskQueues } from './taskQueues';
+
+/**
+ * The task scheduler: decides which agent works on which task next.
+ *
+ * Orchestration modes (how tasks are assigned) are strategies registered by name in
+ * strategyRegistry.ts:
+ * - `sequential`: one task at a time goes through every stage (architect → test → implementation →
+ *   supervisor); the next starts only after the current one is merged, blocked or cancelled.
+ * - `parallel`: a pipeline; each stage works on a different task at once, downstream stages served
+ *   first so work in flight drains.
+ * Both honour the same rules: a task enters the pipeline only when its prerequisites are merged;
+ * ready tasks go by priority, then age; two tasks whose paths overlap are never in the conflict
+ * stages together (pathClaims.ts); in pilot rollout mode only eligible tasks run; a task backing off
+ * after a failure waits for its `not_before`.
+ *
+ * The index keeps everything a decision needs up to date incrementally, so deciding never rescans
+ * the tasks: per-stage priority heaps of queued tasks (taskQueues.ts), unmet-prerequisite counters
+ * and a dependents map (prerequisiteGraph.ts), the path claims, and the idle agents per role. The
+ * facade calls `taskChanged` / `agentChanged` after every change it commits; `build` replays a whole
+ * state through the same calls, so an index rebuilt after a crash equals the one kept up to date.
+ * The index keeps its own copies of tasks and agents (from those calls) and trusts them over the
+ * `before` arguments. A change of configuration means a new index.
+ */
+
+export type { Assignment } from './orchestrationStrategy';
+
+export interface PlanResult {
+  assignments: Assignment[];
+  /** sequential mode: the task that is now current (null = none); undefined in modes without one */
+  currentTask?: string | null;
+  /** earliest epoch-ms at which a task held back by not_before becomes assignable, or null */
+  wakeAt: number | null;
+}
+
+export interface PlanOptions {
+  now: number;
+  /** Which tasks may run (pilot mode: see rolloutEligibility); all when omitted. */
+  eligible?: (t: Task) => boolean;
+}
+
+/** A canonical picture of the index, equal for equal states whatever the history: for tests and debugging. */
+export interface SchedulerSnapshot {
+  readyPending: string[];
+  /** Queued task ids per stage, best first, backing-off ones included. */
+  queues: Record<string, string[]>;
+  claims: string[];
+  inFlight: string[];
+  unmet: Record<string, number>;
+  idleAgents: Record<string, string[]>;
+}
+
+export class SchedulerIndex {
+  private readonly tasks = new Map<string, Task>();
+  private readonly graph = new PrerequisiteGraph(this.tasks);
+  private readonly queues = new TaskQueues();
+  private readonly agents = new AgentPool();
+  private readonly claims = new PathClaims();
+  private readonly inFlight = new Set<string>();
+  private readonly conflictStages: ReadonlySet<string>;
+  private readonly stageByName: ReadonlyMap<string, StageConfig>;
+  private readonly parts: SchedulerParts;
+
+  private constructor(private readonly config: PipelineConfig) {
+    this.conflictStages = new Set(config.conflictStages);
+    this.stageByName = new Map(config.stages.map((s) => [s.name, s]));
+    this.parts = {
+      config,
+      stageByName: this.stageByName,
+      conflictStages: this.conflictStages,
+      tasks: this.tasks,
+      graph: this.graph,
+      queues: this.queues,
+      agents: this.agents,
+      claims: this.claims,
+      inFlight: this.inFlight,
+    };
+  }
+
+  static build(state: PipelineState, config: PipelineConfig): SchedulerIndex {
+    const index = new SchedulerIndex(config);
+    for (const task of Object.values(state.tasks)) index.taskChanged(undefined, task);
+    for (const agent of Object.values(state.agents)) index.agentChanged(undefined, agent);
+    return index;
+  }
+
+  /** throws 'cycle' / 'unknown-task' / 'duplicate-id' for tasks about to be added (batch, may reference each other); changes nothing */
+  checkNewTasks(tasks: readonly Pick<Task, 'id' | 'prerequisites'>[]): void {
+    this.graph.checkNewTasks(tasks);
+  }
+
+  /** call after every change to a task (before = undefined when added) and for agents */
+  taskChanged(_before: Task | undefined, after: Task): void {
+    const id = after.id;
+    const prev = this.tasks.get(id);
+    if (prev) {
+      this.queues.remove(id, prev.stage);
+      this.inFlight.delete(id);
+    }
+    this.graph.update(prev, after);
+    this.tasks.set(id, after);
+    if (after.status === 'queued') this.queues.add(after);
+    if (after.status === 'working' || after.status === 'merging') this.inFlight.add(id);
+    if (holdsClaim(after, this.conflictStages)) this.claims.take(id, after.paths);
+    else this.claims.release(id);
+  }
+
+  agentChanged(before: Agent | undefined, after: Agent | undefined): void {
+    const id = after?.id ?? before?.id;
+    if (id === undefined) return;
+    this.agents.change(id, after);
+  }
+
+  /** pending tasks whose prerequisites are all done, oldest first (maintained incrementally) */
+  readyPending(): string[] {
+    return this.graph.readyPending();
+  }
+
+  /** decide assignments now with the named strategy (throws PipelineError 'usage' for an unknown mode, listing the known ones) */
+  plan(mode: string, state: PipelineState, opts: PlanOptions): PlanResult {
+    const strategy = getStrategy(mode);
+    this.queues.promote(opts.now);
+    const context = new PlanContext(this.parts, state, opts.now, opts.eligible);
+    const outcome = strategy.plan(context);
+    const result: PlanResult = {
+      assignments: context.assignments,
+      wakeAt: outcome.wakeAt !== undefined ? outcome.wakeAt : context.nextWake(),
+    };
+    if (outcome.currentTask !== undefined) result.currentTask = outcome.currentTask;
+    return result;
+  }
+
+  /**
+   * for `pipeline status`: why a task is not assigned (conflict with X, waiting for a <role>, backoff
+   * until, not eligible in pilot). Eligibility defaults to the state's rollout mode.
+   */
+  explain(taskId: string, state: PipelineState, now: number, eligible?: (t: Task) => boolean): string {
+    let strategy: OrchestrationStrategy | undefined;
+    try {
+      strategy = getStrategy(state.orchestration_mode);
+    } catch {
+      // An unknown stored mode is reported by the mode commands; the other reasons still apply.
+      strategy = undefined;
+    }
+    return explainTask(this.parts, taskId, state, now, eligible ?? rolloutEligibility(state, this.config), strategy);
+  }
+
+  /** The unmet prerequisites of a task, in its own order: for `pipeline task show`. */
+  unmetPrerequisites(taskId: string): string[] {
+    if (!this.tasks.has(taskId)) throw new PipelineError('unknown-task', `There is no task ${taskId}.`, { where: taskId });
+    return this.graph.unmetPrerequisites(taskId);
+  }
+
+  /** Whether the task holds a path claim (it is in, or between, the conflict stages). */
+  holdsClaim(taskId: string): boolean {
+    return this.claims.holds(taskId);
+  }
+
+  snapshot(): SchedulerSnapshot {
+    return {
+      readyPending: this.readyPending(),
+      queues: this.queues.contents(),
+      claims: this.claims.holderIds(),
+      inFlight: [...this.inFlight].sort(),
+      unmet: this.graph.unmetCounts(),
+      idleAgents: this.agents.idleSnapshot(),
+    };
+  }
+}
