@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { copyFile, chmod, mkdir, readFile, rm, symlink, writeFile, lstat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const CODE_SERVER_VERSION = '4.100.3';
@@ -15,14 +15,14 @@ export const CODE_SERVER_VERSION = '4.100.3';
 const RECIPE = 1;
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-export const testHostDir = join(repoRoot, '.test-host');
+const testHostDir = join(repoRoot, '.test-host');
 const installDir = join(testHostDir, 'code-server');
 const codeServerDir = join(installDir, 'node_modules', 'code-server');
-export const vscodeDir = join(codeServerDir, 'lib', 'vscode');
-export const serverMain = join(vscodeDir, 'out', 'server-main.js');
-export const chromiumPath = '/usr/bin/chromium';
+const vscodeDir = join(codeServerDir, 'lib', 'vscode');
+const serverMain = join(vscodeDir, 'out', 'server-main.js');
+const chromiumPath = '/usr/bin/chromium';
 const ripgrepTarget = join(vscodeDir, 'node_modules', '@vscode', 'ripgrep', 'bin', 'rg');
-const stampFile = join(testHostDir, 'stamp.json');
+export const stampFile = join(testHostDir, 'stamp.json');
 const logFile = join(testHostDir, 'install.log');
 
 /** Native modules of VS Code's server that ship as sources and must be compiled for this Node. */
@@ -35,8 +35,19 @@ const APT_PACKAGES = [
   { name: 'libkrb5-dev', file: '/usr/include/gssapi/gssapi.h' },
 ];
 
+/**
+ * What the stamp must say for the install to count as current. It also tells the test host library
+ * (vscodeHost.ts) where the server and the browser are, relative paths being relative to the stamp.
+ */
 function wantedStamp() {
-  return { recipe: RECIPE, codeServer: CODE_SERVER_VERSION, nodeAbi: process.versions.modules, platform: `${process.platform}-${process.arch}` };
+  return {
+    recipe: RECIPE,
+    codeServer: CODE_SERVER_VERSION,
+    nodeAbi: process.versions.modules,
+    platform: `${process.platform}-${process.arch}`,
+    serverMain: relative(testHostDir, serverMain),
+    chromium: chromiumPath,
+  };
 }
 
 async function readStamp() {
