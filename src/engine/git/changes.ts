@@ -1,0 +1,99 @@
+import { PipelineError } from '../errors';
+import { taskBranch } from '../ids';
+import { requireBranch } from './branches';
+import type { GitRepo } from './gitRepo';
+
+/**
+ * What a task changed: the commits and files on its branch since the merge base with the target
+ * branch. Feeds the next stage's task file ("what the earlier stages left") and the editor's
+ * "show diff against the target branch" action. Read-only.
+ */
+
+export interface TaskCommit {
+  readonly sha: string;
+  readonly parents: readonly string[];
+  readonly author: string;
+  /** ISO 8601, with the author's offset. */
+  readonly date: string;
+  readonly subject: string;
+}
+
+export type FileChangeStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'type-changed' | 'unmerged' | 'unknown';
+
+export interface FileChange {
+  readonly path: string;
+  readonly status: FileChangeStatus;
+  /** The path before a rename or copy. */
+  readonly from?: string;
+}
+
+export interface TaskChanges {
+  readonly branch: string;
+  readonly target: string;
+  /** The merge base of the task branch and the target. */
+  readonly base: string;
+  readonly head: string;
+  /** Newest first. */
+  readonly commits: readonly TaskCommit[];
+  readonly files: readonly FileChange[];
+}
+
+const STATUS: Readonly<Record<string, FileChangeStatus>> = {
+  A: 'added', M: 'modified', D: 'deleted', R: 'renamed', C: 'copied', T: 'type-changed', U: 'unmerged',
+};
+
+async function resolveRange(repo: GitRepo, taskId: string, target: string): Promise<{ branch: string; base: string; head: string }> {
+  const branch = taskBranch(taskId);
+  const head = await requireBranch(repo, branch, 'task branch');
+  const targetHead = await requireBranch(repo, target, 'target branch');
+  const r = await repo.readResult(['merge-base', targetHead, head], { okExitCodes: [0, 1] });
+  const base = r.stdout.trim();
+  if (r.exitCode !== 0 || !base) {
+    throw new PipelineError('git', `${branch} and ${target} share no history.`, { fix: `Check that ${branch} was created from ${target}.` });
+  }
+  return { branch, base, head };
+}
+
+export function parseNameStatus(z: string): FileChange[] {
+  const fields = z.split('\0');
+  const out: FileChange[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const code = fields[i];
+    if (!code) continue;
+    const status = STATUS[code[0] ?? ''] ?? 'unknown';
+    if (status === 'renamed' || status === 'copied') {
+      const from = fields[i + 1] ?? '';
+      const path = fields[i + 2] ?? '';
+      out.push({ path, status, from });
+      i += 2;
+    } else {
+      out.push({ path: fields[i + 1] ?? '', status });
+      i += 1;
+    }
+  }
+  return out;
+}
+
+export async function taskChanges(repo: GitRepo, taskId: string, targetBranch: string): Promise<TaskChanges> {
+  const { branch, base, head } = await resolveRange(repo, taskId, targetBranch);
+  // Fields separated by US, commits by NUL (-z): neither occurs in names or subjects.
+  const log = await repo.read(['log', '-z', '--format=%H%x1f%P%x1f%an%x1f%aI%x1f%s', `${base}..${head}`]);
+  const commits: TaskCommit[] = log.split('\0').filter((l) => l.trim() !== '').map((line) => {
+    const [sha = '', parents = '', author = '', date = '', subject = ''] = line.replace(/^\n/, '').split('\x1f');
+    return { sha, parents: parents.split(' ').filter(Boolean), author, date, subject };
+  });
+  const files = parseNameStatus(await repo.read(['diff', '--name-status', '-z', '--find-renames', '--no-ext-diff', base, head]));
+  return { branch, target: targetBranch, base, head, commits, files };
+}
+
+/**
+ * The unified diff of the task branch against the target since their merge base (what
+ * `git diff target...branch` shows), optionally limited to some paths. External diff drivers and
+ * textconv filters are off: the text is git's own.
+ */
+export async function diffAgainstTarget(repo: GitRepo, taskId: string, targetBranch: string, paths: readonly string[] = []): Promise<string> {
+  const { base, head } = await resolveRange(repo, taskId, targetBranch);
+  const args = ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '--find-renames', base, head];
+  if (paths.length > 0) args.push('--', ...paths.map((p) => `:(literal)${p}`));
+  return repo.read(args);
+}

@@ -1,0 +1,68 @@
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { sep } from 'node:path';
+
+/**
+ * Is a git process working in this repository right now? Asked before a stale `index.lock` is
+ * deleted: deleting the lock of a live git command corrupts its index update.
+ *
+ * The choice: a process counts when its name is `git` or `git-*` and its working directory or one
+ * of its arguments lies inside one of the given directories (the main working tree, the common git
+ * dir, the worktree root). git changes into the repository for `git -C`, so its cwd shows where it
+ * works. A git process whose cwd or arguments cannot be read (another user's) counts as alive:
+ * keeping a stale lock costs a clear error, deleting a live one costs a corrupt index. Without
+ * /proc (macOS, Windows) nothing can be checked and the answer is `undefined`: keep the lock.
+ */
+
+export interface GitProcess {
+  readonly pid: number;
+  readonly reason: string;
+}
+
+function inside(p: string, dirs: readonly string[]): boolean {
+  return dirs.some((d) => p === d || p.startsWith(d.endsWith(sep) ? d : d + sep));
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live git processes working in `dirs`; undefined when this platform has no /proc to look at. */
+export async function gitProcessesIn(dirs: readonly string[]): Promise<GitProcess[] | undefined> {
+  let pids: string[];
+  try {
+    pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  const found: GitProcess[] = [];
+  for (const p of pids) {
+    const pid = Number(p);
+    if (pid === process.pid) continue;
+    const comm = (await readText(`/proc/${p}/comm`))?.trim();
+    if (!comm || !(comm === 'git' || comm.startsWith('git-'))) continue;
+    const stat = await readText(`/proc/${p}/stat`);
+    // A zombie has exited and holds no lock; the state follows the parenthesised command name.
+    if (stat && /\)\s+Z\s/.test(stat)) continue;
+    let cwd: string | undefined;
+    try {
+      cwd = await readlink(`/proc/${p}/cwd`);
+    } catch (e) {
+      // Gone since the listing: it holds nothing. Any other failure (EACCES) leaves it unknown.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      cwd = undefined;
+    }
+    const args = (await readText(`/proc/${p}/cmdline`))?.split('\0').filter(Boolean);
+    if (cwd === undefined || args === undefined) {
+      found.push({ pid, reason: `${comm} (pid ${pid}) cannot be inspected` });
+    } else if (inside(cwd, dirs)) {
+      found.push({ pid, reason: `${args.join(' ')} (pid ${pid}) runs in ${cwd}` });
+    } else if (args.some((a) => inside(a, dirs) || dirs.some((d) => a.includes(d)))) {
+      found.push({ pid, reason: `${args.join(' ')} (pid ${pid}) works on the repository` });
+    }
+  }
+  return found;
+}

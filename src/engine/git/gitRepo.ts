@@ -1,0 +1,231 @@
+import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { GitError, GitPluginError, simpleGit, type SimpleGit } from 'simple-git';
+import { PipelineError } from '../errors';
+import { ALLOWED_GIT_ENV, gitEnvironment, stripTrace } from './gitEnv';
+import { GitCommandError } from './gitErrors';
+import { withRepoLock } from './repoLock';
+
+/**
+ * One git repository and every git command the pipeline runs on it.
+ *
+ * - Every call gets `GIT_TERMINAL_PROMPT=0` and a timeout (simple-git's `timeout.block`: git is
+ *   killed after `timeoutMs` without output), read-only calls get `GIT_OPTIONAL_LOCKS=0`.
+ * - Mutating calls hold the repository's lock (repoLock.ts), keyed by the common git dir, so one
+ *   mutating command runs at a time per repository, worktrees included, across all instances.
+ * - Arguments go to git as an argv array (simple-git spawns without a shell); callers validate ids
+ *   and branch names before they become arguments.
+ * - A failure becomes a `GitCommandError` (a `PipelineError('git')`) naming the command, the
+ *   directory and git's stderr, with a fix when one is known.
+ */
+
+export interface GitRepoOptions {
+  /** Milliseconds a git command may stay silent before it is killed. Default 60 s. */
+  readonly timeoutMs?: number;
+}
+
+export interface RunOptions {
+  /** Where to run: the repository root by default, or one of its worktrees. */
+  readonly cwd?: string;
+  /** Exit codes that are answers rather than failures (`merge-tree` exits 1 on conflicts). */
+  readonly okExitCodes?: readonly number[];
+}
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly exitCode: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+/** Attempts of a mutating command that finds `index.lock` held by another process (an editor's git). */
+const LOCK_ATTEMPTS = 5;
+const LOCK_BACKOFF_MS = 50;
+
+/** A non-zero exit, carried through simple-git with its code and both streams intact. */
+class GitExit extends GitError {
+  constructor(
+    readonly exitCode: number,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(undefined, `git exited with ${exitCode}`);
+  }
+}
+
+function createClient(cwd: string, readOnly: boolean, timeoutMs: number): SimpleGit {
+  return simpleGit({
+    baseDir: cwd,
+    trimmed: false,
+    timeout: { block: timeoutMs },
+    allowEnvironment: [...ALLOWED_GIT_ENV],
+    // simple-git treats a non-zero exit with an empty stderr as success (`merge-tree` exits 1 on
+    // conflicts, silently): every non-zero exit becomes a GitExit so the caller decides.
+    errors(error, result) {
+      if (result.exitCode === 0 || error instanceof GitPluginError) return error;
+      return new GitExit(result.exitCode, Buffer.concat(result.stdOut).toString('utf8'), stripTrace(Buffer.concat(result.stdErr).toString('utf8')));
+    },
+  }).env(gitEnvironment(readOnly));
+}
+
+async function execGit(client: SimpleGit, args: readonly string[], cwd: string, timeoutMs: number, okExitCodes: readonly number[]): Promise<RunResult> {
+  try {
+    return { stdout: await client.raw([...args]), exitCode: 0 };
+  } catch (e) {
+    if (e instanceof GitExit) {
+      if (okExitCodes.includes(e.exitCode)) return { stdout: e.stdout, exitCode: e.exitCode };
+      throw new GitCommandError(args, cwd, e.exitCode, e.stderr, e.stdout);
+    }
+    if (e instanceof GitPluginError && e.plugin === 'timeout') {
+      throw new GitCommandError(args, cwd, -1, `no output for ${timeoutMs} ms; git was stopped`, '',
+        'Look for a git hook or credential helper that waits for input, or a very large repository; the timeout is GitRepoOptions.timeoutMs.');
+    }
+    if (e instanceof GitError) throw new GitCommandError(args, cwd, -1, stripTrace(e.message), '');
+    throw e;
+  }
+}
+
+function isLockBusy(e: unknown): boolean {
+  return e instanceof GitCommandError && /Unable to create '[^']*index\.lock': File exists/.test(e.stderr);
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export class GitRepo {
+  private readonly clients = new Map<string, SimpleGit>();
+
+  private constructor(
+    /** The main working tree (the user's checkout). */
+    readonly root: string,
+    /** The common git dir (`.git` of the main working tree), shared by all worktrees. */
+    readonly commonDir: string,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** Opens the repository that contains `dir` (its main working tree or any of its worktrees). */
+  static async open(dir: string, options: GitRepoOptions = {}): Promise<GitRepo> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const at = resolve(dir);
+    if (!(await isDirectory(at))) {
+      throw new PipelineError('git', `Cannot open a git repository at ${at}: the directory does not exist.`, { where: at, fix: 'Check the path.' });
+    }
+    const args = ['rev-parse', '--path-format=absolute', '--git-common-dir', '--show-toplevel'];
+    let out: string;
+    try {
+      out = (await execGit(createClient(at, true, timeoutMs), args, at, timeoutMs, [0])).stdout;
+    } catch (e) {
+      if (e instanceof GitCommandError && /not a git repository/i.test(e.stderr)) {
+        throw new PipelineError('git', `${at} is not inside a git repository.`, { where: at, fix: 'Run the pipeline inside a git repository (or run `git init` first).' });
+      }
+      throw e;
+    }
+    const [commonDirRaw, toplevel] = out.split('\n');
+    if (!commonDirRaw || !toplevel) {
+      throw new PipelineError('git', `${at} is not inside a working tree (a bare repository?).`, { where: at, fix: 'Run the pipeline in a repository with a working tree.' });
+    }
+    const commonDir = await realpath(commonDirRaw);
+    // The usual layout keeps `.git` in the main working tree; a separate git dir falls back to the
+    // top level of wherever we were opened.
+    const root = basename(commonDir) === '.git' ? dirname(commonDir) : toplevel;
+    return new GitRepo(root, commonDir, timeoutMs);
+  }
+
+  /** Runs a read-only git command (no optional locks) and returns its stdout. */
+  async read(args: readonly string[], options: RunOptions = {}): Promise<string> {
+    return (await this.readResult(args, options)).stdout;
+  }
+
+  async readResult(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const cwd = options.cwd ?? this.root;
+    return execGit(this.client(cwd, true), args, cwd, this.timeoutMs, options.okExitCodes ?? [0]);
+  }
+
+  /** Runs a git command that changes the repository, holding the repository's lock. */
+  async mutate(args: readonly string[], options: RunOptions = {}): Promise<string> {
+    return (await this.mutateResult(args, options)).stdout;
+  }
+
+  async mutateResult(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const cwd = options.cwd ?? this.root;
+    return this.exclusive(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await execGit(this.client(cwd, false), args, cwd, this.timeoutMs, options.okExitCodes ?? [0]);
+        } catch (e) {
+          // Our own commands are serialised; a held index.lock belongs to another process (an
+          // editor's git integration, the user) and is usually released within milliseconds. git
+          // takes the lock before changing anything, so trying again is safe.
+          if (!isLockBusy(e) || attempt >= LOCK_ATTEMPTS) throw e;
+          await sleep(LOCK_BACKOFF_MS * 2 ** (attempt - 1));
+        }
+      }
+    });
+  }
+
+  /**
+   * Holds the repository's lock for a sequence of commands (check, then change) so no other
+   * mutation of this repository interleaves. Re-entrant within the call chain.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return withRepoLock(this.commonDir, fn);
+  }
+
+  /** The commit a ref points at, or undefined when it does not exist. */
+  async headOf(ref: string, cwd?: string): Promise<string | undefined> {
+    if (ref.startsWith('-')) throw new PipelineError('invalid-id', `Invalid git ref ${JSON.stringify(ref)}.`, { where: 'ref' });
+    const r = await this.readResult(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd, okExitCodes: [0, 1] });
+    const sha = r.stdout.trim();
+    return r.exitCode === 0 && sha ? sha : undefined;
+  }
+
+  /** The branch checked out in `cwd` (the root by default), or undefined when HEAD is detached. */
+  async currentBranch(cwd?: string): Promise<string | undefined> {
+    const r = await this.readResult(['symbolic-ref', '--quiet', '--short', 'HEAD'], { cwd, okExitCodes: [0, 1] });
+    const name = r.stdout.trim();
+    return r.exitCode === 0 && name ? name : undefined;
+  }
+
+  /** The commit of a local branch, or undefined when the branch does not exist. */
+  async branchHead(branch: string): Promise<string | undefined> {
+    return this.headOf(`refs/heads/${branch}`);
+  }
+
+  /** The per-worktree git dir of `cwd` (`.git/worktrees/<name>` for a linked worktree). */
+  async gitDirOf(cwd: string): Promise<string> {
+    return (await this.read(['rev-parse', '--path-format=absolute', '--git-dir'], { cwd })).trim();
+  }
+
+  private client(cwd: string, readOnly: boolean): SimpleGit {
+    const key = `${readOnly ? 'r' : 'w'}:${cwd}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      try {
+        client = createClient(cwd, readOnly, this.timeoutMs);
+      } catch (e) {
+        if (e instanceof GitError) {
+          throw new PipelineError('git', `Cannot run git in ${cwd}: ${e.message}`, { where: cwd, fix: 'The directory is missing: run the pipeline again to repair worktrees.' });
+        }
+        throw e;
+      }
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+}
+
+/** True when `dir` is inside a git working tree. Never throws for a missing directory. */
+export async function isRepo(dir: string): Promise<boolean> {
+  const at = resolve(dir);
+  if (!(await isDirectory(at))) return false;
+  const r = await execGit(createClient(at, true, DEFAULT_TIMEOUT_MS), ['rev-parse', '--is-inside-work-tree'], at, DEFAULT_TIMEOUT_MS, [0, 128]);
+  return r.exitCode === 0 && r.stdout.trim() === 'true';
+}
