@@ -1,0 +1,131 @@
+import { copyFile, open, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Small file-system helpers for the state store: durable writes, and moving damaged files aside
+ * instead of deleting them. Everything is async (`node:fs/promises`): the store runs inside the VS
+ * Code extension host, where a synchronous call blocks every extension.
+ */
+
+export function errnoCode(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e) {
+    const code = e.code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+export function isEnoent(e: unknown): boolean {
+  return errnoCode(e) === 'ENOENT';
+}
+
+/**
+ * Makes a directory entry (a create, rename or unlink) durable. Without it a rename can be lost in a
+ * power cut even though the renamed file's data was synced. Windows cannot open a directory for
+ * syncing and does not need it (NTFS journals metadata), so the error is ignored there.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (e) {
+    if (process.platform !== 'win32') throw e;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** A temp-file name next to `path` that sweeps recognise by its `.tmp-` infix. */
+export function tempNameFor(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Whether a directory entry is one of our temp files (see `tempNameFor`). */
+export function isTempName(name: string): boolean {
+  return /\.tmp-\d+-[0-9a-f]{8}$/.test(name);
+}
+
+/**
+ * Writes `data` to `path` so that a crash leaves either the old file or the new one, never a mix:
+ * temp file, fsync, then (after `beforeRename`, which may veto by throwing) rename and fsync the
+ * directory. The temp file is removed when anything fails.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, beforeRename?: () => Promise<void>): Promise<void> {
+  const tmp = tempNameFor(path);
+  const fh = await open(tmp, 'wx');
+  let renamed = false;
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.close();
+    if (beforeRename) await beforeRename();
+    await rename(tmp, path);
+    renamed = true;
+    await fsyncDir(dirname(path));
+  } finally {
+    if (!renamed) {
+      await fh.close().catch(() => undefined);
+      await unlinkQuiet(tmp);
+    }
+  }
+}
+
+export async function unlinkQuiet(path: string): Promise<void> {
+  await unlink(path).catch((e: unknown) => {
+    if (!isEnoent(e)) throw e;
+  });
+}
+
+/** A file-name-safe timestamp: 2026-11-24T18-26-57-123Z. */
+export function fileTimestamp(d = new Date()): string {
+  return d.toISOString().replace(/[:.]/g, '-');
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (e) {
+    if (isEnoent(e)) return false;
+    throw e;
+  }
+}
+
+/** A free name `<path>.<tag>-<timestamp>` (with a counter when two land in one millisecond). */
+async function asideName(path: string, tag: string): Promise<string> {
+  const base = `${path}.${tag}-${fileTimestamp()}`;
+  for (let i = 0; ; i++) {
+    const candidate = i === 0 ? base : `${base}-${i}`;
+    if (!(await exists(candidate))) return candidate;
+  }
+}
+
+/**
+ * Renames a damaged or unusable file out of the way, keeping every byte for a person to inspect.
+ * Returns the new path.
+ */
+export async function moveAside(path: string, tag = 'corrupt'): Promise<string> {
+  const target = await asideName(path, tag);
+  await rename(path, target);
+  await fsyncDir(dirname(path));
+  return target;
+}
+
+/**
+ * Copies a file aside (synced) before the caller cuts it, so that a truncation never destroys
+ * anything. Returns the copy's path.
+ */
+export async function copyAside(path: string, tag = 'corrupt'): Promise<string> {
+  const target = await asideName(path, tag);
+  await copyFile(path, target);
+  const fh = await open(target, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsyncDir(dirname(path));
+  return target;
+}
