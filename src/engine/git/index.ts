@@ -8,5 +8,6 @@ export { conflictsBetween, dryRunMerge, mergeTask, type DryRunResult, type Merge
 export { assertBranchName, isBranchName } from './refNames';
 export { repairRepository, type LockFinding, type RepairOptions, type RepairReport, type UnfinishedFinding } from './repair';
 export { listWorktrees, type WorktreeEntry } from './worktreeList';
-export { TASK_DIR, Worktrees, type AgentWorktree, type BranchUpdate, type TaskCheckout } from './worktrees';
+export { TASK_DIR, Worktrees, type AgentWorktree, type BranchUpdate, type CheckoutOptions, type TaskCheckout } from './worktrees';
 export type { UnfinishedOperation } from './worktreeState';
+export { describeRepair, GitWorkspace } from './gitWorkspace';

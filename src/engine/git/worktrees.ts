@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
 import { assertName, isName, taskBranch } from '../ids';
 import { ensureBranch, requireBranch } from './branches';
-import { DirtyWorktreeError, listFiles } from './gitErrors';
+import { DirtyWorktreeError, listFiles, MergeConflictError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { withMessageFile } from './messageFile';
 import { mergeTask } from './merge';
@@ -24,7 +24,17 @@ export interface AgentWorktree {
   readonly created: boolean;
 }
 
-export type BranchUpdate = 'up-to-date' | 'fast-forward' | 'merged';
+/** How the task branch was brought up to date; 'conflict' only with `onConflict: 'checkout'`. */
+export type BranchUpdate = 'up-to-date' | 'fast-forward' | 'merged' | 'conflict';
+
+export interface CheckoutOptions {
+  /**
+   * When the target does not merge cleanly into the task branch: 'throw' (default) throws
+   * MergeConflictError and changes nothing; 'checkout' switches the worktree to the task branch as
+   * it is (not merged, no conflict markers) and returns the files, so an agent can do the merge.
+   */
+  readonly onConflict?: 'throw' | 'checkout';
+}
 
 export interface TaskCheckout extends AgentWorktree {
   readonly branch: string;
@@ -34,6 +44,8 @@ export interface TaskCheckout extends AgentWorktree {
   readonly update: BranchUpdate;
   /** Agent worktrees that had the task branch checked out and were detached to hand it over. */
   readonly releasedFrom: readonly string[];
+  /** Files that conflict between the task branch and the target (update 'conflict'). */
+  readonly conflicts: readonly string[];
 }
 
 async function isEmptyOrMissing(dir: string): Promise<boolean> {
@@ -115,29 +127,38 @@ export class Worktrees {
    * branch when missing), brought up to date with the target. Refuses when the worktree has
    * uncommitted changes or an unfinished merge. When the target cannot be merged cleanly into the
    * task branch, throws MergeConflictError with the files and changes nothing (the merge is
-   * computed with merge-tree first; no half-merged tree is ever left behind).
+   * computed with merge-tree first; no half-merged tree is ever left behind), or with
+   * `onConflict: 'checkout'` puts the worktree on the unmerged branch and returns the files.
    */
-  async checkoutTask(agentId: string, taskId: string, targetBranch: string): Promise<TaskCheckout> {
+  async checkoutTask(agentId: string, taskId: string, targetBranch: string, options: CheckoutOptions = {}): Promise<TaskCheckout> {
     const branch = taskBranch(taskId);
     assertBranchName(targetBranch, 'target branch');
     const path = this.pathOf(agentId);
     return this.repo.exclusive(async () => {
       await requireBranch(this.repo, targetBranch, 'target branch');
-      const wt = await this.ensureWorktree(agentId, targetBranch);
+      const wt = await this.ensureWorktree(agentId, `refs/heads/${targetBranch}`);
       await this.assertClean(path, `switch the worktree of ${agentId} to ${branch}`, agentId);
       const ensured = await ensureBranch(this.repo, branch, targetBranch);
       // Release first: the update below fast-forwards whichever worktree holds the branch.
       const releasedFrom = await this.releaseBranchElsewhere(branch, path);
       // merge-tree computes the merge before anything moves: a conflict throws with the files and
       // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask).
-      const merged = await mergeTask(this.repo, targetBranch, branch, `Merge ${targetBranch} into ${branch}`, {
-        conflictFix: `Resolve it on ${branch}: merge ${targetBranch} into it in a worktree, fix the files and commit, then hand the task on again.`,
-      });
-      const update: BranchUpdate = merged.kind === 'merge' ? 'merged' : merged.kind;
+      let update: BranchUpdate;
+      let conflicts: readonly string[] = [];
+      try {
+        const merged = await mergeTask(this.repo, targetBranch, branch, `Merge ${targetBranch} into ${branch}`, {
+          conflictFix: `Resolve it on ${branch}: merge ${targetBranch} into it in a worktree, fix the files and commit, then hand the task on again.`,
+        });
+        update = merged.kind === 'merge' ? 'merged' : merged.kind;
+      } catch (e) {
+        if (!(e instanceof MergeConflictError) || options.onConflict !== 'checkout') throw e;
+        update = 'conflict';
+        conflicts = e.files;
+      }
       if ((await this.repo.currentBranch(path)) !== branch) {
         await this.repo.mutate(['switch', '--quiet', branch], { cwd: path });
       }
-      return { ...wt, branch, head: await this.head(path), createdBranch: ensured.created, update, releasedFrom };
+      return { ...wt, branch, head: await this.head(path), createdBranch: ensured.created, update, releasedFrom, conflicts };
     });
   }
 
@@ -156,6 +177,12 @@ export class Worktrees {
           where: path,
           fix: 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
         });
+      }
+      const operation = await unfinishedOperation(await this.repo.gitDirOf(path));
+      if (operation) {
+        // Committing now would record conflict markers or half a rebase as the agent's work.
+        throw new DirtyWorktreeError(path, [], `Cannot commit the work of ${agentId}: ${path} is in the middle of a ${operation}.`,
+          `Finish it (resolve, then git -C "${path}" ${operation} --continue) or abort it (git -C "${path}" ${operation} --abort).`);
       }
       await this.ensureTaskDirExcluded(path);
       await this.repo.mutate(['add', '--all'], { cwd: path });

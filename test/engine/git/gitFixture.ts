@@ -45,10 +45,10 @@ export async function write(dir: string, file: string, content: string): Promise
   await writeFile(join(dir, file), content);
 }
 
-/** Writes files and commits them in `cwd` (on whatever is checked out there). */
+/** Writes files and commits them, and only them, in `cwd` (on whatever is checked out there). */
 export async function commitFiles(cwd: string, files: Record<string, string>, message: string): Promise<string> {
   for (const [f, c] of Object.entries(files)) await write(cwd, f, c);
-  await git(cwd, 'add', '--all');
+  await git(cwd, 'add', '--', ...Object.keys(files));
   await git(cwd, 'commit', '--quiet', '--no-verify', '-m', message);
   return git(cwd, 'rev-parse', 'HEAD');
 }

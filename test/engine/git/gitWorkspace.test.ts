@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { GitWorkspace } from '../../../src/engine/git/gitWorkspace';
+import { assertRepoHealthy, commitFiles, fixture, git, type Fixture } from './gitFixture';
+
+let f: Fixture;
+let ws: GitWorkspace;
+before(async () => {
+  f = await fixture();
+  ws = await GitWorkspace.open(f.dir, '../.pipeline-worktrees');
+});
+after(async () => {
+  await assertRepoHealthy(f.repo);
+  await f.cleanup();
+});
+
+void test('the monitor\'s port: prepare, commitAll, priorWork, merge', async () => {
+  assert.equal(ws.worktreePath('architect'), join(f.base, '.pipeline-worktrees', 'architect'));
+  const prepared = await ws.prepare('architect', 'TASK-001', 'main');
+  assert.deepEqual(prepared, { worktree: ws.worktreePath('architect'), conflicts: [] });
+  await commitFiles(prepared.worktree, { 'design.md': 'd\n' }, 'TASK-001 design');
+  assert.equal(await ws.commitAll('architect', 'nothing left'), false);
+
+  const prior = await ws.priorWork('TASK-001', 'main');
+  assert.deepEqual(prior.files, ['design.md']);
+  assert.match(prior.commits[0] ?? '', /^[0-9a-f]{10} TASK-001 design$/);
+
+  const merged = await ws.merge('TASK-001', 'main', 'Merge pipeline/TASK-001: TASK-001 design');
+  assert.ok(merged.merged);
+  assert.equal(merged.commit, await git(f.dir, 'rev-parse', 'main'));
+});
+
+void test('conflicts are outcomes: prepare leaves the agent on its unmerged branch, merge changes nothing', async () => {
+  const p = await ws.prepare('implementer', 'TASK-002', 'main');
+  await commitFiles(p.worktree, { 'a.txt': 'task\n' }, 'task edits a');
+  await commitFiles(f.dir, { 'a.txt': 'main\n' }, 'main edits a');
+  const mainBefore = await git(f.dir, 'rev-parse', 'main');
+
+  assert.deepEqual(await ws.merge('TASK-002', 'main', 'Merge'), { merged: false, conflicts: ['a.txt'] });
+  assert.equal(await git(f.dir, 'rev-parse', 'main'), mainBefore);
+
+  const again = await ws.prepare('tester', 'TASK-002', 'main');
+  assert.deepEqual(again.conflicts, ['a.txt']);
+  assert.equal(await git(again.worktree, 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-002');
+  assert.equal(await readFile(join(again.worktree, 'a.txt'), 'utf8'), 'task\n');
+  assert.equal(await git(again.worktree, 'status', '--porcelain'), '');
+});
+
+void test('repair reports in one line per finding', async () => {
+  assert.deepEqual(await ws.repair(['architect', 'implementer', 'tester']), []);
+  await rm(ws.worktreePath('tester'), { recursive: true, force: true });
+  const lines = await ws.repair(['architect', 'implementer', 'tester', 'supervisor']);
+  assert.deepEqual(lines, [
+    `re-created the missing worktree of tester at ${ws.worktreePath('tester')} (pipeline/TASK-002)`,
+    'created the worktree of supervisor',
+  ]);
+});
