@@ -126,8 +126,9 @@ export class Worktrees {
    * Puts the agent's worktree on the task's branch (`pipeline/<taskId>`, created from the target
    * branch when missing), brought up to date with the target. Refuses when the worktree has
    * uncommitted changes or an unfinished merge. When the target cannot be merged cleanly into the
-   * task branch, throws MergeConflictError with the files and changes nothing (the merge is
-   * computed with merge-tree first; no half-merged tree is ever left behind), or with
+   * task branch, throws MergeConflictError with the files (the merge is computed with merge-tree
+   * first: no half-merged tree is ever left behind, and neither the branch nor this worktree moves;
+   * only a previous agent's clean worktree may have been detached from the branch), or with
    * `onConflict: 'checkout'` puts the worktree on the unmerged branch and returns the files.
    */
   async checkoutTask(agentId: string, taskId: string, targetBranch: string, options: CheckoutOptions = {}): Promise<TaskCheckout> {
