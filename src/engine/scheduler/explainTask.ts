@@ -76,9 +76,13 @@ function explainQueued(
   }
   const agents = parts.agents.count(stage.role);
   if (agents === 0) reasons.push(`no ${stage.role} agent exists: add one`);
-  else if (parts.agents.idle(stage.role).length === 0) reasons.push(`waiting for a ${stage.role} (${agents === 1 ? 'the only one is' : `all ${agents} are`} busy)`);
+  else if (parts.agents.idle(stage.role).length === 0) reasons.push(`waiting for ${article(stage.role)} ${stage.role} (${agents === 1 ? 'the only one is' : `all ${agents} are`} busy)`);
   const ahead = parts.queues.countAhead(stage.name, queueEntry(task));
   if (ahead > 0) reasons.push(`${ahead} task${ahead === 1 ? '' : 's'} ahead of it at ${stage.name}`);
-  if (reasons.length === 0) reasons.push(`nothing holds it back: a ${stage.role} takes it at the next scheduling pass`);
+  if (reasons.length === 0) reasons.push(`nothing holds it back: ${article(stage.role)} ${stage.role} takes it at the next scheduling pass`);
   return `${task.id} is queued at ${stage.name}: ${reasons.join('; ')}.`;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }

@@ -18,6 +18,11 @@ export class IndexedHeap<T extends { readonly key: string }> {
     return this.positions.has(key);
   }
 
+  get(key: string): T | undefined {
+    const i = this.positions.get(key);
+    return i === undefined ? undefined : this.items[i];
+  }
+
   peek(): T | undefined {
     return this.items[0];
   }

@@ -13,6 +13,8 @@ export class PlanContext implements PlanView {
   readonly assignments: Assignment[] = [];
   private readonly takenAgents = new Set<string>();
   private readonly chosenTasks = new Set<string>();
+  /** Queued tasks found behind a claim held before this plan; the index parks them once the plan is done. */
+  readonly parkings: { taskId: string; stage: string; holder: string }[] = [];
   /** Claims taken in this plan: few (at most one per free agent), so a list is enough. */
   private readonly newClaims: { taskId: string; paths: readonly string[] }[] = [];
   readonly config: PipelineConfig;
@@ -69,7 +71,14 @@ export class PlanContext implements PlanView {
   conflictFree(task: Task, stage: string): boolean {
     if (!this.parts.conflictStages.has(stage) || task.paths.length === 0) return true;
     if (this.parts.claims.holds(task.id)) return true;
-    if (this.parts.claims.conflicts(task.id, task.paths, 1).length > 0) return false;
+    const held = this.parts.claims.conflicts(task.id, task.paths, 1)[0];
+    if (held) {
+      // Held claims only change through taskChanged, so the task can wait out of the queue until
+      // this one ends. Claims taken in this plan are not committed yet (a dry run never commits
+      // them), so conflicts with those are only skipped.
+      if (task.stage === stage) this.parkings.push({ taskId: task.id, stage, holder: held.holder });
+      return false;
+    }
     return !this.newClaims.some((c) => c.taskId !== task.id && firstOverlap(c.paths, task.paths) !== null);
   }
 

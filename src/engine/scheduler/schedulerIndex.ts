@@ -112,8 +112,13 @@ export class SchedulerIndex {
     this.tasks.set(id, after);
     if (after.status === 'queued') this.queues.add(after);
     if (after.status === 'working' || after.status === 'merging') this.inFlight.add(id);
-    if (holdsClaim(after, this.conflictStages)) this.claims.take(id, after.paths);
-    else this.claims.release(id);
+    const heldClaim = this.claims.holds(id);
+    if (holdsClaim(after, this.conflictStages)) {
+      // Same claim (the usual case: test → implementation) keeps what is parked behind it.
+      if (heldClaim && prev && sameList(prev.paths, after.paths)) return;
+      this.claims.take(id, after.paths);
+    } else this.claims.release(id);
+    if (heldClaim) this.queues.unpark(id);
   }
 
   agentChanged(before: Agent | undefined, after: Agent | undefined): void {
@@ -133,6 +138,8 @@ export class SchedulerIndex {
     this.queues.promote(opts.now);
     const context = new PlanContext(this.parts, state, opts.now, opts.eligible);
     const outcome = strategy.plan(context);
+    // After the strategy, not during: parking changes the heaps its lazy walks were reading.
+    for (const p of context.parkings) this.queues.park(p.taskId, p.stage, p.holder);
     const result: PlanResult = {
       assignments: context.assignments,
       wakeAt: outcome.wakeAt !== undefined ? outcome.wakeAt : context.nextWake(),
@@ -177,4 +184,8 @@ export class SchedulerIndex {
       idleAgents: this.agents.idleSnapshot(),
     };
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -11,6 +11,12 @@ import { IndexedHeap } from './indexedHeap';
  * `promote(now)`, called at the start of every plan, moves the tasks whose time has come. A task
  * whose `not_before` is already past therefore waits at most until the next plan, which is when it
  * would have been looked at anyway.
+ *
+ * A ready task found in conflict with a claim another task holds is `park`ed under that holder, out
+ * of the heap, until the holder's claim ends (`unpark`). Without this every plan would walk again
+ * the tasks stuck behind a claim (one task claiming a wide glob can hold back most of the test
+ * queue), which is the rescan this index exists to avoid. Parking is an internal shortcut only: a
+ * parked task is still queued for `contents`, `countAhead` and everything a caller can observe.
  */
 
 export interface QueueEntry {
@@ -55,8 +61,17 @@ interface StageQueue {
   readonly waiting: IndexedHeap<WaitEntry>;
 }
 
+interface Parked {
+  readonly stage: string;
+  readonly entry: QueueEntry;
+}
+
 export class TaskQueues {
   private readonly stages = new Map<string, StageQueue>();
+  /** holder task id → the tasks parked behind its claim. */
+  private readonly parked = new Map<string, Map<string, Parked>>();
+  /** parked task id → its holder. */
+  private readonly parkedOn = new Map<string, string>();
 
   private stage(name: string): StageQueue {
     let q = this.stages.get(name);
@@ -78,9 +93,39 @@ export class TaskQueues {
 
   /** Removes a task from the queues of `stage`, wherever it is. */
   remove(taskId: string, stage: string): void {
+    const holder = this.parkedOn.get(taskId);
+    if (holder !== undefined) {
+      this.parkedOn.delete(taskId);
+      const behind = this.parked.get(holder);
+      behind?.delete(taskId);
+      if (behind?.size === 0) this.parked.delete(holder);
+      return;
+    }
     const q = this.stages.get(stage);
     if (!q) return;
     if (!q.ready.remove(taskId)) q.waiting.remove(taskId);
+  }
+
+  /** Takes a ready task out of its heap until `holder`'s claim ends. */
+  park(taskId: string, stage: string, holder: string): void {
+    const q = this.stages.get(stage);
+    const entry = q?.ready.get(taskId);
+    if (!q || !entry || !q.ready.remove(taskId)) return;
+    let behind = this.parked.get(holder);
+    if (!behind) this.parked.set(holder, (behind = new Map<string, Parked>()));
+    behind.set(taskId, { stage, entry });
+    this.parkedOn.set(taskId, holder);
+  }
+
+  /** `holder`'s claim ended: the tasks parked behind it are ready again. */
+  unpark(holder: string): void {
+    const behind = this.parked.get(holder);
+    if (!behind) return;
+    this.parked.delete(holder);
+    for (const [taskId, p] of behind) {
+      this.parkedOn.delete(taskId);
+      this.stage(p.stage).ready.push(p.entry);
+    }
   }
 
   /** Moves every task whose back-off has ended to its stage's ready heap. */
@@ -118,15 +163,18 @@ export class TaskQueues {
   countAhead(stage: string, entry: QueueEntry): number {
     let n = 0;
     for (const e of this.stages.get(stage)?.ready.values() ?? []) if (e.key !== entry.key && readyBefore(e, entry)) n++;
+    for (const behind of this.parked.values()) for (const p of behind.values()) if (p.stage === stage && p.entry.key !== entry.key && readyBefore(p.entry, entry)) n++;
     return n;
   }
 
   /** Every queued task id of every stage (ready and waiting), best first per stage: for snapshots. */
   contents(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const [name, q] of this.stages) {
-      const entries = [...q.ready.values(), ...q.waiting.values().map((w) => w.entry)].sort((a, b) => (readyBefore(a, b) ? -1 : 1));
-      if (entries.length > 0) out[name] = entries.map((e) => e.key);
+    const byStage = new Map<string, QueueEntry[]>();
+    for (const [name, q] of this.stages) byStage.set(name, [...q.ready.values(), ...q.waiting.values().map((w) => w.entry)]);
+    for (const behind of this.parked.values()) for (const p of behind.values()) byStage.get(p.stage)?.push(p.entry);
+    for (const [name, entries] of [...byStage].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (entries.length > 0) out[name] = entries.sort((a, b) => (readyBefore(a, b) ? -1 : 1)).map((e) => e.key);
     }
     return out;
   }

@@ -74,7 +74,7 @@ void describe('scheduler index', () => {
     sim.setAgent(makeAgent('architect-2', 'architect'));
     sim.setAgent({ ...a1, status: 'offline' });
     assert.deepEqual(sim.plan('parallel').assignments, [{ taskId: tid(1), agentId: 'architect-2', stage: 'architect' }]);
-    assert.match(sim.index.explain(tid(2), sim.state, sim.now), /waiting for a architect \(all 2 are busy\)/);
+    assert.match(sim.index.explain(tid(2), sim.state, sim.now), /waiting for an architect \(all 2 are busy\)/);
     sim.index.agentChanged(sim.state.agents['architect-2'], undefined);
     delete sim.state.agents['architect-2'];
     sim.setAgent({ ...a1, status: 'idle' });
