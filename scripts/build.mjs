@@ -19,7 +19,7 @@ const common = {
 const targets = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
-  { ...common, entryPoints: ['test/agents/scriptedAgent.ts'], outfile: 'dist/scriptedAgent.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...common, entryPoints: ['src/scripted/scriptedAgent.ts'], outfile: 'dist/scriptedAgent.js', banner: { js: '#!/usr/bin/env node' } },
 ];
 
 if (watch) {

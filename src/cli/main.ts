@@ -1,1 +1,37 @@
-console.log("pipeline: under construction");
+import { Command, CommanderError } from 'commander';
+import { registerAgentCommands } from './agentCommands';
+import { registerInit } from './initCommand';
+import { EXIT, reportError } from './output';
+import { registerRunCommand } from './runCommand';
+import { registerStatusCommands } from './statusCommands';
+import { registerTaskCommands } from './taskCommands';
+
+/**
+ * `pipeline`: the headless CLI on the same engine as the extension, for CI, servers and scripts.
+ * Results go to stdout, errors to stderr with a non-zero exit code and what to do.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('pipeline')
+    .description('Run a team of AI coding agents on one git repository as a pipeline.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerInit(program);
+  registerAgentCommands(program);
+  registerTaskCommands(program);
+  registerStatusCommands(program);
+  registerRunCommand(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    return reportError(e);
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { PipelineError } from './errors';
 
 /**
@@ -59,4 +59,12 @@ export async function findHome(from: string): Promise<PipelineHome> {
   throw new PipelineError('not-initialised', `No pipeline found in ${resolve(from)} or any parent directory.`, {
     fix: 'Run `pipeline init` at the root of your git repository.',
   });
+}
+
+/**
+ * Where agent worktrees live: outside the main working tree (so the user's tools do not index them),
+ * beside the repository and named after it, so two repositories in one folder do not share it.
+ */
+export function worktreeRootOf(home: PipelineHome, configured: string | undefined): string {
+  return resolve(home.root, configured ?? `../${basename(home.root)}.pipeline-worktrees`);
 }

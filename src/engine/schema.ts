@@ -76,8 +76,8 @@ export const configSchema = z
     conflictStages: z.array(nameSchema).default(['test', 'implementation']),
     /** Prefix of generated task ids. */
     taskPrefix: z.string().regex(/^[A-Z][A-Z0-9]{0,15}$/).default('TASK'),
-    /** Directory for agent worktrees, relative to the repository root. */
-    worktreeRoot: z.string().min(1).default('../.pipeline-worktrees'),
+    /** Directory for agent worktrees, relative to the repository root (default `../<repo>.pipeline-worktrees`). */
+    worktreeRoot: z.string().min(1).optional(),
     retry: retrySchema.default({ maxAttempts: 3, baseDelayMs: 2_000, maxDelayMs: 60_000, jitter: 0.2 }),
     /** The reconciliation rescan's interval in seconds when idle, normal and busy (the seed's 60/30/15). */
     rescanSeconds: z

@@ -1,0 +1,68 @@
+import type { Disposable } from '../engine/events';
+import type { Pipeline } from '../engine/pipeline';
+
+/**
+ * Prints the pipeline's progress as it happens: which agent took which task, each stage
+ * transition, retries, checks, merges. With `json`, one event per line for scripts and log shippers.
+ */
+export function printProgress(p: Pipeline, json: boolean, write: (line: string) => void = (l) => process.stdout.write(l + '\n')): Disposable {
+  const t0 = Date.now();
+  const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
+  if (json) {
+    return p.events.onAny((e) => {
+      if (e.type === 'state:changed') return;
+      write(JSON.stringify({ at: new Date().toISOString(), event: e.type, ...summarise(e.payload) }));
+    });
+  }
+  const subs: Disposable[] = [
+    p.events.on('task:added', ({ task }) => write(`${stamp()} added ${task.id}: ${task.title}`)),
+    p.events.on('task:transition', ({ before, after, event }) => {
+      switch (event.type) {
+        case 'ready':
+          return write(`${stamp()} ${after.id} queued for ${after.stage} (prerequisites merged)`);
+        case 'assign':
+          return write(`${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${event.attempt})`);
+        case 'complete':
+          return write(`${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`);
+        case 'changes_requested':
+          return write(`${stamp()} ${after.id} changes requested: ${event.reason} → back to ${after.stage}`);
+        case 'fail':
+          return write(`${stamp()} ${after.id} attempt failed: ${event.reason}; retry after ${event.notBefore}`);
+        case 'block':
+          return write(`${stamp()} ${after.id} BLOCKED: ${event.reason}`);
+        case 'merged':
+          return write(`${stamp()} ${after.id} merged (${event.commit.slice(0, 10)})`);
+        case 'conflict':
+          return write(`${stamp()} ${after.id} merge conflict in ${event.files.join(', ')} → back to ${after.stage}`);
+        case 'requeue':
+          return write(`${stamp()} ${after.id} requeued: ${event.reason}`);
+        case 'cancel':
+          return write(`${stamp()} ${after.id} cancelled: ${event.reason}`);
+        case 'unblock':
+          return write(`${stamp()} ${after.id} unblocked`);
+      }
+    }),
+    p.events.on('check:finished', (e) => write(`${stamp()} ${e.taskId} ${e.stage} check ${e.passed ? 'passed' : 'FAILED'} (${e.durationMs} ms; evidence ${e.evidence})`)),
+    p.events.on('pipeline:decision', (e) => {
+      if (e.shadow) write(`${stamp()} shadow: ${e.text}`);
+    }),
+    p.events.on('mode:orchestration', (e) => write(`${stamp()} orchestration mode ${e.from} → ${e.to}`)),
+    p.events.on('mode:rollout', (e) => write(`${stamp()} rollout mode ${e.from} → ${e.to}`)),
+    p.events.on('monitor:warning', (e) => write(`${stamp()} warning: ${e.message}`)),
+    p.events.on('leader:lost', (e) => write(`${stamp()} lost the leadership${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}`)),
+  ];
+  return { dispose: () => subs.forEach((s) => s.dispose()) };
+}
+
+/** Event payloads for JSON lines: tasks and agents by id and status, not whole objects. */
+function summarise(payload: unknown): Record<string, unknown> {
+  if (typeof payload !== 'object' || payload === null) return {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(payload as Record<string, unknown>)) {
+    if (v && typeof v === 'object' && 'id' in v && 'status' in v) {
+      const o = v as { id: string; status: string; stage?: string };
+      out[k] = { id: o.id, status: o.status, ...(o.stage ? { stage: o.stage } : {}) };
+    } else out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { PipelineError } from '../engine/errors';
+import { Pipeline } from '../engine/pipeline';
+import { withPipeline } from './openPipeline';
+import { EXIT, println } from './output';
+import { printProgress } from './progressPrinter';
+import { createMonitor, type RunnerKind } from './runtime';
+
+interface RunOptions {
+  dry?: boolean;
+  untilIdle?: boolean;
+  json?: boolean;
+  runner: string;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run the pipeline (the monitor) until interrupted, or with --until-idle until nothing is left to do')
+    .option('--dry', 'print what the scheduler would do now, and do nothing')
+    .option('--until-idle', 'exit when idle: 0 when every task is completed, 1 when some are blocked or cannot go on')
+    .option('--json', 'print events as JSON lines')
+    .option('--runner <kind>', 'how agents run: process (a child process per stage) or tmux (a window per agent)', 'process')
+    .action(async (o: RunOptions) => {
+      if (o.dry) return dryRun();
+      if (o.runner !== 'process' && o.runner !== 'tmux') throw new PipelineError('usage', `Unknown runner ${JSON.stringify(o.runner)}.`, { where: '--runner', fix: 'Use process or tmux.' });
+      process.exitCode = await runMonitor(o.runner, o.untilIdle ?? false, o.json ?? false);
+    });
+}
+
+async function dryRun(): Promise<void> {
+  await withPipeline('follow', 'pipeline run --dry', (p) => {
+    const r = p.dryRun();
+    println(`${p.state.orchestration_mode} mode, ${p.state.mode} rollout:`);
+    if (r.lines.length === 0) println('  nothing to do now');
+    for (const l of r.lines) println(`  ${l}`);
+    for (const t of Object.values(p.state.tasks)) {
+      if (t.status === 'queued' && !r.plan.assignments.some((a) => a.taskId === t.id)) println(`  ${t.id} waits: ${p.scheduler.explain(t.id, p.state, Date.now())}`);
+    }
+  });
+}
+
+/** Runs the monitor in this process, leading the pipeline; returns the exit code. */
+export async function runMonitor(runner: RunnerKind, untilIdle: boolean, json: boolean, cwd = process.cwd()): Promise<number> {
+  const p = await Pipeline.open({ cwd, role: 'lead', label: 'pipeline run' });
+  const progress = printProgress(p, json);
+  const monitor = await createMonitor(p, runner);
+  let interrupted = false;
+  let wake: (() => void) | undefined;
+  const onSignal = () => {
+    interrupted = true;
+    wake?.();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const lost = p.events.on('leader:lost', () => onSignal());
+  try {
+    await monitor.start();
+    if (!json) println(`Running: ${p.state.orchestration_mode} mode, ${p.state.mode} rollout, ${Object.keys(p.state.agents).length} agent(s). ${untilIdle ? 'Exits when idle.' : 'Ctrl-C stops.'}`);
+    const idle = untilIdle ? monitor.untilIdle() : new Promise<never>(() => undefined);
+    const stop = new Promise<'stop'>((r) => (wake = () => r('stop')));
+    const r = await Promise.race([idle, stop]);
+    if (r === 'stop') {
+      if (!json) println('Stopping: agents are stopped and their tasks requeued.');
+      return interrupted ? 130 : EXIT.error;
+    }
+    const ok = r.blocked.length === 0 && r.waiting.length === 0;
+    if (!json) {
+      println(`Idle: ${r.done} task(s) completed${r.blocked.length ? `, blocked: ${r.blocked.join(', ')}` : ''}${r.waiting.length ? `, cannot go on: ${r.waiting.map((id) => `${id} (${p.scheduler.explain(id, p.state, Date.now())})`).join(', ')}` : ''}.`);
+    }
+    return ok ? EXIT.ok : EXIT.error;
+  } finally {
+    lost.dispose();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await monitor.stop();
+    progress.dispose();
+    await p.close();
+  }
+}

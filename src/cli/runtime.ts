@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import type { AgentRunner } from '../engine/agents/agentRunner';
+import { ProcessRunner } from '../engine/agents/processRunner';
+import { TmuxRunner } from '../engine/agents/tmuxRunner';
+import { PipelineError } from '../engine/errors';
+import { GitWorkspace } from '../engine/git/gitWorkspace';
+import { Monitor, type MonitorOptions } from '../engine/monitor';
+import type { Pipeline } from '../engine/pipeline';
+import { worktreeRootOf } from '../engine/pipelineHome';
+
+/**
+ * Builds the monitor for a headless run: the real git workspace and a runner of the chosen kind.
+ * The scripted agent ships beside the CLI in dist/.
+ */
+export const SCRIPTED_AGENT = join(__dirname, 'scriptedAgent.js');
+
+export type RunnerKind = 'process' | 'tmux';
+
+export async function createRunner(p: Pipeline, kind: RunnerKind): Promise<AgentRunner> {
+  const runDir = join(p.home.dir, 'run');
+  if (kind === 'tmux') {
+    if (!(await TmuxRunner.available())) throw new PipelineError('usage', 'tmux is not installed.', { where: '--runner tmux', fix: 'Install tmux, or use --runner process.' });
+    return new TmuxRunner(runDir, p.home.dir);
+  }
+  return new ProcessRunner(runDir);
+}
+
+export async function createMonitor(p: Pipeline, kind: RunnerKind, extra: Partial<MonitorOptions> = {}): Promise<Monitor> {
+  const workspace = await GitWorkspace.open(p.home.root, worktreeRootOf(p.home, p.config.worktreeRoot));
+  return new Monitor({ pipeline: p, workspace, runner: await createRunner(p, kind), scriptedAgent: SCRIPTED_AGENT, ...extra });
+}

@@ -1,0 +1,128 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { PipelineError } from '../engine/errors';
+import { importFile } from '../engine/import/taskImport';
+import { PRIORITIES, type Priority, type Task } from '../engine/schema';
+import { withPipeline } from './openPipeline';
+import { printJson, println, splitList, table } from './output';
+
+function parsePriority(v: string | undefined): Priority | undefined {
+  if (v === undefined) return undefined;
+  if (!(PRIORITIES as readonly string[]).includes(v)) {
+    throw new PipelineError('usage', `Unknown priority ${JSON.stringify(v)}.`, { where: '--priority', fix: `Use one of ${PRIORITIES.join(', ')}.` });
+  }
+  return v as Priority;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, ...splitList(v)];
+}
+
+function taskLine(t: Task): string[] {
+  return [t.id, t.status, t.stage, t.assigned_to ?? '-', t.priority, t.prerequisites.join(',') || '-', t.title];
+}
+
+export function registerTaskCommands(program: Command): void {
+  const task = program.command('task').description('manage the tasks');
+
+  task
+    .command('add <title>')
+    .description('add a task')
+    .option('--id <id>', 'its id (default: the next TASK-NNN)')
+    .option('--depends-on <ids>', 'prerequisites, comma-separated', collect, [])
+    .option('--priority <priority>', `one of ${PRIORITIES.join(', ')}`, 'medium')
+    .option('--paths <globs>', 'paths it is expected to touch, comma-separated (for conflict avoidance)', collect, [])
+    .option('--label <label>', 'a label (repeatable, or comma-separated)', collect, [])
+    .option('--description <markdown>', 'its description')
+    .option('--description-file <file>', 'read its description from a file')
+    .action(async (title: string, o: { id?: string; dependsOn: string[]; priority?: string; paths: string[]; label: string[]; description?: string; descriptionFile?: string }) => {
+      let description = o.description ?? '';
+      if (o.descriptionFile) description = await readFile(o.descriptionFile, 'utf8');
+      const priority = parsePriority(o.priority);
+      await withPipeline('auto', 'pipeline task add', async (p) => {
+        const [t] = await p.addTasks([
+          { spec: { title, description, prerequisites: o.dependsOn, paths: o.paths, labels: o.label, ...(o.id ? { id: o.id } : {}), ...(priority ? { priority } : {}) }, source: 'arguments' },
+        ]);
+        println(`Added ${t!.id}: ${t!.title}`);
+      });
+    });
+
+  task
+    .command('list')
+    .description('list the tasks')
+    .option('--status <status>', 'only tasks with this status')
+    .option('--json', 'print JSON')
+    .action(async (o: { status?: string; json?: boolean }) => {
+      await withPipeline('follow', 'pipeline task list', (p) => {
+        const tasks = Object.values(p.state.tasks)
+          .filter((t) => !o.status || t.status === o.status)
+          .sort((a, b) => a.seq - b.seq);
+        if (o.json) return printJson(tasks);
+        if (tasks.length === 0) return println('No tasks. Add one with `pipeline task add <title>`.');
+        println(table(['ID', 'STATUS', 'STAGE', 'AGENT', 'PRIORITY', 'NEEDS', 'TITLE'], tasks.map(taskLine)));
+      });
+    });
+
+  task
+    .command('show <id>')
+    .description('show one task, its history and why it waits')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      await withPipeline('follow', 'pipeline task show', (p) => {
+        const t = p.task(id);
+        if (o.json) return printJson(t);
+        println(`${t.id}: ${t.title}`);
+        println(`  status:        ${t.status}${t.blocked_reason ? ` (${t.blocked_reason})` : ''}`);
+        println(`  stage:         ${t.stage}`);
+        println(`  agent:         ${t.assigned_to ?? '-'}`);
+        println(`  priority:      ${t.priority}`);
+        println(`  prerequisites: ${t.prerequisites.join(', ') || '-'}`);
+        println(`  paths:         ${t.paths.join(', ') || '-'}`);
+        println(`  labels:        ${t.labels.join(', ') || '-'}`);
+        println(`  branch:        ${t.branch}`);
+        println(`  attempt:       ${t.attempt} (failures at this stage: ${t.failures})`);
+        if (t.merged_commit) println(`  merged:        ${t.merged_commit}`);
+        if (t.status === 'queued' || t.status === 'pending') println(`  waiting:       ${p.scheduler.explain(t.id, p.state, Date.now())}`);
+        if (t.description) println(`\n${t.description}\n`);
+        if (t.history.length) {
+          println('  history:');
+          for (const h of t.history) println(`    ${h.at}  ${h.event.padEnd(17)} ${h.from} → ${h.to} (${h.stage})${h.agent ? ` by ${h.agent}` : ''}${h.note ? `: ${h.note}` : ''}`);
+        }
+      });
+    });
+
+  task
+    .command('import <file>')
+    .description("import tasks from the seed's state JSON or a Task Master tasks.json")
+    .option('--prefix <prefix>', 'id prefix for Task Master ids (default TM)')
+    .option('--tag <tag>', 'the Task Master tag to import (default: master)')
+    .action(async (file: string, o: { prefix?: string; tag?: string }) => {
+      const r = await importFile(file, { ...(o.prefix ? { prefix: o.prefix } : {}), ...(o.tag ? { tag: o.tag } : {}) });
+      for (const w of r.warnings) process.stderr.write(`pipeline: warning: ${w}\n`);
+      await withPipeline('auto', 'pipeline task import', async (p) => {
+        const added = await p.addTasks(r.tasks.map((t) => ({ spec: t.spec, status: t.status, source: `${file} ${t.source}`, ...(t.reason ? { reason: t.reason } : {}) })));
+        const by: Record<string, number> = {};
+        for (const t of added) by[t.status] = (by[t.status] ?? 0) + 1;
+        println(`Imported ${added.length} task(s) from ${file} (${r.format}): ${Object.entries(by).map(([s, n]) => `${n} ${s}`).join(', ')}.`);
+      });
+    });
+
+  const simple = (name: string, description: string, fn: (p: Parameters<Parameters<typeof withPipeline>[2]>[0], id: string, arg: string | undefined) => Promise<Task>, arg?: string) => {
+    const c = task.command(`${name} <id>${arg ? ` [${arg}]` : ''}`).description(description);
+    c.action(async (id: string, a: string | undefined) => {
+      await withPipeline('auto', `pipeline task ${name}`, async (p) => {
+        const t = await fn(p, id, typeof a === 'string' ? a : undefined);
+        println(`${t.id} is ${t.status}${t.status === 'blocked' && t.blocked_reason ? ` (${t.blocked_reason})` : ''}, priority ${t.priority}.`);
+      });
+    });
+  };
+  simple('block', 'block a task (it waits for a person)', (p, id, reason) => p.blockTask(id, reason ?? 'blocked by a person'), 'reason');
+  simple('unblock', 'release a blocked task', (p, id) => p.unblockTask(id));
+  simple('retry', 'retry a blocked task at the stage where it stopped', (p, id) => p.retryTask(id));
+  simple('cancel', 'cancel a task', (p, id, reason) => p.cancelTask(id, reason ?? 'cancelled by a person'), 'reason');
+  simple('priority', `change a task's priority (${PRIORITIES.join(', ')})`, (p, id, prio) => {
+    const pr = parsePriority(prio);
+    if (!pr) throw new PipelineError('usage', 'Give the new priority.', { fix: `pipeline task priority ${id} <${PRIORITIES.join('|')}>` });
+    return p.reprioritise(id, pr);
+  }, 'priority');
+}

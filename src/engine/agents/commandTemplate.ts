@@ -1,0 +1,120 @@
+import { PipelineError } from '../errors';
+
+/**
+ * How an agent's command is started. A command is a preset name or a template such as
+ * `my-agent --task {taskFile} --id {taskId}`. Templates are split into words once, and the
+ * placeholders are substituted inside each word, so task text, paths and ids never pass through a
+ * shell and cannot inject anything. The same values are also in the environment
+ * (PIPELINE_TASK_FILE, PIPELINE_TASK_ID, PIPELINE_WORKTREE, PIPELINE_ROLE) for templates that
+ * do need a shell: `sh -c 'my-agent < "$PIPELINE_TASK_FILE"'`.
+ */
+export interface CommandContext {
+  taskFile: string;
+  taskId: string;
+  worktree: string;
+  role: string;
+}
+
+export interface Preset {
+  description: string;
+  template: string;
+}
+
+const PROMPT = 'Read the task file {taskFile} and do the task it describes, in this directory. When you are done, append the status line it asks for to that file.';
+
+/**
+ * The presets: each agent CLI's own non-interactive invocation, so one run does one stage of one
+ * task and exits. (`scripted` is the project's own scripted agent, for demos and tests.)
+ */
+export const PRESETS: Record<string, Preset> = {
+  claude: { description: 'Claude Code, non-interactive (`claude -p`), edits accepted', template: `claude -p "${PROMPT}" --permission-mode acceptEdits` },
+  codex: { description: 'Codex CLI, non-interactive (`codex exec`), full-auto sandbox', template: `codex exec --full-auto "${PROMPT}"` },
+  gemini: { description: 'Gemini CLI, non-interactive (`gemini -p`), auto-approve', template: `gemini --yolo -p "${PROMPT}"` },
+  aider: { description: 'Aider, one message then exit (`aider --message`)', template: `aider --yes-always --no-auto-commits --message "${PROMPT}"` },
+  scripted: { description: "Agent Pipeline's scripted agent (demos and tests)", template: '{node} {scriptedAgent} {taskFile}' },
+};
+
+const PLACEHOLDERS = new Set(['taskFile', 'taskId', 'worktree', 'role', 'node', 'scriptedAgent']);
+
+/** Splits a template into words the way a POSIX shell would (quotes and backslashes), nothing more. */
+export function splitWords(template: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i]!;
+    if (quote === "'") {
+      if (c === "'") quote = null;
+      else cur += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = null;
+      else if (c === '\\' && (template[i + 1] === '"' || template[i + 1] === '\\')) cur += template[++i];
+      else cur += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < template.length) {
+      cur += template[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new PipelineError('usage', `Unterminated ${quote} quote in the command template.`, { where: template, fix: 'Close the quote.' });
+  if (inWord) words.push(cur);
+  return words;
+}
+
+export interface ResolveOptions {
+  /** Path of the scripted agent's program (dist/scriptedAgent.js). */
+  scriptedAgent: string;
+  /** The Node.js executable that runs it. */
+  node?: string;
+}
+
+export interface ResolvedCommand {
+  argv: string[];
+  env: Record<string, string>;
+  /** The command as a shell line, quoted, for terminals and logs. */
+  display: string;
+}
+
+export function templateOf(command: string): string {
+  return PRESETS[command]?.template ?? command;
+}
+
+/** Checks a command at `agent add` time: known placeholders only, balanced quotes, a program. */
+export function validateCommand(command: string): void {
+  const words = splitWords(templateOf(command));
+  if (words.length === 0) throw new PipelineError('usage', 'The command is empty.', { where: '--command', fix: `Use a preset (${Object.keys(PRESETS).join(', ')}) or a command template.` });
+  for (const w of words) {
+    for (const m of w.matchAll(/\{([a-zA-Z]+)\}/g)) {
+      if (!PLACEHOLDERS.has(m[1]!)) {
+        throw new PipelineError('usage', `Unknown placeholder {${m[1]}} in the command.`, { where: '--command', fix: 'Use {taskFile}, {taskId}, {worktree} or {role}.' });
+      }
+    }
+  }
+}
+
+export function resolveCommand(command: string, ctx: CommandContext, opts: ResolveOptions): ResolvedCommand {
+  validateCommand(command);
+  const values: Record<string, string> = { ...ctx, node: opts.node ?? process.execPath, scriptedAgent: opts.scriptedAgent };
+  const argv = splitWords(templateOf(command)).map((w) => w.replace(/\{([a-zA-Z]+)\}/g, (_, k: string) => values[k] ?? ''));
+  return {
+    argv,
+    env: { PIPELINE_TASK_FILE: ctx.taskFile, PIPELINE_TASK_ID: ctx.taskId, PIPELINE_WORKTREE: ctx.worktree, PIPELINE_ROLE: ctx.role },
+    display: argv.map(shellQuote).join(' '),
+  };
+}
+
+/** Quotes one word for a POSIX shell: plain words stay as they are, others go in single quotes. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,34 @@
+import { watch, type FSWatcher } from 'chokidar';
+import type { Disposable } from '../events';
+
+/**
+ * Hints that a task file may have changed. File events are only hints (inotify overflows silently,
+ * editors save by rename), so the monitor also rescans every in-flight task file on an interval; a
+ * hint only makes that read happen sooner. Directories are watched, not files, so a file replaced by
+ * rename is still seen.
+ */
+export class MarkerWatcher implements Disposable {
+  private watcher: FSWatcher | undefined;
+  private dirs = new Set<string>();
+
+  constructor(private readonly onHint: (file: string) => void) {}
+
+  watchDir(dir: string): void {
+    if (this.dirs.has(dir)) return;
+    this.dirs.add(dir);
+    if (!this.watcher) {
+      this.watcher = watch([], { ignoreInitial: true, depth: 0, persistent: true });
+      this.watcher.on('add', (p) => this.onHint(p));
+      this.watcher.on('change', (p) => this.onHint(p));
+      // A watcher error loses events; the monitor's rescan covers for it.
+      this.watcher.on('error', () => undefined);
+    }
+    this.watcher.add(dir);
+  }
+
+  dispose(): void {
+    void this.watcher?.close();
+    this.watcher = undefined;
+    this.dirs.clear();
+  }
+}

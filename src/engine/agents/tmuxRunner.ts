@@ -1,0 +1,135 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { shellQuote } from './commandTemplate';
+import type { AgentRunner, RunExit, RunHandle, RunRequest } from './agentRunner';
+
+const run = promisify(execFile);
+
+/**
+ * The seed's way: one tmux window per agent, in one session per pipeline, each task notified by
+ * typing its command into the agent's window (send-keys). A person can attach and watch or take
+ * over (`tmux attach -t <session>`). The command's exit status is written to a file, since tmux
+ * does not report it; the window (and a running agent in it) survives a crash of the monitor.
+ */
+export class TmuxRunner implements AgentRunner {
+  readonly kind = 'tmux';
+  readonly session: string;
+
+  constructor(
+    private readonly runDir: string,
+    pipelineDir: string,
+  ) {
+    this.session = `pipeline-${createHash('sha1').update(pipelineDir).digest('hex').slice(0, 8)}`;
+  }
+
+  static async available(): Promise<boolean> {
+    try {
+      await run('tmux', ['-V'], { timeout: 5000 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async tmux(args: string[]): Promise<string> {
+    const { stdout } = await run('tmux', args, { timeout: 10_000 });
+    return stdout;
+  }
+
+  private exitFile(agentId: string, attempt: number): string {
+    return join(this.runDir, `${agentId}.attempt-${attempt}.exit`);
+  }
+
+  private async ensureWindow(agentId: string, cwd: string): Promise<string> {
+    const target = `${this.session}:${agentId}`;
+    try {
+      await this.tmux(['has-session', '-t', this.session]);
+    } catch {
+      await this.tmux(['new-session', '-d', '-s', this.session, '-n', 'pipeline', '-x', '200', '-y', '50']);
+    }
+    const windows = (await this.tmux(['list-windows', '-t', this.session, '-F', '#{window_name}'])).split('\n');
+    if (!windows.includes(agentId)) await this.tmux(['new-window', '-d', '-t', this.session, '-n', agentId, '-c', cwd, 'bash --noprofile --norc']);
+    return target;
+  }
+
+  async start(req: RunRequest): Promise<RunHandle> {
+    await mkdir(this.runDir, { recursive: true });
+    const exitFile = this.exitFile(req.agentId, req.attempt);
+    await rm(exitFile, { force: true });
+    const target = await this.ensureWindow(req.agentId, req.worktree);
+    const env = Object.entries(req.command.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
+    const line =
+      `cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; ` +
+      `echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)}`;
+    await this.tmux(['send-keys', '-t', target, '-l', line]);
+    await this.tmux(['send-keys', '-t', target, 'Enter']);
+    return this.follow(req, target, exitFile);
+  }
+
+  private follow(req: RunRequest, target: string, exitFile: string): RunHandle {
+    let stopped = false;
+    const exited = (async (): Promise<RunExit> => {
+      for (;;) {
+        try {
+          const text = (await readFile(exitFile, 'utf8')).trim();
+          if (text !== '') {
+            await rm(exitFile, { force: true });
+            const code = Number(text);
+            return { code: Number.isFinite(code) ? code : null, signal: null, ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}) };
+          }
+        } catch {
+          // Not written yet.
+        }
+        if (stopped) {
+          // The window was killed or the command interrupted without writing its status.
+          try {
+            await this.tmux(['has-session', '-t', this.session]);
+          } catch {
+            return { code: null, signal: 'SIGTERM' };
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    return {
+      agentId: req.agentId,
+      attempt: req.attempt,
+      pid: undefined,
+      exited,
+      stop: async () => {
+        stopped = true;
+        await this.tmux(['send-keys', '-t', target, 'C-c']).catch(() => undefined);
+        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+        if (!done) await this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']).catch(() => undefined);
+      },
+    };
+  }
+
+  async reattach(req: RunRequest): Promise<RunHandle | null> {
+    const target = `${this.session}:${req.agentId}`;
+    try {
+      const cmd = (await this.tmux(['display-message', '-p', '-t', target, '#{pane_current_command}'])).trim();
+      const exitFile = this.exitFile(req.agentId, req.attempt);
+      const finished = await readFile(exitFile, 'utf8').then(
+        () => true,
+        () => false,
+      );
+      if (cmd === 'bash' && !finished) return null;
+      return this.follow(req, target, exitFile);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Ends the pipeline's tmux session (tests, and `pipeline run` when it stops its agents). */
+  async killSession(): Promise<void> {
+    await this.tmux(['kill-session', '-t', this.session]).catch(() => undefined);
+  }
+
+  async dispose(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,68 @@
+import type { PipelineConfig, PipelineState, Task } from './schema';
+import type { LeaderInfo } from './store/leaderLease';
+
+/**
+ * The state as `pipeline status --json` prints it: the seed's shape and words (`version`,
+ * `orchestration_mode`, `mode`, `tasks`, `agents`, `queues{unassigned, <one per stage>, blocked,
+ * completed}`), plus who leads. Queues are derived from the tasks, never stored, so they cannot
+ * disagree with them.
+ */
+export interface StatusReport {
+  version: string;
+  orchestration_mode: string;
+  mode: string;
+  pending_switch: string | null;
+  current_task: string | null;
+  leader: LeaderInfo | null;
+  tasks: PipelineState['tasks'];
+  agents: PipelineState['agents'];
+  queues: Record<string, string[]>;
+  counts: Record<string, number>;
+}
+
+export function queuesOf(state: PipelineState, config: PipelineConfig): Record<string, string[]> {
+  const queues: Record<string, string[]> = { unassigned: [] };
+  for (const s of config.stages) queues[s.name] = [];
+  queues.merging = [];
+  queues.blocked = [];
+  queues.completed = [];
+  queues.cancelled = [];
+  const sorted = Object.values(state.tasks).sort((a, b) => a.seq - b.seq);
+  for (const t of sorted) queueOf(t, queues).push(t.id);
+  return queues;
+}
+
+function queueOf(t: Task, q: Record<string, string[]>): string[] {
+  switch (t.status) {
+    case 'pending':
+      return q.unassigned!;
+    case 'queued':
+    case 'working':
+      return (q[t.stage] ??= []);
+    case 'merging':
+      return q.merging!;
+    case 'blocked':
+      return q.blocked!;
+    case 'done':
+      return q.completed!;
+    case 'cancelled':
+      return q.cancelled!;
+  }
+}
+
+export function statusReport(state: PipelineState, config: PipelineConfig, leader: LeaderInfo | null): StatusReport {
+  const counts: Record<string, number> = {};
+  for (const t of Object.values(state.tasks)) counts[t.status] = (counts[t.status] ?? 0) + 1;
+  return {
+    version: state.version,
+    orchestration_mode: state.orchestration_mode,
+    mode: state.mode,
+    pending_switch: state.pending_switch,
+    current_task: state.current_task,
+    leader,
+    tasks: state.tasks,
+    agents: state.agents,
+    queues: queuesOf(state, config),
+    counts,
+  };
+}

@@ -1,1 +1,0 @@
-console.log("scripted agent: under construction");
