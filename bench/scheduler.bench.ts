@@ -11,7 +11,7 @@
  * The naive baseline makes exactly the same decisions (the run checks that the two assignment logs
  * agree), so the comparison is of cost alone.
  *
- * Run: node --expose-gc --import tsx bench/scheduler.bench.ts [--quick]
+ * Run: node --expose-gc --import tsx bench/scheduler.bench.ts [--quick] [--indexed-only]
  * Writes bench/results/scheduler.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,8 @@ import { configSchema, emptyState, PRIORITY_RANK, type Agent, type PipelineConfi
 import { transitionTask } from '../src/engine/taskLifecycle';
 
 const QUICK = process.argv.includes('--quick');
+/** Skips the naive baseline: for profiling the index. */
+const INDEXED_ONLY = process.argv.includes('--indexed-only');
 const TASKS = QUICK ? 2_000 : 10_000;
 const EDGES = TASKS * 3;
 const AGENTS_PER_ROLE = 2;
@@ -300,7 +302,7 @@ const indexed = indexedRuns[0] as RunResult;
 // The naive baseline, on the same backlog and the same decisions.
 const naiveState = buildState(config);
 gc();
-const naive = simulate(naiveState, config, new NaiveScheduler(naiveState, config), NAIVE_MAX_STEPS);
+const naive = simulate(naiveState, config, new NaiveScheduler(naiveState, config), INDEXED_ONLY ? 1 : NAIVE_MAX_STEPS);
 const agreeUpTo = naive.log.length;
 for (let i = 0; i < agreeUpTo; i++) {
   if (naive.log[i] !== indexed.log[i]) throw new Error(`decision ${i} differs: indexed ${indexed.log[i]}, naive ${naive.log[i]}`);

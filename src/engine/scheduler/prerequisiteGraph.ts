@@ -21,6 +21,12 @@ export class PrerequisiteGraph {
   private readonly unmet = new Map<string, number>();
   /** Pending tasks with no unmet prerequisite. */
   private readonly ready = new Set<string>();
+  /**
+   * `ready` sorted, until it changes. The facade asks after every change, and tasks it does not
+   * promote (not eligible in pilot mode) stay in the set, so sorting afresh each time would cost
+   * O(k log k) per call for nothing.
+   */
+  private sorted: string[] | null = null;
 
   /** `tasks` is the index's own map; the graph reads statuses from it and never writes it. */
   constructor(private readonly tasks: ReadonlyMap<string, Task>) {}
@@ -42,6 +48,7 @@ export class PrerequisiteGraph {
         if (dt) this.refresh(d, dt.status, n);
       }
     }
+    if (prev && prev.seq !== after.seq) this.sorted = null;
     this.refresh(id, after.status, this.unmet.get(id) ?? 0);
   }
 
@@ -56,8 +63,11 @@ export class PrerequisiteGraph {
 
   /** Pending tasks whose prerequisites are all done, oldest first. */
   readyPending(): string[] {
-    const seqOf = (id: string): number => this.tasks.get(id)?.seq ?? 0;
-    return [...this.ready].sort((a, b) => seqOf(a) - seqOf(b) || (a < b ? -1 : a > b ? 1 : 0));
+    if (!this.sorted) {
+      const seqOf = (id: string): number => this.tasks.get(id)?.seq ?? 0;
+      this.sorted = [...this.ready].sort((a, b) => seqOf(a) - seqOf(b) || (a < b ? -1 : a > b ? 1 : 0));
+    }
+    return [...this.sorted];
   }
 
   /** For snapshots: every task's unmet count. */
@@ -89,8 +99,11 @@ export class PrerequisiteGraph {
   }
 
   private refresh(id: string, status: Task['status'], unmet: number): void {
-    if (status === 'pending' && unmet === 0) this.ready.add(id);
+    const ready = status === 'pending' && unmet === 0;
+    if (ready === this.ready.has(id)) return;
+    if (ready) this.ready.add(id);
     else this.ready.delete(id);
+    this.sorted = null;
   }
 
   /**
@@ -135,7 +148,7 @@ export class PrerequisiteGraph {
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }
 
 /**

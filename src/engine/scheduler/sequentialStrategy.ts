@@ -28,7 +28,8 @@ function continues(view: PlanView, task: Task): boolean {
       return true;
     case 'queued':
       // Not started and no longer allowed (pilot mode began since it was chosen): let another go.
-      return view.isEligible(task) || task.stage !== view.stages[0]?.name;
+      // Once started it stays current even so, or two tasks would be in flight.
+      return view.isEligible(task) || task.attempt > 0 || task.stage !== view.stages[0]?.name;
     case 'pending':
       // Released from blocked: it stays current, and the facade readies it once its prerequisites are done.
       return view.prerequisitesMet(task.id);
