@@ -12,7 +12,7 @@ const SUITE_TIMEOUT_MS = 180_000;
 
 /**
  * Workbench chatter that says nothing about the tests, kept out of the console (the full log is in
- * test-artifacts/in-host-workbench.log). The last two are expected on a machine with no internet.
+ * test-artifacts/vscode/in-host-workbench.log). The last two are expected on a machine with no internet.
  */
 const NOISE = [
   /^Resolving connection token/,

@@ -1,10 +1,11 @@
 // Runs the tests that need a real VS Code: first the in-host suite (test/vscode/suite, run by the
 // workbench in the extension host), then the UI tests (test/vscode/ui/*.test.ts, Playwright driving
 // the page, run by Node's test runner). Installs the test host first when needed. Exits non-zero when
-// either part fails. `--only=suite` or `--only=ui` runs one part. Screenshots and logs go to
-// test-artifacts/.
+// either part fails, and ends with one `vscode: N passed, N failed` line for both. `--only=suite` or
+// `--only=ui` runs one part. Screenshots and logs go to test-artifacts/vscode/, emptied first.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -12,6 +13,7 @@ import { ensureTestHost } from './install.mjs';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const suiteEntry = join(repoRoot, 'out', 'test', 'vscode', 'suite', 'index.js');
+const artifactsDir = join(repoRoot, 'test-artifacts', 'vscode');
 const SUITE_TIMEOUT_MS = 180_000;
 const UI_TIMEOUT_MS = 300_000;
 
@@ -38,10 +40,19 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
   });
 }
 
+/**
+ * Runs `node args` with its output passed through (and also kept, for counting results), killed
+ * after `timeoutMs`. Resolves with its exit code and output.
+ */
 function runNode(args, timeoutMs) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: 'inherit' });
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
     current = child;
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      output += chunk.toString();
+    });
     const timer = setTimeout(() => {
       console.error(`[vscode-tests] node ${args.join(' ')} took longer than ${timeoutMs} ms: killing it`);
       child.kill('SIGTERM');
@@ -49,18 +60,39 @@ function runNode(args, timeoutMs) {
     child.on('error', (err) => {
       clearTimeout(timer);
       console.error(`[vscode-tests] could not run node ${args.join(' ')}: ${err.message}`);
-      resolve(1);
+      resolve({ code: 1, output });
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve(code ?? 1);
+      resolve({ code: code ?? 1, output });
     });
   });
 }
 
+/**
+ * The pass and fail counts a part printed: the harness's `N passed, N failed` line, or the summary
+ * of Node's test runner (`# pass N` in TAP, `ℹ pass N` in its spec reporter). A part that failed
+ * without counting (it crashed, or could not start) counts as one failure.
+ */
+function countResults({ code, output }) {
+  const plain = [...output.matchAll(/^(\d+) passed, (\d+) failed/gm)].at(-1);
+  let passed = plain ? Number(plain[1]) : undefined;
+  let failed = plain ? Number(plain[2]) : undefined;
+  if (passed === undefined) {
+    const pass = [...output.matchAll(/^(?:#|ℹ) pass (\d+)$/gm)].at(-1);
+    const fail = [...output.matchAll(/^(?:#|ℹ) fail (\d+)$/gm)].at(-1);
+    if (pass && fail) {
+      passed = Number(pass[1]);
+      failed = Number(fail[1]);
+    }
+  }
+  if (passed === undefined || failed === undefined) return { passed: 0, failed: code === 0 ? 0 : 1 };
+  return { passed, failed: code !== 0 && failed === 0 ? 1 : failed };
+}
+
 async function build() {
   // The extension itself, so the tests never run a stale dist/.
-  const code = await runNode([join(repoRoot, 'scripts', 'build.mjs')], 120_000);
+  const { code } = await runNode([join(repoRoot, 'scripts', 'build.mjs')], 120_000);
   if (code !== 0) throw new Error('building the extension failed');
   await esbuild.build({
     entryPoints: [join(repoRoot, 'test', 'vscode', 'suite', 'index.ts')],
@@ -91,34 +123,37 @@ async function runUiTests() {
   const files = uiTestFiles();
   if (files.length === 0) {
     console.error('[vscode-tests] no UI test files in test/vscode/ui');
-    return 1;
+    return { code: 1, output: '' };
   }
   // One VS Code at a time: each is a server, a browser and an extension host on a 2-core machine.
-  const code = await runNode(['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${UI_TIMEOUT_MS}`, ...files], UI_TIMEOUT_MS + 30_000);
-  console.log(`[vscode-tests] UI tests exited with code ${code} after ${seconds(started)}`);
-  return code;
+  const result = await runNode(['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${UI_TIMEOUT_MS}`, ...files], UI_TIMEOUT_MS + 30_000);
+  console.log(`[vscode-tests] UI tests exited with code ${result.code} after ${seconds(started)}`);
+  return result;
 }
 
 async function main() {
   await ensureTestHost();
+  // Only this run's screenshots and logs, so none of them is mistaken for a fresh one.
+  await rm(artifactsDir, { recursive: true, force: true });
   const buildStarted = Date.now();
   await build();
   console.log(`[vscode-tests] built the extension and the in-host suite in ${seconds(buildStarted)}`);
 
-  let failed = false;
-  if (only !== 'ui') {
-    failed ||= (await runSuite()) !== 0;
-  }
-  if (only !== 'suite') {
-    failed ||= (await runUiTests()) !== 0;
-  }
-  return failed ? 1 : 0;
+  const parts = [];
+  if (only !== 'ui') parts.push(countResults(await runSuite()));
+  if (only !== 'suite') parts.push(countResults(await runUiTests()));
+  const passed = parts.reduce((n, p) => n + p.passed, 0);
+  const failed = parts.reduce((n, p) => n + p.failed, 0);
+  // One closing line for both parts, in the plain form CI reads.
+  console.log(`vscode: ${passed} passed, ${failed} failed`);
+  return failed > 0 || passed === 0 ? 1 : 0;
 }
 
 main().then(
   (code) => process.exit(code),
   (err) => {
     console.error(`[vscode-tests] FAILED: ${err?.stack ?? err}`);
+    console.log('vscode: 0 passed, 1 failed');
     process.exit(1);
   },
 );

@@ -15,8 +15,8 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const repoRoot = resolve(__dirname, '..', '..');
-/** Screenshots and logs of test runs (gitignored). */
-export const artifactsDir = join(repoRoot, 'test-artifacts');
+/** Screenshots and logs of VS Code test runs (test-artifacts/ is gitignored); emptied at each run. */
+export const artifactsDir = join(repoRoot, 'test-artifacts', 'vscode');
 const testHostDir = join(repoRoot, '.test-host');
 
 interface InstalledHost {
@@ -77,7 +77,7 @@ export interface LaunchOptions {
   extensionDevelopmentPath: string;
   /** Absolute path of a compiled test module exporting `run(): Promise<void>`. */
   extensionTestsPath?: string;
-  /** Where server and browser logs go. Default: test-artifacts/. */
+  /** Where server and browser logs go. Default: test-artifacts/vscode/. */
   artifactsDir?: string;
   /** Receives the workbench's log, which carries the extension host's console while tests run. */
   onLog?: (level: string, message: string) => void;
@@ -140,8 +140,12 @@ function installSignalHandlers(): void {
   }
 }
 
+/**
+ * Signals the server's whole process group (the server, its extension hosts, their terminals).
+ * Deliberately not skipped once the server itself has exited: its children may still be alive.
+ */
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, signal);
   } catch {
@@ -157,7 +161,8 @@ interface Server {
   tail(): string;
 }
 
-async function startServer(serverMain: string, dataDir: string, log: WriteStream, timeoutMs: number, onProcess: (p: ChildProcess) => void): Promise<Server> {
+/** Starts the server; `onSpawned` learns of the process at once, so it can be stopped even if start-up fails. */
+async function startServer(serverMain: string, dataDir: string, log: WriteStream, timeoutMs: number, onSpawned: (p: ChildProcess, exited: Promise<string>) => void): Promise<Server> {
   const args = [
     serverMain,
     '--host', '127.0.0.1',
@@ -171,7 +176,6 @@ async function startServer(serverMain: string, dataDir: string, log: WriteStream
     '--extensions-dir', join(dataDir, 'extensions'),
   ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  onProcess(child);
   let output = '';
   let resolvePort: (port: number) => void = () => undefined;
   const portPromise = new Promise<number>((resolve) => (resolvePort = resolve));
@@ -187,6 +191,7 @@ async function startServer(serverMain: string, dataDir: string, log: WriteStream
     child.on('error', (err) => resolve(`could not start: ${err.message}`));
     child.on('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`));
   });
+  onSpawned(child, exited);
   const tail = (): string => output.split('\n').slice(-30).join('\n');
   const died = exited.then((how) => {
     throw new Error(`VS Code server ${how} before it was ready; its last output:\n${tail()}`);
@@ -271,9 +276,9 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCodeSessio
       if (serverProcess) await stopServer(serverProcess, serverExited);
       emergencyCleanups.delete(killServerNow);
     });
-    const server = await startServer(host.serverMain, dataDir, serverLog, startTimeoutMs, (p) => {
+    const server = await startServer(host.serverMain, dataDir, serverLog, startTimeoutMs, (p, exited) => {
       serverProcess = p;
-      serverExited = new Promise((resolve) => p.on('exit', () => resolve('exited')));
+      serverExited = exited;
     });
 
     const browser: Browser = await chromium.launch({ executablePath: host.chromium, headless: true, args: CHROMIUM_ARGS, timeout: startTimeoutMs });

@@ -1,9 +1,13 @@
 // Small Playwright helpers for driving VS Code's workbench in UI tests.
 import type { Locator, Page } from 'playwright-core';
 
-/** Waits until the workbench has rendered its parts, the earliest point at which keys do anything. */
+/**
+ * Waits until the workbench has rendered its parts and applied its color theme. The theme comes a
+ * few seconds after the first paint (it is contributed by a built-in extension); until then the
+ * window is drawn in fallback colors, and a screenshot would show those.
+ */
 export async function waitForWorkbench(page: Page, timeoutMs = 60_000): Promise<void> {
-  await page.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: timeoutMs });
+  await page.locator('.monaco-workbench[class*="vscode-theme-"] .part.statusbar').waitFor({ state: 'visible', timeout: timeoutMs });
 }
 
 /**

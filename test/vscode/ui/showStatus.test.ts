@@ -1,5 +1,5 @@
 // UI test: a person opens the command palette, runs "Agent Pipeline: Show Pipeline Status" and sees
-// a notification. Screenshot: test-artifacts/ui-show-status.png.
+// a notification. Screenshot: test-artifacts/vscode/ui-show-status.png.
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
