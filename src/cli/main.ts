@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './agentCommands';
+import { registerDemo } from './demo';
 import { registerInit } from './initCommand';
 import { EXIT, reportError } from './output';
 import { registerRunCommand } from './runCommand';
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   registerTaskCommands(program);
   registerStatusCommands(program);
   registerRunCommand(program);
+  registerDemo(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -49,6 +49,7 @@ export function printProgress(p: Pipeline, json: boolean, write: (line: string) 
     p.events.on('mode:orchestration', (e) => write(`${stamp()} orchestration mode ${e.from} → ${e.to}`)),
     p.events.on('mode:rollout', (e) => write(`${stamp()} rollout mode ${e.from} → ${e.to}`)),
     p.events.on('monitor:warning', (e) => write(`${stamp()} warning: ${e.message}`)),
+    p.events.on('monitor:info', (e) => write(`${stamp()} ${e.message}`)),
     p.events.on('leader:lost', (e) => write(`${stamp()} lost the leadership${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}`)),
   ];
   return { dispose: () => subs.forEach((s) => s.dispose()) };

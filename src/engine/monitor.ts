@@ -96,7 +96,10 @@ export class Monitor implements Disposable {
       }
     }));
     const repaired = await this.o.workspace.repair(Object.keys(this.p.state.agents)).catch((e: unknown) => [`repair failed: ${errText(e)}`]);
-    for (const r of repaired) this.warn(r);
+    for (const r of repaired) {
+      if (r.startsWith('created the worktree')) this.p.events.emit('monitor:info', { message: r });
+      else this.warn(r);
+    }
     await this.recover();
     this.scheduleRescan();
     this.kick();
@@ -404,8 +407,8 @@ export class Monitor implements Disposable {
     if (d.retry) b.transition(task.id, { type: 'fail', reason: failure.reason, notBefore: new Date(this.p.clock.now() + d.delayMs).toISOString() });
     else b.transition(task.id, { type: 'block', reason: d.reason });
     b.updateAgent(f.agentId, { status: 'idle', current_task: null, since: null });
+    // The transition event says what happened; no separate warning, so nothing is reported twice.
     await this.p.commit(b);
-    this.warn(d.retry ? `${task.id}: ${failure.reason}; retrying in ${Math.round(d.delayMs / 100) / 10} s` : `${task.id} blocked: ${d.reason}`, task.id, f.agentId);
     this.kick();
   }
 

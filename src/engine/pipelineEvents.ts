@@ -39,6 +39,8 @@ export interface PipelineEventMap extends Record<string, unknown> {
   'merge:finished': { taskId: string; into: string; commit: string | null; conflicts: string[]; durationMs: number };
   /** The monitor has nothing left to do: every task is final, blocked, or waiting on one that is. */
   'monitor:idle': { done: number; blocked: string[]; waiting: string[] };
+  /** Something the monitor did on its own that a person may want to know (a worktree created at start). */
+  'monitor:info': { message: string };
   /** A problem the monitor handled (a git error, an agent that could not start), for logs and notifications. */
   'monitor:warning': { message: string; taskId?: string; agentId?: string };
   /** This process lost the leadership; it follows read-only from now on. */
