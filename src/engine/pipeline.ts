@@ -132,22 +132,73 @@ export class Pipeline implements Disposable {
   }
 
   private async loseLeadership(leader: LeaderInfo | null): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.lease) return;
+    await this.demote(leader, false);
+    this.events.emit('leader:lost', { leader });
+  }
+
+  /** Leading → following: the store is reopened read-only and the follower heartbeat starts. */
+  private async demote(leader: LeaderInfo | null, release: boolean): Promise<void> {
     this.inbox?.dispose();
     this.inbox = undefined;
     this.leaseSub?.dispose();
+    this.leaseSub = undefined;
+    const lease = this.lease;
     this.lease = null;
     this.otherLeader = leader;
     const old = this.store;
-    this.store = await StateStore.open({ dir: this.home.stateDir, codec: pipelineStateCodec, snapshotEvery: this.config.snapshotEvery });
     await old.close().catch(() => undefined);
+    if (release) await lease?.release();
+    this.store = await StateStore.open({ dir: this.home.stateDir, codec: pipelineStateCodec, snapshotEvery: this.config.snapshotEvery });
     this.index = SchedulerIndex.build(this.store.state, this.config);
-    this.events.emit('leader:lost', { leader });
     this.startFollowing();
   }
 
+  /** Following → leading with a lease just acquired: the store is reopened as the writer. */
+  private async promote(lease: LeaderLease): Promise<void> {
+    if (this.followTimer) clearInterval(this.followTimer);
+    this.followTimer = undefined;
+    const old = this.store;
+    try {
+      this.store = await StateStore.open({ dir: this.home.stateDir, codec: pipelineStateCodec, snapshotEvery: this.config.snapshotEvery, lease });
+    } catch (e) {
+      await lease.release();
+      this.startFollowing();
+      throw e;
+    }
+    await old.close().catch(() => undefined);
+    this.lease = lease;
+    this.otherLeader = null;
+    this.index = SchedulerIndex.build(this.store.state, this.config);
+    await this.becomeLeader();
+  }
+
+  private async tryAcquire(): Promise<LeaderLease | null> {
+    const r = await LeaderLease.acquire(this.home.leaderDir, { label: this.opts.label ?? `pid ${process.pid}` });
+    if (r instanceof LeaderLease) return r;
+    this.otherLeader = r.leader;
+    return null;
+  }
+
+  /** Takes the lead now; throws `not-leader` naming the process that leads instead. */
+  async lead(): Promise<void> {
+    if (this.lease) return;
+    const lease = await this.tryAcquire();
+    if (!lease) throw notLeaderError(this.otherLeader);
+    await this.promote(lease);
+    this.events.emit('leader:acquired', { leader: lease.info });
+    this.events.emit('state:changed', { seq: this.store.seq });
+  }
+
+  /** Gives up the lead (if held) and follows read-only from now on. */
+  async follow(): Promise<void> {
+    if (!this.lease) return;
+    await this.demote(null, true);
+    this.events.emit('state:changed', { seq: this.store.seq });
+  }
+
   private startFollowing(): void {
-    if (this.followTimer) return;
+    if (this.followTimer || this.closed) return;
     this.followTimer = setInterval(() => void this.followTick(), this.opts.followIntervalMs ?? 500);
     this.followTimer.unref();
   }
@@ -163,20 +214,12 @@ export class Pipeline implements Disposable {
       }
       this.otherLeader = await LeaderLease.current(this.home.leaderDir);
       if (this.opts.takeOver && !this.otherLeader) {
-        const r = await LeaderLease.acquire(this.home.leaderDir, { label: this.opts.label ?? `pid ${process.pid}` });
-        if (r instanceof LeaderLease) {
-          if (this.followTimer) clearInterval(this.followTimer);
-          this.followTimer = undefined;
-          const old = this.store;
-          this.store = await StateStore.open({ dir: this.home.stateDir, codec: pipelineStateCodec, snapshotEvery: this.config.snapshotEvery, lease: r });
-          await old.close().catch(() => undefined);
-          this.lease = r;
-          this.otherLeader = null;
-          this.index = SchedulerIndex.build(this.store.state, this.config);
-          await this.becomeLeader();
-          this.events.emit('leader:acquired', { leader: r.info });
+        const lease = await this.tryAcquire();
+        if (lease) {
+          await this.promote(lease);
+          this.events.emit('leader:acquired', { leader: lease.info });
           this.events.emit('state:changed', { seq: this.store.seq });
-        } else this.otherLeader = r.leader;
+        }
       }
     } catch {
       // A failed heartbeat is retried on the next one; the follower keeps its last good state.
@@ -275,11 +318,31 @@ export class Pipeline implements Disposable {
     this.events.emit('state:changed', { seq: this.store.seq });
   }
 
+  /**
+   * Runs a mutation where it belongs: here when this process leads; when nobody leads, here too,
+   * under a lease taken for just this change (so a window or a CLI command can add a task while no
+   * pipeline runs); otherwise sent to the leader through the inbox.
+   */
   private async forward<T>(method: ForwardedMethod, args: unknown[], local: () => Promise<T>): Promise<T> {
     if (this.lease) return local();
-    const label = this.otherLeader ? `${this.otherLeader.label}, pid ${this.otherLeader.pid} on ${this.otherLeader.host}` : undefined;
+    if (!(await LeaderLease.current(this.home.leaderDir))) {
+      const lease = await this.tryAcquire();
+      if (lease) {
+        await this.promote(lease);
+        try {
+          return await local();
+        } finally {
+          await this.demote(null, true);
+        }
+      }
+    }
+    const leader = this.otherLeader;
+    const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
     const result = (await sendInboxRequest(this.home.inboxDir, method, args, label ? { leaderLabel: label } : {})) as T;
-    if (await this.store.refresh()) this.index = SchedulerIndex.build(this.store.state, this.config);
+    if (await this.store.refresh()) {
+      this.index = SchedulerIndex.build(this.store.state, this.config);
+      this.events.emit('state:changed', { seq: this.store.seq });
+    }
     return result;
   }
 
