@@ -52,12 +52,13 @@ export function isTempName(name: string): boolean {
  * temp file, fsync, then (after `beforeRename`, which may veto by throwing) rename and fsync the
  * directory. The temp file is removed when anything fails.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, beforeRename?: () => Promise<void>): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[], beforeRename?: () => Promise<void>): Promise<void> {
   const tmp = tempNameFor(path);
   const fh = await open(tmp, 'wx');
   let renamed = false;
   try {
-    await fh.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await fh.writeFile(data);
+    else for (const chunk of data) await fh.writeFile(chunk);
     await fh.sync();
     await fh.close();
     if (beforeRename) await beforeRename();

@@ -1,10 +1,11 @@
 import { mkdir, open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { PipelineError } from '../errors';
+import { isPipelineError, PipelineError } from '../errors';
 import type { Disposable } from '../events';
 import { copyAside, fsyncDir, isEnoent, moveAside, unlinkQuiet, writeFileAtomic } from './fsUtil';
 import type { LeaderLease } from './leaderLease';
+import { sliceStringify } from './sliceStringify';
 import { decodeSnapshot, encodeLine, encodeSnapshot, readLayout, scanLines, segmentName, snapshotName, type JournalEntry, type Layout, type SegmentFile } from './storeFiles';
 
 /**
@@ -14,8 +15,8 @@ import { decodeSnapshot, encodeLine, encodeSnapshot, readLayout, scanLines, segm
  * - `commit` validates and applies records in memory, then appends them to the journal in one write
  *   and one fdatasync; it resolves only when they are durable. If anything fails on the way, the
  *   state is rebuilt from disk, so nothing is ever half applied.
- * - Every `snapshotEvery` records the state is serialised (synchronously, between two commits, so it
- *   matches one seq exactly) and written in the background (temp, fsync, rename, fsync directory);
+ * - Every `snapshotEvery` records the state is serialised (between two commits, so it matches one
+ *   seq exactly) and written in the background (temp, fsync, rename, fsync directory);
  *   the journal rolls to a new segment at that point, and segments covered by the older of the two
  *   kept snapshots are deleted.
  * - `open` recovers: the newest good snapshot plus the journal's later records, stopping at the first
@@ -319,15 +320,14 @@ export class StateStore<S, R> {
     this._seq = last;
     this.appliedEpochs.set(lease.epoch, last);
 
-    // The records are durable, but count only if nobody took over before they landed: a new
-    // leader's replay saw them (then they are valid) or fenced them (then they are ignored), and we
-    // cannot tell which, so the caller must not take them as committed.
+    // The records are durable, but count only if nobody took over before they landed.
     try {
       await lease.assertLeader();
     } catch (e) {
       this.lost = true;
+      const verdict = await this.fenceVerdict(last);
       await this.becomeReader();
-      throw e;
+      if (verdict !== 'kept') throw this.lostDuringCommit(e, verdict, first, last);
     }
 
     if (this._seq >= this.nextSnapshotAt && !this.snapshotRunning) {
@@ -338,6 +338,35 @@ export class StateStore<S, R> {
         return this.captureSnapshot(false).then(() => undefined);
       }).catch((e: unknown) => this.warn(`Could not start a snapshot of ${this.dir}: ${message(e)}. The journal still holds every record.`));
     }
+  }
+
+  /**
+   * After losing the lease during a commit: did the new leader's takeover include our records? Its
+   * first segment starts after the last record its recovery saw, so records below that start are
+   * kept and records at or past it are fenced. Before that segment exists, nobody can tell yet.
+   */
+  private async fenceVerdict(last: number): Promise<'kept' | 'fenced' | 'unknown'> {
+    try {
+      const layout = await readLayout(this.dir);
+      const ours = layout.segments.find((seg) => seg.name === this.segName);
+      if (!ours || ours.fence === Infinity) return 'unknown';
+      return last < ours.fence ? 'kept' : 'fenced';
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  private lostDuringCommit(cause: unknown, verdict: 'fenced' | 'unknown', first: number, last: number): PipelineError {
+    const who = isPipelineError(cause) ? ` ${cause.message}` : '';
+    return verdict === 'fenced'
+      ? new PipelineError('not-leader', `Records ${first}–${last} were written after another process took over the pipeline, so they do not count.${who}`, {
+          file: this.dir,
+          fix: 'Call refresh() to follow the new leader; redo the change there if it still applies.',
+        })
+      : new PipelineError('not-leader', `This process lost the leader lease while committing records ${first}–${last}; the new leader's recovery decides whether they count.${who}`, {
+          file: this.dir,
+          fix: 'Call refresh() to follow the new leader and check whether the change is in its state.',
+        });
   }
 
   /** Rebuilds the in-memory state from disk after a failed commit, and reopens our segment. */
@@ -379,13 +408,15 @@ export class StateStore<S, R> {
   // Snapshots.
 
   /**
-   * Serialises the state (synchronously: it must be the state at exactly `seq`), rolls the journal
-   * to a new segment, and starts writing the snapshot in the background. Runs inside the queue.
+   * Serialises the state, rolls the journal to a new segment, and starts writing the snapshot in
+   * the background. Runs inside the queue, so no commit changes the state while it is serialised
+   * (the snapshot is the state at exactly `seq`); the serialisation yields to the event loop every
+   * few milliseconds, so only commits wait for it, not the rest of the extension host.
    */
   private async captureSnapshot(force: boolean): Promise<{ task: Promise<void> } | undefined> {
     const seq = this._seq;
     if (force ? seq === this.snapshotSeqOnDisk : seq < this.nextSnapshotAt) return undefined;
-    const json = JSON.stringify(this._state);
+    const json = await sliceStringify(this._state);
     // A failure is retried after another full interval, not at every commit.
     this.nextSnapshotAt = seq + this.snapshotEvery;
     if (this.segStart !== seq + 1) await this.startSegment();

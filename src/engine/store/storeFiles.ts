@@ -217,12 +217,14 @@ export interface SnapshotHeader {
   readonly crc: string;
 }
 
-/** The snapshot file's bytes: a header line with the body's length and checksum, then the body. */
-export function encodeSnapshot(seq: number, epoch: number, stateJson: string): Buffer {
+/**
+ * The snapshot file's bytes: a header line with the body's length and checksum, then the body. Two
+ * buffers, written one after the other, so a 5 MB body is not copied once more to join them.
+ */
+export function encodeSnapshot(seq: number, epoch: number, stateJson: string): [Buffer, Buffer] {
   const body = Buffer.from(stateJson, 'utf8');
   const header: SnapshotHeader = { format: SNAPSHOT_FORMAT, version: 1, seq, epoch, ts: new Date().toISOString(), bytes: body.length, crc: crc32Hex(body) };
-  const head = Buffer.from(`${JSON.stringify(header)}\n`, 'utf8');
-  return Buffer.concat([head, body]);
+  return [Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body];
 }
 
 /** Checks a snapshot file's bytes; returns its header and parsed body, or throws why it is bad. */

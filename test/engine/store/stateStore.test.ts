@@ -6,6 +6,7 @@ import { isPipelineError } from '../../../src/engine/errors';
 import { stateSchema } from '../../../src/engine/schema';
 import type { StateRecord } from '../../../src/engine/stateRecords';
 import { crc32, crc32Portable } from '../../../src/engine/store/crc32';
+import { sliceStringify } from '../../../src/engine/store/sliceStringify';
 import { StateStore } from '../../../src/engine/store/stateStore';
 import { added, decision, openReader, openWriter, pipelineCodec, removeDir, replayReference, taskId, tempDir, transition } from './storeTestKit';
 
@@ -189,4 +190,11 @@ void test('open options are checked', async () => {
   } finally {
     await removeDir(dir);
   }
+});
+
+void test('sliceStringify gives exactly what JSON.stringify gives', async () => {
+  const state = replayReference(Array.from({ length: 300 }, (_, i) => added(i + 1)));
+  for (let i = 0; i < 150; i++) state.decisions.push({ at: 'x', text: `d${i}` });
+  const odd = { a: undefined, b: [undefined, () => 1, 1], big: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i % 3 ? { v: i, u: undefined } : undefined])), list: Array.from({ length: 100 }, (_, i) => (i % 2 ? undefined : { i })), d: new Date(0), nested: { toJSON: () => 'custom' } };
+  for (const v of [state, odd, [1, 2], 'text', null, 5]) assert.equal(await sliceStringify(v, 0), JSON.stringify(v));
 });

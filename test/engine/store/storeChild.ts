@@ -1,6 +1,8 @@
 import { LeaderLease } from '../../../src/engine/store/leaderLease';
 import { StateStore } from '../../../src/engine/store/stateStore';
 import { isPipelineError } from '../../../src/engine/errors';
+import type { PipelineState } from '../../../src/engine/schema';
+import type { StateRecord } from '../../../src/engine/stateRecords';
 import { added, pipelineCodec, transition, taskId } from './storeTestKit';
 
 /**
@@ -26,6 +28,8 @@ interface Config {
   durationMs?: number;
   /** Pause between commits, in ms. */
   pauseMs?: number;
+  /** `contend`: the chance, before each commit, that the process stops itself with SIGSTOP. */
+  selfStopChance?: number;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -50,13 +54,15 @@ async function writer(): Promise<void> {
   for (;;) {
     const size = 1 + (n % 3);
     const recs = Array.from({ length: size }, (_, i) => added(n + i, cfg.prefix ?? 'TASK'));
+    // The seq of this commit's last record (store.seq may move on if the store has to reload).
+    const last = store.seq + size;
     try {
       await store.commit(recs);
     } catch (e) {
       out(`lost ${isPipelineError(e) ? e.code : String(e)}`);
       return;
     }
-    out(`ack ${store.seq} ${n} ${n + size - 1}`);
+    out(`ack ${last} ${n} ${n + size - 1}`);
     n += size;
     if (cfg.pauseMs) await sleep(cfg.pauseMs);
   }
@@ -67,8 +73,9 @@ async function pairs(): Promise<void> {
   const store = await StateStore.open({ dir: cfg.dir, codec: pipelineCodec, lease, snapshotEvery: cfg.snapshotEvery ?? 1000 });
   out(`lead ${lease.epoch} ${process.pid} ${store.seq}`);
   for (let n = store.seq / 2 + 1; ; n++) {
+    const last = store.seq + 2;
     await store.commit([added(n), transition(taskId(n), 0)]);
-    out(`ack ${store.seq}`);
+    out(`ack ${last}`);
     if (cfg.pauseMs) await sleep(cfg.pauseMs);
   }
 }
@@ -83,17 +90,23 @@ async function contend(): Promise<void> {
       continue;
     }
     out(`lead ${got.epoch} ${process.pid}`);
+    let store: StateStore<PipelineState, StateRecord> | undefined;
     try {
-      const store = await StateStore.open({ dir: cfg.dir, codec: pipelineCodec, lease: got, snapshotEvery: cfg.snapshotEvery ?? 1000 });
+      store = await StateStore.open({ dir: cfg.dir, codec: pipelineCodec, lease: got, snapshotEvery: cfg.snapshotEvery ?? 1000 });
       const commits = 1 + Math.floor(Math.random() * 4);
       for (let i = 0; i < commits; i++) {
+        // Freeze while leading, now and then (the parent sends SIGCONT): the lease expires, another
+        // process takes over, and this one must find out before it acknowledges anything more.
+        if (cfg.selfStopChance && Math.random() < cfg.selfStopChance) process.kill(process.pid, 'SIGSTOP');
+        const seq = store.seq + 1;
         await store.commit([added(n, cfg.prefix ?? 'TASK')]);
-        out(`ack ${got.epoch} ${store.seq} ${taskId(n, cfg.prefix ?? 'TASK')}`);
+        out(`ack ${got.epoch} ${seq} ${taskId(n, cfg.prefix ?? 'TASK')}`);
         n++;
       }
-      await store.close();
     } catch (e) {
       out(`lost ${got.epoch} ${isPipelineError(e) ? e.code : String(e)}`);
+    } finally {
+      await store?.close();
     }
     await got.release();
     await sleep(Math.random() * 10);
