@@ -58,8 +58,10 @@ export const MAX_IMPORT_BYTES = 50 * 1024 * 1024;
 export const PREFIX_PATTERN = /^[A-Z][A-Z0-9]{0,15}$/;
 
 /**
- * A task as a format reader builds it, before the spec is validated. `fields` says where each spec
- * field came from, so a validation error names the place in the file rather than our field name.
+ * A task as a format reader builds it, before the spec is validated. `fields` names the input field
+ * each spec field came from (under `path`), so a validation error names the place in the file rather
+ * than our field name; a spec field without one is reported at `path`. It is one shared object per
+ * format, because a large import makes tens of thousands of drafts.
  */
 export interface TaskDraft {
   spec: {
@@ -74,7 +76,7 @@ export interface TaskDraft {
   status: ImportedStatus;
   reason?: string;
   path: JsonPath;
-  fields: Partial<Record<keyof TaskDraft['spec'], JsonPath>>;
+  fields: Readonly<Partial<Record<keyof TaskDraft['spec'], string>>>;
 }
 
 export function importError(file: string, where: string, message: string, fix: string): PipelineError {

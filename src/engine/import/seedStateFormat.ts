@@ -56,6 +56,7 @@ const STATUS_MAP: Record<string, ImportedStatus> = {
   blocked: 'blocked',
 };
 const IN_FLIGHT = new Set(['review', 'working', 'merging']);
+const SEED_FIELDS = { title: 'title', description: 'description', prerequisites: 'prerequisites', priority: 'priority', paths: 'paths', labels: 'labels' } as const;
 const ID_FIX = 'Use an upper-case prefix, a dash and a number, such as TASK-001 (subtasks: TASK-001.2).';
 
 interface QueuePlace {
@@ -129,7 +130,6 @@ export function readSeedState(root: Record<string, unknown>, file: string, warni
       if (!fromQueueOnly) warnings.add('Tasks without a title, titled with their id', id);
     }
 
-    const field = (name: string): JsonPath => (fromQueueOnly ? path : [...path, name]);
     const draft: TaskDraft = {
       spec: {
         id,
@@ -143,7 +143,7 @@ export function readSeedState(root: Record<string, unknown>, file: string, warni
       status,
       ...(reason ? { reason } : {}),
       path,
-      fields: { title: field('title'), description: field('description'), prerequisites: field('prerequisites'), paths: field('paths'), labels: field('labels') },
+      fields: fromQueueOnly ? {} : SEED_FIELDS,
     };
     return draft;
   });

@@ -95,10 +95,10 @@ function finish(draft: TaskDraft, file: string): ImportedTask {
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = issue?.path[0];
-    const fieldPath = typeof field === 'string' ? draft.fields[field as keyof TaskDraft['fields']] : undefined;
+    const input = typeof field === 'string' ? draft.fields[field as keyof TaskDraft['fields']] : undefined;
     // Paths and labels are copied one to one, so the index inside them still points at the input.
-    const rest = field === 'paths' || field === 'labels' ? (issue?.path.slice(1) ?? []).map((p) => (typeof p === 'number' ? p : String(p))) : [];
-    const where = formatJsonPath([...(fieldPath ?? draft.path), ...rest]);
+    const rest = input && (field === 'paths' || field === 'labels') ? (issue?.path.slice(1) ?? []).map((p) => (typeof p === 'number' ? p : String(p))) : [];
+    const where = formatJsonPath(input ? [...draft.path, input, ...rest] : draft.path);
     const problems = r.error.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || 'task'}: ${i.message}`);
     throw importError(file, where, `${draft.spec.id} (${formatJsonPath(draft.path)}) cannot be imported: ${problems.join('; ')}.`, 'Correct that field in the file, then import again.');
   }

@@ -346,6 +346,8 @@ function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, 
   return drafts;
 }
 
+const TM_FIELDS = { title: 'title', description: 'description', prerequisites: 'dependencies', priority: 'priority' } as const;
+
 function draftOf(entry: Entry, prerequisites: string[], context: string): TaskDraft {
   const { item } = entry;
   const sections = [
@@ -359,7 +361,7 @@ function draftOf(entry: Entry, prerequisites: string[], context: string): TaskDr
     status: entry.status,
     ...(entry.reason ? { reason: entry.reason } : {}),
     path: entry.path,
-    fields: { title: [...entry.path, 'title'], description: [...entry.path, 'description'], prerequisites: [...entry.path, 'dependencies'] },
+    fields: TM_FIELDS,
   };
 }
 

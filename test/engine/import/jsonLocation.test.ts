@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { findJsonProblem, formatJsonPath, lineColumn } from '../../../src/engine/import/jsonLocation';
+import { generateTaskMasterJson, mulberry32 } from './generateTaskMaster';
+
+/** The JSON scanner must agree with JSON.parse on what is JSON, or its line:column would mislead. */
+
+void test('formatJsonPath: bare keys, quoted odd keys, indexes', () => {
+  assert.equal(formatJsonPath([]), '(top level)');
+  assert.equal(formatJsonPath(['master', 'tasks', 3, 'subtasks', 1]), 'master.tasks[3].subtasks[1]');
+  assert.equal(formatJsonPath(['feature-x', 'tasks', 0]), 'feature-x.tasks[0]');
+  assert.equal(formatJsonPath(['tasks', 'TASK-001', 'status']), 'tasks.TASK-001.status');
+  assert.equal(formatJsonPath(['tasks', 'a b', 'x']), 'tasks["a b"].x');
+  assert.equal(formatJsonPath(['1st', 'x']), '["1st"].x');
+});
+
+void test('lineColumn counts from 1, lines by \\n', () => {
+  const text = 'ab\ncd\r\nef';
+  assert.deepEqual(lineColumn(text, 0), { line: 1, column: 1 });
+  assert.deepEqual(lineColumn(text, 2), { line: 1, column: 3 });
+  assert.deepEqual(lineColumn(text, 3), { line: 2, column: 1 });
+  assert.deepEqual(lineColumn(text, 7), { line: 3, column: 1 });
+  assert.deepEqual(lineColumn(text, 9), { line: 3, column: 3 });
+});
+
+void test('valid JSON of every kind passes the scanner', () => {
+  const samples = [
+    '0',
+    '-0.5e+10',
+    '"\\u00e9\\n\\"\\/"',
+    'true',
+    'null',
+    '[]',
+    '{}',
+    ' [ 1 , { "a" : [ false , null ] } ] ',
+    JSON.stringify({ deep: Array.from({ length: 5 }, (_, i) => ({ i, s: `x${i}`, n: [i, -i, i / 7] })) }, null, 2),
+    `${'['.repeat(20_000)}${']'.repeat(20_000)}`,
+    generateTaskMasterJson({ tasks: 30, seed: 3 }),
+  ];
+  for (const s of samples) assert.equal(findJsonProblem(s), null, s.slice(0, 80));
+});
+
+void test('on random damage, the scanner and JSON.parse agree about validity', () => {
+  const rnd = mulberry32(42);
+  const base = generateTaskMasterJson({ tasks: 4, seed: 9, maxSubtasks: 2 });
+  const noise = ['{', '}', '[', ']', ',', ':', '"', '\\', ' ', '\n', 'a', '0', '-', '.', 'e', 't', 'n', '\u0001', "'"];
+  for (let k = 0; k < 2000; k++) {
+    let text = base;
+    for (let edits = 1 + Math.floor(rnd() * 3); edits > 0; edits--) {
+      const at = Math.floor(rnd() * text.length);
+      const op = rnd();
+      const ch = noise[Math.floor(rnd() * noise.length)] ?? '';
+      if (op < 0.4) text = text.slice(0, at) + text.slice(at + 1);
+      else if (op < 0.8) text = text.slice(0, at) + ch + text.slice(at);
+      else text = text.slice(0, at) + ch + text.slice(at + 1);
+    }
+    let parses = true;
+    try {
+      JSON.parse(text);
+    } catch {
+      parses = false;
+    }
+    const problem = findJsonProblem(text);
+    assert.equal(problem === null, parses, `disagreement on damage ${k}: ${problem?.message ?? 'scanner accepts'}`);
+  }
+});
+
+void test('the scanner finds duplicate keys only when asked, with the path of their object', () => {
+  const text = '{"tasks": {"A-1": {}, "B-1": {"x": 1, "x": 2}}}';
+  assert.equal(findJsonProblem(text), null);
+  const p = findJsonProblem(text, { duplicateKeys: true });
+  assert.ok(p);
+  assert.equal(p.message, 'Duplicate key "x"');
+  assert.equal(p.path, 'tasks.B-1');
+  assert.equal(p.offset, text.indexOf('"x": 2'));
+  // Escaped spellings of one key are the same key.
+  assert.equal(findJsonProblem('{"a": 1, "\\u0061": 2}', { duplicateKeys: true })?.message, 'Duplicate key "a"');
+  assert.equal(findJsonProblem('[{"a": 1}, {"a": 2}]', { duplicateKeys: true }), null);
+});
