@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PipelineError } from './errors';
+import { findJsonProblem } from './import/jsonLocation';
 import { configSchema, describeZodError, type PipelineConfig } from './schema';
 import { writeFileAtomic } from './atomicFile';
 
@@ -28,10 +29,14 @@ export function parseJsonText(text: string, file: string, code: PipelineError['c
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
+    // V8's message has a position for some errors only ("Unexpected end of JSON input" has none),
+    // so the place comes from the import's scanner, which knows where any JSON text stops being JSON.
     const msg = e instanceof Error ? e.message : String(e);
     const m = /position (\d+)/.exec(msg);
-    const where = m?.[1] ? (({ line, column }) => `line ${line}, column ${column}`)(lineColumn(text, Number(m[1]))) : undefined;
-    throw new PipelineError(code, `${file} is not valid JSON: ${msg}.`, { file, ...(where ? { where } : {}), fix: 'Correct the JSON syntax at that place.' });
+    const problem = findJsonProblem(text);
+    const offset = problem?.offset ?? (m?.[1] ? Number(m[1]) : undefined);
+    const where = offset !== undefined ? (({ line, column }) => `line ${line}, column ${column}`)(lineColumn(text, offset)) : undefined;
+    throw new PipelineError(code, `${file} is not valid JSON: ${problem?.message ?? msg}.`, { file, ...(where ? { where } : {}), fix: 'Correct the JSON syntax at that place.' });
   }
 }
 
