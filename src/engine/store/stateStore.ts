@@ -81,6 +81,10 @@ class ReplayRestart extends Error {
   }
 }
 
+function isNotLeader(e: unknown): boolean {
+  return isPipelineError(e) && e.code === 'not-leader';
+}
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -134,6 +138,8 @@ export class StateStore<S, R> {
   private _seq = 0;
   private mode: Mode;
   private closed = false;
+  /** Set when a failed commit could not be undone by rebuilding from disk (see rebuild). */
+  private broken: unknown = undefined;
   private closing: Promise<void> | undefined;
   /** The lease was lost: no more writes; the next refresh reloads as a reader. */
   private lost = false;
@@ -253,6 +259,12 @@ export class StateStore<S, R> {
 
   private assertOpen(): void {
     if (this.closed) throw new PipelineError('usage', 'The state store is closed.', { file: this.dir, fix: 'Open it again with StateStore.open.' });
+    if (this.broken !== undefined) {
+      throw new PipelineError('invalid-state', `The state store in ${this.dir} could not rebuild its state after a failed commit (${message(this.broken)}), so its state in memory cannot be trusted.`, {
+        file: this.dir,
+        fix: 'Close the store and open it again.',
+      });
+    }
   }
 
   private assertWritable(): void {
@@ -273,7 +285,7 @@ export class StateStore<S, R> {
     try {
       await lease.assertLeader();
     } catch (e) {
-      this.lost = true;
+      if (isNotLeader(e)) this.lost = true;
       throw e;
     }
 
@@ -324,6 +336,8 @@ export class StateStore<S, R> {
     try {
       await lease.assertLeader();
     } catch (e) {
+      // An I/O error reading the lease says nothing about who leads: report it as it is.
+      if (!isNotLeader(e)) throw e;
       this.lost = true;
       const verdict = await this.fenceVerdict(last);
       await this.becomeReader();
@@ -369,10 +383,18 @@ export class StateStore<S, R> {
         });
   }
 
-  /** Rebuilds the in-memory state from disk after a failed commit, and reopens our segment. */
+  /**
+   * Rebuilds the in-memory state from disk after a failed commit, and reopens our segment. If even
+   * that fails, the store refuses all further work: its state may hold half a commit.
+   */
   private async rebuild(): Promise<void> {
-    await this.load('writer');
-    await this.startSegment();
+    try {
+      await this.load('writer');
+      await this.startSegment();
+    } catch (e) {
+      this.broken = e;
+      throw e;
+    }
   }
 
   /** Opens (creating if needed) this epoch's segment starting at the next seq. */
@@ -380,7 +402,11 @@ export class StateStore<S, R> {
     const epoch = this.lease!.epoch;
     const start = this._seq + 1;
     const name = segmentName(start, epoch);
-    if (this.fh && this.segName === name) return;
+    if (this.fh && this.segName === name) {
+      // Still the right file (a failed commit was undone in it): only its size may have changed.
+      this.segSize = (await this.fh.stat()).size;
+      return;
+    }
     const old = this.fh;
     this.fh = undefined;
     await old?.close();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPipelineError } from '../../../src/engine/errors';
 import { stateSchema } from '../../../src/engine/schema';
@@ -197,4 +197,39 @@ void test('sliceStringify gives exactly what JSON.stringify gives', async () => 
   for (let i = 0; i < 150; i++) state.decisions.push({ at: 'x', text: `d${i}` });
   const odd = { a: undefined, b: [undefined, () => 1, 1], big: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i % 3 ? { v: i, u: undefined } : undefined])), list: Array.from({ length: 100 }, (_, i) => (i % 2 ? undefined : { i })), d: new Date(0), nested: { toJSON: () => 'custom' } };
   for (const v of [state, odd, [1, 2], 'text', null, 5]) assert.equal(await sliceStringify(v, 0), JSON.stringify(v));
+});
+
+void test('a write that fails half way is taken back: nothing is applied, the journal ends clean', async () => {
+  const dir = await tempDir();
+  try {
+    const { store, lease } = await openWriter(dir);
+    await store.commit([added(1)]);
+    const before = structuredClone(store.state);
+    const seg = join(dir, (await readdir(dir)).find((n) => n.startsWith('journal-'))!);
+    const sizeBefore = (await stat(seg)).size;
+    // Reach into the store's journal handle (a test-only liberty) to make one write land half
+    // and then fail, as a full disk would.
+    const handle = (store as unknown as { fh: FileHandle }).fh;
+    const realWrite = handle.write.bind(handle) as (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number }>;
+    let failed = false;
+    (handle as unknown as { write: (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number }> }).write = async (b, o, l) => {
+      if (failed) return realWrite(b, o, l);
+      failed = true;
+      await realWrite(b, o, Math.floor(l / 2));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    await assert.rejects(store.commit([added(2), added(3)]), /ENOSPC/);
+    assert.deepEqual(store.state, before);
+    assert.equal(store.seq, 1);
+    assert.equal((await stat(seg)).size, sizeBefore, 'the half-written commit was cut off');
+    await store.commit([added(4)]);
+    await store.close();
+    await lease.release();
+    const reader = await openReader(dir);
+    assert.deepEqual(reader.state, replayReference([added(1), added(4)]));
+    assert.deepEqual(reader.warnings, []);
+    await reader.close();
+  } finally {
+    await removeDir(dir);
+  }
 });
