@@ -17,10 +17,10 @@ import { isTempName } from './fsUtil';
  * - `*.corrupt-<time>`, `*.stale-<time>`: files moved aside by recovery; never read, never deleted.
  *
  * Fencing lives in the names. A new leader of epoch E replays to record K and then creates
- * `journal-<K+1>-eE`. From then on, a record of a lower epoch with seq ≥ K+1 (or a snapshot of a
- * lower epoch covering seq ≥ K+1) is a stale leader's late write: replay ignores it. Because the rule
- * needs only the directory listing, every reader and every later leader agrees on which records
- * count, whatever order the files were written in.
+ * `journal-<K+1>-eE`. From then on, a commit of a lower epoch reaching seq K+1 or beyond (or a
+ * snapshot of a lower epoch covering seq ≥ K+1) is a stale leader's late write: replay ignores it.
+ * Because the rule needs only the directory listing, every reader and every later leader agrees on
+ * which records count, whatever order the files were written in.
  */
 
 export const SEGMENT_RE = /^journal-(\d{12})-e(\d{1,12})\.log$/;
