@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';
 import { registerInit } from './initCommand';
+import { registerMetricsCommand } from './metricsCommand';
 import { EXIT, reportError } from './output';
 import { registerRunCommand } from './runCommand';
 import { registerStatusCommands } from './statusCommands';
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
   registerTaskCommands(program);
   registerStatusCommands(program);
   registerRunCommand(program);
+  registerMetricsCommand(program);
   registerDemo(program);
   try {
     await program.parseAsync(argv);

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
+import { startObservability } from '../engine/observability/observability';
 import { Pipeline } from '../engine/pipeline';
+import { parsePort } from './metricsCommand';
 import { withPipeline } from './openPipeline';
 import { EXIT, println } from './output';
 import { printProgress } from './progressPrinter';
@@ -11,6 +13,7 @@ interface RunOptions {
   untilIdle?: boolean;
   json?: boolean;
   runner: string;
+  metricsPort?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -21,10 +24,12 @@ export function registerRunCommand(program: Command): void {
     .option('--until-idle', 'exit when idle: 0 when every task is completed, 1 when some are blocked or cannot go on')
     .option('--json', 'print events as JSON lines')
     .option('--runner <kind>', 'how agents run: process (a child process per stage) or tmux (a window per agent)', 'process')
+    .option('--metrics-port <port>', 'serve /metrics, /healthz, /readyz and /snapshot.json on 127.0.0.1 at this port (0: any free port)')
     .action(async (o: RunOptions) => {
       if (o.dry) return dryRun();
       if (o.runner !== 'process' && o.runner !== 'tmux') throw new PipelineError('usage', `Unknown runner ${JSON.stringify(o.runner)}.`, { where: '--runner', fix: 'Use process or tmux.' });
-      process.exitCode = await runMonitor(o.runner, o.untilIdle ?? false, o.json ?? false);
+      const metricsPort = o.metricsPort === undefined ? undefined : parsePort(o.metricsPort, '--metrics-port');
+      process.exitCode = await runMonitor(o.runner, o.untilIdle ?? false, o.json ?? false, process.cwd(), { metricsPort });
     });
 }
 
@@ -35,14 +40,19 @@ async function dryRun(): Promise<void> {
     if (r.lines.length === 0) println('  nothing to do now');
     for (const l of r.lines) println(`  ${l}`);
     for (const t of Object.values(p.state.tasks)) {
-      if (t.status === 'queued' && !r.plan.assignments.some((a) => a.taskId === t.id)) println(`  ${t.id} waits: ${p.scheduler.explain(t.id, p.state, Date.now())}`);
+      if (t.status === 'queued' && !r.plan.assignments.some((a) => a.taskId === t.id)) println(`  ${p.scheduler.explain(t.id, p.state, Date.now())}`);
     }
   });
 }
 
-/** Runs the monitor in this process, leading the pipeline; returns the exit code. */
-export async function runMonitor(runner: RunnerKind, untilIdle: boolean, json: boolean, cwd = process.cwd()): Promise<number> {
+/** Runs the monitor in this process, leading the pipeline; returns the exit code. Logs to .pipeline/logs/pipeline.log. */
+export async function runMonitor(runner: RunnerKind, untilIdle: boolean, json: boolean, cwd = process.cwd(), opts: { metricsPort?: number | undefined } = {}): Promise<number> {
   const p = await Pipeline.open({ cwd, role: 'lead', label: 'pipeline run' });
+  const obs = await startObservability(p, { ...(opts.metricsPort !== undefined ? { port: opts.metricsPort } : {}) }).catch(async (e: unknown) => {
+    await p.close();
+    throw e;
+  });
+  if (obs.server && !json) println(`Metrics: ${obs.server.url}/metrics`);
   const progress = printProgress(p, json);
   const monitor = await createMonitor(p, runner);
   let interrupted = false;
@@ -76,5 +86,6 @@ export async function runMonitor(runner: RunnerKind, untilIdle: boolean, json: b
     await monitor.stop();
     progress.dispose();
     await p.close();
+    await obs.close();
   }
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import type { RolloutMode } from '../engine/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
-import { gitFacts } from './gitFacts';
+import { gitFactsOf } from '../engine/rolloutGitFacts';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 
@@ -62,7 +62,7 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
-        const r = p.rolloutCheck(await gitFacts(p));
+        const r = p.rolloutCheck(await gitFactsOf(p));
         if (o.json) printJson(r);
         else {
           println(r.next ? `${r.mode} → ${r.next}: ${r.ready ? 'READY' : 'NOT READY'}` : `${r.mode}: ${r.ready ? 'HEALTHY' : 'NOT HEALTHY'}`);

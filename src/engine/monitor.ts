@@ -435,6 +435,25 @@ export class Monitor implements Disposable {
     await f.handle?.stop();
   }
 
+  /**
+   * Stops an agent's current run, if any, and puts its task back in its queue without counting a
+   * failure. `offline` keeps the agent from new work until it is started again (restart = online).
+   */
+  async interruptAgent(agentId: string, offline: boolean): Promise<void> {
+    const f = this.inflight.get(agentId);
+    const b = this.p.newBatch();
+    if (f) {
+      f.settled = true;
+      if (f.timeout) clearTimeout(f.timeout);
+      this.inflight.delete(agentId);
+      await f.handle?.stop();
+      if (this.current(f)) b.transition(f.taskId, { type: 'requeue', reason: `${agentId} was ${offline ? 'stopped' : 'restarted'} by a person` });
+    }
+    b.updateAgent(agentId, { status: offline ? 'offline' : 'idle', current_task: null, since: null });
+    await this.p.commit(b);
+    this.kick();
+  }
+
   private evidenceFile(taskId: string, stage: string, attempt: number): string {
     return join(this.p.home.evidenceDir, taskId, `${stage}.attempt-${attempt}.log`);
   }
@@ -571,8 +590,11 @@ export class Monitor implements Disposable {
     this.p.events.emit('monitor:warning', { message, ...(taskId ? { taskId } : {}), ...(agentId ? { agentId } : {}) });
   }
 
-  /** Stops the loop; by default also stops running agents and requeues their tasks (no failure counted). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop; by default also stops running agents and requeues their tasks (no failure
+   * counted). With `stopAgents: false` they run on, for the next monitor to re-attach to.
+   */
+  async stop(opts: { stopAgents?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.rescanTimer) clearTimeout(this.rescanTimer);
@@ -581,7 +603,7 @@ export class Monitor implements Disposable {
     this.subs = [];
     this.watcher?.dispose();
     await this.tickDone;
-    if (this.o.stopAgentsOnStop !== false) {
+    if (opts.stopAgents ?? this.o.stopAgentsOnStop ?? true) {
       for (const f of [...this.inflight.values()]) {
         f.settled = true;
         if (f.timeout) clearTimeout(f.timeout);

@@ -45,6 +45,8 @@ export interface OpenPipelineOptions {
   takeOver?: boolean;
   /** How often a follower re-reads the state (ms). */
   followIntervalMs?: number;
+  /** Adjusts the configuration after it is read and validated (the extension fills in stage checks from its settings). */
+  adjustConfig?: (c: PipelineConfig) => PipelineConfig;
 }
 
 export interface SwitchOptions {
@@ -92,7 +94,8 @@ export class Pipeline implements Disposable {
 
   static async open(opts: OpenPipelineOptions = {}): Promise<Pipeline> {
     const home = opts.home ?? (await findHome(opts.cwd ?? process.cwd()));
-    const config = await loadConfig(home.configFile);
+    const loaded = await loadConfig(home.configFile);
+    const config = opts.adjustConfig ? opts.adjustConfig(loaded) : loaded;
     const role = opts.role ?? 'auto';
     let lease: LeaderLease | null = null;
     let leader: LeaderInfo | null = null;

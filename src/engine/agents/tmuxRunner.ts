@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { shellQuote } from './commandTemplate';
-import type { AgentRunner, RunExit, RunHandle, RunRequest } from './agentRunner';
+import type { AgentRunner, RunHandle, RunRequest } from './agentRunner';
+import { exitFileWritten, shellLine, waitForExitFile } from './exitFile';
 
 const run = promisify(execFile);
 
@@ -60,10 +60,7 @@ export class TmuxRunner implements AgentRunner {
     const exitFile = this.exitFile(req.agentId, req.attempt);
     await rm(exitFile, { force: true });
     const target = await this.ensureWindow(req.agentId, req.worktree);
-    const env = Object.entries(req.command.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
-    const line =
-      `cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; ` +
-      `echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)}`;
+    const line = shellLine(req, exitFile);
     await this.tmux(['send-keys', '-t', target, '-l', line]);
     await this.tmux(['send-keys', '-t', target, 'Enter']);
     return this.follow(req, target, exitFile);
@@ -71,29 +68,11 @@ export class TmuxRunner implements AgentRunner {
 
   private follow(req: RunRequest, target: string, exitFile: string): RunHandle {
     let stopped = false;
-    const exited = (async (): Promise<RunExit> => {
-      for (;;) {
-        try {
-          const text = (await readFile(exitFile, 'utf8')).trim();
-          if (text !== '') {
-            await rm(exitFile, { force: true });
-            const code = Number(text);
-            return { code: Number.isFinite(code) ? code : null, signal: null, ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}) };
-          }
-        } catch {
-          // Not written yet.
-        }
-        if (stopped) {
-          // The window was killed or the command interrupted without writing its status.
-          try {
-            await this.tmux(['has-session', '-t', this.session]);
-          } catch {
-            return { code: null, signal: 'SIGTERM' };
-          }
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    const exited = waitForExitFile(exitFile, req, {
+      stopping: () => stopped,
+      // The window was killed or the command interrupted without writing its status.
+      gone: () => this.tmux(['has-session', '-t', this.session]).then(() => false, () => true),
+    });
     return {
       agentId: req.agentId,
       attempt: req.attempt,
@@ -113,10 +92,7 @@ export class TmuxRunner implements AgentRunner {
     try {
       const cmd = (await this.tmux(['display-message', '-p', '-t', target, '#{pane_current_command}'])).trim();
       const exitFile = this.exitFile(req.agentId, req.attempt);
-      const finished = await readFile(exitFile, 'utf8').then(
-        () => true,
-        () => false,
-      );
+      const finished = await exitFileWritten(exitFile);
       if (cmd === 'bash' && !finished) return null;
       return this.follow(req, target, exitFile);
     } catch {

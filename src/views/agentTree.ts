@@ -1,0 +1,56 @@
+import * as vscode from 'vscode';
+import type { Agent } from '../engine/schema';
+import type { PipelineSession } from './pipelineSession';
+import { since } from './taskTree';
+
+/**
+ * The Agents tree: each agent with its role, status, current task and time on it. It redraws from
+ * the engine's events; while agents work, once a second too, so the time on the task moves.
+ */
+const ICONS: Record<Agent['status'], [string, string?]> = {
+  idle: ['person', undefined],
+  working: ['sync~spin', 'charts.blue'],
+  blocked: ['error', 'errorForeground'],
+  offline: ['circle-slash', 'disabledForeground'],
+};
+
+export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<string | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly sub: vscode.Disposable;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly session: PipelineSession) {
+    this.sub = session.onDidChange(() => this.emitter.fire(undefined));
+    this.timer = setInterval(() => {
+      const p = this.session.current;
+      if (p && Object.values(p.state.agents).some((a) => a.status === 'working')) this.emitter.fire(undefined);
+    }, 1000);
+  }
+
+  getChildren(id?: string): string[] {
+    const p = this.session.current;
+    if (!p || id) return [];
+    return Object.keys(p.state.agents).sort();
+  }
+
+  getTreeItem(id: string): vscode.TreeItem {
+    const a = this.session.current?.state.agents[id];
+    const item = new vscode.TreeItem(id, vscode.TreeItemCollapsibleState.None);
+    item.id = `agent:${id}`;
+    if (!a) return item;
+    const [icon, color] = ICONS[a.status];
+    item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+    item.description = [a.role, a.status, a.current_task, a.current_task ? since(a.since) : ''].filter(Boolean).join(' · ');
+    item.tooltip = `${a.id}: ${a.role}, ${a.status}${a.current_task ? ` on ${a.current_task} for ${since(a.since)}` : ''}\ncommand: ${a.command}`;
+    item.contextValue = `agent.${a.status}`;
+    item.command = { command: 'agentPipeline.openAgentTerminal', title: 'Open Agent Terminal', arguments: [id] };
+    return item;
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    this.sub.dispose();
+    this.emitter.dispose();
+  }
+}

@@ -1,0 +1,143 @@
+import * as vscode from 'vscode';
+import type { Pipeline } from '../engine/pipeline';
+import type { CommandContext, Handlers } from './commands/commandContext';
+import { COMMANDS } from './contributions';
+import type { PipelineSession } from './pipelineSession';
+import { webviewHtml, webviewOptions } from './webviewHtml';
+import { pageToHostSchema, type HostToPage, type InFlightRow } from './webviewProtocol';
+
+/**
+ * The live metrics panel: throughput, queue depth by stage over time, stage durations, agent
+ * utilisation and handoff latency, and a table of the tasks in flight. The page draws; the host
+ * sends snapshots of the engine's metrics (event-driven, throttled). A serializer brings the panel
+ * back after a window reload, and the page keeps its own view state with getState/setState.
+ */
+const VIEW_TYPE = 'agentPipeline.metrics';
+const THROTTLE_MS = 500;
+
+export class MetricsPanel implements vscode.Disposable {
+  private static current: MetricsPanel | undefined;
+  private readonly subs: vscode.Disposable[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private ready = false;
+  /** What the page last reported drawing, for tests. */
+  drawn: { charts: number; rows: number } | undefined;
+
+  static async show(session: PipelineSession, extensionUri: vscode.Uri): Promise<MetricsPanel> {
+    await session.open();
+    if (MetricsPanel.current) {
+      MetricsPanel.current.panel.reveal(vscode.ViewColumn.Beside);
+      return MetricsPanel.current;
+    }
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, 'Pipeline Metrics', vscode.ViewColumn.Beside, webviewOptions(extensionUri));
+    return (MetricsPanel.current = new MetricsPanel(panel, session, extensionUri));
+  }
+
+  static get instance(): MetricsPanel | undefined {
+    return MetricsPanel.current;
+  }
+
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly session: PipelineSession,
+    extensionUri: vscode.Uri,
+  ) {
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'pipeline.svg');
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, {
+      title: 'Pipeline Metrics',
+      script: 'out/metricsPage.js',
+      styles: ['out/metricsPage.css', 'metrics.css'],
+      body: '<main id="app" aria-live="polite"><p class="muted">Loading the pipeline\'s metrics…</p></main>',
+    });
+    this.subs.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((m: unknown) => void this.onMessage(m)),
+      session.onDidChange(() => this.schedule()),
+    );
+    const sub = session.metrics?.onDidChange(() => this.schedule());
+    if (sub) this.subs.push(sub);
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const r = pageToHostSchema.safeParse(raw);
+    if (!r.success) {
+      this.session.log.warn(`Metrics panel: ignored a malformed message from the page: ${r.error.issues[0]?.message ?? ''}`);
+      return;
+    }
+    const m = r.data;
+    switch (m.type) {
+      case 'ready':
+        this.ready = true;
+        this.post();
+        return;
+      case 'drawn':
+        this.drawn = { charts: m.charts, rows: m.rows };
+        return;
+      case 'openTask':
+        try {
+          await vscode.commands.executeCommand(COMMANDS.openTaskFile, m.taskId);
+          void this.panel.webview.postMessage({ type: 'reply', requestId: m.requestId, ok: true } satisfies HostToPage);
+        } catch (e) {
+          void this.panel.webview.postMessage({ type: 'reply', requestId: m.requestId, ok: false, error: String(e) } satisfies HostToPage);
+        }
+        return;
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer || !this.ready) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.post();
+    }, THROTTLE_MS);
+  }
+
+  private post(): void {
+    const p = this.session.current;
+    const metrics = this.session.metrics;
+    if (!p || !metrics) return;
+    const msg: HostToPage = { type: 'snapshot', snapshot: metrics.metricsSnapshot(), inFlight: inFlightRows(p) };
+    void this.panel.webview.postMessage(msg);
+  }
+
+  dispose(): void {
+    if (MetricsPanel.current === this) MetricsPanel.current = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    for (const s of this.subs) s.dispose();
+    this.subs.length = 0;
+    this.panel.dispose();
+  }
+
+  /** Brings a panel back after a window reload (the serializer's half of the job). */
+  static revive(panel: vscode.WebviewPanel, session: PipelineSession, extensionUri: vscode.Uri): void {
+    panel.webview.options = webviewOptions(extensionUri);
+    MetricsPanel.current?.dispose();
+    MetricsPanel.current = new MetricsPanel(panel, session, extensionUri);
+  }
+}
+
+export function inFlightRows(p: Pipeline): InFlightRow[] {
+  const first = p.config.stages[0]?.name;
+  return Object.values(p.state.tasks)
+    .filter((t) => t.status === 'working' || t.status === 'merging' || (t.status === 'queued' && t.stage !== first))
+    .sort((a, b) => a.seq - b.seq)
+    .map((t) => ({ id: t.id, title: t.title, status: t.status, stage: t.stage, agent: t.assigned_to, since: Date.parse(t.history[t.history.length - 1]?.at ?? t.updated_at) }));
+}
+
+export function registerMetricsPanel(session: PipelineSession, extensionUri: vscode.Uri): vscode.Disposable {
+  return vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
+    deserializeWebviewPanel: async (panel) => {
+      await session.open().catch(() => undefined);
+      MetricsPanel.revive(panel, session, extensionUri);
+    },
+  });
+}
+
+export function metricsCommands({ session, extension }: CommandContext): Handlers {
+  return {
+    [COMMANDS.showMetrics]: async () => {
+      await MetricsPanel.show(session, extension.extensionUri);
+    },
+  };
+}
+

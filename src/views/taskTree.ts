@@ -1,0 +1,141 @@
+import * as vscode from 'vscode';
+import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/schema';
+import type { PipelineSession } from './pipelineSession';
+
+/**
+ * The Tasks tree: tasks grouped by where they are (one group per stage, then waiting, merging,
+ * blocked, done, cancelled), each with an icon and a description that tell its state at a glance,
+ * and its prerequisites as children. It redraws from the engine's events, never by polling.
+ */
+type Node = { kind: 'group'; id: string; label: string; tasks: string[] } | { kind: 'task'; id: string; parent: string } | { kind: 'prerequisite'; id: string; of: string };
+
+const ICONS: Record<TaskStatus, [string, string?]> = {
+  pending: ['circle-outline', 'disabledForeground'],
+  queued: ['clock', 'charts.yellow'],
+  working: ['sync~spin', 'charts.blue'],
+  merging: ['git-merge', 'charts.purple'],
+  blocked: ['error', 'errorForeground'],
+  done: ['pass-filled', 'testing.iconPassed'],
+  cancelled: ['circle-slash', 'disabledForeground'],
+};
+
+export function taskIcon(status: TaskStatus): vscode.ThemeIcon {
+  const [id, color] = ICONS[status];
+  return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
+}
+
+export function since(iso: string | null, now = Date.now()): string {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+export function groupsOf(state: PipelineState, config: PipelineConfig): { id: string; label: string; tasks: string[] }[] {
+  const groups = new Map<string, { id: string; label: string; tasks: string[] }>();
+  for (const s of config.stages) groups.set(`stage:${s.name}`, { id: `stage:${s.name}`, label: `${s.name[0]!.toUpperCase()}${s.name.slice(1)} (${s.role})`, tasks: [] });
+  const extra: [string, string][] = [
+    ['merging', 'Merging'],
+    ['pending', 'Waiting for prerequisites'],
+    ['blocked', 'Blocked'],
+    ['done', 'Done'],
+    ['cancelled', 'Cancelled'],
+  ];
+  for (const [id, label] of extra) groups.set(id, { id, label, tasks: [] });
+  const tasks = Object.values(state.tasks).sort((a, b) => a.seq - b.seq);
+  for (const t of tasks) {
+    const key = t.status === 'queued' || t.status === 'working' ? `stage:${t.stage}` : t.status;
+    groups.get(key)?.tasks.push(t.id);
+  }
+  return [...groups.values()].filter((g) => g.tasks.length > 0);
+}
+
+export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<Node | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly sub: vscode.Disposable;
+
+  constructor(private readonly session: PipelineSession) {
+    this.sub = session.onDidChange(() => this.emitter.fire(undefined));
+  }
+
+  refresh(): void {
+    this.emitter.fire(undefined);
+  }
+
+  getChildren(node?: Node): Node[] {
+    const p = this.session.current;
+    if (!p) return [];
+    const state = p.state;
+    if (!node) return groupsOf(state, p.config).map((g) => ({ kind: 'group', ...g }));
+    if (node.kind === 'group') return node.tasks.map((id) => ({ kind: 'task', id, parent: node.id }));
+    if (node.kind === 'task') return (state.tasks[node.id]?.prerequisites ?? []).map((id) => ({ kind: 'prerequisite', id, of: node.id }));
+    return [];
+  }
+
+  getTreeItem(node: Node): vscode.TreeItem {
+    const p = this.session.current;
+    if (node.kind === 'group') {
+      const item = new vscode.TreeItem(node.label, node.id === 'done' || node.id === 'cancelled' ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded);
+      item.id = `group:${node.id}`;
+      item.description = String(node.tasks.length);
+      item.contextValue = 'group';
+      return item;
+    }
+    const t = p?.state.tasks[node.id];
+    if (!t) return new vscode.TreeItem(node.id);
+    const item = new vscode.TreeItem(`${t.id}  ${t.title}`, node.kind === 'task' && t.prerequisites.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.id = node.kind === 'task' ? `task:${t.id}` : `prereq:${node.of}:${t.id}`;
+    item.iconPath = taskIcon(t.status);
+    item.description = node.kind === 'prerequisite' ? `prerequisite · ${t.status}` : describeTask(t);
+    item.tooltip = tooltip(t);
+    item.contextValue = node.kind === 'task' ? `task.${t.status}` : 'prerequisite';
+    item.accessibilityInformation = { label: `${t.id} ${t.title}, ${t.status}${t.assigned_to ? `, ${t.assigned_to}` : ''}` };
+    return item;
+  }
+
+  getParent(node: Node): Node | undefined {
+    if (node.kind === 'prerequisite') {
+      const p = this.session.current;
+      const t = p?.state.tasks[node.of];
+      if (!p || !t) return undefined;
+      const g = groupsOf(p.state, p.config).find((x) => x.tasks.includes(node.of));
+      return g ? { kind: 'task', id: node.of, parent: g.id } : undefined;
+    }
+    return undefined;
+  }
+
+  dispose(): void {
+    this.sub.dispose();
+    this.emitter.dispose();
+  }
+}
+
+export function describeTask(t: Task, now = Date.now()): string {
+  const parts: string[] = [t.status];
+  if (t.status === 'working' && t.assigned_to) {
+    const assigned = [...t.history].reverse().find((h) => h.event === 'assign');
+    parts.push(`${t.assigned_to} ${since(assigned?.at ?? null, now)}`.trim());
+  }
+  if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now) parts.push(`retry in ${Math.ceil((Date.parse(t.not_before) - now) / 1000)}s`);
+  if (t.status === 'blocked' && t.blocked_reason) parts.push(t.blocked_reason);
+  if (t.priority !== 'medium') parts.push(t.priority);
+  if (t.attempt > 0 && t.failures > 0) parts.push(`${t.failures} failed`);
+  return parts.join(' · ');
+}
+
+function tooltip(t: Task): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**${t.id}**: ${escape(t.title)}\n\n`);
+  md.appendMarkdown(`$(${ICONS[t.status][0].replace('~spin', '')}) ${t.status} · stage ${t.stage}${t.assigned_to ? ` · ${t.assigned_to}` : ''}\n\n`);
+  md.appendMarkdown(`priority ${t.priority} · attempt ${t.attempt} · branch \`${t.branch}\`\n\n`);
+  if (t.prerequisites.length) md.appendMarkdown(`needs ${t.prerequisites.join(', ')}\n\n`);
+  if (t.paths.length) md.appendMarkdown(`paths ${t.paths.map((p) => `\`${p}\``).join(', ')}\n\n`);
+  if (t.blocked_reason) md.appendMarkdown(`blocked: ${escape(t.blocked_reason)}\n\n`);
+  const last = t.history[t.history.length - 1];
+  if (last) md.appendMarkdown(`last: ${last.event}${last.note ? ` (${escape(last.note)})` : ''} at ${last.at}`);
+  return md;
+}
+
+function escape(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import type { MetricsSnapshot } from '../engine/observability/pipelineMetrics';
+
+/**
+ * The one message protocol between the metrics panel's host and its page. The page starts with
+ * `ready`; the host answers with a full `snapshot` and sends a new one whenever a figure changes
+ * (throttled). Requests carry an id that the reply repeats. Messages from the page are untrusted
+ * input and are validated here, on the host side.
+ */
+export interface InFlightRow {
+  id: string;
+  title: string;
+  status: string;
+  stage: string;
+  agent: string | null;
+  /** When the task entered its current status (ms since the epoch). */
+  since: number;
+}
+
+export type HostToPage =
+  | { type: 'snapshot'; snapshot: MetricsSnapshot; inFlight: InFlightRow[] }
+  | { type: 'reply'; requestId: number; ok: boolean; error?: string };
+
+export const pageToHostSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ready') }),
+  z.strictObject({ type: z.literal('openTask'), requestId: z.number().int(), taskId: z.string().regex(/^[A-Z][A-Z0-9]{0,15}-[0-9]{1,9}(\.[0-9]{1,9}){0,4}$/) }),
+  z.strictObject({ type: z.literal('drawn'), charts: z.number().int().min(0), rows: z.number().int().min(0) }),
+]);
+export type PageToHost = z.infer<typeof pageToHostSchema>;
