@@ -19,10 +19,10 @@ requireBuild();
 async function runMonitorQuietly(dir: string): Promise<{ code: number; output: string }> {
   let output = '';
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
+  process.stdout.write = (chunk: string | Uint8Array) => {
     output += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     return true;
-  }) as typeof process.stdout.write;
+  };
   try {
     const code = await within('pipeline run --until-idle', 60_000, runMonitor('process', true, false, dir));
     return { code, output };
