@@ -18,18 +18,29 @@ import { TaskTreeProvider } from './views/taskTree';
  * wires them, and hands every registration to `context.subscriptions`. Activation does no git call
  * and no disk scan; the engine opens right after, in the background.
  */
-export function activate(context: vscode.ExtensionContext): void {
+/** What `activate` returns: the live objects, for the tests that run inside VS Code. */
+export interface AgentPipelineApi {
+  session: PipelineSession;
+  tasks: TaskTreeProvider;
+  agents: AgentTreeProvider;
+  statusBar: PipelineStatusBar;
+  /** Resolves when the start-up after activation (opening the engine, resuming a run) is over. */
+  ready: Promise<void>;
+}
+
+export function activate(context: vscode.ExtensionContext): AgentPipelineApi {
   const log = vscode.window.createOutputChannel('Agent Pipeline', { log: true });
   const session = new PipelineSession(context, log);
   const tasks = new TaskTreeProvider(session);
   const agents = new AgentTreeProvider(session);
+  const statusBar = new PipelineStatusBar(session);
   const ctx: CommandContext = { session, extension: context };
   context.subscriptions.push(
     log,
     session,
     tasks,
     agents,
-    new PipelineStatusBar(session),
+    statusBar,
     vscode.window.createTreeView(VIEWS.tasks, { treeDataProvider: tasks, showCollapseAll: true }),
     vscode.window.createTreeView(VIEWS.agents, { treeDataProvider: agents }),
     vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, new TaskDiffProvider(() => session.root)),
@@ -52,7 +63,8 @@ export function activate(context: vscode.ExtensionContext): void {
     },
   });
   // After activation, not in it: open the engine, set the context keys, resume a run cut by a reload.
-  setTimeout(() => void startUp(session, log), 0);
+  const ready = new Promise<void>((resolve) => setTimeout(() => void startUp(session, log).finally(resolve), 0));
+  return { session, tasks, agents, statusBar, ready };
 }
 
 async function startUp(session: PipelineSession, log: vscode.LogOutputChannel): Promise<void> {
