@@ -72,6 +72,8 @@ export class Monitor implements Disposable {
   private wakeTimer: NodeJS.Timeout | undefined;
   private subs: Disposable[] = [];
   private lastDecisions = '';
+  /** What `.pipeline/current-task.txt` last received, so it is written on change only. */
+  private currentTaskWritten: string | null | undefined = undefined;
   private idleWaiters: ((r: { done: number; blocked: string[]; waiting: string[] }) => void)[] = [];
   private tickDone: Promise<void> = Promise.resolve();
 
@@ -196,7 +198,10 @@ export class Monitor implements Disposable {
       b.record({ type: 'sequential.current', id: plan.currentTask });
       await this.p.commit(b);
     }
-    if (state.orchestration_mode === 'sequential') await this.p.writeCurrentTaskFile().catch(() => undefined);
+    if (state.orchestration_mode === 'sequential' && state.current_task !== this.currentTaskWritten) {
+      this.currentTaskWritten = state.current_task;
+      await this.p.writeCurrentTaskFile().catch(() => undefined);
+    }
     this.armWake(plan.wakeAt);
 
     if (shadow) {
@@ -542,7 +547,8 @@ export class Monitor implements Disposable {
       else if (t.status === 'blocked') blocked.push(t.id);
       else if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now && !shadow) return; // a retry is due
       else if (t.status === 'working' || t.status === 'merging') return;
-      else waiting.push(t.id);
+      // Not for this rollout mode (a task without the pilot label in pilot mode): not waiting, held.
+      else if (this.p.eligible(t)) waiting.push(t.id);
     }
     if (!shadow && this.p.state.pending_switch) return;
     if (!shadow && waiting.some((id) => this.p.state.tasks[id]?.status === 'queued')) {
