@@ -371,6 +371,9 @@ export class Monitor implements Disposable {
     } catch (e) {
       this.warn(`could not commit what ${f.agentId} left for ${task.id}: ${errText(e)}`, task.id, f.agentId);
     }
+    // While the check or the commit ran, the task may have been blocked, cancelled or requeued (a
+    // stop): then this marker no longer applies, and its transition would be illegal.
+    if (!this.current(f)) return this.release(f);
     const b = this.p.newBatch();
     if (m.kind === 'completed') {
       const idx = this.config.stages.findIndex((s) => s.name === f.stage.name);
@@ -515,7 +518,15 @@ export class Monitor implements Disposable {
       const r = await this.o.workspace.merge(taskId, into, `Merge ${task.branch}: ${task.id} ${task.title}`);
       const b = this.p.newBatch();
       if (r.merged) b.transition(taskId, { type: 'merged', commit: r.commit });
-      else b.transition(taskId, { type: 'conflict', reworkStage: this.config.reworkStage, files: r.conflicts });
+      else {
+        // A rework that leaves the conflict in place would go round for ever: after
+        // retry.maxAttempts conflicting merges since the task was last unblocked, a person decides.
+        const lastUnblock = task.history.map((h) => h.event).lastIndexOf('unblock');
+        const rounds = task.history.slice(lastUnblock + 1).filter((h) => h.event === 'conflict').length + 1;
+        if (rounds >= this.config.retry.maxAttempts) {
+          b.transition(taskId, { type: 'block', reason: `merging into ${into} conflicted in ${r.conflicts.join(', ') || 'unknown files'} ${rounds} times in a row; resolve it on ${task.branch} (merge ${into} into it), then unblock the task` });
+        } else b.transition(taskId, { type: 'conflict', reworkStage: this.config.reworkStage, files: r.conflicts });
+      }
       await this.p.commit(b);
       this.p.events.emit('merge:finished', { taskId, into, commit: r.merged ? r.commit : null, conflicts: r.merged ? [] : r.conflicts, durationMs: Date.now() - started });
     } catch (e) {

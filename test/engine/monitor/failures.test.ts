@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runMonitor } from '../../../src/cli/runCommand';
@@ -196,6 +198,44 @@ setTimeout(() => process.exit(3), 500);
     assert.ok((await readFile(join(dir, `TASK-001.attempt-${firstAttempt}.md`), 'utf8')).endsWith(`${COMPLETED_LINE}\n`), 'the old file does carry a marker');
     await assertGitHealthy(sb);
   } finally {
+    await sb.cleanup();
+  }
+});
+
+void test('a task blocked by hand while its completion is being applied (the stage check runs) stays blocked, and the monitor goes on', async () => {
+  const started = join(tmpdir(), `pipeline-check-started-${process.pid}-${Date.now()}`);
+  const sb = await sandbox({
+    config: {
+      stages: [
+        { name: 'architect', role: 'architect' },
+        { name: 'test', role: 'tester' },
+        { name: 'implementation', role: 'implementer', check: `touch ${started} && sleep 1` },
+        { name: 'supervisor', role: 'supervisor' },
+      ],
+    },
+    tasks: [
+      { id: 'TASK-001', title: 'Blocked during its check', paths: ['a/**'] },
+      { id: 'TASK-002', title: 'Goes on', paths: ['b/**'], prerequisites: ['TASK-001'] },
+      { id: 'TASK-003', title: 'Independent', paths: ['c/**'] },
+    ],
+  });
+  try {
+    const r = await runUntilIdle(sb.dir, {
+      during: async (p) => {
+        await until('the implementation check of TASK-001 started', 30_000, () => existsSync(started));
+        await p.blockTask('TASK-001', 'stopped by hand during the check');
+      },
+    });
+    const t = r.state.tasks['TASK-001']!;
+    assert.equal(t.status, 'blocked');
+    assert.equal(t.blocked_reason, 'stopped by hand during the check');
+    assert.equal(t.history.at(-1)!.event, 'block', 'nothing was applied after the block');
+    assert.deepEqual(r.idle.blocked, ['TASK-001']);
+    assert.equal(r.state.tasks['TASK-003']!.status, 'done', 'the monitor went on with the other work');
+    assert.equal(r.state.agents.implementer!.status, 'idle');
+    await assertGitHealthy(sb);
+  } finally {
+    await rm(started, { force: true });
     await sb.cleanup();
   }
 });
