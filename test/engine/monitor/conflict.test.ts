@@ -3,6 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { COMPLETED_LINE } from '../../../src/engine/agents/completionMarker';
+import { Pipeline } from '../../../src/engine/pipeline';
 import type { TaskSpec } from '../../../src/engine/schema';
 import { assertAllMerged, assertGitHealthy, entries, git, requireBuild, runUntilIdle, sandbox, type Sandbox } from './monitorKit';
 
@@ -64,7 +65,6 @@ async function conflictSandbox(mode: 'resolve' | 'ignore'): Promise<Sandbox> {
   const sb = await sandbox({ tasks: TASKS, agents: [...TWO_PER_ROLE, ['supervisor', 'supervisor']] });
   const script = join(sb.base, 'implementer.js');
   await writeFile(script, IMPLEMENTER);
-  const { Pipeline } = await import('../../../src/engine/pipeline');
   const p = await Pipeline.open({ cwd: sb.dir, role: 'lead' });
   try {
     for (const id of ['implementer', 'implementer-2']) await p.addAgent({ id, role: 'implementer', command: `{node} ${script} {taskFile} ${mode} ${join(sb.base, 'barrier')}` });
