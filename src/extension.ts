@@ -7,7 +7,7 @@ import { pipelineCommands } from './views/commands/pipelineCommands';
 import { taskCommands } from './views/commands/taskCommands';
 import { COMMANDS, DIFF_SCHEME, VIEWS } from './views/contributions';
 import { TaskDiffProvider } from './views/diffProvider';
-import { metricsCommands, registerMetricsPanel } from './views/metricsPanel';
+import { MetricsPanel, metricsCommands, registerMetricsPanel } from './views/metricsPanel';
 import { notifyFromEvents } from './views/notifications';
 import { PipelineSession } from './views/pipelineSession';
 import { PipelineStatusBar } from './views/statusBar';
@@ -26,9 +26,14 @@ export interface AgentPipelineApi {
   statusBar: PipelineStatusBar;
   /** Resolves when the start-up after activation (opening the engine, resuming a run) is over. */
   ready: Promise<void>;
+  /** The metrics panel while one is open. */
+  readonly metricsPanel: MetricsPanel | undefined;
+  /** How long `activate()` itself took, in milliseconds (the benchmark reads it). */
+  activationMs: number;
 }
 
 export function activate(context: vscode.ExtensionContext): AgentPipelineApi {
+  const started = performance.now();
   const log = vscode.window.createOutputChannel('Agent Pipeline', { log: true });
   const session = new PipelineSession(context, log);
   const tasks = new TaskTreeProvider(session);
@@ -47,9 +52,6 @@ export function activate(context: vscode.ExtensionContext): AgentPipelineApi {
     registerMetricsPanel(session, context.extensionUri),
     session.onDidOpen((p) => {
       context.subscriptions.push(notifyFromEvents(p, () => session.running));
-      context.subscriptions.push(p.events.on('monitor:warning', (e) => log.warn(e.message)));
-      context.subscriptions.push(p.events.on('monitor:info', (e) => log.info(e.message)));
-      context.subscriptions.push(p.events.on('pipeline:decision', (e) => log.info(`${e.shadow ? 'shadow: ' : ''}${e.text}`)));
     }),
   );
   registerCommands(context, log, {
@@ -64,7 +66,17 @@ export function activate(context: vscode.ExtensionContext): AgentPipelineApi {
   });
   // After activation, not in it: open the engine, set the context keys, resume a run cut by a reload.
   const ready = new Promise<void>((resolve) => setTimeout(() => void startUp(session, log).finally(resolve), 0));
-  return { session, tasks, agents, statusBar, ready };
+  return {
+    session,
+    tasks,
+    agents,
+    statusBar,
+    ready,
+    get metricsPanel() {
+      return MetricsPanel.instance;
+    },
+    activationMs: performance.now() - started,
+  };
 }
 
 async function startUp(session: PipelineSession, log: vscode.LogOutputChannel): Promise<void> {

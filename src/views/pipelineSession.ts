@@ -6,11 +6,13 @@ import { ProcessRunner } from '../engine/agents/processRunner';
 import { PipelineError } from '../engine/errors';
 import { GitWorkspace } from '../engine/git/gitWorkspace';
 import { Monitor } from '../engine/monitor';
+import { JsonLogger } from '../engine/observability/jsonLogger';
+import { MetricsServer } from '../engine/observability/metricsServer';
 import { PipelineMetrics } from '../engine/observability/pipelineMetrics';
 import { Pipeline } from '../engine/pipeline';
 import { homeAt, worktreeRootOf } from '../engine/pipelineHome';
 import { CONTEXT, SETTINGS } from './contributions';
-import { userStageChecks } from './settings';
+import { metricsSettings, userStageChecks } from './settings';
 import { TerminalRunner } from './terminalRunner';
 
 const WAS_RUNNING = 'agentPipeline.wasRunning';
@@ -29,6 +31,8 @@ export class PipelineSession implements vscode.Disposable {
   private runner: AgentRunner | undefined;
   private workspace: GitWorkspace | undefined;
   private metricsInst: PipelineMetrics | undefined;
+  private logger: JsonLogger | undefined;
+  private server: MetricsServer | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly opened = new vscode.EventEmitter<Pipeline>();
   private changeTimer: NodeJS.Timeout | undefined;
@@ -130,11 +134,20 @@ export class PipelineSession implements vscode.Disposable {
       this.workspace = await GitWorkspace.open(p.home.root, worktreeRootOf(p.home, p.config.worktreeRoot));
       const monitor = new Monitor({ pipeline: p, workspace: this.workspace, runner: this.runner, scriptedAgent: join(this.context.extensionPath, 'dist', 'scriptedAgent.js') });
       this.monitor = monitor;
+      // The leader writes the structured log; the window mirrors it into its log channel.
+      this.logger = JsonLogger.forPipeline(p);
+      this.logger.onLine(({ record }) => this.log[record.level === 'debug' ? 'debug' : record.level](`${record.event}${record.task ? ` ${record.task}` : ''}${record.agent ? ` ${record.agent}` : ''}: ${record.message}`));
+      const ms = metricsSettings();
+      if (ms.enabled && this.metricsInst) {
+        this.server = await MetricsServer.start({ port: ms.port, metrics: this.metricsInst, pipeline: p });
+        this.log.info(`Metrics on ${this.server.url}/metrics (health: /healthz, /readyz).`);
+      }
       await monitor.start();
       await this.context.workspaceState.update(WAS_RUNNING, true);
       this.log.info(`Pipeline started: ${p.state.orchestration_mode} mode, ${p.state.mode} rollout.`);
     } catch (e) {
       await this.stopMonitor();
+      await p.follow().catch(() => undefined);
       throw e;
     } finally {
       this.fireChanged();
@@ -153,7 +166,16 @@ export class PipelineSession implements vscode.Disposable {
     const m = this.monitor;
     this.monitor = undefined;
     await m?.stop();
+    await this.server?.close();
+    this.server = undefined;
+    await this.logger?.close();
+    this.logger = undefined;
     this.fireChanged();
+  }
+
+  /** The metrics endpoint, when this window serves one. */
+  get metricsServer(): MetricsServer | undefined {
+    return this.server;
   }
 
   /** After a window reload: start again if the pipeline was running here before (and may be resumed). */
@@ -198,8 +220,12 @@ export class PipelineSession implements vscode.Disposable {
     // Agents in terminals keep running across a reload; the next window re-attaches to them.
     const metrics = this.metricsInst;
     this.metricsInst = undefined;
+    const server = this.server;
+    const logger = this.logger;
     void (async () => {
       await m?.stop({ stopAgents: false });
+      await server?.close();
+      await logger?.close();
       metrics?.dispose();
       await p?.close();
     })();
