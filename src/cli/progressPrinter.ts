@@ -11,7 +11,9 @@ export function printProgress(p: Pipeline, json: boolean, write: (line: string) 
   if (json) {
     return p.events.onAny((e) => {
       if (e.type === 'state:changed') return;
-      write(JSON.stringify({ at: new Date().toISOString(), event: e.type, ...summarise(e.payload) }));
+      // A transition's own `event` (what happened to the task) would overwrite the event's name.
+      const { event: transition, ...rest } = summarise(e.payload);
+      write(JSON.stringify({ at: new Date().toISOString(), event: e.type, ...rest, ...(transition !== undefined ? { transition } : {}) }));
     });
   }
   const subs: Disposable[] = [
