@@ -97,7 +97,9 @@ export class Monitor implements Disposable {
         this.kick();
       }
     }));
-    const repaired = await this.o.workspace.repair(Object.keys(this.p.state.agents)).catch((e: unknown) => [`repair failed: ${errText(e)}`]);
+    // Shadow mode changes no git state: agents' worktrees are created once they get work.
+    const create = this.p.state.mode === 'shadow' ? [] : Object.keys(this.p.state.agents);
+    const repaired = await this.o.workspace.repair(create).catch((e: unknown) => [`repair failed: ${errText(e)}`]);
     for (const r of repaired) {
       if (r.startsWith('created the worktree')) this.p.events.emit('monitor:info', { message: r });
       else this.warn(r);
