@@ -24,6 +24,7 @@ import { SchedulerIndex } from '../src/engine/scheduler/schedulerIndex';
 import { backoffUntil } from '../src/engine/scheduler/taskQueues';
 import { configSchema, emptyState, PRIORITY_RANK, type Agent, type PipelineConfig, type PipelineState, type Priority, type Task } from '../src/engine/schema';
 import { transitionTask } from '../src/engine/taskLifecycle';
+import { mulberry32 as prng } from '../test/support/prng';
 
 const QUICK = process.argv.includes('--quick');
 /** Skips the naive baseline: for profiling the index. */
@@ -34,17 +35,6 @@ const AGENTS_PER_ROLE = 2;
 /** The naive scheduler rescans everything per decision; cap its run so the bench ends in reasonable time. */
 const NAIVE_MAX_STEPS = QUICK ? Infinity : 10_000;
 const AT = '2025-01-01T00:00:00.000Z';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function taskId(n: number): string {
   return `TASK-${String(n).padStart(5, '0')}`;

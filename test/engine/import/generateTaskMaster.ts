@@ -1,3 +1,7 @@
+import { mulberry32 } from '../../support/prng';
+
+export { mulberry32 };
+
 /**
  * Generates a large, realistic Task Master tasks.json in the tagged format (v0.17+), for the import
  * benchmark and for tests: N tasks in `master`, most with subtasks, about three dependencies per
@@ -54,18 +58,6 @@ export interface TaskMasterTag {
 }
 
 export type TaskMasterTaggedFile = Record<string, TaskMasterTag>;
-
-/** mulberry32: small, fast, and good enough to make test data; not for anything secret. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VERBS = ['Implement', 'Add', 'Design', 'Refactor', 'Document', 'Test', 'Migrate', 'Optimise', 'Harden', 'Set up'];
 const OBJECTS = [

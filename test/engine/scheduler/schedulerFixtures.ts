@@ -3,6 +3,10 @@ import { configSchema, emptyState, type Agent, type PipelineConfig, type Pipelin
 import { transitionTask } from '../../../src/engine/taskLifecycle';
 import { globsOverlap } from '../../../src/engine/scheduler/globOverlap';
 import { SchedulerIndex, type PlanResult } from '../../../src/engine/scheduler/schedulerIndex';
+import { mulberry32 } from '../../support/prng';
+
+/** A seeded PRNG, so property tests are reproducible from their seed. */
+export const prng = mulberry32;
 
 /**
  * Builders and a small simulated engine for the scheduler tests: it plays the facade's part (apply
@@ -68,18 +72,6 @@ export function makeAgent(id: string, role: string): Agent {
 export function defaultAgents(count = 1): Agent[] {
   const roles = ['architect', 'tester', 'implementer', 'supervisor'];
   return roles.flatMap((r) => Array.from({ length: count }, (_, i) => makeAgent(count === 1 ? r : `${r}-${i + 1}`, r)));
-}
-
-/** A seeded PRNG (mulberry32), so property tests are reproducible from their seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class Sim {
