@@ -89,11 +89,15 @@ export class Monitor implements Disposable {
     this.stopped = false;
     if (this.o.fileEvents !== false) this.watcher = new MarkerWatcher((f) => this.onHint(f));
     this.subs.push(this.p.events.on('task:added', () => this.kick()));
+    this.subs.push(this.p.events.on('agent:added', () => this.kick()));
     this.subs.push(this.p.events.on('mode:orchestration', () => this.kick()));
     this.subs.push(this.p.events.on('mode:rollout', () => this.kick()));
+    // A person's block or cancel, a forced mode switch or a forced agent removal (requeue) takes
+    // running work away from its agent: stop the agent's process, or it runs on with no task.
     this.subs.push(this.p.events.on('task:transition', (e) => {
-      if (e.event.type === 'unblock' || e.event.type === 'cancel' || e.event.type === 'block') {
-        if (e.event.type !== 'unblock') void this.abandon(e.before);
+      const type = e.event.type;
+      if (type === 'unblock' || type === 'cancel' || type === 'block' || type === 'requeue') {
+        if (type !== 'unblock') void this.abandon(e.before);
         this.kick();
       }
     }));
@@ -636,6 +640,9 @@ export class Monitor implements Disposable {
         }
       }
       this.inflight.clear();
+      // The requeues above leave nothing in flight, so a drained orchestration switch applies now
+      // rather than waiting for the next monitor.
+      if (this.p.isLeader) await this.p.applyPendingSwitch().catch((e: unknown) => this.warn(`could not apply the pending mode switch: ${errText(e)}`));
     }
     await this.o.runner.dispose();
   }
