@@ -1,4 +1,5 @@
 import { readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { shellQuote } from './commandTemplate';
 import type { RunExit, RunRequest } from './agentRunner';
 
@@ -10,7 +11,8 @@ import type { RunExit, RunRequest } from './agentRunner';
  */
 export function shellLine(req: RunRequest, exitFile: string): string {
   const env = Object.entries(req.command.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
-  return `cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)}`;
+  // tee cannot create the log's directory, and without it the output would reach no log.
+  return `mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)}`;
 }
 
 /**

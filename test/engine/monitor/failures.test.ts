@@ -4,10 +4,9 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runMonitor } from '../../../src/cli/runCommand';
 import { COMPLETED_LINE } from '../../../src/engine/agents/completionMarker';
 import { Pipeline } from '../../../src/engine/pipeline';
-import { assertAllMerged, assertGitHealthy, entries, readState, requireBuild, runUntilIdle, sandbox, until, within } from './monitorKit';
+import { assertAllMerged, assertGitHealthy, entries, readState, requireBuild, runMonitorQuietly, runUntilIdle, sandbox, until } from './monitorKit';
 
 /**
  * What happens when agents fail: retries with back-off, blocking after the last attempt or at once
@@ -16,22 +15,6 @@ import { assertAllMerged, assertGitHealthy, entries, readState, requireBuild, ru
  */
 
 requireBuild();
-
-/** Runs `pipeline run --until-idle` in this process (as the CLI does), its printed lines captured. */
-async function runMonitorQuietly(dir: string): Promise<{ code: number; output: string }> {
-  let output = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (chunk: string | Uint8Array) => {
-    output += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return true;
-  };
-  try {
-    const code = await within('pipeline run --until-idle', 60_000, runMonitor('process', true, false, dir));
-    return { code, output };
-  } finally {
-    process.stdout.write = write;
-  }
-}
 
 void test('failed attempts are retried and then complete; a stage that always fails blocks after maxAttempts; run --until-idle exits non-zero', async () => {
   const sb = await sandbox({

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { z } from 'zod';
+import { runMonitor } from '../../../src/cli/runCommand';
 import { createMonitor, type RunnerKind } from '../../../src/cli/runtime';
 import { shellQuote } from '../../../src/engine/agents/commandTemplate';
 import { initRepo } from '../../../src/engine/git/initRepo';
@@ -168,6 +169,22 @@ export async function runUntilIdle(dir: string, o: RunOptions = {}): Promise<Run
     await monitor?.stop();
     for (const s of subs) s.dispose();
     await p.close();
+  }
+}
+
+/** Runs `pipeline run --until-idle` in this process (as the CLI does), its printed lines captured. */
+export async function runMonitorQuietly(dir: string, runner: RunnerKind = 'process', timeoutMs = 60_000): Promise<{ code: number; output: string }> {
+  let output = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk: string | Uint8Array) => {
+    output += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    return true;
+  };
+  try {
+    const code = await within(`pipeline run --until-idle --runner ${runner}`, timeoutMs, runMonitor(runner, true, false, dir));
+    return { code, output };
+  } finally {
+    process.stdout.write = write;
   }
 }
 
