@@ -1,18 +1,21 @@
-// Runs the compiled in-host suite (out/test/vscode/suite/index.js) inside a real VS Code opened on a
-// fresh test workspace, prints the extension host's log, and exits with the code the workbench
-// reported. Started by runVsCodeTests.mjs (`node --import tsx scripts/testHost/runInHostSuite.ts`)
-// after it has installed the host and built the suite.
+// Runs the compiled in-host suites inside real VS Code windows, each on a fresh test workspace,
+// prints the extension host's log, and exits non-zero when a suite failed:
+//   - out/test/vscode/suite/index.js: a trusted window on a repository with a pipeline, opened
+//     through a .code-workspace file (so that adding an agent's worktree as a folder does not
+//     reload the page);
+//   - out/test/vscode/suite/untrustedIndex.js: a window with workspace trust on, on a plain
+//     repository, which VS Code opens in restricted mode.
+// Started by runVsCodeTests.mjs (`node --import tsx scripts/testHost/runInHostSuite.ts`) after it has
+// installed the host and built the suites. Its last line adds up both suites' `N passed, N failed`.
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTestWorkspace } from './testWorkspace';
+import { createTestWorkspace, type TestWorkspaceOptions } from './testWorkspace';
 import { artifactsDir, repoRoot, withVsCode } from './vscodeHost';
-
-const SUITE_TIMEOUT_MS = 180_000;
 
 /**
  * Workbench chatter that says nothing about the tests, kept out of the console (the full log is in
- * test-artifacts/vscode/in-host-workbench.log). The last two are expected on a machine with no internet.
+ * test-artifacts/vscode/<suite>-workbench.log). The last two are expected on a machine with no internet.
  */
 const NOISE = [
   /^Resolving connection token/,
@@ -24,43 +27,78 @@ const NOISE = [
   /ENOTFOUND open-vsx\.org/,
 ];
 
-async function main(): Promise<number> {
+interface Suite {
+  name: string;
+  entry: string;
+  workspace: TestWorkspaceOptions;
+  workspaceTrust: boolean;
+  timeoutMs: number;
+}
+
+const SUITES: Suite[] = [
+  { name: 'in-host', entry: 'index.js', workspace: { workspaceFile: true }, workspaceTrust: false, timeoutMs: 170_000 },
+  { name: 'in-host-untrusted', entry: 'untrustedIndex.js', workspace: { pipeline: false }, workspaceTrust: true, timeoutMs: 60_000 },
+];
+
+interface Outcome {
+  code: number;
+  passed: number;
+  failed: number;
+}
+
+async function runSuite(suite: Suite): Promise<Outcome> {
   const started = Date.now();
-  await mkdir(artifactsDir, { recursive: true });
-  const workbenchLog = createWriteStream(join(artifactsDir, 'in-host-workbench.log'));
-  const workspace = await createTestWorkspace();
+  const workbenchLog = createWriteStream(join(artifactsDir, `${suite.name}-workbench.log`));
+  const workspace = await createTestWorkspace(suite.workspace);
+  let counts: { passed: number; failed: number } | undefined;
   try {
-    console.log(`[vscode-tests] in-host suite: VS Code on ${workspace.path}`);
-    return await withVsCode(
+    console.log(`[vscode-tests] ${suite.name}: VS Code on ${workspace.open}`);
+    const code = await withVsCode(
       {
-        name: 'in-host',
-        workspace: workspace.path,
+        name: suite.name,
+        workspace: workspace.open,
         extensionDevelopmentPath: repoRoot,
-        extensionTestsPath: join(repoRoot, 'out', 'test', 'vscode', 'suite', 'index.js'),
+        extensionTestsPath: join(repoRoot, 'out', 'test', 'vscode', 'suite', suite.entry),
+        workspaceTrust: suite.workspaceTrust,
         onLog: (level, message) => {
           // While tests run, the workbench logs the extension host's console through here, at the
           // level of the console method (log -> info).
           const line = level === 'info' ? message : `[${level}] ${message}`;
           workbenchLog.write(line + '\n');
+          const m = /^(\d+) passed, (\d+) failed$/.exec(message);
+          if (m) counts = { passed: Number(m[1]), failed: Number(m[2]) };
           if (!NOISE.some((pattern) => pattern.test(message))) console.log(line);
         },
       },
-      async (session) => {
-        const code = await session.waitForExit(SUITE_TIMEOUT_MS);
-        console.log(`[vscode-tests] in-host suite exited with code ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-        return code;
-      },
+      (session) => session.waitForExit(suite.timeoutMs),
     );
+    console.log(`[vscode-tests] ${suite.name} exited with code ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { code, passed: counts?.passed ?? 0, failed: counts?.failed ?? (code === 0 ? 0 : 1) };
+  } catch (err) {
+    console.error(`[vscode-tests] ${suite.name} could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return { code: 1, passed: counts?.passed ?? 0, failed: Math.max(1, counts?.failed ?? 0) };
   } finally {
     await workspace.dispose();
     await new Promise<void>((resolve) => workbenchLog.end(resolve));
   }
 }
 
+async function main(): Promise<number> {
+  await mkdir(artifactsDir, { recursive: true });
+  const only = process.argv.find((a) => a.startsWith('--suite='))?.slice('--suite='.length);
+  const outcomes: Outcome[] = [];
+  for (const suite of SUITES) if (!only || only === suite.name) outcomes.push(await runSuite(suite));
+  const passed = outcomes.reduce((n, o) => n + o.passed, 0);
+  const failed = outcomes.reduce((n, o) => n + (o.code !== 0 && o.failed === 0 ? 1 : o.failed), 0);
+  // The closing count of both suites, in the form runVsCodeTests.mjs reads.
+  console.log(`${passed} passed, ${failed} failed`);
+  return outcomes.every((o) => o.code === 0) && outcomes.length > 0 ? 0 : 1;
+}
+
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`[vscode-tests] in-host suite could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    console.error(`[vscode-tests] in-host suites could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },
 );

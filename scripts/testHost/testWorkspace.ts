@@ -1,43 +1,66 @@
-// A throwaway workspace for tests inside VS Code: a git repository with `.pipeline/config.json`,
-// which is what makes the extension activate (`workspaceContains:.pipeline/config.json`).
-import { execFile } from 'node:child_process';
+// A throwaway workspace for tests inside VS Code: a git repository, by default with a pipeline
+// (`.pipeline/config.json`, which is what makes the extension activate through
+// `workspaceContains:.pipeline/config.json`). The pipeline is made by the engine itself, as
+// `pipeline init` would: the default stages and a quick retry policy; agents and tasks are added by
+// the tests, through the extension's API, so that they can watch the views follow.
+//
+// The repository lives one level down in its temp dir, because the engine puts agent worktrees
+// beside the repository (`<repo>.pipeline-worktrees`): dispose() removes both.
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { initRepo } from '../../src/engine/git/initRepo';
+import { initHome } from '../../src/engine/pipelineInit';
+import { DEFAULT_STAGES } from '../../src/engine/schema';
 
-const run = promisify(execFile);
+export interface TestWorkspaceOptions {
+  /** Create `.pipeline/` (default true). Without it the folder is a plain git repository. */
+  pipeline?: boolean;
+  /**
+   * Also write a `.code-workspace` file whose only folder is the repository, for VS Code to open
+   * instead of the folder. Adding a folder to a window opened on a folder turns it into a new
+   * untitled workspace, which the web workbench opens by reloading the page; a window opened on a
+   * workspace file just gains the folder.
+   */
+  workspaceFile?: boolean;
+}
 
 export interface TestWorkspace {
+  /** The repository: the folder VS Code opens, or the first folder of the workspace file. */
   readonly path: string;
+  /** What VS Code opens: the repository, or the `.code-workspace` file. */
+  readonly open: string;
   dispose(): Promise<void>;
 }
 
-export async function createTestWorkspace(): Promise<TestWorkspace> {
-  const path = await mkdtemp(join(tmpdir(), 'agent-pipeline-workspace-'));
+export async function createTestWorkspace(options: TestWorkspaceOptions = {}): Promise<TestWorkspace> {
+  const dir = await mkdtemp(join(tmpdir(), 'agent-pipeline-workspace-'));
+  const path = join(dir, 'sample');
+  let open = path;
   try {
-    await mkdir(join(path, '.pipeline'));
-    await writeFile(join(path, '.pipeline', 'config.json'), '{}\n');
-    await writeFile(join(path, 'README.md'), '# Test workspace\n');
-    const git = (...args: string[]): Promise<unknown> =>
-      run('git', ['-c', 'user.name=Agent Pipeline Tests', '-c', 'user.email=tests@agent-pipeline.invalid', '-c', 'commit.gpgsign=false', ...args], { cwd: path, timeout: 30_000 });
-    await git('init', '-q', '-b', 'main');
-    await git('add', '-A');
-    await git('commit', '-q', '-m', 'Test workspace');
+    await initRepo(path, { files: { 'README.md': '# Test workspace\n', 'src/index.js': "exports.name = 'sample';\n" }, userName: 'Agent Pipeline Tests', userEmail: 'tests@agent-pipeline.invalid' });
+    if (options.pipeline ?? true) {
+      await initHome(path, { targetBranch: 'main', stages: DEFAULT_STAGES, retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, jitter: 0.2 } });
+    }
+    if (options.workspaceFile) {
+      open = join(dir, 'sample.code-workspace');
+      await writeFile(open, JSON.stringify({ folders: [{ path: 'sample' }], settings: {} }, null, 2) + '\n');
+    }
   } catch (err) {
-    await rm(path, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
     throw err;
   }
   // If the process is ended before dispose() (the test host library turns SIGINT and SIGTERM into
   // an orderly exit), the workspace still goes.
-  const removeOnExit = (): void => rmSync(path, { recursive: true, force: true });
+  const removeOnExit = (): void => rmSync(dir, { recursive: true, force: true });
   process.on('exit', removeOnExit);
   return {
     path,
+    open,
     dispose: async () => {
       process.off('exit', removeOnExit);
-      await rm(path, { recursive: true, force: true, maxRetries: 3 });
+      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
 }

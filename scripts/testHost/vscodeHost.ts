@@ -1,6 +1,7 @@
 // Starts a real VS Code for tests: the VS Code server installed by install.mjs, its web client in
 // headless Debian chromium driven by playwright-core, and the extension loaded from the page URL's
-// `payload` (the server ignores --extensionDevelopmentPath as a flag). With `extensionTestsPath`
+// `payload` (the server ignores --extensionDevelopmentPath as a flag), or installed from a .vsix
+// with the server's own `--install-extension` before it starts. With `extensionTestsPath`
 // the workbench runs that module's `run()` in the extension host and reports the result through
 // `codeAutomationExit`; without it, the page is VS Code with the extension, for UI tests.
 // See shared/vscode-test-host.md for the facts this builds on.
@@ -71,10 +72,19 @@ const USER_SETTINGS = {
 export interface LaunchOptions {
   /** Short name used for artifact files, e.g. `in-host` or `ui-show-status`. */
   name: string;
-  /** Absolute path of the folder VS Code opens. */
+  /** Absolute path of the folder VS Code opens, or of a `.code-workspace` file. */
   workspace: string;
-  /** Absolute path of the extension to load (the folder with its package.json). */
-  extensionDevelopmentPath: string;
+  /** Absolute path of the extension to load (the folder with its package.json), if any. */
+  extensionDevelopmentPath?: string;
+  /** .vsix files the server installs into its fresh extensions dir before it starts. */
+  installExtensions?: string[];
+  /** User settings on top of the quiet defaults, e.g. `workbench.colorTheme`. */
+  userSettings?: Record<string, unknown>;
+  /**
+   * Keep workspace trust on (default off: the server runs with --disable-workspace-trust). The
+   * workspace then opens in restricted mode, without the startup prompt.
+   */
+  workspaceTrust?: boolean;
   /** Absolute path of a compiled test module exporting `run(): Promise<void>`. */
   extensionTestsPath?: string;
   /** Where server and browser logs go. Default: test-artifacts/vscode/. */
@@ -161,8 +171,36 @@ interface Server {
   tail(): string;
 }
 
+function serverDirArgs(dataDir: string): string[] {
+  return ['--user-data-dir', join(dataDir, 'user-data'), '--extensions-dir', join(dataDir, 'extensions')];
+}
+
+/** Installs .vsix files with the server's CLI (it installs, prints, and exits) into the run's dirs. */
+async function installVsix(serverMain: string, dataDir: string, vsix: string, log: WriteStream): Promise<void> {
+  const child = spawn(process.execPath, [serverMain, '--accept-server-license-terms', ...serverDirArgs(dataDir), '--install-extension', vsix], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const onData = (chunk: Buffer): void => {
+    log.write(chunk);
+    output += chunk.toString();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const code = await withTimeout(
+    new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    }),
+    60_000,
+    `the VS Code server to install ${vsix}`,
+  ).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  if (code !== 0 || !/successfully installed/i.test(output)) throw new Error(`installing ${vsix} failed (exit ${code}):\n${output}`);
+}
+
 /** Starts the server; `onSpawned` learns of the process at once, so it can be stopped even if start-up fails. */
-async function startServer(serverMain: string, dataDir: string, log: WriteStream, timeoutMs: number, onSpawned: (p: ChildProcess, exited: Promise<string>) => void): Promise<Server> {
+async function startServer(serverMain: string, dataDir: string, trust: boolean, log: WriteStream, timeoutMs: number, onSpawned: (p: ChildProcess, exited: Promise<string>) => void): Promise<Server> {
   const args = [
     serverMain,
     '--host', '127.0.0.1',
@@ -171,9 +209,8 @@ async function startServer(serverMain: string, dataDir: string, log: WriteStream
     '--without-connection-token',
     '--accept-server-license-terms',
     '--disable-telemetry',
-    '--disable-workspace-trust',
-    '--user-data-dir', join(dataDir, 'user-data'),
-    '--extensions-dir', join(dataDir, 'extensions'),
+    ...(trust ? [] : ['--disable-workspace-trust']),
+    ...serverDirArgs(dataDir),
   ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -221,12 +258,15 @@ async function stopServer(server: ChildProcess, exited: Promise<string>): Promis
   killGroup(server, 'SIGKILL');
 }
 
-/** The workbench URL that opens `workspace` with the extension (and its tests) loaded. */
-export function workbenchUrl(port: number, workspace: string, extensionDevelopmentPath: string, extensionTestsPath?: string): string {
+/** The workbench URL that opens `workspace` (a folder or a .code-workspace file) with the extension (and its tests) loaded. */
+export function workbenchUrl(port: number, workspace: string, extensionDevelopmentPath?: string, extensionTestsPath?: string): string {
   const remote = (path: string): string => `vscode-remote://127.0.0.1:${port}${path}`;
-  const payload: [string, string][] = [['extensionDevelopmentPath', remote(extensionDevelopmentPath)]];
+  const payload: [string, string][] = [];
+  if (extensionDevelopmentPath !== undefined) payload.push(['extensionDevelopmentPath', remote(extensionDevelopmentPath)]);
   if (extensionTestsPath !== undefined) payload.push(['extensionTestsPath', remote(extensionTestsPath)]);
-  return `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const open = workspace.endsWith('.code-workspace') ? 'workspace' : 'folder';
+  const query = payload.length ? `&payload=${encodeURIComponent(JSON.stringify(payload))}` : '';
+  return `http://127.0.0.1:${port}/?${open}=${encodeURIComponent(workspace)}${query}`;
 }
 
 interface AutomationLogFile {
@@ -262,7 +302,10 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCodeSessio
       await Promise.resolve();
     });
     mkdirSync(join(dataDir, 'user-data', 'User'), { recursive: true });
-    await writeFile(join(dataDir, 'user-data', 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
+    const trust = options.workspaceTrust ?? false;
+    const trustSettings = trust ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.banner': 'never' } : {};
+    const settings = { ...USER_SETTINGS, ...trustSettings, ...options.userSettings };
+    await writeFile(join(dataDir, 'user-data', 'User', 'settings.json'), JSON.stringify(settings, null, 2));
 
     const serverLog = createWriteStream(join(logsDir, `${options.name}-server.log`));
     cleanups.push(() => new Promise<void>((resolve) => serverLog.end(resolve)));
@@ -276,7 +319,8 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCodeSessio
       if (serverProcess) await stopServer(serverProcess, serverExited);
       emergencyCleanups.delete(killServerNow);
     });
-    const server = await startServer(host.serverMain, dataDir, serverLog, startTimeoutMs, (p, exited) => {
+    for (const vsix of options.installExtensions ?? []) await installVsix(host.serverMain, dataDir, vsix, serverLog);
+    const server = await startServer(host.serverMain, dataDir, trust, serverLog, startTimeoutMs, (p, exited) => {
       serverProcess = p;
       serverExited = exited;
     });

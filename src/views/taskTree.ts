@@ -35,6 +35,9 @@ export function groupsOf(state: PipelineState, config: PipelineConfig): { id: st
   for (const s of config.stages) groups.set(`stage:${s.name}`, { id: `stage:${s.name}`, label: `${s.name[0]!.toUpperCase()}${s.name.slice(1)} (${s.role})`, tasks: [] });
   const extra: [string, string][] = [
     ['merging', 'Merging'],
+    // Pending tasks whose prerequisites are merged (or that have none) wait only for a leader to
+    // queue them, which happens when the pipeline runs; the others wait for their prerequisites.
+    ['ready', 'Ready to start'],
     ['pending', 'Waiting for prerequisites'],
     ['blocked', 'Blocked'],
     ['done', 'Done'],
@@ -43,7 +46,8 @@ export function groupsOf(state: PipelineState, config: PipelineConfig): { id: st
   for (const [id, label] of extra) groups.set(id, { id, label, tasks: [] });
   const tasks = Object.values(state.tasks).sort((a, b) => a.seq - b.seq);
   for (const t of tasks) {
-    const key = t.status === 'queued' || t.status === 'working' ? `stage:${t.stage}` : t.status;
+    const ready = t.status === 'pending' && t.prerequisites.every((id) => state.tasks[id]?.status === 'done');
+    const key = t.status === 'queued' || t.status === 'working' ? `stage:${t.stage}` : ready ? 'ready' : t.status;
     groups.get(key)?.tasks.push(t.id);
   }
   return [...groups.values()].filter((g) => g.tasks.length > 0);

@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { extensionUnderTest, waitFor } from './extensionUnderTest';
+import { CONTEXT } from '../../../src/views/contributions';
+import { extensionUnderTest, pipelineApi, tooltipOf, waitFor, within } from './extensionUnderTest';
 import type { TestApi } from './harness';
 
 export function activationTests(t: TestApi): void {
@@ -24,8 +25,43 @@ export function activationTests(t: TestApi): void {
       await waitFor(() => extension.isActive, 'the extension to activate');
     });
 
-    t.it('activate() resolves without error', async () => {
-      await extensionUnderTest().activate();
+    t.it('api.ready resolves and the engine is open, following until started', async () => {
+      const api = extensionUnderTest().exports;
+      await within(api.ready, 'api.ready');
+      assert.ok(api.session.current, 'the session opened the engine during start-up');
+      assert.equal(api.session.running, false);
+      assert.equal(api.session.current.isLeader, false, 'a window follows until the pipeline is started in it');
+      assert.ok(api.activationMs >= 0 && api.activationMs < 1000, `activate() took ${api.activationMs} ms`);
+    });
+
+    t.it('sets the context keys: initialised, not running, not leading', async () => {
+      const api = await pipelineApi();
+      // VS Code has no API that reads a context key, so the values the session sets are captured on
+      // their way to setContext (the UI tests see their effect on menus and welcome views).
+      const set = new Map<string, unknown>();
+      const commands = vscode.commands as unknown as Record<string, unknown>;
+      const original = vscode.commands.executeCommand;
+      commands.executeCommand = (id: string, ...args: unknown[]) => {
+        if (id === 'setContext') set.set(String(args[0]), args[1]);
+        return original(id, ...args);
+      };
+      try {
+        await api.session.updateContext();
+      } finally {
+        commands.executeCommand = original;
+      }
+      assert.equal(set.get(CONTEXT.initialised), true);
+      assert.equal(set.get(CONTEXT.running), false);
+      assert.equal(set.get(CONTEXT.leading), false);
+      assert.equal(set.get(CONTEXT.followingOther), false);
+    });
+
+    t.it('the status bar item shows the orchestration and rollout modes', async () => {
+      const api = await pipelineApi();
+      await waitFor(() => api.statusBar.item.text.includes('parallel · production'), () => `the status bar to show the modes (it shows "${api.statusBar.item.text}")`);
+      assert.match(api.statusBar.item.text, /parallel · production · 0\/0 busy · 0 queued/);
+      assert.equal(api.statusBar.item.command, 'agentPipeline.showStatus');
+      assert.match(tooltipOf(api.statusBar.item) ?? '', /Agent Pipeline: stopped/);
     });
   });
 }

@@ -1,0 +1,135 @@
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as vscode from 'vscode';
+import { labelOf, openPipeline, pipelineApi, waitFor } from './extensionUnderTest';
+import type { TestApi } from './harness';
+import { AGENTS } from './trees.test';
+
+const run = promisify(execFile);
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run('git', args, { cwd, timeout: 30_000, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } });
+  return stdout;
+}
+
+async function isAncestor(cwd: string, commit: string, of: string): Promise<boolean> {
+  return run('git', ['merge-base', '--is-ancestor', commit, of], { cwd, timeout: 30_000 }).then(
+    () => true,
+    () => false,
+  );
+}
+
+export function pipelineRunTests(t: TestApi): void {
+  t.describe('a pipeline run with scripted agents in terminals', () => {
+    let maxRowsDrawn = 0;
+    /** The Tasks tree's groups each task was seen in while the pipeline ran. */
+    const seenIn = new Map<string, Set<string>>();
+
+    t.it('agentPipeline.showMetrics opens the metrics panel, whose page draws its charts', async () => {
+      const api = await pipelineApi();
+      await vscode.commands.executeCommand('agentPipeline.showMetrics');
+      await waitFor(() => api.metricsPanel !== undefined, 'the metrics panel to open');
+      const panel = api.metricsPanel!;
+      assert.equal(panel.panel.title, 'Pipeline Metrics');
+      assert.equal(panel.panel.viewType, 'agentPipeline.metrics');
+      await waitFor(() => (panel.drawn?.charts ?? 0) > 0, 'the page to report its drawing', 30_000);
+      // Throughput, queue depth and utilisation; stage durations and handoffs have no data yet.
+      assert.deepEqual(panel.drawn, { charts: 3, rows: 0 });
+    });
+
+    t.it(
+      'start runs every task through the four stages in named integrated terminals and merges it on main',
+      async () => {
+        const api = await pipelineApi();
+        const p = await openPipeline();
+        const root = p.home.root;
+        const mainBefore = (await git(root, 'rev-parse', 'main')).trim();
+        const opened: string[] = [];
+        const sub = vscode.window.onDidOpenTerminal((terminal) => opened.push(terminal.name));
+        try {
+          await vscode.commands.executeCommand('agentPipeline.start');
+          assert.equal(api.session.running, true, 'the pipeline runs in this window');
+          assert.equal(p.isLeader, true, 'this window leads');
+          assert.ok(api.session.terminalRunner, 'the default runner is the terminal runner');
+          await waitFor(
+            () => {
+              const tasks = Object.values(p.state.tasks);
+              const blocked = tasks.find((x) => x.status === 'blocked');
+              if (blocked) throw new Error(`${blocked.id} was blocked: ${blocked.blocked_reason ?? ''}`);
+              maxRowsDrawn = Math.max(maxRowsDrawn, api.metricsPanel?.drawn?.rows ?? 0);
+              for (const group of api.tasks.getChildren()) {
+                const label = labelOf(api.tasks.getTreeItem(group)) ?? '';
+                for (const task of api.tasks.getChildren(group)) seenIn.set(task.id, (seenIn.get(task.id) ?? new Set()).add(label));
+              }
+              return tasks.length === 3 && tasks.every((x) => x.status === 'done');
+            },
+            () => `every task to be done (${Object.values(p.state.tasks).map((x) => `${x.id} ${x.status} ${x.stage}`).join(', ')})`,
+            100_000,
+          );
+        } finally {
+          sub.dispose();
+        }
+
+        for (const task of Object.values(p.state.tasks)) {
+          assert.ok(task.merged_commit, `${task.id} has a merge commit`);
+          assert.ok(await isAncestor(root, task.merged_commit, 'main'), `${task.id}'s merge ${task.merged_commit} is on main`);
+          for (const stage of p.config.stages) {
+            const agent = [...task.history].reverse().find((h) => h.event === 'assign' && h.stage === stage.name)?.agent;
+            assert.ok(agent, `${task.id} was assigned in stage ${stage.name}`);
+            const name = `Agent ${agent} (${stage.role}) · ${task.id}`;
+            assert.ok(opened.includes(name), `a terminal named "${name}" was opened (opened: ${opened.join('; ')})`);
+          }
+        }
+        const log = await git(root, 'log', '--format=%s', `${mainBefore}..main`);
+        for (const id of ['TASK-001', 'TASK-002', 'TASK-003']) assert.match(log, new RegExp(id), `main's new history mentions ${id}:\n${log}`);
+        // The prerequisite was merged before the task that needed it.
+        const t1 = p.task('TASK-001').merged_commit!;
+        const t2 = p.task('TASK-002').merged_commit!;
+        assert.ok(await isAncestor(root, t1, t2), 'TASK-001 was merged before TASK-002');
+      },
+      { timeoutMs: 120_000 },
+    );
+
+    t.it('the Tasks tree shows the merged tasks as done, the agents idle, the status bar nothing queued', async () => {
+      const api = await pipelineApi();
+      await waitFor(() => {
+        const groups = api.tasks.getChildren();
+        return groups.length === 1 && labelOf(api.tasks.getTreeItem(groups[0]!)) === 'Done';
+      }, 'the Tasks tree to show one group, Done');
+      const done = api.tasks.getChildren(api.tasks.getChildren()[0]).map((n) => n.id);
+      assert.deepEqual(done, ['TASK-001', 'TASK-002', 'TASK-003']);
+      // On the way, the tree followed each task through the stage groups (sampled every 50 ms, so
+      // a stage may slip through unseen, but not all of them).
+      const stageGroups = ['Architect (architect)', 'Test (tester)', 'Implementation (implementer)', 'Supervisor (supervisor)'];
+      for (const id of done) {
+        const seen = [...(seenIn.get(id) ?? [])];
+        assert.ok(seen.some((g) => stageGroups.includes(g)), `${id} was seen in a stage group (seen in: ${seen.join(', ')})`);
+      }
+      await waitFor(() => AGENTS.every((a) => api.agents.getTreeItem(a.id).description === `${a.role} · idle`), 'every agent idle in the Agents tree');
+      await waitFor(() => api.statusBar.item.text === '$(sync~spin) parallel · production · 0/4 busy · 0 queued', () => `the status bar to show a running, idle pipeline (it shows "${api.statusBar.item.text}")`);
+    });
+
+    t.it('the metrics page drew the tasks in flight, then all five charts with nothing in flight', async () => {
+      const api = await pipelineApi();
+      const panel = api.metricsPanel;
+      assert.ok(panel, 'the metrics panel is still open');
+      assert.ok(maxRowsDrawn > 0, 'the page drew a table of tasks in flight while the pipeline ran');
+      // Completed stages and handoffs fill the last two charts; the empty table shows the page drew
+      // after the last task left the pipeline.
+      await waitFor(() => panel.drawn?.charts === 5 && panel.drawn.rows === 0, () => `the page to draw five charts and no task in flight (drawn: ${JSON.stringify(panel.drawn)})`);
+      const metrics = api.session.metrics?.metricsSnapshot();
+      assert.equal(metrics?.counters.merged, 3);
+      assert.equal(metrics?.tasks.byStatus.done, 3);
+    });
+
+    t.it('agentPipeline.stop stops the agents and gives the lead back', async () => {
+      const api = await pipelineApi();
+      const p = await openPipeline();
+      await vscode.commands.executeCommand('agentPipeline.stop');
+      assert.equal(api.session.running, false);
+      assert.equal(p.isLeader, false);
+      await waitFor(() => api.statusBar.item.text.startsWith('$(debug-pause)'), () => `the status bar to show a stopped pipeline (it shows "${api.statusBar.item.text}")`);
+    });
+  });
+}
