@@ -46,11 +46,18 @@ export function parseConfig(text: string, file: string): PipelineConfig {
   if (!r.success) {
     throw new PipelineError('invalid-config', `${file} is not a valid pipeline configuration: ${describeZodError(r.error)}.`, {
       file,
-      where: r.error.issues[0]?.path.join('.') || '(top level)',
+      where: issuePath(r.error.issues[0]) || '(top level)',
       fix: 'Correct the value at that place, or delete the key to use its default (see README, "Configuration").',
     });
   }
   return r.data;
+}
+
+/** The JSON path of a problem; for a misspelt or unknown key, the path of that key itself. */
+function issuePath(issue: z.core.$ZodIssue | undefined): string {
+  if (!issue) return '';
+  const path = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : issue.path;
+  return path.map(String).join('.');
 }
 
 export async function loadConfig(file: string): Promise<PipelineConfig> {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { initRepo } from '../../src/engine/git/initRepo';
 
 /**
@@ -68,6 +69,12 @@ export function cli(cwd: string, args: string[], o: { env?: Record<string, strin
 /** A result in a message: for assertions that print what the CLI said. */
 export function shown(r: CliResult): string {
   return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
+}
+
+/** Runs git in `cwd` (to set up situations and check results without the code under test); stdout, trimmed. */
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('git', args, { cwd, env: childEnv(), maxBuffer: 16 * 1024 * 1024 });
+  return stdout.trim();
 }
 
 /** Runs the CLI and asserts it succeeded; returns stdout. */

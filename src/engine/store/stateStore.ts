@@ -636,15 +636,21 @@ export class StateStore<S, R> {
         },
       );
     }
+    // Without a usable snapshot, the state must come from record 1 on. A journal that starts later
+    // lost its head (snapshots roll and prune it): say so, even when its files hold no record yet
+    // (a snapshot moved aside earlier, then nothing committed), rather than start from an empty state.
     const startGap = res.problems.find((p) => p.gap);
-    if (!base && startGap && this._seq === 0) {
+    const firstSeg = layout.segments[0];
+    const headless = !startGap && firstSeg && firstSeg.start > 1 ? firstSeg : undefined;
+    if (!base && this._seq === 0 && (startGap || headless)) {
       const aside = (await readdir(this.dir)).filter((n) => n.startsWith('snapshot-') && /\.(corrupt|stale)-/.test(n));
+      const what = startGap ? startGap.what : `its first file starts at record ${headless!.start}`;
       throw new PipelineError(
         'corrupt-snapshot',
-        `There is no usable snapshot in ${this.dir}, and the journal does not start at record 1 (${startGap.what}).`,
+        `There is no usable snapshot in ${this.dir}, and the journal does not start at record 1 (${what}).`,
         {
-          file: join(this.dir, startGap.seg.name),
-          where: `line ${startGap.line}`,
+          file: join(this.dir, startGap ? startGap.seg.name : headless!.name),
+          where: startGap ? `line ${startGap.line}` : 'its first record',
           fix: `${aside.length ? `Snapshots moved aside earlier: ${aside.join(', ')}. ` : ''}Restore ${this.dir} from a backup, or move the directory away to start with an empty state.`,
         },
       );
