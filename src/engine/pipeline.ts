@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { validateCommand } from './agents/commandTemplate';
 import { loadConfig } from './configFile';
 import { systemClock, type Clock } from './clock';
 import { PipelineError } from './errors';
@@ -383,6 +384,8 @@ export class Pipeline implements Disposable {
       }
       if (this.store.state.agents[o.id]) throw new PipelineError('duplicate-id', `Agent ${o.id} exists already.`, { where: o.id, fix: 'Choose another id, or remove the agent first.' });
       if (!o.command.trim()) throw new PipelineError('usage', 'An agent needs a command (a preset name or a template).', { where: '--command' });
+      // An unknown placeholder or an open quote is refused now, not when a task first reaches the agent.
+      validateCommand(o.command);
       const batch = this.newBatch();
       const agent: Agent = { id: o.id, role: o.role, command: o.command, status: 'idle', current_task: null, since: null, created_at: batch.at };
       batch.addAgent(agent);

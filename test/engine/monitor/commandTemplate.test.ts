@@ -4,6 +4,8 @@ import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { PRESETS, resolveCommand, shellQuote, splitWords, validateCommand } from '../../../src/engine/agents/commandTemplate';
 import { isPipelineError } from '../../../src/engine/errors';
+import { Pipeline } from '../../../src/engine/pipeline';
+import { sandbox } from './monitorKit';
 
 /** Command templates: split once like a shell would, placeholders substituted inside each word. */
 
@@ -86,4 +88,20 @@ void test('an unknown placeholder is an error naming it; an empty command is an 
   }
   assert.throws(() => validateCommand('   '), (e: unknown) => isPipelineError(e) && /empty/.test(e.message));
   assert.doesNotThrow(() => validateCommand('agent {taskFile} {taskId} {worktree} {role} {node} {scriptedAgent} {} {1}'), 'only {name} with letters is a placeholder');
+});
+
+void test('agent add refuses a command with an unknown placeholder or an open quote, before any task can reach it', async () => {
+  const sb = await sandbox({ tasks: [], agents: [] });
+  const p = await Pipeline.open({ cwd: sb.dir, role: 'lead' });
+  try {
+    await assert.rejects(p.addAgent({ id: 'bad', role: 'implementer', command: 'my-agent --prompt {prompt}' }), (e: unknown) => isPipelineError(e) && e.code === 'usage' && /\{prompt\}/.test(e.message));
+    await assert.rejects(p.addAgent({ id: 'bad', role: 'implementer', command: `my-agent 'open` }), (e: unknown) => isPipelineError(e) && /Unterminated/.test(e.message));
+    assert.deepEqual(Object.keys(p.state.agents), [], 'nothing was added');
+    await p.addAgent({ id: 'good', role: 'implementer', command: 'my-agent --file {taskFile}' });
+    await p.addAgent({ id: 'preset', role: 'tester', command: 'claude' });
+    assert.deepEqual(Object.keys(p.state.agents).sort(), ['good', 'preset']);
+  } finally {
+    await p.close();
+    await sb.cleanup();
+  }
 });
