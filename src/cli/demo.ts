@@ -72,7 +72,7 @@ export function registerDemo(program: Command): void {
         if (!json) {
           println(`\n${merged} of ${tasks.length} tasks merged on main. History of main:`);
           println(await r.read(['log', '--oneline', '--graph', '-n', '40', 'main']));
-          println(`Inspect it: cd ${dir} && git log --graph main; pipeline status`);
+          println(`Inspect it: cd ${dir} && git log --graph main && node ${process.argv[1] ?? "dist/cli.js"} status`);
         }
         process.exitCode = code === 0 && merged === tasks.length ? 0 : 1;
       } finally {
