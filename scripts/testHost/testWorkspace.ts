@@ -1,8 +1,9 @@
 // A throwaway workspace for tests inside VS Code: a git repository, by default with a pipeline
 // (`.pipeline/config.json`, which is what makes the extension activate through
 // `workspaceContains:.pipeline/config.json`). The pipeline is made by the engine itself, as
-// `pipeline init` would: the default stages and a quick retry policy; agents and tasks are added by
-// the tests, through the extension's API, so that they can watch the views follow.
+// `pipeline init` would: the default stages and a quick retry policy. The in-host tests add agents and
+// tasks through the extension's API, to watch the views follow; UI tests can have them added here,
+// before VS Code opens.
 //
 // The repository lives one level down in its temp dir, because the engine puts agent worktrees
 // beside the repository (`<repo>.pipeline-worktrees`): dispose() removes both.
@@ -11,8 +12,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initRepo } from '../../src/engine/git/initRepo';
+import { Pipeline } from '../../src/engine/pipeline';
 import { initHome } from '../../src/engine/pipelineInit';
-import { DEFAULT_STAGES } from '../../src/engine/schema';
+import { DEFAULT_STAGES, type TaskSpec } from '../../src/engine/schema';
 
 export interface TestWorkspaceOptions {
   /** Create `.pipeline/` (default true). Without it the folder is a plain git repository. */
@@ -24,6 +26,9 @@ export interface TestWorkspaceOptions {
    * workspace file just gains the folder.
    */
   workspaceFile?: boolean;
+  /** Agents to add, each running the scripted agent. */
+  agents?: { id: string; role: string }[];
+  tasks?: TaskSpec[];
 }
 
 export interface TestWorkspace {
@@ -42,6 +47,15 @@ export async function createTestWorkspace(options: TestWorkspaceOptions = {}): P
     await initRepo(path, { files: { 'README.md': '# Test workspace\n', 'src/index.js': "exports.name = 'sample';\n" }, userName: 'Agent Pipeline Tests', userEmail: 'tests@agent-pipeline.invalid' });
     if (options.pipeline ?? true) {
       await initHome(path, { targetBranch: 'main', stages: DEFAULT_STAGES, retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, jitter: 0.2 } });
+      if (options.agents?.length || options.tasks?.length) {
+        const p = await Pipeline.open({ cwd: path, role: 'lead', label: 'test workspace set-up' });
+        try {
+          for (const a of options.agents ?? []) await p.addAgent({ ...a, command: 'scripted' });
+          await p.addTasks((options.tasks ?? []).map((spec) => ({ spec, source: 'test workspace' })));
+        } finally {
+          await p.close();
+        }
+      }
     }
     if (options.workspaceFile) {
       open = join(dir, 'sample.code-workspace');

@@ -29,10 +29,12 @@ export class PipelineStatusBar implements vscode.Disposable {
     const agents = Object.values(s.agents);
     const busy = agents.filter((a) => a.status === 'working').length;
     const tasks = Object.values(s.tasks);
+    // Pending and queued alike: "waiting", the word of the tooltip and the status quick pick (the
+    // Tasks tree shows pending tasks apart from queued ones, so "queued" would contradict it).
     const queued = tasks.filter((t) => t.status === 'queued' || t.status === 'pending').length;
     const blocked = tasks.filter((t) => t.status === 'blocked').length;
     const icon = this.session.running ? '$(sync~spin)' : p.leader && !p.isLeader ? '$(eye)' : '$(debug-pause)';
-    this.item.text = `${icon} ${s.orchestration_mode} · ${s.mode} · ${busy}/${agents.length} busy · ${queued} queued${blocked ? ` · $(error) ${blocked}` : ''}`;
+    this.item.text = `${icon} ${s.orchestration_mode} · ${s.mode} · ${busy}/${agents.length} busy · ${queued} waiting${blocked ? ` · $(error) ${blocked}` : ''}`;
     const lines = [
       `Agent Pipeline: ${this.session.running ? 'running in this window' : p.leader && !p.isLeader ? `led by ${p.leader.label} (pid ${p.leader.pid} on ${p.leader.host})` : 'stopped'}`,
       `orchestration ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch})` : ''}, rollout ${s.mode}`,

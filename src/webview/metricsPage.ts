@@ -53,7 +53,9 @@ function chart(parent: HTMLElement, title: string, yLabel: string, names: string
     return;
   }
   const colors = palette();
-  const width = Math.max(280, Math.min(parent.clientWidth - 24, 900));
+  // The chart's own box (a grid cell), less its padding: the grid is two or more cells wide, and a
+  // chart as wide as the grid was clipped by its cell.
+  const width = Math.max(200, Math.min(box.clientWidth - 16, 900));
   const series: uPlot.Series[] = [
     {},
     ...names.map((n, i) => ({

@@ -51,7 +51,7 @@ export function pipelineCommands({ session }: CommandContext): Handlers {
       const tasks = Object.values(s.tasks);
       const count = (st: string) => tasks.filter((t) => t.status === st).length;
       const actions: { label: string; description?: string; command?: string }[] = [
-        { label: `$(info) ${s.orchestration_mode} · ${s.mode} · ${tasks.length} tasks: ${count('working')} working, ${count('queued') + count('pending')} waiting, ${count('blocked')} blocked, ${count('done')} done`, description: p.leader ? `led by ${p.isLeader ? 'this window' : `${p.leader.label} (pid ${p.leader.pid})`}` : 'not running' },
+        { label: `$(info) ${s.orchestration_mode} · ${s.mode} · ${tasks.length} ${tasks.length === 1 ? 'task' : 'tasks'}: ${count('working')} working, ${count('queued') + count('pending')} waiting, ${count('blocked')} blocked, ${count('done')} done`, description: p.leader ? `led by ${p.isLeader ? 'this window' : `${p.leader.label} (pid ${p.leader.pid})`}` : 'not running' },
         session.running ? { label: '$(debug-stop) Stop Pipeline', command: COMMANDS.stop } : { label: '$(play) Start Pipeline', command: COMMANDS.start },
         { label: '$(add) Add Task', command: COMMANDS.addTask },
         { label: '$(person-add) Add Agent from a Preset', command: COMMANDS.addAgent },

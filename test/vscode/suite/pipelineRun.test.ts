@@ -91,7 +91,7 @@ export function pipelineRunTests(t: TestApi): void {
       { timeoutMs: 120_000 },
     );
 
-    t.it('the Tasks tree shows the merged tasks as done, the agents idle, the status bar nothing queued', async () => {
+    t.it('the Tasks tree shows the merged tasks as done, the agents idle, the status bar nothing waiting', async () => {
       const api = await pipelineApi();
       await waitFor(() => {
         const groups = api.tasks.getChildren();
@@ -107,7 +107,7 @@ export function pipelineRunTests(t: TestApi): void {
         assert.ok(seen.some((g) => stageGroups.includes(g)), `${id} was seen in a stage group (seen in: ${seen.join(', ')})`);
       }
       await waitFor(() => AGENTS.every((a) => api.agents.getTreeItem(a.id).description === `${a.role} · idle`), 'every agent idle in the Agents tree');
-      await waitFor(() => api.statusBar.item.text === '$(sync~spin) parallel · production · 0/4 busy · 0 queued', () => `the status bar to show a running, idle pipeline (it shows "${api.statusBar.item.text}")`);
+      await waitFor(() => api.statusBar.item.text === '$(sync~spin) parallel · production · 0/4 busy · 0 waiting', () => `the status bar to show a running, idle pipeline (it shows "${api.statusBar.item.text}")`);
     });
 
     t.it('the metrics page drew the tasks in flight, then all five charts with nothing in flight', async () => {

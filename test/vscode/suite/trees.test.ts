@@ -104,7 +104,7 @@ export function treeTests(t: TestApi): void {
 
     t.it('the status bar counts the agents and the queue', async () => {
       const api = await pipelineApi();
-      await waitFor(() => api.statusBar.item.text.endsWith('parallel · production · 0/4 busy · 3 queued'), () => `the status bar to count 4 agents and 3 queued tasks (it shows "${api.statusBar.item.text}")`);
+      await waitFor(() => api.statusBar.item.text.endsWith('parallel · production · 0/4 busy · 3 waiting'), () => `the status bar to count 4 agents and 3 waiting tasks (it shows "${api.statusBar.item.text}")`);
       assert.match(tooltipOf(api.statusBar.item) ?? '', /0 of 4 agents busy, 3 tasks waiting, 0 blocked, 0 done/);
     });
   });
