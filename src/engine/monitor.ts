@@ -299,9 +299,16 @@ export class Monitor implements Disposable {
           ...(lastCheck ? { lastCheckFailure: lastCheck } : {}),
         }),
       );
+      // A stop, block, cancel or requeue while this start was being prepared settled it (finding no
+      // process to stop): start nothing, or an agent would run with no monitor and no task.
+      if (f.settled || this.stopped) return;
       this.watcher?.watchDir(dir);
       const req = this.runRequest(f, prepared.worktree, agent.command);
       f.handle = await this.o.runner.start(req);
+      if (f.settled || this.stopped) {
+        await f.handle.stop();
+        return;
+      }
       this.p.events.emit('agent:started', { agentId, taskId: task.id, stage: stage.name, attempt: task.attempt, command: req.command.display, at: Date.now() });
       this.armTimeout(f);
       void f.handle.exited.then((exit) => this.onExit(f, exit));

@@ -10,11 +10,13 @@ import type { Disposable } from '../events';
 export class MarkerWatcher implements Disposable {
   private watcher: FSWatcher | undefined;
   private dirs = new Set<string>();
+  private disposed = false;
 
   constructor(private readonly onHint: (file: string) => void) {}
 
   watchDir(dir: string): void {
-    if (this.dirs.has(dir)) return;
+    // After dispose, a new watcher would keep the process alive with nobody to close it.
+    if (this.disposed || this.dirs.has(dir)) return;
     this.dirs.add(dir);
     if (!this.watcher) {
       this.watcher = watch([], { ignoreInitial: true, depth: 0, persistent: true });
@@ -27,6 +29,7 @@ export class MarkerWatcher implements Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     void this.watcher?.close();
     this.watcher = undefined;
     this.dirs.clear();

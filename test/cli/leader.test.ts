@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cli, fails, mentions, ok, requireCli, shown, startCli, status, withRepo } from './cliKit';
+
+/**
+ * One leader per pipeline: while `pipeline run` leads (a child process), other CLI processes follow
+ * and send their changes to it through the inbox; a second `pipeline run` is refused naming the
+ * first; after the leader dies by SIGKILL, the next run takes over within the lease time.
+ */
+
+requireCli();
+
+test('while pipeline run leads, task add from another process is forwarded through the inbox; status names the leader', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    const run = startCli(dir, ['run']);
+    try {
+      await run.waitFor(/Running: parallel mode/);
+      assert.equal((await status(dir)).leader?.pid, run.pid);
+
+      mentions(await ok(dir, 'task', 'add', 'Forwarded', '--priority', 'high'), 'Added TASK-001: Forwarded');
+      // The leader applied it (its own progress says so), and every reader sees it.
+      await run.waitFor(/added TASK-001: Forwarded/);
+      const s = await status(dir);
+      assert.equal(s.tasks['TASK-001']?.priority, 'high');
+      assert.equal(s.leader?.pid, run.pid);
+      assert.equal(s.leader?.label, 'pipeline run');
+      assert.match(await ok(dir, 'status'), new RegExp(`^leader: +pipeline run \\(pid ${run.pid} on `, 'm'));
+
+      // Errors come back from the leader as they are: the same message, place, fix and exit code.
+      mentions(await fails(dir, 1, 'task', 'add', 'Broken', '--depends-on', 'TASK-404'), 'TASK-404', 'does not exist', 'fix:');
+      mentions(await fails(dir, 2, 'agent', 'add', 'Bad', '--role', 'architect', '--command', 'claude'), 'Invalid agent id');
+      // Other mutations go the same way.
+      await ok(dir, 'agent', 'add', 'arch', '--role', 'architect', '--command', 'scripted');
+      await ok(dir, 'mode', 'rollout', 'shadow');
+      await run.waitFor(/rollout mode production → shadow/);
+      await ok(dir, 'task', 'block', 'TASK-001', 'hold on');
+      const after = await status(dir);
+      assert.equal(after.mode, 'shadow');
+      assert.equal(after.agents.arch?.role, 'architect');
+      assert.equal(after.tasks['TASK-001']?.status, 'blocked');
+      assert.equal(after.leader?.pid, run.pid, 'the followers did not take the lead');
+    } finally {
+      const r = await run.stop();
+      assert.equal(r.code, 130, run.output());
+    }
+    assert.equal((await status(dir)).leader, null, 'a stopped run releases the lead');
+  });
+});
+
+test('a second pipeline run is refused naming the first', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    const first = startCli(dir, ['run']);
+    try {
+      await first.waitFor(/Running:/);
+      const second = await cli(dir, ['run']);
+      assert.equal(second.code, 1, shown(second));
+      mentions(second.stderr, `led by pipeline run (pid ${first.pid} on `, 'fix:');
+      assert.equal(second.stdout, '');
+      // The refused run changed nothing: the first still leads.
+      assert.equal((await status(dir)).leader?.pid, first.pid);
+    } finally {
+      await first.stop();
+    }
+  });
+});
+
+test('after the leader is killed with SIGKILL, commands work and a new run takes over within the lease time', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    const first = startCli(dir, ['run']);
+    await first.waitFor(/Running:/);
+    await ok(dir, 'task', 'add', 'Acknowledged before the kill');
+    const killed = await first.stop('SIGKILL');
+    assert.equal(killed.signal, 'SIGKILL');
+
+    // Its lease is left behind: readers still name it until it lapses or a successor claims it.
+    const t0 = Date.now();
+    mentions(await ok(dir, 'task', 'add', 'After the kill'), 'Added TASK-002');
+    const second = startCli(dir, ['run']);
+    try {
+      await second.waitFor(/Running:/, 10_000);
+      const took = Date.now() - t0;
+      assert.ok(took < 10_000, `taken over in ${took} ms`);
+      const s = await status(dir);
+      assert.equal(s.leader?.pid, second.pid);
+      assert.deepEqual(Object.keys(s.tasks), ['TASK-001', 'TASK-002'], 'nothing acknowledged was lost');
+      mentions(await ok(dir, 'task', 'add', 'Forwarded to the new leader'), 'Added TASK-003');
+      await second.waitFor(/added TASK-003/);
+    } finally {
+      await second.stop();
+    }
+  });
+});
