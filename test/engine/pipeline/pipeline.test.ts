@@ -23,7 +23,7 @@ import { LeaderLease } from '../../../src/engine/store/leaderLease';
 interface Sandbox {
   dir: string;
   stateDir: string;
-  open(o?: OpenPipelineOptions): Promise<Pipeline>;
+  open: (o?: OpenPipelineOptions) => Promise<Pipeline>;
 }
 
 /** A repository with `.pipeline/`; every pipeline opened through it is closed afterwards. */
