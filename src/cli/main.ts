@@ -35,6 +35,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // `pipeline status | head -3`: once the reader has gone, what is left to print has nowhere to go.
+  // Stop quietly, as other command-line tools do, rather than crash with a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+  });
   void main(process.argv).then((code) => {
     process.exitCode = code;
   });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cli, fails, git, json, mentions, ok, requireCli, shown, status, withRepo } from './cliKit';
+import { CLI, cli, fails, git, json, mentions, ok, requireCli, shown, status, withRepo } from './cliKit';
 
 /** `pipeline status [--json]`, `pipeline mode rollout`, `pipeline rollout check` and `pipeline run --dry`. */
 
@@ -149,5 +150,21 @@ test('run --dry prints what the scheduler would do now and writes nothing', asyn
     mentions(usage.stderr, '"ssh"', 'process or tmux');
     const tasks = await json<unknown[]>(dir, 'task', 'list', '--json');
     assert.equal(tasks.length, 3);
+  });
+});
+
+test('output into a pipe whose reader has gone (`pipeline status | head -1`) ends quietly, without a stack trace', async () => {
+  await withRepo({ preset: 'scripted' }, async ({ dir }) => {
+    for (let i = 0; i < 3; i++) await ok(dir, 'task', 'add', `Task ${i}`);
+    for (const args of [['status'], ['status', '--json'], ['task', 'list']]) {
+      const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The reader goes away before the first line is written.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
+      assert.equal(stderr, '', `pipeline ${args.join(' ')} printed nothing on stderr`);
+      assert.equal(code, 0, `pipeline ${args.join(' ')}`);
+    }
   });
 });
