@@ -1,0 +1,316 @@
+// The half of bench/extension.bench.ts that runs inside VS Code's extension host (the workbench
+// calls `run()` as it would a test module). It reports through console lines `BENCH <json>`, which
+// the workbench forwards to the driver:
+//   1. `activated`: the time the extension's own activate() took (its API measures it);
+//   2. `running-extensions`: the "Running Extensions" editor is open, for the driver to read the
+//      activation time VS Code recorded; the driver answers by writing the file `bench-go` next to
+//      the workspace folder;
+//   3. `idle`: the same figures as `done`, for a few seconds with nothing running: the floor that
+//      the machine's own load sets;
+//   4. `done`: the event-loop delay of this extension host while the pipeline ran every task with
+//      scripted agents in integrated terminals: a `perf_hooks` histogram, and the longest stalls seen
+//      by a timer that checks its own lateness, with when they happened. With `bench-profile` next to
+//      the workspace folder, a CPU profile of the host during the run names what ran in the longest
+//      busy stretches (the profiler costs a little, so it is off by default).
+import { Session } from 'node:inspector';
+import { stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import * as vscode from 'vscode';
+import type { AgentPipelineApi } from '../../src/extension';
+
+
+const EXTENSION_ID = 'agent-pipeline.agent-pipeline';
+const RUN_TIMEOUT_MS = 300_000;
+/** The stall sampler's period; a tick later than this by more than STALL_MS counts as a stall. */
+const TICK_MS = 10;
+const STALL_MS = 20;
+const IDLE_MS = 5000;
+
+function report(value: Record<string, unknown>): void {
+  console.log(`BENCH ${JSON.stringify(value)}`);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await stat(file).then(() => true, () => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${file}`);
+    await delay(50);
+  }
+}
+
+/** Resolves when `done()` holds, checked on each change of the session; rejects after the time limit or when `failed()` names a reason. */
+function waitForSession(api: AgentPipelineApi, done: () => boolean, failed: () => string | undefined, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const why = failed();
+      if (why) finish(new Error(why));
+      else if (done()) finish();
+    };
+    const sub = api.session.onDidChange(check);
+    const timer = setTimeout(() => finish(new Error(`the pipeline did not finish within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (err?: Error): void => {
+      sub.dispose();
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve();
+    };
+    check();
+  });
+}
+
+export async function run(): Promise<void> {
+  const extension = vscode.extensions.getExtension<AgentPipelineApi>(EXTENSION_ID);
+  if (!extension) throw new Error(`${EXTENSION_ID} is not loaded`);
+  const api = await extension.activate();
+  await api.ready;
+  const p = api.session.current;
+  if (!p) throw new Error('the extension did not open the pipeline');
+  report({ step: 'activated', activationMs: api.activationMs });
+
+  await vscode.commands.executeCommand('workbench.action.showRuntimeExtensions');
+  report({ step: 'running-extensions' });
+  await waitForFile(join(dirname(p.home.root), 'bench-go'), 60_000);
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+
+  const idle = await measureLoop(() => delay(IDLE_MS));
+  report({ step: 'idle', wallMs: Math.round(idle.wallMs), loopDelay: idle.loopDelay, stalls: idle.stalls });
+
+  const tasks = Object.keys(p.state.tasks).length;
+  let terminals = 0;
+  const terminalSub = vscode.window.onDidOpenTerminal(() => terminals++);
+  const profiler = (await exists(join(dirname(p.home.root), 'bench-profile'))) ? await startProfiler() : undefined;
+  let runner = 'none';
+  const spawns = timeSpawns(join(extension.extensionPath, 'dist'));
+  const measured = await measureLoop(async () => {
+    await vscode.commands.executeCommand('agentPipeline.start');
+    if (!api.session.running) throw new Error('the pipeline did not start');
+    runner = api.session.terminalRunner ? 'terminal' : 'process';
+    await waitForSession(
+      api,
+      () => Object.values(p.state.tasks).every((t) => t.status === 'done'),
+      () => {
+        const blocked = Object.values(p.state.tasks).find((t) => t.status === 'blocked');
+        return blocked ? `${blocked.id} was blocked: ${blocked.blocked_reason ?? ''}` : undefined;
+      },
+      RUN_TIMEOUT_MS,
+    );
+  }).finally(() => {
+    terminalSub.dispose();
+    spawns.dispose();
+  });
+  const busiest = profiler ? busiestStretches(await profiler.stop(), join(extension.extensionPath, 'dist')) : undefined;
+  await vscode.commands.executeCommand('agentPipeline.stop');
+  report({
+    step: 'done',
+    tasks,
+    merged: Object.values(p.state.tasks).filter((t) => t.merged_commit).length,
+    terminals,
+    runner,
+    wallMs: Math.round(measured.wallMs),
+    loopDelay: measured.loopDelay,
+    stalls: measured.stalls,
+    spawns: spawns.figures(),
+    gitSubcommands: spawns.gitSubcommands(),
+    hostRssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+    ...(busiest ? { busiest } : {}),
+  });
+}
+
+/**
+ * Times every `child_process.spawn` and `execFile` call made in this extension host while installed:
+ * the synchronous part of starting a process (fork and exec of the host's address space) blocks the
+ * event loop, and grows with the host's size. The engine's git calls go through these two.
+ */
+function timeSpawns(bundleDir: string): { figures(): Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }>; gitSubcommands(): Record<string, number>; dispose(): void } {
+  // The module object itself (an import would give a copy), so that replacing its functions
+  // reaches every caller in this process.
+  const cp = createRequire(__filename)('node:child_process') as Record<string, (...args: unknown[]) => unknown>;
+  const originals = { spawn: cp.spawn!, execFile: cp.execFile! };
+  const times = new Map<string, number[]>();
+  const subcommands = new Map<string, number>();
+  for (const name of ['spawn', 'execFile'] as const) {
+    const original = originals[name];
+    cp[name] = function (this: unknown, ...args: unknown[]) {
+      const started = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        const ms = performance.now() - started;
+        // Who asked: this extension (the engine's git calls), the built-in git extension, or VS Code.
+        const stack = new Error().stack ?? '';
+        const caller = stack.includes(bundleDir) ? 'agent-pipeline' : /[/\\]extensions[/\\]git[/\\]/.test(stack) ? 'git extension' : 'VS Code';
+        const program = String(args[0]).trim().split(/\s+/)[0]?.split('/').pop() || '?';
+        const key = `${program} (${caller})`;
+        const list = times.get(key) ?? [];
+        list.push(ms);
+        times.set(key, list);
+        if (program === 'git' && caller === 'agent-pipeline' && Array.isArray(args[1])) {
+          const sub = gitSubcommand(args[1].map(String));
+          subcommands.set(sub, (subcommands.get(sub) ?? 0) + 1);
+        }
+      }
+    };
+  }
+  return {
+    figures: () => {
+      const out: Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }> = {};
+      for (const [program, list] of times) {
+        const sorted = [...list].sort((a, b) => a - b);
+        const round = (x: number): number => Math.round(x * 10) / 10;
+        out[program] = { calls: list.length, totalMs: round(list.reduce((a, b) => a + b, 0)), maxMs: round(sorted.at(-1) ?? 0), p95Ms: round(sorted[Math.floor(0.95 * (sorted.length - 1))] ?? 0) };
+      }
+      return out;
+    },
+    gitSubcommands: () => Object.fromEntries([...subcommands].sort((a, b) => b[1] - a[1])),
+    dispose: () => {
+      cp.spawn = originals.spawn;
+      cp.execFile = originals.execFile;
+    },
+  };
+}
+
+/** `status` in `git -c a=b --no-pager status --porcelain`. */
+function gitSubcommand(args: string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-c' || a === '-C') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return '?';
+}
+
+function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+interface LoopFigures {
+  wallMs: number;
+  loopDelay: { maxMs: number; p50Ms: number; p99Ms: number; meanMs: number; samples: number };
+  stalls: { over20ms: number; over50ms: number; longest: { atMs: number; ms: number }[] };
+}
+
+/** The event loop's delay while `during` runs: a perf_hooks histogram and a timer that notes its own lateness. */
+async function measureLoop(during: () => Promise<unknown>): Promise<LoopFigures> {
+  const histogram = monitorEventLoopDelay({ resolution: 5 });
+  const stalls: { atMs: number; ms: number }[] = [];
+  const started = performance.now();
+  let last = started;
+  const sampler = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - TICK_MS;
+    if (late > STALL_MS) stalls.push({ atMs: Math.round(last - started), ms: Math.round(late) });
+    last = now;
+  }, TICK_MS);
+  histogram.enable();
+  try {
+    await during();
+  } finally {
+    histogram.disable();
+    clearInterval(sampler);
+  }
+  const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+  return {
+    wallMs: performance.now() - started,
+    loopDelay: { maxMs: ms(histogram.max), p50Ms: ms(histogram.percentile(50)), p99Ms: ms(histogram.percentile(99)), meanMs: ms(histogram.mean), samples: histogram.count },
+    stalls: { over20ms: stalls.length, over50ms: stalls.filter((x) => x.ms > 50).length, longest: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8) },
+  };
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+async function startProfiler(): Promise<{ stop(): Promise<Profile> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      session.post(method, params ?? {}, (err: Error | null, result?: object) => (err ? reject(err) : resolve(result)));
+    });
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 1000 });
+  await post('Profiler.start');
+  return {
+    stop: async () => {
+      const { profile } = (await post('Profiler.stop')) as { profile: Profile };
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
+/**
+ * The longest stretches of the profile with no idle sample (the loop was busy all along), each with
+ * who had the CPU: this extension, another extension, or VS Code and Node themselves (a sample
+ * counts for an extension when one of its functions is on the stack), and its heaviest functions.
+ */
+function busiestStretches(profile: Profile, bundleDir: string): { ms: number; owners: Record<string, number>; top: string[] }[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const ownerOf = new Map<number, string>();
+  const owner = (id: number): string => {
+    const known = ownerOf.get(id);
+    if (known) return known;
+    let found = 'vscode/node';
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const url = byId.get(at)?.callFrame.url ?? '';
+      if (url.includes(bundleDir)) {
+        found = 'agent-pipeline';
+        break;
+      }
+      const ext = /\/extensions\/([^/]+)\//.exec(url);
+      if (ext?.[1] && found === 'vscode/node') found = `extension ${ext[1]}`;
+    }
+    ownerOf.set(id, found);
+    return found;
+  };
+  const stretches: { ms: number; samples: number[]; deltas: number[] }[] = [];
+  let current: { ms: number; samples: number[]; deltas: number[] } | undefined;
+  profile.samples.forEach((id, i) => {
+    const name = byId.get(id)?.callFrame.functionName;
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    if (name === '(idle)') {
+      if (current) stretches.push(current);
+      current = undefined;
+      return;
+    }
+    current ??= { ms: 0, samples: [], deltas: [] };
+    current.ms += dt;
+    current.samples.push(id);
+    current.deltas.push(dt);
+  });
+  if (current) stretches.push(current);
+  return stretches
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 5)
+    .map((s) => {
+      const owners: Record<string, number> = {};
+      const self = new Map<string, number>();
+      s.samples.forEach((id, i) => {
+        const o = owner(id);
+        owners[o] = Math.round(((owners[o] ?? 0) + s.deltas[i]!) * 10) / 10;
+        const f = byId.get(id)!.callFrame;
+        const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
+        self.set(key, (self.get(key) ?? 0) + s.deltas[i]!);
+      });
+      const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
+      return { ms: Math.round(s.ms * 10) / 10, owners, top };
+    });
+}
