@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cli, fails, mentions, ok, requireCli, shown, startCli, status, withRepo } from './cliKit';
+import { cli, fails, mentions, ok, requireCli, shown, startCli, status, until, withRepo, type LiveCli } from './cliKit';
 
 /**
  * One leader per pipeline: while `pipeline run` leads (a child process), other CLI processes follow
@@ -87,6 +87,50 @@ test('after the leader is killed with SIGKILL, commands work and a new run takes
       await second.waitFor(/added TASK-003/);
     } finally {
       await second.stop();
+    }
+  });
+});
+
+test('a paused leader (SIGSTOP) keeps the lead until its lease lapses; then a new run takes over, and the old one, resumed, stands down', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    const first = startCli(dir, ['run']);
+    let second: LiveCli | undefined;
+    try {
+      await first.waitFor(/Running:/);
+      await ok(dir, 'task', 'add', 'Before the pause');
+      process.kill(first.pid, 'SIGSTOP');
+      const paused = Date.now();
+      // While its lease holds, another run is refused at once, naming it (nobody waits on a paused leader).
+      mentions(await fails(dir, 1, 'run'), `led by pipeline run (pid ${first.pid} on `);
+      // Once the lease lapses (15 s; renewed every 5 s), a new run leads.
+      second = await until('a new run taking over the lapsed lease', 40_000, async () => {
+        const attempt = startCli(dir, ['run']);
+        const r = await Promise.race([attempt.waitFor(/Running:/, 20_000).then(() => 'leads' as const), attempt.exited.then(() => 'refused' as const)]);
+        if (r === 'leads') return attempt;
+        await new Promise((res) => setTimeout(res, 500));
+        return undefined;
+      });
+      const took = Date.now() - paused;
+      assert.ok(took >= 9_000, `a live lease is never taken over: taken ${took} ms after the pause`);
+      assert.equal((await status(dir)).leader?.pid, second.pid);
+
+      // The old leader wakes up, sees the higher epoch, and stops rather than write.
+      process.kill(first.pid, 'SIGCONT');
+      await first.waitFor(new RegExp(`lost the leadership to pipeline run \\(pid ${second.pid}\\)`), 15_000);
+      const ended = await first.stop('SIGTERM', 15_000);
+      assert.notEqual(ended.code, null, first.output());
+      assert.equal((await status(dir)).leader?.pid, second.pid, 'the new leader still leads');
+      mentions(await ok(dir, 'task', 'add', 'After the handover'), 'Added TASK-002');
+      await second.waitFor(/added TASK-002/);
+      assert.deepEqual(Object.keys((await status(dir)).tasks), ['TASK-001', 'TASK-002']);
+    } finally {
+      try {
+        process.kill(first.pid, 'SIGCONT');
+      } catch {
+        // Already gone.
+      }
+      await first.stop('SIGKILL');
+      await second?.stop();
     }
   });
 });
