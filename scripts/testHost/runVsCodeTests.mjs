@@ -1,4 +1,4 @@
-// Runs the tests that need a real VS Code: first the in-host suite (test/vscode/suite, run by the
+// Runs the tests that need a real VS Code: first the in-host suites (test/vscode/suite, run by the
 // workbench in the extension host), then the UI tests (test/vscode/ui/*.test.ts, Playwright driving
 // the page, run by Node's test runner). Installs the test host first when needed. Exits non-zero when
 // either part fails, and ends with one `vscode: N passed, N failed` line for both. `--only=suite` or
@@ -139,7 +139,7 @@ async function main() {
   await rm(artifactsDir, { recursive: true, force: true });
   const buildStarted = Date.now();
   await build();
-  console.log(`[vscode-tests] built the extension and the in-host suite in ${seconds(buildStarted)}`);
+  console.log(`[vscode-tests] built the extension and the in-host suites in ${seconds(buildStarted)}`);
 
   const parts = [];
   if (only !== 'ui') parts.push(countResults(await runSuite()));
