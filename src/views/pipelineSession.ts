@@ -4,13 +4,14 @@ import * as vscode from 'vscode';
 import type { AgentRunner } from '../engine/agents/agentRunner';
 import { ProcessRunner } from '../engine/agents/processRunner';
 import { PipelineError } from '../engine/errors';
-import { GitWorkspace } from '../engine/git/gitWorkspace';
+import { RemoteWorkspace } from '../engine/git/remoteWorkspace';
 import { Monitor } from '../engine/monitor';
 import { JsonLogger } from '../engine/observability/jsonLogger';
 import { MetricsServer } from '../engine/observability/metricsServer';
 import { PipelineMetrics } from '../engine/observability/pipelineMetrics';
 import { Pipeline } from '../engine/pipeline';
 import { homeAt, worktreeRootOf } from '../engine/pipelineHome';
+import type { WorkspacePort } from '../engine/workspacePort';
 import { CONTEXT, SETTINGS } from './contributions';
 import { metricsSettings, userStageChecks } from './settings';
 import { TerminalRunner } from './terminalRunner';
@@ -29,7 +30,7 @@ export class PipelineSession implements vscode.Disposable {
   private opening: Promise<Pipeline> | undefined;
   private monitor: Monitor | undefined;
   private runner: AgentRunner | undefined;
-  private workspace: GitWorkspace | undefined;
+  private workspace: RemoteWorkspace | undefined;
   private metricsInst: PipelineMetrics | undefined;
   private logger: JsonLogger | undefined;
   private server: MetricsServer | undefined;
@@ -63,7 +64,7 @@ export class PipelineSession implements vscode.Disposable {
   get terminalRunner(): TerminalRunner | undefined {
     return this.runner instanceof TerminalRunner ? this.runner : undefined;
   }
-  get gitWorkspace(): GitWorkspace | undefined {
+  get gitWorkspace(): WorkspacePort | undefined {
     return this.workspace;
   }
   /** The engine's metrics, fed by its events from the moment it opened. */
@@ -131,7 +132,8 @@ export class PipelineSession implements vscode.Disposable {
       const runDir = join(p.home.dir, 'run');
       const kind = vscode.workspace.getConfiguration(SETTINGS.section).get<string>(SETTINGS.runner, 'terminal');
       this.runner = kind === 'process' ? new ProcessRunner(runDir) : new TerminalRunner(runDir);
-      this.workspace = await GitWorkspace.open(p.home.root, worktreeRootOf(p.home, p.config.worktreeRoot));
+      // Git runs in a worker process: thousands of git starts from this host would stall every extension.
+      this.workspace = new RemoteWorkspace(join(this.context.extensionPath, 'dist', 'gitWorker.js'), p.home.root, worktreeRootOf(p.home, p.config.worktreeRoot));
       const monitor = new Monitor({ pipeline: p, workspace: this.workspace, runner: this.runner, scriptedAgent: join(this.context.extensionPath, 'dist', 'scriptedAgent.js') });
       this.monitor = monitor;
       // The leader writes the structured log; the window mirrors it into its log channel.
@@ -170,6 +172,8 @@ export class PipelineSession implements vscode.Disposable {
     this.server = undefined;
     await this.logger?.close();
     this.logger = undefined;
+    this.workspace?.dispose();
+    this.workspace = undefined;
     this.fireChanged();
   }
 
@@ -222,10 +226,13 @@ export class PipelineSession implements vscode.Disposable {
     this.metricsInst = undefined;
     const server = this.server;
     const logger = this.logger;
+    const workspace = this.workspace;
+    this.workspace = undefined;
     void (async () => {
       await m?.stop({ stopAgents: false });
       await server?.close();
       await logger?.close();
+      workspace?.dispose();
       metrics?.dispose();
       await p?.close();
     })();

@@ -1,0 +1,109 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import type { PriorWork } from '../agents/taskFile';
+import { PipelineError, type PipelineErrorCode } from '../errors';
+import type { Disposable } from '../events';
+import { assertName } from '../ids';
+import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../workspacePort';
+import { workspaceReplySchema, type WorkspaceMethod } from './workspaceProtocol';
+
+/**
+ * The WorkspacePort with its git work done in a worker process (workspaceWorker.ts). The extension
+ * uses it: a pipeline run starts thousands of git processes, and each start from the extension
+ * host would block the editor's extensions for milliseconds; this starts one process, once. The
+ * worker is started on first use and again after it dies; a call in flight when it dies fails with
+ * a git error, which the monitor treats like any failed git call.
+ */
+export class RemoteWorkspace implements WorkspacePort, Disposable {
+  private worker: ChildProcess | undefined;
+  private ready: Promise<ChildProcess> | undefined;
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly worktreeRoot: string;
+
+  constructor(
+    private readonly workerScript: string,
+    private readonly repoRoot: string,
+    worktreeRoot: string,
+  ) {
+    this.worktreeRoot = resolve(repoRoot, worktreeRoot);
+  }
+
+  worktreePath(agentId: string): string {
+    return join(this.worktreeRoot, assertName(agentId, 'agent id'));
+  }
+
+  private start(): Promise<ChildProcess> {
+    this.ready ??= new Promise<ChildProcess>((resolveReady, reject) => {
+      const child = fork(this.workerScript, [this.repoRoot, this.worktreeRoot], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [], serialization: 'json' });
+      let stderr = '';
+      child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
+      child.on('message', (raw: unknown) => {
+        const r = workspaceReplySchema.safeParse(raw);
+        if (!r.success) return;
+        if (r.data.id === 0) {
+          this.worker = child;
+          resolveReady(child);
+          return;
+        }
+        const p = this.pending.get(r.data.id);
+        if (!p) return;
+        this.pending.delete(r.data.id);
+        if (r.data.ok) p.resolve(r.data.result);
+        else {
+          const { code, message, details } = r.data.error;
+          p.reject(code ? new PipelineError(code as PipelineErrorCode, message, (details ?? {}) as Record<string, string>) : new Error(message));
+        }
+      });
+      child.on('exit', (code, signal) => {
+        const err = new PipelineError('git', `The git worker exited (${signal ?? `code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}.`, { fix: 'It is restarted on the next git operation; if this repeats, check the repository with `git fsck`.' });
+        this.worker = undefined;
+        this.ready = undefined;
+        reject(err);
+        for (const p of this.pending.values()) p.reject(err);
+        this.pending.clear();
+      });
+      child.on('error', (e) => reject(new PipelineError('git', `Cannot start the git worker: ${e.message}.`)));
+    });
+    return this.ready;
+  }
+
+  private async call<T>(method: WorkspaceMethod, args: unknown[]): Promise<T> {
+    const child = await this.start();
+    const id = this.nextId++;
+    return new Promise<T>((res, rej) => {
+      this.pending.set(id, { resolve: (v) => res(v as T), reject: rej });
+      child.send({ id, method, args }, (err) => {
+        if (!err) return;
+        this.pending.delete(id);
+        rej(new PipelineError('git', `Cannot reach the git worker: ${err.message}.`));
+      });
+    });
+  }
+
+  repair(agentIds: readonly string[]): Promise<string[]> {
+    return this.call('repair', [agentIds]);
+  }
+  prepare(agentId: string, taskId: string, base: string): Promise<PreparedWorktree> {
+    return this.call('prepare', [agentId, taskId, base]);
+  }
+  commitAll(agentId: string, message: string): Promise<boolean> {
+    return this.call('commitAll', [agentId, message]);
+  }
+  priorWork(taskId: string, base: string): Promise<PriorWork> {
+    return this.call('priorWork', [taskId, base]);
+  }
+  ensureBranch(name: string, from: string): Promise<void> {
+    return this.call('ensureBranch', [name, from]);
+  }
+  merge(taskId: string, into: string, message: string): Promise<MergeOutcome> {
+    return this.call('merge', [taskId, into, message]);
+  }
+
+  dispose(): void {
+    const w = this.worker;
+    this.worker = undefined;
+    this.ready = undefined;
+    if (w?.connected) w.disconnect();
+  }
+}

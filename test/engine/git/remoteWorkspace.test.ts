@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { RemoteWorkspace } from '../../../src/engine/git/remoteWorkspace';
+import { initRepo } from '../../../src/engine/git/initRepo';
+import { isPipelineError } from '../../../src/engine/errors';
+
+const WORKER = resolve('dist/gitWorker.js');
+
+test('the git worker prepares a worktree, commits, merges, reports errors as PipelineErrors, and is restarted after it dies', async () => {
+  assert.ok(existsSync(WORKER), 'build first with `node scripts/build.mjs` (dist/gitWorker.js is missing)');
+  const dir = await mkdtemp(join(tmpdir(), 'remote-ws-'));
+  const repoDir = join(dir, 'repo');
+  const ws = new RemoteWorkspace(WORKER, repoDir, '../worktrees');
+  try {
+    const repo = await initRepo(repoDir);
+    const prepared = await ws.prepare('implementer', 'TASK-001', 'main');
+    assert.equal(prepared.worktree, ws.worktreePath('implementer'));
+    assert.deepEqual(prepared.conflicts, []);
+    await writeFile(join(prepared.worktree, 'feature.txt'), 'feature\n');
+    assert.equal(await ws.commitAll('implementer', 'TASK-001 implementation: a feature'), true);
+    assert.equal(await ws.commitAll('implementer', 'nothing left'), false);
+    const prior = await ws.priorWork('TASK-001', 'main');
+    assert.deepEqual(prior.files, ['feature.txt']);
+    const merged = await ws.merge('TASK-001', 'main', 'Merge TASK-001');
+    assert.ok(merged.merged);
+    assert.equal((await repo.read(['show', 'main:feature.txt'])).trim(), 'feature');
+
+    await assert.rejects(ws.prepare('implementer', 'TASK-002', 'no-such-branch'), (e: unknown) => isPipelineError(e) && e.code === 'git');
+
+    // Killing the worker fails nothing that is not in flight; the next call starts a new one.
+    const pid = (ws as unknown as { worker?: { pid?: number } }).worker?.pid;
+    assert.ok(pid, 'the worker runs');
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while ((ws as unknown as { worker?: unknown }).worker && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const again = await ws.prepare('tester', 'TASK-003', 'main');
+    assert.equal(again.worktree, ws.worktreePath('tester'));
+  } finally {
+    ws.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
