@@ -52,7 +52,7 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
         if (r.data.ok) p.resolve(r.data.result);
         else {
           const { code, message, details } = r.data.error;
-          p.reject(code ? new PipelineError(code as PipelineErrorCode, message, (details ?? {}) as Record<string, string>) : new Error(message));
+          p.reject(code ? new PipelineError(code as PipelineErrorCode, message, details ?? {}) : new Error(message));
         }
       });
       child.on('exit', (code, signal) => {

@@ -24,8 +24,7 @@ async function main(): Promise<void> {
     const { id, method, args } = parsed.data;
     void (async () => {
       try {
-        const fn = ws[method] as (...a: unknown[]) => Promise<unknown>;
-        const result = await fn.apply(ws, args);
+        const result = await (ws as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...args);
         send({ id, ok: true, result: result ?? null });
       } catch (e) {
         const error = isPipelineError(e)
