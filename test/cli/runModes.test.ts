@@ -31,9 +31,9 @@ async function agentPid(dir: string): Promise<number> {
   return pid;
 }
 
-test('with an agent at work: status shows it; a switch is refused naming it; --drain switches once its stage is done', async () => {
+test('with an agent at work: status shows it, and a switch is refused naming it and its task', async () => {
   await withRepo({ preset: 'scripted' }, async ({ dir }) => {
-    const run = await running(dir, 'Takes a while.\n\nscripted: delay 4000');
+    const run = await running(dir, 'scripted: hang architect');
     try {
       // status --json while working: the seed's words for who does what.
       const s = await status(dir);
@@ -44,25 +44,35 @@ test('with an agent at work: status shows it; a switch is refused naming it; --d
       assert.deepEqual(s.queues.architect, ['TASK-001']);
       assert.equal(s.leader?.pid, run.pid);
       assert.equal(s.leader?.label, 'pipeline run');
+      assert.match(await ok(dir, 'agent', 'list'), /^architect\s+architect\s+working\s+TASK-001\s+scripted$/m);
 
       // Unknown modes list the known ones.
       mentions(await fails(dir, 2, 'mode', 'orchestration', 'hybrid'), '"hybrid"', 'parallel', 'sequential');
       // Busy: refused, naming the agent and its task, saying what to do.
       mentions(await fails(dir, 1, 'mode', 'orchestration', 'sequential'), 'architect (TASK-001)', '--drain', '--force');
       mentions(await fails(dir, 2, 'mode', 'orchestration', 'sequential', '--drain', '--force'), '--drain or --force, not both');
-      assert.equal((await status(dir)).orchestration_mode, 'parallel');
+      const after = await status(dir);
+      assert.deepEqual([after.orchestration_mode, after.pending_switch, after.agents.architect?.status], ['parallel', null, 'working']);
+      mentions(await ok(dir, 'mode', 'orchestration', 'parallel'), 'Already in parallel mode');
+      await stopRun(run);
+    } finally {
+      await run.stop('SIGKILL');
+    }
+  });
+});
 
+test('--drain switches once the busy agent has finished its stage', async () => {
+  await withRepo({ preset: 'scripted' }, async ({ dir }) => {
+    const run = await running(dir, 'Takes a while.\n\nscripted: delay 5000');
+    try {
       const drain = await ok(dir, 'mode', 'orchestration', 'sequential', '--drain');
       mentions(drain, 'Switching to sequential mode once in-flight work drains', 'architect (TASK-001)');
-      const pending = await status(dir);
-      assert.equal(pending.pending_switch, 'sequential');
-      assert.equal(pending.orchestration_mode, 'parallel');
-      mentions(await ok(dir, 'status'), 'orchestration: parallel (switching to sequential once in-flight work drains)');
-
-      // The architect finishes its stage, then the switch applies.
-      await run.waitFor(/orchestration mode parallel → sequential/, 20_000);
+      // The architect finishes its stage, then the switch applies, before any new work starts.
+      await run.waitFor(/orchestration mode parallel → sequential/, 30_000);
       const out = run.output();
-      assert.ok(out.indexOf('TASK-001 architect done') < out.indexOf('orchestration mode parallel → sequential'), out);
+      const done = out.indexOf('TASK-001 architect done');
+      assert.ok(done >= 0 && done < out.indexOf('orchestration mode parallel → sequential'), out);
+      assert.doesNotMatch(out.slice(0, out.indexOf('orchestration mode')), /tester took/, 'no new work started while the switch waited');
       const after = await status(dir);
       assert.equal(after.orchestration_mode, 'sequential');
       assert.equal(after.pending_switch, null);
@@ -83,6 +93,8 @@ test('--drain while the agent hangs: the switch waits, and applies when the moni
       await new Promise((r) => setTimeout(r, 600));
       const s = await status(dir);
       assert.deepEqual([s.orchestration_mode, s.pending_switch, s.agents.architect?.status], ['parallel', 'sequential', 'working']);
+      mentions(await ok(dir, 'status'), 'orchestration: parallel (switching to sequential once in-flight work drains)');
+      mentions(await ok(dir, 'run', '--dry'), 'a switch to sequential mode waits for in-flight work to drain');
       await stopRun(run);
       mentions(run.output(), 'TASK-001 requeued: the monitor stopped', 'orchestration mode parallel → sequential');
       const after = await status(dir);
