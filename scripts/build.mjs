@@ -17,7 +17,10 @@ const common = {
 };
 
 const targets = [
+  // The extension is two bundles: the views, loaded at activation, and the engine host, loaded
+  // right after (see src/extension.ts); so activation loads no zod, store, git or metrics code.
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
+  { ...common, entryPoints: ['src/views/engineHost.ts'], outfile: 'dist/engineHost.js', external: ['vscode'] },
   { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...common, entryPoints: ['src/scripted/scriptedAgent.ts'], outfile: 'dist/scriptedAgent.js', banner: { js: '#!/usr/bin/env node' } },
   // The git worker the extension runs its git work in (see src/engine/git/remoteWorkspace.ts).

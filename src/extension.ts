@@ -1,30 +1,29 @@
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { isPipelineError } from './engine/errors';
 import { AgentTreeProvider } from './views/agentTree';
-import { agentCommands } from './views/commands/agentCommands';
-import type { CommandContext, Handlers } from './views/commands/commandContext';
-import { pipelineCommands } from './views/commands/pipelineCommands';
-import { taskCommands } from './views/commands/taskCommands';
-import { COMMANDS, DIFF_SCHEME, VIEWS } from './views/contributions';
-import { TaskDiffProvider } from './views/diffProvider';
-import { MetricsPanel, metricsCommands, registerMetricsPanel } from './views/metricsPanel';
-import { notifyFromEvents } from './views/notifications';
-import { PipelineSession } from './views/pipelineSession';
+import { COMMANDS, DIFF_SCHEME, METRICS_VIEW_TYPE, VIEWS } from './views/contributions';
+import type { EngineHost } from './views/engineHost';
+import type { MetricsPanel } from './views/metricsPanel';
+import type { PipelineSession } from './views/pipelineSession';
+import { DeferredSessionView } from './views/sessionView';
 import { PipelineStatusBar } from './views/statusBar';
 import { TaskTreeProvider } from './views/taskTree';
 
 /**
- * The composition root: builds the session (the engine, opened lazily), the views and the commands,
- * wires them, and hands every registration to `context.subscriptions`. Activation does no git call
- * and no disk scan; the engine opens right after, in the background.
+ * The composition root. Activation builds only the views and registers every contribution (trees,
+ * commands, the diff provider, the metrics panel's serializer) and loads no engine code: the
+ * engine (dist/engineHost.js, with zod, the store, git and metrics) is loaded right after, in the
+ * background, and a command run before that waits for it. Activation does no git call and no disk
+ * scan.
  */
-/** What `activate` returns: the live objects, for the tests that run inside VS Code. */
 export interface AgentPipelineApi {
-  session: PipelineSession;
+  /** The session; available once `ready` has resolved. */
+  readonly session: PipelineSession;
   tasks: TaskTreeProvider;
   agents: AgentTreeProvider;
   statusBar: PipelineStatusBar;
-  /** Resolves when the start-up after activation (opening the engine, resuming a run) is over. */
+  /** Resolves when the engine is loaded and the start-up (opening it, resuming a run) is over. */
   ready: Promise<void>;
   /** The metrics panel while one is open. */
   readonly metricsPanel: MetricsPanel | undefined;
@@ -35,68 +34,46 @@ export interface AgentPipelineApi {
 export function activate(context: vscode.ExtensionContext): AgentPipelineApi {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('Agent Pipeline', { log: true });
-  const session = new PipelineSession(context, log);
-  const tasks = new TaskTreeProvider(session);
-  const agents = new AgentTreeProvider(session);
-  const statusBar = new PipelineStatusBar(session);
-  const ctx: CommandContext = { session, extension: context };
+  const view = new DeferredSessionView();
+  const tasks = new TaskTreeProvider(view);
+  const agents = new AgentTreeProvider(view);
+  const statusBar = new PipelineStatusBar(view);
+  let host: EngineHost | undefined;
+  // A dynamic path keeps esbuild from bundling the engine into this file.
+  const hostFile = join(context.extensionPath, 'dist', 'engineHost.js');
+  const loadHost = (): EngineHost => {
+    if (!host) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded at run time, by path, so it stays out of this bundle
+      const mod = require(hostFile) as typeof import('./views/engineHost');
+      host = mod.createHost(context, log);
+      view.attach(host.session);
+    }
+    return host;
+  };
   context.subscriptions.push(
     log,
-    session,
+    view,
     tasks,
     agents,
     statusBar,
     vscode.window.createTreeView(VIEWS.tasks, { treeDataProvider: tasks, showCollapseAll: true }),
     vscode.window.createTreeView(VIEWS.agents, { treeDataProvider: agents }),
-    vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, new TaskDiffProvider(() => session.root)),
-    registerMetricsPanel(session, context.extensionUri),
-    session.onDidOpen((p) => {
-      context.subscriptions.push(notifyFromEvents(p, () => session.running));
+    vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, { provideTextDocumentContent: (uri) => loadHost().diff.provideTextDocumentContent(uri) }),
+    vscode.window.registerWebviewPanelSerializer(METRICS_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel) => {
+        const h = loadHost();
+        await h.session.open().catch(() => undefined);
+        h.revivePanel(panel);
+      },
     }),
   );
-  registerCommands(context, log, {
-    ...pipelineCommands(ctx),
-    ...taskCommands(ctx),
-    ...agentCommands(ctx),
-    ...metricsCommands(ctx),
-    [COMMANDS.refresh]: () => {
-      tasks.refresh();
-      return Promise.resolve();
-    },
-  });
-  // After activation, not in it: open the engine, set the context keys, resume a run cut by a reload.
-  const ready = new Promise<void>((resolve) => setTimeout(() => void startUp(session, log).finally(resolve), 0));
-  return {
-    session,
-    tasks,
-    agents,
-    statusBar,
-    ready,
-    get metricsPanel() {
-      return MetricsPanel.instance;
-    },
-    activationMs: performance.now() - started,
-  };
-}
-
-async function startUp(session: PipelineSession, log: vscode.LogOutputChannel): Promise<void> {
-  try {
-    await session.updateContext();
-    if (!(await session.isInitialised())) return;
-    await session.open();
-    await session.resumeIfWasRunning();
-  } catch (e) {
-    log.error(`Agent Pipeline could not open the pipeline: ${describe(e)}`);
-    void vscode.window.showErrorMessage(`Agent Pipeline: ${isPipelineError(e) ? e.message : describe(e)}`, 'Show Log').then((c) => c && log.show());
-  }
-}
-
-/** One loop over the handlers; an error becomes a message that says what to do, and a log line. */
-function registerCommands(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, handlers: Handlers): void {
-  for (const [id, handler] of Object.entries(handlers)) {
+  for (const id of Object.values(COMMANDS)) {
     context.subscriptions.push(
       vscode.commands.registerCommand(id, async (...args: unknown[]) => {
         try {
+          if (id === COMMANDS.refresh) return tasks.refresh();
+          const handler = loadHost().handlers[id];
+          if (!handler) throw new Error(`no handler for ${id}`);
           return await handler(...args);
         } catch (e) {
           log.error(`${id}: ${describe(e)}`);
@@ -106,6 +83,34 @@ function registerCommands(context: vscode.ExtensionContext, log: vscode.LogOutpu
         }
       }),
     );
+  }
+  // After activation, not in it: load the engine, open it, set the context keys, resume a run cut by a reload.
+  const ready = new Promise<void>((resolve) => setTimeout(() => void startUp(loadHost, log).finally(resolve), 0));
+  return {
+    get session() {
+      return loadHost().session;
+    },
+    tasks,
+    agents,
+    statusBar,
+    ready,
+    get metricsPanel() {
+      return host?.metricsPanel();
+    },
+    activationMs: performance.now() - started,
+  };
+}
+
+async function startUp(loadHost: () => EngineHost, log: vscode.LogOutputChannel): Promise<void> {
+  try {
+    const session = loadHost().session;
+    await session.updateContext();
+    if (!(await session.isInitialised())) return;
+    await session.open();
+    await session.resumeIfWasRunning();
+  } catch (e) {
+    log.error(`Agent Pipeline could not open the pipeline: ${describe(e)}`);
+    void vscode.window.showErrorMessage(`Agent Pipeline: ${isPipelineError(e) ? e.message : describe(e)}`, 'Show Log').then((c) => c && log.show());
   }
 }
 

@@ -53,6 +53,13 @@ export class PipelineError extends Error {
   }
 }
 
+/**
+ * By shape, not only by class: the extension is two bundles, each with its own copy of this class,
+ * and an error thrown in one is caught in the other.
+ */
 export function isPipelineError(e: unknown): e is PipelineError {
-  return e instanceof PipelineError;
+  if (e instanceof PipelineError) return true;
+  if (!(e instanceof Error) || e.name !== 'PipelineError') return false;
+  const x = e as Partial<PipelineError>;
+  return typeof x.code === 'string' && typeof x.describe === 'function' && typeof x.details === 'object';
 }

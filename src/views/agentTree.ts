@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { Agent } from '../engine/schema';
-import type { PipelineSession } from './pipelineSession';
+import type { SessionView } from './sessionView';
 import { since } from './taskTree';
 
 /**
@@ -20,7 +20,7 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
   private readonly sub: vscode.Disposable;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly session: PipelineSession) {
+  constructor(private readonly session: SessionView) {
     this.sub = session.onDidChange(() => this.emitter.fire(undefined));
     this.timer = setInterval(() => {
       const p = this.session.current;

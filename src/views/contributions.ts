@@ -57,5 +57,8 @@ export const SETTINGS = {
   notifyMerged: 'notifications.merged',
 } as const;
 
+/** The metrics panel's webview type (its serializer is registered at activation). */
+export const METRICS_VIEW_TYPE = 'agentPipeline.metrics';
+
 /** The scheme of read-only diff documents. */
 export const DIFF_SCHEME = 'agent-pipeline-diff';

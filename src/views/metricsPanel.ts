@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { Pipeline } from '../engine/pipeline';
 import type { CommandContext, Handlers } from './commands/commandContext';
-import { COMMANDS } from './contributions';
+import { COMMANDS, METRICS_VIEW_TYPE } from './contributions';
 import type { PipelineSession } from './pipelineSession';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import { pageToHostSchema, type HostToPage, type InFlightRow } from './webviewProtocol';
@@ -12,7 +12,6 @@ import { pageToHostSchema, type HostToPage, type InFlightRow } from './webviewPr
  * sends snapshots of the engine's metrics (event-driven, throttled). A serializer brings the panel
  * back after a window reload, and the page keeps its own view state with getState/setState.
  */
-const VIEW_TYPE = 'agentPipeline.metrics';
 const THROTTLE_MS = 500;
 
 export class MetricsPanel implements vscode.Disposable {
@@ -29,7 +28,7 @@ export class MetricsPanel implements vscode.Disposable {
       MetricsPanel.current.panel.reveal(vscode.ViewColumn.Beside);
       return MetricsPanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, 'Pipeline Metrics', vscode.ViewColumn.Beside, webviewOptions(extensionUri));
+    const panel = vscode.window.createWebviewPanel(METRICS_VIEW_TYPE, 'Pipeline Metrics', vscode.ViewColumn.Beside, webviewOptions(extensionUri));
     return (MetricsPanel.current = new MetricsPanel(panel, session, extensionUri));
   }
 
@@ -122,15 +121,6 @@ export function inFlightRows(p: Pipeline): InFlightRow[] {
     .filter((t) => t.status === 'working' || t.status === 'merging' || (t.status === 'queued' && t.stage !== first))
     .sort((a, b) => a.seq - b.seq)
     .map((t) => ({ id: t.id, title: t.title, status: t.status, stage: t.stage, agent: t.assigned_to, since: Date.parse(t.history[t.history.length - 1]?.at ?? t.updated_at) }));
-}
-
-export function registerMetricsPanel(session: PipelineSession, extensionUri: vscode.Uri): vscode.Disposable {
-  return vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
-    deserializeWebviewPanel: async (panel) => {
-      await session.open().catch(() => undefined);
-      MetricsPanel.revive(panel, session, extensionUri);
-    },
-  });
 }
 
 export function metricsCommands({ session, extension }: CommandContext): Handlers {

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { COMMANDS } from './contributions';
-import type { PipelineSession } from './pipelineSession';
+import type { SessionView } from './sessionView';
 
 /**
  * The status-bar indicator: orchestration mode, rollout mode, busy agents and queue length; who leads
@@ -10,7 +10,7 @@ export class PipelineStatusBar implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
   private readonly sub: vscode.Disposable;
 
-  constructor(private readonly session: PipelineSession) {
+  constructor(private readonly session: SessionView) {
     this.item = vscode.window.createStatusBarItem('agentPipeline.status', vscode.StatusBarAlignment.Left, 10);
     this.item.name = 'Agent Pipeline';
     this.item.command = COMMANDS.showStatus;

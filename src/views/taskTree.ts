@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/schema';
-import type { PipelineSession } from './pipelineSession';
+import type { SessionView } from './sessionView';
 
 /**
  * The Tasks tree: tasks grouped by where they are (one group per stage, then waiting, merging,
@@ -58,7 +58,7 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly sub: vscode.Disposable;
 
-  constructor(private readonly session: PipelineSession) {
+  constructor(private readonly session: SessionView) {
     this.sub = session.onDidChange(() => this.emitter.fire(undefined));
   }
 

@@ -58,7 +58,7 @@ void test('the packaged .vsix ships only what .vscodeignore lets through, instal
     await t.test('the .vsix holds the bundles, media without source maps, the manifest, readme and licence', async () => {
       const names = zipEntries(await readFile(vsix));
       const media = (await filesUnder(join(repoRoot, 'media'))).filter((f) => !f.endsWith('.map'));
-      const expected = ['[Content_Types].xml', 'extension.vsixmanifest', ...['package.json', 'readme.md', 'LICENSE.txt', 'dist/extension.js', 'dist/cli.js', 'dist/scriptedAgent.js', 'dist/gitWorker.js', ...media].map((f) => `extension/${f}`)];
+      const expected = ['[Content_Types].xml', 'extension.vsixmanifest', ...['package.json', 'readme.md', 'LICENSE.txt', 'dist/extension.js', 'dist/cli.js', 'dist/scriptedAgent.js', 'dist/gitWorker.js', 'dist/engineHost.js', ...media].map((f) => `extension/${f}`)];
       assert.deepEqual([...names].sort(), expected.sort());
       t.diagnostic(`${names.length} files: ${names.join(', ')}`);
       const manifest = JSON.parse((await readFile(join(repoRoot, 'package.json'), 'utf8'))) as { main: string };
