@@ -74,8 +74,10 @@ export function applyRecord(state: PipelineState, rec: StateRecord): void {
       if (state.tasks[rec.task.id]) throw new PipelineError('duplicate-id', `Task ${rec.task.id} exists already.`, { where: rec.task.id });
       state.tasks[rec.task.id] = rec.task;
       state.next_seq = Math.max(state.next_seq, rec.task.seq + 1);
+      // Generated ids take the next number; an imported or explicit id (TM-10, FIX-7) must not
+      // make the generated ones jump. A collision is skipped when an id is generated.
       const m = /-(\d+)$/.exec(rec.task.id);
-      if (m?.[1]) state.next_task_number = Math.max(state.next_task_number, Number(m[1]) + 1);
+      if (m?.[1] && Number(m[1]) === state.next_task_number) state.next_task_number++;
       return;
     }
     case 'task.transition': {
