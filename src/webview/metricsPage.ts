@@ -66,7 +66,7 @@ function chart(parent: HTMLElement, title: string, yLabel: string, names: string
       ...(opts.bars ? { paths: uPlot.paths.bars?.({ size: [0.6, 40] }), fill: colors[i % colors.length] } : {}),
     })),
   ];
-  charts.push(new uPlot({ width, height: 170, series, axes: axes(yLabel), legend: { show: true }, cursor: { drag: { x: false, y: false } } }, data, box));
+  charts.push(new uPlot({ width, height: 170, series, axes: axes(yLabel), legend: { show: true }, cursor: { drag: { x: false, y: false } }, scales: { y: { range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } } }, data, box));
 }
 
 function render(msg: Extract<HostToPage, { type: 'snapshot' }>): void {
