@@ -1,7 +1,7 @@
 import { PipelineError } from '../errors';
 import { DirtyWorktreeError, GitCommandError, listFiles } from './gitErrors';
 import type { GitRepo } from './gitRepo';
-import { assertBranchName } from './refNames';
+import { assertBranchName, branchRef } from './refNames';
 import { listWorktrees } from './worktreeList';
 
 /** Pilot mode's integration branch (the configuration's default `pilotBranch`). */
@@ -43,7 +43,17 @@ export async function ensureBranch(repo: GitRepo, name: string, from: string): P
   return repo.exclusive(async () => {
     const existing = await repo.branchHead(name);
     if (existing) return { branch: name, head: existing, created: false };
-    const start = await requireBranch(repo, from, 'branch to start from');
+    return createBranchAt(repo, name, await requireBranch(repo, from, 'branch to start from'), from);
+  });
+}
+
+/**
+ * Creates branch `name` at `start` (the tip of `from`, read by the caller under the repository's
+ * lock) by compare-and-swap against "no such ref": a branch created meanwhile is kept, not reset.
+ */
+export async function createBranchAt(repo: GitRepo, name: string, start: string, from: string): Promise<EnsuredBranch> {
+  assertBranchName(name);
+  return repo.exclusive(async () => {
     try {
       await repo.mutate(['update-ref', '-m', `pipeline: create ${name} from ${from}`, `refs/heads/${name}`, start, ZERO_OID]);
     } catch (e) {
@@ -53,6 +63,31 @@ export async function ensureBranch(repo: GitRepo, name: string, from: string): P
     }
     return { branch: name, head: start, created: true };
   });
+}
+
+/**
+ * The commits of `target` and `branch` in one git command, when `branch` exists and already
+ * contains `target` (the target is the branch's tip or one of its ancestors, hence also their merge
+ * base): `for-each-ref --contains` lists the branch only then. Undefined in every other case (either
+ * is missing, the branch is behind or diverged): the caller reads them one by one, which also gives
+ * the clear error for a missing branch. The common case of a task handed from stage to stage.
+ */
+export async function refsIfContains(repo: GitRepo, branch: string, target: string): Promise<{ readonly target: string; readonly branch: string } | undefined> {
+  const targetRef = branchRef(target, 'target branch');
+  const ref = branchRef(branch, 'task branch');
+  // Exit 129: the target does not exist ("malformed object name").
+  const r = await repo.readResult(['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', '--contains', targetRef, targetRef, ref], { okExitCodes: [0, 129] });
+  if (r.exitCode !== 0) return undefined;
+  let t: string | undefined;
+  let b: string | undefined;
+  for (const line of r.stdout.split('\n')) {
+    const [sha, type, name] = line.split(' ');
+    // The patterns also match refs below them (refs/heads/main/x): only the exact names count.
+    if (!sha || type !== 'commit') continue;
+    if (name === targetRef) t = sha;
+    else if (name === ref) b = sha;
+  }
+  return t && b ? { target: t, branch: b } : undefined;
 }
 
 export type AdvanceOutcome = 'advanced' | 'moved';

@@ -1,5 +1,5 @@
-import { realpath, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { GitError, GitPluginError, simpleGit, type SimpleGit } from 'simple-git';
 import { PipelineError } from '../errors';
 import { ALLOWED_GIT_ENV, gitEnvironment, stripTrace } from './gitEnv';
@@ -100,8 +100,31 @@ async function isDirectory(dir: string): Promise<boolean> {
   }
 }
 
+/**
+ * The git dir named by the `.git` file at the top of a linked worktree (`gitdir: <path>`), or the
+ * `.git` directory of a main working tree: what git itself reads to find it, without starting git.
+ * Undefined when `cwd` is not the top of a working tree (a subdirectory, a missing directory) or the
+ * git dir it names is gone; the caller asks git then, which explains the problem.
+ */
+async function gitDirFromDotGit(cwd: string): Promise<string | undefined> {
+  const dotGit = join(cwd, '.git');
+  try {
+    const s = await stat(dotGit);
+    if (s.isDirectory()) return dotGit;
+    if (!s.isFile()) return undefined;
+    const m = /^gitdir: (.+?)\r?\n?$/.exec(await readFile(dotGit, 'utf8'));
+    if (!m?.[1]) return undefined;
+    const dir = resolve(cwd, m[1]);
+    return (await isDirectory(dir)) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class GitRepo {
   private readonly clients = new Map<string, SimpleGit>();
+  /** Where git reads the exclude patterns of every worktree; a fact of the repository, asked once. */
+  private excludePath: Promise<string> | undefined;
 
   private constructor(
     /** The main working tree (the user's checkout). */
@@ -199,9 +222,29 @@ export class GitRepo {
     return this.headOf(`refs/heads/${branch}`);
   }
 
-  /** The per-worktree git dir of `cwd` (`.git/worktrees/<name>` for a linked worktree). */
+  /**
+   * The per-worktree git dir of `cwd` (`.git/worktrees/<name>` for a linked worktree). Read from the
+   * worktree's `.git` file when `cwd` is the top of a worktree (as git does; no process started),
+   * otherwise asked of git.
+   */
   async gitDirOf(cwd: string): Promise<string> {
-    return (await this.read(['rev-parse', '--path-format=absolute', '--git-dir'], { cwd })).trim();
+    return (await gitDirFromDotGit(resolve(cwd))) ?? (await this.read(['rev-parse', '--path-format=absolute', '--git-dir'], { cwd })).trim();
+  }
+
+  /**
+   * The exclude file git reads for every worktree of this repository (`info/exclude` in the common
+   * git dir with git 2.39), as `git rev-parse --git-path info/exclude` names it. It cannot change
+   * while the repository exists, so git is asked once per GitRepo; a failed answer is not kept.
+   */
+  async excludeFile(cwd?: string): Promise<string> {
+    if (!this.excludePath) {
+      const asked = this.read(['rev-parse', '--path-format=absolute', '--git-path', 'info/exclude'], { cwd }).then((out) => out.trim());
+      this.excludePath = asked;
+      asked.catch(() => {
+        if (this.excludePath === asked) this.excludePath = undefined;
+      });
+    }
+    return this.excludePath;
   }
 
   private client(cwd: string, readOnly: boolean): SimpleGit {

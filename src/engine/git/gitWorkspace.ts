@@ -2,7 +2,7 @@ import type { PriorWork } from '../agents/taskFile';
 import { taskBranch } from '../ids';
 import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../workspacePort';
 import { ensureBranch } from './branches';
-import { taskChanges } from './changes';
+import { taskWork } from './changes';
 import { MergeConflictError } from './gitErrors';
 import { GitRepo, type GitRepoOptions } from './gitRepo';
 import { mergeTask } from './merge';
@@ -44,7 +44,7 @@ export class GitWorkspace implements WorkspacePort {
   }
 
   async priorWork(taskId: string, base: string): Promise<PriorWork> {
-    const c = await taskChanges(this.repo, taskId, base);
+    const c = await taskWork(this.repo, taskId, base);
     return {
       commits: c.commits.map((x) => `${x.sha.slice(0, 10)} ${x.subject}`),
       files: c.files.map((x) => (x.from ? `${x.from} → ${x.path}` : x.path)),

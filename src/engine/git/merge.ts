@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import { advanceBranch, isAncestor, requireBranch } from './branches';
+import { advanceBranch, requireBranch } from './branches';
 import { MergeConflictError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { withMessageFile } from './messageFile';
@@ -86,11 +86,16 @@ export async function mergeTask(repo: GitRepo, branch: string, into: string, mes
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const theirs = await requireBranch(repo, branch, 'branch to merge');
       const ours = await requireBranch(repo, into, 'target branch');
-      if (await isAncestor(repo, theirs, ours)) return { sha: ours, kind: 'up-to-date', attempts: attempt };
+      // One merge-base answers both questions: it is `theirs` exactly when `theirs` is an ancestor of
+      // `ours` (nothing to merge), `ours` exactly when `into` can fast-forward. None: merge-tree
+      // refuses unrelated histories below.
+      const mb = await repo.readResult(['merge-base', ours, theirs], { okExitCodes: [0, 1] });
+      const base = mb.exitCode === 0 ? mb.stdout.trim() : undefined;
+      if (base === theirs) return { sha: ours, kind: 'up-to-date', attempts: attempt };
 
       let next: string;
       let kind: MergeKind;
-      if ((options.fastForward ?? true) && (await isAncestor(repo, ours, theirs))) {
+      if ((options.fastForward ?? true) && base === ours) {
         next = theirs;
         kind = 'fast-forward';
       } else {

@@ -46,3 +46,59 @@ export async function uncommittedFiles(repo: GitRepo, cwd: string): Promise<stri
   }
   return files;
 }
+
+export interface WorktreeStatus {
+  /** The branch checked out, undefined when HEAD is detached. */
+  readonly branch: string | undefined;
+  /** The commit checked out, undefined before the first commit. */
+  readonly head: string | undefined;
+  /** Uncommitted paths, as `uncommittedFiles` gives them. */
+  readonly files: readonly string[];
+}
+
+/** Fields before the path in `git status --porcelain=v2` entries of each kind. */
+const V2_FIELDS: Readonly<Record<string, number>> = { '1': 8, '2': 9, u: 10, '?': 1, '!': 1 };
+
+/**
+ * The branch, the commit and the uncommitted paths of the worktree at `cwd`, in one git command
+ * (`status --porcelain=v2 --branch`), where `currentBranch` + `headOf` + `uncommittedFiles` take
+ * three. No ahead/behind count: it is not needed and can be slow with an upstream.
+ */
+export async function worktreeStatus(repo: GitRepo, cwd: string): Promise<WorktreeStatus> {
+  const out = await repo.read(['status', '--porcelain=v2', '--branch', '--no-ahead-behind', '-z', '--untracked-files=all'], { cwd });
+  let branch: string | undefined;
+  let head: string | undefined;
+  let detached = false;
+  const files: string[] = [];
+  const fields = out.split('\0');
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i];
+    if (!field) continue;
+    if (field.startsWith('# branch.oid ')) {
+      const oid = field.slice('# branch.oid '.length);
+      head = oid === '(initial)' ? undefined : oid;
+    } else if (field.startsWith('# branch.head ')) {
+      const name = field.slice('# branch.head '.length);
+      if (name === '(detached)') detached = true;
+      else branch = name;
+    } else if (!field.startsWith('#')) {
+      const skip = V2_FIELDS[field[0] ?? ''];
+      if (skip === undefined) continue;
+      // The path is what follows the fixed fields (it may itself contain spaces).
+      let at = 0;
+      for (let k = 0; k < skip && at >= 0; k++) {
+        const space = field.indexOf(' ', at);
+        at = space < 0 ? -1 : space + 1;
+      }
+      if (at > 0) files.push(field.slice(at));
+      // A rename or copy is followed by its source path, which is not a separate entry.
+      if (field[0] === '2') i++;
+    }
+  }
+  // "(detached)" is also a legal branch name: ask git in that one ambiguous case.
+  if (detached) {
+    const r = await repo.readResult(['symbolic-ref', '--quiet', '--short', 'HEAD'], { cwd, okExitCodes: [0, 1] });
+    if (r.exitCode === 0 && r.stdout.trim()) branch = r.stdout.trim();
+  }
+  return { branch, head, files };
+}

@@ -1,15 +1,15 @@
-import { appendFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
 import { assertName, isName, taskBranch } from '../ids';
-import { ensureBranch, requireBranch } from './branches';
+import { createBranchAt, refsIfContains, requireBranch } from './branches';
 import { DirtyWorktreeError, listFiles, MergeConflictError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { withMessageFile } from './messageFile';
 import { mergeTask } from './merge';
 import { assertBranchName } from './refNames';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
-import { uncommittedFiles, unfinishedOperation } from './worktreeState';
+import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
 
 /** The directory, inside each agent worktree, that holds the task files; never committed. */
 export const TASK_DIR = '.pipeline-task';
@@ -64,6 +64,8 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 export class Worktrees {
   /** Absolute: the caller's worktreeRoot resolved against the repository root. */
   readonly root: string;
+  /** `root` with symlinks resolved, once it exists (it does not move while the engine runs). */
+  private canonicalRoot: string | undefined;
 
   constructor(
     readonly repo: GitRepo,
@@ -80,7 +82,7 @@ export class Worktrees {
   /** The agent that owns the worktree at `path`, if it is one of ours. */
   async agentOf(path: string): Promise<string | undefined> {
     const p = await canonicalPath(path);
-    const root = await canonicalPath(this.root);
+    const root = await this.rootPath();
     if (dirname(p) !== root) return undefined;
     const name = p.slice(root.length + 1);
     return isName(name) ? name : undefined;
@@ -92,34 +94,43 @@ export class Worktrees {
    * whose directory has gone is re-created on the same branch or commit, so nothing is lost.
    */
   async ensureWorktree(agentId: string, base = 'HEAD'): Promise<AgentWorktree> {
+    return this.repo.exclusive(async () => (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, base)).worktree);
+  }
+
+  /**
+   * ensureWorktree on a worktree list just read under the lock. `changed` says the list no longer
+   * describes the repository (a worktree was added).
+   */
+  private async ensureWorktreeIn(entries: readonly WorktreeEntry[], agentId: string, base: string): Promise<{ worktree: AgentWorktree; changed: boolean }> {
     const path = this.pathOf(agentId);
-    return this.repo.exclusive(async () => {
-      const entries = await listWorktrees(this.repo);
-      const entry = await findWorktree(entries, path);
-      let created = false;
-      if (entry && entry.prunable) {
-        await this.recreate(entry, entries);
-        created = true;
-      } else if (!entry) {
-        if (!(await isEmptyOrMissing(path))) {
-          throw new PipelineError('git', `Cannot create the worktree of ${agentId}: ${path} exists and is not a worktree of ${this.repo.root}.`, {
-            where: path,
-            fix: `Move ${path} out of the way (it is not deleted automatically), or set another worktreeRoot.`,
-          });
-        }
-        const start = await this.repo.headOf(base);
-        if (!start) {
-          throw new PipelineError('git', `Cannot create the worktree of ${agentId}: ${base} names no commit in ${this.repo.root}.`, {
-            fix: 'Make a first commit in the repository.',
-          });
-        }
-        await mkdir(this.root, { recursive: true });
-        await this.repo.mutate(['worktree', 'add', '--detach', path, start]);
-        created = true;
-      }
+    const entry = await findWorktree(entries, path);
+    if (entry && !entry.prunable) {
+      // The list has its branch and commit: no need to ask git again.
       await this.ensureTaskDirExcluded(path);
-      return { agentId, path, branch: await this.repo.currentBranch(path), head: await this.head(path), created };
-    });
+      return { worktree: { agentId, path, branch: entry.branch, head: entry.head, created: false }, changed: false };
+    }
+    if (entry) {
+      await this.recreate(entry, entries);
+      await this.ensureTaskDirExcluded(path);
+      return { worktree: { agentId, path, branch: await this.repo.currentBranch(path), head: await this.head(path), created: true }, changed: true };
+    }
+    if (!(await isEmptyOrMissing(path))) {
+      throw new PipelineError('git', `Cannot create the worktree of ${agentId}: ${path} exists and is not a worktree of ${this.repo.root}.`, {
+        where: path,
+        fix: `Move ${path} out of the way (it is not deleted automatically), or set another worktreeRoot.`,
+      });
+    }
+    const start = await this.repo.headOf(base);
+    if (!start) {
+      throw new PipelineError('git', `Cannot create the worktree of ${agentId}: ${base} names no commit in ${this.repo.root}.`, {
+        fix: 'Make a first commit in the repository.',
+      });
+    }
+    await mkdir(this.root, { recursive: true });
+    await this.repo.mutate(['worktree', 'add', '--detach', path, start]);
+    await this.ensureTaskDirExcluded(path);
+    // Detached at `start`, as just created.
+    return { worktree: { agentId, path, branch: undefined, head: start, created: true }, changed: true };
   }
 
   /**
@@ -136,30 +147,48 @@ export class Worktrees {
     assertBranchName(targetBranch, 'target branch');
     const path = this.pathOf(agentId);
     return this.repo.exclusive(async () => {
-      await requireBranch(this.repo, targetBranch, 'target branch');
-      const wt = await this.ensureWorktree(agentId, `refs/heads/${targetBranch}`);
+      // Usually one command: both tips, and the branch already contains the target (no update due).
+      const fast = await refsIfContains(this.repo, branch, targetBranch);
+      const targetHead = fast?.target ?? (await requireBranch(this.repo, targetBranch, 'target branch'));
+      let entries = await listWorktrees(this.repo);
+      const ensured = await this.ensureWorktreeIn(entries, agentId, targetHead);
+      const wt = ensured.worktree;
+      if (ensured.changed) entries = await listWorktrees(this.repo);
       await this.assertClean(path, `switch the worktree of ${agentId} to ${branch}`, agentId);
-      const ensured = await ensureBranch(this.repo, branch, targetBranch);
-      // Release first: the update below fast-forwards whichever worktree holds the branch.
-      const releasedFrom = await this.releaseBranchElsewhere(branch, path);
-      // merge-tree computes the merge before anything moves: a conflict throws with the files and
-      // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask).
-      let update: BranchUpdate;
-      let conflicts: readonly string[] = [];
-      try {
-        const merged = await mergeTask(this.repo, targetBranch, branch, `Merge ${targetBranch} into ${branch}`, {
-          conflictFix: `Resolve it on ${branch}: merge ${targetBranch} into it in a worktree, fix the files and commit, then hand the task on again.`,
-        });
-        update = merged.kind === 'merge' ? 'merged' : merged.kind;
-      } catch (e) {
-        if (!(e instanceof MergeConflictError) || options.onConflict !== 'checkout') throw e;
-        update = 'conflict';
-        conflicts = e.files;
+      let head = fast?.branch ?? (await this.repo.branchHead(branch));
+      let createdBranch = false;
+      if (!head) {
+        const created = await createBranchAt(this.repo, branch, targetHead, targetBranch);
+        head = created.head;
+        createdBranch = created.created;
       }
-      if ((await this.repo.currentBranch(path)) !== branch) {
+      // Release first: the update below fast-forwards whichever worktree holds the branch.
+      const releasedFrom = await this.releaseBranchElsewhere(branch, path, entries);
+      // merge-tree computes the merge before anything moves: a conflict throws with the files and
+      // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask). A
+      // branch that contains the target (or was just created from it) is up to date as it is.
+      let update: BranchUpdate = 'up-to-date';
+      let conflicts: readonly string[] = [];
+      if (!fast && !createdBranch) {
+        try {
+          const merged = await mergeTask(this.repo, targetBranch, branch, `Merge ${targetBranch} into ${branch}`, {
+            conflictFix: `Resolve it on ${branch}: merge ${targetBranch} into it in a worktree, fix the files and commit, then hand the task on again.`,
+          });
+          update = merged.kind === 'merge' ? 'merged' : merged.kind;
+          head = merged.sha;
+        } catch (e) {
+          if (!(e instanceof MergeConflictError) || options.onConflict !== 'checkout') throw e;
+          update = 'conflict';
+          conflicts = e.files;
+        }
+      }
+      // The list was read under the lock, and only this call has moved anything since (the branch,
+      // other worktrees): it still says what this worktree has checked out.
+      if (wt.branch !== branch) {
         await this.repo.mutate(['switch', '--quiet', branch], { cwd: path });
       }
-      return { ...wt, branch, head: await this.head(path), createdBranch: ensured.created, update, releasedFrom, conflicts };
+      // HEAD is now the branch's tip, which this call read or made (a conflict moves nothing).
+      return { ...wt, branch, head, createdBranch, update, releasedFrom, conflicts };
     });
   }
 
@@ -172,8 +201,12 @@ export class Worktrees {
   async commitAll(agentId: string, message: string): Promise<string | undefined> {
     const path = this.pathOf(agentId);
     return this.repo.exclusive(async () => {
-      const branch = await this.repo.currentBranch(path);
-      if (!branch) {
+      // Excluded first, so new task files are neither reported nor added.
+      await this.ensureTaskDirExcluded(path);
+      // One command for the branch and whether anything at all is uncommitted (usually nothing: the
+      // agent committed its own work).
+      const status = await worktreeStatus(this.repo, path);
+      if (!status.branch) {
         throw new PipelineError('git', `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch, so the commit would belong to no task.`, {
           where: path,
           fix: 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
@@ -185,7 +218,9 @@ export class Worktrees {
         throw new DirtyWorktreeError(path, [], `Cannot commit the work of ${agentId}: ${path} is in the middle of a ${operation}.`,
           `Finish it (resolve, then git -C "${path}" ${operation} --continue) or abort it (git -C "${path}" ${operation} --abort).`);
       }
-      await this.ensureTaskDirExcluded(path);
+      // Nothing staged, changed or untracked (ignored files, the task directory among them, do not
+      // count): `add --all` would stage nothing, so there is nothing to commit.
+      if (status.files.length === 0) return undefined;
       await this.repo.mutate(['add', '--all'], { cwd: path });
       // The exclude file keeps new task files out. If they were ever tracked (someone force-added
       // them), exclusion no longer applies: unstage them rather than commit them.
@@ -257,6 +292,16 @@ export class Worktrees {
     else await this.repo.mutate(['worktree', 'add', '--force', '--detach', entry.path, entry.head]);
   }
 
+  private async rootPath(): Promise<string> {
+    if (this.canonicalRoot) return this.canonicalRoot;
+    try {
+      this.canonicalRoot = await realpath(this.root);
+      return this.canonicalRoot;
+    } catch {
+      return resolve(this.root);
+    }
+  }
+
   private async head(path: string): Promise<string> {
     return (await this.repo.headOf('HEAD', path)) ?? '';
   }
@@ -279,10 +324,10 @@ export class Worktrees {
    * task branch (the previous stage's agent), it is detached (same commit, same files) so this
    * agent can take the branch over. A dirty holder, or the user's own worktree, is an error.
    */
-  private async releaseBranchElsewhere(branch: string, path: string): Promise<string[]> {
+  private async releaseBranchElsewhere(branch: string, path: string, entries: readonly WorktreeEntry[]): Promise<string[]> {
     const released: string[] = [];
     const self = await canonicalPath(path);
-    for (const e of await listWorktrees(this.repo)) {
+    for (const e of entries) {
       if (e.branch !== branch || e.prunable || (await canonicalPath(e.path)) === self) continue;
       const agent = e.main ? undefined : await this.agentOf(e.path);
       if (!agent) {
@@ -302,10 +347,11 @@ export class Worktrees {
    * Keeps the task directory out of commits through git's exclude file, not the repository's
    * .gitignore (which is the user's and is committed). git 2.39 reads `info/exclude` from the common
    * git dir only, not from a linked worktree's own git dir, so the pattern goes where
-   * `git rev-parse --git-path info/exclude` says git will read it (which covers every worktree).
+   * `git rev-parse --git-path info/exclude` says git will read it (which covers every worktree;
+   * asked once per repository). The file itself is read every time: someone may have edited it.
    */
   private async ensureTaskDirExcluded(path: string): Promise<void> {
-    const file = (await this.repo.read(['rev-parse', '--path-format=absolute', '--git-path', 'info/exclude'], { cwd: path })).trim();
+    const file = await this.repo.excludeFile(path);
     const pattern = `/${TASK_DIR}/`;
     let content = '';
     try {
