@@ -40,6 +40,8 @@ const ROLES = DEFAULT_STAGES.map((s) => s.role);
 /** The bench agent (CommonJS, run by node): commit, marker, timestamp, linger. */
 const AGENT = `const fs = require('fs'), path = require('path'), { execFileSync } = require('child_process');
 const [file, marks, maxDelay] = process.argv.slice(2);
+// With a handler, the monitor's SIGTERM waits for the event loop, so the marker and its timestamp are both written.
+process.on('SIGTERM', () => process.exit(0));
 const git = (...a) => execFileSync('git', ['-c', 'user.name=Bench Agent', '-c', 'user.email=bench@localhost', ...a], { stdio: 'ignore' });
 const name = path.basename(file, '.md');
 fs.writeFileSync(name + '.txt', name + '\\n');
