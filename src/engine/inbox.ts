@@ -145,6 +145,9 @@ export async function sendInboxRequest(dir: string, method: string, args: unknow
       }
       if (text !== undefined) {
         await rm(resFile, { force: true });
+        // The leader removes the request after replying; if it stopped in between (paused, killed),
+        // the request would be applied again by the next leader. Answered is done: remove it here too.
+        await rm(join(dir, `${id}.req.json`), { force: true });
         const reply = replySchema.parse(JSON.parse(text));
         if (reply.ok) return reply.result;
         const { code, message, details } = reply.error;
