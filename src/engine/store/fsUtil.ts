@@ -84,7 +84,8 @@ export function fileTimestamp(d = new Date()): string {
   return d.toISOString().replace(/[:.]/g, '-');
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a path exists; errors other than 'not found' are thrown, not taken for absence. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;

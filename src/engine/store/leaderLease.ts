@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PipelineError } from '../errors';
 import { Emitter, type Event } from '../events';
-import { errnoCode, fsyncDir, isEnoent, isTempName, tempNameFor, unlinkQuiet } from './fsUtil';
+import { errnoCode, exists, fsyncDir, isEnoent, isTempName, tempNameFor, unlinkQuiet } from './fsUtil';
 
 /**
  * One leader per pipeline directory, with a fencing epoch.
@@ -263,8 +263,8 @@ export class LeaderLease {
   async assertLeader(): Promise<void> {
     if (this.released) throw this.notLeader('This process released the leader lease.');
     if (!this.lost) {
-      const higher = await fileExists(join(this.leaderDir, epochFile(this.epoch + 1)));
-      const own = higher ? true : await fileExists(join(this.leaderDir, epochFile(this.epoch)));
+      const higher = await exists(join(this.leaderDir, epochFile(this.epoch + 1)));
+      const own = higher ? true : await exists(join(this.leaderDir, epochFile(this.epoch)));
       if (higher || !own) await this.markLost();
     }
     if (this.lost) {
@@ -279,7 +279,7 @@ export class LeaderLease {
     if (this.released) return;
     this.released = true;
     this.stopRenewing();
-    if (!this.lost && !(await fileExists(join(this.leaderDir, epochFile(this.epoch + 1))))) {
+    if (!this.lost && !(await exists(join(this.leaderDir, epochFile(this.epoch + 1))))) {
       await this.writeHeartbeat({ ...this.record, renewedAt: new Date().toISOString(), released: true });
     }
     this.lostEmitter.dispose();
@@ -369,15 +369,5 @@ export class LeaderLease {
         if (!isEnoent(e)) throw e;
       }
     }
-  }
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (e) {
-    if (isEnoent(e)) return false;
-    throw e;
   }
 }

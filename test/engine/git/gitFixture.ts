@@ -16,7 +16,8 @@ import { Worktrees } from '../../../src/engine/git/worktrees';
 
 const run = promisify(execFile);
 
-function cleanEnv(): NodeJS.ProcessEnv {
+/** The environment without GIT_* variables, so a test never acts on the repository it runs in. */
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.toUpperCase().startsWith('GIT_')) env[k] = v;
   env.GIT_TERMINAL_PROMPT = '0';

@@ -15,6 +15,7 @@ import { Pipeline } from '../../../src/engine/pipeline';
 import { initHome } from '../../../src/engine/pipelineInit';
 import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
 import { DEFAULT_STAGES, type configSchema, type HistoryEntry, type PipelineState, type RolloutMode, type Task, type TaskSpec } from '../../../src/engine/schema';
+import { cleanEnv, git } from '../git/gitFixture';
 
 /**
  * The monitor's test kit: real repositories in temporary directories, real agent processes (the
@@ -201,17 +202,7 @@ export async function readState(dir: string): Promise<PipelineState> {
 // -------------------------------------------------------------------------------------------
 // git, read directly.
 
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.toUpperCase().startsWith('GIT_')) env[k] = v;
-  env.GIT_TERMINAL_PROMPT = '0';
-  return env;
-}
-
-export async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run('git', args, { cwd, env: cleanEnv(), maxBuffer: 16 * 1024 * 1024 });
-  return stdout.trim();
-}
+export { git };
 
 export async function isAncestorOf(dir: string, ancestor: string, descendant: string): Promise<boolean> {
   try {
