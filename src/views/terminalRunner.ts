@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AgentRunner, RunHandle, RunRequest } from '../engine/agents/agentRunner';
-import { exitFileWritten, shellLine, waitForExitFile } from '../engine/agents/exitFile';
+import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from '../engine/agents/exitFile';
 
 /**
  * Agents in integrated terminals: one terminal per agent, named for its agent, role and task, the
@@ -69,9 +69,11 @@ export class TerminalRunner implements AgentRunner {
       stop: async () => {
         stopping = true;
         if (!terminal) return;
-        terminal.sendText('\x03', false);
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
-        if (!done) terminal.dispose();
+        await interruptThenKill(
+          exited,
+          () => terminal.sendText('\x03', false),
+          () => terminal.dispose(),
+        );
       },
     };
   }

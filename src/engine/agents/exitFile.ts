@@ -42,3 +42,13 @@ export async function exitFileWritten(exitFile: string): Promise<boolean> {
     () => false,
   );
 }
+
+/**
+ * Stops a command typed into a shell: interrupt it (Ctrl-C), give it `graceMs` to write its status,
+ * then end the shell itself.
+ */
+export async function interruptThenKill(exited: Promise<RunExit>, interrupt: () => Promise<unknown> | void, kill: () => Promise<unknown> | void, graceMs = 3000): Promise<void> {
+  await Promise.resolve(interrupt()).catch(() => undefined);
+  const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs))]);
+  if (!done) await Promise.resolve(kill()).catch(() => undefined);
+}

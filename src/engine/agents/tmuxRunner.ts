@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentRunner, RunHandle, RunRequest } from './agentRunner';
-import { exitFileWritten, shellLine, waitForExitFile } from './exitFile';
+import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
 
 const run = promisify(execFile);
 
@@ -80,9 +80,11 @@ export class TmuxRunner implements AgentRunner {
       exited,
       stop: async () => {
         stopped = true;
-        await this.tmux(['send-keys', '-t', target, 'C-c']).catch(() => undefined);
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
-        if (!done) await this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']).catch(() => undefined);
+        await interruptThenKill(
+          exited,
+          () => this.tmux(['send-keys', '-t', target, 'C-c']),
+          () => this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']),
+        );
       },
     };
   }
