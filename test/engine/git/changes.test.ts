@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { diffAgainstTarget, taskChanges } from '../../../src/engine/git/changes';
-import { assertRepoHealthy, commitFiles, fixture, git, type Fixture } from './gitFixture';
+import { commitFiles, fixturePerFile, git } from './gitFixture';
 
-let f: Fixture;
-before(async () => {
-  f = await fixture({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'old-name.txt': 'a file long enough to be recognised as renamed\n' });
-});
-after(async () => {
-  await assertRepoHealthy(f.repo);
-  await f.cleanup();
-});
+const f = fixturePerFile({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'old-name.txt': 'a file long enough to be recognised as renamed\n' });
 
 void test('taskChanges: commits and files on the task branch since the merge base, not the target\'s', async () => {
   const co = await f.worktrees.checkoutTask('implementer', 'TASK-001', 'main');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -107,4 +108,21 @@ export async function assertRepoHealthy(repo: GitRepo): Promise<void> {
   };
   await walk(repo.commonDir);
   assert.deepEqual(locks, [], 'lock files left behind');
+}
+
+/**
+ * One fixture for a whole test file: made before its tests (then `ready` runs, for what the file
+ * builds on it), checked healthy and removed after them.
+ */
+export function fixturePerFile(files?: Record<string, string>, ready?: (f: Fixture) => Promise<void> | void): Fixture {
+  const f = {} as Fixture;
+  before(async () => {
+    Object.assign(f, await fixture(files));
+    await ready?.(f);
+  });
+  after(async () => {
+    await assertRepoHealthy(f.repo);
+    await f.cleanup();
+  });
+  return f;
 }

@@ -2,22 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { gitEnvironment } from '../../../src/engine/git/gitEnv';
 import { GitCommandError } from '../../../src/engine/git/gitErrors';
 import { GitRepo, isRepo } from '../../../src/engine/git/gitRepo';
 import { withRepoLock } from '../../../src/engine/git/repoLock';
-import { assertRepoHealthy, fixture, git, type Fixture } from './gitFixture';
+import { fixturePerFile, git } from './gitFixture';
 
-let f: Fixture;
-before(async () => {
-  f = await fixture();
-});
-after(async () => {
-  await assertRepoHealthy(f.repo);
-  await f.cleanup();
-});
+const f = fixturePerFile();
 
 void test('initRepo: a first commit on main, with a local identity', async () => {
   assert.equal(await f.repo.currentBranch(), 'main');

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { GitWorkspace } from '../../../src/engine/git/gitWorkspace';
-import { assertRepoHealthy, commitFiles, fixture, git, type Fixture } from './gitFixture';
+import { commitFiles, fixturePerFile, git } from './gitFixture';
 
-let f: Fixture;
 let ws: GitWorkspace;
-before(async () => {
-  f = await fixture();
-  ws = await GitWorkspace.open(f.dir, '../.pipeline-worktrees');
-});
-after(async () => {
-  await assertRepoHealthy(f.repo);
-  await f.cleanup();
+const f = fixturePerFile(undefined, async (fx) => {
+  ws = await GitWorkspace.open(fx.dir, '../.pipeline-worktrees');
 });
 
 void test('the monitor\'s port: prepare, commitAll, priorWork, merge', async () => {

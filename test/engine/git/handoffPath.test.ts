@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { refsIfContains } from '../../../src/engine/git/branches';
 import { taskChanges, taskWork } from '../../../src/engine/git/changes';
 import { DirtyWorktreeError } from '../../../src/engine/git/gitErrors';
@@ -9,7 +9,7 @@ import type { GitRepo } from '../../../src/engine/git/gitRepo';
 import { GitWorkspace } from '../../../src/engine/git/gitWorkspace';
 import { TASK_DIR } from '../../../src/engine/git/worktrees';
 import { worktreeStatus } from '../../../src/engine/git/worktreeState';
-import { assertRepoHealthy, commitFiles, commitOnBranch, fixture, git, gitCode, type Fixture } from './gitFixture';
+import { commitFiles, commitOnBranch, fixturePerFile, git, gitCode } from './gitFixture';
 
 /**
  * The handoff path (completion marker → next agent started) runs git a few times per stage; the
@@ -18,15 +18,9 @@ import { assertRepoHealthy, commitFiles, commitOnBranch, fixture, git, gitCode, 
  * handoff takes.
  */
 
-let f: Fixture;
 let ws: GitWorkspace;
-before(async () => {
-  f = await fixture({ 'a.txt': 'a1\na2\na3\n', 'b.txt': 'b1\n', 'old-name.txt': 'a file long enough to be recognised as renamed\n' });
-  ws = new GitWorkspace(f.worktrees);
-});
-after(async () => {
-  await assertRepoHealthy(f.repo);
-  await f.cleanup();
+const f = fixturePerFile({ 'a.txt': 'a1\na2\na3\n', 'b.txt': 'b1\n', 'old-name.txt': 'a file long enough to be recognised as renamed\n' }, (fx) => {
+  ws = new GitWorkspace(fx.worktrees);
 });
 
 /** Records the git commands `repo` runs while `fn` runs. */

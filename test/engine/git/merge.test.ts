@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ensureBranch, PILOT_BRANCH } from '../../../src/engine/git/branches';
 import { DirtyWorktreeError, MergeConflictError } from '../../../src/engine/git/gitErrors';
 import { conflictsBetween, dryRunMerge, mergeTask } from '../../../src/engine/git/merge';
-import { assertRepoHealthy, commitFiles, commitOnBranch, fixture, git, type Fixture } from './gitFixture';
+import { commitFiles, commitOnBranch, fixturePerFile, git } from './gitFixture';
 
-let f: Fixture;
-before(async () => {
-  f = await fixture();
-});
-after(async () => {
-  await assertRepoHealthy(f.repo);
-  await f.cleanup();
-});
+const f = fixturePerFile();
 
 /** A task branch from main with its own commit, and main moved on in another file: a true merge. */
 async function divergedTask(id: string, files: Record<string, string>, mainFiles: Record<string, string>): Promise<string> {

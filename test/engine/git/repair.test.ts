@@ -2,19 +2,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { access, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { gitProcessesIn } from '../../../src/engine/git/gitProcesses';
 import { repairRepository } from '../../../src/engine/git/repair';
-import { assertRepoHealthy, commitFiles, fixture, git, gitCode, type Fixture } from './gitFixture';
+import { commitFiles, fixturePerFile, git, gitCode } from './gitFixture';
 
-let f: Fixture;
-before(async () => {
-  f = await fixture();
-});
-after(async () => {
-  await assertRepoHealthy(f.repo);
-  await f.cleanup();
-});
+const f = fixturePerFile();
 
 async function oldLock(path: string): Promise<void> {
   await writeFile(path, '');

@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { DirtyWorktreeError, MergeConflictError } from '../../../src/engine/git/gitErrors';
 import { TASK_DIR } from '../../../src/engine/git/worktrees';
-import { assertRepoHealthy, commitFiles, fixture, git, gitCode, write, type Fixture } from './gitFixture';
+import { commitFiles, fixturePerFile, git, gitCode, write } from './gitFixture';
 
-let f: Fixture;
-before(async () => {
-  f = await fixture();
-});
-after(async () => {
-  await assertRepoHealthy(f.repo);
-  await f.cleanup();
-});
+const f = fixturePerFile();
 
 void test('ensureWorktree creates a detached worktree at <root>/<agent> and reuses it', async () => {
   const first = await f.worktrees.ensureWorktree('architect');
