@@ -25,6 +25,7 @@ import { backoffUntil } from '../src/engine/scheduler/taskQueues';
 import { configSchema, emptyState, PRIORITY_RANK, type Agent, type PipelineConfig, type PipelineState, type Priority, type Task } from '../src/engine/schema';
 import { transitionTask } from '../src/engine/taskLifecycle';
 import { mulberry32 as prng } from '../test/support/prng';
+import { newTask } from '../test/support/taskFixtures';
 
 const QUICK = process.argv.includes('--quick');
 /** Skips the naive baseline: for profiling the index. */
@@ -61,28 +62,18 @@ function buildState(config: PipelineConfig): PipelineState {
     const paths = rnd() < 0.5 ? [`src/mod${module}/**`] : [`src/mod${module}/file${Math.floor(rnd() * 5)}.ts`, `test/mod${module}/**`];
     if (rnd() < 0.002) paths.push('**/*.json');
     const id = taskId(i + 1);
-    state.tasks[id] = {
+    state.tasks[id] = newTask(
       id,
-      title: id,
-      description: '',
-      prerequisites: [...(prereqs[i] as Set<number>)].map((p) => taskId(p + 1)),
-      priority: priorities[Math.floor(rnd() * priorities.length)] as Priority,
-      paths,
-      labels: [],
-      status: 'pending',
-      stage: config.stages[0]?.name ?? 'architect',
-      assigned_to: null,
-      branch: `pipeline/${id}`,
-      attempt: 0,
-      failures: 0,
-      not_before: null,
-      blocked_reason: null,
-      created_at: AT,
-      updated_at: AT,
-      seq: i,
-      merged_commit: null,
-      history: [],
-    };
+      i,
+      {
+        title: id,
+        prerequisites: [...(prereqs[i] as Set<number>)].map((p) => taskId(p + 1)),
+        priority: priorities[Math.floor(rnd() * priorities.length)] as Priority,
+        paths,
+        stage: config.stages[0]?.name ?? 'architect',
+      },
+      AT,
+    );
   }
   for (const stage of config.stages) {
     for (let k = 1; k <= AGENTS_PER_ROLE; k++) {

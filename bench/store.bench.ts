@@ -25,6 +25,7 @@ import { applyRecord, stateRecordSchema, type StateRecord } from '../src/engine/
 import { crc32IsNative } from '../src/engine/store/crc32';
 import { LeaderLease } from '../src/engine/store/leaderLease';
 import { StateStore, type StoreCodec } from '../src/engine/store/stateStore';
+import { newTask } from '../test/support/taskFixtures';
 
 const QUICK = process.argv.includes('--quick');
 const COMMITS = QUICK ? 500 : 3_000;
@@ -47,28 +48,18 @@ function taskId(n: number): string {
 }
 
 function task(n: number): Task {
-  return {
-    id: taskId(n),
-    title: `Implement feature number ${n} of the backlog`,
-    description: `As a user I want feature ${n}. Acceptance: the tests for feature ${n} pass and the docs mention it.`,
-    prerequisites: n > 1 ? [taskId(n - 1)] : [],
-    priority: 'medium',
-    paths: [`src/feature${n}/**`],
-    labels: ['backend'],
-    status: 'pending',
-    stage: 'architect',
-    assigned_to: null,
-    branch: `pipeline/${taskId(n)}`,
-    attempt: 0,
-    failures: 0,
-    not_before: null,
-    blocked_reason: null,
-    created_at: AT,
-    updated_at: AT,
-    seq: n,
-    merged_commit: null,
-    history: [],
-  };
+  return newTask(
+    taskId(n),
+    n,
+    {
+      title: `Implement feature number ${n} of the backlog`,
+      description: `As a user I want feature ${n}. Acceptance: the tests for feature ${n} pass and the docs mention it.`,
+      prerequisites: n > 1 ? [taskId(n - 1)] : [],
+      paths: [`src/feature${n}/**`],
+      labels: ['backend'],
+    },
+    AT,
+  );
 }
 
 /** Walks a task around the lifecycle: ready, then assign and complete in turn. */

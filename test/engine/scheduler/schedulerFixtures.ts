@@ -4,6 +4,7 @@ import { transitionTask } from '../../../src/engine/taskLifecycle';
 import { globsOverlap } from '../../../src/engine/scheduler/globOverlap';
 import { SchedulerIndex, type PlanResult } from '../../../src/engine/scheduler/schedulerIndex';
 import { mulberry32 } from '../../support/prng';
+import { newTask } from '../../support/taskFixtures';
 
 /** A seeded PRNG, so property tests are reproducible from their seed. */
 export const prng = mulberry32;
@@ -40,28 +41,20 @@ export function tid(n: number): string {
 
 export function makeTask(id: string, o: TaskOptions = {}, config: PipelineConfig = testConfig()): Task {
   const n = Number(id.split('-')[1] ?? 0);
-  return {
+  return newTask(
     id,
-    title: `task ${id}`,
-    description: '',
-    prerequisites: o.prerequisites ?? [],
-    priority: o.priority ?? 'medium',
-    paths: o.paths ?? [],
-    labels: o.labels ?? [],
-    status: o.status ?? 'pending',
-    stage: o.stage ?? config.stages[0]?.name ?? 'architect',
-    assigned_to: null,
-    branch: `pipeline/${id}`,
-    attempt: 0,
-    failures: 0,
-    not_before: null,
-    blocked_reason: null,
-    created_at: iso(T0),
-    updated_at: iso(T0),
-    seq: o.seq ?? n,
-    merged_commit: null,
-    history: [],
-  };
+    o.seq ?? n,
+    {
+      title: `task ${id}`,
+      prerequisites: o.prerequisites ?? [],
+      priority: o.priority ?? 'medium',
+      paths: o.paths ?? [],
+      labels: o.labels ?? [],
+      status: o.status ?? 'pending',
+      stage: o.stage ?? config.stages[0]?.name ?? 'architect',
+    },
+    iso(T0),
+  );
 }
 
 export function makeAgent(id: string, role: string): Agent {

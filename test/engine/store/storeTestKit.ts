@@ -5,6 +5,7 @@ import { applyRecord, stateRecordSchema, type StateRecord } from '../../../src/e
 import { emptyState, stateSchema, type PipelineState, type Task } from '../../../src/engine/schema';
 import { LeaderLease, type LeaseOptions } from '../../../src/engine/store/leaderLease';
 import { StateStore, type StoreCodec } from '../../../src/engine/store/stateStore';
+import { newTask } from '../../support/taskFixtures';
 
 /**
  * Shared pieces of the store tests: the real pipeline codec (the engine facade has its own; this one
@@ -19,29 +20,7 @@ export const pipelineCodec: StoreCodec<PipelineState, StateRecord> = {
 };
 
 export function makeTask(id: string, seq: number): Task {
-  const at = '2026-01-01T00:00:00.000Z';
-  return {
-    id,
-    title: `Task ${id}`,
-    description: `Description of ${id}`,
-    prerequisites: [],
-    priority: 'medium',
-    paths: [],
-    labels: [],
-    status: 'pending',
-    stage: 'architect',
-    assigned_to: null,
-    branch: `pipeline/${id}`,
-    attempt: 0,
-    failures: 0,
-    not_before: null,
-    blocked_reason: null,
-    created_at: at,
-    updated_at: at,
-    seq,
-    merged_commit: null,
-    history: [],
-  };
+  return newTask(id, seq, { description: `Description of ${id}` });
 }
 
 export function taskId(n: number, prefix = 'TASK'): string {
