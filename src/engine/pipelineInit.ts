@@ -4,7 +4,8 @@ import type { z } from 'zod';
 import { writeConfig } from './configFile';
 import { PipelineError } from './errors';
 import { homeAt, type PipelineHome } from './pipelineHome';
-import type { configSchema } from './schema';
+import { GitRepo } from './git/gitRepo';
+import { DEFAULT_STAGES, type configSchema } from './schema';
 
 /** Files in `.pipeline/` that belong to one machine's run, not to the repository. */
 const HOME_GITIGNORE = ['state/', 'leader/', 'inbox/', 'logs/', 'evidence/', 'run/', 'current-task.txt', ''].join('\n');
@@ -24,4 +25,22 @@ export async function initHome(root: string, config: z.input<typeof configSchema
   await writeConfig(home.configFile, config);
   await writeFile(join(home.dir, '.gitignore'), HOME_GITIGNORE);
   return home;
+}
+
+/**
+ * `pipeline init` and the extension's Initialise command: `.pipeline/` at the root of the git
+ * repository that holds `dir` (or in `dir` itself with `here`), with the default stages and, unless given, the current branch as the
+ * target. A directory outside any repository is an error that says to run `git init` first.
+ */
+export async function initPipelineAt(dir: string, opts: { target?: string; here?: boolean } = {}): Promise<{ home: PipelineHome; target: string }> {
+  let repo: GitRepo;
+  try {
+    repo = await GitRepo.open(dir);
+  } catch {
+    throw new PipelineError('not-initialised', `${dir} is not inside a git repository.`, { fix: 'Run `git init` (and make a first commit) first, then initialise the pipeline.' });
+  }
+  const target = opts.target ?? (await repo.currentBranch()) ?? 'main';
+  // `here`: in `dir` itself (the editor's workspace folder, where the extension looks for it).
+  const home = await initHome(opts.here ? dir : repo.root, { targetBranch: target, stages: DEFAULT_STAGES });
+  return { home, target };
 }

@@ -2,9 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { PRESETS } from '../../engine/agents/commandTemplate';
 import { PipelineError, isPipelineError } from '../../engine/errors';
-import { GitRepo } from '../../engine/git/gitRepo';
-import { initHome } from '../../engine/pipelineInit';
-import { DEFAULT_STAGES, ROLLOUT_MODES, type RolloutMode } from '../../engine/schema';
+import { initPipelineAt } from '../../engine/pipelineInit';
+import { ROLLOUT_MODES, type RolloutMode } from '../../engine/schema';
 import { getStrategy, strategyNames } from '../../engine/scheduler/strategyRegistry';
 import { gitFactsOf } from '../../engine/rolloutGitFacts';
 import { COMMANDS } from '../contributions';
@@ -22,14 +21,7 @@ export function pipelineCommands({ session }: CommandContext): Handlers {
     [COMMANDS.init]: async () => {
       const root = session.root;
       if (!root) throw new PipelineError('not-initialised', 'Open a folder (a git repository) first.');
-      let repo: GitRepo;
-      try {
-        repo = await GitRepo.open(root);
-      } catch {
-        throw new PipelineError('not-initialised', `${root} is not a git repository.`, { fix: 'Run `git init` and make a first commit, then initialise the pipeline.' });
-      }
-      const target = (await repo.currentBranch()) ?? 'main';
-      await initHome(root, { targetBranch: target, stages: DEFAULT_STAGES });
+      const { target } = await initPipelineAt(root, { here: true });
       const p = await session.open();
       const preset = await vscode.window.showQuickPick(
         [{ label: 'No agents for now', id: '' }, ...Object.entries(PRESETS).map(([id, pr]) => ({ label: `One ${id} agent per role`, description: pr.description, id }))],
