@@ -63,7 +63,13 @@ function tasks(): TaskSpec[] {
   return Array.from({ length: TASKS }, (_, i) => {
     const n = i + 1;
     const id = `TASK-${String(n).padStart(3, '0')}`;
-    return { id, title: `Feature ${n}`, paths: [`src/feature-${n}/**`], prerequisites: n > 5 ? [`TASK-${String(n - 5).padStart(3, '0')}`] : [], description: `Build feature ${n}.` };
+    return {
+      id,
+      title: `Feature ${n}`,
+      paths: [`src/feature-${n}/**`],
+      prerequisites: n > 5 ? [`TASK-${String(n - 5).padStart(3, '0')}`] : [],
+      description: `Build feature ${n}.`,
+    };
   });
 }
 
@@ -96,14 +102,30 @@ async function recordedActivation(page: Page): Promise<{ ms: number; text: strin
 
 async function buildHostModule(dir: string): Promise<string> {
   const outfile = join(dir, 'benchInHost.js');
-  await esbuild.build({ entryPoints: [join(__dirname, 'extensionHost', 'benchInHost.ts')], outfile, bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['vscode'], logLevel: 'warning' });
+  await esbuild.build({
+    entryPoints: [join(__dirname, 'extensionHost', 'benchInHost.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['vscode'],
+    logLevel: 'warning',
+  });
   return outfile;
 }
 
 async function main(): Promise<void> {
   // Installs the VS Code test host the first time (a no-op afterwards).
-  await run(process.execPath, [join(repoRoot, 'scripts', 'testHost', 'install.mjs')], { cwd: repoRoot, timeout: 900_000 });
-  const build = (production: boolean): Promise<unknown> => run(process.execPath, [join(repoRoot, 'scripts', 'build.mjs'), ...(production ? ['--production'] : [])], { cwd: repoRoot, timeout: 120_000 });
+  await run(process.execPath, [join(repoRoot, 'scripts', 'testHost', 'install.mjs')], {
+    cwd: repoRoot,
+    timeout: 900_000,
+  });
+  const build = (production: boolean): Promise<unknown> =>
+    run(process.execPath, [join(repoRoot, 'scripts', 'build.mjs'), ...(production ? ['--production'] : [])], {
+      cwd: repoRoot,
+      timeout: 120_000,
+    });
   const scratch = await mkdtemp(join(tmpdir(), 'agent-pipeline-bench-'));
   await build(true);
   const workspace = await createTestWorkspace({ agents: AGENTS, tasks: tasks() });
@@ -147,8 +169,12 @@ async function main(): Promise<void> {
         return session.waitForExit(RUN_TIMEOUT_MS);
       },
     );
-    if (code !== 0) throw new Error(`the in-host half failed (exit code ${code}); logs in ${join('bench', 'results', 'extension-logs')}`);
-    if (activationMs === undefined || !recorded || !done || !idle) throw new Error('the extension host did not report every figure');
+    if (code !== 0)
+      throw new Error(
+        `the in-host half failed (exit code ${code}); logs in ${join('bench', 'results', 'extension-logs')}`,
+      );
+    if (activationMs === undefined || !recorded || !done || !idle)
+      throw new Error('the extension host did not report every figure');
     const vscodeActivation = await recorded;
 
     const okActivate = activationMs <= BUDGET_ACTIVATION_MS;
@@ -156,21 +182,48 @@ async function main(): Promise<void> {
     const okStall = done.loopDelay.maxMs <= BUDGET_STALL_MS;
     const verdict = (ok: boolean): string => (ok ? 'OK' : 'OVER BUDGET');
     console.log('');
-    console.log(`Extension in VS Code (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''}${PROFILE ? ', PROFILED' : ''}; production bundles)`);
+    console.log(
+      `Extension in VS Code (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''}${PROFILE ? ', PROFILED' : ''}; production bundles)`,
+    );
     console.log('');
-    console.log(`activate() call, measured inside it:                 ${activationMs.toFixed(1).padStart(7)} ms   budget ≤ ${BUDGET_ACTIVATION_MS} ms   ${verdict(okActivate)}`);
-    console.log(`activation VS Code recorded (code load + activate):  ${String(vscodeActivation.ms).padStart(7)} ms   budget ≤ ${BUDGET_ACTIVATION_MS} ms   ${verdict(okRecorded)}`);
+    console.log(
+      `activate() call, measured inside it:                 ${activationMs.toFixed(1).padStart(7)} ms   budget ≤ ${BUDGET_ACTIVATION_MS} ms   ${verdict(okActivate)}`,
+    );
+    console.log(
+      `activation VS Code recorded (code load + activate):  ${String(vscodeActivation.ms).padStart(7)} ms   budget ≤ ${BUDGET_ACTIVATION_MS} ms   ${verdict(okRecorded)}`,
+    );
     console.log(`   Running Extensions row: "${vscodeActivation.text}"`);
     console.log('');
-    const loop = (l: Loop): string => `max ${l.loopDelay.maxMs} ms, p99 ${l.loopDelay.p99Ms} ms, p50 ${l.loopDelay.p50Ms} ms, mean ${l.loopDelay.meanMs} ms; ticks late by > 20 ms: ${l.stalls.over20ms}, by > 50 ms: ${l.stalls.over50ms}`;
+    const loop = (l: Loop): string =>
+      `max ${l.loopDelay.maxMs} ms, p99 ${l.loopDelay.p99Ms} ms, p50 ${l.loopDelay.p50Ms} ms, mean ${l.loopDelay.meanMs} ms; ticks late by > 20 ms: ${l.stalls.over20ms}, by > 50 ms: ${l.stalls.over50ms}`;
     console.log(`idle floor (${(idle.wallMs / 1000).toFixed(1)} s, nothing running): ${loop(idle)}`);
-    console.log(`run: ${done.tasks} tasks (${done.merged} merged), ${done.terminals} terminals opened (runner: ${done.runner}), ${(done.wallMs / 1000).toFixed(1)} s`);
+    console.log(
+      `run: ${done.tasks} tasks (${done.merged} merged), ${done.terminals} terminals opened (runner: ${done.runner}), ${(done.wallMs / 1000).toFixed(1)} s`,
+    );
     console.log(`extension-host event-loop delay during the run: ${loop(done)}`);
-    console.log(`longest late ticks: ${done.stalls.longest.map((s) => `${s.ms} ms at ${(s.atMs / 1000).toFixed(1)} s`).join(', ') || 'none'}`);
-    console.log(`processes started by the extension host (synchronous part of spawn/execFile; host RSS ${done.hostRssMb} MB at the end):`);
-    for (const [program, f] of Object.entries(done.spawns)) console.log(`   ${program.padEnd(10)} ${String(f.calls).padStart(5)} calls, ${f.totalMs} ms in all, p95 ${f.p95Ms} ms, max ${f.maxMs} ms`);
-    console.log(`   the extension's git calls by subcommand: ${Object.entries(done.gitSubcommands).map(([c, n]) => `${c} ${n}`).join(', ')} (${(Object.values(done.gitSubcommands).reduce((a, b) => a + b, 0) / done.tasks).toFixed(0)} per task)`);
-    for (const b of done.busiest ?? []) console.log(`busy ${b.ms} ms: ${Object.entries(b.owners).map(([o, ms]) => `${o} ${ms} ms`).join(', ')}; top: ${b.top.join('; ')}`);
+    console.log(
+      `longest late ticks: ${done.stalls.longest.map((s) => `${s.ms} ms at ${(s.atMs / 1000).toFixed(1)} s`).join(', ') || 'none'}`,
+    );
+    console.log(
+      `processes started by the extension host (synchronous part of spawn/execFile; host RSS ${done.hostRssMb} MB at the end):`,
+    );
+    for (const [program, f] of Object.entries(done.spawns))
+      console.log(
+        `   ${program.padEnd(10)} ${String(f.calls).padStart(5)} calls, ${f.totalMs} ms in all, p95 ${f.p95Ms} ms, max ${f.maxMs} ms`,
+      );
+    console.log(
+      `   the extension's git calls by subcommand: ${Object.entries(done.gitSubcommands)
+        .map(([c, n]) => `${c} ${n}`)
+        .join(
+          ', ',
+        )} (${(Object.values(done.gitSubcommands).reduce((a, b) => a + b, 0) / done.tasks).toFixed(0)} per task)`,
+    );
+    for (const b of done.busiest ?? [])
+      console.log(
+        `busy ${b.ms} ms: ${Object.entries(b.owners)
+          .map(([o, ms]) => `${o} ${ms} ms`)
+          .join(', ')}; top: ${b.top.join('; ')}`,
+      );
     console.log(`longest stall: ${done.loopDelay.maxMs} ms   budget ≤ ${BUDGET_STALL_MS} ms   ${verdict(okStall)}`);
 
     await mkdir(resultsDir, { recursive: true });
@@ -181,7 +234,11 @@ async function main(): Promise<void> {
       loadAverage: loadavg(),
       quick: QUICK,
       budgets: { activationMs: BUDGET_ACTIVATION_MS, stallMs: BUDGET_STALL_MS },
-      activation: { activateCallMs: activationMs, vscodeRecordedMs: vscodeActivation.ms, runningExtensionsRow: vscodeActivation.text },
+      activation: {
+        activateCallMs: activationMs,
+        vscodeRecordedMs: vscodeActivation.ms,
+        runningExtensionsRow: vscodeActivation.text,
+      },
       idle,
       run: done,
       profiled: PROFILE,

@@ -96,7 +96,11 @@ async function setUp(sc: Scenario, base: string): Promise<{ dir: string; marks: 
   const agent = join(base, 'agent.js');
   await writeFile(agent, AGENT);
   await initRepo(dir, { files: { 'README.md': '# Handoff benchmark\n' } });
-  await initHome(dir, { targetBranch: 'main', stages: DEFAULT_STAGES, retry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0, jitter: 0 } });
+  await initHome(dir, {
+    targetBranch: 'main',
+    stages: DEFAULT_STAGES,
+    retry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0, jitter: 0 },
+  });
   const p = await Pipeline.open({ cwd: dir, role: 'lead', label: 'handoff bench setup' });
   try {
     for (const role of ROLES) {
@@ -104,7 +108,9 @@ async function setUp(sc: Scenario, base: string): Promise<{ dir: string; marks: 
         await p.addAgent({ id: `${role}-${i}`, role, command: `{node} ${agent} {taskFile} ${marks} ${sc.maxDelayMs}` });
       }
     }
-    const tasks = Array.from({ length: sc.tasks }, (_, i) => ({ spec: { id: `TASK-${String(i + 1).padStart(3, '0')}`, title: `Handoff ${i + 1}`, paths: [`t${i + 1}/**`] } }));
+    const tasks = Array.from({ length: sc.tasks }, (_, i) => ({
+      spec: { id: `TASK-${String(i + 1).padStart(3, '0')}`, title: `Handoff ${i + 1}`, paths: [`t${i + 1}/**`] },
+    }));
     await p.addTasks(tasks);
     await p.setOrchestrationMode(sc.orchestration);
   } finally {
@@ -120,7 +126,9 @@ async function measure(sc: Scenario): Promise<Figures> {
     const p = await Pipeline.open({ cwd: dir, role: 'lead', label: 'handoff bench' });
     const started: Array<{ taskId: string; stage: string; attempt: number; at: number }> = [];
     const completed = new Map<string, number>();
-    p.events.on('agent:started', (e) => started.push({ taskId: e.taskId, stage: e.stage, attempt: e.attempt, at: e.at }));
+    p.events.on('agent:started', (e) =>
+      started.push({ taskId: e.taskId, stage: e.stage, attempt: e.attempt, at: e.at }),
+    );
     p.events.on('task:transition', (e) => {
       if (e.event.type === 'complete') completed.set(`${e.after.id}#${e.before.attempt}`, Date.now());
     });
@@ -132,14 +140,21 @@ async function measure(sc: Scenario): Promise<Figures> {
       let timer: NodeJS.Timeout | undefined;
       idle = await Promise.race([
         monitor.untilIdle(),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${sc.label}: not idle within ${sc.timeoutMs / 1000} s`)), sc.timeoutMs))),
+        new Promise<never>(
+          (_, reject) =>
+            (timer = setTimeout(
+              () => reject(new Error(`${sc.label}: not idle within ${sc.timeoutMs / 1000} s`)),
+              sc.timeoutMs,
+            )),
+        ),
       ]).finally(() => clearTimeout(timer));
     } finally {
       await monitor.stop();
       await p.close();
     }
     const wallSeconds = (Date.now() - t0) / 1000;
-    if (idle.done !== sc.tasks) throw new Error(`${sc.label}: ${idle.done} of ${sc.tasks} tasks done (blocked: ${idle.blocked.join(', ')})`);
+    if (idle.done !== sc.tasks)
+      throw new Error(`${sc.label}: ${idle.done} of ${sc.tasks} tasks done (blocked: ${idle.blocked.join(', ')})`);
 
     const latencies: number[] = [];
     const detect: number[] = [];
@@ -187,8 +202,24 @@ function row(f: Figures): string {
 
 async function main(): Promise<void> {
   const scenarios: Scenario[] = [
-    { label: 'file events on, sequential (1 task at a time)', orchestration: 'sequential', tasks: QUICK ? 12 : 34, agentsPerRole: 1, maxDelayMs: 0, monitor: {}, timeoutMs: 600_000 },
-    { label: 'file events on, parallel (up to 4 tasks in flight)', orchestration: 'parallel', tasks: QUICK ? 12 : 34, agentsPerRole: 1, maxDelayMs: 0, monitor: {}, timeoutMs: 600_000 },
+    {
+      label: 'file events on, sequential (1 task at a time)',
+      orchestration: 'sequential',
+      tasks: QUICK ? 12 : 34,
+      agentsPerRole: 1,
+      maxDelayMs: 0,
+      monitor: {},
+      timeoutMs: 600_000,
+    },
+    {
+      label: 'file events on, parallel (up to 4 tasks in flight)',
+      orchestration: 'parallel',
+      tasks: QUICK ? 12 : 34,
+      agentsPerRole: 1,
+      maxDelayMs: 0,
+      monitor: {},
+      timeoutMs: 600_000,
+    },
   ];
   if (!QUICK) {
     scenarios.push({
@@ -209,17 +240,26 @@ async function main(): Promise<void> {
   }
 
   console.log('');
-  console.log(`Handoff latency: completion marker written → next stage's agent notified (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''})`);
+  console.log(
+    `Handoff latency: completion marker written → next stage's agent notified (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''})`,
+  );
   console.log('');
-  console.log(`${'run'.padEnd(52)}${'n'.padStart(5)}${'p50'.padStart(9)}${'p95'.padStart(9)}${'p99'.padStart(9)}${'max'.padStart(9)}${'mean'.padStart(9)}   detect p50/p95     launch p50/p95    wall`);
+  console.log(
+    `${'run'.padEnd(52)}${'n'.padStart(5)}${'p50'.padStart(9)}${'p95'.padStart(9)}${'p99'.padStart(9)}${'max'.padStart(9)}${'mean'.padStart(9)}   detect p50/p95     launch p50/p95    wall`,
+  );
   for (const f of results) console.log(row(f));
   const events = results[0]!;
   const seed = results.find((r) => r.label.startsWith('seed'));
   const ok = events.p95 <= BUDGET_P95_MS;
   console.log('');
   console.log(`detect = marker → completion committed; launch = completion committed → next agent notified.`);
-  if (seed) console.log(`seed / file events: p50 ${(seed.p50 / events.p50).toFixed(0)}×, p95 ${(seed.p95 / events.p95).toFixed(0)}×, mean ${(seed.mean / events.mean).toFixed(0)}×`);
-  console.log(`budget: p95 ≤ ${BUDGET_P95_MS} ms with file events (sequential run): ${events.p95.toFixed(0)} ms   ${ok ? 'OK' : 'OVER BUDGET'}`);
+  if (seed)
+    console.log(
+      `seed / file events: p50 ${(seed.p50 / events.p50).toFixed(0)}×, p95 ${(seed.p95 / events.p95).toFixed(0)}×, mean ${(seed.mean / events.mean).toFixed(0)}×`,
+    );
+  console.log(
+    `budget: p95 ≤ ${BUDGET_P95_MS} ms with file events (sequential run): ${events.p95.toFixed(0)} ms   ${ok ? 'OK' : 'OVER BUDGET'}`,
+  );
 
   const resultsDir = join(__dirname, 'results');
   await mkdir(resultsDir, { recursive: true });

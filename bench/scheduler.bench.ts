@@ -22,7 +22,16 @@ import { globsOverlap } from '../src/engine/scheduler/globOverlap';
 import { holdsClaim } from '../src/engine/scheduler/pathClaims';
 import { SchedulerIndex } from '../src/engine/scheduler/schedulerIndex';
 import { backoffUntil } from '../src/engine/scheduler/taskQueues';
-import { configSchema, emptyState, PRIORITY_RANK, type Agent, type PipelineConfig, type PipelineState, type Priority, type Task } from '../src/engine/schema';
+import {
+  configSchema,
+  emptyState,
+  PRIORITY_RANK,
+  type Agent,
+  type PipelineConfig,
+  type PipelineState,
+  type Priority,
+  type Task,
+} from '../src/engine/schema';
 import { transitionTask } from '../src/engine/taskLifecycle';
 import { mulberry32 as prng } from '../test/support/prng';
 import { newTask } from '../test/support/taskFixtures';
@@ -46,7 +55,7 @@ function buildState(config: PipelineConfig): PipelineState {
   const prereqs: Set<number>[] = Array.from({ length: TASKS }, () => new Set<number>());
   // Random DAG: an edge always points to an earlier task, so there is no cycle. Most edges are
   // local (a task depends on recent work, as in a real backlog), some reach far back.
-  for (let e = 0; e < EDGES; ) {
+  for (let e = 0; e < EDGES;) {
     const i = 1 + Math.floor(rnd() * (TASKS - 1));
     const j = rnd() < 0.8 ? Math.max(0, i - 1 - Math.floor(rnd() * 200)) : Math.floor(rnd() * i);
     const set = prereqs[i] as Set<number>;
@@ -59,7 +68,10 @@ function buildState(config: PipelineConfig): PipelineState {
   const state = emptyState();
   for (let i = 0; i < TASKS; i++) {
     const module = Math.floor(rnd() * 300);
-    const paths = rnd() < 0.5 ? [`src/mod${module}/**`] : [`src/mod${module}/file${Math.floor(rnd() * 5)}.ts`, `test/mod${module}/**`];
+    const paths =
+      rnd() < 0.5
+        ? [`src/mod${module}/**`]
+        : [`src/mod${module}/file${Math.floor(rnd() * 5)}.ts`, `test/mod${module}/**`];
     if (rnd() < 0.002) paths.push('**/*.json');
     const id = taskId(i + 1);
     state.tasks[id] = newTask(
@@ -77,7 +89,15 @@ function buildState(config: PipelineConfig): PipelineState {
   }
   for (const stage of config.stages) {
     for (let k = 1; k <= AGENTS_PER_ROLE; k++) {
-      const agent: Agent = { id: `${stage.role}-${k}`, role: stage.role, command: 'scripted', status: 'idle', current_task: null, since: null, created_at: AT };
+      const agent: Agent = {
+        id: `${stage.role}-${k}`,
+        role: stage.role,
+        command: 'scripted',
+        status: 'idle',
+        current_task: null,
+        since: null,
+        created_at: AT,
+      };
       state.agents[agent.id] = agent;
     }
   }
@@ -113,7 +133,10 @@ class IndexedScheduler implements Scheduler {
  */
 class NaiveScheduler implements Scheduler {
   private readonly conflictStages: Set<string>;
-  constructor(private readonly state: PipelineState, private readonly config: PipelineConfig) {
+  constructor(
+    private readonly state: PipelineState,
+    private readonly config: PipelineConfig,
+  ) {
     this.conflictStages = new Set(config.conflictStages);
   }
   readyPending(): string[] {
@@ -152,8 +175,18 @@ class NaiveScheduler implements Scheduler {
         let best: Task | undefined;
         for (const t of queued.get(stage.name) ?? []) {
           if (chosen.has(t.id)) continue;
-          if (best && (PRIORITY_RANK[t.priority] < PRIORITY_RANK[best.priority] || (PRIORITY_RANK[t.priority] === PRIORITY_RANK[best.priority] && t.seq > best.seq))) continue;
-          if (conflictStage && !holdsClaim(t, this.conflictStages) && claims.some((c) => c.some((p) => t.paths.some((q) => globsOverlap(p, q))))) continue;
+          if (
+            best &&
+            (PRIORITY_RANK[t.priority] < PRIORITY_RANK[best.priority] ||
+              (PRIORITY_RANK[t.priority] === PRIORITY_RANK[best.priority] && t.seq > best.seq))
+          )
+            continue;
+          if (
+            conflictStage &&
+            !holdsClaim(t, this.conflictStages) &&
+            claims.some((c) => c.some((p) => t.paths.some((q) => globsOverlap(p, q))))
+          )
+            continue;
           best = t;
         }
         if (!best) break;
@@ -286,22 +319,41 @@ gc();
 const naive = simulate(naiveState, config, new NaiveScheduler(naiveState, config), INDEXED_ONLY ? 1 : NAIVE_MAX_STEPS);
 const agreeUpTo = naive.log.length;
 for (let i = 0; i < agreeUpTo; i++) {
-  if (naive.log[i] !== indexed.log[i]) throw new Error(`decision ${i} differs: indexed ${indexed.log[i]}, naive ${naive.log[i]}`);
+  if (naive.log[i] !== indexed.log[i])
+    throw new Error(`decision ${i} differs: indexed ${indexed.log[i]}, naive ${naive.log[i]}`);
 }
 
 const perAssignmentUs = (r: RunResult): number => (r.schedulerMs * 1000) / r.assignments;
 const planStats = (r: RunResult): string =>
-  [(r.planMs * 1000) / r.steps, percentile(r.planSamplesUs, 50), percentile(r.planSamplesUs, 99)].map((x) => x.toFixed(1)).join(' / ');
+  [(r.planMs * 1000) / r.steps, percentile(r.planSamplesUs, 50), percentile(r.planSamplesUs, 99)]
+    .map((x) => x.toFixed(1))
+    .join(' / ');
 const rows: [string, string, string][] = [
   ['tasks / edges / agents', `${TASKS} / ${EDGES} / ${AGENTS_PER_ROLE * config.stages.length}`, ''],
   ['indexed: assignments (full run)', String(indexed.assignments), `${indexed.steps} plans`],
-  ['indexed: µs per assignment, amortised', perAssignmentUs(indexed).toFixed(2), `budget ≤ 50; best of ${RUNS}, all: ${indexedRuns.map((r) => perAssignmentUs(r).toFixed(1)).join(', ')}`],
+  [
+    'indexed: µs per assignment, amortised',
+    perAssignmentUs(indexed).toFixed(2),
+    `budget ≤ 50; best of ${RUNS}, all: ${indexedRuns.map((r) => perAssignmentUs(r).toFixed(1)).join(', ')}`,
+  ],
   ['indexed: plan() mean / p50 / p99 µs', planStats(indexed), ''],
-  ['indexed: upkeep µs per assignment', (((indexed.schedulerMs - indexed.planMs) * 1000) / indexed.assignments).toFixed(2), 'readyPending + taskChanged + agentChanged'],
-  ['naive: assignments measured', String(naive.assignments), naive.complete ? 'full run' : `first ${naive.steps} plans`],
+  [
+    'indexed: upkeep µs per assignment',
+    (((indexed.schedulerMs - indexed.planMs) * 1000) / indexed.assignments).toFixed(2),
+    'readyPending + taskChanged + agentChanged',
+  ],
+  [
+    'naive: assignments measured',
+    String(naive.assignments),
+    naive.complete ? 'full run' : `first ${naive.steps} plans`,
+  ],
   ['naive: µs per assignment, amortised', perAssignmentUs(naive).toFixed(2), 'rescan-all'],
   ['naive: plan() mean / p50 / p99 µs', planStats(naive), ''],
-  ['speed-up', `${(perAssignmentUs(naive) / perAssignmentUs(indexed)).toFixed(0)}×`, `decisions identical for ${agreeUpTo}`],
+  [
+    'speed-up',
+    `${(perAssignmentUs(naive) / perAssignmentUs(indexed)).toFixed(0)}×`,
+    `decisions identical for ${agreeUpTo}`,
+  ],
   ['SchedulerIndex.build (recovery), ms', buildMs.toFixed(1), ''],
   ['checkNewTasks, whole backlog, ms', cycleCheckMs.toFixed(1), ''],
   ['load average at the end (1 min)', loadavg()[0]?.toFixed(2) ?? '?', `${cpus().length} cores`],
@@ -322,8 +374,21 @@ writeFileSync(
       tasks: TASKS,
       edges: EDGES,
       agents: AGENTS_PER_ROLE * config.stages.length,
-      indexed: { assignments: indexed.assignments, plans: indexed.steps, usPerAssignment: perAssignmentUs(indexed), planP50Us: percentile(indexed.planSamplesUs, 50), planP99Us: percentile(indexed.planSamplesUs, 99) },
-      naive: { assignments: naive.assignments, plans: naive.steps, fullRun: naive.complete, usPerAssignment: perAssignmentUs(naive), planP50Us: percentile(naive.planSamplesUs, 50), planP99Us: percentile(naive.planSamplesUs, 99) },
+      indexed: {
+        assignments: indexed.assignments,
+        plans: indexed.steps,
+        usPerAssignment: perAssignmentUs(indexed),
+        planP50Us: percentile(indexed.planSamplesUs, 50),
+        planP99Us: percentile(indexed.planSamplesUs, 99),
+      },
+      naive: {
+        assignments: naive.assignments,
+        plans: naive.steps,
+        fullRun: naive.complete,
+        usPerAssignment: perAssignmentUs(naive),
+        planP50Us: percentile(naive.planSamplesUs, 50),
+        planP99Us: percentile(naive.planSamplesUs, 99),
+      },
       indexedRunsUsPerAssignment: indexedRuns.map(perAssignmentUs),
       buildMs,
       cycleCheckMs,

@@ -66,8 +66,18 @@ function task(n: number): Task {
 function transition(id: string, step: number): StateRecord {
   if (step === 0) return { type: 'task.transition', id, event: { type: 'ready' }, at: AT };
   return step % 2 === 1
-    ? { type: 'task.transition', id, event: { type: 'assign', agent: 'implementer-1', attempt: (step + 1) / 2 }, at: AT }
-    : { type: 'task.transition', id, event: { type: 'complete', nextStage: 'implementation', note: 'stage done' }, at: AT };
+    ? {
+        type: 'task.transition',
+        id,
+        event: { type: 'assign', agent: 'implementer-1', attempt: (step + 1) / 2 },
+        at: AT,
+      }
+    : {
+        type: 'task.transition',
+        id,
+        event: { type: 'complete', nextStage: 'implementation', note: 'stage done' },
+        at: AT,
+      };
 }
 
 function gc(): void {
@@ -85,7 +95,11 @@ async function lead(dir: string): Promise<LeaderLease> {
 }
 
 /** A store with `tasks` tasks, added in commits of 500, and a snapshot of them. */
-async function seeded(dir: string, tasks: number, snapshotEvery?: number): Promise<{ store: StateStore<PipelineState, StateRecord>; lease: LeaderLease }> {
+async function seeded(
+  dir: string,
+  tasks: number,
+  snapshotEvery?: number,
+): Promise<{ store: StateStore<PipelineState, StateRecord>; lease: LeaderLease }> {
   const lease = await lead(dir);
   const store = await StateStore.open({ dir, codec, lease, ...(snapshotEvery ? { snapshotEvery } : {}) });
   for (let n = 1; n <= tasks; n += 500) {
@@ -250,16 +264,26 @@ async function main(): Promise<void> {
   const commitOk = small.p95 <= 5 && big.p95 <= 5 && ratio <= 2;
   const openOk = Math.max(...open.readerMs, ...open.writerMs) <= 500;
 
-  console.log(`State store (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}, crc32 ${crc32IsNative ? 'native' : 'portable'}${QUICK ? ', quick' : ''})`);
+  console.log(
+    `State store (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}, crc32 ${crc32IsNative ? 'native' : 'portable'}${QUICK ? ', quick' : ''})`,
+  );
   console.log('');
-  console.log('commit, one task transition        tasks   state MB   p50 ms   p95 ms   p99 ms   max ms  max loop stall ms');
+  console.log(
+    'commit, one task transition        tasks   state MB   p50 ms   p95 ms   p99 ms   max ms  max loop stall ms',
+  );
   for (const f of [small, big]) {
-    console.log(`${''.padEnd(34)}${String(f.tasks).padStart(7)}${f.stateMB.toFixed(2).padStart(11)}${ms(f.p50)} ${ms(f.p95)} ${ms(f.p99)} ${ms(f.max)} ${ms(f.maxStallMs)}`);
+    console.log(
+      `${''.padEnd(34)}${String(f.tasks).padStart(7)}${f.stateMB.toFixed(2).padStart(11)}${ms(f.p50)} ${ms(f.p95)} ${ms(f.p99)} ${ms(f.max)} ${ms(f.maxStallMs)}`,
+    );
   }
-  console.log(`p95 at ${BIG} / p95 at ${SMALL}: ${ratio.toFixed(2)}×   budget: p95 ≤ 5 ms each, the 10 000 one ≤ 2× the 100 one   ${commitOk ? 'OK' : 'OVER BUDGET'}`);
+  console.log(
+    `p95 at ${BIG} / p95 at ${SMALL}: ${ratio.toFixed(2)}×   budget: p95 ≤ 5 ms each, the 10 000 one ≤ 2× the 100 one   ${commitOk ? 'OK' : 'OVER BUDGET'}`,
+  );
   console.log('');
   console.log(`open + recover ${open.tasks} tasks + ${open.journalRecords} journal records`);
-  console.log(`  reader: ${open.readerMs.map((x) => x.toFixed(0)).join(', ')} ms   writer (repairs, new segment): ${open.writerMs.map((x) => x.toFixed(0)).join(', ')} ms`);
+  console.log(
+    `  reader: ${open.readerMs.map((x) => x.toFixed(0)).join(', ')} ms   writer (repairs, new segment): ${open.writerMs.map((x) => x.toFixed(0)).join(', ')} ms`,
+  );
   console.log(`  median ${open.median.toFixed(0)} ms   budget ≤ 500 ms   ${openOk ? 'OK' : 'OVER BUDGET'}`);
 
   const resultsDir = join(__dirname, 'results');

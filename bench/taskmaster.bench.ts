@@ -73,7 +73,13 @@ interface Run {
 
 function timed(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Run {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { cwd, env: cleanEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(cmd, args, {
+    cwd,
+    env: cleanEnv(),
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const ms = performance.now() - t0;
   return { ms, code: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
 }
@@ -101,22 +107,40 @@ function median(xs: number[]): number {
 function taskMasterBinary(): { bin: string } | { error: string } {
   const bin = join(TASK_MASTER_PREFIX, 'node_modules', '.bin', 'task-master');
   if (existsSync(bin)) return { bin };
-  console.log(`installing task-master-ai@${TASK_MASTER_VERSION} into ${TASK_MASTER_PREFIX} (for this benchmark only; cached for later runs)…`);
+  console.log(
+    `installing task-master-ai@${TASK_MASTER_VERSION} into ${TASK_MASTER_PREFIX} (for this benchmark only; cached for later runs)…`,
+  );
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const r = spawnSync(npm, ['install', '--prefix', TASK_MASTER_PREFIX, '--no-audit', '--no-fund', '--loglevel=error', `task-master-ai@${TASK_MASTER_VERSION}`], {
-    encoding: 'utf8',
-    timeout: 15 * 60_000,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const r = spawnSync(
+    npm,
+    [
+      'install',
+      '--prefix',
+      TASK_MASTER_PREFIX,
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      `task-master-ai@${TASK_MASTER_VERSION}`,
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 15 * 60_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   if (r.status !== 0 || !existsSync(bin)) {
-    return { error: `npm install task-master-ai@${TASK_MASTER_VERSION} failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${lastLines(`${r.stdout ?? ''}${r.stderr ?? ''}`, 4) || 'no output'}` };
+    return {
+      error: `npm install task-master-ai@${TASK_MASTER_VERSION} failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${lastLines(`${r.stdout ?? ''}${r.stderr ?? ''}`, 4) || 'no output'}`,
+    };
   }
   return { bin };
 }
 
 async function taskMasterVersion(): Promise<string> {
   try {
-    const pkg = JSON.parse(await readFile(join(TASK_MASTER_PREFIX, 'node_modules', 'task-master-ai', 'package.json'), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(
+      await readFile(join(TASK_MASTER_PREFIX, 'node_modules', 'task-master-ai', 'package.json'), 'utf8'),
+    ) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : 'unknown version';
   } catch {
     return 'unknown version';
@@ -160,13 +184,27 @@ async function main(): Promise<void> {
     if (imp.code !== 0) throw new Error(`pipeline task import failed:\n${imp.stdout}${imp.stderr}`);
     const imported = /Imported (\d+) task/.exec(imp.stdout)?.[1] ?? '?';
 
-    console.log(`Task Master next vs pipeline run --dry (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''})`);
+    console.log(
+      `Task Master next vs pipeline run --dry (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''})`,
+    );
     console.log(
       `file: ${(text.length / 1024 / 1024).toFixed(1)} MB, ${masterTasks} tasks + ${masterSubtasks} subtasks in master (${subtasks} subtasks in all tags); priority filled in on ${filled} task(s); pipeline imported ${imported} task(s) in ${imp.ms.toFixed(0)} ms`,
     );
 
-    const floor: Series = { name: 'node -e "" (process start, the floor)', command: 'node -e ""', run: () => timed(process.execPath, ['-e', ''], repo), runs: [], picked: '-' };
-    const pipeline: Series = { name: 'pipeline run --dry', command: 'node dist/cli.js run --dry', run: () => timed(process.execPath, [CLI, 'run', '--dry'], repo), runs: [], picked: '' };
+    const floor: Series = {
+      name: 'node -e "" (process start, the floor)',
+      command: 'node -e ""',
+      run: () => timed(process.execPath, ['-e', ''], repo),
+      runs: [],
+      picked: '-',
+    };
+    const pipeline: Series = {
+      name: 'pipeline run --dry',
+      command: 'node dist/cli.js run --dry',
+      run: () => timed(process.execPath, [CLI, 'run', '--dry'], repo),
+      runs: [],
+      picked: '',
+    };
     const series: Series[] = [floor, pipeline];
     const tm = taskMasterBinary();
     let tmNote = '';
@@ -176,8 +214,20 @@ async function main(): Promise<void> {
       tmNote = `Task Master could not be installed here: ${tm.error}`;
     } else {
       const bin = tm.bin;
-      tmText = { name: `task-master next (${await taskMasterVersion()})`, command: 'task-master next', run: () => timed(bin, ['next'], tmDir), runs: [], picked: '' };
-      tmJson = { name: 'task-master next --format json', command: 'task-master next --format json', run: () => timed(bin, ['next', '--format', 'json'], tmDir), runs: [], picked: '' };
+      tmText = {
+        name: `task-master next (${await taskMasterVersion()})`,
+        command: 'task-master next',
+        run: () => timed(bin, ['next'], tmDir),
+        runs: [],
+        picked: '',
+      };
+      tmJson = {
+        name: 'task-master next --format json',
+        command: 'task-master next --format json',
+        run: () => timed(bin, ['next', '--format', 'json'], tmDir),
+        runs: [],
+        picked: '',
+      };
       // Warm-up: loads its modules into the page cache, makes its update check (cached an hour),
       // and shows whether it can run here at all.
       const warm = timed(tm.bin, ['next', '--format', 'json'], tmDir);
@@ -185,7 +235,9 @@ async function main(): Promise<void> {
       try {
         // It prints a notice box after the JSON: read the JSON object only.
         const out = warm.stdout;
-        const j = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('\n}') + 2)) as { task?: { id?: unknown; title?: unknown } | null };
+        const j = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('\n}') + 2)) as {
+          task?: { id?: unknown; title?: unknown } | null;
+        };
         picked = j.task ? `${String(j.task.id)} (${String(j.task.title)})` : 'none';
       } catch {
         picked = undefined;
@@ -227,16 +279,24 @@ async function main(): Promise<void> {
         continue;
       }
       console.log(
-        `${s.name.padEnd(42)}${String(s.runs.length).padStart(5)}${median(s.runs).toFixed(0).padStart(11)}${Math.min(...s.runs).toFixed(0).padStart(9)}${Math.max(...s.runs).toFixed(0).padStart(9)}   ${s.picked}${s.error ? `  (some runs failed: ${s.error})` : ''}`,
+        `${s.name.padEnd(42)}${String(s.runs.length).padStart(5)}${median(s.runs).toFixed(0).padStart(11)}${Math.min(
+          ...s.runs,
+        )
+          .toFixed(0)
+          .padStart(9)}${Math.max(...s.runs)
+          .toFixed(0)
+          .padStart(9)}   ${s.picked}${s.error ? `  (some runs failed: ${s.error})` : ''}`,
       );
     }
     const p = pipeline;
     if (tmNote) console.log(`\n${tmNote}\nOnly the pipeline's figure is reported.`);
     else if (tmText?.runs.length && p.runs.length) {
-      console.log(`\ntask-master next / pipeline run --dry, medians: ${(median(tmText.runs) / median(p.runs)).toFixed(1)}×`);
+      console.log(
+        `\ntask-master next / pipeline run --dry, medians: ${(median(tmText.runs) / median(p.runs)).toFixed(1)}×`,
+      );
     }
     console.log(
-      'They answer a little differently: task-master next names one task (in-progress parents\' subtasks first, then by priority and dependency count); run --dry lists the tasks whose prerequisites are merged and the agent each free stage would start.',
+      "They answer a little differently: task-master next names one task (in-progress parents' subtasks first, then by priority and dependency count); run --dry lists the tasks whose prerequisites are merged and the agent each free stage would start.",
     );
 
     const resultsDir = join(__dirname, 'results');
@@ -250,8 +310,18 @@ async function main(): Promise<void> {
           cores: cpus().length,
           load1: loadavg()[0],
           quick: QUICK,
-          file: { bytes: text.length, masterTasks, masterSubtasks, subtasksAllTags: subtasks, priorityFilled: filled, pipelineImported: Number(imported) || null, importMs: imp.ms },
-          taskMaster: tmNote ? { available: false, note: tmNote } : { available: true, version: await taskMasterVersion(), prefix: TASK_MASTER_PREFIX },
+          file: {
+            bytes: text.length,
+            masterTasks,
+            masterSubtasks,
+            subtasksAllTags: subtasks,
+            priorityFilled: filled,
+            pipelineImported: Number(imported) || null,
+            importMs: imp.ms,
+          },
+          taskMaster: tmNote
+            ? { available: false, note: tmNote }
+            : { available: true, version: await taskMasterVersion(), prefix: TASK_MASTER_PREFIX },
           series: series.map((s) => ({
             name: s.name,
             command: s.command,

@@ -22,12 +22,24 @@ const targets = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { ...common, entryPoints: ['src/views/engineHost.ts'], outfile: 'dist/engineHost.js', external: ['vscode'] },
   { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
-  { ...common, entryPoints: ['src/scripted/scriptedAgent.ts'], outfile: 'dist/scriptedAgent.js', banner: { js: '#!/usr/bin/env node' } },
+  {
+    ...common,
+    entryPoints: ['src/scripted/scriptedAgent.ts'],
+    outfile: 'dist/scriptedAgent.js',
+    banner: { js: '#!/usr/bin/env node' },
+  },
   // The git worker the extension runs its git work in (see src/engine/git/remoteWorkspace.ts).
   { ...common, entryPoints: ['src/engine/git/workspaceWorker.ts'], outfile: 'dist/gitWorker.js' },
   // The metrics panel's page: a browser bundle (with uPlot and its CSS) in media/out/, the only
   // place the webview may load from.
-  { ...common, platform: 'browser', format: 'iife', target: 'es2022', entryPoints: ['src/webview/metricsPage.ts'], outfile: 'media/out/metricsPage.js' },
+  {
+    ...common,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    entryPoints: ['src/webview/metricsPage.ts'],
+    outfile: 'media/out/metricsPage.js',
+  },
 ];
 
 if (watch) {

@@ -58,7 +58,9 @@ export function activate(context: vscode.ExtensionContext): AgentPipelineApi {
     statusBar,
     vscode.window.createTreeView(VIEWS.tasks, { treeDataProvider: tasks, showCollapseAll: true }),
     vscode.window.createTreeView(VIEWS.agents, { treeDataProvider: agents }),
-    vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, { provideTextDocumentContent: (uri) => loadHost().diff.provideTextDocumentContent(uri) }),
+    vscode.workspace.registerTextDocumentContentProvider(DIFF_SCHEME, {
+      provideTextDocumentContent: (uri) => loadHost().diff.provideTextDocumentContent(uri),
+    }),
     vscode.window.registerWebviewPanelSerializer(METRICS_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel) => {
         const h = loadHost();
@@ -110,7 +112,9 @@ async function startUp(loadHost: () => EngineHost, log: vscode.LogOutputChannel)
     await session.resumeIfWasRunning();
   } catch (e) {
     log.error(`Agent Pipeline could not open the pipeline: ${describe(e)}`);
-    void vscode.window.showErrorMessage(`Agent Pipeline: ${isPipelineError(e) ? e.message : describe(e)}`, 'Show Log').then((c) => c && log.show());
+    void vscode.window
+      .showErrorMessage(`Agent Pipeline: ${isPipelineError(e) ? e.message : describe(e)}`, 'Show Log')
+      .then((c) => c && log.show());
   }
 }
 

@@ -20,7 +20,6 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { AgentPipelineApi } from '../../src/extension';
 
-
 const EXTENSION_ID = 'agent-pipeline.agent-pipeline';
 const RUN_TIMEOUT_MS = 300_000;
 /** The stall sampler's period; a tick later than this by more than STALL_MS counts as a stall. */
@@ -38,14 +37,24 @@ function delay(ms: number): Promise<void> {
 
 async function waitForFile(file: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await stat(file).then(() => true, () => false))) {
+  while (
+    !(await stat(file).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${file}`);
     await delay(50);
   }
 }
 
 /** Resolves when `done()` holds, checked on each change of the session; rejects after the time limit or when `failed()` names a reason. */
-function waitForSession(api: AgentPipelineApi, done: () => boolean, failed: () => string | undefined, timeoutMs: number): Promise<void> {
+function waitForSession(
+  api: AgentPipelineApi,
+  done: () => boolean,
+  failed: () => string | undefined,
+  timeoutMs: number,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = (): void => {
       const why = failed();
@@ -127,7 +136,11 @@ export async function run(): Promise<void> {
  * the synchronous part of starting a process (fork and exec of the host's address space) blocks the
  * event loop, and grows with the host's size. The engine's git calls go through these two.
  */
-function timeSpawns(bundleDir: string): { figures(): Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }>; gitSubcommands(): Record<string, number>; dispose(): void } {
+function timeSpawns(bundleDir: string): {
+  figures(): Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }>;
+  gitSubcommands(): Record<string, number>;
+  dispose(): void;
+} {
   // The module object itself (an import would give a copy), so that replacing its functions
   // reaches every caller in this process.
   const cp = createRequire(__filename)('node:child_process') as Record<string, (...args: unknown[]) => unknown>;
@@ -144,7 +157,11 @@ function timeSpawns(bundleDir: string): { figures(): Record<string, { calls: num
         const ms = performance.now() - started;
         // Who asked: this extension (the engine's git calls), the built-in git extension, or VS Code.
         const stack = new Error().stack ?? '';
-        const caller = stack.includes(bundleDir) ? 'agent-pipeline' : /[/\\]extensions[/\\]git[/\\]/.test(stack) ? 'git extension' : 'VS Code';
+        const caller = stack.includes(bundleDir)
+          ? 'agent-pipeline'
+          : /[/\\]extensions[/\\]git[/\\]/.test(stack)
+            ? 'git extension'
+            : 'VS Code';
         const program = String(args[0]).trim().split(/\s+/)[0]?.split('/').pop() || '?';
         const key = `${program} (${caller})`;
         const list = times.get(key) ?? [];
@@ -163,7 +180,12 @@ function timeSpawns(bundleDir: string): { figures(): Record<string, { calls: num
       for (const [program, list] of times) {
         const sorted = [...list].sort((a, b) => a - b);
         const round = (x: number): number => Math.round(x * 10) / 10;
-        out[program] = { calls: list.length, totalMs: round(list.reduce((a, b) => a + b, 0)), maxMs: round(sorted.at(-1) ?? 0), p95Ms: round(sorted[Math.floor(0.95 * (sorted.length - 1))] ?? 0) };
+        out[program] = {
+          calls: list.length,
+          totalMs: round(list.reduce((a, b) => a + b, 0)),
+          maxMs: round(sorted.at(-1) ?? 0),
+          p95Ms: round(sorted[Math.floor(0.95 * (sorted.length - 1))] ?? 0),
+        };
       }
       return out;
     },
@@ -220,8 +242,18 @@ async function measureLoop(during: () => Promise<unknown>): Promise<LoopFigures>
   const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
   return {
     wallMs: performance.now() - started,
-    loopDelay: { maxMs: ms(histogram.max), p50Ms: ms(histogram.percentile(50)), p99Ms: ms(histogram.percentile(99)), meanMs: ms(histogram.mean), samples: histogram.count },
-    stalls: { over20ms: stalls.length, over50ms: stalls.filter((x) => x.ms > 50).length, longest: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8) },
+    loopDelay: {
+      maxMs: ms(histogram.max),
+      p50Ms: ms(histogram.percentile(50)),
+      p99Ms: ms(histogram.percentile(99)),
+      meanMs: ms(histogram.mean),
+      samples: histogram.count,
+    },
+    stalls: {
+      over20ms: stalls.length,
+      over50ms: stalls.filter((x) => x.ms > 50).length,
+      longest: [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 8),
+    },
   };
 }
 
@@ -260,7 +292,10 @@ async function startProfiler(): Promise<{ stop(): Promise<Profile> }> {
  * who had the CPU: this extension, another extension, or VS Code and Node themselves (a sample
  * counts for an extension when one of its functions is on the stack), and its heaviest functions.
  */
-function busiestStretches(profile: Profile, bundleDir: string): { ms: number; owners: Record<string, number>; top: string[] }[] {
+function busiestStretches(
+  profile: Profile,
+  bundleDir: string,
+): { ms: number; owners: Record<string, number>; top: string[] }[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -310,7 +345,10 @@ function busiestStretches(profile: Profile, bundleDir: string): { ms: number; ow
         const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
         self.set(key, (self.get(key) ?? 0) + s.deltas[i]!);
       });
-      const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
+      const top = [...self]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
       return { ms: Math.round(s.ms * 10) / 10, owners, top };
     });
 }

@@ -26,7 +26,14 @@ export const stampFile = join(testHostDir, 'stamp.json');
 const logFile = join(testHostDir, 'install.log');
 
 /** Native modules of VS Code's server that ship as sources and must be compiled for this Node. */
-const NATIVE_MODULES = ['@parcel/watcher', '@vscode/spdlog', 'node-pty', 'native-watchdog', '@vscode/deviceid', 'kerberos'];
+const NATIVE_MODULES = [
+  '@parcel/watcher',
+  '@vscode/spdlog',
+  'node-pty',
+  'native-watchdog',
+  '@vscode/deviceid',
+  'kerberos',
+];
 
 /** Debian packages, each with a file that proves it is installed. */
 const APT_PACKAGES = [
@@ -63,7 +70,12 @@ export async function isTestHostInstalled() {
   const stamp = await readStamp();
   const want = wantedStamp();
   const same = stamp !== undefined && Object.entries(want).every(([k, v]) => stamp[k] === v);
-  return same && [serverMain, ripgrepTarget, join(vscodeDir, 'node_modules.asar'), ...APT_PACKAGES.map((p) => p.file)].every((f) => existsSync(f));
+  return (
+    same &&
+    [serverMain, ripgrepTarget, join(vscodeDir, 'node_modules.asar'), ...APT_PACKAGES.map((p) => p.file)].every((f) =>
+      existsSync(f),
+    )
+  );
 }
 
 class InstallError extends Error {}
@@ -98,7 +110,12 @@ function run(command, args, { cwd = repoRoot, env = {}, timeoutMs = 10 * 60_000 
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve(tail);
-      else reject(new InstallError(`\`${command} ${args.join(' ')}\` in ${cwd} failed (${signal ? `killed by ${signal}` : `exit ${code}`}); last output:\n${tail}\nFull log: ${logFile}`));
+      else
+        reject(
+          new InstallError(
+            `\`${command} ${args.join(' ')}\` in ${cwd} failed (${signal ? `killed by ${signal}` : `exit ${code}`}); last output:\n${tail}\nFull log: ${logFile}`,
+          ),
+        );
     });
   });
 }
@@ -118,13 +135,18 @@ async function ensureAptPackages() {
   }
   const names = missing.map((p) => p.name);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new InstallError(`missing Debian packages ${names.join(', ')} and not root: run \`sudo apt-get update && sudo apt-get install -y ${names.join(' ')}\` and try again`);
+    throw new InstallError(
+      `missing Debian packages ${names.join(', ')} and not root: run \`sudo apt-get update && sudo apt-get install -y ${names.join(' ')}\` and try again`,
+    );
   }
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   await step(`apt-get update`, () => run('apt-get', ['update'], { env }));
   await step(`apt-get install ${names.join(' ')}`, () => run('apt-get', ['install', '-y', ...names], { env }));
   const still = missing.filter((p) => !existsSync(p.file));
-  if (still.length > 0) throw new InstallError(`apt-get installed ${names.join(', ')} but ${still.map((p) => p.file).join(', ')} is still missing`);
+  if (still.length > 0)
+    throw new InstallError(
+      `apt-get installed ${names.join(', ')} but ${still.map((p) => p.file).join(', ')} is still missing`,
+    );
 }
 
 /**
@@ -151,19 +173,26 @@ async function install() {
   await ensureAptPackages();
   await rm(stampFile, { force: true });
   await mkdir(installDir, { recursive: true });
-  const manifest = { name: 'agent-pipeline-test-host', private: true, description: 'VS Code test host, installed by scripts/testHost/install.mjs', dependencies: { 'code-server': CODE_SERVER_VERSION } };
+  const manifest = {
+    name: 'agent-pipeline-test-host',
+    private: true,
+    description: 'VS Code test host, installed by scripts/testHost/install.mjs',
+    dependencies: { 'code-server': CODE_SERVER_VERSION },
+  };
   await writeFile(join(installDir, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
 
   // code-server's own install scripts refuse root and download ripgrep from GitHub: skip them all
   // and do by hand the few parts that matter.
   await step(`npm install code-server@${CODE_SERVER_VERSION} (scripts skipped)`, () =>
-    run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: installDir }));
+    run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: installDir }),
+  );
   await step('npm rebuild argon2', async () => {
     await run('npm', ['rebuild', 'argon2', '--foreground-scripts'], { cwd: installDir, env: rebuildEnv() });
     await verifyNativeModules(installDir, ['argon2']);
   });
   await step('npm install VS Code server dependencies (lib/vscode, scripts skipped)', () =>
-    run('npm', ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: vscodeDir }));
+    run('npm', ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: vscodeDir }),
+  );
   await step('copy Debian ripgrep into @vscode/ripgrep', async () => {
     await mkdir(dirname(ripgrepTarget), { recursive: true });
     await copyFile('/usr/bin/rg', ripgrepTarget);
@@ -175,10 +204,16 @@ async function install() {
   });
   await step('link node_modules.asar -> node_modules', async () => {
     const link = join(vscodeDir, 'node_modules.asar');
-    const present = await lstat(link).then(() => true, () => false);
+    const present = await lstat(link).then(
+      () => true,
+      () => false,
+    );
     if (!present) await symlink('node_modules', link);
   });
-  await writeFile(stampFile, JSON.stringify({ ...wantedStamp(), installedAt: new Date().toISOString() }, null, 2) + '\n');
+  await writeFile(
+    stampFile,
+    JSON.stringify({ ...wantedStamp(), installedAt: new Date().toISOString() }, null, 2) + '\n',
+  );
 }
 
 /**

@@ -37,7 +37,13 @@ interface Suite {
 
 const SUITES: Suite[] = [
   { name: 'in-host', entry: 'index.js', workspace: { workspaceFile: true }, workspaceTrust: false, timeoutMs: 170_000 },
-  { name: 'in-host-untrusted', entry: 'untrustedIndex.js', workspace: { pipeline: false }, workspaceTrust: true, timeoutMs: 60_000 },
+  {
+    name: 'in-host-untrusted',
+    entry: 'untrustedIndex.js',
+    workspace: { pipeline: false },
+    workspaceTrust: true,
+    timeoutMs: 60_000,
+  },
 ];
 
 interface Outcome {
@@ -72,10 +78,14 @@ async function runSuite(suite: Suite): Promise<Outcome> {
       },
       (session) => session.waitForExit(suite.timeoutMs),
     );
-    console.log(`[vscode-tests] ${suite.name} exited with code ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `[vscode-tests] ${suite.name} exited with code ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     return { code, passed: counts?.passed ?? 0, failed: counts?.failed ?? (code === 0 ? 0 : 1) };
   } catch (err) {
-    console.error(`[vscode-tests] ${suite.name} could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    console.error(
+      `[vscode-tests] ${suite.name} could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
     return { code: 1, passed: counts?.passed ?? 0, failed: Math.max(1, counts?.failed ?? 0) };
   } finally {
     await workspace.dispose();
@@ -98,7 +108,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`[vscode-tests] in-host suites could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    console.error(
+      `[vscode-tests] in-host suites could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
     process.exit(1);
   },
 );

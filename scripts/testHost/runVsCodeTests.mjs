@@ -30,7 +30,10 @@ function seconds(since) {
 
 // The child running now, so that an interrupt or a CI timeout reaches it and it can clean up.
 let current;
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+]) {
   process.on(signal, () => {
     if (current && current.exitCode === null && current.signalCode === null) {
       current.kill(signal);
@@ -117,7 +120,10 @@ async function runSuite() {
 
 function uiTestFiles() {
   const dir = join(repoRoot, 'test', 'vscode', 'ui');
-  return readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 async function runUiTests() {
@@ -128,7 +134,10 @@ async function runUiTests() {
     return { code: 1, output: '' };
   }
   // One VS Code at a time: each is a server, a browser and an extension host on a 2-core machine.
-  const result = await runNode(['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${UI_TIMEOUT_MS}`, ...files], UI_TIMEOUT_MS + 30_000);
+  const result = await runNode(
+    ['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${UI_TIMEOUT_MS}`, ...files],
+    UI_TIMEOUT_MS + 30_000,
+  );
   console.log(`[vscode-tests] UI tests exited with code ${result.code} after ${seconds(started)}`);
   return result;
 }

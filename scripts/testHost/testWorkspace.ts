@@ -44,9 +44,17 @@ export async function createTestWorkspace(options: TestWorkspaceOptions = {}): P
   const path = join(dir, 'sample');
   let open = path;
   try {
-    await initRepo(path, { files: { 'README.md': '# Test workspace\n', 'src/index.js': "exports.name = 'sample';\n" }, userName: 'Agent Pipeline Tests', userEmail: 'tests@agent-pipeline.invalid' });
+    await initRepo(path, {
+      files: { 'README.md': '# Test workspace\n', 'src/index.js': "exports.name = 'sample';\n" },
+      userName: 'Agent Pipeline Tests',
+      userEmail: 'tests@agent-pipeline.invalid',
+    });
     if (options.pipeline ?? true) {
-      await initHome(path, { targetBranch: 'main', stages: DEFAULT_STAGES, retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, jitter: 0.2 } });
+      await initHome(path, {
+        targetBranch: 'main',
+        stages: DEFAULT_STAGES,
+        retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, jitter: 0.2 },
+      });
       if (options.agents?.length || options.tasks?.length) {
         const p = await Pipeline.open({ cwd: path, role: 'lead', label: 'test workspace set-up' });
         try {

@@ -37,7 +37,8 @@ export function installedHost(): InstalledHost {
   } catch {
     throw new Error(`VS Code test host not installed (no ${stampFile}): run node scripts/testHost/install.mjs`);
   }
-  if (typeof stamp.serverMain !== 'string' || typeof stamp.chromium !== 'string') throw new Error(`${stampFile} is incomplete: run node scripts/testHost/install.mjs --force`);
+  if (typeof stamp.serverMain !== 'string' || typeof stamp.chromium !== 'string')
+    throw new Error(`${stampFile} is incomplete: run node scripts/testHost/install.mjs --force`);
   const host = { serverMain: resolve(testHostDir, stamp.serverMain), chromium: stamp.chromium };
   for (const file of [host.serverMain, host.chromium]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run node scripts/testHost/install.mjs --force`);
@@ -142,7 +143,10 @@ function installSignalHandlers(): void {
   if (signalHandlersInstalled) return;
   signalHandlersInstalled = true;
   process.on('exit', runEmergencyCleanups);
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.on(signal, () => {
       runEmergencyCleanups();
       process.exit(code);
@@ -177,7 +181,11 @@ function serverDirArgs(dataDir: string): string[] {
 
 /** Installs .vsix files with the server's CLI (it installs, prints, and exits) into the run's dirs. */
 async function installVsix(serverMain: string, dataDir: string, vsix: string, log: WriteStream): Promise<void> {
-  const child = spawn(process.execPath, [serverMain, '--accept-server-license-terms', ...serverDirArgs(dataDir), '--install-extension', vsix], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [serverMain, '--accept-server-license-terms', ...serverDirArgs(dataDir), '--install-extension', vsix],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   const onData = (chunk: Buffer): void => {
     log.write(chunk);
@@ -196,16 +204,26 @@ async function installVsix(serverMain: string, dataDir: string, vsix: string, lo
     child.kill('SIGKILL');
     throw err;
   });
-  if (code !== 0 || !/successfully installed/i.test(output)) throw new Error(`installing ${vsix} failed (exit ${code}):\n${output}`);
+  if (code !== 0 || !/successfully installed/i.test(output))
+    throw new Error(`installing ${vsix} failed (exit ${code}):\n${output}`);
 }
 
 /** Starts the server; `onSpawned` learns of the process at once, so it can be stopped even if start-up fails. */
-async function startServer(serverMain: string, dataDir: string, trust: boolean, log: WriteStream, timeoutMs: number, onSpawned: (p: ChildProcess, exited: Promise<string>) => void): Promise<Server> {
+async function startServer(
+  serverMain: string,
+  dataDir: string,
+  trust: boolean,
+  log: WriteStream,
+  timeoutMs: number,
+  onSpawned: (p: ChildProcess, exited: Promise<string>) => void,
+): Promise<Server> {
   const args = [
     serverMain,
-    '--host', '127.0.0.1',
+    '--host',
+    '127.0.0.1',
     // Port 0 lets the server pick a free port and print it: no race with other processes.
-    '--port', '0',
+    '--port',
+    '0',
     '--without-connection-token',
     '--accept-server-license-terms',
     '--disable-telemetry',
@@ -238,9 +256,13 @@ async function startServer(serverMain: string, dataDir: string, trust: boolean, 
   // Listening is not serving yet: wait until the web client is actually answered.
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for the VS Code server on port ${port} to answer`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for the VS Code server on port ${port} to answer`);
     await Promise.race([new Promise((r) => setTimeout(r, 100)), died]);
   }
   return { process: child, port, exited, tail };
@@ -259,10 +281,16 @@ async function stopServer(server: ChildProcess, exited: Promise<string>): Promis
 }
 
 /** The workbench URL that opens `workspace` (a folder or a .code-workspace file) with the extension (and its tests) loaded. */
-export function workbenchUrl(port: number, workspace: string, extensionDevelopmentPath?: string, extensionTestsPath?: string): string {
+export function workbenchUrl(
+  port: number,
+  workspace: string,
+  extensionDevelopmentPath?: string,
+  extensionTestsPath?: string,
+): string {
   const remote = (path: string): string => `vscode-remote://127.0.0.1:${port}${path}`;
   const payload: [string, string][] = [];
-  if (extensionDevelopmentPath !== undefined) payload.push(['extensionDevelopmentPath', remote(extensionDevelopmentPath)]);
+  if (extensionDevelopmentPath !== undefined)
+    payload.push(['extensionDevelopmentPath', remote(extensionDevelopmentPath)]);
   if (extensionTestsPath !== undefined) payload.push(['extensionTestsPath', remote(extensionTestsPath)]);
   const open = workspace.endsWith('.code-workspace') ? 'workspace' : 'folder';
   const query = payload.length ? `&payload=${encodeURIComponent(JSON.stringify(payload))}` : '';
@@ -303,7 +331,13 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCodeSessio
     });
     mkdirSync(join(dataDir, 'user-data', 'User'), { recursive: true });
     const trust = options.workspaceTrust ?? false;
-    const trustSettings = trust ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.banner': 'never' } : {};
+    const trustSettings = trust
+      ? {
+          'security.workspace.trust.enabled': true,
+          'security.workspace.trust.startupPrompt': 'never',
+          'security.workspace.trust.banner': 'never',
+        }
+      : {};
     const settings = { ...USER_SETTINGS, ...trustSettings, ...options.userSettings };
     await writeFile(join(dataDir, 'user-data', 'User', 'settings.json'), JSON.stringify(settings, null, 2));
 
@@ -325,7 +359,12 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCodeSessio
       serverExited = exited;
     });
 
-    const browser: Browser = await chromium.launch({ executablePath: host.chromium, headless: true, args: CHROMIUM_ARGS, timeout: startTimeoutMs });
+    const browser: Browser = await chromium.launch({
+      executablePath: host.chromium,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: startTimeoutMs,
+    });
     cleanups.push(() => withTimeout(browser.close(), 10_000, 'the browser to close'));
     const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 800 } });
     const page = await context.newPage();
@@ -353,7 +392,12 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCodeSessio
       options.onLog?.(level, String(message));
     });
 
-    const url = workbenchUrl(server.port, options.workspace, options.extensionDevelopmentPath, options.extensionTestsPath);
+    const url = workbenchUrl(
+      server.port,
+      options.workspace,
+      options.extensionDevelopmentPath,
+      options.extensionTestsPath,
+    );
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: startTimeoutMs });
 
     const crashed = new Promise<never>((_, reject) => {
@@ -370,7 +414,12 @@ export async function launchVsCode(options: LaunchOptions): Promise<VsCodeSessio
       page,
       url,
       port: server.port,
-      waitForExit: (timeoutMs) => withTimeout(Promise.race([exitCode, crashed, serverDied]), timeoutMs, 'the extension tests to finish (codeAutomationExit)'),
+      waitForExit: (timeoutMs) =>
+        withTimeout(
+          Promise.race([exitCode, crashed, serverDied]),
+          timeoutMs,
+          'the extension tests to finish (codeAutomationExit)',
+        ),
       close,
     };
   } catch (err) {

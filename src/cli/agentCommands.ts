@@ -9,7 +9,10 @@ export function registerAgentCommands(program: Command): void {
     .command('add <id>')
     .description('register an agent for a role')
     .requiredOption('--role <role>', 'the role it plays (a role of one of the stages)')
-    .requiredOption('--command <command>', 'a preset (claude, codex, gemini, aider, scripted) or a template with {taskFile} {taskId} {worktree} {role}')
+    .requiredOption(
+      '--command <command>',
+      'a preset (claude, codex, gemini, aider, scripted) or a template with {taskFile} {taskId} {worktree} {role}',
+    )
     .action(async (id: string, o: { role: string; command: string }) => {
       await withPipeline('auto', 'pipeline agent add', async (p) => {
         const a = await p.addAgent({ id, role: o.role, command: o.command });
@@ -25,8 +28,14 @@ export function registerAgentCommands(program: Command): void {
       await withPipeline('follow', 'pipeline agent list', (p) => {
         const agents = Object.values(p.state.agents).sort((a, b) => a.id.localeCompare(b.id));
         if (o.json) return printJson(agents);
-        if (agents.length === 0) return println('No agents. Add one with `pipeline agent add <id> --role <role> --command <preset>`.');
-        println(table(['ID', 'ROLE', 'STATUS', 'TASK', 'COMMAND'], agents.map((a) => [a.id, a.role, a.status, a.current_task ?? '-', a.command])));
+        if (agents.length === 0)
+          return println('No agents. Add one with `pipeline agent add <id> --role <role> --command <preset>`.');
+        println(
+          table(
+            ['ID', 'ROLE', 'STATUS', 'TASK', 'COMMAND'],
+            agents.map((a) => [a.id, a.role, a.status, a.current_task ?? '-', a.command]),
+          ),
+        );
       });
     });
 

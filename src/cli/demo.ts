@@ -19,27 +19,86 @@ import { runMonitor } from './runCommand';
  */
 const SAMPLE_FILES: Record<string, string> = {
   'README.md': '# Sample project\n\nA small Node.js project that the Agent Pipeline demo builds, one task at a time.\n',
-  'package.json': JSON.stringify({ name: 'sample-project', version: '0.0.0', private: true, scripts: { test: 'node --test' } }, null, 2) + '\n',
+  'package.json':
+    JSON.stringify(
+      { name: 'sample-project', version: '0.0.0', private: true, scripts: { test: 'node --test' } },
+      null,
+      2,
+    ) + '\n',
   'CHANGELOG.md': '# Changelog\n',
   'src/index.js': "exports.name = 'sample-project';\n",
 };
 
 export const DEMO_TASKS: TaskSpec[] = [
-  { id: 'TASK-001', title: 'Core module layout', paths: ['src/core/**'], priority: 'high', description: 'Lay out the core module that the other features build on.' },
-  { id: 'TASK-002', title: 'Input parser', prerequisites: ['TASK-001'], paths: ['src/parser/**', 'CHANGELOG.md'], description: 'Parse the input format.\n\nscripted: touch CHANGELOG.md' },
-  { id: 'TASK-003', title: 'Output formatter', prerequisites: ['TASK-001'], paths: ['src/format/**'], description: 'Format results for the terminal.\n\nscripted: fail implementation 1' },
-  { id: 'TASK-004', title: 'Configuration loader', prerequisites: ['TASK-001'], paths: ['src/config/**'], priority: 'low', description: 'Load settings from a file.' },
-  { id: 'TASK-005', title: 'User guide', prerequisites: ['TASK-001'], paths: ['docs/**'], description: 'Write the user guide.\n\nscripted: request-changes 1' },
-  { id: 'TASK-006', title: 'Command-line entry point', prerequisites: ['TASK-002', 'TASK-003'], paths: ['src/cli/**', 'CHANGELOG.md'], priority: 'high', description: 'Wire parser and formatter into a command.\n\nscripted: touch CHANGELOG.md' },
-  { id: 'TASK-007', title: 'Release notes', prerequisites: ['TASK-004', 'TASK-005', 'TASK-006'], paths: ['CHANGELOG.md'], description: 'Summarise the release.\n\nscripted: touch CHANGELOG.md' },
+  {
+    id: 'TASK-001',
+    title: 'Core module layout',
+    paths: ['src/core/**'],
+    priority: 'high',
+    description: 'Lay out the core module that the other features build on.',
+  },
+  {
+    id: 'TASK-002',
+    title: 'Input parser',
+    prerequisites: ['TASK-001'],
+    paths: ['src/parser/**', 'CHANGELOG.md'],
+    description: 'Parse the input format.\n\nscripted: touch CHANGELOG.md',
+  },
+  {
+    id: 'TASK-003',
+    title: 'Output formatter',
+    prerequisites: ['TASK-001'],
+    paths: ['src/format/**'],
+    description: 'Format results for the terminal.\n\nscripted: fail implementation 1',
+  },
+  {
+    id: 'TASK-004',
+    title: 'Configuration loader',
+    prerequisites: ['TASK-001'],
+    paths: ['src/config/**'],
+    priority: 'low',
+    description: 'Load settings from a file.',
+  },
+  {
+    id: 'TASK-005',
+    title: 'User guide',
+    prerequisites: ['TASK-001'],
+    paths: ['docs/**'],
+    description: 'Write the user guide.\n\nscripted: request-changes 1',
+  },
+  {
+    id: 'TASK-006',
+    title: 'Command-line entry point',
+    prerequisites: ['TASK-002', 'TASK-003'],
+    paths: ['src/cli/**', 'CHANGELOG.md'],
+    priority: 'high',
+    description: 'Wire parser and formatter into a command.\n\nscripted: touch CHANGELOG.md',
+  },
+  {
+    id: 'TASK-007',
+    title: 'Release notes',
+    prerequisites: ['TASK-004', 'TASK-005', 'TASK-006'],
+    paths: ['CHANGELOG.md'],
+    description: 'Summarise the release.\n\nscripted: touch CHANGELOG.md',
+  },
 ];
 
 export async function setUpDemo(dir: string): Promise<void> {
   await initRepo(dir, { files: SAMPLE_FILES });
-  await initHome(dir, { targetBranch: 'main', stages: DEFAULT_STAGES, retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, jitter: 0.2 } });
+  await initHome(dir, {
+    targetBranch: 'main',
+    stages: DEFAULT_STAGES,
+    retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, jitter: 0.2 },
+  });
   const p = await Pipeline.open({ cwd: dir, role: 'lead', label: 'pipeline demo' });
   try {
-    for (const [id, role] of [['architect', 'architect'], ['tester', 'tester'], ['implementer-1', 'implementer'], ['implementer-2', 'implementer'], ['supervisor', 'supervisor']] as const) {
+    for (const [id, role] of [
+      ['architect', 'architect'],
+      ['tester', 'tester'],
+      ['implementer-1', 'implementer'],
+      ['implementer-2', 'implementer'],
+      ['supervisor', 'supervisor'],
+    ] as const) {
       await p.addAgent({ id, role, command: 'scripted' });
     }
     await p.addTasks(DEMO_TASKS.map((spec) => ({ spec, source: 'demo' })));
@@ -61,18 +120,20 @@ export function registerDemo(program: Command): void {
       const json = o.json ?? false;
       if (!json) println(`Sample repository: ${dir}`);
       await setUpDemo(dir);
-      if (!json) println(`${DEMO_TASKS.length} tasks, 5 scripted agents (architect, tester, 2 implementers, supervisor).\n`);
+      if (!json)
+        println(`${DEMO_TASKS.length} tasks, 5 scripted agents (architect, tester, 2 implementers, supervisor).\n`);
       const code = await runMonitor('process', true, json, dir);
       const p = await Pipeline.open({ cwd: dir, role: 'follow' });
       try {
         const tasks = Object.values(p.state.tasks);
         const r = await GitRepo.open(dir);
         let merged = 0;
-        for (const t of tasks) if (t.status === 'done' && t.merged_commit && (await isAncestor(r, t.merged_commit, 'main'))) merged++;
+        for (const t of tasks)
+          if (t.status === 'done' && t.merged_commit && (await isAncestor(r, t.merged_commit, 'main'))) merged++;
         if (!json) {
           println(`\n${merged} of ${tasks.length} tasks merged on main. History of main:`);
           println(await r.read(['log', '--oneline', '--graph', '-n', '40', 'main']));
-          println(`Inspect it: cd ${dir} && git log --graph main && node ${process.argv[1] ?? "dist/cli.js"} status`);
+          println(`Inspect it: cd ${dir} && git log --graph main && node ${process.argv[1] ?? 'dist/cli.js'} status`);
         }
         process.exitCode = code === 0 && merged === tasks.length ? 0 : 1;
       } finally {

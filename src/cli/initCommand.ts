@@ -8,7 +8,10 @@ export function registerInit(program: Command): void {
     .command('init')
     .description('create .pipeline/ at the root of this git repository')
     .option('--target <branch>', 'the branch approved work is merged into (default: the current branch)')
-    .option('--preset <name>', 'also add one agent per role running this preset (claude, codex, gemini, aider, scripted)')
+    .option(
+      '--preset <name>',
+      'also add one agent per role running this preset (claude, codex, gemini, aider, scripted)',
+    )
     .action(async (o: { target?: string; preset?: string }) => {
       const { home, target } = await initPipelineAt(process.cwd(), o.target ? { target: o.target } : {});
       println(`Initialised a pipeline in ${home.dir} (target branch ${target}).`);
@@ -21,7 +24,9 @@ export function registerInit(program: Command): void {
           }
         });
       } else {
-        println('Next: add agents with `pipeline agent add <id> --role <role> --command <preset|template>` and tasks with `pipeline task add <title>`.');
+        println(
+          'Next: add agents with `pipeline agent add <id> --role <role> --command <preset|template>` and tasks with `pipeline task add <title>`.',
+        );
       }
     });
 }

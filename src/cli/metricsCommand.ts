@@ -15,7 +15,9 @@ export function registerMetricsCommand(program: Command): void {
     .command('metrics')
     .description('Prometheus metrics and health endpoints on 127.0.0.1')
     .command('serve')
-    .description('serve /metrics, /healthz, /readyz and /snapshot.json of this pipeline, following it read-only, until interrupted')
+    .description(
+      'serve /metrics, /healthz, /readyz and /snapshot.json of this pipeline, following it read-only, until interrupted',
+    )
     .option('--port <port>', `the port on 127.0.0.1 (0: any free port)`, String(DEFAULT_METRICS_PORT))
     .action(async (o: { port: string }) => {
       const port = parsePort(o.port, '--port');
@@ -23,7 +25,9 @@ export function registerMetricsCommand(program: Command): void {
       try {
         const obs = await startObservability(p, { log: false, port });
         try {
-          println(`Serving metrics of ${p.home.root} on ${obs.server!.url}/metrics (also /healthz, /readyz, /snapshot.json), following read-only. Ctrl-C stops.`);
+          println(
+            `Serving metrics of ${p.home.root} on ${obs.server!.url}/metrics (also /healthz, /readyz, /snapshot.json), following read-only. Ctrl-C stops.`,
+          );
           await new Promise<void>((resolve) => {
             const stop = () => {
               process.off('SIGINT', stop);
@@ -46,7 +50,10 @@ export function registerMetricsCommand(program: Command): void {
 export function parsePort(v: string, where: string): number {
   const n = /^\d{1,5}$/.test(v.trim()) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n > 65535) {
-    throw new PipelineError('usage', `${JSON.stringify(v)} is not a port number.`, { where, fix: `Use a whole number from 1 to 65535 (default ${DEFAULT_METRICS_PORT}), or 0 for any free port.` });
+    throw new PipelineError('usage', `${JSON.stringify(v)} is not a port number.`, {
+      where,
+      fix: `Use a whole number from 1 to 65535 (default ${DEFAULT_METRICS_PORT}), or 0 for any free port.`,
+    });
   }
   return n;
 }

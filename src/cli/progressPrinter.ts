@@ -5,7 +5,11 @@ import type { Pipeline } from '../engine/pipeline';
  * Prints the pipeline's progress as it happens: which agent took which task, each stage
  * transition, retries, checks, merges. With `json`, one event per line for scripts and log shippers.
  */
-export function printProgress(p: Pipeline, json: boolean, write: (line: string) => void = (l) => process.stdout.write(l + '\n')): Disposable {
+export function printProgress(
+  p: Pipeline,
+  json: boolean,
+  write: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+): Disposable {
   const t0 = Date.now();
   const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
   if (json) {
@@ -13,7 +17,14 @@ export function printProgress(p: Pipeline, json: boolean, write: (line: string) 
       if (e.type === 'state:changed') return;
       // A transition's own `event` (what happened to the task) would overwrite the event's name.
       const { event: transition, ...rest } = summarise(e.payload);
-      write(JSON.stringify({ at: new Date().toISOString(), event: e.type, ...rest, ...(transition !== undefined ? { transition } : {}) }));
+      write(
+        JSON.stringify({
+          at: new Date().toISOString(),
+          event: e.type,
+          ...rest,
+          ...(transition !== undefined ? { transition } : {}),
+        }),
+      );
     });
   }
   const subs: Disposable[] = [
@@ -25,7 +36,9 @@ export function printProgress(p: Pipeline, json: boolean, write: (line: string) 
         case 'assign':
           return write(`${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${event.attempt})`);
         case 'complete':
-          return write(`${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`);
+          return write(
+            `${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`,
+          );
         case 'changes_requested':
           return write(`${stamp()} ${after.id} changes requested: ${event.reason} → back to ${after.stage}`);
         case 'fail':
@@ -44,7 +57,11 @@ export function printProgress(p: Pipeline, json: boolean, write: (line: string) 
           return write(`${stamp()} ${after.id} unblocked`);
       }
     }),
-    p.events.on('check:finished', (e) => write(`${stamp()} ${e.taskId} ${e.stage} check ${e.passed ? 'passed' : 'FAILED'} (${e.durationMs} ms; evidence ${e.evidence})`)),
+    p.events.on('check:finished', (e) =>
+      write(
+        `${stamp()} ${e.taskId} ${e.stage} check ${e.passed ? 'passed' : 'FAILED'} (${e.durationMs} ms; evidence ${e.evidence})`,
+      ),
+    ),
     p.events.on('pipeline:decision', (e) => {
       if (e.shadow) write(`${stamp()} shadow: ${e.text}`);
     }),
@@ -52,7 +69,9 @@ export function printProgress(p: Pipeline, json: boolean, write: (line: string) 
     p.events.on('mode:rollout', (e) => write(`${stamp()} rollout mode ${e.from} → ${e.to}`)),
     p.events.on('monitor:warning', (e) => write(`${stamp()} warning: ${e.message}`)),
     p.events.on('monitor:info', (e) => write(`${stamp()} ${e.message}`)),
-    p.events.on('leader:lost', (e) => write(`${stamp()} lost the leadership${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}`)),
+    p.events.on('leader:lost', (e) =>
+      write(`${stamp()} lost the leadership${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}`),
+    ),
   ];
   return { dispose: () => subs.forEach((s) => s.dispose()) };
 }

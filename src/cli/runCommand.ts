@@ -23,13 +23,26 @@ export function registerRunCommand(program: Command): void {
     .option('--dry', 'print what the scheduler would do now, and do nothing')
     .option('--until-idle', 'exit when idle: 0 when every task is completed, 1 when some are blocked or cannot go on')
     .option('--json', 'print events as JSON lines')
-    .option('--runner <kind>', 'how agents run: process (a child process per stage) or tmux (a window per agent)', 'process')
-    .option('--metrics-port <port>', 'serve /metrics, /healthz, /readyz and /snapshot.json on 127.0.0.1 at this port (0: any free port)')
+    .option(
+      '--runner <kind>',
+      'how agents run: process (a child process per stage) or tmux (a window per agent)',
+      'process',
+    )
+    .option(
+      '--metrics-port <port>',
+      'serve /metrics, /healthz, /readyz and /snapshot.json on 127.0.0.1 at this port (0: any free port)',
+    )
     .action(async (o: RunOptions) => {
       if (o.dry) return dryRun();
-      if (o.runner !== 'process' && o.runner !== 'tmux') throw new PipelineError('usage', `Unknown runner ${JSON.stringify(o.runner)}.`, { where: '--runner', fix: 'Use process or tmux.' });
+      if (o.runner !== 'process' && o.runner !== 'tmux')
+        throw new PipelineError('usage', `Unknown runner ${JSON.stringify(o.runner)}.`, {
+          where: '--runner',
+          fix: 'Use process or tmux.',
+        });
       const metricsPort = o.metricsPort === undefined ? undefined : parsePort(o.metricsPort, '--metrics-port');
-      process.exitCode = await runMonitor(o.runner, o.untilIdle ?? false, o.json ?? false, process.cwd(), { metricsPort });
+      process.exitCode = await runMonitor(o.runner, o.untilIdle ?? false, o.json ?? false, process.cwd(), {
+        metricsPort,
+      });
     });
 }
 
@@ -40,15 +53,24 @@ async function dryRun(): Promise<void> {
     if (r.lines.length === 0) println('  nothing to do now');
     for (const l of r.lines) println(`  ${l}`);
     for (const t of Object.values(p.state.tasks)) {
-      if (t.status === 'queued' && !r.plan.assignments.some((a) => a.taskId === t.id)) println(`  ${p.scheduler.explain(t.id, p.state, Date.now())}`);
+      if (t.status === 'queued' && !r.plan.assignments.some((a) => a.taskId === t.id))
+        println(`  ${p.scheduler.explain(t.id, p.state, Date.now())}`);
     }
   });
 }
 
 /** Runs the monitor in this process, leading the pipeline; returns the exit code. Logs to .pipeline/logs/pipeline.log. */
-export async function runMonitor(runner: RunnerKind, untilIdle: boolean, json: boolean, cwd = process.cwd(), opts: { metricsPort?: number | undefined } = {}): Promise<number> {
+export async function runMonitor(
+  runner: RunnerKind,
+  untilIdle: boolean,
+  json: boolean,
+  cwd = process.cwd(),
+  opts: { metricsPort?: number | undefined } = {},
+): Promise<number> {
   const p = await Pipeline.open({ cwd, role: 'lead', label: 'pipeline run' });
-  const obs = await startObservability(p, { ...(opts.metricsPort !== undefined ? { port: opts.metricsPort } : {}) }).catch(async (e: unknown) => {
+  const obs = await startObservability(p, {
+    ...(opts.metricsPort !== undefined ? { port: opts.metricsPort } : {}),
+  }).catch(async (e: unknown) => {
     await p.close();
     throw e;
   });
@@ -66,7 +88,10 @@ export async function runMonitor(runner: RunnerKind, untilIdle: boolean, json: b
   const lost = p.events.on('leader:lost', () => onSignal());
   try {
     await monitor.start();
-    if (!json) println(`Running: ${p.state.orchestration_mode} mode, ${p.state.mode} rollout, ${Object.keys(p.state.agents).length} agent(s). ${untilIdle ? 'Exits when idle.' : 'Ctrl-C stops.'}`);
+    if (!json)
+      println(
+        `Running: ${p.state.orchestration_mode} mode, ${p.state.mode} rollout, ${Object.keys(p.state.agents).length} agent(s). ${untilIdle ? 'Exits when idle.' : 'Ctrl-C stops.'}`,
+      );
     const idle = untilIdle ? monitor.untilIdle() : new Promise<never>(() => undefined);
     const stop = new Promise<'stop'>((r) => (wake = () => r('stop')));
     const r = await Promise.race([idle, stop]);
@@ -76,7 +101,9 @@ export async function runMonitor(runner: RunnerKind, untilIdle: boolean, json: b
     }
     const ok = r.blocked.length === 0 && r.waiting.length === 0;
     if (!json) {
-      println(`Idle: ${r.done} task(s) completed${r.blocked.length ? `, blocked: ${r.blocked.join(', ')}` : ''}${r.waiting.length ? `, cannot go on: ${r.waiting.map((id) => `${id} (${p.scheduler.explain(id, p.state, Date.now())})`).join(', ')}` : ''}.`);
+      println(
+        `Idle: ${r.done} task(s) completed${r.blocked.length ? `, blocked: ${r.blocked.join(', ')}` : ''}${r.waiting.length ? `, cannot go on: ${r.waiting.map((id) => `${id} (${p.scheduler.explain(id, p.state, Date.now())})`).join(', ')}` : ''}.`,
+      );
     }
     return ok ? EXIT.ok : EXIT.error;
   } finally {

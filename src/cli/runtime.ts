@@ -19,13 +19,27 @@ export type RunnerKind = 'process' | 'tmux';
 export async function createRunner(p: Pipeline, kind: RunnerKind): Promise<AgentRunner> {
   const runDir = join(p.home.dir, 'run');
   if (kind === 'tmux') {
-    if (!(await TmuxRunner.available())) throw new PipelineError('usage', 'tmux is not installed.', { where: '--runner tmux', fix: 'Install tmux, or use --runner process.' });
+    if (!(await TmuxRunner.available()))
+      throw new PipelineError('usage', 'tmux is not installed.', {
+        where: '--runner tmux',
+        fix: 'Install tmux, or use --runner process.',
+      });
     return new TmuxRunner(runDir, p.home.dir);
   }
   return new ProcessRunner(runDir);
 }
 
-export async function createMonitor(p: Pipeline, kind: RunnerKind, extra: Partial<MonitorOptions> = {}): Promise<Monitor> {
+export async function createMonitor(
+  p: Pipeline,
+  kind: RunnerKind,
+  extra: Partial<MonitorOptions> = {},
+): Promise<Monitor> {
   const workspace = await GitWorkspace.open(p.home.root, worktreeRootOf(p.home, p.config.worktreeRoot));
-  return new Monitor({ pipeline: p, workspace, runner: await createRunner(p, kind), scriptedAgent: SCRIPTED_AGENT, ...extra });
+  return new Monitor({
+    pipeline: p,
+    workspace,
+    runner: await createRunner(p, kind),
+    scriptedAgent: SCRIPTED_AGENT,
+    ...extra,
+  });
 }

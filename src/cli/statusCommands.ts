@@ -15,16 +15,22 @@ export function registerStatusCommands(program: Command): void {
       await withPipeline('follow', 'pipeline status', (p) => {
         const s = p.status();
         if (o.json) return printJson(s);
-        println(`orchestration: ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch} once in-flight work drains)` : ''}`);
+        println(
+          `orchestration: ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch} once in-flight work drains)` : ''}`,
+        );
         println(`rollout:       ${s.mode}`);
-        println(`leader:        ${s.leader ? `${s.leader.label} (pid ${s.leader.pid} on ${s.leader.host}, since ${s.leader.since})` : 'none (no pipeline is running)'}`);
+        println(
+          `leader:        ${s.leader ? `${s.leader.label} (pid ${s.leader.pid} on ${s.leader.host}, since ${s.leader.since})` : 'none (no pipeline is running)'}`,
+        );
         if (s.orchestration_mode === 'sequential') println(`current task:  ${s.current_task ?? '-'}`);
         println('queues:');
-        for (const [q, ids] of Object.entries(s.queues)) println(`  ${q.padEnd(15)} ${ids.length ? ids.join(' ') : '-'}`);
+        for (const [q, ids] of Object.entries(s.queues))
+          println(`  ${q.padEnd(15)} ${ids.length ? ids.join(' ') : '-'}`);
         println('agents:');
         const agents = Object.values(s.agents);
         if (agents.length === 0) println('  none');
-        for (const a of agents) println(`  ${a.id.padEnd(15)} ${a.role.padEnd(12)} ${a.status.padEnd(8)} ${a.current_task ?? ''}`);
+        for (const a of agents)
+          println(`  ${a.id.padEnd(15)} ${a.role.padEnd(12)} ${a.status.padEnd(8)} ${a.current_task ?? ''}`);
         for (const w of p.storeWarnings) println(`warning: ${w}`);
       });
     });
@@ -40,7 +46,10 @@ export function registerStatusCommands(program: Command): void {
       await withPipeline('auto', 'pipeline mode orchestration', async (p) => {
         const r = await p.setOrchestrationMode(m, { drain: o.drain ?? false, force: o.force ?? false });
         if (r.outcome === 'unchanged') println(`Already in ${m} mode.`);
-        else if (r.outcome === 'pending') println(`Switching to ${m} mode once in-flight work drains (${p.busyAgents().join(', ')}); no new work starts meanwhile.`);
+        else if (r.outcome === 'pending')
+          println(
+            `Switching to ${m} mode once in-flight work drains (${p.busyAgents().join(', ')}); no new work starts meanwhile.`,
+          );
         else println(`Switched to ${m} mode.${r.requeued.length ? ` Requeued: ${r.requeued.join(', ')}.` : ''}`);
       });
     });
@@ -65,7 +74,11 @@ export function registerStatusCommands(program: Command): void {
         const r = p.rolloutCheck(await gitFactsOf(p));
         if (o.json) printJson(r);
         else {
-          println(r.next ? `${r.mode} → ${r.next}: ${r.ready ? 'READY' : 'NOT READY'}` : `${r.mode}: ${r.ready ? 'HEALTHY' : 'NOT HEALTHY'}`);
+          println(
+            r.next
+              ? `${r.mode} → ${r.next}: ${r.ready ? 'READY' : 'NOT READY'}`
+              : `${r.mode}: ${r.ready ? 'HEALTHY' : 'NOT HEALTHY'}`,
+          );
           for (const ok of r.passed) println(`  ok   ${ok}`);
           for (const bad of r.reasons) println(`  FAIL ${bad}`);
         }

@@ -9,7 +9,10 @@ import { printJson, println, splitList, table } from './output';
 function parsePriority(v: string | undefined): Priority | undefined {
   if (v === undefined) return undefined;
   if (!(PRIORITIES as readonly string[]).includes(v)) {
-    throw new PipelineError('usage', `Unknown priority ${JSON.stringify(v)}.`, { where: '--priority', fix: `Use one of ${PRIORITIES.join(', ')}.` });
+    throw new PipelineError('usage', `Unknown priority ${JSON.stringify(v)}.`, {
+      where: '--priority',
+      fix: `Use one of ${PRIORITIES.join(', ')}.`,
+    });
   }
   return v as Priority;
 }
@@ -35,17 +38,41 @@ export function registerTaskCommands(program: Command): void {
     .option('--label <label>', 'a label (repeatable, or comma-separated)', collect, [])
     .option('--description <markdown>', 'its description')
     .option('--description-file <file>', 'read its description from a file')
-    .action(async (title: string, o: { id?: string; dependsOn: string[]; priority?: string; paths: string[]; label: string[]; description?: string; descriptionFile?: string }) => {
-      let description = o.description ?? '';
-      if (o.descriptionFile) description = await readFile(o.descriptionFile, 'utf8');
-      const priority = parsePriority(o.priority);
-      await withPipeline('auto', 'pipeline task add', async (p) => {
-        const [t] = await p.addTasks([
-          { spec: { title, description, prerequisites: o.dependsOn, paths: o.paths, labels: o.label, ...(o.id ? { id: o.id } : {}), ...(priority ? { priority } : {}) }, source: 'arguments' },
-        ]);
-        println(`Added ${t!.id}: ${t!.title}`);
-      });
-    });
+    .action(
+      async (
+        title: string,
+        o: {
+          id?: string;
+          dependsOn: string[];
+          priority?: string;
+          paths: string[];
+          label: string[];
+          description?: string;
+          descriptionFile?: string;
+        },
+      ) => {
+        let description = o.description ?? '';
+        if (o.descriptionFile) description = await readFile(o.descriptionFile, 'utf8');
+        const priority = parsePriority(o.priority);
+        await withPipeline('auto', 'pipeline task add', async (p) => {
+          const [t] = await p.addTasks([
+            {
+              spec: {
+                title,
+                description,
+                prerequisites: o.dependsOn,
+                paths: o.paths,
+                labels: o.label,
+                ...(o.id ? { id: o.id } : {}),
+                ...(priority ? { priority } : {}),
+              },
+              source: 'arguments',
+            },
+          ]);
+          println(`Added ${t!.id}: ${t!.title}`);
+        });
+      },
+    );
 
   task
     .command('list')
@@ -82,11 +109,15 @@ export function registerTaskCommands(program: Command): void {
         println(`  branch:        ${t.branch}`);
         println(`  attempt:       ${t.attempt} (failures at this stage: ${t.failures})`);
         if (t.merged_commit) println(`  merged:        ${t.merged_commit}`);
-        if (t.status === 'queued' || t.status === 'pending') println(`  waiting:       ${p.scheduler.explain(t.id, p.state, Date.now())}`);
+        if (t.status === 'queued' || t.status === 'pending')
+          println(`  waiting:       ${p.scheduler.explain(t.id, p.state, Date.now())}`);
         if (t.description) println(`\n${t.description}\n`);
         if (t.history.length) {
           println('  history:');
-          for (const h of t.history) println(`    ${h.at}  ${h.event.padEnd(17)} ${h.from} → ${h.to} (${h.stage})${h.agent ? ` by ${h.agent}` : ''}${h.note ? `: ${h.note}` : ''}`);
+          for (const h of t.history)
+            println(
+              `    ${h.at}  ${h.event.padEnd(17)} ${h.from} → ${h.to} (${h.stage})${h.agent ? ` by ${h.agent}` : ''}${h.note ? `: ${h.note}` : ''}`,
+            );
         }
       });
     });
@@ -100,29 +131,60 @@ export function registerTaskCommands(program: Command): void {
       const r = await importFile(file, { ...(o.prefix ? { prefix: o.prefix } : {}), ...(o.tag ? { tag: o.tag } : {}) });
       for (const w of r.warnings) process.stderr.write(`pipeline: warning: ${w}\n`);
       await withPipeline('auto', 'pipeline task import', async (p) => {
-        const added = await p.addTasks(r.tasks.map((t) => ({ spec: t.spec, status: t.status, source: `${file} ${t.source}`, ...(t.reason ? { reason: t.reason } : {}) })));
+        const added = await p.addTasks(
+          r.tasks.map((t) => ({
+            spec: t.spec,
+            status: t.status,
+            source: `${file} ${t.source}`,
+            ...(t.reason ? { reason: t.reason } : {}),
+          })),
+        );
         const by: Record<string, number> = {};
         for (const t of added) by[t.status] = (by[t.status] ?? 0) + 1;
-        println(`Imported ${added.length} task(s) from ${file} (${r.format}): ${Object.entries(by).map(([s, n]) => `${n} ${s}`).join(', ')}.`);
+        println(
+          `Imported ${added.length} task(s) from ${file} (${r.format}): ${Object.entries(by)
+            .map(([s, n]) => `${n} ${s}`)
+            .join(', ')}.`,
+        );
       });
     });
 
-  const simple = (name: string, description: string, fn: (p: Parameters<Parameters<typeof withPipeline>[2]>[0], id: string, arg: string | undefined) => Promise<Task>, arg?: string) => {
+  const simple = (
+    name: string,
+    description: string,
+    fn: (p: Parameters<Parameters<typeof withPipeline>[2]>[0], id: string, arg: string | undefined) => Promise<Task>,
+    arg?: string,
+  ) => {
     const c = task.command(`${name} <id>${arg ? ` [${arg}]` : ''}`).description(description);
     c.action(async (id: string, a: string | undefined) => {
       await withPipeline('auto', `pipeline task ${name}`, async (p) => {
         const t = await fn(p, id, typeof a === 'string' ? a : undefined);
-        println(`${t.id} is ${t.status}${t.status === 'blocked' && t.blocked_reason ? ` (${t.blocked_reason})` : ''}, priority ${t.priority}.`);
+        println(
+          `${t.id} is ${t.status}${t.status === 'blocked' && t.blocked_reason ? ` (${t.blocked_reason})` : ''}, priority ${t.priority}.`,
+        );
       });
     });
   };
-  simple('block', 'block a task (it waits for a person)', (p, id, reason) => p.blockTask(id, reason ?? 'blocked by a person'), 'reason');
+  simple(
+    'block',
+    'block a task (it waits for a person)',
+    (p, id, reason) => p.blockTask(id, reason ?? 'blocked by a person'),
+    'reason',
+  );
   simple('unblock', 'release a blocked task', (p, id) => p.unblockTask(id));
   simple('retry', 'retry a blocked task at the stage where it stopped', (p, id) => p.retryTask(id));
   simple('cancel', 'cancel a task', (p, id, reason) => p.cancelTask(id, reason ?? 'cancelled by a person'), 'reason');
-  simple('priority', `change a task's priority (${PRIORITIES.join(', ')})`, (p, id, prio) => {
-    const pr = parsePriority(prio);
-    if (!pr) throw new PipelineError('usage', 'Give the new priority.', { fix: `pipeline task priority ${id} <${PRIORITIES.join('|')}>` });
-    return p.reprioritise(id, pr);
-  }, 'priority');
+  simple(
+    'priority',
+    `change a task's priority (${PRIORITIES.join(', ')})`,
+    (p, id, prio) => {
+      const pr = parsePriority(prio);
+      if (!pr)
+        throw new PipelineError('usage', 'Give the new priority.', {
+          fix: `pipeline task priority ${id} <${PRIORITIES.join('|')}>`,
+        });
+      return p.reprioritise(id, pr);
+    },
+    'priority',
+  );
 }

@@ -35,8 +35,15 @@ export function parseJsonText(text: string, file: string, code: PipelineError['c
     const m = /position (\d+)/.exec(msg);
     const problem = findJsonProblem(text);
     const offset = problem?.offset ?? (m?.[1] ? Number(m[1]) : undefined);
-    const where = offset !== undefined ? (({ line, column }) => `line ${line}, column ${column}`)(lineColumn(text, offset)) : undefined;
-    throw new PipelineError(code, `${file} is not valid JSON: ${problem?.message ?? msg}.`, { file, ...(where ? { where } : {}), fix: 'Correct the JSON syntax at that place.' });
+    const where =
+      offset !== undefined
+        ? (({ line, column }) => `line ${line}, column ${column}`)(lineColumn(text, offset))
+        : undefined;
+    throw new PipelineError(code, `${file} is not valid JSON: ${problem?.message ?? msg}.`, {
+      file,
+      ...(where ? { where } : {}),
+      fix: 'Correct the JSON syntax at that place.',
+    });
   }
 }
 
@@ -44,11 +51,15 @@ export function parseConfig(text: string, file: string): PipelineConfig {
   const json = parseJsonText(text, file, 'invalid-config');
   const r = configSchema.safeParse(json);
   if (!r.success) {
-    throw new PipelineError('invalid-config', `${file} is not a valid pipeline configuration: ${describeZodError(r.error)}.`, {
-      file,
-      where: issuePath(r.error.issues[0]) || '(top level)',
-      fix: 'Correct the value at that place, or delete the key to use its default (see README, "Configuration").',
-    });
+    throw new PipelineError(
+      'invalid-config',
+      `${file} is not a valid pipeline configuration: ${describeZodError(r.error)}.`,
+      {
+        file,
+        where: issuePath(r.error.issues[0]) || '(top level)',
+        fix: 'Correct the value at that place, or delete the key to use its default (see README, "Configuration").',
+      },
+    );
   }
   return r.data;
 }
@@ -56,7 +67,8 @@ export function parseConfig(text: string, file: string): PipelineConfig {
 /** The JSON path of a problem; for a misspelt or unknown key, the path of that key itself. */
 function issuePath(issue: z.core.$ZodIssue | undefined): string {
   if (!issue) return '';
-  const path = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : issue.path;
+  const path =
+    issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : issue.path;
   return path.map(String).join('.');
 }
 
@@ -65,7 +77,10 @@ export async function loadConfig(file: string): Promise<PipelineConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new PipelineError('not-initialised', `Cannot read ${file}: ${(e as Error).message}.`, { file, fix: 'Run `pipeline init` at the root of your git repository.' });
+    throw new PipelineError('not-initialised', `Cannot read ${file}: ${(e as Error).message}.`, {
+      file,
+      fix: 'Run `pipeline init` at the root of your git repository.',
+    });
   }
   return parseConfig(text, file);
 }

@@ -46,7 +46,8 @@ export class PipelineError extends Error {
   /** The message with its file, place and fix, one per line, as the CLI prints it. */
   describe(): string {
     const lines = [this.message];
-    if (this.details.file) lines.push(`  file: ${this.details.file}${this.details.where ? ` (${this.details.where})` : ''}`);
+    if (this.details.file)
+      lines.push(`  file: ${this.details.file}${this.details.where ? ` (${this.details.where})` : ''}`);
     else if (this.details.where) lines.push(`  at: ${this.details.where}`);
     if (this.details.fix) lines.push(`  fix: ${this.details.fix}`);
     return lines.join('\n');

@@ -31,7 +31,11 @@ const replySchema = z.union([
   z.strictObject({
     id: z.string(),
     ok: z.literal(false),
-    error: z.strictObject({ code: z.string(), message: z.string(), details: z.record(z.string(), z.string()).optional() }),
+    error: z.strictObject({
+      code: z.string(),
+      message: z.string(),
+      details: z.record(z.string(), z.string()).optional(),
+    }),
   }),
 ]);
 
@@ -103,7 +107,14 @@ export class InboxServer implements Disposable {
         reply = { id: req.id, ok: true, result: (await this.handler(req.method, req.args)) ?? null };
       } catch (e) {
         const err = isPipelineError(e)
-          ? { code: e.code, message: e.message, details: Object.fromEntries(Object.entries(e.details).filter(([, v]) => typeof v === 'string')) as Record<string, string> }
+          ? {
+              code: e.code,
+              message: e.message,
+              details: Object.fromEntries(Object.entries(e.details).filter(([, v]) => typeof v === 'string')) as Record<
+                string,
+                string
+              >,
+            }
           : { code: 'internal', message: e instanceof Error ? e.message : String(e) };
         reply = { id: req.id, ok: false, error: err };
       }
@@ -120,10 +131,21 @@ export class InboxServer implements Disposable {
 }
 
 /** Sends a request to the leader and waits for its reply; the error names the leader on time-out. */
-export async function sendInboxRequest(dir: string, method: string, args: unknown[], opts: { timeoutMs?: number; leaderLabel?: string } = {}): Promise<unknown> {
+export async function sendInboxRequest(
+  dir: string,
+  method: string,
+  args: unknown[],
+  opts: { timeoutMs?: number; leaderLabel?: string } = {},
+): Promise<unknown> {
   await mkdir(dir, { recursive: true });
   const id = randomUUID();
-  const req: InboxRequest = { id, method, args, from: { pid: process.pid, host: hostname() }, at: new Date().toISOString() };
+  const req: InboxRequest = {
+    id,
+    method,
+    args,
+    from: { pid: process.pid, host: hostname() },
+    at: new Date().toISOString(),
+  };
   const resFile = join(dir, `${id}.res.json`);
   await writeFileAtomic(join(dir, `${id}.req.json`), JSON.stringify(req));
   const timeoutMs = opts.timeoutMs ?? 15_000;
@@ -165,7 +187,11 @@ export async function sendInboxRequest(dir: string, method: string, args: unknow
     watcher?.close();
   }
   await rm(join(dir, `${id}.req.json`), { force: true });
-  throw new PipelineError('not-leader', `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${Math.round(timeoutMs / 1000)} s.`, {
-    fix: 'Check that the leading process is still running; if it is not, its lease expires within seconds and the next command takes over.',
-  });
+  throw new PipelineError(
+    'not-leader',
+    `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${Math.round(timeoutMs / 1000)} s.`,
+    {
+      fix: 'Check that the leading process is still running; if it is not, its lease expires within seconds and the next command takes over.',
+    },
+  );
 }

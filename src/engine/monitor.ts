@@ -94,13 +94,15 @@ export class Monitor implements Disposable {
     this.subs.push(this.p.events.on('mode:rollout', () => this.kick()));
     // A person's block or cancel, a forced mode switch or a forced agent removal (requeue) takes
     // running work away from its agent: stop the agent's process, or it runs on with no task.
-    this.subs.push(this.p.events.on('task:transition', (e) => {
-      const type = e.event.type;
-      if (type === 'unblock' || type === 'cancel' || type === 'block' || type === 'requeue') {
-        if (type !== 'unblock') void this.abandon(e.before);
-        this.kick();
-      }
-    }));
+    this.subs.push(
+      this.p.events.on('task:transition', (e) => {
+        const type = e.event.type;
+        if (type === 'unblock' || type === 'cancel' || type === 'block' || type === 'requeue') {
+          if (type !== 'unblock') void this.abandon(e.before);
+          this.kick();
+        }
+      }),
+    );
     // Shadow mode changes no git state: agents' worktrees are created once they get work.
     const create = this.p.state.mode === 'shadow' ? [] : Object.keys(this.p.state.agents);
     const repaired = await this.o.workspace.repair(create).catch((e: unknown) => [`repair failed: ${errText(e)}`]);
@@ -138,7 +140,17 @@ export class Monitor implements Disposable {
       }
       const worktree = this.o.workspace.worktreePath(agent.id);
       const taskFile = join(worktree, TASK_DIR, taskFileName(task.id, task.attempt));
-      const f: InFlight = { agentId: agent.id, taskId: task.id, attempt: task.attempt, stage, taskFile, handle: null, startedAt: Date.now(), timeout: undefined, settled: false };
+      const f: InFlight = {
+        agentId: agent.id,
+        taskId: task.id,
+        attempt: task.attempt,
+        stage,
+        taskFile,
+        handle: null,
+        startedAt: Date.now(),
+        timeout: undefined,
+        settled: false,
+      };
       this.inflight.set(agent.id, f);
       this.watcher?.watchDir(join(worktree, TASK_DIR));
       const marker = await this.readMarker(taskFile);
@@ -154,7 +166,10 @@ export class Monitor implements Disposable {
       } else {
         this.inflight.delete(agent.id);
         const b = this.p.newBatch();
-        b.transition(task.id, { type: 'requeue', reason: `the monitor restarted and attempt ${task.attempt} of ${agent.id} was no longer running` });
+        b.transition(task.id, {
+          type: 'requeue',
+          reason: `the monitor restarted and attempt ${task.attempt} of ${agent.id} was no longer running`,
+        });
         b.updateAgent(agent.id, { status: 'idle', current_task: null, since: null });
         await this.p.commit(b);
       }
@@ -198,7 +213,10 @@ export class Monitor implements Disposable {
     }
     if (state.pending_switch) return this.checkIdle();
 
-    const plan = this.p.scheduler.plan(state.orchestration_mode, state, { now: this.p.clock.now(), eligible: (t) => this.p.eligible(t) });
+    const plan = this.p.scheduler.plan(state.orchestration_mode, state, {
+      now: this.p.clock.now(),
+      eligible: (t) => this.p.eligible(t),
+    });
     if (plan.currentTask !== undefined && plan.currentTask !== state.current_task) {
       const b = this.p.newBatch();
       b.record({ type: 'sequential.current', id: plan.currentTask });
@@ -231,7 +249,10 @@ export class Monitor implements Disposable {
       const after = b.transition(a.taskId, { type: 'assign', agent: a.agentId, attempt: task.attempt + 1 });
       b.updateAgent(a.agentId, { status: 'working', current_task: a.taskId, since: b.at });
       await this.p.commit(b);
-      this.p.events.emit('pipeline:decision', { text: `started ${a.agentId} (${a.stage}) on ${a.taskId}`, shadow: false });
+      this.p.events.emit('pipeline:decision', {
+        text: `started ${a.agentId} (${a.stage}) on ${a.taskId}`,
+        shadow: false,
+      });
       void this.launch(after, stage);
     }
     this.checkIdle();
@@ -253,7 +274,11 @@ export class Monitor implements Disposable {
   // Launching an agent on a stage.
 
   private runRequest(f: InFlight, worktree: string, command: string): RunRequest {
-    const resolved = resolveCommand(command, { taskFile: f.taskFile, taskId: f.taskId, worktree, role: f.stage.role }, { scriptedAgent: this.o.scriptedAgent });
+    const resolved = resolveCommand(
+      command,
+      { taskFile: f.taskFile, taskId: f.taskId, worktree, role: f.stage.role },
+      { scriptedAgent: this.o.scriptedAgent },
+    );
     return {
       agentId: f.agentId,
       taskId: f.taskId,
@@ -270,7 +295,17 @@ export class Monitor implements Disposable {
     const agentId = task.assigned_to!;
     const agent = this.p.state.agents[agentId];
     if (!agent) return;
-    const f: InFlight = { agentId, taskId: task.id, attempt: task.attempt, stage, taskFile: '', handle: null, startedAt: Date.now(), timeout: undefined, settled: false };
+    const f: InFlight = {
+      agentId,
+      taskId: task.id,
+      attempt: task.attempt,
+      stage,
+      taskFile: '',
+      handle: null,
+      startedAt: Date.now(),
+      timeout: undefined,
+      settled: false,
+    };
     this.inflight.set(agentId, f);
     try {
       const base = this.baseBranch();
@@ -280,9 +315,15 @@ export class Monitor implements Disposable {
       await mkdir(dir, { recursive: true });
       f.taskFile = join(dir, taskFileName(task.id, task.attempt));
       const prior = await this.o.workspace.priorWork(task.id, base);
-      prior.notes = task.history.filter((h) => h.note && h.event !== 'assign').map((h) => `${h.stage}: ${h.event}: ${h.note}`);
+      prior.notes = task.history
+        .filter((h) => h.note && h.event !== 'assign')
+        .map((h) => `${h.stage}: ${h.event}: ${h.note}`);
       const lastConflict = [...task.history].reverse().find((h) => h.event === 'conflict');
-      const conflictFiles = prepared.conflicts.length ? prepared.conflicts : lastConflict?.note ? lastConflict.note.replace(/^merge conflict in /, '').split(', ') : [];
+      const conflictFiles = prepared.conflicts.length
+        ? prepared.conflicts
+        : lastConflict?.note
+          ? lastConflict.note.replace(/^merge conflict in /, '').split(', ')
+          : [];
       const lastCheck = await this.lastCheckFailure(task);
       await writeFile(
         f.taskFile,
@@ -293,7 +334,11 @@ export class Monitor implements Disposable {
           attempt: task.attempt,
           agentId,
           targetBranch: base,
-          prerequisites: task.prerequisites.map((id) => ({ id, title: this.p.state.tasks[id]?.title ?? id, mergedCommit: this.p.state.tasks[id]?.merged_commit ?? null })),
+          prerequisites: task.prerequisites.map((id) => ({
+            id,
+            title: this.p.state.tasks[id]?.title ?? id,
+            mergedCommit: this.p.state.tasks[id]?.merged_commit ?? null,
+          })),
           prior,
           ...(conflictFiles.length ? { conflictFiles } : {}),
           ...(lastCheck ? { lastCheckFailure: lastCheck } : {}),
@@ -309,13 +354,23 @@ export class Monitor implements Disposable {
         await f.handle.stop();
         return;
       }
-      this.p.events.emit('agent:started', { agentId, taskId: task.id, stage: stage.name, attempt: task.attempt, command: req.command.display, at: Date.now() });
+      this.p.events.emit('agent:started', {
+        agentId,
+        taskId: task.id,
+        stage: stage.name,
+        attempt: task.attempt,
+        command: req.command.display,
+        at: Date.now(),
+      });
       this.armTimeout(f);
       void f.handle.exited.then((exit) => this.onExit(f, exit));
       // The agent may have finished before the watcher saw its directory.
       void this.checkMarker(f);
     } catch (e) {
-      await this.fail(f, { reason: `could not start ${agentId} on ${task.id}: ${errText(e)}`, class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient' });
+      await this.fail(f, {
+        reason: `could not start ${agentId} on ${task.id}: ${errText(e)}`,
+        class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient',
+      });
     }
   }
 
@@ -397,7 +452,11 @@ export class Monitor implements Disposable {
     } else if (this.isLastStage(f.stage)) {
       b.transition(task.id, { type: 'changes_requested', reworkStage: this.config.reworkStage, reason: m.reason });
     } else {
-      b.transition(task.id, { type: 'complete', nextStage: this.config.stages[this.config.stages.findIndex((s) => s.name === f.stage.name) + 1]?.name ?? null, note: `changes requested outside review, taken as done: ${m.reason}` });
+      b.transition(task.id, {
+        type: 'complete',
+        nextStage: this.config.stages[this.config.stages.findIndex((s) => s.name === f.stage.name) + 1]?.name ?? null,
+        note: `changes requested outside review, taken as done: ${m.reason}`,
+      });
     }
     b.updateAgent(f.agentId, { status: 'idle', current_task: null, since: null });
     await this.p.commit(b);
@@ -410,10 +469,22 @@ export class Monitor implements Disposable {
 
   private async onExit(f: InFlight, exit: RunExit): Promise<void> {
     const marker = await this.checkMarker(f);
-    this.p.events.emit('agent:exited', { agentId: f.agentId, taskId: f.taskId, attempt: f.attempt, code: exit.code, signal: exit.signal, marker: marker || f.settled });
+    this.p.events.emit('agent:exited', {
+      agentId: f.agentId,
+      taskId: f.taskId,
+      attempt: f.attempt,
+      code: exit.code,
+      signal: exit.signal,
+      marker: marker || f.settled,
+    });
     if (f.settled) return;
-    const how = exit.startError ?? (exit.signal ? `was killed by ${exit.signal}` : exit.code === null ? 'ended' : `exited with code ${exit.code}`);
-    await this.fail(f, { reason: `${f.agentId} ${how} without a completion marker`, class: exit.startError ? 'permanent' : 'transient' });
+    const how =
+      exit.startError ??
+      (exit.signal ? `was killed by ${exit.signal}` : exit.code === null ? 'ended' : `exited with code ${exit.code}`);
+    await this.fail(f, {
+      reason: `${f.agentId} ${how} without a completion marker`,
+      class: exit.startError ? 'permanent' : 'transient',
+    });
   }
 
   private async fail(f: InFlight, failure: AttemptFailure): Promise<void> {
@@ -425,7 +496,12 @@ export class Monitor implements Disposable {
     if (!task) return this.release(f);
     const d = decideRetry(task.failures, failure, this.config.retry);
     const b = this.p.newBatch();
-    if (d.retry) b.transition(task.id, { type: 'fail', reason: failure.reason, notBefore: new Date(this.p.clock.now() + d.delayMs).toISOString() });
+    if (d.retry)
+      b.transition(task.id, {
+        type: 'fail',
+        reason: failure.reason,
+        notBefore: new Date(this.p.clock.now() + d.delayMs).toISOString(),
+      });
     else b.transition(task.id, { type: 'block', reason: d.reason });
     b.updateAgent(f.agentId, { status: 'idle', current_task: null, since: null });
     // The transition event says what happened; no separate warning, so nothing is reported twice.
@@ -468,7 +544,11 @@ export class Monitor implements Disposable {
       if (f.timeout) clearTimeout(f.timeout);
       this.inflight.delete(agentId);
       await f.handle?.stop();
-      if (this.current(f)) b.transition(f.taskId, { type: 'requeue', reason: `${agentId} was ${offline ? 'stopped' : 'restarted'} by a person` });
+      if (this.current(f))
+        b.transition(f.taskId, {
+          type: 'requeue',
+          reason: `${agentId} was ${offline ? 'stopped' : 'restarted'} by a person`,
+        });
     }
     b.updateAgent(agentId, { status: offline ? 'offline' : 'idle', current_task: null, since: null });
     await this.p.commit(b);
@@ -493,7 +573,11 @@ export class Monitor implements Disposable {
     const worktree = this.o.workspace.worktreePath(f.agentId);
     const started = Date.now();
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn('sh', ['-c', f.stage.check!], { cwd: worktree, env: { ...process.env, PIPELINE_TASK_ID: task.id, PIPELINE_ROLE: f.stage.role }, detached: true });
+      const child = spawn('sh', ['-c', f.stage.check!], {
+        cwd: worktree,
+        env: { ...process.env, PIPELINE_TASK_ID: task.id, PIPELINE_ROLE: f.stage.role },
+        detached: true,
+      });
       const chunks: Buffer[] = [];
       child.stdout.on('data', (c: Buffer) => chunks.push(c));
       child.stderr.on('data', (c: Buffer) => chunks.push(c));
@@ -511,8 +595,17 @@ export class Monitor implements Disposable {
       });
     });
     const passed = code === 0;
-    await writeFile(evidence, `$ ${f.stage.check}\n# in ${worktree}, ${new Date(started).toISOString()}, exit ${code}\n${output}`);
-    this.p.events.emit('check:finished', { taskId: task.id, stage: f.stage.name, passed, evidence, durationMs: Date.now() - started });
+    await writeFile(
+      evidence,
+      `$ ${f.stage.check}\n# in ${worktree}, ${new Date(started).toISOString()}, exit ${code}\n${output}`,
+    );
+    this.p.events.emit('check:finished', {
+      taskId: task.id,
+      stage: f.stage.name,
+      passed,
+      evidence,
+      durationMs: Date.now() - started,
+    });
     return passed;
   }
 
@@ -537,11 +630,20 @@ export class Monitor implements Disposable {
         const lastUnblock = task.history.map((h) => h.event).lastIndexOf('unblock');
         const rounds = task.history.slice(lastUnblock + 1).filter((h) => h.event === 'conflict').length + 1;
         if (rounds >= this.config.retry.maxAttempts) {
-          b.transition(taskId, { type: 'block', reason: `merging into ${into} conflicted in ${r.conflicts.join(', ') || 'unknown files'} ${rounds} times in a row; resolve it on ${task.branch} (merge ${into} into it), then unblock the task` });
+          b.transition(taskId, {
+            type: 'block',
+            reason: `merging into ${into} conflicted in ${r.conflicts.join(', ') || 'unknown files'} ${rounds} times in a row; resolve it on ${task.branch} (merge ${into} into it), then unblock the task`,
+          });
         } else b.transition(taskId, { type: 'conflict', reworkStage: this.config.reworkStage, files: r.conflicts });
       }
       await this.p.commit(b);
-      this.p.events.emit('merge:finished', { taskId, into, commit: r.merged ? r.commit : null, conflicts: r.merged ? [] : r.conflicts, durationMs: Date.now() - started });
+      this.p.events.emit('merge:finished', {
+        taskId,
+        into,
+        commit: r.merged ? r.commit : null,
+        conflicts: r.merged ? [] : r.conflicts,
+        durationMs: Date.now() - started,
+      });
     } catch (e) {
       this.warn(`merging ${taskId} failed: ${errText(e)}`, taskId);
       const t = this.p.state.tasks[taskId];
@@ -569,7 +671,8 @@ export class Monitor implements Disposable {
     for (const t of tasks) {
       if (isFinal(t.status)) done++;
       else if (t.status === 'blocked') blocked.push(t.id);
-      else if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now && !shadow) return; // a retry is due
+      else if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now && !shadow)
+        return; // a retry is due
       else if (t.status === 'working' || t.status === 'merging') return;
       // Not for this rollout mode (a task without the pilot label in pilot mode): not waiting, held.
       else if (this.p.eligible(t)) waiting.push(t.id);
@@ -577,7 +680,10 @@ export class Monitor implements Disposable {
     if (!shadow && this.p.state.pending_switch) return;
     if (!shadow && waiting.some((id) => this.p.state.tasks[id]?.status === 'queued')) {
       // Queued work that no plan assigns: no agent for its role, or not eligible in pilot mode.
-      const plan = this.p.scheduler.plan(this.p.state.orchestration_mode, this.p.state, { now, eligible: (t) => this.p.eligible(t) });
+      const plan = this.p.scheduler.plan(this.p.state.orchestration_mode, this.p.state, {
+        now,
+        eligible: (t) => this.p.eligible(t),
+      });
       if (plan.assignments.length) return;
     }
     const r = { done, blocked, waiting };
@@ -649,7 +755,10 @@ export class Monitor implements Disposable {
       this.inflight.clear();
       // The requeues above leave nothing in flight, so a drained orchestration switch applies now
       // rather than waiting for the next monitor.
-      if (this.p.isLeader) await this.p.applyPendingSwitch().catch((e: unknown) => this.warn(`could not apply the pending mode switch: ${errText(e)}`));
+      if (this.p.isLeader)
+        await this.p
+          .applyPendingSwitch()
+          .catch((e: unknown) => this.warn(`could not apply the pending mode switch: ${errText(e)}`));
     }
     await this.o.runner.dispose();
   }

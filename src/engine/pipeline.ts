@@ -9,7 +9,15 @@ import { InboxServer, sendInboxRequest } from './inbox';
 import { findHome, type PipelineHome } from './pipelineHome';
 import type { PipelineEventMap } from './pipelineEvents';
 import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rolloutCheck';
-import { rolloutModeSchema, type Agent, type PipelineConfig, type PipelineState, type Priority, type RolloutMode, type Task } from './schema';
+import {
+  rolloutModeSchema,
+  type Agent,
+  type PipelineConfig,
+  type PipelineState,
+  type Priority,
+  type RolloutMode,
+  type Task,
+} from './schema';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
 import { getStrategy } from './scheduler/strategyRegistry';
 import { StateBatch } from './stateBatch';
@@ -69,7 +77,18 @@ export interface AddAgentOptions {
 }
 
 /** Mutations a follower forwards to the leader; the inbox dispatches only these. */
-const FORWARDED = ['addTasks', 'addAgent', 'removeAgent', 'editTask', 'blockTask', 'unblockTask', 'retryTask', 'cancelTask', 'setOrchestrationMode', 'setRolloutMode'] as const;
+const FORWARDED = [
+  'addTasks',
+  'addAgent',
+  'removeAgent',
+  'editTask',
+  'blockTask',
+  'unblockTask',
+  'retryTask',
+  'cancelTask',
+  'setOrchestrationMode',
+  'setRolloutMode',
+] as const;
 type ForwardedMethod = (typeof FORWARDED)[number];
 
 export class Pipeline implements Disposable {
@@ -112,7 +131,12 @@ export class Pipeline implements Disposable {
     }
     let store: StateStore<PipelineState, StateRecord>;
     try {
-      store = await StateStore.open({ dir: home.stateDir, codec: pipelineStateCodec, snapshotEvery: config.snapshotEvery, ...(lease ? { lease } : {}) });
+      store = await StateStore.open({
+        dir: home.stateDir,
+        codec: pipelineStateCodec,
+        snapshotEvery: config.snapshotEvery,
+        ...(lease ? { lease } : {}),
+      });
     } catch (e) {
       await lease?.release();
       throw e;
@@ -153,7 +177,11 @@ export class Pipeline implements Disposable {
     const old = this.store;
     await old.close().catch(() => undefined);
     if (release) await lease?.release();
-    this.store = await StateStore.open({ dir: this.home.stateDir, codec: pipelineStateCodec, snapshotEvery: this.config.snapshotEvery });
+    this.store = await StateStore.open({
+      dir: this.home.stateDir,
+      codec: pipelineStateCodec,
+      snapshotEvery: this.config.snapshotEvery,
+    });
     this.index = SchedulerIndex.build(this.store.state, this.config);
     this.startFollowing();
   }
@@ -164,7 +192,12 @@ export class Pipeline implements Disposable {
     this.followTimer = undefined;
     const old = this.store;
     try {
-      this.store = await StateStore.open({ dir: this.home.stateDir, codec: pipelineStateCodec, snapshotEvery: this.config.snapshotEvery, lease });
+      this.store = await StateStore.open({
+        dir: this.home.stateDir,
+        codec: pipelineStateCodec,
+        snapshotEvery: this.config.snapshotEvery,
+        lease,
+      });
     } catch (e) {
       await lease.release();
       this.startFollowing();
@@ -254,7 +287,11 @@ export class Pipeline implements Disposable {
 
   task(id: string): Task {
     const t = this.store.state.tasks[id];
-    if (!t) throw new PipelineError('unknown-task', `Unknown task ${id}.`, { where: id, fix: 'List the tasks with `pipeline task list`.' });
+    if (!t)
+      throw new PipelineError('unknown-task', `Unknown task ${id}.`, {
+        where: id,
+        fix: 'List the tasks with `pipeline task list`.',
+      });
     return t;
   }
 
@@ -285,9 +322,12 @@ export class Pipeline implements Disposable {
     const plan = idx.plan(copy.orchestration_mode, copy, { now: this.clock.now(), eligible: (t) => this.eligible(t) });
     const lines = [
       ...promote.map((id) => `would queue ${id} for ${copy.tasks[id]!.stage} (prerequisites merged)`),
-      ...plan.assignments.map((a) => `would start ${a.agentId} (${a.stage}) on ${a.taskId}: ${copy.tasks[a.taskId]!.title}`),
+      ...plan.assignments.map(
+        (a) => `would start ${a.agentId} (${a.stage}) on ${a.taskId}: ${copy.tasks[a.taskId]!.title}`,
+      ),
     ];
-    if (copy.pending_switch) lines.push(`a switch to ${copy.pending_switch} mode waits for in-flight work to drain: no new work starts`);
+    if (copy.pending_switch)
+      lines.push(`a switch to ${copy.pending_switch} mode waits for in-flight work to drain: no new work starts`);
     return { promote, plan, lines };
   }
 
@@ -352,7 +392,8 @@ export class Pipeline implements Disposable {
 
   /** The inbox's dispatcher: only the forwarded methods, with their arguments as sent. */
   private async dispatch(method: string, args: unknown[]): Promise<unknown> {
-    if (!(FORWARDED as readonly string[]).includes(method)) throw new PipelineError('usage', `Unknown request ${method}.`);
+    if (!(FORWARDED as readonly string[]).includes(method))
+      throw new PipelineError('usage', `Unknown request ${method}.`);
     const fn = (this as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!;
     return fn.apply(this, args);
   }
@@ -382,12 +423,27 @@ export class Pipeline implements Disposable {
           fix: `Use one of ${roles.join(', ')}, or add a stage with this role to ${this.home.configFile}.`,
         });
       }
-      if (this.store.state.agents[o.id]) throw new PipelineError('duplicate-id', `Agent ${o.id} exists already.`, { where: o.id, fix: 'Choose another id, or remove the agent first.' });
-      if (!o.command.trim()) throw new PipelineError('usage', 'An agent needs a command (a preset name or a template).', { where: '--command' });
+      if (this.store.state.agents[o.id])
+        throw new PipelineError('duplicate-id', `Agent ${o.id} exists already.`, {
+          where: o.id,
+          fix: 'Choose another id, or remove the agent first.',
+        });
+      if (!o.command.trim())
+        throw new PipelineError('usage', 'An agent needs a command (a preset name or a template).', {
+          where: '--command',
+        });
       // An unknown placeholder or an open quote is refused now, not when a task first reaches the agent.
       validateCommand(o.command);
       const batch = this.newBatch();
-      const agent: Agent = { id: o.id, role: o.role, command: o.command, status: 'idle', current_task: null, since: null, created_at: batch.at };
+      const agent: Agent = {
+        id: o.id,
+        role: o.role,
+        command: o.command,
+        status: 'idle',
+        current_task: null,
+        since: null,
+        created_at: batch.at,
+      };
       batch.addAgent(agent);
       await this.commit(batch);
       return agent;
@@ -399,7 +455,11 @@ export class Pipeline implements Disposable {
       const batch = this.newBatch();
       const a = batch.agent(id);
       if (a.status === 'working' && a.current_task) {
-        if (!force) throw new PipelineError('busy', `Agent ${id} is working on ${a.current_task}.`, { where: id, fix: 'Wait for it to finish, or pass --force to requeue its task.' });
+        if (!force)
+          throw new PipelineError('busy', `Agent ${id} is working on ${a.current_task}.`, {
+            where: id,
+            fix: 'Wait for it to finish, or pass --force to requeue its task.',
+          });
         batch.transition(a.current_task, { type: 'requeue', reason: `agent ${id} removed` });
       }
       batch.removeAgent(id);
@@ -445,7 +505,11 @@ export class Pipeline implements Disposable {
       const batch = this.newBatch();
       const cur = batch.task(id);
       if (cur.status !== 'blocked') {
-        throw new PipelineError('illegal-transition', `Task ${id} is ${cur.status}; only blocked tasks can be retried.`, { where: id, fix: 'Block it first, or wait for its current attempt to end.' });
+        throw new PipelineError(
+          'illegal-transition',
+          `Task ${id} is ${cur.status}; only blocked tasks can be retried.`,
+          { where: id, fix: 'Block it first, or wait for its current attempt to end.' },
+        );
       }
       const t = batch.transition(id, { type: 'unblock' });
       await this.commit(batch);
@@ -475,14 +539,19 @@ export class Pipeline implements Disposable {
     return this.forward('setOrchestrationMode', [mode, opts], async () => {
       getStrategy(mode);
       const state = this.store.state;
-      if (state.orchestration_mode === mode && !state.pending_switch) return { outcome: 'unchanged', mode, requeued: [] };
+      if (state.orchestration_mode === mode && !state.pending_switch)
+        return { outcome: 'unchanged', mode, requeued: [] };
       const busy = Object.values(state.agents).filter((a) => a.status === 'working' && a.current_task);
       const batch = this.newBatch();
       if (busy.length > 0 && !opts.force) {
         if (!opts.drain) {
-          throw new PipelineError('busy', `Cannot switch to ${mode} mode: agents have work in progress: ${busy.map((a) => `${a.id} (${a.current_task})`).join(', ')}.`, {
-            fix: 'Pass --drain to switch once their current stage work is finished, or --force to requeue their work now.',
-          });
+          throw new PipelineError(
+            'busy',
+            `Cannot switch to ${mode} mode: agents have work in progress: ${busy.map((a) => `${a.id} (${a.current_task})`).join(', ')}.`,
+            {
+              fix: 'Pass --drain to switch once their current stage work is finished, or --force to requeue their work now.',
+            },
+          );
         }
         batch.record({ type: 'mode.pending_switch', mode });
         await this.commit(batch);
@@ -524,7 +593,10 @@ export class Pipeline implements Disposable {
   setRolloutMode(mode: RolloutMode): Promise<{ from: RolloutMode; to: RolloutMode }> {
     return this.forward('setRolloutMode', [mode], async () => {
       const m = rolloutModeSchema.safeParse(mode);
-      if (!m.success) throw new PipelineError('usage', `Unknown rollout mode ${JSON.stringify(mode)}.`, { fix: 'Use shadow, pilot or production.' });
+      if (!m.success)
+        throw new PipelineError('usage', `Unknown rollout mode ${JSON.stringify(mode)}.`, {
+          fix: 'Use shadow, pilot or production.',
+        });
       const from = this.store.state.mode;
       if (from === m.data) return { from, to: m.data };
       const batch = this.newBatch();
@@ -566,7 +638,11 @@ export class Pipeline implements Disposable {
 export function notLeaderError(leader: LeaderInfo | null): PipelineError {
   return new PipelineError(
     'not-leader',
-    leader ? `This pipeline is led by ${leader.label} (pid ${leader.pid} on ${leader.host}, since ${leader.since}).` : 'This process does not lead the pipeline.',
-    { fix: 'Run the command where the pipeline is led, stop the leading process, or use read-only commands (status, task list).' },
+    leader
+      ? `This pipeline is led by ${leader.label} (pid ${leader.pid} on ${leader.host}, since ${leader.since}).`
+      : 'This process does not lead the pipeline.',
+    {
+      fix: 'Run the command where the pipeline is led, stop the leading process, or use read-only commands (status, task list).',
+    },
   );
 }

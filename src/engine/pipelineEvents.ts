@@ -32,7 +32,14 @@ export interface PipelineEventMap extends Record<string, unknown> {
   /** An agent's command was started for a stage of a task (the agent was notified). */
   'agent:started': { agentId: string; taskId: string; stage: string; attempt: number; command: string; at: number };
   /** An agent's command ended; `marker` says whether it left a completion marker. */
-  'agent:exited': { agentId: string; taskId: string; attempt: number; code: number | null; signal: string | null; marker: boolean };
+  'agent:exited': {
+    agentId: string;
+    taskId: string;
+    attempt: number;
+    code: number | null;
+    signal: string | null;
+    marker: boolean;
+  };
   /** A stage's check command ran; its output is kept in `evidence`. */
   'check:finished': { taskId: string; stage: string; passed: boolean; evidence: string; durationMs: number };
   /** A merge was attempted: `commit` when it landed, `conflicts` when it did not. */

@@ -20,7 +20,11 @@ export async function initHome(root: string, config: z.input<typeof configSchema
     () => true,
     () => false,
   );
-  if (exists) throw new PipelineError('already-initialised', `A pipeline exists already: ${home.configFile}.`, { file: home.configFile, fix: 'Edit that file, or remove .pipeline/ to start over.' });
+  if (exists)
+    throw new PipelineError('already-initialised', `A pipeline exists already: ${home.configFile}.`, {
+      file: home.configFile,
+      fix: 'Edit that file, or remove .pipeline/ to start over.',
+    });
   await mkdir(home.dir, { recursive: true });
   await writeConfig(home.configFile, config);
   await writeFile(join(home.dir, '.gitignore'), HOME_GITIGNORE);
@@ -32,12 +36,17 @@ export async function initHome(root: string, config: z.input<typeof configSchema
  * repository that holds `dir` (or in `dir` itself with `here`), with the default stages and, unless given, the current branch as the
  * target. A directory outside any repository is an error that says to run `git init` first.
  */
-export async function initPipelineAt(dir: string, opts: { target?: string; here?: boolean } = {}): Promise<{ home: PipelineHome; target: string }> {
+export async function initPipelineAt(
+  dir: string,
+  opts: { target?: string; here?: boolean } = {},
+): Promise<{ home: PipelineHome; target: string }> {
   let repo: GitRepo;
   try {
     repo = await GitRepo.open(dir);
   } catch {
-    throw new PipelineError('not-initialised', `${dir} is not inside a git repository.`, { fix: 'Run `git init` (and make a first commit) first, then initialise the pipeline.' });
+    throw new PipelineError('not-initialised', `${dir} is not inside a git repository.`, {
+      fix: 'Run `git init` (and make a first commit) first, then initialise the pipeline.',
+    });
   }
   const target = opts.target ?? (await repo.currentBranch()) ?? 'main';
   // `here`: in `dir` itself (the editor's workspace folder, where the extension looks for it).

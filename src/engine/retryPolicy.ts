@@ -24,9 +24,16 @@ export interface AttemptFailure {
 
 export type RetryDecision = { retry: true; delayMs: number } | { retry: false; reason: string };
 
-export function decideRetry(failuresSoFar: number, failure: AttemptFailure, cfg: RetryConfig, random?: () => number): RetryDecision {
-  if (failure.class === 'permanent') return { retry: false, reason: `${failure.reason} (not retried: another attempt would fail the same way)` };
+export function decideRetry(
+  failuresSoFar: number,
+  failure: AttemptFailure,
+  cfg: RetryConfig,
+  random?: () => number,
+): RetryDecision {
+  if (failure.class === 'permanent')
+    return { retry: false, reason: `${failure.reason} (not retried: another attempt would fail the same way)` };
   const failures = failuresSoFar + 1;
-  if (failures >= cfg.maxAttempts) return { retry: false, reason: `${failure.reason} (failed ${failures} of ${cfg.maxAttempts} attempts)` };
+  if (failures >= cfg.maxAttempts)
+    return { retry: false, reason: `${failure.reason} (failed ${failures} of ${cfg.maxAttempts} attempts)` };
   return { retry: true, delayMs: retryDelayMs(failures, cfg, random) };
 }

@@ -42,21 +42,43 @@ export function rolloutCheck(f: RolloutFacts): RolloutCheckResult {
   const agents = Object.values(state.agents);
   for (const s of config.stages) {
     const n = agents.filter((a) => a.role === s.role && a.status !== 'offline').length;
-    check(n > 0, `stage ${s.name} has ${n} ${s.role} agent(s)`, `stage ${s.name} has no ${s.role} agent: add one with \`pipeline agent add <id> --role ${s.role} --command <preset>\``);
+    check(
+      n > 0,
+      `stage ${s.name} has ${n} ${s.role} agent(s)`,
+      `stage ${s.name} has no ${s.role} agent: add one with \`pipeline agent add <id> --role ${s.role} --command <preset>\``,
+    );
   }
-  check(f.storeWarnings.length === 0, 'the state recovered cleanly', `the state store reported problems at open: ${f.storeWarnings.join('; ')}`);
+  check(
+    f.storeWarnings.length === 0,
+    'the state recovered cleanly',
+    `the state store reported problems at open: ${f.storeWarnings.join('; ')}`,
+  );
   if (f.git) {
     check(f.git.isRepo, 'the pipeline is in a git repository', 'the pipeline root is not a git repository');
-    check(f.git.targetExists, `target branch ${config.targetBranch} exists`, `target branch ${config.targetBranch} does not exist: create it or set "targetBranch" in .pipeline/config.json`);
+    check(
+      f.git.targetExists,
+      `target branch ${config.targetBranch} exists`,
+      `target branch ${config.targetBranch} does not exist: create it or set "targetBranch" in .pipeline/config.json`,
+    );
   }
   const tasks = Object.values(state.tasks);
   const blocked = tasks.filter((t) => t.status === 'blocked');
 
   switch (state.mode) {
     case 'shadow': {
-      check(state.decisions.length > 0, `shadow mode recorded ${state.decisions.length} decision(s)`, 'shadow mode has recorded no decisions yet: run `pipeline run` in shadow mode and review its decisions');
-      const pilotTasks = tasks.filter((t) => t.labels.includes(config.pilotLabel) && t.status !== 'done' && t.status !== 'cancelled');
-      check(pilotTasks.length > 0, `${pilotTasks.length} task(s) labelled "${config.pilotLabel}" are ready for the pilot`, `no open task is labelled "${config.pilotLabel}": pilot mode runs only those (\`pipeline task add … --label ${config.pilotLabel}\`)`);
+      check(
+        state.decisions.length > 0,
+        `shadow mode recorded ${state.decisions.length} decision(s)`,
+        'shadow mode has recorded no decisions yet: run `pipeline run` in shadow mode and review its decisions',
+      );
+      const pilotTasks = tasks.filter(
+        (t) => t.labels.includes(config.pilotLabel) && t.status !== 'done' && t.status !== 'cancelled',
+      );
+      check(
+        pilotTasks.length > 0,
+        `${pilotTasks.length} task(s) labelled "${config.pilotLabel}" are ready for the pilot`,
+        `no open task is labelled "${config.pilotLabel}": pilot mode runs only those (\`pipeline task add … --label ${config.pilotLabel}\`)`,
+      );
       break;
     }
     case 'pilot': {
@@ -64,14 +86,26 @@ export function rolloutCheck(f: RolloutFacts): RolloutCheckResult {
       const merged = pilot.filter((t) => t.status === 'done');
       check(merged.length > 0, `${merged.length} pilot task(s) merged`, 'no pilot task has been merged yet');
       const pb = pilot.filter((t) => t.status === 'blocked');
-      check(pb.length === 0, 'no pilot task is blocked', `pilot task(s) blocked: ${pb.map((t) => `${t.id} (${t.blocked_reason ?? 'no reason'})`).join(', ')}`);
+      check(
+        pb.length === 0,
+        'no pilot task is blocked',
+        `pilot task(s) blocked: ${pb.map((t) => `${t.id} (${t.blocked_reason ?? 'no reason'})`).join(', ')}`,
+      );
       if (f.git && f.git.pilotAhead !== null) {
-        check(f.git.pilotAhead === 0, `${config.pilotBranch} is promoted into ${config.targetBranch}`, `${config.pilotBranch} has ${f.git.pilotAhead} commit(s) not yet in ${config.targetBranch}: review and merge it into ${config.targetBranch} to promote the pilot's work`);
+        check(
+          f.git.pilotAhead === 0,
+          `${config.pilotBranch} is promoted into ${config.targetBranch}`,
+          `${config.pilotBranch} has ${f.git.pilotAhead} commit(s) not yet in ${config.targetBranch}: review and merge it into ${config.targetBranch} to promote the pilot's work`,
+        );
       }
       break;
     }
     case 'production':
-      check(blocked.length === 0, 'no task is blocked', `task(s) blocked: ${blocked.map((t) => `${t.id} (${t.blocked_reason ?? 'no reason'})`).join(', ')}`);
+      check(
+        blocked.length === 0,
+        'no task is blocked',
+        `task(s) blocked: ${blocked.map((t) => `${t.id} (${t.blocked_reason ?? 'no reason'})`).join(', ')}`,
+      );
       break;
   }
   return { mode: state.mode, next: NEXT[state.mode], ready: reasons.length === 0, reasons, passed };

@@ -12,6 +12,16 @@ export async function gitFactsOf(p: Pipeline): Promise<GitFacts> {
   }
   const target = await repo.branchHead(p.config.targetBranch);
   const pilot = target ? await repo.branchHead(p.config.pilotBranch) : undefined;
-  const pilotAhead = pilot ? Number((await repo.read(['rev-list', '--count', `refs/heads/${p.config.targetBranch}..refs/heads/${p.config.pilotBranch}`])).trim()) : null;
+  const pilotAhead = pilot
+    ? Number(
+        (
+          await repo.read([
+            'rev-list',
+            '--count',
+            `refs/heads/${p.config.targetBranch}..refs/heads/${p.config.pilotBranch}`,
+          ])
+        ).trim(),
+      )
+    : null;
   return { isRepo: true, targetExists: target !== undefined, pilotAhead };
 }

@@ -11,7 +11,9 @@ import { NAME_PATTERN, TASK_ID_PATTERN } from './ids';
  */
 
 export const taskIdSchema = z.string().regex(TASK_ID_PATTERN, 'a task id such as TASK-001');
-export const nameSchema = z.string().regex(NAME_PATTERN, 'lower-case letters, digits and dashes, starting with a letter');
+export const nameSchema = z
+  .string()
+  .regex(NAME_PATTERN, 'lower-case letters, digits and dashes, starting with a letter');
 const isoTime = z.string().min(1);
 
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
@@ -75,13 +77,20 @@ export const configSchema = z
     /** Two tasks whose paths overlap are never in these stages at the same time. */
     conflictStages: z.array(nameSchema).default(['test', 'implementation']),
     /** Prefix of generated task ids. */
-    taskPrefix: z.string().regex(/^[A-Z][A-Z0-9]{0,15}$/).default('TASK'),
+    taskPrefix: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9]{0,15}$/)
+      .default('TASK'),
     /** Directory for agent worktrees, relative to the repository root (default `../<repo>.pipeline-worktrees`). */
     worktreeRoot: z.string().min(1).optional(),
     retry: retrySchema.default({ maxAttempts: 3, baseDelayMs: 2_000, maxDelayMs: 60_000, jitter: 0.2 }),
     /** The reconciliation rescan's interval in seconds when idle, normal and busy (the seed's 60/30/15). */
     rescanSeconds: z
-      .strictObject({ idle: z.number().positive().default(60), normal: z.number().positive().default(30), busy: z.number().positive().default(15) })
+      .strictObject({
+        idle: z.number().positive().default(60),
+        normal: z.number().positive().default(30),
+        busy: z.number().positive().default(15),
+      })
       .default({ idle: 60, normal: 30, busy: 15 }),
     /** A snapshot of the state is written after this many journal records. */
     snapshotEvery: z.number().int().min(1).default(1000),
@@ -89,12 +98,23 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     const names = new Set<string>();
     c.stages.forEach((s, i) => {
-      if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['stages', i, 'name'], message: `stage "${s.name}" appears twice` });
+      if (names.has(s.name))
+        ctx.addIssue({ code: 'custom', path: ['stages', i, 'name'], message: `stage "${s.name}" appears twice` });
       names.add(s.name);
     });
-    if (!names.has(c.reworkStage)) ctx.addIssue({ code: 'custom', path: ['reworkStage'], message: `"${c.reworkStage}" is not one of the stages (${[...names].join(', ')})` });
+    if (!names.has(c.reworkStage))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reworkStage'],
+        message: `"${c.reworkStage}" is not one of the stages (${[...names].join(', ')})`,
+      });
     c.conflictStages.forEach((s, i) => {
-      if (!names.has(s)) ctx.addIssue({ code: 'custom', path: ['conflictStages', i], message: `"${s}" is not one of the stages (${[...names].join(', ')})` });
+      if (!names.has(s))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['conflictStages', i],
+          message: `"${s}" is not one of the stages (${[...names].join(', ')})`,
+        });
     });
   });
 export type PipelineConfig = z.infer<typeof configSchema>;
@@ -228,7 +248,12 @@ export function emptyState(): PipelineState {
 export function describeZodError(err: z.ZodError): string {
   return err.issues
     .map((i) => {
-      const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+      const path = i.path.length
+        ? i.path
+            .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+            .join('')
+            .replace(/^\./, '')
+        : '(top level)';
       return `${path}: ${i.message}`;
     })
     .join('; ');

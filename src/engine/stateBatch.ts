@@ -33,13 +33,21 @@ export class StateBatch {
 
   task(id: string): Task {
     const t = this.tasks.get(id) ?? this.state.tasks[id];
-    if (!t) throw new PipelineError('unknown-task', `Unknown task ${id}.`, { where: id, fix: 'List the tasks with `pipeline task list`.' });
+    if (!t)
+      throw new PipelineError('unknown-task', `Unknown task ${id}.`, {
+        where: id,
+        fix: 'List the tasks with `pipeline task list`.',
+      });
     return t;
   }
 
   agent(id: string): Agent {
     const a = this.agents.has(id) ? this.agents.get(id) : this.state.agents[id];
-    if (!a) throw new PipelineError('unknown-agent', `Unknown agent ${id}.`, { where: id, fix: 'List the agents with `pipeline agent list`.' });
+    if (!a)
+      throw new PipelineError('unknown-agent', `Unknown agent ${id}.`, {
+        where: id,
+        fix: 'List the agents with `pipeline agent list`.',
+      });
     return a;
   }
 

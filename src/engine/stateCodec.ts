@@ -15,7 +15,10 @@ type Migration = (old: Record<string, unknown>) => Record<string, unknown>;
 const MIGRATIONS: Record<number, Migration> = {
   // Version 0: the seed's own state file (no schema_version). Its tasks cannot be carried over as
   // they are (they have no stages); `pipeline task import` reads them instead.
-  0: (old) => ({ ...emptyState(), orchestration_mode: typeof old.orchestration_mode === 'string' ? old.orchestration_mode : 'parallel' }),
+  0: (old) => ({
+    ...emptyState(),
+    orchestration_mode: typeof old.orchestration_mode === 'string' ? old.orchestration_mode : 'parallel',
+  }),
 };
 
 export function migrateState(json: unknown, file = 'state snapshot'): unknown {
@@ -23,10 +26,14 @@ export function migrateState(json: unknown, file = 'state snapshot'): unknown {
   let obj = json as Record<string, unknown>;
   let v = typeof obj.schema_version === 'number' ? obj.schema_version : 0;
   if (v > STATE_SCHEMA_VERSION) {
-    throw new PipelineError('invalid-state', `${file} has schema version ${v}; this build reads up to ${STATE_SCHEMA_VERSION}.`, {
-      file,
-      fix: 'Update Agent Pipeline to a version that knows this state.',
-    });
+    throw new PipelineError(
+      'invalid-state',
+      `${file} has schema version ${v}; this build reads up to ${STATE_SCHEMA_VERSION}.`,
+      {
+        file,
+        fix: 'Update Agent Pipeline to a version that knows this state.',
+      },
+    );
   }
   while (v < STATE_SCHEMA_VERSION) {
     const m = MIGRATIONS[v];

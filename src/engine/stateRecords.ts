@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { PipelineError } from './errors';
-import { agentSchema, nameSchema, prioritySchema, rolloutModeSchema, taskIdSchema, taskSchema, type PipelineState } from './schema';
+import {
+  agentSchema,
+  nameSchema,
+  prioritySchema,
+  rolloutModeSchema,
+  taskIdSchema,
+  taskSchema,
+  type PipelineState,
+} from './schema';
 import { transitionTask, type TaskEvent } from './taskLifecycle';
 
 /**
@@ -60,7 +68,11 @@ export const MAX_DECISIONS = 200;
 
 function requireTask(state: PipelineState, id: string) {
   const t = state.tasks[id];
-  if (!t) throw new PipelineError('unknown-task', `Unknown task ${id}.`, { where: id, fix: 'List the tasks with `pipeline task list`.' });
+  if (!t)
+    throw new PipelineError('unknown-task', `Unknown task ${id}.`, {
+      where: id,
+      fix: 'List the tasks with `pipeline task list`.',
+    });
   return t;
 }
 
@@ -71,7 +83,8 @@ function requireTask(state: PipelineState, id: string) {
 export function applyRecord(state: PipelineState, rec: StateRecord): void {
   switch (rec.type) {
     case 'task.added': {
-      if (state.tasks[rec.task.id]) throw new PipelineError('duplicate-id', `Task ${rec.task.id} exists already.`, { where: rec.task.id });
+      if (state.tasks[rec.task.id])
+        throw new PipelineError('duplicate-id', `Task ${rec.task.id} exists already.`, { where: rec.task.id });
       state.tasks[rec.task.id] = rec.task;
       state.next_seq = Math.max(state.next_seq, rec.task.seq + 1);
       // Generated ids take the next number; an imported or explicit id (TM-10, FIX-7) must not
@@ -91,11 +104,13 @@ export function applyRecord(state: PipelineState, rec: StateRecord): void {
       return;
     }
     case 'agent.added':
-      if (state.agents[rec.agent.id]) throw new PipelineError('duplicate-id', `Agent ${rec.agent.id} exists already.`, { where: rec.agent.id });
+      if (state.agents[rec.agent.id])
+        throw new PipelineError('duplicate-id', `Agent ${rec.agent.id} exists already.`, { where: rec.agent.id });
       state.agents[rec.agent.id] = rec.agent;
       return;
     case 'agent.removed':
-      if (!state.agents[rec.id]) throw new PipelineError('unknown-agent', `Unknown agent ${rec.id}.`, { where: rec.id });
+      if (!state.agents[rec.id])
+        throw new PipelineError('unknown-agent', `Unknown agent ${rec.id}.`, { where: rec.id });
       delete state.agents[rec.id];
       return;
     case 'agent.updated': {

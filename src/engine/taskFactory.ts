@@ -1,6 +1,13 @@
 import { PipelineError } from './errors';
 import { formatTaskId, taskBranch } from './ids';
-import { describeZodError, taskSpecSchema, type PipelineConfig, type PipelineState, type Task, type TaskSpec } from './schema';
+import {
+  describeZodError,
+  taskSpecSchema,
+  type PipelineConfig,
+  type PipelineState,
+  type Task,
+  type TaskSpec,
+} from './schema';
 
 /**
  * Turns what a user or an import gives (a TaskSpec) into a Task as stored: validated, with an id
@@ -16,7 +23,12 @@ export interface NewTask {
   source?: string;
 }
 
-export function buildTasks(items: readonly NewTask[], state: PipelineState, config: PipelineConfig, at: string): Task[] {
+export function buildTasks(
+  items: readonly NewTask[],
+  state: PipelineState,
+  config: PipelineConfig,
+  at: string,
+): Task[] {
   let nextNumber = state.next_task_number;
   let seq = state.next_seq;
   const taken = new Set<string>();
@@ -25,7 +37,10 @@ export function buildTasks(items: readonly NewTask[], state: PipelineState, conf
     const r = taskSpecSchema.safeParse(item.spec);
     const where = item.source ?? `task ${i + 1}`;
     if (!r.success) {
-      throw new PipelineError('invalid-task', `Invalid task (${where}): ${describeZodError(r.error)}.`, { where, fix: 'Correct the task and add it again.' });
+      throw new PipelineError('invalid-task', `Invalid task (${where}): ${describeZodError(r.error)}.`, {
+        where,
+        fix: 'Correct the task and add it again.',
+      });
     }
     const spec = r.data;
     let id = spec.id;
@@ -34,7 +49,10 @@ export function buildTasks(items: readonly NewTask[], state: PipelineState, conf
       while (state.tasks[id] || taken.has(id));
     }
     if (state.tasks[id] || taken.has(id)) {
-      throw new PipelineError('duplicate-id', `Task ${id} exists already (${where}).`, { where, fix: 'Choose another id, or leave it out to have one generated.' });
+      throw new PipelineError('duplicate-id', `Task ${id} exists already (${where}).`, {
+        where,
+        fix: 'Choose another id, or leave it out to have one generated.',
+      });
     }
     taken.add(id);
     const status = item.status ?? 'pending';
@@ -58,7 +76,19 @@ export function buildTasks(items: readonly NewTask[], state: PipelineState, conf
       updated_at: at,
       seq: seq++,
       merged_commit: null,
-      history: status === 'pending' ? [] : [{ at, event: 'import', from: 'pending', to: status, stage: firstStage, note: item.reason ?? `imported as ${status}` }],
+      history:
+        status === 'pending'
+          ? []
+          : [
+              {
+                at,
+                event: 'import',
+                from: 'pending',
+                to: status,
+                stage: firstStage,
+                note: item.reason ?? `imported as ${status}`,
+              },
+            ],
     };
     return task;
   });

@@ -74,10 +74,14 @@ export function canApply(task: Pick<Task, 'status'>, event: TaskEvent): boolean 
  */
 export function transitionTask(task: Task, event: TaskEvent, at: string): Task {
   if (!canApply(task, event)) {
-    throw new PipelineError('illegal-transition', `Task ${task.id} is ${task.status}; "${event.type}" applies only to ${LEGAL_FROM[event.type].join(', ')} tasks.`, {
-      where: task.id,
-      fix: `Check the task's status with \`pipeline task show ${task.id}\`.`,
-    });
+    throw new PipelineError(
+      'illegal-transition',
+      `Task ${task.id} is ${task.status}; "${event.type}" applies only to ${LEGAL_FROM[event.type].join(', ')} tasks.`,
+      {
+        where: task.id,
+        fix: `Check the task's status with \`pipeline task show ${task.id}\`.`,
+      },
+    );
   }
   const next: Task = { ...task, updated_at: at };
   let note: string | undefined;
@@ -87,7 +91,11 @@ export function transitionTask(task: Task, event: TaskEvent, at: string): Task {
       break;
     case 'assign':
       if (event.attempt <= task.attempt) {
-        throw new PipelineError('illegal-transition', `Task ${task.id}: attempt ${event.attempt} is not after attempt ${task.attempt}.`, { where: task.id });
+        throw new PipelineError(
+          'illegal-transition',
+          `Task ${task.id}: attempt ${event.attempt} is not after attempt ${task.attempt}.`,
+          { where: task.id },
+        );
       }
       next.status = 'working';
       next.assigned_to = event.agent;
@@ -152,7 +160,13 @@ export function transitionTask(task: Task, event: TaskEvent, at: string): Task {
       note = event.reason;
       break;
   }
-  const entry: Task['history'][number] = { at, event: event.type, from: task.status, to: next.status, stage: next.stage };
+  const entry: Task['history'][number] = {
+    at,
+    event: event.type,
+    from: task.status,
+    to: next.status,
+    stage: next.stage,
+  };
   const agent = event.type === 'assign' ? event.agent : task.assigned_to;
   if (agent) entry.agent = agent;
   if (note) entry.note = note;

@@ -31,7 +31,13 @@ function parseMeta(text: string): Meta {
   const m = /<!-- pipeline: (.*?) -->/.exec(text);
   if (!m?.[1]) throw new Error('not a pipeline task file (no metadata line)');
   const kv = Object.fromEntries(m[1].split(' ').map((p) => p.split('=') as [string, string]));
-  return { task: kv.task ?? '', stage: kv.stage ?? '', role: kv.role ?? '', stageAttempt: Number(kv['stage-attempt'] ?? 1), reviews: Number(kv.reviews ?? 0) };
+  return {
+    task: kv.task ?? '',
+    stage: kv.stage ?? '',
+    role: kv.role ?? '',
+    stageAttempt: Number(kv['stage-attempt'] ?? 1),
+    reviews: Number(kv.reviews ?? 0),
+  };
 }
 
 function directives(text: string): string[][] {
@@ -39,7 +45,11 @@ function directives(text: string): string[][] {
 }
 
 function git(cwd: string, args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Scripted Agent', '-c', 'user.email=scripted-agent@localhost', ...args], { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+  return execFileSync('git', ['-c', 'user.name=Scripted Agent', '-c', 'user.email=scripted-agent@localhost', ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+  });
 }
 
 function sleep(ms: number): void {
@@ -69,7 +79,8 @@ function main(): number {
       log(`failing as told (attempt ${meta.stageAttempt})`);
       return 1;
     }
-    if (verb === 'crash' && meta.stageAttempt <= times(d, 2)) throw new Error(`crashing as told (attempt ${meta.stageAttempt})`);
+    if (verb === 'crash' && meta.stageAttempt <= times(d, 2))
+      throw new Error(`crashing as told (attempt ${meta.stageAttempt})`);
     if (verb === 'exit-clean' && meta.stageAttempt <= times(d, 2)) {
       log('exiting without a marker as told');
       return 0;
@@ -97,7 +108,12 @@ function main(): number {
   let files: string[] = [];
   switch (meta.role) {
     case 'architect':
-      files = [write(`docs/design/${slug}.md`, `# Design: ${title}\n\nApproach for ${meta.task}: a module \`src/${slug}.js\` exporting \`run()\`, covered by \`test/${slug}.test.js\`.\n`)];
+      files = [
+        write(
+          `docs/design/${slug}.md`,
+          `# Design: ${title}\n\nApproach for ${meta.task}: a module \`src/${slug}.js\` exporting \`run()\`, covered by \`test/${slug}.test.js\`.\n`,
+        ),
+      ];
       break;
     case 'tester':
       files = [
@@ -111,7 +127,12 @@ function main(): number {
       files = [write(`src/${slug}.js`, `// ${title}\nexports.run = () => '${meta.task} done';\n`)];
       // Rework after a review: answer it with a real change, not a commit of nothing.
       if (meta.reviews > 0) {
-        files.push(write(`test/${slug}.edge-${meta.reviews}.test.js`, `const { test } = require('node:test');\nconst assert = require('node:assert');\n\ntest('${meta.task} edge case ${meta.reviews}', () => {\n  assert.strictEqual(typeof require('../src/${slug}.js').run, 'function');\n});\n`));
+        files.push(
+          write(
+            `test/${slug}.edge-${meta.reviews}.test.js`,
+            `const { test } = require('node:test');\nconst assert = require('node:assert');\n\ntest('${meta.task} edge case ${meta.reviews}', () => {\n  assert.strictEqual(typeof require('../src/${slug}.js').run, 'function');\n});\n`,
+          ),
+        );
       }
       for (const d of dirs) {
         if (d[0] === 'touch' && d[1] && !d[1].includes('..')) {
@@ -130,7 +151,12 @@ function main(): number {
         log('requested changes as told');
         return 0;
       }
-      files = [write(`docs/reviews/${slug}.md`, `# Review of ${meta.task}\n\nApproved: design, tests and implementation agree.\n`)];
+      files = [
+        write(
+          `docs/reviews/${slug}.md`,
+          `# Review of ${meta.task}\n\nApproved: design, tests and implementation agree.\n`,
+        ),
+      ];
       break;
     }
     default:
@@ -139,7 +165,8 @@ function main(): number {
   if (existsSync(join(cwd, '.git'))) {
     git(cwd, ['add', '--', ...files]);
     // A retried stage may rewrite what an earlier attempt already committed; that is not an error.
-    if (git(cwd, ['status', '--porcelain', '--', ...files]).trim()) git(cwd, ['commit', '-q', '-m', `${meta.task} ${meta.stage}: ${title}`]);
+    if (git(cwd, ['status', '--porcelain', '--', ...files]).trim())
+      git(cwd, ['commit', '-q', '-m', `${meta.task} ${meta.stage}: ${title}`]);
   }
   appendFileSync(taskFile, `\n## Status: COMPLETED ✅\n`);
   log(`committed ${files.join(', ')}`);

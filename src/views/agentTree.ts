@@ -41,7 +41,9 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
     if (!a) return item;
     const [icon, color] = ICONS[a.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    item.description = [a.role, a.status, a.current_task, a.current_task ? since(a.since) : ''].filter(Boolean).join(' · ');
+    item.description = [a.role, a.status, a.current_task, a.current_task ? since(a.since) : '']
+      .filter(Boolean)
+      .join(' · ');
     item.tooltip = `${a.id}: ${a.role}, ${a.status}${a.current_task ? ` on ${a.current_task} for ${since(a.since)}` : ''}\ncommand: ${a.command}`;
     item.contextValue = `agent.${a.status}`;
     item.command = { command: 'agentPipeline.openAgentTerminal', title: 'Open Agent Terminal', arguments: [id] };

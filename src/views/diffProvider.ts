@@ -12,7 +12,11 @@ export class TaskDiffProvider implements vscode.TextDocumentContentProvider {
   constructor(private readonly root: () => string | undefined) {}
 
   static uri(taskId: string, target: string): vscode.Uri {
-    return vscode.Uri.from({ scheme: DIFF_SCHEME, path: `/${taskId}.diff`, query: new URLSearchParams({ target }).toString() });
+    return vscode.Uri.from({
+      scheme: DIFF_SCHEME,
+      path: `/${taskId}.diff`,
+      query: new URLSearchParams({ target }).toString(),
+    });
   }
 
   async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {

@@ -28,7 +28,12 @@ export class MetricsPanel implements vscode.Disposable {
       MetricsPanel.current.panel.reveal(vscode.ViewColumn.Beside);
       return MetricsPanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(METRICS_VIEW_TYPE, 'Pipeline Metrics', vscode.ViewColumn.Beside, webviewOptions(extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      METRICS_VIEW_TYPE,
+      'Pipeline Metrics',
+      vscode.ViewColumn.Beside,
+      webviewOptions(extensionUri),
+    );
     return (MetricsPanel.current = new MetricsPanel(panel, session, extensionUri));
   }
 
@@ -60,7 +65,9 @@ export class MetricsPanel implements vscode.Disposable {
   private async onMessage(raw: unknown): Promise<void> {
     const r = pageToHostSchema.safeParse(raw);
     if (!r.success) {
-      this.session.log.warn(`Metrics panel: ignored a malformed message from the page: ${r.error.issues[0]?.message ?? ''}`);
+      this.session.log.warn(
+        `Metrics panel: ignored a malformed message from the page: ${r.error.issues[0]?.message ?? ''}`,
+      );
       return;
     }
     const m = r.data;
@@ -77,7 +84,12 @@ export class MetricsPanel implements vscode.Disposable {
           await vscode.commands.executeCommand(COMMANDS.openTaskFile, m.taskId);
           void this.panel.webview.postMessage({ type: 'reply', requestId: m.requestId, ok: true } satisfies HostToPage);
         } catch (e) {
-          void this.panel.webview.postMessage({ type: 'reply', requestId: m.requestId, ok: false, error: String(e) } satisfies HostToPage);
+          void this.panel.webview.postMessage({
+            type: 'reply',
+            requestId: m.requestId,
+            ok: false,
+            error: String(e),
+          } satisfies HostToPage);
         }
         return;
     }
@@ -120,7 +132,14 @@ export function inFlightRows(p: Pipeline): InFlightRow[] {
   return Object.values(p.state.tasks)
     .filter((t) => t.status === 'working' || t.status === 'merging' || (t.status === 'queued' && t.stage !== first))
     .sort((a, b) => a.seq - b.seq)
-    .map((t) => ({ id: t.id, title: t.title, status: t.status, stage: t.stage, agent: t.assigned_to, since: Date.parse(t.history[t.history.length - 1]?.at ?? t.updated_at) }));
+    .map((t) => ({
+      id: t.id,
+      title: t.title,
+      status: t.status,
+      stage: t.stage,
+      agent: t.assigned_to,
+      since: Date.parse(t.history[t.history.length - 1]?.at ?? t.updated_at),
+    }));
 }
 
 export function metricsCommands({ session, extension }: CommandContext): Handlers {
@@ -130,4 +149,3 @@ export function metricsCommands({ session, extension }: CommandContext): Handler
     },
   };
 }
-

@@ -14,7 +14,12 @@ export function notifyFromEvents(p: Pipeline, running: () => boolean): Disposabl
     const name = `${after.id} (${after.title})`;
     const agent = before.assigned_to ? ` by ${before.assigned_to}` : '';
     const act = (msg: string, kind: 'info' | 'warn' | 'error', actions: [string, string][]) => {
-      const show = kind === 'error' ? vscode.window.showErrorMessage : kind === 'warn' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+      const show =
+        kind === 'error'
+          ? vscode.window.showErrorMessage
+          : kind === 'warn'
+            ? vscode.window.showWarningMessage
+            : vscode.window.showInformationMessage;
       void show(msg, ...actions.map((a) => a[0])).then((picked) => {
         const a = actions.find((x) => x[0] === picked);
         if (a) void vscode.commands.executeCommand(a[1], after.id);
@@ -32,9 +37,15 @@ export function notifyFromEvents(p: Pipeline, running: () => boolean): Disposabl
           ['Show Diff', COMMANDS.showTaskDiff],
         ]);
       case 'conflict':
-        return act(`${name} conflicts with ${after.stage === 'implementation' ? 'the target branch' : 'its target'} in ${event.files.join(', ')}; sent back to ${after.stage}.`, 'warn', [['Show Diff', COMMANDS.showTaskDiff]]);
+        return act(
+          `${name} conflicts with ${after.stage === 'implementation' ? 'the target branch' : 'its target'} in ${event.files.join(', ')}; sent back to ${after.stage}.`,
+          'warn',
+          [['Show Diff', COMMANDS.showTaskDiff]],
+        );
       case 'fail':
-        return act(`${name}: attempt failed${agent}: ${event.reason}. It will be retried.`, 'warn', [['Open Task', COMMANDS.openTaskFile]]);
+        return act(`${name}: attempt failed${agent}: ${event.reason}. It will be retried.`, 'warn', [
+          ['Open Task', COMMANDS.openTaskFile],
+        ]);
       case 'merged':
         if (!vscode.workspace.getConfiguration(SETTINGS.section).get<boolean>(SETTINGS.notifyMerged, true)) return;
         return act(`${name} merged (${event.commit.slice(0, 10)}).`, 'info', [['Show Diff', COMMANDS.showTaskDiff]]);

@@ -86,7 +86,10 @@ export class PipelineSession implements vscode.Disposable {
     if (this.pipeline) return this.pipeline;
     if (this.opening) return this.opening;
     const root = this.root;
-    if (!root) throw new PipelineError('not-initialised', 'Open a folder (a git repository) first.', { fix: 'File > Open Folder…' });
+    if (!root)
+      throw new PipelineError('not-initialised', 'Open a folder (a git repository) first.', {
+        fix: 'File > Open Folder…',
+      });
     this.opening = (async () => {
       const checks = userStageChecks(this.log);
       const p = await Pipeline.open({
@@ -94,7 +97,10 @@ export class PipelineSession implements vscode.Disposable {
         role: 'follow',
         label: `VS Code window (pid ${process.pid})`,
         takeOver: false,
-        adjustConfig: (c) => ({ ...c, stages: c.stages.map((s) => (s.check || !checks[s.name] ? s : { ...s, check: checks[s.name] })) }),
+        adjustConfig: (c) => ({
+          ...c,
+          stages: c.stages.map((s) => (s.check || !checks[s.name] ? s : { ...s, check: checks[s.name] })),
+        }),
       });
       if (this.disposed) {
         await p.close();
@@ -105,7 +111,9 @@ export class PipelineSession implements vscode.Disposable {
       p.events.on('state:changed', () => this.fireChanged());
       p.events.on('leader:acquired', () => this.fireChanged());
       p.events.on('leader:lost', (e) => {
-        this.log.warn(`Lost the lead of the pipeline${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}; following read-only.`);
+        this.log.warn(
+          `Lost the lead of the pipeline${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}; following read-only.`,
+        );
         void this.stopMonitor();
       });
       for (const w of p.storeWarnings) this.log.warn(w);
@@ -123,7 +131,9 @@ export class PipelineSession implements vscode.Disposable {
   /** Starts the pipeline in this window: lead, then run the monitor. Never in an untrusted workspace. */
   async start(): Promise<void> {
     if (!vscode.workspace.isTrusted) {
-      throw new PipelineError('usage', 'Agents never start in an untrusted workspace.', { fix: 'Trust this workspace (Workspaces: Manage Workspace Trust) to run agents.' });
+      throw new PipelineError('usage', 'Agents never start in an untrusted workspace.', {
+        fix: 'Trust this workspace (Workspaces: Manage Workspace Trust) to run agents.',
+      });
     }
     if (this.monitor) return;
     const p = await this.open();
@@ -133,12 +143,25 @@ export class PipelineSession implements vscode.Disposable {
       const kind = vscode.workspace.getConfiguration(SETTINGS.section).get<string>(SETTINGS.runner, 'terminal');
       this.runner = kind === 'process' ? new ProcessRunner(runDir) : new TerminalRunner(runDir);
       // Git runs in a worker process: thousands of git starts from this host would stall every extension.
-      this.workspace = new RemoteWorkspace(join(this.context.extensionPath, 'dist', 'gitWorker.js'), p.home.root, worktreeRootOf(p.home, p.config.worktreeRoot));
-      const monitor = new Monitor({ pipeline: p, workspace: this.workspace, runner: this.runner, scriptedAgent: join(this.context.extensionPath, 'dist', 'scriptedAgent.js') });
+      this.workspace = new RemoteWorkspace(
+        join(this.context.extensionPath, 'dist', 'gitWorker.js'),
+        p.home.root,
+        worktreeRootOf(p.home, p.config.worktreeRoot),
+      );
+      const monitor = new Monitor({
+        pipeline: p,
+        workspace: this.workspace,
+        runner: this.runner,
+        scriptedAgent: join(this.context.extensionPath, 'dist', 'scriptedAgent.js'),
+      });
       this.monitor = monitor;
       // The leader writes the structured log; the window mirrors it into its log channel.
       this.logger = JsonLogger.forPipeline(p);
-      this.logger.onLine(({ record }) => this.log[record.level === 'debug' ? 'debug' : record.level](`${record.event}${record.task ? ` ${record.task}` : ''}${record.agent ? ` ${record.agent}` : ''}: ${record.message}`));
+      this.logger.onLine(({ record }) =>
+        this.log[record.level === 'debug' ? 'debug' : record.level](
+          `${record.event}${record.task ? ` ${record.task}` : ''}${record.agent ? ` ${record.agent}` : ''}: ${record.message}`,
+        ),
+      );
       const ms = metricsSettings();
       if (ms.enabled && this.metricsInst) {
         this.server = await MetricsServer.start({ port: ms.port, metrics: this.metricsInst, pipeline: p });
@@ -192,7 +215,10 @@ export class PipelineSession implements vscode.Disposable {
 
   /** The monitor, for agent actions; an error that says so when the pipeline does not run here. */
   requireMonitor(): Monitor {
-    if (!this.monitor) throw new PipelineError('not-leader', 'The pipeline is not running in this window.', { fix: 'Start it with "Agent Pipeline: Start Pipeline".' });
+    if (!this.monitor)
+      throw new PipelineError('not-leader', 'The pipeline is not running in this window.', {
+        fix: 'Start it with "Agent Pipeline: Start Pipeline".',
+      });
     return this.monitor;
   }
 
@@ -208,7 +234,11 @@ export class PipelineSession implements vscode.Disposable {
 
   async updateContext(): Promise<void> {
     const p = this.pipeline;
-    await vscode.commands.executeCommand('setContext', CONTEXT.initialised, p !== undefined || (await this.isInitialised()));
+    await vscode.commands.executeCommand(
+      'setContext',
+      CONTEXT.initialised,
+      p !== undefined || (await this.isInitialised()),
+    );
     await vscode.commands.executeCommand('setContext', CONTEXT.running, this.running);
     await vscode.commands.executeCommand('setContext', CONTEXT.leading, p?.isLeader ?? false);
     await vscode.commands.executeCommand('setContext', CONTEXT.followingOther, !!p && !p.isLeader && p.leader !== null);

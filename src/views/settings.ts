@@ -8,7 +8,10 @@ import { SETTINGS } from './contributions';
  * The extension's settings, validated on read: a wrong value is reported in the log (with the
  * setting's name) and ignored, never half used.
  */
-const presetsSchema = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'preset names are lower-case words'), z.string().min(1));
+const presetsSchema = z.record(
+  z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'preset names are lower-case words'),
+  z.string().min(1),
+);
 const checksSchema = z.record(z.string(), z.string().min(1));
 
 export function userPresets(log: vscode.LogOutputChannel): Record<string, string> {
@@ -44,5 +47,8 @@ export function userStageChecks(log: vscode.LogOutputChannel): Record<string, st
 export function metricsSettings(): { enabled: boolean; port: number } {
   const c = vscode.workspace.getConfiguration(SETTINGS.section);
   const port = c.get<number>(SETTINGS.metricsPort, 9464);
-  return { enabled: c.get<boolean>(SETTINGS.metricsEnabled, false), port: Number.isInteger(port) && port > 0 && port < 65536 ? port : 9464 };
+  return {
+    enabled: c.get<boolean>(SETTINGS.metricsEnabled, false),
+    port: Number.isInteger(port) && port > 0 && port < 65536 ? port : 9464,
+  };
 }

@@ -7,7 +7,10 @@ import type { SessionView } from './sessionView';
  * blocked, done, cancelled), each with an icon and a description that tell its state at a glance,
  * and its prerequisites as children. It redraws from the engine's events, never by polling.
  */
-type Node = { kind: 'group'; id: string; label: string; tasks: string[] } | { kind: 'task'; id: string; parent: string } | { kind: 'prerequisite'; id: string; of: string };
+type Node =
+  | { kind: 'group'; id: string; label: string; tasks: string[] }
+  | { kind: 'task'; id: string; parent: string }
+  | { kind: 'prerequisite'; id: string; of: string };
 
 const ICONS: Record<TaskStatus, [string, string?]> = {
   pending: ['circle-outline', 'disabledForeground'],
@@ -27,12 +30,24 @@ export function taskIcon(status: TaskStatus): vscode.ThemeIcon {
 export function since(iso: string | null, now = Date.now()): string {
   if (!iso) return '';
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return s < 60
+    ? `${s}s`
+    : s < 3600
+      ? `${Math.floor(s / 60)}m`
+      : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
-export function groupsOf(state: PipelineState, config: PipelineConfig): { id: string; label: string; tasks: string[] }[] {
+export function groupsOf(
+  state: PipelineState,
+  config: PipelineConfig,
+): { id: string; label: string; tasks: string[] }[] {
   const groups = new Map<string, { id: string; label: string; tasks: string[] }>();
-  for (const s of config.stages) groups.set(`stage:${s.name}`, { id: `stage:${s.name}`, label: `${s.name[0]!.toUpperCase()}${s.name.slice(1)} (${s.role})`, tasks: [] });
+  for (const s of config.stages)
+    groups.set(`stage:${s.name}`, {
+      id: `stage:${s.name}`,
+      label: `${s.name[0]!.toUpperCase()}${s.name.slice(1)} (${s.role})`,
+      tasks: [],
+    });
   const extra: [string, string][] = [
     ['merging', 'Merging'],
     // Pending tasks whose prerequisites are merged (or that have none) wait only for a leader to
@@ -72,14 +87,20 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     const state = p.state;
     if (!node) return groupsOf(state, p.config).map((g) => ({ kind: 'group', ...g }));
     if (node.kind === 'group') return node.tasks.map((id) => ({ kind: 'task', id, parent: node.id }));
-    if (node.kind === 'task') return (state.tasks[node.id]?.prerequisites ?? []).map((id) => ({ kind: 'prerequisite', id, of: node.id }));
+    if (node.kind === 'task')
+      return (state.tasks[node.id]?.prerequisites ?? []).map((id) => ({ kind: 'prerequisite', id, of: node.id }));
     return [];
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
     const p = this.session.current;
     if (node.kind === 'group') {
-      const item = new vscode.TreeItem(node.label, node.id === 'done' || node.id === 'cancelled' ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded);
+      const item = new vscode.TreeItem(
+        node.label,
+        node.id === 'done' || node.id === 'cancelled'
+          ? vscode.TreeItemCollapsibleState.Collapsed
+          : vscode.TreeItemCollapsibleState.Expanded,
+      );
       item.id = `group:${node.id}`;
       item.description = String(node.tasks.length);
       item.contextValue = 'group';
@@ -87,13 +108,20 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     }
     const t = p?.state.tasks[node.id];
     if (!t) return new vscode.TreeItem(node.id);
-    const item = new vscode.TreeItem(`${t.id}  ${t.title}`, node.kind === 'task' && t.prerequisites.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      `${t.id}  ${t.title}`,
+      node.kind === 'task' && t.prerequisites.length
+        ? vscode.TreeItemCollapsibleState.Collapsed
+        : vscode.TreeItemCollapsibleState.None,
+    );
     item.id = node.kind === 'task' ? `task:${t.id}` : `prereq:${node.of}:${t.id}`;
     item.iconPath = taskIcon(t.status);
     item.description = node.kind === 'prerequisite' ? `prerequisite · ${t.status}` : describeTask(t);
     item.tooltip = tooltip(t);
     item.contextValue = node.kind === 'task' ? `task.${t.status}` : 'prerequisite';
-    item.accessibilityInformation = { label: `${t.id} ${t.title}, ${t.status}${t.assigned_to ? `, ${t.assigned_to}` : ''}` };
+    item.accessibilityInformation = {
+      label: `${t.id} ${t.title}, ${t.status}${t.assigned_to ? `, ${t.assigned_to}` : ''}`,
+    };
     return item;
   }
 
@@ -120,7 +148,8 @@ export function describeTask(t: Task, now = Date.now()): string {
     const assigned = [...t.history].reverse().find((h) => h.event === 'assign');
     parts.push(`${t.assigned_to} ${since(assigned?.at ?? null, now)}`.trim());
   }
-  if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now) parts.push(`retry in ${Math.ceil((Date.parse(t.not_before) - now) / 1000)}s`);
+  if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now)
+    parts.push(`retry in ${Math.ceil((Date.parse(t.not_before) - now) / 1000)}s`);
   if (t.status === 'blocked' && t.blocked_reason) parts.push(t.blocked_reason);
   if (t.priority !== 'medium') parts.push(t.priority);
   if (t.attempt > 0 && t.failures > 0) parts.push(`${t.failures} failed`);
@@ -130,7 +159,9 @@ export function describeTask(t: Task, now = Date.now()): string {
 function tooltip(t: Task): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**${t.id}**: ${escape(t.title)}\n\n`);
-  md.appendMarkdown(`$(${ICONS[t.status][0].replace('~spin', '')}) ${t.status} · stage ${t.stage}${t.assigned_to ? ` · ${t.assigned_to}` : ''}\n\n`);
+  md.appendMarkdown(
+    `$(${ICONS[t.status][0].replace('~spin', '')}) ${t.status} · stage ${t.stage}${t.assigned_to ? ` · ${t.assigned_to}` : ''}\n\n`,
+  );
   md.appendMarkdown(`priority ${t.priority} · attempt ${t.attempt} · branch \`${t.branch}\`\n\n`);
   if (t.prerequisites.length) md.appendMarkdown(`needs ${t.prerequisites.join(', ')}\n\n`);
   if (t.paths.length) md.appendMarkdown(`paths ${t.paths.map((p) => `\`${p}\``).join(', ')}\n\n`);

@@ -30,7 +30,8 @@ export class TerminalRunner implements AgentRunner {
 
   /** The agent's terminal, if it has one open (for "Open Agent Terminal"). */
   terminalOf(agentId: string): vscode.Terminal | undefined {
-    const t = this.terminals.get(agentId) ?? vscode.window.terminals.find((x) => x.name.startsWith(`Agent ${agentId} (`));
+    const t =
+      this.terminals.get(agentId) ?? vscode.window.terminals.find((x) => x.name.startsWith(`Agent ${agentId} (`));
     return t && !this.closed.has(t) ? t : undefined;
   }
 

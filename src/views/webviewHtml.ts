@@ -5,10 +5,20 @@ import * as vscode from 'vscode';
  * The one HTML helper for webviews: `default-src 'none'`, scripts only with a fresh nonce, styles
  * and scripts only from `media/`, nothing from the network.
  */
-export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; styles: string[]; body: string }): string {
+export function webviewHtml(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  opts: { title: string; script: string; styles: string[]; body: string },
+): string {
   const nonce = randomBytes(16).toString('base64');
   const media = (p: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', p));
-  const csp = [`default-src 'none'`, `img-src ${webview.cspSource} data:`, `style-src ${webview.cspSource}`, `font-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`].join('; ');
+  const csp = [
+    `default-src 'none'`,
+    `img-src ${webview.cspSource} data:`,
+    `style-src ${webview.cspSource}`,
+    `font-src ${webview.cspSource}`,
+    `script-src 'nonce-${nonce}'`,
+  ].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -23,7 +23,11 @@ export type HostToPage =
 
 export const pageToHostSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready') }),
-  z.strictObject({ type: z.literal('openTask'), requestId: z.number().int(), taskId: z.string().regex(/^[A-Z][A-Z0-9]{0,15}-[0-9]{1,9}(\.[0-9]{1,9}){0,4}$/) }),
+  z.strictObject({
+    type: z.literal('openTask'),
+    requestId: z.number().int(),
+    taskId: z.string().regex(/^[A-Z][A-Z0-9]{0,15}-[0-9]{1,9}(\.[0-9]{1,9}){0,4}$/),
+  }),
   z.strictObject({ type: z.literal('drawn'), charts: z.number().int().min(0), rows: z.number().int().min(0) }),
 ]);
 export type PageToHost = z.infer<typeof pageToHostSchema>;

@@ -25,10 +25,21 @@ function css(name: string, fallback: string): string {
 }
 
 function palette(): string[] {
-  return ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'].map((v, i) => css(v, ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'][i]!));
+  return [
+    '--vscode-charts-blue',
+    '--vscode-charts-orange',
+    '--vscode-charts-green',
+    '--vscode-charts-purple',
+    '--vscode-charts-red',
+    '--vscode-charts-yellow',
+  ].map((v, i) => css(v, ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'][i]!));
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;
@@ -44,7 +55,14 @@ function axes(yLabel: string): uPlot.Axis[] {
   ];
 }
 
-function chart(parent: HTMLElement, title: string, yLabel: string, names: string[], data: uPlot.AlignedData, opts: { points?: boolean; bars?: boolean } = {}): void {
+function chart(
+  parent: HTMLElement,
+  title: string,
+  yLabel: string,
+  names: string[],
+  data: uPlot.AlignedData,
+  opts: { points?: boolean; bars?: boolean } = {},
+): void {
   const box = el('section', { class: 'chart', 'aria-label': title });
   box.append(el('h2', {}, title));
   parent.append(box);
@@ -66,7 +84,21 @@ function chart(parent: HTMLElement, title: string, yLabel: string, names: string
       ...(opts.bars ? { paths: uPlot.paths.bars?.({ size: [0.6, 40] }), fill: colors[i % colors.length] } : {}),
     })),
   ];
-  charts.push(new uPlot({ width, height: 170, series, axes: axes(yLabel), legend: { show: true }, cursor: { drag: { x: false, y: false } }, scales: { y: { range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } } }, data, box));
+  charts.push(
+    new uPlot(
+      {
+        width,
+        height: 170,
+        series,
+        axes: axes(yLabel),
+        legend: { show: true },
+        cursor: { drag: { x: false, y: false } },
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
+      },
+      data,
+      box,
+    ),
+  );
 }
 
 function render(msg: Extract<HostToPage, { type: 'snapshot' }>): void {
@@ -93,14 +125,44 @@ function render(msg: Extract<HostToPage, { type: 'snapshot' }>): void {
   const grid = el('div', { class: 'grid' });
   app.append(grid);
   const xs = s.series.map((p) => Math.round(p.t / 1000));
-  chart(grid, 'Throughput (per interval)', 'count', ['tasks merged', 'stages completed'], [xs, s.series.map((p) => p.merged), s.series.map((p) => p.stagesCompleted)], { bars: false });
-  chart(grid, 'Queue depth by stage', 'tasks', s.stages, [xs, ...s.stages.map((st) => s.series.map((p) => p.queueDepth[st] ?? 0))]);
-  chart(grid, 'Agent utilisation', '%', ['utilisation'], [xs, s.series.map((p) => Math.round(p.utilisation * 1000) / 10)]);
+  chart(
+    grid,
+    'Throughput (per interval)',
+    'count',
+    ['tasks merged', 'stages completed'],
+    [xs, s.series.map((p) => p.merged), s.series.map((p) => p.stagesCompleted)],
+    { bars: false },
+  );
+  chart(grid, 'Queue depth by stage', 'tasks', s.stages, [
+    xs,
+    ...s.stages.map((st) => s.series.map((p) => p.queueDepth[st] ?? 0)),
+  ]);
+  chart(
+    grid,
+    'Agent utilisation',
+    '%',
+    ['utilisation'],
+    [xs, s.series.map((p) => Math.round(p.utilisation * 1000) / 10)],
+  );
   const stages = s.recent.stages;
   const sx = stages.map((d) => Math.round(d.at / 1000));
-  chart(grid, 'Stage durations (recent)', 's', s.stages, [sx, ...s.stages.map((st) => stages.map((d) => (d.stage === st ? d.seconds : null)))], { points: true });
+  chart(
+    grid,
+    'Stage durations (recent)',
+    's',
+    s.stages,
+    [sx, ...s.stages.map((st) => stages.map((d) => (d.stage === st ? d.seconds : null)))],
+    { points: true },
+  );
   const h = s.recent.handoffs;
-  chart(grid, 'Handoff latency (recent)', 'ms', ['marker → next agent'], [h.map((d) => Math.round(d.at / 1000)), h.map((d) => Math.round(d.seconds * 1000))], { points: true });
+  chart(
+    grid,
+    'Handoff latency (recent)',
+    'ms',
+    ['marker → next agent'],
+    [h.map((d) => Math.round(d.at / 1000)), h.map((d) => Math.round(d.seconds * 1000))],
+    { points: true },
+  );
   app.append(table(msg.inFlight));
   vscode.postMessage({ type: 'drawn', charts: charts.length, rows: msg.inFlight.length });
 }
@@ -126,7 +188,14 @@ function table(rows: InFlightRow[]): HTMLElement {
     const id = el('td');
     id.append(link);
     const secs = Math.max(0, Math.round((Date.now() - r.since) / 1000));
-    tr.append(id, el('td', {}, r.title), el('td', {}, r.stage), el('td', { class: `status ${r.status}` }, r.status), el('td', {}, r.agent ?? '—'), el('td', {}, secs < 60 ? `${secs}s` : `${Math.floor(secs / 60)}m`));
+    tr.append(
+      id,
+      el('td', {}, r.title),
+      el('td', {}, r.stage),
+      el('td', { class: `status ${r.status}` }, r.status),
+      el('td', {}, r.agent ?? '—'),
+      el('td', {}, secs < 60 ? `${secs}s` : `${Math.floor(secs / 60)}m`),
+    );
     t.append(tr);
   }
   box.append(t);
@@ -143,7 +212,10 @@ window.addEventListener('message', (e: MessageEvent<HostToPage>) => {
 });
 
 // The theme changes the body's class; charts take their colours from it, so they are drawn again.
-new MutationObserver(() => last && render(last)).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+new MutationObserver(() => last && render(last)).observe(document.body, {
+  attributes: true,
+  attributeFilter: ['class'],
+});
 window.addEventListener('resize', () => last && render(last));
 if (last) render(last);
 vscode.postMessage({ type: 'ready' });

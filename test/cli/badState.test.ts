@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cli, FIXTURES, fails, json, mentions, ok, requireCli, shown, status, withRepo, type StatusJson } from './cliKit';
+import {
+  cli,
+  FIXTURES,
+  fails,
+  json,
+  mentions,
+  ok,
+  requireCli,
+  shown,
+  status,
+  withRepo,
+  type StatusJson,
+} from './cliKit';
 
 /**
  * Bad files under `.pipeline/`: a malformed config, a damaged journal, a damaged snapshot. Each
@@ -93,7 +105,11 @@ test('a damaged line at the end of the journal: status warns naming the file and
     assert.equal(st.code, 0, shown(st));
     assert.match(st.stdout, /^warning: Journal .*line 2/m);
     mentions(st.stdout, seg, 'checksum mismatch');
-    assert.equal((await json<TaskJson[]>(dir, 'task', 'list', '--json')).length, 2, 'readers still see every acknowledged task');
+    assert.equal(
+      (await json<TaskJson[]>(dir, 'task', 'list', '--json')).length,
+      2,
+      'readers still see every acknowledged task',
+    );
     assert.deepEqual(await readFile(seg), damaged, 'a reader changes nothing');
 
     // A command that writes leads for a moment: it repairs, then commits after the good records.
@@ -106,10 +122,7 @@ test('a damaged line at the end of the journal: status warns naming the file and
 
     const after = await cli(dir, ['status']);
     assert.doesNotMatch(after.stdout, /warning:/, 'once repaired, status is clean');
-    assert.deepEqual(
-      Object.keys((await status(dir)).tasks),
-      ['TASK-001', 'TASK-002', 'TASK-003'],
-    );
+    assert.deepEqual(Object.keys((await status(dir)).tasks), ['TASK-001', 'TASK-002', 'TASK-003']);
   });
 });
 
@@ -172,7 +185,8 @@ test('a damaged snapshot whose journal is gone: every command fails clearly, nam
     const snap = await withSnapshot(dir);
     // The records the snapshot covers are no longer in the journal (as after snapshots roll it).
     const snapSeq = Number(/snapshot-(\d+)-/.exec(snap)![1]);
-    for (const n of await journals(dir)) if (Number(/journal-(\d+)-/.exec(n)![1]) <= snapSeq) await rm(join(stateDirOf(dir), n));
+    for (const n of await journals(dir))
+      if (Number(/journal-(\d+)-/.exec(n)![1]) <= snapSeq) await rm(join(stateDirOf(dir), n));
     const buf = await damage(snap);
 
     const st = await fails(dir, 1, 'status');

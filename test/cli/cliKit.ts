@@ -25,7 +25,10 @@ const AGENT_DELAY_MS = '30';
 /** Fails the test file at once, saying what to do, when the CLI has not been built. */
 export function requireCli(): void {
   for (const f of [CLI, join(ROOT, 'dist', 'scriptedAgent.js')]) {
-    if (!existsSync(f)) throw new Error(`${f} is missing: build first with \`node scripts/build.mjs\` (the CLI tests run the built CLI).`);
+    if (!existsSync(f))
+      throw new Error(
+        `${f} is missing: build first with \`node scripts/build.mjs\` (the CLI tests run the built CLI).`,
+      );
   }
 }
 
@@ -44,16 +47,28 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Runs `pipeline <args>` in `cwd` and waits for it to exit (killed after `timeoutMs`). */
-export function cli(cwd: string, args: string[], o: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function cli(
+  cwd: string,
+  args: string[],
+  o: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: childEnv(o.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: childEnv(o.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     const timer = setTimeout(() => {
       if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      reject(new Error(`pipeline ${args.join(' ')} did not exit within ${o.timeoutMs ?? 30_000} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(
+        new Error(
+          `pipeline ${args.join(' ')} did not exit within ${o.timeoutMs ?? 30_000} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+        ),
+      );
     }, o.timeoutMs ?? 30_000);
     child.once('error', (e) => {
       clearTimeout(timer);
@@ -204,7 +219,9 @@ export function startCli(cwd: string, args: string[], env: Record<string, string
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('close', (code, signal) => r({ code, signal })),
+  );
   let done = false;
   void exited.then(() => (done = true));
   const pid = child.pid;
@@ -215,7 +232,13 @@ export function startCli(cwd: string, args: string[], env: Record<string, string
     output: () => out,
     exited,
     waitFor: async (re, ms = 15_000) => {
-      const m = await until(`pipeline ${args.join(' ')} printing ${String(re)}`, ms, () => re.exec(out) ?? (done ? 'exited' : undefined), 25, () => out);
+      const m = await until(
+        `pipeline ${args.join(' ')} printing ${String(re)}`,
+        ms,
+        () => re.exec(out) ?? (done ? 'exited' : undefined),
+        25,
+        () => out,
+      );
       if (m === 'exited') assert.fail(`pipeline ${args.join(' ')} exited before printing ${String(re)}:\n${out}`);
       return m;
     },
@@ -235,7 +258,13 @@ export function startCli(cwd: string, args: string[], env: Record<string, string
 }
 
 /** Polls `check` until it gives a value other than undefined/false; fails after `ms` with `what`. */
-export async function until<T>(what: string, ms: number, check: () => Promise<T | undefined | false> | T | undefined | false, pollMs = 25, context?: () => string): Promise<T> {
+export async function until<T>(
+  what: string,
+  ms: number,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  pollMs = 25,
+  context?: () => string,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await check();
@@ -254,7 +283,23 @@ export interface StatusJson {
   mode: string;
   pending_switch: string | null;
   leader: { pid: number; host: string; label: string; epoch: number } | null;
-  tasks: Record<string, { id: string; title: string; status: string; stage: string; assigned_to: string | null; created_at: string; prerequisites: string[]; priority: string; labels: string[]; attempt: number; blocked_reason: string | null; history: Array<{ event: string; from: string; to: string; note?: string }> }>;
+  tasks: Record<
+    string,
+    {
+      id: string;
+      title: string;
+      status: string;
+      stage: string;
+      assigned_to: string | null;
+      created_at: string;
+      prerequisites: string[];
+      priority: string;
+      labels: string[];
+      attempt: number;
+      blocked_reason: string | null;
+      history: Array<{ event: string; from: string; to: string; note?: string }>;
+    }
+  >;
   agents: Record<string, { id: string; role: string; status: string; current_task: string | null }>;
   queues: Record<string, string[]>;
   counts: Record<string, number>;

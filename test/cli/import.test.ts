@@ -2,7 +2,21 @@ import assert from 'node:assert/strict';
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cli, FIXTURES, fails, json, logicalState, mentions, ok, requireCli, shown, stateFiles, status, withRepo, type StatusJson } from './cliKit';
+import {
+  cli,
+  FIXTURES,
+  fails,
+  json,
+  logicalState,
+  mentions,
+  ok,
+  requireCli,
+  shown,
+  stateFiles,
+  status,
+  withRepo,
+  type StatusJson,
+} from './cliKit';
 
 /**
  * `pipeline task import`: Task Master's tasks.json and the seed's state file, with counts by status,
@@ -25,7 +39,10 @@ test('a tagged Task Master file: counts by status, TM- ids, subtasks before thei
     const file = fixture('taskmaster-tagged.json');
     const r = await cli(dir, ['task', 'import', file]);
     assert.equal(r.code, 0, shown(r));
-    assert.equal(r.stdout.trim(), `Imported 6 task(s) from ${file} (taskmaster-tagged): 1 done, 3 pending, 1 blocked, 1 cancelled.`);
+    assert.equal(
+      r.stdout.trim(),
+      `Imported 6 task(s) from ${file} (taskmaster-tagged): 1 done, 3 pending, 1 blocked, 1 cancelled.`,
+    );
     // The other tag is named on stderr, with how to import it.
     mentions(r.stderr, 'warning', '"feature-x"', '--tag');
 
@@ -105,7 +122,19 @@ test('a malformed file names the file and line:column; a cycle names the cycle; 
 
     // A wrong shape: a task without a title names its JSON path.
     const shape = join(dir, 'shape.json');
-    await writeFile(shape, JSON.stringify({ tasks: [{ id: 1, title: 'ok', status: 'pending', dependencies: [] }, { id: 2, title: '', status: 'pending', dependencies: [] }] }, null, 2));
+    await writeFile(
+      shape,
+      JSON.stringify(
+        {
+          tasks: [
+            { id: 1, title: 'ok', status: 'pending', dependencies: [] },
+            { id: 2, title: '', status: 'pending', dependencies: [] },
+          ],
+        },
+        null,
+        2,
+      ),
+    );
     mentions(await fails(dir, 1, 'task', 'import', shape), shape, 'tasks[1]', 'fix:');
 
     assert.deepEqual(await logicalState(dir), before, 'nothing was added');

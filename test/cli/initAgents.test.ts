@@ -23,7 +23,10 @@ test('init in a git repository creates .pipeline/ with its config; a second init
     const out = await ok(dir, 'init');
     mentions(out, join(dir, '.pipeline'), 'target branch main', 'pipeline agent add');
     const configFile = join(dir, '.pipeline', 'config.json');
-    const config = JSON.parse(await readFile(configFile, 'utf8')) as { targetBranch: string; stages: Array<{ name: string; role: string }> };
+    const config = JSON.parse(await readFile(configFile, 'utf8')) as {
+      targetBranch: string;
+      stages: Array<{ name: string; role: string }>;
+    };
     assert.equal(config.targetBranch, 'main');
     assert.deepEqual(
       config.stages.map((s) => s.name),
@@ -61,7 +64,8 @@ test('init outside a git repository fails clearly and creates nothing', async ()
 test('init --preset scripted adds one agent per role, idle', async () => {
   await withRepo({}, async ({ dir }) => {
     const out = await ok(dir, 'init', '--preset', 'scripted');
-    for (const role of ['architect', 'tester', 'implementer', 'supervisor']) mentions(out, `Added agent ${role} (${role}, scripted)`);
+    for (const role of ['architect', 'tester', 'implementer', 'supervisor'])
+      mentions(out, `Added agent ${role} (${role}, scripted)`);
     const agents = await json<AgentJson[]>(dir, 'agent', 'list', '--json');
     assert.deepEqual(
       agents.map((a) => [a.id, a.role, a.command, a.status, a.current_task]),
@@ -81,20 +85,34 @@ test('init --preset scripted adds one agent per role, idle', async () => {
 test('agent add: a bad id, an unknown role, a duplicate and an empty command are refused, and nothing changes', async () => {
   await withRepo({ init: true }, async ({ dir }) => {
     assert.match(await ok(dir, 'agent', 'list'), /No agents/);
-    mentions(await ok(dir, 'agent', 'add', 'impl-1', '--role', 'implementer', '--command', 'claude'), 'Added agent impl-1 (implementer): claude');
+    mentions(
+      await ok(dir, 'agent', 'add', 'impl-1', '--role', 'implementer', '--command', 'claude'),
+      'Added agent impl-1 (implementer): claude',
+    );
     const before = await stateFiles(dir);
 
     // Ids become directory and branch names: validated, never used raw (exit 2: bad usage).
     for (const bad of ['Impl', '1st', 'a b', '../x', 'x'.repeat(40)]) {
-      mentions(await fails(dir, 2, 'agent', 'add', bad, '--role', 'implementer', '--command', 'claude'), 'Invalid agent id', 'fix:');
+      mentions(
+        await fails(dir, 2, 'agent', 'add', bad, '--role', 'implementer', '--command', 'claude'),
+        'Invalid agent id',
+        'fix:',
+      );
     }
     // An unknown role: the error lists the roles and names the config file where roles are made.
     const role = await fails(dir, 1, 'agent', 'add', 'rev', '--role', 'reviewer', '--command', 'claude');
     mentions(role, '"reviewer"', 'architect, tester, implementer, supervisor', join(dir, '.pipeline', 'config.json'));
     // A duplicate.
-    mentions(await fails(dir, 1, 'agent', 'add', 'impl-1', '--role', 'implementer', '--command', 'codex'), 'Agent impl-1 exists already', 'fix:');
+    mentions(
+      await fails(dir, 1, 'agent', 'add', 'impl-1', '--role', 'implementer', '--command', 'codex'),
+      'Agent impl-1 exists already',
+      'fix:',
+    );
     // An empty command.
-    mentions(await fails(dir, 2, 'agent', 'add', 'impl-2', '--role', 'implementer', '--command', '  '), 'needs a command');
+    mentions(
+      await fails(dir, 2, 'agent', 'add', 'impl-2', '--role', 'implementer', '--command', '  '),
+      'needs a command',
+    );
     // A missing option is commander's usage error.
     const usage = await cli(dir, ['agent', 'add', 'impl-3', '--command', 'claude']);
     assert.equal(usage.code, 2, shown(usage));

@@ -27,8 +27,16 @@ test('while pipeline run leads, task add from another process is forwarded throu
       assert.match(await ok(dir, 'status'), new RegExp(`^leader: +pipeline run \\(pid ${run.pid} on `, 'm'));
 
       // Errors come back from the leader as they are: the same message, place, fix and exit code.
-      mentions(await fails(dir, 1, 'task', 'add', 'Broken', '--depends-on', 'TASK-404'), 'TASK-404', 'does not exist', 'fix:');
-      mentions(await fails(dir, 2, 'agent', 'add', 'Bad', '--role', 'architect', '--command', 'claude'), 'Invalid agent id');
+      mentions(
+        await fails(dir, 1, 'task', 'add', 'Broken', '--depends-on', 'TASK-404'),
+        'TASK-404',
+        'does not exist',
+        'fix:',
+      );
+      mentions(
+        await fails(dir, 2, 'agent', 'add', 'Bad', '--role', 'architect', '--command', 'claude'),
+        'Invalid agent id',
+      );
       // Other mutations go the same way.
       await ok(dir, 'agent', 'add', 'arch', '--role', 'architect', '--command', 'scripted');
       await ok(dir, 'mode', 'rollout', 'shadow');
@@ -105,7 +113,10 @@ test('a paused leader (SIGSTOP) keeps the lead until its lease lapses; then a ne
       // Once the lease lapses (15 s; renewed every 5 s), a new run leads.
       second = await until('a new run taking over the lapsed lease', 40_000, async () => {
         const attempt = startCli(dir, ['run']);
-        const r = await Promise.race([attempt.waitFor(/Running:/, 20_000).then(() => 'leads' as const), attempt.exited.then(() => 'refused' as const)]);
+        const r = await Promise.race([
+          attempt.waitFor(/Running:/, 20_000).then(() => 'leads' as const),
+          attempt.exited.then(() => 'refused' as const),
+        ]);
         if (r === 'leads') return attempt;
         await new Promise((res) => setTimeout(res, 500));
         return undefined;
@@ -118,7 +129,10 @@ test('a paused leader (SIGSTOP) keeps the lead until its lease lapses; then a ne
       process.kill(first.pid, 'SIGCONT');
       await first.waitFor(new RegExp(`lost the leadership to pipeline run \\(pid ${second.pid}\\)`), 15_000);
       // It exits by itself (no signal from here: one arriving while it shuts down would end it by default action).
-      const ended = await Promise.race([first.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000).unref())]);
+      const ended = await Promise.race([
+        first.exited,
+        new Promise<null>((r) => setTimeout(() => r(null), 15_000).unref()),
+      ]);
       assert.ok(ended, `the old leader exits by itself once it has stood down:\n${first.output()}`);
       assert.equal(typeof ended.code, 'number', first.output());
       assert.equal((await status(dir)).leader?.pid, second.pid, 'the new leader still leads');

@@ -1,6 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { agentPids, alive, cli, fails, mentions, ok, requireCli, shown, startCli, status, until, withRepo, type LiveCli } from './cliKit';
+import {
+  agentPids,
+  alive,
+  cli,
+  fails,
+  mentions,
+  ok,
+  requireCli,
+  shown,
+  startCli,
+  status,
+  until,
+  withRepo,
+  type LiveCli,
+} from './cliKit';
 
 /**
  * Orchestration mode switches and agent removal while a real `pipeline run` (a child process, the
@@ -49,10 +63,21 @@ test('with an agent at work: status shows it, and a switch is refused naming it 
       // Unknown modes list the known ones.
       mentions(await fails(dir, 2, 'mode', 'orchestration', 'hybrid'), '"hybrid"', 'parallel', 'sequential');
       // Busy: refused, naming the agent and its task, saying what to do.
-      mentions(await fails(dir, 1, 'mode', 'orchestration', 'sequential'), 'architect (TASK-001)', '--drain', '--force');
-      mentions(await fails(dir, 2, 'mode', 'orchestration', 'sequential', '--drain', '--force'), '--drain or --force, not both');
+      mentions(
+        await fails(dir, 1, 'mode', 'orchestration', 'sequential'),
+        'architect (TASK-001)',
+        '--drain',
+        '--force',
+      );
+      mentions(
+        await fails(dir, 2, 'mode', 'orchestration', 'sequential', '--drain', '--force'),
+        '--drain or --force, not both',
+      );
       const after = await status(dir);
-      assert.deepEqual([after.orchestration_mode, after.pending_switch, after.agents.architect?.status], ['parallel', null, 'working']);
+      assert.deepEqual(
+        [after.orchestration_mode, after.pending_switch, after.agents.architect?.status],
+        ['parallel', null, 'working'],
+      );
       mentions(await ok(dir, 'mode', 'orchestration', 'parallel'), 'Already in parallel mode');
       await stopRun(run);
     } finally {
@@ -72,7 +97,11 @@ test('--drain switches once the busy agent has finished its stage', async () => 
       const out = run.output();
       const done = out.indexOf('TASK-001 architect done');
       assert.ok(done >= 0 && done < out.indexOf('orchestration mode parallel → sequential'), out);
-      assert.doesNotMatch(out.slice(0, out.indexOf('orchestration mode')), /tester took/, 'no new work started while the switch waited');
+      assert.doesNotMatch(
+        out.slice(0, out.indexOf('orchestration mode')),
+        /tester took/,
+        'no new work started while the switch waited',
+      );
       const after = await status(dir);
       assert.equal(after.orchestration_mode, 'sequential');
       assert.equal(after.pending_switch, null);
@@ -92,7 +121,10 @@ test('--drain while the agent hangs: the switch waits, and applies when the moni
       // No new work starts meanwhile, and nothing else changes.
       await new Promise((r) => setTimeout(r, 600));
       const s = await status(dir);
-      assert.deepEqual([s.orchestration_mode, s.pending_switch, s.agents.architect?.status], ['parallel', 'sequential', 'working']);
+      assert.deepEqual(
+        [s.orchestration_mode, s.pending_switch, s.agents.architect?.status],
+        ['parallel', 'sequential', 'working'],
+      );
       mentions(await ok(dir, 'status'), 'orchestration: parallel (switching to sequential once in-flight work drains)');
       mentions(await ok(dir, 'run', '--dry'), 'a switch to sequential mode waits for in-flight work to drain');
       await stopRun(run);
@@ -120,7 +152,10 @@ test('--force requeues in-flight work at once and stops its agent; the run then 
       assert.equal(s.orchestration_mode, 'sequential');
       assert.equal(s.pending_switch, null);
       const t = s.tasks['TASK-001']!;
-      assert.ok(t.history.some((h) => h.event === 'requeue' && /forced switch to sequential/.test(h.note ?? '')), JSON.stringify(t.history));
+      assert.ok(
+        t.history.some((h) => h.event === 'requeue' && /forced switch to sequential/.test(h.note ?? '')),
+        JSON.stringify(t.history),
+      );
       // The agent's process that lost its task is stopped, not left running with nothing to do.
       await until('the requeued agent process ending', 10_000, () => !alive(pid));
       // Sequential mode takes the requeued task up again as a new attempt.

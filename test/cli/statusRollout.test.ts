@@ -42,7 +42,8 @@ test("status --json keeps the seed's shape: version, modes, tasks, agents, queue
     assert.equal(s.orchestration_mode, 'parallel');
     assert.equal(s.mode, 'production');
     assert.equal(s.leader, null, 'nobody leads while no pipeline runs');
-    for (const key of ['version', 'orchestration_mode', 'mode', 'tasks', 'agents', 'queues']) assert.ok(key in s, `status --json has ${key}`);
+    for (const key of ['version', 'orchestration_mode', 'mode', 'tasks', 'agents', 'queues'])
+      assert.ok(key in s, `status --json has ${key}`);
 
     const t = s.tasks['TASK-002']!;
     assert.equal(t.id, 'TASK-002');
@@ -57,7 +58,8 @@ test("status --json keeps the seed's shape: version, modes, tasks, agents, queue
       assert.equal(a.current_task, null);
     }
     // One queue per stage, between the seed's unassigned and blocked/completed.
-    for (const q of ['unassigned', 'architect', 'test', 'implementation', 'supervisor', 'blocked', 'completed']) assert.ok(Array.isArray(s.queues[q]), `queue ${q}`);
+    for (const q of ['unassigned', 'architect', 'test', 'implementation', 'supervisor', 'blocked', 'completed'])
+      assert.ok(Array.isArray(s.queues[q]), `queue ${q}`);
     assert.deepEqual(s.queues.unassigned, ['TASK-001', 'TASK-002']);
     assert.deepEqual(s.queues.blocked, ['TASK-003']);
     assert.deepEqual(s.counts, { pending: 2, blocked: 1 });
@@ -83,7 +85,12 @@ test('mode rollout: an unknown mode lists the known ones; rollout check exits 3 
     // Shadow with no decisions and no pilot task: not ready, and why.
     r = await cli(dir, ['rollout', 'check']);
     assert.equal(r.code, 3, shown(r));
-    mentions(r.stdout, 'shadow → pilot: NOT READY', 'FAIL shadow mode has recorded no decisions yet', 'FAIL no open task is labelled "pilot"');
+    mentions(
+      r.stdout,
+      'shadow → pilot: NOT READY',
+      'FAIL shadow mode has recorded no decisions yet',
+      'FAIL no open task is labelled "pilot"',
+    );
     r = await cli(dir, ['rollout', 'check', '--json']);
     assert.equal(r.code, 3, shown(r));
     const notReady = JSON.parse(r.stdout) as RolloutJson;
@@ -100,7 +107,10 @@ test('mode rollout: an unknown mode lists the known ones; rollout check exits 3 
     assert.equal(r.code, 0, shown(r));
     const ready = JSON.parse(r.stdout) as RolloutJson;
     assert.deepEqual([ready.ready, ready.reasons], [true, []]);
-    assert.ok(ready.passed.some((p) => /recorded 1 decision/.test(p)), ready.passed.join('\n'));
+    assert.ok(
+      ready.passed.some((p) => /recorded 1 decision/.test(p)),
+      ready.passed.join('\n'),
+    );
     assert.equal(await git(dir, 'branch', '--list', 'pipeline/*'), '', 'shadow mode made no branch');
     assert.equal((await git(dir, 'worktree', 'list')).split('\n').length, 1, 'shadow mode made no worktree');
 
@@ -132,7 +142,13 @@ test('run --dry prints what the scheduler would do now and writes nothing', asyn
     await ok(dir, 'task', 'add', 'Urgent', '--priority', 'critical');
     const before = await homeBytes(dir);
     const out = await ok(dir, 'run', '--dry');
-    mentions(out, 'parallel mode, production rollout:', 'would queue TASK-001 for architect', 'would queue TASK-003 for architect', 'would start architect (architect) on TASK-003: Urgent');
+    mentions(
+      out,
+      'parallel mode, production rollout:',
+      'would queue TASK-001 for architect',
+      'would queue TASK-003 for architect',
+      'would start architect (architect) on TASK-003: Urgent',
+    );
     assert.doesNotMatch(out, /TASK-002 for/, 'a task whose prerequisite is not merged is not queued');
     assert.deepEqual(await homeBytes(dir), before, 'not a byte of .pipeline/ changed');
     assert.equal((await status(dir)).tasks['TASK-001']!.status, 'pending');

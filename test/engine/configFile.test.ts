@@ -52,5 +52,8 @@ test('an unknown key is refused, not ignored', () => {
 test('a rework or conflict stage that is not a stage is refused', () => {
   fails('{"reworkStage": "coding"}', (msg) => assert.match(msg, /"coding" is not one of the stages/));
   fails('{"conflictStages": ["test", "nope"]}', (msg) => assert.match(msg, /conflictStages\[1\]/));
-  fails('{"stages": [{"name": "a", "role": "x"}, {"name": "a", "role": "y"}], "reworkStage": "a", "conflictStages": []}', (msg) => assert.match(msg, /appears twice/));
+  fails(
+    '{"stages": [{"name": "a", "role": "x"}, {"name": "a", "role": "y"}], "reworkStage": "a", "conflictStages": []}',
+    (msg) => assert.match(msg, /appears twice/),
+  );
 });

@@ -35,10 +35,15 @@ test('a request reaches the leader once, its result comes back, and no file is l
 
 test("the leader's PipelineError comes back to the requester with its code and fix", async () => {
   await withDir(async (dir) => {
-    const server = new InboxServer(dir, () => Promise.reject(new PipelineError('unknown-task', 'Unknown task TASK-9.', { fix: 'List the tasks.' })));
+    const server = new InboxServer(dir, () =>
+      Promise.reject(new PipelineError('unknown-task', 'Unknown task TASK-9.', { fix: 'List the tasks.' })),
+    );
     await server.start();
     try {
-      await assert.rejects(sendInboxRequest(dir, 'blockTask', ['TASK-9']), (e: unknown) => isPipelineError(e) && e.code === 'unknown-task' && e.details.fix === 'List the tasks.');
+      await assert.rejects(
+        sendInboxRequest(dir, 'blockTask', ['TASK-9']),
+        (e: unknown) => isPipelineError(e) && e.code === 'unknown-task' && e.details.fix === 'List the tasks.',
+      );
     } finally {
       server.dispose();
     }
@@ -67,7 +72,11 @@ test('a leader that replied and then stopped before removing the request: the re
 
 test('with no leader answering, the request times out with an error that says what to check, and is withdrawn', async () => {
   await withDir(async (dir) => {
-    await assert.rejects(sendInboxRequest(dir, 'addTasks', [], { timeoutMs: 300, leaderLabel: 'pipeline run, pid 1' }), (e: unknown) => isPipelineError(e) && e.code === 'not-leader' && /pipeline run, pid 1/.test(e.message) && !!e.details.fix);
+    await assert.rejects(
+      sendInboxRequest(dir, 'addTasks', [], { timeoutMs: 300, leaderLabel: 'pipeline run, pid 1' }),
+      (e: unknown) =>
+        isPipelineError(e) && e.code === 'not-leader' && /pipeline run, pid 1/.test(e.message) && !!e.details.fix,
+    );
     assert.deepEqual(await readdir(dir), []);
   });
 });

@@ -6,11 +6,17 @@ const cfg = { maxAttempts: 4, baseDelayMs: 1000, maxDelayMs: 5000, jitter: 0.5 }
 
 test('backoff doubles per failure up to the cap', () => {
   const none = () => 0;
-  assert.deepEqual([1, 2, 3, 4, 5].map((f) => retryDelayMs(f, cfg, none)), [1000, 2000, 4000, 5000, 5000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((f) => retryDelayMs(f, cfg, none)),
+    [1000, 2000, 4000, 5000, 5000],
+  );
 });
 
 test('jitter takes at most its fraction off the delay', () => {
-  assert.equal(retryDelayMs(2, cfg, () => 1), 1000);
+  assert.equal(
+    retryDelayMs(2, cfg, () => 1),
+    1000,
+  );
   for (let i = 0; i < 100; i++) {
     const d = retryDelayMs(3, cfg);
     assert.ok(d >= 2000 && d <= 4000, String(d));

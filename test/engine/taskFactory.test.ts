@@ -23,16 +23,32 @@ test('generated ids count up from TASK-001 and skip ids that are taken', () => {
 
 test('imported or explicit ids of another prefix or number do not make generated ids jump', () => {
   const s = emptyState();
-  add(s, [{ spec: { id: 'TM-10', title: 'imported' } }, { spec: { id: 'FIX-7', title: 'explicit' } }, { spec: { id: 'TM-10.2', title: 'subtask' } }]);
+  add(s, [
+    { spec: { id: 'TM-10', title: 'imported' } },
+    { spec: { id: 'FIX-7', title: 'explicit' } },
+    { spec: { id: 'TM-10.2', title: 'subtask' } },
+  ]);
   assert.deepEqual(add(s, [{ spec: { title: 'next' } }]), ['TASK-001']);
   add(s, [{ spec: { id: 'TASK-005', title: 'ahead' } }]);
-  assert.deepEqual(add(s, [{ spec: { title: 'x' } }, { spec: { title: 'y' } }, { spec: { title: 'z' } }, { spec: { title: 'w' } }]), ['TASK-002', 'TASK-003', 'TASK-004', 'TASK-006']);
+  assert.deepEqual(
+    add(s, [{ spec: { title: 'x' } }, { spec: { title: 'y' } }, { spec: { title: 'z' } }, { spec: { title: 'w' } }]),
+    ['TASK-002', 'TASK-003', 'TASK-004', 'TASK-006'],
+  );
 });
 
 test('a duplicate id and an invalid task are refused with the place named, and nothing is built', () => {
   const s = emptyState();
   add(s, [{ spec: { id: 'TASK-001', title: 'a' } }]);
-  assert.throws(() => buildTasks([{ spec: { id: 'TASK-001', title: 'again' }, source: 'tasks.json [3]' }], s, config, AT), (e: unknown) => isPipelineError(e) && e.code === 'duplicate-id' && e.details.where === 'tasks.json [3]');
-  assert.throws(() => buildTasks([{ spec: { title: '  ' }, source: 'arguments' }], s, config, AT), (e: unknown) => isPipelineError(e) && e.code === 'invalid-task' && /title/.test(e.message));
-  assert.throws(() => buildTasks([{ spec: { title: 'x', prerequisites: ['not an id'] } }], s, config, AT), (e: unknown) => isPipelineError(e) && e.code === 'invalid-task' && /prerequisites\[0\]/.test(e.message));
+  assert.throws(
+    () => buildTasks([{ spec: { id: 'TASK-001', title: 'again' }, source: 'tasks.json [3]' }], s, config, AT),
+    (e: unknown) => isPipelineError(e) && e.code === 'duplicate-id' && e.details.where === 'tasks.json [3]',
+  );
+  assert.throws(
+    () => buildTasks([{ spec: { title: '  ' }, source: 'arguments' }], s, config, AT),
+    (e: unknown) => isPipelineError(e) && e.code === 'invalid-task' && /title/.test(e.message),
+  );
+  assert.throws(
+    () => buildTasks([{ spec: { title: 'x', prerequisites: ['not an id'] } }], s, config, AT),
+    (e: unknown) => isPipelineError(e) && e.code === 'invalid-task' && /prerequisites\[0\]/.test(e.message),
+  );
 });

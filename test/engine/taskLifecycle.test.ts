@@ -79,7 +79,11 @@ test('every event from every status: legal ones move to the documented status, i
       } else {
         assert.throws(
           () => transitionTask(before, ev, AT),
-          (e: unknown) => isPipelineError(e) && e.code === 'illegal-transition' && e.message.includes(from) && e.message.includes(ev.type),
+          (e: unknown) =>
+            isPipelineError(e) &&
+            e.code === 'illegal-transition' &&
+            e.message.includes(from) &&
+            e.message.includes(ev.type),
           `${ev.type} from ${from} must be illegal`,
         );
         illegal++;
@@ -102,7 +106,9 @@ test('assign records the agent and the attempt, and refuses an attempt that is n
   assert.equal(t.assigned_to, 'arch-1');
   assert.equal(t.attempt, 5);
   assert.equal(t.history[0]?.agent, 'arch-1');
-  assert.throws(() => transitionTask(task('queued', { attempt: 4 }), { type: 'assign', agent: 'arch-1', attempt: 4 }, AT));
+  assert.throws(() =>
+    transitionTask(task('queued', { attempt: 4 }), { type: 'assign', agent: 'arch-1', attempt: 4 }, AT),
+  );
 });
 
 test('complete moves to the next stage, or to merging after the last stage, and forgets failures', () => {
@@ -117,7 +123,11 @@ test('complete moves to the next stage, or to merging after the last stage, and 
 });
 
 test('fail counts the failure and sets the backoff; unblock forgets both', () => {
-  const f = transitionTask(task('working', { failures: 1 }), { type: 'fail', reason: 'exit 3', notBefore: '2026-01-02T00:00:05.000Z' }, AT);
+  const f = transitionTask(
+    task('working', { failures: 1 }),
+    { type: 'fail', reason: 'exit 3', notBefore: '2026-01-02T00:00:05.000Z' },
+    AT,
+  );
   assert.equal(f.failures, 2);
   assert.equal(f.not_before, '2026-01-02T00:00:05.000Z');
   assert.equal(f.stage, 'implementation');
@@ -131,10 +141,18 @@ test('fail counts the failure and sets the backoff; unblock forgets both', () =>
 });
 
 test('changes requested and merge conflicts go back to the rework stage with the reason in history', () => {
-  const c = transitionTask(task('working', { stage: 'supervisor' }), { type: 'changes_requested', reworkStage: 'implementation', reason: 'add tests' }, AT);
+  const c = transitionTask(
+    task('working', { stage: 'supervisor' }),
+    { type: 'changes_requested', reworkStage: 'implementation', reason: 'add tests' },
+    AT,
+  );
   assert.equal(c.stage, 'implementation');
   assert.equal(c.history[0]?.note, 'add tests');
-  const m = transitionTask(task('merging', { stage: 'supervisor' }), { type: 'conflict', reworkStage: 'implementation', files: ['a.ts', 'b.ts'] }, AT);
+  const m = transitionTask(
+    task('merging', { stage: 'supervisor' }),
+    { type: 'conflict', reworkStage: 'implementation', files: ['a.ts', 'b.ts'] },
+    AT,
+  );
   assert.equal(m.stage, 'implementation');
   assert.match(m.history[0]?.note ?? '', /a\.ts, b\.ts/);
 });

@@ -20,18 +20,34 @@ export interface Preset {
   template: string;
 }
 
-const PROMPT = 'Read the task file {taskFile} and do the task it describes, in this directory. When you are done, append the status line it asks for to that file.';
+const PROMPT =
+  'Read the task file {taskFile} and do the task it describes, in this directory. When you are done, append the status line it asks for to that file.';
 
 /**
  * The presets: each agent CLI's own non-interactive invocation, so one run does one stage of one
  * task and exits. (`scripted` is the project's own scripted agent, for demos and tests.)
  */
 export const PRESETS: Record<string, Preset> = {
-  claude: { description: 'Claude Code, non-interactive (`claude -p`), edits accepted', template: `claude -p "${PROMPT}" --permission-mode acceptEdits` },
-  codex: { description: 'Codex CLI, non-interactive (`codex exec`), full-auto sandbox', template: `codex exec --full-auto "${PROMPT}"` },
-  gemini: { description: 'Gemini CLI, non-interactive (`gemini -p`), auto-approve', template: `gemini --yolo -p "${PROMPT}"` },
-  aider: { description: 'Aider, one message then exit (`aider --message`)', template: `aider --yes-always --no-auto-commits --message "${PROMPT}"` },
-  scripted: { description: "Agent Pipeline's scripted agent (demos and tests)", template: '{node} {scriptedAgent} {taskFile}' },
+  claude: {
+    description: 'Claude Code, non-interactive (`claude -p`), edits accepted',
+    template: `claude -p "${PROMPT}" --permission-mode acceptEdits`,
+  },
+  codex: {
+    description: 'Codex CLI, non-interactive (`codex exec`), full-auto sandbox',
+    template: `codex exec --full-auto "${PROMPT}"`,
+  },
+  gemini: {
+    description: 'Gemini CLI, non-interactive (`gemini -p`), auto-approve',
+    template: `gemini --yolo -p "${PROMPT}"`,
+  },
+  aider: {
+    description: 'Aider, one message then exit (`aider --message`)',
+    template: `aider --yes-always --no-auto-commits --message "${PROMPT}"`,
+  },
+  scripted: {
+    description: "Agent Pipeline's scripted agent (demos and tests)",
+    template: '{node} {scriptedAgent} {taskFile}',
+  },
 };
 
 const PLACEHOLDERS = new Set(['taskFile', 'taskId', 'worktree', 'role', 'node', 'scriptedAgent']);
@@ -66,7 +82,11 @@ export function splitWords(template: string): string[] {
       inWord = true;
     }
   }
-  if (quote) throw new PipelineError('usage', `Unterminated ${quote} quote in the command template.`, { where: template, fix: 'Close the quote.' });
+  if (quote)
+    throw new PipelineError('usage', `Unterminated ${quote} quote in the command template.`, {
+      where: template,
+      fix: 'Close the quote.',
+    });
   if (inWord) words.push(cur);
   return words;
 }
@@ -92,11 +112,18 @@ export function templateOf(command: string): string {
 /** Checks a command at `agent add` time: known placeholders only, balanced quotes, a program. */
 export function validateCommand(command: string): void {
   const words = splitWords(templateOf(command));
-  if (words.length === 0) throw new PipelineError('usage', 'The command is empty.', { where: '--command', fix: `Use a preset (${Object.keys(PRESETS).join(', ')}) or a command template.` });
+  if (words.length === 0)
+    throw new PipelineError('usage', 'The command is empty.', {
+      where: '--command',
+      fix: `Use a preset (${Object.keys(PRESETS).join(', ')}) or a command template.`,
+    });
   for (const w of words) {
     for (const m of w.matchAll(/\{([a-zA-Z]+)\}/g)) {
       if (!PLACEHOLDERS.has(m[1]!)) {
-        throw new PipelineError('usage', `Unknown placeholder {${m[1]}} in the command.`, { where: '--command', fix: 'Use {taskFile}, {taskId}, {worktree} or {role}.' });
+        throw new PipelineError('usage', `Unknown placeholder {${m[1]}} in the command.`, {
+          where: '--command',
+          fix: 'Use {taskFile}, {taskId}, {worktree} or {role}.',
+        });
       }
     }
   }
@@ -104,11 +131,22 @@ export function validateCommand(command: string): void {
 
 export function resolveCommand(command: string, ctx: CommandContext, opts: ResolveOptions): ResolvedCommand {
   validateCommand(command);
-  const values: Record<string, string> = { ...ctx, node: opts.node ?? process.execPath, scriptedAgent: opts.scriptedAgent };
-  const argv = splitWords(templateOf(command)).map((w) => w.replace(/\{([a-zA-Z]+)\}/g, (_, k: string) => values[k] ?? ''));
+  const values: Record<string, string> = {
+    ...ctx,
+    node: opts.node ?? process.execPath,
+    scriptedAgent: opts.scriptedAgent,
+  };
+  const argv = splitWords(templateOf(command)).map((w) =>
+    w.replace(/\{([a-zA-Z]+)\}/g, (_, k: string) => values[k] ?? ''),
+  );
   return {
     argv,
-    env: { PIPELINE_TASK_FILE: ctx.taskFile, PIPELINE_TASK_ID: ctx.taskId, PIPELINE_WORKTREE: ctx.worktree, PIPELINE_ROLE: ctx.role },
+    env: {
+      PIPELINE_TASK_FILE: ctx.taskFile,
+      PIPELINE_TASK_ID: ctx.taskId,
+      PIPELINE_WORKTREE: ctx.worktree,
+      PIPELINE_ROLE: ctx.role,
+    },
     display: argv.map(shellQuote).join(' '),
   };
 }

@@ -9,7 +9,8 @@
  * inside a fence, as examples), and only in the task file of the current attempt, so a marker left
  * from an earlier attempt never completes a later one. The last marker in the file wins.
  */
-export type Marker = { kind: 'completed' } | { kind: 'blocked'; reason: string } | { kind: 'changes_requested'; reason: string };
+export type Marker =
+  { kind: 'completed' } | { kind: 'blocked'; reason: string } | { kind: 'changes_requested'; reason: string };
 
 export const COMPLETED_LINE = '## Status: COMPLETED ✅';
 export const BLOCKED_PREFIX = '## Status: BLOCKED ⛔';
@@ -21,8 +22,17 @@ function markerOf(line: string, terminated: boolean): Marker | null {
   const l = line.replace(/\r$/, '').trimEnd();
   if (l === COMPLETED_LINE || l === '## Status: COMPLETED') return { kind: 'completed' };
   // A reason may still be being written on an unterminated last line; wait for its newline.
-  if (l.startsWith(BLOCKED_PREFIX) && (terminated || l === BLOCKED_PREFIX)) return { kind: 'blocked', reason: l.slice(BLOCKED_PREFIX.length).trim() || 'no reason given' };
-  if (l.startsWith(CHANGES_PREFIX) && terminated) return { kind: 'changes_requested', reason: l.slice(CHANGES_PREFIX.length).replace(/^[:\s-]+/, '').trim() || 'no details given' };
+  if (l.startsWith(BLOCKED_PREFIX) && (terminated || l === BLOCKED_PREFIX))
+    return { kind: 'blocked', reason: l.slice(BLOCKED_PREFIX.length).trim() || 'no reason given' };
+  if (l.startsWith(CHANGES_PREFIX) && terminated)
+    return {
+      kind: 'changes_requested',
+      reason:
+        l
+          .slice(CHANGES_PREFIX.length)
+          .replace(/^[:\s-]+/, '')
+          .trim() || 'no details given',
+    };
   return null;
 }
 

@@ -19,14 +19,22 @@ export function shellLine(req: RunRequest, exitFile: string): string {
  * Waits until the exit file has a status, then removes it. `gone` is asked on every poll once
  * `stopping()` is true: a shell that was killed writes no status.
  */
-export async function waitForExitFile(exitFile: string, req: RunRequest, opts: { stopping: () => boolean; gone: () => Promise<boolean>; pollMs?: number }): Promise<RunExit> {
+export async function waitForExitFile(
+  exitFile: string,
+  req: RunRequest,
+  opts: { stopping: () => boolean; gone: () => Promise<boolean>; pollMs?: number },
+): Promise<RunExit> {
   for (;;) {
     try {
       const text = (await readFile(exitFile, 'utf8')).trim();
       if (text !== '') {
         await rm(exitFile, { force: true });
         const code = Number(text);
-        return { code: Number.isFinite(code) ? code : null, signal: null, ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}) };
+        return {
+          code: Number.isFinite(code) ? code : null,
+          signal: null,
+          ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}),
+        };
       }
     } catch {
       // Not written yet.
@@ -47,8 +55,16 @@ export async function exitFileWritten(exitFile: string): Promise<boolean> {
  * Stops a command typed into a shell: interrupt it (Ctrl-C), give it `graceMs` to write its status,
  * then end the shell itself.
  */
-export async function interruptThenKill(exited: Promise<RunExit>, interrupt: () => Promise<unknown> | void, kill: () => Promise<unknown> | void, graceMs = 3000): Promise<void> {
+export async function interruptThenKill(
+  exited: Promise<RunExit>,
+  interrupt: () => Promise<unknown> | void,
+  kill: () => Promise<unknown> | void,
+  graceMs = 3000,
+): Promise<void> {
   await Promise.resolve(interrupt()).catch(() => undefined);
-  const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs))]);
+  const done = await Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), graceMs)),
+  ]);
   if (!done) await Promise.resolve(kill()).catch(() => undefined);
 }

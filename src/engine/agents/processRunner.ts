@@ -73,7 +73,9 @@ export class ProcessRunner implements AgentRunner {
     await mkdir(dirname(req.logFile), { recursive: true });
     await mkdir(this.runDir, { recursive: true });
     const log = await open(req.logFile, 'a');
-    await log.write(`\n--- ${new Date().toISOString()} ${req.agentId} ${req.taskId} attempt ${req.attempt}: ${req.command.display}\n`);
+    await log.write(
+      `\n--- ${new Date().toISOString()} ${req.agentId} ${req.taskId} attempt ${req.attempt}: ${req.command.display}\n`,
+    );
     const [cmd, ...args] = req.command.argv;
     let exitResolve!: (e: RunExit) => void;
     const exited = new Promise<RunExit>((r) => (exitResolve = r));
@@ -84,7 +86,11 @@ export class ProcessRunner implements AgentRunner {
       detached: true,
     });
     child.once('error', (e: NodeJS.ErrnoException) => {
-      exitResolve({ code: null, signal: null, startError: e.code === 'ENOENT' ? `command not found: ${cmd}` : `cannot start ${cmd}: ${e.message}` });
+      exitResolve({
+        code: null,
+        signal: null,
+        startError: e.code === 'ENOENT' ? `command not found: ${cmd}` : `cannot start ${cmd}: ${e.message}`,
+      });
     });
     child.once('exit', (code, signal) => exitResolve({ code, signal }));
     await log.close();
@@ -119,7 +125,12 @@ export class ProcessRunner implements AgentRunner {
     } catch {
       return null;
     }
-    if (rec.taskId !== req.taskId || rec.attempt !== req.attempt || !alive(rec.pid) || (await procStartTicks(rec.pid)) !== rec.startTicks) {
+    if (
+      rec.taskId !== req.taskId ||
+      rec.attempt !== req.attempt ||
+      !alive(rec.pid) ||
+      (await procStartTicks(rec.pid)) !== rec.startTicks
+    ) {
       await rm(this.pidFile(req.agentId), { force: true });
       return null;
     }

@@ -59,19 +59,32 @@ export function renderTaskFile(i: TaskFileInput): string {
   const out: string[] = [];
   const reviews = task.history.filter((h) => h.event === 'changes_requested').length;
   // Machine-readable facts for scripted agents and tools; invisible when the file is rendered.
-  out.push(`<!-- pipeline: task=${task.id} stage=${stage.name} role=${stage.role} attempt=${i.attempt} stage-attempt=${task.failures + 1} reviews=${reviews} -->`);
+  out.push(
+    `<!-- pipeline: task=${task.id} stage=${stage.name} role=${stage.role} attempt=${i.attempt} stage-attempt=${task.failures + 1} reviews=${reviews} -->`,
+  );
   out.push(`# ${task.id}: ${task.title}`, '');
   out.push(`- Stage: **${stage.name}** (role: ${stage.role}), attempt ${i.attempt}`);
   out.push(`- Agent: ${i.agentId}`);
   out.push(`- Branch: \`${task.branch}\` (up to date with \`${i.targetBranch}\`)`);
   out.push(`- Priority: ${task.priority}${task.labels.length ? `; labels: ${task.labels.join(', ')}` : ''}`);
   if (task.paths.length) out.push(`- Expected to touch: ${task.paths.map((p) => `\`${p}\``).join(', ')}`);
-  out.push('', '## Your role', '', ROLE_INSTRUCTIONS[stage.role] ?? `You play the role "${stage.role}" in stage "${stage.name}" of this task. Do that stage's work and commit it on this branch.`);
-  if (stage.check) out.push('', `Before you finish, this check must pass in your worktree (it is run for you and its output kept): \`${stage.check}\``);
+  out.push(
+    '',
+    '## Your role',
+    '',
+    ROLE_INSTRUCTIONS[stage.role] ??
+      `You play the role "${stage.role}" in stage "${stage.name}" of this task. Do that stage's work and commit it on this branch.`,
+  );
+  if (stage.check)
+    out.push(
+      '',
+      `Before you finish, this check must pass in your worktree (it is run for you and its output kept): \`${stage.check}\``,
+    );
   out.push('', '## The task', '', task.description.trim() || '(no description beyond the title)');
   if (i.prerequisites.length) {
     out.push('', '## Prerequisites (merged)', '');
-    for (const p of i.prerequisites) out.push(`- ${p.id}: ${p.title}${p.mergedCommit ? ` (merged as ${p.mergedCommit.slice(0, 10)})` : ''}`);
+    for (const p of i.prerequisites)
+      out.push(`- ${p.id}: ${p.title}${p.mergedCommit ? ` (merged as ${p.mergedCommit.slice(0, 10)})` : ''}`);
   }
   if (i.prior.commits.length || i.prior.notes.length) {
     out.push('', '## What the earlier stages left', '');
@@ -80,14 +93,30 @@ export function renderTaskFile(i: TaskFileInput): string {
     for (const n of i.prior.notes) out.push(`- ${n}`);
   }
   if (i.conflictFiles?.length) {
-    out.push('', '## Merge conflict to resolve', '', `Merging into \`${i.targetBranch}\` conflicted in: ${i.conflictFiles.map((f) => `\`${f}\``).join(', ')}. Bring the branch up to date and resolve them.`);
+    out.push(
+      '',
+      '## Merge conflict to resolve',
+      '',
+      `Merging into \`${i.targetBranch}\` conflicted in: ${i.conflictFiles.map((f) => `\`${f}\``).join(', ')}. Bring the branch up to date and resolve them.`,
+    );
   }
-  if (i.lastCheckFailure) out.push('', '## The check failed last time', '', '```', i.lastCheckFailure.slice(-4000), '```');
-  out.push('', '## When you are done', '', 'Append exactly one of these lines, on a line of its own, at the end of this file:', '', '```');
+  if (i.lastCheckFailure)
+    out.push('', '## The check failed last time', '', '```', i.lastCheckFailure.slice(-4000), '```');
+  out.push(
+    '',
+    '## When you are done',
+    '',
+    'Append exactly one of these lines, on a line of its own, at the end of this file:',
+    '',
+    '```',
+  );
   out.push(COMPLETED_LINE);
   out.push(`${BLOCKED_PREFIX} <why you cannot go on>`);
   if (i.isLastStage) out.push(`${CHANGES_PREFIX} <what must change>`);
   out.push('```', '');
-  out.push('Only a line outside a code block counts. Commit your work before you write it; anything left uncommitted is committed for you.', '');
+  out.push(
+    'Only a line outside a code block counts. Commit your work before you write it; anything left uncommitted is committed for you.',
+    '',
+  );
   return out.join('\n');
 }

@@ -51,7 +51,8 @@ export class TmuxRunner implements AgentRunner {
       await this.tmux(['new-session', '-d', '-s', this.session, '-n', 'pipeline', '-x', '200', '-y', '50']);
     }
     const windows = (await this.tmux(['list-windows', '-t', this.session, '-F', '#{window_name}'])).split('\n');
-    if (!windows.includes(agentId)) await this.tmux(['new-window', '-d', '-t', this.session, '-n', agentId, '-c', cwd, 'bash --noprofile --norc']);
+    if (!windows.includes(agentId))
+      await this.tmux(['new-window', '-d', '-t', this.session, '-n', agentId, '-c', cwd, 'bash --noprofile --norc']);
     return target;
   }
 
@@ -71,7 +72,11 @@ export class TmuxRunner implements AgentRunner {
     const exited = waitForExitFile(exitFile, req, {
       stopping: () => stopped,
       // The window was killed or the command interrupted without writing its status.
-      gone: () => this.tmux(['has-session', '-t', this.session]).then(() => false, () => true),
+      gone: () =>
+        this.tmux(['has-session', '-t', this.session]).then(
+          () => false,
+          () => true,
+        ),
     });
     return {
       agentId: req.agentId,

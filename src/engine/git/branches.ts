@@ -55,7 +55,14 @@ export async function createBranchAt(repo: GitRepo, name: string, start: string,
   assertBranchName(name);
   return repo.exclusive(async () => {
     try {
-      await repo.mutate(['update-ref', '-m', `pipeline: create ${name} from ${from}`, `refs/heads/${name}`, start, ZERO_OID]);
+      await repo.mutate([
+        'update-ref',
+        '-m',
+        `pipeline: create ${name} from ${from}`,
+        `refs/heads/${name}`,
+        start,
+        ZERO_OID,
+      ]);
     } catch (e) {
       const now = await repo.branchHead(name);
       if (now) return { branch: name, head: now, created: false };
@@ -72,11 +79,18 @@ export async function createBranchAt(repo: GitRepo, name: string, start: string,
  * is missing, the branch is behind or diverged): the caller reads them one by one, which also gives
  * the clear error for a missing branch. The common case of a task handed from stage to stage.
  */
-export async function refsIfContains(repo: GitRepo, branch: string, target: string): Promise<{ readonly target: string; readonly branch: string } | undefined> {
+export async function refsIfContains(
+  repo: GitRepo,
+  branch: string,
+  target: string,
+): Promise<{ readonly target: string; readonly branch: string } | undefined> {
   const targetRef = branchRef(target, 'target branch');
   const ref = branchRef(branch, 'task branch');
   // Exit 129: the target does not exist ("malformed object name").
-  const r = await repo.readResult(['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', '--contains', targetRef, targetRef, ref], { okExitCodes: [0, 129] });
+  const r = await repo.readResult(
+    ['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', '--contains', targetRef, targetRef, ref],
+    { okExitCodes: [0, 129] },
+  );
   if (r.exitCode !== 0) return undefined;
   let t: string | undefined;
   let b: string | undefined;
@@ -101,7 +115,13 @@ export type AdvanceOutcome = 'advanced' | 'moved';
  * ref under it would make that checkout look as if it had undone the merge; the worktree is
  * fast-forwarded instead (`merge --ff-only`), which also refuses to overwrite local changes.
  */
-export async function advanceBranch(repo: GitRepo, branch: string, newSha: string, oldSha: string, reason: string): Promise<AdvanceOutcome> {
+export async function advanceBranch(
+  repo: GitRepo,
+  branch: string,
+  newSha: string,
+  oldSha: string,
+  reason: string,
+): Promise<AdvanceOutcome> {
   assertBranchName(branch);
   return repo.exclusive(async () => {
     const holder = (await listWorktrees(repo)).find((w) => w.branch === branch && !w.prunable && !w.bare);
@@ -123,7 +143,10 @@ export async function advanceBranch(repo: GitRepo, branch: string, newSha: strin
       if (!(e instanceof GitCommandError)) throw e;
       if (/Not possible to fast-forward/i.test(e.stderr)) return 'moved';
       if (/would be overwritten by merge/i.test(e.stderr)) {
-        const files = e.stderr.split('\n').filter((l) => l.startsWith('\t')).map((l) => l.trim());
+        const files = e.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('\t'))
+          .map((l) => l.trim());
         throw new DirtyWorktreeError(
           holder.path,
           files,

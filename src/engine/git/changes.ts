@@ -19,7 +19,8 @@ export interface TaskCommit {
   readonly subject: string;
 }
 
-export type FileChangeStatus = 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'type-changed' | 'unmerged' | 'unknown';
+export type FileChangeStatus =
+  'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'type-changed' | 'unmerged' | 'unknown';
 
 export interface FileChange {
   readonly path: string;
@@ -40,10 +41,20 @@ export interface TaskChanges {
 }
 
 const STATUS: Readonly<Record<string, FileChangeStatus>> = {
-  A: 'added', M: 'modified', D: 'deleted', R: 'renamed', C: 'copied', T: 'type-changed', U: 'unmerged',
+  A: 'added',
+  M: 'modified',
+  D: 'deleted',
+  R: 'renamed',
+  C: 'copied',
+  T: 'type-changed',
+  U: 'unmerged',
 };
 
-async function resolveRange(repo: GitRepo, taskId: string, target: string): Promise<{ branch: string; base: string; head: string }> {
+async function resolveRange(
+  repo: GitRepo,
+  taskId: string,
+  target: string,
+): Promise<{ branch: string; base: string; head: string }> {
   const branch = taskBranch(taskId);
   // The usual case (the branch was brought up to date with the target when its stage started):
   // one command, and the target is the merge base.
@@ -54,7 +65,9 @@ async function resolveRange(repo: GitRepo, taskId: string, target: string): Prom
   const r = await repo.readResult(['merge-base', targetHead, head], { okExitCodes: [0, 1] });
   const base = r.stdout.trim();
   if (r.exitCode !== 0 || !base) {
-    throw new PipelineError('git', `${branch} and ${target} share no history.`, { fix: `Check that ${branch} was created from ${target}.` });
+    throw new PipelineError('git', `${branch} and ${target} share no history.`, {
+      fix: `Check that ${branch} was created from ${target}.`,
+    });
   }
   return { branch, base, head };
 }
@@ -83,10 +96,13 @@ export function parseNameStatus(z: string): FileChange[] {
 const LOG_FORMAT = '--format=%H%x1f%P%x1f%an%x1f%aI%x1f%s';
 
 function parseLog(log: string): TaskCommit[] {
-  return log.split('\0').filter((l) => l.trim() !== '').map((line) => {
-    const [sha = '', parents = '', author = '', date = '', subject = ''] = line.replace(/^\n/, '').split('\x1f');
-    return { sha, parents: parents.split(' ').filter(Boolean), author, date, subject };
-  });
+  return log
+    .split('\0')
+    .filter((l) => l.trim() !== '')
+    .map((line) => {
+      const [sha = '', parents = '', author = '', date = '', subject = ''] = line.replace(/^\n/, '').split('\x1f');
+      return { sha, parents: parents.split(' ').filter(Boolean), author, date, subject };
+    });
 }
 
 export async function taskChanges(repo: GitRepo, taskId: string, targetBranch: string): Promise<TaskChanges> {
@@ -94,7 +110,9 @@ export async function taskChanges(repo: GitRepo, taskId: string, targetBranch: s
   // Nothing on the branch since the base (a first stage): no commits, no files.
   if (base === head) return { branch, target: targetBranch, base, head, commits: [], files: [] };
   const commits = parseLog(await repo.read(['log', '-z', LOG_FORMAT, `${base}..${head}`]));
-  const files = parseNameStatus(await repo.read(['diff', '--name-status', '-z', '--find-renames', '--no-ext-diff', base, head]));
+  const files = parseNameStatus(
+    await repo.read(['diff', '--name-status', '-z', '--find-renames', '--no-ext-diff', base, head]),
+  );
   return { branch, target: targetBranch, base, head, commits, files };
 }
 
@@ -105,13 +123,20 @@ export async function taskChanges(repo: GitRepo, taskId: string, targetBranch: s
  * their merge base) for the files. When either fails (a branch is missing, the two share no history),
  * `taskChanges` runs for its clear error.
  */
-export async function taskWork(repo: GitRepo, taskId: string, targetBranch: string): Promise<Pick<TaskChanges, 'commits' | 'files'>> {
+export async function taskWork(
+  repo: GitRepo,
+  taskId: string,
+  targetBranch: string,
+): Promise<Pick<TaskChanges, 'commits' | 'files'>> {
   const target = branchRef(targetBranch, 'target branch');
   const branch = branchRef(taskBranch(taskId), 'task branch');
   // `--` : the range is a revision, never a path.
   const log = await repo.readResult(['log', '-z', LOG_FORMAT, `${target}..${branch}`, '--'], { okExitCodes: [0, 128] });
   if (log.exitCode === 0) {
-    const diff = await repo.readResult(['diff', '--name-status', '-z', '--find-renames', '--no-ext-diff', `${target}...${branch}`, '--'], { okExitCodes: [0, 128] });
+    const diff = await repo.readResult(
+      ['diff', '--name-status', '-z', '--find-renames', '--no-ext-diff', `${target}...${branch}`, '--'],
+      { okExitCodes: [0, 128] },
+    );
     if (diff.exitCode === 0) return { commits: parseLog(log.stdout), files: parseNameStatus(diff.stdout) };
   }
   return taskChanges(repo, taskId, targetBranch);
@@ -122,7 +147,12 @@ export async function taskWork(repo: GitRepo, taskId: string, targetBranch: stri
  * `git diff target...branch` shows), optionally limited to some paths. External diff drivers and
  * textconv filters are off: the text is git's own.
  */
-export async function diffAgainstTarget(repo: GitRepo, taskId: string, targetBranch: string, paths: readonly string[] = []): Promise<string> {
+export async function diffAgainstTarget(
+  repo: GitRepo,
+  taskId: string,
+  targetBranch: string,
+  paths: readonly string[] = [],
+): Promise<string> {
   const { base, head } = await resolveRange(repo, taskId, targetBranch);
   const args = ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '--find-renames', base, head];
   if (paths.length > 0) args.push('--', ...paths.map((p) => `:(literal)${p}`));

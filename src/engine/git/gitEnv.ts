@@ -18,7 +18,12 @@
  */
 
 /** The variables this layer sets; simple-git rejects guarded variables it was not told about. */
-export const ALLOWED_GIT_ENV = ['GIT_TERMINAL_PROMPT', 'GIT_OPTIONAL_LOCKS', 'GIT_MERGE_AUTOEDIT', 'GIT_TRACE_PERFORMANCE'] as const;
+export const ALLOWED_GIT_ENV = [
+  'GIT_TERMINAL_PROMPT',
+  'GIT_OPTIONAL_LOCKS',
+  'GIT_MERGE_AUTOEDIT',
+  'GIT_TRACE_PERFORMANCE',
+] as const;
 
 const DROPPED_PLAIN = new Set(['EDITOR', 'VISUAL', 'PAGER', 'PREFIX', 'SSH_ASKPASS']);
 

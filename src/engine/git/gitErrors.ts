@@ -8,16 +8,37 @@ import { PipelineError } from '../errors';
 
 /** Known stderr patterns and the sentence that tells the user what to do about them. */
 const FIXES: ReadonlyArray<readonly [RegExp, string]> = [
-  [/Unable to create '([^']*\.lock)': File exists/, 'Another git process is working in this repository. Wait for it to finish; if none is running, delete the lock file named above (the pipeline removes stale locks at start).'],
+  [
+    /Unable to create '([^']*\.lock)': File exists/,
+    'Another git process is working in this repository. Wait for it to finish; if none is running, delete the lock file named above (the pipeline removes stale locks at start).',
+  ],
   [/not a git repository/i, 'Run the pipeline inside a git repository (or run `git init` first).'],
-  [/Please tell me who you are|empty ident name|unable to auto-detect email/i, 'Set an identity for commits: git config user.name "Your Name" && git config user.email you@example.com'],
+  [
+    /Please tell me who you are|empty ident name|unable to auto-detect email/i,
+    'Set an identity for commits: git config user.name "Your Name" && git config user.email you@example.com',
+  ],
   [/dubious ownership/i, 'Mark the repository as safe: git config --global --add safe.directory <repository path>'],
   [/would be overwritten by (merge|checkout)/i, 'Commit or stash the local changes in that worktree, then try again.'],
-  [/is already (checked out|used by worktree) at/i, 'A branch can be checked out in one worktree only: switch the other worktree to another branch (or detach it) first.'],
-  [/'refs\/heads\/[^']*' exists; cannot create/, 'A branch is named like a folder of the new branch (for example "pipeline" blocks "pipeline/TASK-001"): rename that branch.'],
-  [/refusing to merge unrelated histories/i, 'The two branches share no history: merge them by hand once, then let the pipeline continue.'],
-  [/You have not concluded your merge|unfinished merge|MERGE_HEAD exists/i, 'Finish or abort the merge in progress in that worktree (git merge --abort), then try again.'],
-  [/invalid reference|unknown revision|Needed a single revision|not a valid object name/i, 'Check that the branch or commit exists: git branch --list'],
+  [
+    /is already (checked out|used by worktree) at/i,
+    'A branch can be checked out in one worktree only: switch the other worktree to another branch (or detach it) first.',
+  ],
+  [
+    /'refs\/heads\/[^']*' exists; cannot create/,
+    'A branch is named like a folder of the new branch (for example "pipeline" blocks "pipeline/TASK-001"): rename that branch.',
+  ],
+  [
+    /refusing to merge unrelated histories/i,
+    'The two branches share no history: merge them by hand once, then let the pipeline continue.',
+  ],
+  [
+    /You have not concluded your merge|unfinished merge|MERGE_HEAD exists/i,
+    'Finish or abort the merge in progress in that worktree (git merge --abort), then try again.',
+  ],
+  [
+    /invalid reference|unknown revision|Needed a single revision|not a valid object name/i,
+    'Check that the branch or commit exists: git branch --list',
+  ],
 ];
 
 /** The fix for a git failure, when its stderr matches a known case. */
@@ -58,7 +79,11 @@ export class MergeConflictError extends PipelineError {
     readonly files: readonly string[],
     fix: string,
   ) {
-    super('git', `Merging ${source} into ${into} would conflict in ${files.length} file(s): ${files.join(', ')}. Nothing was changed.`, { fix });
+    super(
+      'git',
+      `Merging ${source} into ${into} would conflict in ${files.length} file(s): ${files.join(', ')}. Nothing was changed.`,
+      { fix },
+    );
   }
 }
 

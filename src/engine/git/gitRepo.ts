@@ -62,12 +62,22 @@ function createClient(cwd: string, readOnly: boolean, timeoutMs: number): Simple
     // conflicts, silently): every non-zero exit becomes a GitExit so the caller decides.
     errors(error, result) {
       if (result.exitCode === 0 || error instanceof GitPluginError) return error;
-      return new GitExit(result.exitCode, Buffer.concat(result.stdOut).toString('utf8'), stripTrace(Buffer.concat(result.stdErr).toString('utf8')));
+      return new GitExit(
+        result.exitCode,
+        Buffer.concat(result.stdOut).toString('utf8'),
+        stripTrace(Buffer.concat(result.stdErr).toString('utf8')),
+      );
     },
   }).env(gitEnvironment(readOnly));
 }
 
-async function execGit(client: SimpleGit, args: readonly string[], cwd: string, timeoutMs: number, okExitCodes: readonly number[]): Promise<RunResult> {
+async function execGit(
+  client: SimpleGit,
+  args: readonly string[],
+  cwd: string,
+  timeoutMs: number,
+  okExitCodes: readonly number[],
+): Promise<RunResult> {
   try {
     return { stdout: await client.raw([...args]), exitCode: 0 };
   } catch (e) {
@@ -76,8 +86,14 @@ async function execGit(client: SimpleGit, args: readonly string[], cwd: string, 
       throw new GitCommandError(args, cwd, e.exitCode, e.stderr, e.stdout);
     }
     if (e instanceof GitPluginError && e.plugin === 'timeout') {
-      throw new GitCommandError(args, cwd, -1, `no output for ${timeoutMs} ms; git was stopped`, '',
-        'Look for a git hook or credential helper that waits for input, or a very large repository; the timeout is GitRepoOptions.timeoutMs.');
+      throw new GitCommandError(
+        args,
+        cwd,
+        -1,
+        `no output for ${timeoutMs} ms; git was stopped`,
+        '',
+        'Look for a git hook or credential helper that waits for input, or a very large repository; the timeout is GitRepoOptions.timeoutMs.',
+      );
     }
     if (e instanceof GitError) throw new GitCommandError(args, cwd, -1, stripTrace(e.message), '');
     throw e;
@@ -139,7 +155,10 @@ export class GitRepo {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const at = resolve(dir);
     if (!(await isDirectory(at))) {
-      throw new PipelineError('git', `Cannot open a git repository at ${at}: the directory does not exist.`, { where: at, fix: 'Check the path.' });
+      throw new PipelineError('git', `Cannot open a git repository at ${at}: the directory does not exist.`, {
+        where: at,
+        fix: 'Check the path.',
+      });
     }
     const args = ['rev-parse', '--path-format=absolute', '--git-common-dir', '--show-toplevel'];
     let out: string;
@@ -147,13 +166,19 @@ export class GitRepo {
       out = (await execGit(createClient(at, true, timeoutMs), args, at, timeoutMs, [0])).stdout;
     } catch (e) {
       if (e instanceof GitCommandError && /not a git repository/i.test(e.stderr)) {
-        throw new PipelineError('git', `${at} is not inside a git repository.`, { where: at, fix: 'Run the pipeline inside a git repository (or run `git init` first).' });
+        throw new PipelineError('git', `${at} is not inside a git repository.`, {
+          where: at,
+          fix: 'Run the pipeline inside a git repository (or run `git init` first).',
+        });
       }
       throw e;
     }
     const [commonDirRaw, toplevel] = out.split('\n');
     if (!commonDirRaw || !toplevel) {
-      throw new PipelineError('git', `${at} is not inside a working tree (a bare repository?).`, { where: at, fix: 'Run the pipeline in a repository with a working tree.' });
+      throw new PipelineError('git', `${at} is not inside a working tree (a bare repository?).`, {
+        where: at,
+        fix: 'Run the pipeline in a repository with a working tree.',
+      });
     }
     const commonDir = await realpath(commonDirRaw);
     // The usual layout keeps `.git` in the main working tree; a separate git dir falls back to the
@@ -204,8 +229,12 @@ export class GitRepo {
 
   /** The commit a ref points at, or undefined when it does not exist. */
   async headOf(ref: string, cwd?: string): Promise<string | undefined> {
-    if (ref.startsWith('-')) throw new PipelineError('invalid-id', `Invalid git ref ${JSON.stringify(ref)}.`, { where: 'ref' });
-    const r = await this.readResult(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { cwd, okExitCodes: [0, 1] });
+    if (ref.startsWith('-'))
+      throw new PipelineError('invalid-id', `Invalid git ref ${JSON.stringify(ref)}.`, { where: 'ref' });
+    const r = await this.readResult(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], {
+      cwd,
+      okExitCodes: [0, 1],
+    });
     const sha = r.stdout.trim();
     return r.exitCode === 0 && sha ? sha : undefined;
   }
@@ -228,7 +257,10 @@ export class GitRepo {
    * otherwise asked of git.
    */
   async gitDirOf(cwd: string): Promise<string> {
-    return (await gitDirFromDotGit(resolve(cwd))) ?? (await this.read(['rev-parse', '--path-format=absolute', '--git-dir'], { cwd })).trim();
+    return (
+      (await gitDirFromDotGit(resolve(cwd))) ??
+      (await this.read(['rev-parse', '--path-format=absolute', '--git-dir'], { cwd })).trim()
+    );
   }
 
   /**
@@ -238,7 +270,9 @@ export class GitRepo {
    */
   async excludeFile(cwd?: string): Promise<string> {
     if (!this.excludePath) {
-      const asked = this.read(['rev-parse', '--path-format=absolute', '--git-path', 'info/exclude'], { cwd }).then((out) => out.trim());
+      const asked = this.read(['rev-parse', '--path-format=absolute', '--git-path', 'info/exclude'], { cwd }).then(
+        (out) => out.trim(),
+      );
       this.excludePath = asked;
       asked.catch(() => {
         if (this.excludePath === asked) this.excludePath = undefined;
@@ -255,7 +289,10 @@ export class GitRepo {
         client = createClient(cwd, readOnly, this.timeoutMs);
       } catch (e) {
         if (e instanceof GitError) {
-          throw new PipelineError('git', `Cannot run git in ${cwd}: ${e.message}`, { where: cwd, fix: 'The directory is missing: run the pipeline again to repair worktrees.' });
+          throw new PipelineError('git', `Cannot run git in ${cwd}: ${e.message}`, {
+            where: cwd,
+            fix: 'The directory is missing: run the pipeline again to repair worktrees.',
+          });
         }
         throw e;
       }
@@ -269,6 +306,12 @@ export class GitRepo {
 export async function isRepo(dir: string): Promise<boolean> {
   const at = resolve(dir);
   if (!(await isDirectory(at))) return false;
-  const r = await execGit(createClient(at, true, DEFAULT_TIMEOUT_MS), ['rev-parse', '--is-inside-work-tree'], at, DEFAULT_TIMEOUT_MS, [0, 128]);
+  const r = await execGit(
+    createClient(at, true, DEFAULT_TIMEOUT_MS),
+    ['rev-parse', '--is-inside-work-tree'],
+    at,
+    DEFAULT_TIMEOUT_MS,
+    [0, 128],
+  );
   return r.exitCode === 0 && r.stdout.trim() === 'true';
 }

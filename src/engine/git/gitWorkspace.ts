@@ -70,14 +70,17 @@ export class GitWorkspace implements WorkspacePort {
 /** One line per thing found or done, for the monitor's warnings; empty when all was well. */
 export function describeRepair(r: RepairReport): string[] {
   const lines: string[] = [];
-  for (const l of r.locks) lines.push(`${l.action === 'removed' ? 'removed stale lock' : 'kept lock'} ${l.path}: ${l.reason}`);
+  for (const l of r.locks)
+    lines.push(`${l.action === 'removed' ? 'removed stale lock' : 'kept lock'} ${l.path}: ${l.reason}`);
   for (const w of r.recreated) lines.push(`re-created the missing worktree of ${w.agentId} at ${w.path} (${w.ref})`);
   for (const p of r.pruned) lines.push(`pruned the registration of missing worktree ${p}`);
   for (const a of r.created) lines.push(`created the worktree of ${a}`);
   for (const u of r.unfinished) {
-    lines.push(u.action === 'aborted'
-      ? `aborted an unfinished ${u.operation} in the worktree of ${u.agentId ?? '?'} (${u.path})`
-      : `unfinished ${u.operation} in ${u.path}: finish or abort it there (git ${u.operation} --continue or --abort)`);
+    lines.push(
+      u.action === 'aborted'
+        ? `aborted an unfinished ${u.operation} in the worktree of ${u.agentId ?? '?'} (${u.path})`
+        : `unfinished ${u.operation} in ${u.path}: finish or abort it there (git ${u.operation} --continue or --abort)`,
+    );
   }
   for (const s of r.strays) lines.push(`${s} is in the worktree root but is not a worktree; left alone`);
   return lines;

@@ -26,7 +26,9 @@ export interface DryRunResult {
 }
 
 async function mergeTree(repo: GitRepo, ours: string, theirs: string): Promise<DryRunResult> {
-  const r = await repo.readResult(['merge-tree', '--write-tree', '--name-only', '--no-messages', '-z', ours, theirs], { okExitCodes: [0, 1] });
+  const r = await repo.readResult(['merge-tree', '--write-tree', '--name-only', '--no-messages', '-z', ours, theirs], {
+    okExitCodes: [0, 1],
+  });
   const [tree, ...rest] = r.stdout.split('\0');
   const conflicts = [...new Set(rest.filter((f) => f !== ''))];
   const clean = r.exitCode === 0;
@@ -78,7 +80,13 @@ export interface MergeResult {
  * meanwhile, everything is recomputed from its new tip, up to `maxAttempts` times. A conflict
  * throws MergeConflictError with the files and changes nothing.
  */
-export async function mergeTask(repo: GitRepo, branch: string, into: string, message: string, options: MergeOptions = {}): Promise<MergeResult> {
+export async function mergeTask(
+  repo: GitRepo,
+  branch: string,
+  into: string,
+  message: string,
+  options: MergeOptions = {},
+): Promise<MergeResult> {
   assertBranchName(branch, 'branch to merge');
   assertBranchName(into, 'target branch');
   const maxAttempts = options.maxAttempts ?? 5;
@@ -101,12 +109,18 @@ export async function mergeTask(repo: GitRepo, branch: string, into: string, mes
       } else {
         const dry = await mergeTree(repo, ours, theirs);
         if (!dry.clean || !dry.tree) {
-          throw new MergeConflictError(branch, into, dry.conflicts, options.conflictFix ??
-            `Bring ${branch} up to date with ${into} and resolve the conflicts there (the pipeline sends the task back to rework), then merge again.`);
+          throw new MergeConflictError(
+            branch,
+            into,
+            dry.conflicts,
+            options.conflictFix ??
+              `Bring ${branch} up to date with ${into} and resolve the conflicts there (the pipeline sends the task back to rework), then merge again.`,
+          );
         }
         const tree = dry.tree;
         next = await withMessageFile(message, async (file) =>
-          (await repo.mutate(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', file])).trim());
+          (await repo.mutate(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', file])).trim(),
+        );
         kind = 'merge';
       }
 
@@ -114,9 +128,13 @@ export async function mergeTask(repo: GitRepo, branch: string, into: string, mes
       const outcome = await advanceBranch(repo, into, next, ours, `pipeline: ${kind} ${branch} into ${into}`);
       if (outcome === 'advanced') return { sha: next, kind, attempts: attempt };
     }
-    throw new PipelineError('git', `Could not merge ${branch} into ${into}: ${into} moved during each of ${maxAttempts} attempts.`, {
-      where: into,
-      fix: `Something keeps committing to ${into}; pause it and run the merge again.`,
-    });
+    throw new PipelineError(
+      'git',
+      `Could not merge ${branch} into ${into}: ${into} moved during each of ${maxAttempts} attempts.`,
+      {
+        where: into,
+        fix: `Something keeps committing to ${into}; pause it and run the merge again.`,
+      },
+    );
   });
 }

@@ -35,7 +35,11 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
 
   private start(): Promise<ChildProcess> {
     this.ready ??= new Promise<ChildProcess>((resolveReady, reject) => {
-      const child = fork(this.workerScript, [this.repoRoot, this.worktreeRoot], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [], serialization: 'json' });
+      const child = fork(this.workerScript, [this.repoRoot, this.worktreeRoot], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        execArgv: [],
+        serialization: 'json',
+      });
       let stderr = '';
       child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
       child.on('message', (raw: unknown) => {
@@ -56,7 +60,11 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
         }
       });
       child.on('exit', (code, signal) => {
-        const err = new PipelineError('git', `The git worker exited (${signal ?? `code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}.`, { fix: 'It is restarted on the next git operation; if this repeats, check the repository with `git fsck`.' });
+        const err = new PipelineError(
+          'git',
+          `The git worker exited (${signal ?? `code ${code}`})${stderr ? `: ${stderr.trim()}` : ''}.`,
+          { fix: 'It is restarted on the next git operation; if this repeats, check the repository with `git fsck`.' },
+        );
         this.worker = undefined;
         this.ready = undefined;
         reject(err);

@@ -62,7 +62,8 @@ async function removeStaleLocks(worktrees: Worktrees, options: RepairOptions): P
   const repo = worktrees.repo;
   const gitDirs = [repo.commonDir];
   try {
-    for (const name of await readdir(join(repo.commonDir, 'worktrees'))) gitDirs.push(join(repo.commonDir, 'worktrees', name));
+    for (const name of await readdir(join(repo.commonDir, 'worktrees')))
+      gitDirs.push(join(repo.commonDir, 'worktrees', name));
   } catch {
     // No linked worktrees yet.
   }
@@ -77,7 +78,11 @@ async function removeStaleLocks(worktrees: Worktrees, options: RepairOptions): P
       continue;
     }
     if (age < (options.staleLockMs ?? 10_000)) {
-      findings.push({ path: lock, action: 'kept', reason: `it is only ${Math.round(age)} ms old; a git command may be writing it` });
+      findings.push({
+        path: lock,
+        action: 'kept',
+        reason: `it is only ${Math.round(age)} ms old; a git command may be writing it`,
+      });
       continue;
     }
     // One scan for all locks: it reads every process's /proc entries.
@@ -85,12 +90,24 @@ async function removeStaleLocks(worktrees: Worktrees, options: RepairOptions): P
       processes = await (options.gitProcesses ?? gitProcessesIn)([repo.root, repo.commonDir, worktrees.root]);
     }
     if (processes === undefined) {
-      findings.push({ path: lock, action: 'kept', reason: 'cannot tell whether a git process is running here (no /proc); delete it by hand if none is' });
+      findings.push({
+        path: lock,
+        action: 'kept',
+        reason: 'cannot tell whether a git process is running here (no /proc); delete it by hand if none is',
+      });
     } else if (processes.length > 0) {
-      findings.push({ path: lock, action: 'kept', reason: `a git process is running: ${processes.map((p) => p.reason).join('; ')}` });
+      findings.push({
+        path: lock,
+        action: 'kept',
+        reason: `a git process is running: ${processes.map((p) => p.reason).join('; ')}`,
+      });
     } else {
       await rm(lock, { force: true });
-      findings.push({ path: lock, action: 'removed', reason: `no git process works in the repository; the lock was ${Math.round(age / 1000)} s old` });
+      findings.push({
+        path: lock,
+        action: 'removed',
+        reason: `no git process works in the repository; the lock was ${Math.round(age / 1000)} s old`,
+      });
     }
   }
   return findings;

@@ -20,7 +20,12 @@ export const workspaceReplySchema = z.union([
   z.strictObject({
     id: z.number().int(),
     ok: z.literal(false),
-    error: z.strictObject({ name: z.string(), code: z.string().optional(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+    error: z.strictObject({
+      name: z.string(),
+      code: z.string().optional(),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
   }),
 ]);
 export type WorkspaceReply = z.infer<typeof workspaceReplySchema>;

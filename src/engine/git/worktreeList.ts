@@ -20,7 +20,8 @@ export interface WorktreeEntry {
 export function parseWorktreeList(porcelainZ: string): WorktreeEntry[] {
   const entries: WorktreeEntry[] = [];
   // With -z, attributes end with NUL and an empty attribute ends an entry.
-  let current: { path: string; head: string; branch?: string; prunable: boolean; locked: boolean; bare: boolean } | undefined;
+  let current:
+    { path: string; head: string; branch?: string; prunable: boolean; locked: boolean; bare: boolean } | undefined;
   const flush = (): void => {
     if (current) entries.push({ ...current, branch: current.branch, main: entries.length === 0 });
     current = undefined;
@@ -63,7 +64,10 @@ export async function canonicalPath(p: string): Promise<string> {
 }
 
 /** The registered worktree at `path`, if any. */
-export async function findWorktree(entries: readonly WorktreeEntry[], path: string): Promise<WorktreeEntry | undefined> {
+export async function findWorktree(
+  entries: readonly WorktreeEntry[],
+  path: string,
+): Promise<WorktreeEntry | undefined> {
   const want = await canonicalPath(path);
   for (const e of entries) if ((await canonicalPath(e.path)) === want) return e;
   return undefined;

@@ -65,7 +65,10 @@ const V2_FIELDS: Readonly<Record<string, number>> = { '1': 8, '2': 9, u: 10, '?'
  * three. No ahead/behind count: it is not needed and can be slow with an upstream.
  */
 export async function worktreeStatus(repo: GitRepo, cwd: string): Promise<WorktreeStatus> {
-  const out = await repo.read(['status', '--porcelain=v2', '--branch', '--no-ahead-behind', '-z', '--untracked-files=all'], { cwd });
+  const out = await repo.read(
+    ['status', '--porcelain=v2', '--branch', '--no-ahead-behind', '-z', '--untracked-files=all'],
+    { cwd },
+  );
   let branch: string | undefined;
   let head: string | undefined;
   let detached = false;

@@ -94,14 +94,20 @@ export class Worktrees {
    * whose directory has gone is re-created on the same branch or commit, so nothing is lost.
    */
   async ensureWorktree(agentId: string, base = 'HEAD'): Promise<AgentWorktree> {
-    return this.repo.exclusive(async () => (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, base)).worktree);
+    return this.repo.exclusive(
+      async () => (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, base)).worktree,
+    );
   }
 
   /**
    * ensureWorktree on a worktree list just read under the lock. `changed` says the list no longer
    * describes the repository (a worktree was added).
    */
-  private async ensureWorktreeIn(entries: readonly WorktreeEntry[], agentId: string, base: string): Promise<{ worktree: AgentWorktree; changed: boolean }> {
+  private async ensureWorktreeIn(
+    entries: readonly WorktreeEntry[],
+    agentId: string,
+    base: string,
+  ): Promise<{ worktree: AgentWorktree; changed: boolean }> {
     const path = this.pathOf(agentId);
     const entry = await findWorktree(entries, path);
     if (entry && !entry.prunable) {
@@ -112,19 +118,36 @@ export class Worktrees {
     if (entry) {
       await this.recreate(entry, entries);
       await this.ensureTaskDirExcluded(path);
-      return { worktree: { agentId, path, branch: await this.repo.currentBranch(path), head: await this.head(path), created: true }, changed: true };
+      return {
+        worktree: {
+          agentId,
+          path,
+          branch: await this.repo.currentBranch(path),
+          head: await this.head(path),
+          created: true,
+        },
+        changed: true,
+      };
     }
     if (!(await isEmptyOrMissing(path))) {
-      throw new PipelineError('git', `Cannot create the worktree of ${agentId}: ${path} exists and is not a worktree of ${this.repo.root}.`, {
-        where: path,
-        fix: `Move ${path} out of the way (it is not deleted automatically), or set another worktreeRoot.`,
-      });
+      throw new PipelineError(
+        'git',
+        `Cannot create the worktree of ${agentId}: ${path} exists and is not a worktree of ${this.repo.root}.`,
+        {
+          where: path,
+          fix: `Move ${path} out of the way (it is not deleted automatically), or set another worktreeRoot.`,
+        },
+      );
     }
     const start = await this.repo.headOf(base);
     if (!start) {
-      throw new PipelineError('git', `Cannot create the worktree of ${agentId}: ${base} names no commit in ${this.repo.root}.`, {
-        fix: 'Make a first commit in the repository.',
-      });
+      throw new PipelineError(
+        'git',
+        `Cannot create the worktree of ${agentId}: ${base} names no commit in ${this.repo.root}.`,
+        {
+          fix: 'Make a first commit in the repository.',
+        },
+      );
     }
     await mkdir(this.root, { recursive: true });
     await this.repo.mutate(['worktree', 'add', '--detach', path, start]);
@@ -142,7 +165,12 @@ export class Worktrees {
    * only a previous agent's clean worktree may have been detached from the branch), or with
    * `onConflict: 'checkout'` puts the worktree on the unmerged branch and returns the files.
    */
-  async checkoutTask(agentId: string, taskId: string, targetBranch: string, options: CheckoutOptions = {}): Promise<TaskCheckout> {
+  async checkoutTask(
+    agentId: string,
+    taskId: string,
+    targetBranch: string,
+    options: CheckoutOptions = {},
+  ): Promise<TaskCheckout> {
     const branch = taskBranch(taskId);
     assertBranchName(targetBranch, 'target branch');
     const path = this.pathOf(agentId);
@@ -207,16 +235,24 @@ export class Worktrees {
       // agent committed its own work).
       const status = await worktreeStatus(this.repo, path);
       if (!status.branch) {
-        throw new PipelineError('git', `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch, so the commit would belong to no task.`, {
-          where: path,
-          fix: 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
-        });
+        throw new PipelineError(
+          'git',
+          `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch, so the commit would belong to no task.`,
+          {
+            where: path,
+            fix: 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
+          },
+        );
       }
       const operation = await unfinishedOperation(await this.repo.gitDirOf(path));
       if (operation) {
         // Committing now would record conflict markers or half a rebase as the agent's work.
-        throw new DirtyWorktreeError(path, [], `Cannot commit the work of ${agentId}: ${path} is in the middle of a ${operation}.`,
-          `Finish it (resolve, then git -C "${path}" ${operation} --continue) or abort it (git -C "${path}" ${operation} --abort).`);
+        throw new DirtyWorktreeError(
+          path,
+          [],
+          `Cannot commit the work of ${agentId}: ${path} is in the middle of a ${operation}.`,
+          `Finish it (resolve, then git -C "${path}" ${operation} --continue) or abort it (git -C "${path}" ${operation} --abort).`,
+        );
       }
       // Nothing staged, changed or untracked (ignored files, the task directory among them, do not
       // count): `add --all` would stage nothing, so there is nothing to commit.
@@ -226,9 +262,14 @@ export class Worktrees {
       // them), exclusion no longer applies: unstage them rather than commit them.
       const staged = await this.repo.read(['diff', '--cached', '--name-only', '-z', '--', TASK_DIR], { cwd: path });
       if (staged) await this.repo.mutate(['reset', '--quiet', '--', TASK_DIR], { cwd: path });
-      const changes = await this.repo.readResult(['diff', '--cached', '--quiet', '--no-ext-diff'], { cwd: path, okExitCodes: [0, 1] });
+      const changes = await this.repo.readResult(['diff', '--cached', '--quiet', '--no-ext-diff'], {
+        cwd: path,
+        okExitCodes: [0, 1],
+      });
       if (changes.exitCode === 0) return undefined;
-      await withMessageFile(message, (file) => this.repo.mutate(['commit', '--quiet', '--no-verify', '-F', file], { cwd: path }));
+      await withMessageFile(message, (file) =>
+        this.repo.mutate(['commit', '--quiet', '--no-verify', '-F', file], { cwd: path }),
+      );
       return this.head(path);
     });
   }
@@ -261,12 +302,24 @@ export class Worktrees {
       }
       await this.assertClean(path, `remove the worktree of ${agentId}`, agentId);
       if (!entry.branch && entry.head) {
-        const holders = await this.repo.read(['for-each-ref', '--count=1', '--contains', entry.head, '--format=%(refname)', 'refs/heads', 'refs/tags']);
+        const holders = await this.repo.read([
+          'for-each-ref',
+          '--count=1',
+          '--contains',
+          entry.head,
+          '--format=%(refname)',
+          'refs/heads',
+          'refs/tags',
+        ]);
         if (!holders.trim()) {
-          throw new PipelineError('git', `Cannot remove the worktree of ${agentId}: its commit ${entry.head.slice(0, 12)} is on no branch and would be lost.`, {
-            where: path,
-            fix: `Keep it on a branch first: git -C "${path}" branch <name>`,
-          });
+          throw new PipelineError(
+            'git',
+            `Cannot remove the worktree of ${agentId}: its commit ${entry.head.slice(0, 12)} is on no branch and would be lost.`,
+            {
+              where: path,
+              fix: `Keep it on a branch first: git -C "${path}" branch <name>`,
+            },
+          );
         }
       }
       await this.repo.mutate(['worktree', 'remove', path]);
@@ -285,7 +338,8 @@ export class Worktrees {
 
   /** Re-creates a registered worktree whose directory has gone, on its branch or at its commit. */
   async recreate(entry: WorktreeEntry, entries: readonly WorktreeEntry[]): Promise<void> {
-    const branchFree = entry.branch !== undefined && !entries.some((e) => e !== entry && !e.prunable && e.branch === entry.branch);
+    const branchFree =
+      entry.branch !== undefined && !entries.some((e) => e !== entry && !e.prunable && e.branch === entry.branch);
     await mkdir(dirname(entry.path), { recursive: true });
     // --force: git refuses to add at a path that is still registered, even with its directory gone.
     if (branchFree && entry.branch) await this.repo.mutate(['worktree', 'add', '--force', entry.path, entry.branch]);
@@ -309,13 +363,21 @@ export class Worktrees {
   private async assertClean(path: string, what: string, agentId: string): Promise<void> {
     const operation = await unfinishedOperation(await this.repo.gitDirOf(path));
     if (operation) {
-      throw new DirtyWorktreeError(path, [], `Cannot ${what}: ${path} is in the middle of a ${operation}.`,
-        `Finish or abort it (git -C "${path}" ${operation} --abort), then try again.`);
+      throw new DirtyWorktreeError(
+        path,
+        [],
+        `Cannot ${what}: ${path} is in the middle of a ${operation}.`,
+        `Finish or abort it (git -C "${path}" ${operation} --abort), then try again.`,
+      );
     }
     const files = await uncommittedFiles(this.repo, path);
     if (files.length > 0) {
-      throw new DirtyWorktreeError(path, files, `Cannot ${what}: ${path} has uncommitted changes (${listFiles(files)}).`,
-        `Commit them first (the engine does this with commitAll when ${agentId} finishes), or stash them: git -C "${path}" stash`);
+      throw new DirtyWorktreeError(
+        path,
+        files,
+        `Cannot ${what}: ${path} has uncommitted changes (${listFiles(files)}).`,
+        `Commit them first (the engine does this with commitAll when ${agentId} finishes), or stash them: git -C "${path}" stash`,
+      );
     }
   }
 
@@ -324,7 +386,11 @@ export class Worktrees {
    * task branch (the previous stage's agent), it is detached (same commit, same files) so this
    * agent can take the branch over. A dirty holder, or the user's own worktree, is an error.
    */
-  private async releaseBranchElsewhere(branch: string, path: string, entries: readonly WorktreeEntry[]): Promise<string[]> {
+  private async releaseBranchElsewhere(
+    branch: string,
+    path: string,
+    entries: readonly WorktreeEntry[],
+  ): Promise<string[]> {
     const released: string[] = [];
     const self = await canonicalPath(path);
     for (const e of entries) {
@@ -360,6 +426,9 @@ export class Worktrees {
       await mkdir(dirname(file), { recursive: true });
     }
     if (content.split(/\r?\n/).includes(pattern)) return;
-    await appendFile(file, `${content && !content.endsWith('\n') ? '\n' : ''}# Agent Pipeline task files (never committed)\n${pattern}\n`);
+    await appendFile(
+      file,
+      `${content && !content.endsWith('\n') ? '\n' : ''}# Agent Pipeline task files (never committed)\n${pattern}\n`,
+    );
   }
 }

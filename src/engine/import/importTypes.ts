@@ -84,8 +84,16 @@ export function importError(file: string, where: string, message: string, fix: s
 }
 
 /** One error for a failed zod parse: the first problem's path is the place, the first few are listed. */
-export function zodImportError(file: string, base: JsonPath, err: z.ZodError, what: string, fix: string): PipelineError {
-  const issues = err.issues.slice(0, 3).map((i) => `${formatJsonPath([...base, ...i.path.map(pathSegment)])}: ${i.message}`);
+export function zodImportError(
+  file: string,
+  base: JsonPath,
+  err: z.ZodError,
+  what: string,
+  fix: string,
+): PipelineError {
+  const issues = err.issues
+    .slice(0, 3)
+    .map((i) => `${formatJsonPath([...base, ...i.path.map(pathSegment)])}: ${i.message}`);
   const more = err.issues.length > 3 ? ` (and ${err.issues.length - 3} more)` : '';
   const first = err.issues[0];
   const where = formatJsonPath([...base, ...(first ? first.path.map(pathSegment) : [])]);

@@ -93,7 +93,8 @@ export function findJsonProblem(text: string, opts: { duplicateKeys?: boolean } 
         const e = text[i + 1];
         if (e === 'u') {
           const hex = text.slice(i + 2, i + 6);
-          if (!HEX4.test(hex)) return { offset: i, message: 'Invalid \\u escape in a string: four hex digits must follow' };
+          if (!HEX4.test(hex))
+            return { offset: i, message: 'Invalid \\u escape in a string: four hex digits must follow' };
           if (build) out += String.fromCharCode(parseInt(hex, 16));
           i += 6;
         } else if (e !== undefined && e in ESCAPES) {
@@ -127,26 +128,34 @@ export function findJsonProblem(text: string, opts: { duplicateKeys?: boolean } 
     if (text[i] === 'e' || text[i] === 'E') {
       i++;
       if (text[i] === '+' || text[i] === '-') i++;
-      if (!isDigit(i)) return { offset: i, message: `Invalid number: expected a digit in the exponent, found ${shown(i)}` };
+      if (!isDigit(i))
+        return { offset: i, message: `Invalid number: expected a digit in the exponent, found ${shown(i)}` };
       while (isDigit(i)) i++;
     }
     return null;
   };
 
-  const pathOf = (frames: Frame[]): string => formatJsonPath(frames.map((f) => (f.kind === 'object' ? f.key : f.index)));
+  const pathOf = (frames: Frame[]): string =>
+    formatJsonPath(frames.map((f) => (f.kind === 'object' ? f.key : f.index)));
 
   /** Reads `"key":` in the object on top of the stack, with `i` at the key's quote. */
   const readKey = (top: Extract<Frame, { kind: 'object' }>): JsonProblem | null => {
     skipSpace();
     if (text[i] !== '"') {
-      const hint = text[i] === '}' ? ' (a trailing comma is not allowed in JSON)' : text[i] === "'" ? ' (JSON strings use double quotes)' : '';
+      const hint =
+        text[i] === '}'
+          ? ' (a trailing comma is not allowed in JSON)'
+          : text[i] === "'"
+            ? ' (JSON strings use double quotes)'
+            : '';
       return { offset: i, message: `Unexpected ${shown(i)}: expected a property name in double quotes${hint}` };
     }
     const keyStart = i;
     const key = readString(top.keys !== null);
     if (typeof key !== 'string') return key;
     if (top.keys) {
-      if (top.keys.has(key)) return { offset: keyStart, message: `Duplicate key ${JSON.stringify(key)}`, path: pathOf(stack.slice(0, -1)) };
+      if (top.keys.has(key))
+        return { offset: keyStart, message: `Duplicate key ${JSON.stringify(key)}`, path: pathOf(stack.slice(0, -1)) };
       top.keys.add(key);
     }
     top.key = key;
@@ -160,7 +169,13 @@ export function findJsonProblem(text: string, opts: { duplicateKeys?: boolean } 
   for (;;) {
     skipSpace();
     if (expectValue) {
-      if (i >= n) return { offset: i, message: stack.length ? 'Unexpected end of file: expected a value' : 'The file is empty: expected a JSON value' };
+      if (i >= n)
+        return {
+          offset: i,
+          message: stack.length
+            ? 'Unexpected end of file: expected a value'
+            : 'The file is empty: expected a JSON value',
+        };
       const c = text[i];
       if (c === '{') {
         i++;
@@ -198,7 +213,12 @@ export function findJsonProblem(text: string, opts: { duplicateKeys?: boolean } 
       else if (text.startsWith('false', i)) i += 5;
       else if (text.startsWith('null', i)) i += 4;
       else {
-        const hint = c === ']' ? ' (a trailing comma is not allowed in JSON)' : c === "'" ? ' (JSON strings use double quotes)' : '';
+        const hint =
+          c === ']'
+            ? ' (a trailing comma is not allowed in JSON)'
+            : c === "'"
+              ? ' (JSON strings use double quotes)'
+              : '';
         return { offset: i, message: `Unexpected ${shown(i)}: expected a value${hint}` };
       }
       expectValue = false;
@@ -239,13 +259,20 @@ export function parseJsonText(text: string, file: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    const problem = findJsonProblem(text) ?? { offset: positionInMessage(err) ?? 0, message: err instanceof Error ? err.message : String(err) };
+    const problem = findJsonProblem(text) ?? {
+      offset: positionInMessage(err) ?? 0,
+      message: err instanceof Error ? err.message : String(err),
+    };
     const { line, column } = lineColumn(text, problem.offset);
-    throw new PipelineError('import', `${file} is not valid JSON: ${problem.message} at line ${line}, column ${column}.`, {
-      file,
-      where: `${line}:${column}`,
-      fix: 'Correct the JSON at that place (an editor with JSON support underlines it), then import again.',
-    });
+    throw new PipelineError(
+      'import',
+      `${file} is not valid JSON: ${problem.message} at line ${line}, column ${column}.`,
+      {
+        file,
+        where: `${line}:${column}`,
+        fix: 'Correct the JSON at that place (an editor with JSON support underlines it), then import again.',
+      },
+    );
   }
 }
 
@@ -258,9 +285,13 @@ export function assertNoDuplicateKeys(text: string, file: string): void {
   const dup = findJsonProblem(text, { duplicateKeys: true });
   if (!dup) return;
   const { line, column } = lineColumn(text, dup.offset);
-  throw new PipelineError('import', `${file} has a duplicate key: ${dup.message} in ${dup.path ?? '(top level)'} at line ${line}, column ${column}; JSON keeps only the last one.`, {
-    file,
-    where: `${line}:${column}`,
-    fix: 'Give each entry its own key (for tasks: its own id), then import again.',
-  });
+  throw new PipelineError(
+    'import',
+    `${file} has a duplicate key: ${dup.message} in ${dup.path ?? '(top level)'} at line ${line}, column ${column}; JSON keeps only the last one.`,
+    {
+      file,
+      where: `${line}:${column}`,
+      fix: 'Give each entry its own key (for tasks: its own id), then import again.',
+    },
+  );
 }

@@ -56,7 +56,14 @@ const STATUS_MAP: Record<string, ImportedStatus> = {
   blocked: 'blocked',
 };
 const IN_FLIGHT = new Set(['review', 'working', 'merging']);
-const SEED_FIELDS = { title: 'title', description: 'description', prerequisites: 'prerequisites', priority: 'priority', paths: 'paths', labels: 'labels' } as const;
+const SEED_FIELDS = {
+  title: 'title',
+  description: 'description',
+  prerequisites: 'prerequisites',
+  priority: 'priority',
+  paths: 'paths',
+  labels: 'labels',
+} as const;
 const ID_FIX = 'Use an upper-case prefix, a dash and a number, such as TASK-001 (subtasks: TASK-001.2).';
 
 interface QueuePlace {
@@ -67,23 +74,38 @@ interface QueuePlace {
 export function readSeedState(root: Record<string, unknown>, file: string, warnings: ImportWarnings): TaskDraft[] {
   const parsed = seedStateSchema.safeParse(root);
   if (!parsed.success) {
-    throw zodImportError(file, [], parsed.error, 'pipeline state', 'Correct that entry (compare it with the seed\'s state example or `pipeline status --json`), then import again.');
+    throw zodImportError(
+      file,
+      [],
+      parsed.error,
+      'pipeline state',
+      "Correct that entry (compare it with the seed's state example or `pipeline status --json`), then import again.",
+    );
   }
   const tasks = parsed.data.tasks ?? {};
   const queues = parsed.data.queues ?? {};
 
   if (root.agents !== undefined || root.orchestration_mode !== undefined || root.mode !== undefined) {
-    warnings.note('The state\'s agents and modes (orchestration_mode, mode) are not imported: they belong to the configuration of the pipeline that imports.');
+    warnings.note(
+      "The state's agents and modes (orchestration_mode, mode) are not imported: they belong to the configuration of the pipeline that imports.",
+    );
   }
 
   const queueOf = new Map<string, QueuePlace>();
   for (const [queue, ids] of Object.entries(queues)) {
     ids.forEach((id, k) => {
       const path: JsonPath = ['queues', queue, k];
-      if (!isTaskId(id)) throw importError(file, formatJsonPath(path), `Queue "${queue}" lists ${JSON.stringify(id)}, which is not a valid task id.`, ID_FIX);
+      if (!isTaskId(id))
+        throw importError(
+          file,
+          formatJsonPath(path),
+          `Queue "${queue}" lists ${JSON.stringify(id)}, which is not a valid task id.`,
+          ID_FIX,
+        );
       const prev = queueOf.get(id);
       if (!prev) queueOf.set(id, { queue, path });
-      else if (prev.queue !== queue) warnings.add('Tasks listed in more than one queue (the first one counts)', `${id} (${prev.queue}, ${queue})`);
+      else if (prev.queue !== queue)
+        warnings.add('Tasks listed in more than one queue (the first one counts)', `${id} (${prev.queue}, ${queue})`);
     });
   }
 
@@ -91,9 +113,15 @@ export function readSeedState(root: Record<string, unknown>, file: string, warni
   const items: Array<{ id: string; task: SeedTask; path: JsonPath; fromQueueOnly: boolean }> = [];
   for (const [key, task] of Object.entries(tasks)) {
     const path: JsonPath = ['tasks', key];
-    if (!isTaskId(key)) throw importError(file, formatJsonPath(path), `${JSON.stringify(key)} is not a valid task id.`, ID_FIX);
+    if (!isTaskId(key))
+      throw importError(file, formatJsonPath(path), `${JSON.stringify(key)} is not a valid task id.`, ID_FIX);
     if (task.id !== undefined && task.id !== key) {
-      throw importError(file, formatJsonPath([...path, 'id']), `The task under ${JSON.stringify(key)} says its id is ${JSON.stringify(task.id)}.`, 'Make the key and the id the same, then import again.');
+      throw importError(
+        file,
+        formatJsonPath([...path, 'id']),
+        `The task under ${JSON.stringify(key)} says its id is ${JSON.stringify(task.id)}.`,
+        'Make the key and the id the same, then import again.',
+      );
     }
     all.add(key);
     items.push({ id: key, task, path, fromQueueOnly: false });
@@ -116,12 +144,20 @@ export function readSeedState(root: Record<string, unknown>, file: string, warni
         return;
       }
       if (!all.has(p)) {
-        throw importError(file, formatJsonPath([...path, 'prerequisites', k]), `${id} depends on ${JSON.stringify(p)}, which is not a task in ${file}.`, 'Correct or remove the prerequisite, or add that task to the file; then import again.');
+        throw importError(
+          file,
+          formatJsonPath([...path, 'prerequisites', k]),
+          `${id} depends on ${JSON.stringify(p)}, which is not a task in ${file}.`,
+          'Correct or remove the prerequisite, or add that task to the file; then import again.',
+        );
       }
       if (!prerequisites.includes(p)) prerequisites.push(p);
     });
     if (place?.queue === 'blocked' && !task.status && prerequisites.length === 0) {
-      warnings.add('In the "blocked" queue (blocked on dependencies) with no prerequisites listed, imported as pending', id);
+      warnings.add(
+        'In the "blocked" queue (blocked on dependencies) with no prerequisites listed, imported as pending',
+        id,
+      );
     }
 
     let title = (task.title ?? '').trim();
@@ -149,14 +185,22 @@ export function readSeedState(root: Record<string, unknown>, file: string, warni
   });
 }
 
-function seedStatus(id: string, task: SeedTask, place: QueuePlace | undefined, warnings: ImportWarnings): { status: ImportedStatus; reason?: string } {
+function seedStatus(
+  id: string,
+  task: SeedTask,
+  place: QueuePlace | undefined,
+  warnings: ImportWarnings,
+): { status: ImportedStatus; reason?: string } {
   const raw = (task.status ?? '').trim();
   if (!raw) return { status: place?.queue === 'completed' ? 'done' : 'pending' };
   const s = raw.toLowerCase();
   let status = STATUS_MAP[s];
   if (status === undefined) {
     if (s.endsWith('_wip') || IN_FLIGHT.has(s)) {
-      warnings.add('Work in progress in the state (such as arch_wip), imported as pending: the work starts again at the first stage', `${id} (${raw})`);
+      warnings.add(
+        'Work in progress in the state (such as arch_wip), imported as pending: the work starts again at the first stage',
+        `${id} (${raw})`,
+      );
     } else {
       warnings.add('Unknown status, imported as pending', `${id} (${JSON.stringify(raw)})`);
     }

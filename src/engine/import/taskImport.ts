@@ -50,13 +50,24 @@ export function detectFormat(root: unknown, file: string): { format: ImportForma
   if ('tasks' in root) {
     if (Array.isArray(root.tasks)) return { format: 'taskmaster-legacy', root };
     if (isRecord(root.tasks)) return { format: 'seed-state', root };
-    throw importError(file, 'tasks', `In ${file}, "tasks" is neither a list (Task Master) nor an object keyed by task id (pipeline state).`, SHAPES_FIX);
+    throw importError(
+      file,
+      'tasks',
+      `In ${file}, "tasks" is neither a list (Task Master) nor an object keyed by task id (pipeline state).`,
+      SHAPES_FIX,
+    );
   }
   if ('queues' in root || 'orchestration_mode' in root || 'agents' in root) return { format: 'seed-state', root };
   const keys = Object.keys(root);
-  if (keys.length === 0) throw importError(file, '(top level)', `${file} is an empty object: there are no tasks in it.`, SHAPES_FIX);
+  if (keys.length === 0)
+    throw importError(file, '(top level)', `${file} is an empty object: there are no tasks in it.`, SHAPES_FIX);
   if (keys.some((k) => isRecord(root[k]) && 'tasks' in root[k])) return { format: 'taskmaster-tagged', root };
-  throw importError(file, '(top level)', `${file} is neither a Task Master tasks file nor a pipeline state: it has no "tasks" (keys: ${keys.slice(0, 5).join(', ')}).`, SHAPES_FIX);
+  throw importError(
+    file,
+    '(top level)',
+    `${file} is neither a Task Master tasks file nor a pipeline state: it has no "tasks" (keys: ${keys.slice(0, 5).join(', ')}).`,
+    SHAPES_FIX,
+  );
 }
 
 /** Parses a file's text; `file` names it in messages and errors. Pure: no I/O. */
@@ -77,7 +88,8 @@ export function detectAndParse(text: string, file: string, opts: ImportOptions =
   let tag: string | undefined;
   if (format === 'seed-state') {
     assertNoDuplicateKeys(body, file);
-    if (opts.prefix !== undefined) warnings.note("--prefix applies to Task Master files; the state's own ids were kept.");
+    if (opts.prefix !== undefined)
+      warnings.note("--prefix applies to Task Master files; the state's own ids were kept.");
     if (opts.tag !== undefined && !opts.tagSource) warnings.note('--tag applies to Task Master files and was ignored.');
     drafts = readSeedState(root, file, warnings);
   } else {
@@ -97,13 +109,26 @@ function finish(draft: TaskDraft, file: string): ImportedTask {
     const field = issue?.path[0];
     const input = typeof field === 'string' ? draft.fields[field as keyof TaskDraft['fields']] : undefined;
     // Paths and labels are copied one to one, so the index inside them still points at the input.
-    const rest = input && (field === 'paths' || field === 'labels') ? (issue?.path.slice(1) ?? []).map((p) => (typeof p === 'number' ? p : String(p))) : [];
+    const rest =
+      input && (field === 'paths' || field === 'labels')
+        ? (issue?.path.slice(1) ?? []).map((p) => (typeof p === 'number' ? p : String(p)))
+        : [];
     const where = formatJsonPath(input ? [...draft.path, input, ...rest] : draft.path);
     const problems = r.error.issues.slice(0, 3).map((i) => `${i.path.map(String).join('.') || 'task'}: ${i.message}`);
-    throw importError(file, where, `${draft.spec.id} (${formatJsonPath(draft.path)}) cannot be imported: ${problems.join('; ')}.`, 'Correct that field in the file, then import again.');
+    throw importError(
+      file,
+      where,
+      `${draft.spec.id} (${formatJsonPath(draft.path)}) cannot be imported: ${problems.join('; ')}.`,
+      'Correct that field in the file, then import again.',
+    );
   }
   const spec: TaskSpecParsed & { id: string } = { ...r.data, id: draft.spec.id };
-  return { spec, status: draft.status, ...(draft.reason ? { reason: draft.reason } : {}), source: formatJsonPath(draft.path) };
+  return {
+    spec,
+    status: draft.status,
+    ...(draft.reason ? { reason: draft.reason } : {}),
+    source: formatJsonPath(draft.path),
+  };
 }
 
 /** States that import faithfully but will surprise in the pipeline are named, never changed. */
@@ -114,11 +139,17 @@ function warnAboutInconsistencies(tasks: readonly ImportedTask[], warnings: Impo
       const pre = byId.get(p);
       if (!pre) continue;
       if (t.status === 'done' && (pre.status === 'pending' || pre.status === 'blocked')) {
-        warnings.add('Done tasks whose prerequisites are not done (they stay done)', `${t.spec.id} (${p} is ${pre.status})`);
+        warnings.add(
+          'Done tasks whose prerequisites are not done (they stay done)',
+          `${t.spec.id} (${p} is ${pre.status})`,
+        );
         break;
       }
       if ((t.status === 'pending' || t.status === 'blocked') && pre.status === 'cancelled') {
-        warnings.add('Tasks that wait on a cancelled prerequisite (they start only once it is removed)', `${t.spec.id} (${p})`);
+        warnings.add(
+          'Tasks that wait on a cancelled prerequisite (they start only once it is removed)',
+          `${t.spec.id} (${p})`,
+        );
         break;
       }
     }
@@ -138,7 +169,13 @@ export async function importFile(file: string, opts: ImportFileOptions = {}): Pr
   let size: number;
   try {
     const info = await stat(file);
-    if (!info.isFile()) throw importError(file, '(file)', `${file} is not a file.`, 'Give the path of a Task Master tasks.json or a pipeline state file.');
+    if (!info.isFile())
+      throw importError(
+        file,
+        '(file)',
+        `${file} is not a file.`,
+        'Give the path of a Task Master tasks.json or a pipeline state file.',
+      );
     size = info.size;
   } catch (err) {
     throw readError(file, err);
@@ -165,11 +202,29 @@ export async function importFile(file: string, opts: ImportFileOptions = {}): Pr
 function readError(file: string, err: unknown): PipelineError {
   if (err instanceof PipelineError) return err;
   const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-  if (code === 'ENOENT') return importError(file, '(file)', `${file} does not exist.`, 'Check the path (Task Master keeps its tasks in .taskmaster/tasks/tasks.json).');
-  if (code === 'EACCES' || code === 'EPERM') return importError(file, '(file)', `${file} cannot be read: permission denied.`, "Check the file's permissions.");
-  if (code === 'EISDIR') return importError(file, '(file)', `${file} is a directory.`, 'Give the path of a Task Master tasks.json or a pipeline state file.');
+  if (code === 'ENOENT')
+    return importError(
+      file,
+      '(file)',
+      `${file} does not exist.`,
+      'Check the path (Task Master keeps its tasks in .taskmaster/tasks/tasks.json).',
+    );
+  if (code === 'EACCES' || code === 'EPERM')
+    return importError(file, '(file)', `${file} cannot be read: permission denied.`, "Check the file's permissions.");
+  if (code === 'EISDIR')
+    return importError(
+      file,
+      '(file)',
+      `${file} is a directory.`,
+      'Give the path of a Task Master tasks.json or a pipeline state file.',
+    );
   const message = err instanceof Error ? err.message : String(err);
-  return importError(file, '(file)', `${file} cannot be read: ${message}.`, 'Check the path and the file, then import again.');
+  return importError(
+    file,
+    '(file)',
+    `${file} cannot be read: ${message}.`,
+    'Check the path and the file, then import again.',
+  );
 }
 
 function sizeText(bytes: number): string {
@@ -188,18 +243,33 @@ function tooLarge(file: string, size: number, max: number): PipelineError {
 /** Git's test for binary content (a NUL in the first 8000 bytes), then strict UTF-8. */
 function decodeText(buf: Buffer, file: string): string {
   if ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff)) {
-    throw importError(file, '1:1', `${file} is UTF-16 text; the import reads UTF-8.`, 'Save the file as UTF-8, then import again.');
+    throw importError(
+      file,
+      '1:1',
+      `${file} is UTF-16 text; the import reads UTF-8.`,
+      'Save the file as UTF-8, then import again.',
+    );
   }
   const nul = buf.subarray(0, 8000).indexOf(0);
   if (nul !== -1) {
-    throw importError(file, `byte ${nul}`, `${file} looks like a binary file (a NUL byte at offset ${nul}), not JSON text.`, 'Give the path of a Task Master tasks.json or a pipeline state file.');
+    throw importError(
+      file,
+      `byte ${nul}`,
+      `${file} looks like a binary file (a NUL byte at offset ${nul}), not JSON text.`,
+      'Give the path of a Task Master tasks.json or a pipeline state file.',
+    );
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(buf);
   } catch {
     const loose = buf.toString('utf8');
     const { line, column } = lineColumn(loose, Math.max(0, loose.indexOf('\uFFFD')));
-    throw importError(file, `${line}:${column}`, `${file} is not UTF-8 text: an invalid byte sequence at line ${line}, column ${column}.`, 'Save the file as UTF-8, then import again.');
+    throw importError(
+      file,
+      `${line}:${column}`,
+      `${file} is not UTF-8 text: an invalid byte sequence at line ${line}, column ${column}.`,
+      'Save the file as UTF-8, then import again.',
+    );
   }
 }
 
@@ -226,6 +296,7 @@ async function currentTaskMasterTag(file: string): Promise<{ tag: string; source
   const config = await readSmallJson(join(home, 'config.json'));
   const global = isRecord(config) ? config.global : undefined;
   const fallback = isRecord(global) ? global.defaultTag : undefined;
-  if (typeof fallback === 'string' && fallback.trim()) return { tag: fallback.trim(), source: '.taskmaster/config.json (global.defaultTag)' };
+  if (typeof fallback === 'string' && fallback.trim())
+    return { tag: fallback.trim(), source: '.taskmaster/config.json (global.defaultTag)' };
   return null;
 }

@@ -45,10 +45,15 @@ const ID_MESSAGE = 'expected a Task Master id: a whole number such as 12';
 const DEPENDENCY_MESSAGE = 'expected a Task Master dependency: a task id such as 12 or a subtask id such as "12.3"';
 // The message sits on every branch: zod reports the branch whose type matched, not the union's.
 const wholeNumber = (message: string) => z.number({ error: message }).int(message).min(0, message).max(MAX_ID, message);
-const tmIdSchema = z.union([wholeNumber(ID_MESSAGE), z.string().regex(/^\s*\d{1,9}\s*$/, ID_MESSAGE)], { error: ID_MESSAGE });
-const tmDependencySchema = z.union([wholeNumber(DEPENDENCY_MESSAGE), z.string().regex(/^\s*\d{1,9}(\.\d{1,9})?\s*$/, DEPENDENCY_MESSAGE)], {
-  error: DEPENDENCY_MESSAGE,
+const tmIdSchema = z.union([wholeNumber(ID_MESSAGE), z.string().regex(/^\s*\d{1,9}\s*$/, ID_MESSAGE)], {
+  error: ID_MESSAGE,
 });
+const tmDependencySchema = z.union(
+  [wholeNumber(DEPENDENCY_MESSAGE), z.string().regex(/^\s*\d{1,9}(\.\d{1,9})?\s*$/, DEPENDENCY_MESSAGE)],
+  {
+    error: DEPENDENCY_MESSAGE,
+  },
+);
 // The AI-facing schemas in Task Master allow null for details and testStrategy, and files carry it.
 const optionalText = z.string().nullish();
 
@@ -124,7 +129,9 @@ export function readTaskMaster(
           `Leave out --tag (or use --tag ${DEFAULT_TAG}), or import the tasks.json that has the tag.`,
         );
       }
-      warnings.note(`The current tag "${opts.tag}" (from ${opts.tagSource}) is not in ${file}, which has no tags; its tasks were imported as the "${DEFAULT_TAG}" tag.`);
+      warnings.note(
+        `The current tag "${opts.tag}" (from ${opts.tagSource}) is not in ${file}, which has no tags; its tasks were imported as the "${DEFAULT_TAG}" tag.`,
+      );
     }
     const extra = Object.keys(root).filter((k) => k !== 'tasks' && k !== 'metadata' && k !== 'meta');
     if (extra.length) warnings.note(`Ignored top-level keys next to "tasks": ${extra.join(', ')}.`);
@@ -134,7 +141,13 @@ export function readTaskMaster(
   }
   const parsed = tmTaskListSchema.safeParse(list);
   if (!parsed.success) {
-    throw zodImportError(file, base, parsed.error, 'Task Master tasks file', 'Correct that entry (compare it with a task written by task-master), then import again.');
+    throw zodImportError(
+      file,
+      base,
+      parsed.error,
+      'Task Master tasks file',
+      'Correct that entry (compare it with a task written by task-master), then import again.',
+    );
   }
   const where = format === 'taskmaster-tagged' ? `tag "${tag}"` : file;
   return { drafts: toDrafts(parsed.data.tasks, base, where, file, prefix, warnings), tag };
@@ -143,16 +156,25 @@ export function readTaskMaster(
 function selectTag(root: Record<string, unknown>, file: string, opts: ImportOptions, warnings: ImportWarnings): string {
   const tags = Object.keys(root).filter((k) => isRecord(root[k]) && 'tasks' in root[k]);
   const notTags = Object.keys(root).filter((k) => !tags.includes(k));
-  if (notTags.length) warnings.note(`Ignored top-level keys that are not Task Master tags (no "tasks" list in them): ${notTags.join(', ')}.`);
+  if (notTags.length)
+    warnings.note(
+      `Ignored top-level keys that are not Task Master tags (no "tasks" list in them): ${notTags.join(', ')}.`,
+    );
   const named = tags.map((t) => JSON.stringify(t)).join(', ');
 
   let tag: string | undefined;
   if (opts.tag !== undefined && tags.includes(opts.tag)) {
     tag = opts.tag;
-    if (opts.tagSource && tag !== DEFAULT_TAG) warnings.note(`Imported tag "${tag}", the current tag in ${opts.tagSource}.`);
+    if (opts.tagSource && tag !== DEFAULT_TAG)
+      warnings.note(`Imported tag "${tag}", the current tag in ${opts.tagSource}.`);
   } else {
     if (opts.tag !== undefined && !opts.tagSource) {
-      throw importError(file, '(top level)', `Tag "${opts.tag}" is not in ${file}; its tags are ${named || '(none)'}.`, 'Pass one of them with --tag.');
+      throw importError(
+        file,
+        '(top level)',
+        `Tag "${opts.tag}" is not in ${file}; its tags are ${named || '(none)'}.`,
+        'Pass one of them with --tag.',
+      );
     }
     if (tags.includes(DEFAULT_TAG)) tag = DEFAULT_TAG;
     else if (tags.length === 1) tag = tags[0];
@@ -160,12 +182,20 @@ function selectTag(root: Record<string, unknown>, file: string, opts: ImportOpti
       throw importError(
         file,
         '(top level)',
-        tags.length ? `${file} has no "${DEFAULT_TAG}" tag, and several others (${named}): which one to import is not clear.` : `${file} has no Task Master tags: no object with a "tasks" list.`,
-        tags.length ? 'Name the tag to import with --tag.' : 'Check that this is Task Master\'s tasks.json (.taskmaster/tasks/tasks.json).',
+        tags.length
+          ? `${file} has no "${DEFAULT_TAG}" tag, and several others (${named}): which one to import is not clear.`
+          : `${file} has no Task Master tags: no object with a "tasks" list.`,
+        tags.length
+          ? 'Name the tag to import with --tag.'
+          : "Check that this is Task Master's tasks.json (.taskmaster/tasks/tasks.json).",
       );
     }
-    if (opts.tag !== undefined) warnings.note(`The current tag "${opts.tag}" (from ${opts.tagSource ?? 'Task Master'}) is not in ${file}; imported tag "${tag}" instead.`);
-    else if (tag !== DEFAULT_TAG) warnings.note(`${file} has no "${DEFAULT_TAG}" tag; imported its only tag, "${tag}".`);
+    if (opts.tag !== undefined)
+      warnings.note(
+        `The current tag "${opts.tag}" (from ${opts.tagSource ?? 'Task Master'}) is not in ${file}; imported tag "${tag}" instead.`,
+      );
+    else if (tag !== DEFAULT_TAG)
+      warnings.note(`${file} has no "${DEFAULT_TAG}" tag; imported its only tag, "${tag}".`);
   }
 
   const others = tags.filter((t) => t !== tag);
@@ -198,7 +228,12 @@ function mapStatus(raw: string | null | undefined): Pick<Entry, 'status' | 'reas
   }
 }
 
-function mapPriority(raw: string | null | undefined, fallback: Priority, id: string, warnings: ImportWarnings): Priority {
+function mapPriority(
+  raw: string | null | undefined,
+  fallback: Priority,
+  id: string,
+  warnings: ImportWarnings,
+): Priority {
   const p = (raw ?? '').trim().toLowerCase();
   if (p === '') return fallback;
   const mapped = PRIORITY_MAP[p];
@@ -207,7 +242,14 @@ function mapPriority(raw: string | null | undefined, fallback: Priority, id: str
   return 'medium';
 }
 
-function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, prefix: string, warnings: ImportWarnings): TaskDraft[] {
+function toDrafts(
+  tasks: TmTask[],
+  base: JsonPath,
+  where: string,
+  file: string,
+  prefix: string,
+  warnings: ImportWarnings,
+): TaskDraft[] {
   const byKey = new Map<string, Entry>();
   const parents: Entry[] = [];
 
@@ -227,7 +269,17 @@ function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, 
     const prev = byKey.get(key);
     if (prev) duplicate('Task id', key, prev.path, path);
     const status = mapStatus(task.status);
-    const parent: Entry = { key, id, path, item: task, parent: null, children: [], deps: [], ...status, priority: mapPriority(task.priority, 'medium', id, warnings) };
+    const parent: Entry = {
+      key,
+      id,
+      path,
+      item: task,
+      parent: null,
+      children: [],
+      deps: [],
+      ...status,
+      priority: mapPriority(task.priority, 'medium', id, warnings),
+    };
     byKey.set(key, parent);
     parents.push(parent);
     (task.subtasks ?? []).forEach((sub, si) => {
@@ -236,7 +288,17 @@ function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, 
       const sid = `${prefix}-${skey}`;
       const sprev = byKey.get(skey);
       if (sprev) duplicate(`Subtask id ${canonical(sub.id)} of task`, key, sprev.path, spath);
-      const child: Entry = { key: skey, id: sid, path: spath, item: sub, parent, children: [], deps: [], ...mapStatus(sub.status), priority: mapPriority(sub.priority, parent.priority, sid, warnings) };
+      const child: Entry = {
+        key: skey,
+        id: sid,
+        path: spath,
+        item: sub,
+        parent,
+        children: [],
+        deps: [],
+        ...mapStatus(sub.status),
+        priority: mapPriority(sub.priority, parent.priority, sid, warnings),
+      };
       byKey.set(skey, child);
       parent.children.push(child);
     });
@@ -278,11 +340,17 @@ function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, 
       );
     }
     if (target === entry) {
-      warnings.add('Tasks that depend on themselves; the dependency was dropped (task-master fix-dependencies does the same)', entry.id);
+      warnings.add(
+        'Tasks that depend on themselves; the dependency was dropped (task-master fix-dependencies does the same)',
+        entry.id,
+      );
       return null;
     }
     if (target === entry.parent) {
-      warnings.add('Subtasks that depend on their own parent; dropped, since in the pipeline a parent comes after its subtasks', entry.id);
+      warnings.add(
+        'Subtasks that depend on their own parent; dropped, since in the pipeline a parent comes after its subtasks',
+        entry.id,
+      );
       return null;
     }
     return key;
@@ -306,7 +374,10 @@ function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, 
       if (parent.status === 'done' && (child.status === 'pending' || child.status === 'blocked')) {
         child.status = 'done';
         delete child.reason;
-        warnings.add('Unfinished subtasks of done tasks, imported as done (Task Master marks subtasks done with their parent)', child.id);
+        warnings.add(
+          'Unfinished subtasks of done tasks, imported as done (Task Master marks subtasks done with their parent)',
+          child.id,
+        );
       } else if (parent.status === 'cancelled' && (child.status === 'pending' || child.status === 'blocked')) {
         child.status = 'cancelled';
         delete child.reason;
@@ -320,9 +391,13 @@ function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, 
   }
 
   for (const entry of byKey.values()) {
-    if (!KNOWN_STATUSES.includes(entry.original)) warnings.add('Unknown Task Master status, read as pending', `${entry.id} (${JSON.stringify(entry.item.status)})`);
+    if (!KNOWN_STATUSES.includes(entry.original))
+      warnings.add('Unknown Task Master status, read as pending', `${entry.id} (${JSON.stringify(entry.item.status)})`);
     else if (entry.status === 'pending' && entry.original !== 'pending') {
-      warnings.add('In progress or in review in Task Master, imported as pending (the work starts again at the first stage)', entry.id);
+      warnings.add(
+        'In progress or in review in Task Master, imported as pending (the work starts again at the first stage)',
+        entry.id,
+      );
     }
   }
 
@@ -346,7 +421,12 @@ function toDrafts(tasks: TmTask[], base: JsonPath, where: string, file: string, 
   return drafts;
 }
 
-const TM_FIELDS = { title: 'title', description: 'description', prerequisites: 'dependencies', priority: 'priority' } as const;
+const TM_FIELDS = {
+  title: 'title',
+  description: 'description',
+  prerequisites: 'dependencies',
+  priority: 'priority',
+} as const;
 
 function draftOf(entry: Entry, prerequisites: string[], context: string): TaskDraft {
   const { item } = entry;
@@ -357,7 +437,15 @@ function draftOf(entry: Entry, prerequisites: string[], context: string): TaskDr
     context,
   ].filter((s) => s !== '');
   return {
-    spec: { id: entry.id, title: item.title, description: sections.join('\n\n'), prerequisites, priority: entry.priority, paths: [], labels: [] },
+    spec: {
+      id: entry.id,
+      title: item.title,
+      description: sections.join('\n\n'),
+      prerequisites,
+      priority: entry.priority,
+      paths: [],
+      labels: [],
+    },
     status: entry.status,
     ...(entry.reason ? { reason: entry.reason } : {}),
     path: entry.path,

@@ -22,7 +22,9 @@ export interface LogRecord {
 
 /** The event names of the map without its index signature. */
 type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : K]: T[K] };
-type KnownEvent = { [K in KnownKeys<PipelineEventMap>]: { type: K; payload: PipelineEventMap[K] } }[KnownKeys<PipelineEventMap>];
+type KnownEvent = {
+  [K in KnownKeys<PipelineEventMap>]: { type: K; payload: PipelineEventMap[K] };
+}[KnownKeys<PipelineEventMap>];
 
 const MAX_MESSAGE = 4000;
 
@@ -64,19 +66,43 @@ function describe(e: KnownEvent): Described {
         task: after.id,
         agent,
         omit: ['before', 'after', 'event'],
-        data: { transition, from: before.status, to: after.status, fromStage: before.stage, stage: after.stage, attempt: after.attempt, ...detail },
+        data: {
+          transition,
+          from: before.status,
+          to: after.status,
+          fromStage: before.stage,
+          stage: after.stage,
+          attempt: after.attempt,
+          ...detail,
+        },
       };
       switch (event.type) {
         case 'ready':
           return { ...extra, level: 'info', message: `${after.id} queued for ${after.stage} (prerequisites merged)` };
         case 'assign':
-          return { ...extra, level: 'info', message: `${event.agent} took ${after.id} (${after.stage}, attempt ${event.attempt})` };
+          return {
+            ...extra,
+            level: 'info',
+            message: `${event.agent} took ${after.id} (${after.stage}, attempt ${event.attempt})`,
+          };
         case 'complete':
-          return { ...extra, level: 'info', message: `${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}` };
+          return {
+            ...extra,
+            level: 'info',
+            message: `${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`,
+          };
         case 'changes_requested':
-          return { ...extra, level: 'info', message: `${after.id} changes requested: ${event.reason} → back to ${after.stage}` };
+          return {
+            ...extra,
+            level: 'info',
+            message: `${after.id} changes requested: ${event.reason} → back to ${after.stage}`,
+          };
         case 'fail':
-          return { ...extra, level: 'warn', message: `${after.id} attempt ${before.attempt} failed at ${before.stage}: ${event.reason}; retry after ${event.notBefore}` };
+          return {
+            ...extra,
+            level: 'warn',
+            message: `${after.id} attempt ${before.attempt} failed at ${before.stage}: ${event.reason}; retry after ${event.notBefore}`,
+          };
         case 'block':
           return { ...extra, level: 'warn', message: `${after.id} blocked: ${event.reason}` };
         case 'unblock':
@@ -86,7 +112,11 @@ function describe(e: KnownEvent): Described {
         case 'merged':
           return { ...extra, level: 'info', message: `${after.id} merged (${event.commit})` };
         case 'conflict':
-          return { ...extra, level: 'warn', message: `${after.id} merge conflict in ${event.files.join(', ') || 'unknown files'} → back to ${after.stage}` };
+          return {
+            ...extra,
+            level: 'warn',
+            message: `${after.id} merge conflict in ${event.files.join(', ') || 'unknown files'} → back to ${after.stage}`,
+          };
         case 'cancel':
           return { ...extra, level: 'info', message: `${after.id} cancelled: ${event.reason}` };
       }
@@ -95,7 +125,11 @@ function describe(e: KnownEvent): Described {
     case 'task:edited':
       return { level: 'info', task: e.payload.task.id, message: `${e.payload.task.id} edited` };
     case 'agent:added':
-      return { level: 'info', agent: e.payload.agent.id, message: `agent ${e.payload.agent.id} added (${e.payload.agent.role}): ${e.payload.agent.command}` };
+      return {
+        level: 'info',
+        agent: e.payload.agent.id,
+        message: `agent ${e.payload.agent.id} added (${e.payload.agent.role}): ${e.payload.agent.command}`,
+      };
     case 'agent:removed':
       return { level: 'info', agent: e.payload.agent.id, message: `agent ${e.payload.agent.id} removed` };
     case 'agent:changed': {
@@ -110,7 +144,10 @@ function describe(e: KnownEvent): Described {
     case 'mode:orchestration':
       return { level: 'info', message: `orchestration mode ${e.payload.from} → ${e.payload.to}` };
     case 'mode:switchPending':
-      return { level: 'info', message: `switching to ${e.payload.to} mode once in-flight work drains (${e.payload.busy.join(', ')})` };
+      return {
+        level: 'info',
+        message: `switching to ${e.payload.to} mode once in-flight work drains (${e.payload.busy.join(', ')})`,
+      };
     case 'mode:rollout':
       return { level: 'info', message: `rollout mode ${e.payload.from} → ${e.payload.to}` };
     case 'pipeline:decision':
@@ -118,7 +155,13 @@ function describe(e: KnownEvent): Described {
     case 'state:changed':
       return { level: 'debug', message: `state changed (seq ${e.payload.seq})` };
     case 'agent:started':
-      return { level: 'info', task: e.payload.taskId, agent: e.payload.agentId, omit: ['taskId', 'agentId'], message: `${e.payload.agentId} started on ${e.payload.taskId} (${e.payload.stage}, attempt ${e.payload.attempt}): ${e.payload.command}` };
+      return {
+        level: 'info',
+        task: e.payload.taskId,
+        agent: e.payload.agentId,
+        omit: ['taskId', 'agentId'],
+        message: `${e.payload.agentId} started on ${e.payload.taskId} (${e.payload.stage}, attempt ${e.payload.attempt}): ${e.payload.command}`,
+      };
     case 'agent:exited': {
       const x = e.payload;
       const how = x.signal ? `killed by ${x.signal}` : x.code === null ? 'ended' : `exited with code ${x.code}`;
@@ -132,7 +175,12 @@ function describe(e: KnownEvent): Described {
     }
     case 'check:finished': {
       const x = e.payload;
-      return { level: x.passed ? 'info' : 'warn', task: x.taskId, omit: ['taskId'], message: `${x.taskId} ${x.stage} check ${x.passed ? 'passed' : 'failed'} (${x.durationMs} ms; evidence ${x.evidence})` };
+      return {
+        level: x.passed ? 'info' : 'warn',
+        task: x.taskId,
+        omit: ['taskId'],
+        message: `${x.taskId} ${x.stage} check ${x.passed ? 'passed' : 'failed'} (${x.durationMs} ms; evidence ${x.evidence})`,
+      };
     }
     case 'merge:finished': {
       const x = e.payload;
@@ -140,20 +188,34 @@ function describe(e: KnownEvent): Described {
         level: x.commit ? 'info' : 'warn',
         task: x.taskId,
         omit: ['taskId'],
-        message: x.commit ? `${x.taskId} merged into ${x.into} (${x.commit}, ${x.durationMs} ms)` : `${x.taskId} would conflict with ${x.into} in ${x.conflicts.join(', ') || 'unknown files'}`,
+        message: x.commit
+          ? `${x.taskId} merged into ${x.into} (${x.commit}, ${x.durationMs} ms)`
+          : `${x.taskId} would conflict with ${x.into} in ${x.conflicts.join(', ') || 'unknown files'}`,
       };
     }
     case 'monitor:idle': {
       const x = e.payload;
-      return { level: 'info', message: `idle: ${x.done} task(s) completed${x.blocked.length ? `, blocked: ${x.blocked.join(', ')}` : ''}${x.waiting.length ? `, waiting: ${x.waiting.join(', ')}` : ''}` };
+      return {
+        level: 'info',
+        message: `idle: ${x.done} task(s) completed${x.blocked.length ? `, blocked: ${x.blocked.join(', ')}` : ''}${x.waiting.length ? `, waiting: ${x.waiting.join(', ')}` : ''}`,
+      };
     }
     case 'monitor:info':
       return { level: 'info', message: e.payload.message, omit: ['message'] };
     case 'monitor:warning':
-      return { level: 'warn', task: e.payload.taskId, agent: e.payload.agentId, omit: ['message', 'taskId', 'agentId'], message: e.payload.message };
+      return {
+        level: 'warn',
+        task: e.payload.taskId,
+        agent: e.payload.agentId,
+        omit: ['message', 'taskId', 'agentId'],
+        message: e.payload.message,
+      };
     case 'leader:lost': {
       const l = e.payload.leader;
-      return { level: 'warn', message: `lost the leadership${l ? ` to ${l.label} (pid ${l.pid} on ${l.host})` : ''}; following read-only` };
+      return {
+        level: 'warn',
+        message: `lost the leadership${l ? ` to ${l.label} (pid ${l.pid} on ${l.host})` : ''}; following read-only`,
+      };
     }
     case 'leader:acquired': {
       const l = e.payload.leader;
@@ -178,7 +240,12 @@ function summarise(payload: unknown, omit: string[]): Record<string, unknown> {
 function brief(v: unknown): unknown {
   if (v && typeof v === 'object' && !Array.isArray(v) && 'id' in v && 'status' in v) {
     const o = v as { id: string; status: string; stage?: string; current_task?: string | null };
-    return { id: o.id, status: o.status, ...(o.stage ? { stage: o.stage } : {}), ...(o.current_task ? { current_task: o.current_task } : {}) };
+    return {
+      id: o.id,
+      status: o.status,
+      ...(o.stage ? { stage: o.stage } : {}),
+      ...(o.current_task ? { current_task: o.current_task } : {}),
+    };
   }
   return v;
 }

@@ -64,7 +64,10 @@ export class JsonLogger implements Disposable {
   }
 
   /** A logger for a pipeline's events, writing under its home's logs directory. */
-  static forPipeline(p: { events: TypedEvents<PipelineEventMap>; home: { logsDir: string } }, opts: JsonLoggerOptions = {}): JsonLogger {
+  static forPipeline(
+    p: { events: TypedEvents<PipelineEventMap>; home: { logsDir: string } },
+    opts: JsonLoggerOptions = {},
+  ): JsonLogger {
     const logger = new JsonLogger(pipelineLogFile(p.home.logsDir), opts);
     logger.attach(p.events);
     return logger;
@@ -90,14 +93,35 @@ export class JsonLogger implements Disposable {
   }
 
   /** Logs one line of the logger's user's own (not a pipeline event). */
-  log(level: LogLevel, event: string, message: string, extra: { task?: string; agent?: string; data?: Record<string, unknown> } = {}): void {
-    this.write({ time: new Date(this.now()).toISOString(), level, event, ...(extra.task ? { task: extra.task } : {}), ...(extra.agent ? { agent: extra.agent } : {}), message, ...(extra.data ? { data: extra.data } : {}) });
+  log(
+    level: LogLevel,
+    event: string,
+    message: string,
+    extra: { task?: string; agent?: string; data?: Record<string, unknown> } = {},
+  ): void {
+    this.write({
+      time: new Date(this.now()).toISOString(),
+      level,
+      event,
+      ...(extra.task ? { task: extra.task } : {}),
+      ...(extra.agent ? { agent: extra.agent } : {}),
+      message,
+      ...(extra.data ? { data: extra.data } : {}),
+    });
   }
 
   private write(r: LogRecord): void {
     if (this.closed) return;
     // The documented keys first, in a fixed order, so lines read well.
-    const record: LogRecord = { time: r.time, level: r.level, event: r.event, ...(r.task ? { task: r.task } : {}), ...(r.agent ? { agent: r.agent } : {}), message: r.message, ...(r.data ? { data: r.data } : {}) };
+    const record: LogRecord = {
+      time: r.time,
+      level: r.level,
+      event: r.event,
+      ...(r.task ? { task: r.task } : {}),
+      ...(r.agent ? { agent: r.agent } : {}),
+      message: r.message,
+      ...(r.data ? { data: r.data } : {}),
+    };
     let text: string;
     try {
       text = JSON.stringify(record);
@@ -132,7 +156,14 @@ export class JsonLogger implements Disposable {
       const batch = this.queue;
       this.queue = [];
       if (this.dropped > 0) {
-        batch.push(JSON.stringify({ time: new Date(this.now()).toISOString(), level: 'warn', event: 'log:dropped', message: `${this.dropped} log line(s) dropped: the log could not keep up` }) + '\n');
+        batch.push(
+          JSON.stringify({
+            time: new Date(this.now()).toISOString(),
+            level: 'warn',
+            event: 'log:dropped',
+            message: `${this.dropped} log line(s) dropped: the log could not keep up`,
+          }) + '\n',
+        );
         this.dropped = 0;
       }
       try {
@@ -223,4 +254,3 @@ export class JsonLogger implements Disposable {
 function ignoreEnoent(e: unknown): void {
   if ((e as NodeJS.ErrnoException | null)?.code !== 'ENOENT') throw e;
 }
-

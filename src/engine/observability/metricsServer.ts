@@ -44,10 +44,13 @@ export function readiness(p: ReadinessSource): Readiness {
   const storeWarnings = [...p.storeWarnings];
   const base = { isLeader: p.isLeader, leader, storeWarnings };
   if (!p.isLeader) {
-    const by = leader ? `led by ${leader.label || 'another process'} (pid ${leader.pid} on ${leader.host}, since ${leader.since})` : 'no process leads the pipeline';
+    const by = leader
+      ? `led by ${leader.label || 'another process'} (pid ${leader.pid} on ${leader.host}, since ${leader.since})`
+      : 'no process leads the pipeline';
     return { ...base, ready: false, reason: `not the leader: ${by}` };
   }
-  if (storeWarnings.length > 0) return { ...base, ready: false, reason: `the state store has warnings: ${storeWarnings.join('; ')}` };
+  if (storeWarnings.length > 0)
+    return { ...base, ready: false, reason: `the state store has warnings: ${storeWarnings.join('; ')}` };
   return { ...base, ready: true, reason: `ready: this process leads the pipeline (pid ${leader?.pid ?? process.pid})` };
 }
 
@@ -115,21 +118,33 @@ export class MetricsServer implements Disposable {
 
 export function assertPort(port: number): void {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new PipelineError('usage', `${JSON.stringify(port)} is not a port number.`, { where: 'port', fix: `Use a whole number from 1 to 65535 (default ${DEFAULT_METRICS_PORT}), or 0 for any free port.` });
+    throw new PipelineError('usage', `${JSON.stringify(port)} is not a port number.`, {
+      where: 'port',
+      fix: `Use a whole number from 1 to 65535 (default ${DEFAULT_METRICS_PORT}), or 0 for any free port.`,
+    });
   }
 }
 
 function listenError(e: NodeJS.ErrnoException, port: number): Error {
   if (e.code === 'EADDRINUSE') {
-    return new PipelineError('busy', `Port ${port} on ${METRICS_HOST} is already in use, so the metrics endpoint cannot listen there.`, {
-      where: `${METRICS_HOST}:${port}`,
-      fix: `Stop the process that listens on port ${port} (find it with \`lsof -iTCP:${port} -sTCP:LISTEN\`), or choose another port: \`--metrics-port <port>\` for \`pipeline run\`, \`--port <port>\` for \`pipeline metrics serve\`, or the agentPipeline.metrics.port setting.`,
-    });
+    return new PipelineError(
+      'busy',
+      `Port ${port} on ${METRICS_HOST} is already in use, so the metrics endpoint cannot listen there.`,
+      {
+        where: `${METRICS_HOST}:${port}`,
+        fix: `Stop the process that listens on port ${port} (find it with \`lsof -iTCP:${port} -sTCP:LISTEN\`), or choose another port: \`--metrics-port <port>\` for \`pipeline run\`, \`--port <port>\` for \`pipeline metrics serve\`, or the agentPipeline.metrics.port setting.`,
+      },
+    );
   }
   if (e.code === 'EACCES') {
-    return new PipelineError('usage', `Port ${port} on ${METRICS_HOST} needs privileges this process does not have.`, { where: `${METRICS_HOST}:${port}`, fix: `Choose a port above 1023 (the default is ${DEFAULT_METRICS_PORT}).` });
+    return new PipelineError('usage', `Port ${port} on ${METRICS_HOST} needs privileges this process does not have.`, {
+      where: `${METRICS_HOST}:${port}`,
+      fix: `Choose a port above 1023 (the default is ${DEFAULT_METRICS_PORT}).`,
+    });
   }
-  return new PipelineError('usage', `The metrics endpoint cannot listen on ${METRICS_HOST}:${port}: ${e.message}`, { where: `${METRICS_HOST}:${port}` });
+  return new PipelineError('usage', `The metrics endpoint cannot listen on ${METRICS_HOST}:${port}: ${e.message}`, {
+    where: `${METRICS_HOST}:${port}`,
+  });
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -156,7 +171,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 async function handle(req: IncomingMessage, res: ServerResponse, o: MetricsServerOptions): Promise<void> {
   const head = req.method === 'HEAD';
   try {
-    if (!hostAllowed(req.headers.host)) return send(res, 403, TEXT, 'forbidden: this endpoint answers only to 127.0.0.1 and localhost\n', head);
+    if (!hostAllowed(req.headers.host))
+      return send(res, 403, TEXT, 'forbidden: this endpoint answers only to 127.0.0.1 and localhost\n', head);
     if (req.method !== 'GET' && !head) {
       res.setHeader('Allow', 'GET, HEAD');
       return send(res, 405, TEXT, 'method not allowed\n', false);
@@ -170,8 +186,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, o: MetricsServe
       case '/readyz': {
         const r = readiness(o.pipeline);
         const status = r.ready ? 200 : 503;
-        const json = url.searchParams.get('format') === 'json' || (req.headers.accept ?? '').includes('application/json');
-        return json ? send(res, status, JSON_TYPE, JSON.stringify(r) + '\n', head) : send(res, status, TEXT, r.reason + '\n', head);
+        const json =
+          url.searchParams.get('format') === 'json' || (req.headers.accept ?? '').includes('application/json');
+        return json
+          ? send(res, status, JSON_TYPE, JSON.stringify(r) + '\n', head)
+          : send(res, status, TEXT, r.reason + '\n', head);
       }
       case '/snapshot.json':
         return send(res, 200, JSON_TYPE, JSON.stringify(o.metrics.metricsSnapshot()) + '\n', head);

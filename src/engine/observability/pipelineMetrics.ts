@@ -1,7 +1,18 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Emitter, type Disposable, type Event, type TypedEvents } from '../events';
 import type { PipelineEventMap } from '../pipelineEvents';
-import { AGENT_STATUSES, TASK_STATUSES, type Agent, type AgentStatus, type HistoryEntry, type PipelineConfig, type PipelineState, type RolloutMode, type Task, type TaskStatus } from '../schema';
+import {
+  AGENT_STATUSES,
+  TASK_STATUSES,
+  type Agent,
+  type AgentStatus,
+  type HistoryEntry,
+  type PipelineConfig,
+  type PipelineState,
+  type RolloutMode,
+  type Task,
+  type TaskStatus,
+} from '../schema';
 import type { LeaderInfo } from '../store/leaderLease';
 
 /**
@@ -224,7 +235,14 @@ class TimeSeries {
     // Empty intervals in between carry the levels; no more of them than the window holds.
     const gaps = Math.min((target - end) / this.intervalMs, this.ring.capacity);
     for (let i = gaps; i > 0; i--) {
-      const b: Bucket = { t: target - i * this.intervalMs, merged: 0, stagesCompleted: 0, busyMs: 0, agentMs: 0, until: target - i * this.intervalMs };
+      const b: Bucket = {
+        t: target - i * this.intervalMs,
+        merged: 0,
+        stagesCompleted: 0,
+        busyMs: 0,
+        agentMs: 0,
+        until: target - i * this.intervalMs,
+      };
       this.integrate(b, b.t + this.intervalMs);
       this.ring.push(this.point(b));
     }
@@ -284,7 +302,16 @@ export class PipelineMetrics implements Disposable {
   private readonly recentStages: Ring<DurationSample>;
   private readonly recentHandoffs: Ring<DurationSample>;
   private modes: { orchestration: string; rollout: RolloutMode; pendingSwitch: string | null };
-  private readonly counts = { added: 0, attempts: 0, retries: 0, merged: 0, conflicts: 0, checksPassed: 0, checksFailed: 0, stagesCompleted: 0 };
+  private readonly counts = {
+    added: 0,
+    attempts: 0,
+    retries: 0,
+    merged: 0,
+    conflicts: 0,
+    checksPassed: 0,
+    checksFailed: 0,
+    stagesCompleted: 0,
+  };
 
   private readonly gTasks: Gauge<'status' | 'stage'>;
   private readonly cAdded: Counter;
@@ -321,28 +348,124 @@ export class PipelineMetrics implements Disposable {
     this.now = opts.now ?? Date.now;
     const registers = [this.registry];
 
-    this.gTasks = new Gauge({ name: 'pipeline_tasks', help: 'Tasks by status and stage.', labelNames: ['status', 'stage'], registers });
+    this.gTasks = new Gauge({
+      name: 'pipeline_tasks',
+      help: 'Tasks by status and stage.',
+      labelNames: ['status', 'stage'],
+      registers,
+    });
     this.cAdded = new Counter({ name: 'pipeline_tasks_added_total', help: 'Tasks added.', registers });
-    this.cTransitions = new Counter({ name: 'pipeline_task_transitions_total', help: 'Task transitions by lifecycle event (assign, complete, fail, block, merged, conflict, ...).', labelNames: ['event'], registers });
-    this.cAttempts = new Counter({ name: 'pipeline_task_attempts_total', help: 'Attempts started (a task assigned to an agent), by stage.', labelNames: ['stage'], registers });
-    this.cRetries = new Counter({ name: 'pipeline_task_retries_total', help: 'Failed attempts that will be retried, by stage.', labelNames: ['stage'], registers });
-    this.hStage = new Histogram({ name: 'pipeline_stage_duration_seconds', help: 'Time from the assignment of a stage to leaving it, by stage and outcome.', labelNames: ['stage', 'outcome'], buckets: STAGE_BUCKETS, registers });
-    this.hHandoff = new Histogram({ name: 'pipeline_handoff_latency_seconds', help: "Time from a stage's completion (or a merge conflict) to the next stage's agent starting on the task.", labelNames: ['from_stage', 'to_stage'], buckets: HANDOFF_BUCKETS, registers });
-    this.cMerges = new Counter({ name: 'pipeline_merges_total', help: 'Tasks merged into the target (or pilot) branch.', registers });
-    this.cConflicts = new Counter({ name: 'pipeline_merge_conflicts_total', help: 'Merges that would conflict (the task went back to rework).', registers });
-    this.hMerge = new Histogram({ name: 'pipeline_merge_duration_seconds', help: 'Duration of merge attempts, by result (merged, conflict). Leader only.', labelNames: ['result'], buckets: MERGE_BUCKETS, registers });
-    this.cChecks = new Counter({ name: 'pipeline_checks_total', help: 'Stage checks run, by stage and result (passed, failed). Leader only.', labelNames: ['stage', 'result'], registers });
-    this.hCheck = new Histogram({ name: 'pipeline_check_duration_seconds', help: 'Duration of stage checks. Leader only.', labelNames: ['stage'], buckets: CHECK_BUCKETS, registers });
-    this.gAgents = new Gauge({ name: 'pipeline_agents', help: 'Agents by role and status.', labelNames: ['role', 'status'], registers });
+    this.cTransitions = new Counter({
+      name: 'pipeline_task_transitions_total',
+      help: 'Task transitions by lifecycle event (assign, complete, fail, block, merged, conflict, ...).',
+      labelNames: ['event'],
+      registers,
+    });
+    this.cAttempts = new Counter({
+      name: 'pipeline_task_attempts_total',
+      help: 'Attempts started (a task assigned to an agent), by stage.',
+      labelNames: ['stage'],
+      registers,
+    });
+    this.cRetries = new Counter({
+      name: 'pipeline_task_retries_total',
+      help: 'Failed attempts that will be retried, by stage.',
+      labelNames: ['stage'],
+      registers,
+    });
+    this.hStage = new Histogram({
+      name: 'pipeline_stage_duration_seconds',
+      help: 'Time from the assignment of a stage to leaving it, by stage and outcome.',
+      labelNames: ['stage', 'outcome'],
+      buckets: STAGE_BUCKETS,
+      registers,
+    });
+    this.hHandoff = new Histogram({
+      name: 'pipeline_handoff_latency_seconds',
+      help: "Time from a stage's completion (or a merge conflict) to the next stage's agent starting on the task.",
+      labelNames: ['from_stage', 'to_stage'],
+      buckets: HANDOFF_BUCKETS,
+      registers,
+    });
+    this.cMerges = new Counter({
+      name: 'pipeline_merges_total',
+      help: 'Tasks merged into the target (or pilot) branch.',
+      registers,
+    });
+    this.cConflicts = new Counter({
+      name: 'pipeline_merge_conflicts_total',
+      help: 'Merges that would conflict (the task went back to rework).',
+      registers,
+    });
+    this.hMerge = new Histogram({
+      name: 'pipeline_merge_duration_seconds',
+      help: 'Duration of merge attempts, by result (merged, conflict). Leader only.',
+      labelNames: ['result'],
+      buckets: MERGE_BUCKETS,
+      registers,
+    });
+    this.cChecks = new Counter({
+      name: 'pipeline_checks_total',
+      help: 'Stage checks run, by stage and result (passed, failed). Leader only.',
+      labelNames: ['stage', 'result'],
+      registers,
+    });
+    this.hCheck = new Histogram({
+      name: 'pipeline_check_duration_seconds',
+      help: 'Duration of stage checks. Leader only.',
+      labelNames: ['stage'],
+      buckets: CHECK_BUCKETS,
+      registers,
+    });
+    this.gAgents = new Gauge({
+      name: 'pipeline_agents',
+      help: 'Agents by role and status.',
+      labelNames: ['role', 'status'],
+      registers,
+    });
     this.gBusy = new Gauge({ name: 'pipeline_agents_busy', help: 'Agents working on a task.', registers });
     this.gIdle = new Gauge({ name: 'pipeline_agents_idle', help: 'Agents waiting for work.', registers });
-    this.cAgentStarts = new Counter({ name: 'pipeline_agent_starts_total', help: "Agents' commands started, by stage. Leader only.", labelNames: ['stage'], registers });
-    this.cAgentExits = new Counter({ name: 'pipeline_agent_exits_total', help: "Agents' commands ended, by agent and result (marker: left a completion marker; no_marker). Leader only.", labelNames: ['agent', 'result'], registers });
-    this.gOrchestration = new Gauge({ name: 'pipeline_orchestration_mode', help: 'The current orchestration mode (1 for the current one).', labelNames: ['mode'], registers });
-    this.gPendingSwitch = new Gauge({ name: 'pipeline_orchestration_switch_pending', help: 'An orchestration switch waiting for in-flight work to drain (1 for its mode).', labelNames: ['mode'], registers });
-    this.gRollout = new Gauge({ name: 'pipeline_rollout_mode', help: 'The current rollout mode (1 for the current one).', labelNames: ['mode'], registers });
-    this.cWarnings = new Counter({ name: 'pipeline_monitor_warnings_total', help: 'Problems the monitor handled (git errors, agents that could not start).', registers });
-    this.cEvents = new Counter({ name: 'pipeline_events_total', help: 'Pipeline events seen by this process, by name.', labelNames: ['event'], registers });
+    this.cAgentStarts = new Counter({
+      name: 'pipeline_agent_starts_total',
+      help: "Agents' commands started, by stage. Leader only.",
+      labelNames: ['stage'],
+      registers,
+    });
+    this.cAgentExits = new Counter({
+      name: 'pipeline_agent_exits_total',
+      help: "Agents' commands ended, by agent and result (marker: left a completion marker; no_marker). Leader only.",
+      labelNames: ['agent', 'result'],
+      registers,
+    });
+    this.gOrchestration = new Gauge({
+      name: 'pipeline_orchestration_mode',
+      help: 'The current orchestration mode (1 for the current one).',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.gPendingSwitch = new Gauge({
+      name: 'pipeline_orchestration_switch_pending',
+      help: 'An orchestration switch waiting for in-flight work to drain (1 for its mode).',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.gRollout = new Gauge({
+      name: 'pipeline_rollout_mode',
+      help: 'The current rollout mode (1 for the current one).',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.cWarnings = new Counter({
+      name: 'pipeline_monitor_warnings_total',
+      help: 'Problems the monitor handled (git errors, agents that could not start).',
+      registers,
+    });
+    this.cEvents = new Counter({
+      name: 'pipeline_events_total',
+      help: 'Pipeline events seen by this process, by name.',
+      labelNames: ['event'],
+      registers,
+    });
 
     // Read when scraped: these are properties of the pipeline, not of its state.
     const leaderInfo: Gauge<'pid' | 'host' | 'label' | 'epoch'> = new Gauge({
@@ -384,7 +507,11 @@ export class PipelineMetrics implements Disposable {
 
     const state = source.state;
     this.modes = { orchestration: state.orchestration_mode, rollout: state.mode, pendingSwitch: state.pending_switch };
-    const levels: Levels = { busy: () => this.agentCounts.get('working') ?? 0, agents: () => this.knownAgents.size, queueDepth: () => this.queueDepth() };
+    const levels: Levels = {
+      busy: () => this.agentCounts.get('working') ?? 0,
+      agents: () => this.knownAgents.size,
+      queueDepth: () => this.queueDepth(),
+    };
     this.series = new TimeSeries(opts.intervalMs ?? 5_000, opts.windowMs ?? 30 * 60_000, levels, this.now());
     this.recentStages = new Ring(opts.recent ?? 100);
     this.recentHandoffs = new Ring(opts.recent ?? 100);
@@ -423,7 +550,10 @@ export class PipelineMetrics implements Disposable {
       (byStage[stage] ??= {})[status] = n;
       total += n;
     }
-    const agentsByStatus = Object.fromEntries(AGENT_STATUSES.map((s) => [s, this.agentCounts.get(s) ?? 0])) as Record<AgentStatus, number>;
+    const agentsByStatus = Object.fromEntries(AGENT_STATUSES.map((s) => [s, this.agentCounts.get(s) ?? 0])) as Record<
+      AgentStatus,
+      number
+    >;
     const leader = this.source.leader;
     return {
       at: now,
@@ -432,7 +562,12 @@ export class PipelineMetrics implements Disposable {
       stages: this.source.config.stages.map((s) => s.name),
       series: this.series.points(now),
       tasks: { byStatus, byStage, total },
-      agents: { byStatus: agentsByStatus, busy: agentsByStatus.working, idle: agentsByStatus.idle, total: this.knownAgents.size },
+      agents: {
+        byStatus: agentsByStatus,
+        busy: agentsByStatus.working,
+        idle: agentsByStatus.idle,
+        total: this.knownAgents.size,
+      },
       counters: { ...this.counts },
       modes: { ...this.modes },
       isLeader: this.source.isLeader,
@@ -478,9 +613,16 @@ export class PipelineMetrics implements Disposable {
     const at = Date.parse(last.at);
     if (!Number.isFinite(at)) return;
     if (t.status === 'working' && last.event === 'assign') this.working.set(t.id, { stage: t.stage, at });
-    if (t.status === 'queued' && (last.event === 'complete' || last.event === 'changes_requested' || last.event === 'conflict')) {
+    if (
+      t.status === 'queued' &&
+      (last.event === 'complete' || last.event === 'changes_requested' || last.event === 'conflict')
+    ) {
       const prev = t.history[t.history.length - 2];
-      this.handoffs.set(t.id, { from: last.event === 'conflict' ? 'merge' : (prev?.stage ?? t.stage), to: t.stage, at });
+      this.handoffs.set(t.id, {
+        from: last.event === 'conflict' ? 'merge' : (prev?.stage ?? t.stage),
+        to: t.stage,
+        at,
+      });
     }
   }
 
@@ -635,7 +777,11 @@ export class PipelineMetrics implements Disposable {
     }
     for (const a of Object.values(agents)) if (!this.knownAgents.has(a.id)) this.agentArrived(a);
     this.updateAgentTotals();
-    if (state.orchestration_mode !== this.modes.orchestration || state.mode !== this.modes.rollout || state.pending_switch !== this.modes.pendingSwitch) {
+    if (
+      state.orchestration_mode !== this.modes.orchestration ||
+      state.mode !== this.modes.rollout ||
+      state.pending_switch !== this.modes.pendingSwitch
+    ) {
       this.setModes(state.orchestration_mode, state.mode, state.pending_switch);
     }
   }

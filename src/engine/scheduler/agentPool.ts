@@ -40,7 +40,8 @@ export class AgentPool {
   /** For snapshots: the idle agents of every role. */
   idleSnapshot(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const [role, ids] of [...this.idleByRole].sort(([a], [b]) => (a < b ? -1 : 1))) if (ids.length > 0) out[role] = [...ids];
+    for (const [role, ids] of [...this.idleByRole].sort(([a], [b]) => (a < b ? -1 : 1)))
+      if (ids.length > 0) out[role] = [...ids];
     return out;
   }
 

@@ -5,7 +5,10 @@ import type { PipelineConfig, PipelineState, Task } from '../schema';
  * (guard rails while a team tries the pipeline out); in shadow and production mode all of them, for
  * which it returns undefined so plans skip the check. The facade passes the result to `plan`.
  */
-export function rolloutEligibility(state: Pick<PipelineState, 'mode'>, config: Pick<PipelineConfig, 'pilotLabel'>): ((t: Task) => boolean) | undefined {
+export function rolloutEligibility(
+  state: Pick<PipelineState, 'mode'>,
+  config: Pick<PipelineConfig, 'pilotLabel'>,
+): ((t: Task) => boolean) | undefined {
   if (state.mode !== 'pilot') return undefined;
   const label = config.pilotLabel;
   return (t) => t.labels.includes(label);

@@ -19,7 +19,10 @@ export function explainTask(
 ): string {
   const task = parts.tasks.get(taskId);
   if (!task) {
-    throw new PipelineError('unknown-task', `There is no task ${taskId}.`, { where: taskId, fix: 'List the tasks with `pipeline task list`.' });
+    throw new PipelineError('unknown-task', `There is no task ${taskId}.`, {
+      where: taskId,
+      fix: 'List the tasks with `pipeline task list`.',
+    });
   }
   switch (task.status) {
     case 'pending':
@@ -41,7 +44,8 @@ export function explainTask(
 
 function explainPending(parts: SchedulerParts, task: Task): string {
   const unmet = parts.graph.unmetPrerequisites(task.id);
-  if (unmet.length === 0) return `${task.id} has all its prerequisites merged and enters the pipeline at the ${task.stage} stage.`;
+  if (unmet.length === 0)
+    return `${task.id} has all its prerequisites merged and enters the pipeline at the ${task.stage} stage.`;
   const described = unmet.map((p) => {
     const t = parts.tasks.get(p);
     if (!t) return `${p} (not a task: remove it from the prerequisites or add it)`;
@@ -61,25 +65,34 @@ function explainQueued(
   strategy: OrchestrationStrategy | undefined,
 ): string {
   const stage = parts.stageByName.get(task.stage);
-  if (!stage) return `${task.id} is queued at "${task.stage}", which is not a stage of the configuration; requeue it at one of ${parts.config.stages.map((s) => s.name).join(', ')}.`;
+  if (!stage)
+    return `${task.id} is queued at "${task.stage}", which is not a stage of the configuration; requeue it at one of ${parts.config.stages.map((s) => s.name).join(', ')}.`;
   const reasons: string[] = [];
   const until = backoffUntil(task);
-  if (until !== null && until > now) reasons.push(`backing off after a failed attempt until ${new Date(until).toISOString()}`);
-  if (eligible && !eligible(task)) reasons.push(`not eligible in pilot mode: it lacks the "${parts.config.pilotLabel}" label`);
+  if (until !== null && until > now)
+    reasons.push(`backing off after a failed attempt until ${new Date(until).toISOString()}`);
+  if (eligible && !eligible(task))
+    reasons.push(`not eligible in pilot mode: it lacks the "${parts.config.pilotLabel}" label`);
   const modeReason = strategy?.explainWaiting?.(task, state);
   if (modeReason) reasons.push(modeReason);
   if (parts.conflictStages.has(stage.name) && !parts.claims.holds(task.id)) {
     for (const c of parts.claims.conflicts(task.id, task.paths)) {
       const holder = parts.tasks.get(c.holder);
-      reasons.push(`conflict with ${c.holder}${holder ? ` (${holder.status} at ${holder.stage})` : ''}: its "${c.theirs}" overlaps "${c.ours}"; it can start when ${c.holder} leaves ${parts.config.conflictStages.join('/')}`);
+      reasons.push(
+        `conflict with ${c.holder}${holder ? ` (${holder.status} at ${holder.stage})` : ''}: its "${c.theirs}" overlaps "${c.ours}"; it can start when ${c.holder} leaves ${parts.config.conflictStages.join('/')}`,
+      );
     }
   }
   const agents = parts.agents.count(stage.role);
   if (agents === 0) reasons.push(`no ${stage.role} agent exists: add one`);
-  else if (parts.agents.idle(stage.role).length === 0) reasons.push(`waiting for ${article(stage.role)} ${stage.role} (${agents === 1 ? 'the only one is' : `all ${agents} are`} busy)`);
+  else if (parts.agents.idle(stage.role).length === 0)
+    reasons.push(
+      `waiting for ${article(stage.role)} ${stage.role} (${agents === 1 ? 'the only one is' : `all ${agents} are`} busy)`,
+    );
   const ahead = parts.queues.countAhead(stage.name, queueEntry(task));
   if (ahead > 0) reasons.push(`${ahead} task${ahead === 1 ? '' : 's'} ahead of it at ${stage.name}`);
-  if (reasons.length === 0) reasons.push(`nothing holds it back: ${article(stage.role)} ${stage.role} takes it at the next scheduling pass`);
+  if (reasons.length === 0)
+    reasons.push(`nothing holds it back: ${article(stage.role)} ${stage.role} takes it at the next scheduling pass`);
   return `${task.id} is queued at ${stage.name}: ${reasons.join('; ')}.`;
 }
 

@@ -97,12 +97,16 @@ export class PlanContext implements PlanView {
     // These are strategy bugs, not user errors: fail loudly rather than hand the facade a bad plan.
     const agent = this.parts.agents.get(agentId);
     const stageConfig = this.parts.stageByName.get(stage);
-    if (!agent || agent.status !== 'idle' || this.takenAgents.has(agentId)) throw new Error(`scheduler: agent ${agentId} is not free`);
-    if (!stageConfig || stageConfig.role !== agent.role) throw new Error(`scheduler: agent ${agentId} (${agent.role}) cannot work stage ${stage}`);
-    if (task.status !== 'queued' || task.stage !== stage || this.chosenTasks.has(task.id)) throw new Error(`scheduler: task ${task.id} is not queued at ${stage}`);
+    if (!agent || agent.status !== 'idle' || this.takenAgents.has(agentId))
+      throw new Error(`scheduler: agent ${agentId} is not free`);
+    if (!stageConfig || stageConfig.role !== agent.role)
+      throw new Error(`scheduler: agent ${agentId} (${agent.role}) cannot work stage ${stage}`);
+    if (task.status !== 'queued' || task.stage !== stage || this.chosenTasks.has(task.id))
+      throw new Error(`scheduler: task ${task.id} is not queued at ${stage}`);
     this.takenAgents.add(agentId);
     this.chosenTasks.add(task.id);
-    if (this.parts.conflictStages.has(stage) && task.paths.length > 0) this.newClaims.push({ taskId: task.id, paths: task.paths });
+    if (this.parts.conflictStages.has(stage) && task.paths.length > 0)
+      this.newClaims.push({ taskId: task.id, paths: task.paths });
     this.assignments.push({ taskId: task.id, agentId, stage });
   }
 

@@ -116,7 +116,9 @@ export class PrerequisiteGraph {
       if (this.tasks.has(t.id) || incoming.has(t.id)) {
         throw new PipelineError('duplicate-id', `Task ${t.id} already exists.`, {
           where: t.id,
-          fix: this.tasks.has(t.id) ? 'Choose another id, or leave the id out and one is generated.' : `Give each task in the batch its own id; ${t.id} appears twice.`,
+          fix: this.tasks.has(t.id)
+            ? 'Choose another id, or leave the id out and one is generated.'
+            : `Give each task in the batch its own id; ${t.id} appears twice.`,
         });
       }
       incoming.set(t.id, t.prerequisites);
@@ -135,14 +137,19 @@ export class PrerequisiteGraph {
     // an existing task already names a new id (a prerequisite added before its task) must it follow
     // edges through the existing graph as well.
     const throughExisting = [...incoming.keys()].some((id) => this.dependents.has(id));
-    const edges = (id: string): readonly string[] => incoming.get(id) ?? (throughExisting ? (this.prerequisites.get(id) ?? []) : []);
+    const edges = (id: string): readonly string[] =>
+      incoming.get(id) ?? (throughExisting ? (this.prerequisites.get(id) ?? []) : []);
     const cycle = findCycle([...incoming.keys()], edges);
     if (cycle) {
       const [first, second] = cycle;
-      throw new PipelineError('cycle', `The prerequisites form a cycle: ${cycle.join(' → ')} (each task waits for the next, so none can start).`, {
-        where: `${first}.prerequisites`,
-        fix: `Remove one link of the cycle, for example ${second} from ${first}'s prerequisites.`,
-      });
+      throw new PipelineError(
+        'cycle',
+        `The prerequisites form a cycle: ${cycle.join(' → ')} (each task waits for the next, so none can start).`,
+        {
+          where: `${first}.prerequisites`,
+          fix: `Remove one link of the cycle, for example ${second} from ${first}'s prerequisites.`,
+        },
+      );
     }
   }
 }

@@ -165,7 +165,8 @@ export class SchedulerIndex {
 
   /** The unmet prerequisites of a task, in its own order: for `pipeline task show`. */
   unmetPrerequisites(taskId: string): string[] {
-    if (!this.tasks.has(taskId)) throw new PipelineError('unknown-task', `There is no task ${taskId}.`, { where: taskId });
+    if (!this.tasks.has(taskId))
+      throw new PipelineError('unknown-task', `There is no task ${taskId}.`, { where: taskId });
     return this.graph.unmetPrerequisites(taskId);
   }
 

@@ -65,7 +65,10 @@ function chooseCurrent(view: PlanView): Task | null {
   let best: Leftover | null = null;
   for (const stage of view.stages.slice(1)) {
     const ready = [...view.candidates(stage.name)].map((task) => ({ task, waiting: false }));
-    const waiting = view.waiting(stage.name).filter((t) => view.isEligible(t)).map((task) => ({ task, waiting: true }));
+    const waiting = view
+      .waiting(stage.name)
+      .filter((t) => view.isEligible(t))
+      .map((task) => ({ task, waiting: true }));
     for (const c of [...ready, ...waiting]) {
       const l: Leftover = { ...c, free: view.conflictFree(c.task, c.task.stage) };
       if (!best || better(l, best)) best = l;

@@ -19,7 +19,9 @@ export function registerStrategy(s: OrchestrationStrategy): void {
   }
   const existing = strategies.get(s.name);
   if (existing && existing !== s) {
-    throw new PipelineError('duplicate-id', `An orchestration mode named "${s.name}" is already registered.`, { fix: 'Give the new mode another name.' });
+    throw new PipelineError('duplicate-id', `An orchestration mode named "${s.name}" is already registered.`, {
+      fix: 'Give the new mode another name.',
+    });
   }
   strategies.set(s.name, s);
 }
@@ -27,9 +29,13 @@ export function registerStrategy(s: OrchestrationStrategy): void {
 export function getStrategy(name: string): OrchestrationStrategy {
   const s = strategies.get(name);
   if (!s) {
-    throw new PipelineError('usage', `Unknown orchestration mode "${name}". Known modes: ${strategyNames().join(', ')}.`, {
-      fix: `Use \`pipeline mode orchestration <${strategyNames().join('|')}>\`.`,
-    });
+    throw new PipelineError(
+      'usage',
+      `Unknown orchestration mode "${name}". Known modes: ${strategyNames().join(', ')}.`,
+      {
+        fix: `Use \`pipeline mode orchestration <${strategyNames().join('|')}>\`.`,
+      },
+    );
   }
   return s;
 }

@@ -163,7 +163,9 @@ export class TaskQueues {
   countAhead(stage: string, entry: QueueEntry): number {
     let n = 0;
     for (const e of this.stages.get(stage)?.ready.values() ?? []) if (e.key !== entry.key && readyBefore(e, entry)) n++;
-    for (const behind of this.parked.values()) for (const p of behind.values()) if (p.stage === stage && p.entry.key !== entry.key && readyBefore(p.entry, entry)) n++;
+    for (const behind of this.parked.values())
+      for (const p of behind.values())
+        if (p.stage === stage && p.entry.key !== entry.key && readyBefore(p.entry, entry)) n++;
     return n;
   }
 
@@ -171,7 +173,8 @@ export class TaskQueues {
   contents(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
     const byStage = new Map<string, QueueEntry[]>();
-    for (const [name, q] of this.stages) byStage.set(name, [...q.ready.values(), ...q.waiting.values().map((w) => w.entry)]);
+    for (const [name, q] of this.stages)
+      byStage.set(name, [...q.ready.values(), ...q.waiting.values().map((w) => w.entry)]);
     for (const behind of this.parked.values()) for (const p of behind.values()) byStage.get(p.stage)?.push(p.entry);
     for (const [name, entries] of [...byStage].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (entries.length > 0) out[name] = entries.sort((a, b) => (readyBefore(a, b) ? -1 : 1)).map((e) => e.key);

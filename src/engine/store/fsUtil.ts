@@ -52,7 +52,11 @@ export function isTempName(name: string): boolean {
  * temp file, fsync, then (after `beforeRename`, which may veto by throwing) rename and fsync the
  * directory. The temp file is removed when anything fails.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[], beforeRename?: () => Promise<void>): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array | readonly Uint8Array[],
+  beforeRename?: () => Promise<void>,
+): Promise<void> {
   const tmp = tempNameFor(path);
   const fh = await open(tmp, 'wx');
   let renamed = false;

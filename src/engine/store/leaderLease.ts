@@ -77,7 +77,14 @@ function pidAlive(pid: number): boolean {
 function parseRecord(text: string): LeaseRecord | undefined {
   try {
     const v = JSON.parse(text) as Partial<LeaseRecord> | null;
-    if (!v || typeof v.pid !== 'number' || typeof v.host !== 'string' || typeof v.epoch !== 'number' || typeof v.renewedAt !== 'string') return undefined;
+    if (
+      !v ||
+      typeof v.pid !== 'number' ||
+      typeof v.host !== 'string' ||
+      typeof v.epoch !== 'number' ||
+      typeof v.renewedAt !== 'string'
+    )
+      return undefined;
     return {
       pid: v.pid,
       host: v.host,
@@ -116,7 +123,10 @@ async function readTop(leaderDir: string): Promise<LeaseRecord | null> {
     let claim: LeaseRecord | undefined;
     let mtime: Date;
     try {
-      const [text, st] = await Promise.all([readFile(join(leaderDir, epochFile(top)), 'utf8'), stat(join(leaderDir, epochFile(top)))]);
+      const [text, st] = await Promise.all([
+        readFile(join(leaderDir, epochFile(top)), 'utf8'),
+        stat(join(leaderDir, epochFile(top))),
+      ]);
       claim = parseRecord(text);
       mtime = st.mtime;
     } catch (e) {
@@ -142,11 +152,18 @@ async function readTop(leaderDir: string): Promise<LeaseRecord | null> {
       if (!isEnoent(e)) throw e;
     }
     if (beat && beat.epoch === top && beat.pid === base.pid) {
-      return { ...base, renewedAt: Date.parse(beat.renewedAt) > Date.parse(base.renewedAt) ? beat.renewedAt : base.renewedAt, released: beat.released === true };
+      return {
+        ...base,
+        renewedAt: Date.parse(beat.renewedAt) > Date.parse(base.renewedAt) ? beat.renewedAt : base.renewedAt,
+        released: beat.released === true,
+      };
     }
     return { ...base, epoch: top };
   }
-  throw new PipelineError('busy', 'The leader lease files keep changing under this process.', { file: leaderDir, fix: 'Try again; if it persists, check that nothing else rewrites this directory.' });
+  throw new PipelineError('busy', 'The leader lease files keep changing under this process.', {
+    file: leaderDir,
+    fix: 'Try again; if it persists, check that nothing else rewrites this directory.',
+  });
 }
 
 function holderAlive(r: LeaseRecord, now = Date.now()): boolean {
@@ -225,7 +242,10 @@ export class LeaderLease {
     const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     const renewMs = opts.renewMs ?? Math.max(1, Math.floor(leaseMs / 3));
     if (!(leaseMs > 0) || !(renewMs > 0) || renewMs >= leaseMs) {
-      throw new PipelineError('usage', `Invalid lease timing: leaseMs ${leaseMs}, renewMs ${renewMs}.`, { where: 'LeaderLease.acquire', fix: 'Use a positive leaseMs and a renewMs below it.' });
+      throw new PipelineError('usage', `Invalid lease timing: leaseMs ${leaseMs}, renewMs ${renewMs}.`, {
+        where: 'LeaderLease.acquire',
+        fix: 'Use a positive leaseMs and a renewMs below it.',
+      });
     }
     const leaderDir = join(dir, 'leader');
     await mkdir(leaderDir, { recursive: true });
@@ -234,7 +254,15 @@ export class LeaderLease {
       if (top && holderAlive(top)) return { leader: publicInfo(top) };
       const epoch = (top?.epoch ?? 0) + 1;
       const now = new Date().toISOString();
-      const record: LeaseRecord = { pid: process.pid, host: hostname(), epoch, since: now, renewedAt: now, label: opts.label ?? '', leaseMs };
+      const record: LeaseRecord = {
+        pid: process.pid,
+        host: hostname(),
+        epoch,
+        since: now,
+        renewedAt: now,
+        label: opts.label ?? '',
+        leaseMs,
+      };
       // Losing this race means someone else claimed the epoch first: look again at who it is.
       if (!(await createExclusive(leaderDir, join(leaderDir, epochFile(epoch)), JSON.stringify(record)))) continue;
       const lease = new LeaderLease(leaderDir, record, renewMs);
@@ -242,7 +270,10 @@ export class LeaderLease {
       await lease.cleanup();
       return lease;
     }
-    throw new PipelineError('busy', 'Could not claim the leader lease: other processes keep claiming it.', { file: leaderDir, fix: 'Try again in a moment.' });
+    throw new PipelineError('busy', 'Could not claim the leader lease: other processes keep claiming it.', {
+      file: leaderDir,
+      fix: 'Try again in a moment.',
+    });
   }
 
   /** Who leads `dir` now, or null when nobody does (never claimed, released, expired or dead). */
@@ -269,7 +300,10 @@ export class LeaderLease {
     }
     if (this.lost) {
       const top = await readTop(this.leaderDir).catch(() => null);
-      const who = top && top.epoch !== this.epoch ? ` Epoch ${top.epoch} (pid ${top.pid} on ${top.host}${top.label ? `, ${top.label}` : ''}) took over.` : '';
+      const who =
+        top && top.epoch !== this.epoch
+          ? ` Epoch ${top.epoch} (pid ${top.pid} on ${top.host}${top.label ? `, ${top.label}` : ''}) took over.`
+          : '';
       throw this.notLeader(`This process (epoch ${this.epoch}) no longer leads the pipeline.${who}`);
     }
   }
@@ -286,7 +320,10 @@ export class LeaderLease {
   }
 
   private notLeader(message: string): PipelineError {
-    return new PipelineError('not-leader', message, { file: this.leaderDir, fix: 'Stop writing: reopen the state as a reader, or acquire the lease again once the other leader is gone.' });
+    return new PipelineError('not-leader', message, {
+      file: this.leaderDir,
+      fix: 'Stop writing: reopen the state as a reader, or acquire the lease again once the other leader is gone.',
+    });
   }
 
   private async markLost(): Promise<void> {

@@ -6,7 +6,18 @@ import type { Disposable } from '../events';
 import { copyAside, fsyncDir, isEnoent, moveAside, unlinkQuiet, writeFileAtomic } from './fsUtil';
 import type { LeaderLease } from './leaderLease';
 import { sliceStringify } from './sliceStringify';
-import { decodeSnapshot, encodeLine, encodeSnapshot, readLayout, scanLines, segmentName, snapshotName, type JournalEntry, type Layout, type SegmentFile } from './storeFiles';
+import {
+  decodeSnapshot,
+  encodeLine,
+  encodeSnapshot,
+  readLayout,
+  scanLines,
+  segmentName,
+  snapshotName,
+  type JournalEntry,
+  type Layout,
+  type SegmentFile,
+} from './storeFiles';
 
 /**
  * The crash-safe state store: an in-memory state, a journal that is the commit point, and snapshots
@@ -169,7 +180,10 @@ export class StateStore<S, R> {
     this.codec = opts.codec;
     this.snapshotEvery = opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (!Number.isSafeInteger(this.snapshotEvery) || this.snapshotEvery < 1) {
-      throw new PipelineError('usage', `snapshotEvery must be a positive integer, not ${String(opts.snapshotEvery)}.`, { where: 'snapshotEvery', fix: 'Use a whole number of records, such as 1000.' });
+      throw new PipelineError('usage', `snapshotEvery must be a positive integer, not ${String(opts.snapshotEvery)}.`, {
+        where: 'snapshotEvery',
+        fix: 'Use a whole number of records, such as 1000.',
+      });
     }
     this.lease = opts.lease;
     this.mode = opts.lease ? 'writer' : 'reader';
@@ -258,22 +272,36 @@ export class StateStore<S, R> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new PipelineError('usage', 'The state store is closed.', { file: this.dir, fix: 'Open it again with StateStore.open.' });
-    if (this.broken !== undefined) {
-      throw new PipelineError('invalid-state', `The state store in ${this.dir} could not rebuild its state after a failed commit (${message(this.broken)}), so its state in memory cannot be trusted.`, {
+    if (this.closed)
+      throw new PipelineError('usage', 'The state store is closed.', {
         file: this.dir,
-        fix: 'Close the store and open it again.',
+        fix: 'Open it again with StateStore.open.',
       });
+    if (this.broken !== undefined) {
+      throw new PipelineError(
+        'invalid-state',
+        `The state store in ${this.dir} could not rebuild its state after a failed commit (${message(this.broken)}), so its state in memory cannot be trusted.`,
+        {
+          file: this.dir,
+          fix: 'Close the store and open it again.',
+        },
+      );
     }
   }
 
   private assertWritable(): void {
     this.assertOpen();
     if (!this.lease) {
-      throw new PipelineError('not-leader', 'This state store was opened read-only (without the leader lease).', { file: this.dir, fix: 'Acquire the lease with LeaderLease.acquire and open the store with it.' });
+      throw new PipelineError('not-leader', 'This state store was opened read-only (without the leader lease).', {
+        file: this.dir,
+        fix: 'Acquire the lease with LeaderLease.acquire and open the store with it.',
+      });
     }
     if (this.lost || this.mode !== 'writer') {
-      throw new PipelineError('not-leader', 'This process lost the leader lease; it can no longer write the state.', { file: this.dir, fix: 'Call refresh() to follow the new leader, or acquire the lease again when it is gone.' });
+      throw new PipelineError('not-leader', 'This process lost the leader lease; it can no longer write the state.', {
+        file: this.dir,
+        fix: 'Call refresh() to follow the new leader, or acquire the lease again when it is gone.',
+      });
     }
   }
 
@@ -298,7 +326,10 @@ export class StateStore<S, R> {
     const lines: Buffer[] = [];
     for (let i = 0; i < records.length; i++) {
       const json = JSON.stringify(records[i]);
-      if (json === undefined) throw new PipelineError('invalid-state', `Record ${i} of the commit cannot be serialised.`, { where: `records[${i}]` });
+      if (json === undefined)
+        throw new PipelineError('invalid-state', `Record ${i} of the commit cannot be serialised.`, {
+          where: `records[${i}]`,
+        });
       parsed.push(this.codec.parseRecord(JSON.parse(json)));
       lines.push(encodeLine(first + i, lease.epoch, ts, last, json));
     }
@@ -348,9 +379,12 @@ export class StateStore<S, R> {
       // After this commit resolves, before the next one: the snapshot's serialisation must see
       // the state at one seq exactly.
       void this.enqueue(() => {
-        if (this.closed || this.lost || this.snapshotRunning || this._seq < this.nextSnapshotAt) return Promise.resolve();
+        if (this.closed || this.lost || this.snapshotRunning || this._seq < this.nextSnapshotAt)
+          return Promise.resolve();
         return this.captureSnapshot(false).then(() => undefined);
-      }).catch((e: unknown) => this.warn(`Could not start a snapshot of ${this.dir}: ${message(e)}. The journal still holds every record.`));
+      }).catch((e: unknown) =>
+        this.warn(`Could not start a snapshot of ${this.dir}: ${message(e)}. The journal still holds every record.`),
+      );
     }
   }
 
@@ -373,14 +407,22 @@ export class StateStore<S, R> {
   private lostDuringCommit(cause: unknown, verdict: 'fenced' | 'unknown', first: number, last: number): PipelineError {
     const who = isPipelineError(cause) ? ` ${cause.message}` : '';
     return verdict === 'fenced'
-      ? new PipelineError('not-leader', `Records ${first}–${last} were written after another process took over the pipeline, so they do not count.${who}`, {
-          file: this.dir,
-          fix: 'Call refresh() to follow the new leader; redo the change there if it still applies.',
-        })
-      : new PipelineError('not-leader', `This process lost the leader lease while committing records ${first}–${last}; the new leader's recovery decides whether they count.${who}`, {
-          file: this.dir,
-          fix: 'Call refresh() to follow the new leader and check whether the change is in its state.',
-        });
+      ? new PipelineError(
+          'not-leader',
+          `Records ${first}–${last} were written after another process took over the pipeline, so they do not count.${who}`,
+          {
+            file: this.dir,
+            fix: 'Call refresh() to follow the new leader; redo the change there if it still applies.',
+          },
+        )
+      : new PipelineError(
+          'not-leader',
+          `This process lost the leader lease while committing records ${first}–${last}; the new leader's recovery decides whether they count.${who}`,
+          {
+            file: this.dir,
+            fix: 'Call refresh() to follow the new leader and check whether the change is in its state.',
+          },
+        );
   }
 
   /**
@@ -426,7 +468,9 @@ export class StateStore<S, R> {
     try {
       await this.load('reader');
     } catch (e) {
-      this.warn(`After losing the leader lease, reloading ${this.dir} failed: ${message(e)}. The state shown may be out of date.`);
+      this.warn(
+        `After losing the leader lease, reloading ${this.dir} failed: ${message(e)}. The state shown may be out of date.`,
+      );
     }
   }
 
@@ -450,7 +494,9 @@ export class StateStore<S, R> {
     this.snapshotRunning = task;
     void task
       .catch((e: unknown) =>
-        this.warn(`Writing a snapshot of ${this.dir} at record ${seq} failed: ${message(e)}. The journal still holds every record; the next snapshot is tried after ${this.snapshotEvery} more.`),
+        this.warn(
+          `Writing a snapshot of ${this.dir} at record ${seq} failed: ${message(e)}. The journal still holds every record; the next snapshot is tried after ${this.snapshotEvery} more.`,
+        ),
       )
       .finally(() => {
         if (this.snapshotRunning === task) this.snapshotRunning = undefined;
@@ -582,10 +628,14 @@ export class StateStore<S, R> {
     const epoch = this.lease?.epoch ?? 0;
     if (mode === 'writer' && layout.maxEpoch > epoch) {
       this.lost = true;
-      throw new PipelineError('not-leader', `A leader with epoch ${layout.maxEpoch} has written to ${this.dir}; this process holds epoch ${epoch}.`, {
-        file: this.dir,
-        fix: 'Open the store without a lease to read it, or acquire the lease again.',
-      });
+      throw new PipelineError(
+        'not-leader',
+        `A leader with epoch ${layout.maxEpoch} has written to ${this.dir}; this process holds epoch ${epoch}.`,
+        {
+          file: this.dir,
+          fix: 'Open the store without a lease to read it, or acquire the lease again.',
+        },
+      );
     }
 
     const damaged: { path: string; movedTo: string | undefined; seq: number; why: string }[] = [];
@@ -595,9 +645,13 @@ export class StateStore<S, R> {
       if (snap.stale) {
         if (mode === 'writer') {
           const to = await moveAside(path, 'stale');
-          this.warn(`Snapshot ${path} was written by a replaced leader (epoch ${snap.epoch}) after a newer one took over; it was ignored and moved aside to ${to}.`);
+          this.warn(
+            `Snapshot ${path} was written by a replaced leader (epoch ${snap.epoch}) after a newer one took over; it was ignored and moved aside to ${to}.`,
+          );
         } else {
-          this.warn(`Snapshot ${path} was written by a replaced leader (epoch ${snap.epoch}) after a newer one took over; it was ignored.`);
+          this.warn(
+            `Snapshot ${path} was written by a replaced leader (epoch ${snap.epoch}) after a newer one took over; it was ignored.`,
+          );
         }
         continue;
       }
@@ -605,7 +659,9 @@ export class StateStore<S, R> {
       try {
         const { header, body } = decodeSnapshot(await readFile(path));
         if (header.seq !== snap.seq || header.epoch !== snap.epoch) {
-          throw new Error(`its header says record ${header.seq} and epoch ${header.epoch}, its name says record ${snap.seq} and epoch ${snap.epoch}`);
+          throw new Error(
+            `its header says record ${header.seq} and epoch ${header.epoch}, its name says record ${snap.seq} and epoch ${snap.epoch}`,
+          );
         }
         base = { state: this.codec.parseSnapshot(body), seq: snap.seq, epoch: snap.epoch, name: snap.name };
         break;
@@ -689,7 +745,9 @@ export class StateStore<S, R> {
         const idx = layout.segments.indexOf(p.seg);
         for (const later of layout.segments.slice(idx + 1)) {
           const to = await moveAside(join(this.dir, later.name));
-          this.warn(`Journal ${join(this.dir, later.name)} comes after that point and cannot be applied; it was moved aside to ${to}.`);
+          this.warn(
+            `Journal ${join(this.dir, later.name)} comes after that point and cannot be applied; it was moved aside to ${to}.`,
+          );
         }
         break;
       }
@@ -706,7 +764,9 @@ export class StateStore<S, R> {
     const segs = layout.segments;
     const problems: Problem[] = [];
     let changed = false;
-    let i = this.cursor ? segs.findIndex((s) => s.name === this.cursor!.seg) : segs.findIndex((s) => s.lastValidBound > this._seq);
+    let i = this.cursor
+      ? segs.findIndex((s) => s.name === this.cursor!.seg)
+      : segs.findIndex((s) => s.lastValidBound > this._seq);
     if (i === -1) i = segs.length;
 
     for (; i < segs.length; i++) {
@@ -721,7 +781,13 @@ export class StateStore<S, R> {
       let pending: { entries: JournalEntry[]; offset: number; line: number } | undefined;
       let stale = 0;
       let outcome: 'end' | 'segment' | 'all' | 'wait' = 'end';
-      const problem = (offset: number, line: number, scope: Problem['scope'], what: string, gap = false): Problem['scope'] => {
+      const problem = (
+        offset: number,
+        line: number,
+        scope: Problem['scope'],
+        what: string,
+        gap = false,
+      ): Problem['scope'] => {
         problems.push({ seg, offset, line, scope, what, gap });
         return scope;
       };
@@ -729,22 +795,43 @@ export class StateStore<S, R> {
       for (const l of scanLines(buf, from.offset, from.line)) {
         if (l.kind === 'partial') {
           if (isLast && mode === 'reader') outcome = 'wait';
-          else outcome = problem(pending?.offset ?? l.offset, pending?.line ?? l.line, 'segment', `the file ends with ${l.end - l.offset} bytes of a line that was never completed (a crash during a write; that commit was never acknowledged)`);
+          else
+            outcome = problem(
+              pending?.offset ?? l.offset,
+              pending?.line ?? l.line,
+              'segment',
+              `the file ends with ${l.end - l.offset} bytes of a line that was never completed (a crash during a write; that commit was never acknowledged)`,
+            );
           break;
         }
         if (l.kind === 'bad') {
-          outcome = problem(pending?.offset ?? l.offset, pending?.line ?? l.line, 'segment', `line ${l.line} is damaged: ${l.reason}`);
+          outcome = problem(
+            pending?.offset ?? l.offset,
+            pending?.line ?? l.line,
+            'segment',
+            `line ${l.line} is damaged: ${l.reason}`,
+          );
           break;
         }
         const e = l.entry;
         if (e.epoch !== seg.epoch) {
-          outcome = problem(pending?.offset ?? l.offset, pending?.line ?? l.line, 'segment', `line ${l.line} carries epoch ${e.epoch} in a file of epoch ${seg.epoch}`);
+          outcome = problem(
+            pending?.offset ?? l.offset,
+            pending?.line ?? l.line,
+            'segment',
+            `line ${l.line} carries epoch ${e.epoch} in a file of epoch ${seg.epoch}`,
+          );
           break;
         }
         if (pending) {
           const prev = pending.entries[pending.entries.length - 1]!;
           if (e.seq !== prev.seq + 1 || e.last !== prev.last) {
-            outcome = problem(pending.offset, pending.line, 'segment', `the commit of records ${pending.entries[0]!.seq}–${prev.last} is incomplete (line ${l.line} does not continue it)`);
+            outcome = problem(
+              pending.offset,
+              pending.line,
+              'segment',
+              `the commit of records ${pending.entries[0]!.seq}–${prev.last} is incomplete (line ${l.line} does not continue it)`,
+            );
             break;
           }
           pending.entries.push(e);
@@ -776,14 +863,24 @@ export class StateStore<S, R> {
           break;
         }
         if (e.last > limit) {
-          outcome = problem(commit.offset, commit.line, 'all', `the commit of records ${firstSeq}–${e.last} does not apply to the state`);
+          outcome = problem(
+            commit.offset,
+            commit.line,
+            'all',
+            `the commit of records ${firstSeq}–${e.last} does not apply to the state`,
+          );
           break;
         }
         let recs: R[];
         try {
           recs = commit.entries.map((x) => this.codec.parseRecord(x.rec));
         } catch (err) {
-          outcome = problem(commit.offset, commit.line, 'all', `line ${commit.line} holds a record that is not valid: ${message(err)}`);
+          outcome = problem(
+            commit.offset,
+            commit.line,
+            'all',
+            `line ${commit.line} holds a record that is not valid: ${message(err)}`,
+          );
           break;
         }
         let applied = 0;
@@ -795,7 +892,12 @@ export class StateStore<S, R> {
         } catch (err) {
           // Part of the commit is applied and cannot be taken back here: load again, stopping before it.
           if (applied > 0) throw new ReplayRestart(firstSeq - 1);
-          outcome = problem(commit.offset, commit.line, 'all', `record ${firstSeq} on line ${commit.line} does not apply to the state: ${message(err)}`);
+          outcome = problem(
+            commit.offset,
+            commit.line,
+            'all',
+            `record ${firstSeq} on line ${commit.line} does not apply to the state: ${message(err)}`,
+          );
           break;
         }
         this._seq = e.last;
@@ -806,10 +908,18 @@ export class StateStore<S, R> {
 
       if (outcome === 'end' && pending) {
         if (isLast && mode === 'reader') outcome = 'wait';
-        else outcome = problem(pending.offset, pending.line, 'segment', `the commit starting at line ${pending.line} is incomplete (a crash during a write; it was never acknowledged)`);
+        else
+          outcome = problem(
+            pending.offset,
+            pending.line,
+            'segment',
+            `the commit starting at line ${pending.line} is incomplete (a crash during a write; it was never acknowledged)`,
+          );
       }
       if (stale > 0) {
-        this.warn(`Journal ${join(this.dir, seg.name)}: ignored ${stale} record(s) of epoch ${seg.epoch} from record ${seg.fence} on, written after a newer leader took over there (a replaced leader's late writes).`);
+        this.warn(
+          `Journal ${join(this.dir, seg.name)}: ignored ${stale} record(s) of epoch ${seg.epoch} from record ${seg.fence} on, written after a newer leader took over there (a replaced leader's late writes).`,
+        );
       }
       if (outcome === 'all' || outcome === 'wait') break;
     }

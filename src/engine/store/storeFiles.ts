@@ -137,7 +137,10 @@ const SPACE = 0x20;
  */
 export function encodeLine(seq: number, epoch: number, ts: string, last: number, recJson: string): Buffer {
   const lastPart = last === seq ? '' : `"last":${last},`;
-  const json = Buffer.from(`{"seq":${seq},"epoch":${epoch},"ts":${JSON.stringify(ts)},${lastPart}"rec":${recJson}}`, 'utf8');
+  const json = Buffer.from(
+    `{"seq":${seq},"epoch":${epoch},"ts":${JSON.stringify(ts)},${lastPart}"rec":${recJson}}`,
+    'utf8',
+  );
   const out = Buffer.allocUnsafe(9 + json.length + 1);
   out.write(crc32Hex(json), 0, 'latin1');
   out[8] = SPACE;
@@ -196,7 +199,8 @@ function checkLine(buf: Buffer, start: number, nl: number): JournalEntry | strin
   }
   if (typeof v !== 'object' || v === null) return 'not a journal entry object';
   const o = v as Record<string, unknown>;
-  if (!isSeq(o.seq) || !isSeq(o.epoch) || typeof o.ts !== 'string' || !('rec' in o)) return 'journal entry without seq, epoch, ts and rec';
+  if (!isSeq(o.seq) || !isSeq(o.epoch) || typeof o.ts !== 'string' || !('rec' in o))
+    return 'journal entry without seq, epoch, ts and rec';
   const last = o.last === undefined ? o.seq : o.last;
   if (!isSeq(last) || last < o.seq) return 'journal entry with a bad "last"';
   return { seq: o.seq, epoch: o.epoch, ts: o.ts, last, rec: o.rec };
@@ -223,7 +227,15 @@ export interface SnapshotHeader {
  */
 export function encodeSnapshot(seq: number, epoch: number, stateJson: string): [Buffer, Buffer] {
   const body = Buffer.from(stateJson, 'utf8');
-  const header: SnapshotHeader = { format: SNAPSHOT_FORMAT, version: 1, seq, epoch, ts: new Date().toISOString(), bytes: body.length, crc: crc32Hex(body) };
+  const header: SnapshotHeader = {
+    format: SNAPSHOT_FORMAT,
+    version: 1,
+    seq,
+    epoch,
+    ts: new Date().toISOString(),
+    bytes: body.length,
+    crc: crc32Hex(body),
+  };
   return [Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body];
 }
 
@@ -239,12 +251,19 @@ export function decodeSnapshot(buf: Buffer): { header: SnapshotHeader; body: unk
   }
   const o = (typeof h === 'object' && h !== null ? h : {}) as Record<string, unknown>;
   if (o.format !== SNAPSHOT_FORMAT || o.version !== 1) throw new Error('not a state snapshot (unknown header)');
-  if (!Number.isSafeInteger(o.seq) || !Number.isSafeInteger(o.epoch) || !Number.isSafeInteger(o.bytes) || typeof o.crc !== 'string' || typeof o.ts !== 'string') {
+  if (
+    !Number.isSafeInteger(o.seq) ||
+    !Number.isSafeInteger(o.epoch) ||
+    !Number.isSafeInteger(o.bytes) ||
+    typeof o.crc !== 'string' ||
+    typeof o.ts !== 'string'
+  ) {
     throw new Error('the header misses seq, epoch, bytes or crc');
   }
   const header = o as unknown as SnapshotHeader;
   const body = buf.subarray(nl + 1);
-  if (body.length !== header.bytes) throw new Error(`the body has ${body.length} bytes, the header says ${header.bytes} (cut short or appended to)`);
+  if (body.length !== header.bytes)
+    throw new Error(`the body has ${body.length} bytes, the header says ${header.bytes} (cut short or appended to)`);
   if (crc32Hex(body) !== header.crc) throw new Error('checksum mismatch (the file is damaged)');
   try {
     return { header, body: JSON.parse(body.toString('utf8')) };

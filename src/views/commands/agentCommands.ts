@@ -16,8 +16,16 @@ export function agentCommands({ session }: CommandContext): Handlers {
       const preset = await vscode.window.showQuickPick(
         [
           ...Object.entries(PRESETS).map(([id, pr]) => ({ label: id, description: pr.description, command: id })),
-          ...Object.entries(extra).map(([id, template]) => ({ label: id, description: `from settings: ${template}`, command: template })),
-          { label: 'Custom command…', description: 'a template with {taskFile} {taskId} {worktree} {role}', command: '' },
+          ...Object.entries(extra).map(([id, template]) => ({
+            label: id,
+            description: `from settings: ${template}`,
+            command: template,
+          })),
+          {
+            label: 'Custom command…',
+            description: 'a template with {taskFile} {taskId} {worktree} {role}',
+            command: '',
+          },
         ],
         { title: 'Add Agent (1/3)', placeHolder: 'Which agent CLI runs it?' },
       );
@@ -42,7 +50,14 @@ export function agentCommands({ session }: CommandContext): Handlers {
       }
       const roles = [...new Set(p.config.stages.map((s) => s.role))];
       const role = await vscode.window.showQuickPick(
-        roles.map((r) => ({ label: r, description: `${Object.values(p.state.agents).filter((a) => a.role === r).length} agent(s) now`, detail: `stage ${p.config.stages.filter((s) => s.role === r).map((s) => s.name).join(', ')}` })),
+        roles.map((r) => ({
+          label: r,
+          description: `${Object.values(p.state.agents).filter((a) => a.role === r).length} agent(s) now`,
+          detail: `stage ${p.config.stages
+            .filter((s) => s.role === r)
+            .map((s) => s.name)
+            .join(', ')}`,
+        })),
         { title: 'Add Agent (2/3)', placeHolder: 'Which role does it play?' },
       );
       if (!role) return;
@@ -52,7 +67,12 @@ export function agentCommands({ session }: CommandContext): Handlers {
         title: 'Add Agent (3/3)',
         prompt: 'Its id',
         value: suggestion,
-        validateInput: (v) => (!NAME_PATTERN.test(v) ? 'Lower-case letters, digits and dashes, starting with a letter.' : p.state.agents[v] ? `${v} exists already.` : undefined),
+        validateInput: (v) =>
+          !NAME_PATTERN.test(v)
+            ? 'Lower-case letters, digits and dashes, starting with a letter.'
+            : p.state.agents[v]
+              ? `${v} exists already.`
+              : undefined,
       });
       if (!id) return;
       const a = await p.addAgent({ id, role: role.label, command });
@@ -65,7 +85,10 @@ export function agentCommands({ session }: CommandContext): Handlers {
       if (!id) return;
       const t = session.terminalRunner?.terminalOf(id);
       if (t) t.show(false);
-      else void vscode.window.showInformationMessage(`${id} has no terminal in this window${session.running ? ' yet (it gets one when it takes a task)' : ' (the pipeline is not running here)'}.`);
+      else
+        void vscode.window.showInformationMessage(
+          `${id} has no terminal in this window${session.running ? ' yet (it gets one when it takes a task)' : ' (the pipeline is not running here)'}.`,
+        );
     },
     [COMMANDS.openAgentWorktree]: async (arg) => {
       const p = await session.open();
@@ -76,7 +99,9 @@ export function agentCommands({ session }: CommandContext): Handlers {
       try {
         await vscode.workspace.fs.stat(uri);
       } catch {
-        throw new PipelineError('unknown-agent', `${id} has no worktree yet (${path}).`, { fix: 'Start the pipeline; each agent gets its worktree then.' });
+        throw new PipelineError('unknown-agent', `${id} has no worktree yet (${path}).`, {
+          fix: 'Start the pipeline; each agent gets its worktree then.',
+        });
       }
       const folders = vscode.workspace.workspaceFolders ?? [];
       if (folders.some((f) => f.uri.fsPath === uri.fsPath)) return;

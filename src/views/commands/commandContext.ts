@@ -15,9 +15,21 @@ export type Handler = (...args: unknown[]) => Promise<unknown>;
 export type Handlers = Partial<Record<CommandId, Handler>>;
 
 /** A task id from a tree node, a notification's argument, or a quick pick when called from the palette. */
-export async function taskIdFrom(p: Pipeline, arg: unknown, filter: (t: Task) => boolean = () => true, placeHolder = 'Choose a task'): Promise<string | undefined> {
+export async function taskIdFrom(
+  p: Pipeline,
+  arg: unknown,
+  filter: (t: Task) => boolean = () => true,
+  placeHolder = 'Choose a task',
+): Promise<string | undefined> {
   if (typeof arg === 'string') return arg;
-  if (arg && typeof arg === 'object' && 'id' in arg && typeof (arg).id === 'string' && (arg as { kind?: string }).kind !== 'group') return (arg as { id: string }).id;
+  if (
+    arg &&
+    typeof arg === 'object' &&
+    'id' in arg &&
+    typeof arg.id === 'string' &&
+    (arg as { kind?: string }).kind !== 'group'
+  )
+    return (arg as { id: string }).id;
   const tasks = Object.values(p.state.tasks)
     .filter(filter)
     .sort((a, b) => a.seq - b.seq);
@@ -29,12 +41,22 @@ export async function taskIdFrom(p: Pipeline, arg: unknown, filter: (t: Task) =>
   return picked?.label;
 }
 
-export async function agentIdFrom(p: Pipeline, arg: unknown, placeHolder = 'Choose an agent'): Promise<string | undefined> {
+export async function agentIdFrom(
+  p: Pipeline,
+  arg: unknown,
+  placeHolder = 'Choose an agent',
+): Promise<string | undefined> {
   if (typeof arg === 'string') return arg;
   const agents = Object.values(p.state.agents);
-  if (agents.length === 0) throw new PipelineError('unknown-agent', 'There are no agents yet.', { fix: 'Add one with "Agent Pipeline: Add Agent from a Preset".' });
+  if (agents.length === 0)
+    throw new PipelineError('unknown-agent', 'There are no agents yet.', {
+      fix: 'Add one with "Agent Pipeline: Add Agent from a Preset".',
+    });
   const picked = await vscode.window.showQuickPick(
-    agents.map((a) => ({ label: a.id, description: `${a.role} · ${a.status}${a.current_task ? ` · ${a.current_task}` : ''}` })),
+    agents.map((a) => ({
+      label: a.id,
+      description: `${a.role} · ${a.status}${a.current_task ? ` · ${a.current_task}` : ''}`,
+    })),
     { placeHolder },
   );
   return picked?.label;

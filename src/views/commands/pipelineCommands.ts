@@ -24,10 +24,18 @@ export function pipelineCommands({ session }: CommandContext): Handlers {
       const { target } = await initPipelineAt(root, { here: true });
       const p = await session.open();
       const preset = await vscode.window.showQuickPick(
-        [{ label: 'No agents for now', id: '' }, ...Object.entries(PRESETS).map(([id, pr]) => ({ label: `One ${id} agent per role`, description: pr.description, id }))],
+        [
+          { label: 'No agents for now', id: '' },
+          ...Object.entries(PRESETS).map(([id, pr]) => ({
+            label: `One ${id} agent per role`,
+            description: pr.description,
+            id,
+          })),
+        ],
         { placeHolder: `Pipeline initialised (target branch ${target}). Add agents?` },
       );
-      if (preset?.id) for (const s of p.config.stages) await p.addAgent({ id: s.role, role: s.role, command: preset.id });
+      if (preset?.id)
+        for (const s of p.config.stages) await p.addAgent({ id: s.role, role: s.role, command: preset.id });
       await session.updateContext();
       void vscode.window.showInformationMessage(`Agent Pipeline initialised in ${root} (target branch ${target}).`);
     },
@@ -43,8 +51,15 @@ export function pipelineCommands({ session }: CommandContext): Handlers {
       const tasks = Object.values(s.tasks);
       const count = (st: string) => tasks.filter((t) => t.status === st).length;
       const actions: { label: string; description?: string; command?: string }[] = [
-        { label: `$(info) ${s.orchestration_mode} · ${s.mode} · ${tasks.length} ${tasks.length === 1 ? 'task' : 'tasks'}: ${count('working')} working, ${count('queued') + count('pending')} waiting, ${count('blocked')} blocked, ${count('done')} done`, description: p.leader ? `led by ${p.isLeader ? 'this window' : `${p.leader.label} (pid ${p.leader.pid})`}` : 'not running' },
-        session.running ? { label: '$(debug-stop) Stop Pipeline', command: COMMANDS.stop } : { label: '$(play) Start Pipeline', command: COMMANDS.start },
+        {
+          label: `$(info) ${s.orchestration_mode} · ${s.mode} · ${tasks.length} ${tasks.length === 1 ? 'task' : 'tasks'}: ${count('working')} working, ${count('queued') + count('pending')} waiting, ${count('blocked')} blocked, ${count('done')} done`,
+          description: p.leader
+            ? `led by ${p.isLeader ? 'this window' : `${p.leader.label} (pid ${p.leader.pid})`}`
+            : 'not running',
+        },
+        session.running
+          ? { label: '$(debug-stop) Stop Pipeline', command: COMMANDS.stop }
+          : { label: '$(play) Start Pipeline', command: COMMANDS.start },
         { label: '$(add) Add Task', command: COMMANDS.addTask },
         { label: '$(person-add) Add Agent from a Preset', command: COMMANDS.addAgent },
         { label: '$(arrow-swap) Switch Orchestration Mode…', command: COMMANDS.switchOrchestration },
@@ -60,7 +75,11 @@ export function pipelineCommands({ session }: CommandContext): Handlers {
       const p = await session.open();
       const current = p.state.orchestration_mode;
       const picked = await vscode.window.showQuickPick(
-        strategyNames().map((n) => ({ label: n, description: n === current ? '(current)' : '', detail: getStrategy(n).summary })),
+        strategyNames().map((n) => ({
+          label: n,
+          description: n === current ? '(current)' : '',
+          detail: getStrategy(n).summary,
+        })),
         { placeHolder: `Orchestration mode (now ${current})` },
       );
       if (!picked || picked.label === current) return;
@@ -68,39 +87,67 @@ export function pipelineCommands({ session }: CommandContext): Handlers {
         await p.setOrchestrationMode(picked.label);
       } catch (e) {
         if (!isPipelineError(e) || e.code !== 'busy') throw e;
-        const choice = await vscode.window.showWarningMessage(e.message, { modal: true }, 'Drain (switch after their stage)', 'Force (requeue their work now)');
+        const choice = await vscode.window.showWarningMessage(
+          e.message,
+          { modal: true },
+          'Drain (switch after their stage)',
+          'Force (requeue their work now)',
+        );
         if (!choice) return;
-        const r = await p.setOrchestrationMode(picked.label, choice.startsWith('Drain') ? { drain: true } : { force: true });
-        void vscode.window.showInformationMessage(r.outcome === 'pending' ? `Switching to ${picked.label} once in-flight work drains.` : `Switched to ${picked.label}.${r.requeued.length ? ` Requeued ${r.requeued.join(', ')}.` : ''}`);
+        const r = await p.setOrchestrationMode(
+          picked.label,
+          choice.startsWith('Drain') ? { drain: true } : { force: true },
+        );
+        void vscode.window.showInformationMessage(
+          r.outcome === 'pending'
+            ? `Switching to ${picked.label} once in-flight work drains.`
+            : `Switched to ${picked.label}.${r.requeued.length ? ` Requeued ${r.requeued.join(', ')}.` : ''}`,
+        );
       }
     },
     [COMMANDS.switchRollout]: async () => {
       const p = await session.open();
       const current = p.state.mode;
       const picked = await vscode.window.showQuickPick(
-        ROLLOUT_MODES.map((m) => ({ label: m, description: m === current ? '(current)' : '', detail: ROLLOUT_TEXT[m] })),
+        ROLLOUT_MODES.map((m) => ({
+          label: m,
+          description: m === current ? '(current)' : '',
+          detail: ROLLOUT_TEXT[m],
+        })),
         { placeHolder: `Rollout mode (now ${current})` },
       );
       if (!picked || picked.label === current) return;
-      const ok = await vscode.window.showWarningMessage(`Switch the rollout mode from ${current} to ${picked.label}?`, { modal: true, detail: `In ${picked.label} mode the pipeline ${ROLLOUT_TEXT[picked.label]}.` }, 'Switch');
+      const ok = await vscode.window.showWarningMessage(
+        `Switch the rollout mode from ${current} to ${picked.label}?`,
+        { modal: true, detail: `In ${picked.label} mode the pipeline ${ROLLOUT_TEXT[picked.label]}.` },
+        'Switch',
+      );
       if (ok !== 'Switch') return;
       await p.setRolloutMode(picked.label);
     },
     [COMMANDS.rolloutCheck]: async () => {
       const p = await session.open();
       const r = p.rolloutCheck(await gitFactsOf(p));
-      const head = r.next ? `${r.mode} → ${r.next}: ${r.ready ? 'ready' : 'not ready'}` : `${r.mode}: ${r.ready ? 'healthy' : 'not healthy'}`;
+      const head = r.next
+        ? `${r.mode} → ${r.next}: ${r.ready ? 'ready' : 'not ready'}`
+        : `${r.mode}: ${r.ready ? 'healthy' : 'not healthy'}`;
       session.log.info(`Rollout check: ${head}`);
       for (const x of r.passed) session.log.info(`  ok   ${x}`);
       for (const x of r.reasons) session.log.warn(`  FAIL ${x}`);
       const show = r.ready ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
-      const choice = await show(`Rollout check: ${head}.${r.reasons.length ? ` ${r.reasons[0]}${r.reasons.length > 1 ? ` (+${r.reasons.length - 1} more)` : ''}` : ''}`, 'Show Details');
+      const choice = await show(
+        `Rollout check: ${head}.${r.reasons.length ? ` ${r.reasons[0]}${r.reasons.length > 1 ? ` (+${r.reasons.length - 1} more)` : ''}` : ''}`,
+        'Show Details',
+      );
       if (choice) session.log.show(true);
       return r;
     },
     [COMMANDS.exportStatus]: async () => {
       const p = await session.open();
-      const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(`${p.home.root}/pipeline-status.json`), filters: { JSON: ['json'] } });
+      const uri = await vscode.window.showSaveDialog({
+        defaultUri: vscode.Uri.file(`${p.home.root}/pipeline-status.json`),
+        filters: { JSON: ['json'] },
+      });
       if (!uri) return;
       await writeFile(uri.fsPath, JSON.stringify(p.status(), null, 2) + '\n');
       void vscode.window.showInformationMessage(`Status exported to ${uri.fsPath}.`);

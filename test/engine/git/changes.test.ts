@@ -5,9 +5,13 @@ import { test } from 'node:test';
 import { diffAgainstTarget, taskChanges } from '../../../src/engine/git/changes';
 import { commitFiles, fixturePerFile, git } from './gitFixture';
 
-const f = fixturePerFile({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'old-name.txt': 'a file long enough to be recognised as renamed\n' });
+const f = fixturePerFile({
+  'a.txt': 'a\n',
+  'b.txt': 'b\n',
+  'old-name.txt': 'a file long enough to be recognised as renamed\n',
+});
 
-void test('taskChanges: commits and files on the task branch since the merge base, not the target\'s', async () => {
+void test("taskChanges: commits and files on the task branch since the merge base, not the target's", async () => {
   const co = await f.worktrees.checkoutTask('implementer', 'TASK-001', 'main');
   const first = await commitFiles(co.path, { 'new.txt': 'new\n', 'a.txt': 'a changed\n' }, 'Add new, change a');
   await rm(join(co.path, 'b.txt'));
@@ -21,10 +25,13 @@ void test('taskChanges: commits and files on the task branch since the merge bas
   assert.equal(c.branch, 'pipeline/TASK-001');
   assert.equal(c.head, second);
   assert.equal(c.base, await git(f.dir, 'rev-parse', 'main~1'));
-  assert.deepEqual(c.commits.map((x) => [x.sha, x.subject]), [
-    [second, 'Delete b, rename old-name'],
-    [first, 'Add new, change a'],
-  ]);
+  assert.deepEqual(
+    c.commits.map((x) => [x.sha, x.subject]),
+    [
+      [second, 'Delete b, rename old-name'],
+      [first, 'Add new, change a'],
+    ],
+  );
   assert.equal(c.commits[0]?.author, 'Agent Pipeline');
   assert.match(c.commits[0]?.date ?? '', /^\d{4}-\d\d-\d\dT/);
   assert.deepEqual(
@@ -40,7 +47,7 @@ void test('taskChanges: commits and files on the task branch since the merge bas
   const diff = await diffAgainstTarget(f.repo, 'TASK-001', 'main');
   assert.match(diff, /^\+a changed$/m);
   assert.match(diff, /^rename from old-name\.txt$/m);
-  assert.ok(!diff.includes('main-only.txt'), 'the target\'s own changes are not the task\'s');
+  assert.ok(!diff.includes('main-only.txt'), "the target's own changes are not the task's");
   const only = await diffAgainstTarget(f.repo, 'TASK-001', 'main', ['new.txt']);
   assert.match(only, /new\.txt/);
   assert.ok(!only.includes('a.txt'));

@@ -56,7 +56,12 @@ export async function commitFiles(cwd: string, files: Record<string, string>, me
 }
 
 /** Commits files on `branch` without checking it out (a temporary worktree does the work). */
-export async function commitOnBranch(repoDir: string, branch: string, files: Record<string, string>, message: string): Promise<string> {
+export async function commitOnBranch(
+  repoDir: string,
+  branch: string,
+  files: Record<string, string>,
+  message: string,
+): Promise<string> {
   const tmp = await mkdtemp(join(tmpdir(), 'pipeline-side-'));
   const wt = join(tmp, 'wt');
   await git(repoDir, 'worktree', 'add', '--quiet', wt, branch);
@@ -78,7 +83,9 @@ export interface Fixture {
 }
 
 /** A repository with `a.txt` and `b.txt` on `main`, and a worktree root next to it. */
-export async function fixture(files: Record<string, string> = { 'a.txt': 'a1\na2\na3\n', 'b.txt': 'b1\n' }): Promise<Fixture> {
+export async function fixture(
+  files: Record<string, string> = { 'a.txt': 'a1\na2\na3\n', 'b.txt': 'b1\n' },
+): Promise<Fixture> {
   const base = await mkdtemp(join(tmpdir(), 'pipeline-git-'));
   const repo = await initRepo(join(base, 'repo'), { files });
   const worktrees = new Worktrees(repo, '../.pipeline-worktrees');
@@ -95,7 +102,10 @@ export async function fixture(files: Record<string, string> = { 'a.txt': 'a1\na2
 
 /** `git fsck` finds nothing wrong and no git lock file is left anywhere in the git dir. */
 export async function assertRepoHealthy(repo: GitRepo): Promise<void> {
-  const { stdout, stderr } = await run('git', ['fsck', '--no-progress', '--no-dangling'], { cwd: repo.root, env: cleanEnv() });
+  const { stdout, stderr } = await run('git', ['fsck', '--no-progress', '--no-dangling'], {
+    cwd: repo.root,
+    env: cleanEnv(),
+  });
   assert.equal(`${stdout}${stderr}`.trim(), '', 'git fsck output');
   const locks: string[] = [];
   const walk = async (dir: string): Promise<void> => {

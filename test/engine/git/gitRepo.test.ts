@@ -26,7 +26,11 @@ void test('isRepo and open: a repository, a plain directory, a missing one', asy
     assert.equal(await isRepo(f.dir), true);
     assert.equal(await isRepo(plain), false);
     assert.equal(await isRepo(join(plain, 'missing')), false);
-    await assert.rejects(GitRepo.open(plain), (e: unknown) => isPipelineError(e) && e.code === 'git' && /not inside a git repository/.test(e.message) && !!e.details.fix);
+    await assert.rejects(
+      GitRepo.open(plain),
+      (e: unknown) =>
+        isPipelineError(e) && e.code === 'git' && /not inside a git repository/.test(e.message) && !!e.details.fix,
+    );
     await assert.rejects(GitRepo.open(join(plain, 'missing')), /does not exist/);
   } finally {
     await rm(plain, { recursive: true, force: true });
@@ -49,7 +53,10 @@ void test('a failed command names the command, the repository and git stderr', a
 void test('a command that stays silent is killed by the timeout', async () => {
   const slow = await GitRepo.open(f.dir, { timeoutMs: 300 });
   // cat-file --batch waits for object names on stdin, which nobody sends.
-  await assert.rejects(slow.read(['cat-file', '--batch']), (e: unknown) => e instanceof GitCommandError && e.exitCode === -1 && /no output for 300 ms/.test(e.message));
+  await assert.rejects(
+    slow.read(['cat-file', '--batch']),
+    (e: unknown) => e instanceof GitCommandError && e.exitCode === -1 && /no output for 300 ms/.test(e.message),
+  );
 });
 
 void test('environment: no prompts, no optional locks on reads, no GIT_* leaking from our own process', async () => {
@@ -100,7 +107,10 @@ void test('the repository lock: shared by every instance of one repository, FIFO
   assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
 
   // A failing holder releases the lock.
-  await assert.rejects(withRepoLock('k', () => Promise.reject(new Error('boom'))), /boom/);
+  await assert.rejects(
+    withRepoLock('k', () => Promise.reject(new Error('boom'))),
+    /boom/,
+  );
   assert.equal(await withRepoLock('k', () => Promise.resolve(7)), 7);
   await git(f.dir, 'worktree', 'remove', join(f.base, 'side'));
 });

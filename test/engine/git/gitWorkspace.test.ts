@@ -10,7 +10,7 @@ const f = fixturePerFile(undefined, async (fx) => {
   ws = await GitWorkspace.open(fx.dir, '../.pipeline-worktrees');
 });
 
-void test('the monitor\'s port: prepare, commitAll, priorWork, merge', async () => {
+void test("the monitor's port: prepare, commitAll, priorWork, merge", async () => {
   assert.equal(ws.worktreePath('architect'), join(f.base, '.pipeline-worktrees', 'architect'));
   const prepared = await ws.prepare('architect', 'TASK-001', 'main');
   assert.deepEqual(prepared, { worktree: ws.worktreePath('architect'), conflicts: [] });

@@ -19,14 +19,20 @@ import { commitFiles, commitOnBranch, fixturePerFile, git, gitCode } from './git
  */
 
 let ws: GitWorkspace;
-const f = fixturePerFile({ 'a.txt': 'a1\na2\na3\n', 'b.txt': 'b1\n', 'old-name.txt': 'a file long enough to be recognised as renamed\n' }, (fx) => {
-  ws = new GitWorkspace(fx.worktrees);
-});
+const f = fixturePerFile(
+  { 'a.txt': 'a1\na2\na3\n', 'b.txt': 'b1\n', 'old-name.txt': 'a file long enough to be recognised as renamed\n' },
+  (fx) => {
+    ws = new GitWorkspace(fx.worktrees);
+  },
+);
 
 /** Records the git commands `repo` runs while `fn` runs. */
 async function commandsOf<T>(repo: GitRepo, fn: () => Promise<T>): Promise<{ result: T; commands: string[] }> {
   const commands: string[] = [];
-  const r = repo as unknown as Record<'readResult' | 'mutateResult', (args: readonly string[], ...rest: unknown[]) => Promise<unknown>>;
+  const r = repo as unknown as Record<
+    'readResult' | 'mutateResult',
+    (args: readonly string[], ...rest: unknown[]) => Promise<unknown>
+  >;
   const read = r.readResult;
   const mutate = r.mutateResult;
   r.readResult = function (args, ...rest) {
@@ -110,7 +116,10 @@ void test('commitAll: nothing uncommitted is one command; leftovers are committe
   await git(wt, 'rm', '--quiet', '--force', 'side.txt');
   assert.equal(await gitCode(wt, 'rev-parse', '-q', '--verify', 'MERGE_HEAD'), 0);
   assert.deepEqual((await worktreeStatus(f.repo, wt)).files, []);
-  await assert.rejects(f.worktrees.commitAll('worker-1', 'x'), (e: unknown) => e instanceof DirtyWorktreeError && /middle of a merge/.test(e.message));
+  await assert.rejects(
+    f.worktrees.commitAll('worker-1', 'x'),
+    (e: unknown) => e instanceof DirtyWorktreeError && /middle of a merge/.test(e.message),
+  );
   await git(wt, 'merge', '--abort');
   await git(f.dir, 'branch', '-D', 'side');
 
@@ -134,7 +143,11 @@ void test('worktreeStatus: branch, commit and paths (spaces, renames, untracked)
   const s = await worktreeStatus(f.repo, wt);
   assert.equal(s.branch, 'pipeline/TASK-003');
   assert.deepEqual([...s.files].sort(), ['b.txt', 'deep/er/new.txt', 'new name.txt', 'with space.txt']);
-  assert.deepEqual([...s.files].sort(), (await f.worktrees.uncommitted('worker-2')).sort(), 'the same paths as uncommittedFiles');
+  assert.deepEqual(
+    [...s.files].sort(),
+    (await f.worktrees.uncommitted('worker-2')).sort(),
+    'the same paths as uncommittedFiles',
+  );
 
   await git(wt, 'reset', '--quiet', '--hard');
   await git(wt, 'clean', '--quiet', '-fd');
@@ -164,7 +177,7 @@ void test('refsIfContains: one answer for the usual case, undefined for every ot
   assert.equal(await refsIfContains(f.repo, 'pipeline/TASK-004', 'no-such-target'), undefined);
 });
 
-void test('taskWork gives taskChanges\' commits and files; its errors are taskChanges\'', async () => {
+void test("taskWork gives taskChanges' commits and files; its errors are taskChanges'", async () => {
   // TASK-004 is behind main (previous test) and has work of its own; TASK-005 has none.
   await f.worktrees.checkoutTask('worker-4', 'TASK-005', 'main');
   const wt = f.worktrees.pathOf('worker-3');
@@ -212,7 +225,7 @@ void test('checkoutTask: an up-to-date branch, a behind one and a re-created wor
   assert.equal(await git(back.path, 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-004');
 });
 
-void test('gitDirOf reads the worktree\'s .git file, and asks git where there is none', async () => {
+void test("gitDirOf reads the worktree's .git file, and asks git where there is none", async () => {
   const wt = f.worktrees.pathOf('worker-6');
   const askGit = async (cwd: string) => realpath(await git(cwd, 'rev-parse', '--path-format=absolute', '--git-dir'));
   assert.equal(await realpath(await f.repo.gitDirOf(wt)), await askGit(wt));
@@ -228,7 +241,13 @@ void test('the exclude file is located once per repository and read each time', 
   assert.deepEqual(asked.commands, [], 'asked before, by the first checkout');
   // Someone removes the rule: the next operation puts it back.
   const before = await readFile(file, 'utf8');
-  await writeFile(file, before.split('\n').filter((l) => l !== `/${TASK_DIR}/`).join('\n'));
+  await writeFile(
+    file,
+    before
+      .split('\n')
+      .filter((l) => l !== `/${TASK_DIR}/`)
+      .join('\n'),
+  );
   await f.worktrees.commitAll('worker-6', 'nothing');
   assert.equal((await readFile(file, 'utf8')).split('\n').filter((l) => l === `/${TASK_DIR}/`).length, 1);
 });

@@ -10,7 +10,11 @@ import { commitFiles, commitOnBranch, fixturePerFile, git } from './gitFixture';
 const f = fixturePerFile();
 
 /** A task branch from main with its own commit, and main moved on in another file: a true merge. */
-async function divergedTask(id: string, files: Record<string, string>, mainFiles: Record<string, string>): Promise<string> {
+async function divergedTask(
+  id: string,
+  files: Record<string, string>,
+  mainFiles: Record<string, string>,
+): Promise<string> {
   const branch = `pipeline/${id}`;
   await git(f.dir, 'branch', branch, 'main');
   await commitOnBranch(f.dir, branch, files, `${id} work`);
@@ -38,7 +42,10 @@ void test('dry run: clean or conflicting with file names, touching no worktree a
   assert.equal(await git(f.dir, 'rev-parse', 'main'), before.main);
   assert.equal(await git(f.dir, 'status', '--porcelain'), before.status);
   await assert.rejects(dryRunMerge(f.repo, 'pipeline/NOPE-1', 'main'), /does not exist/);
-  await assert.rejects(mergeTask(f.repo, 'pipeline/TASK-002', 'main', 'Merge TASK-002'), (e: unknown) => e instanceof MergeConflictError && e.files.length === 2);
+  await assert.rejects(
+    mergeTask(f.repo, 'pipeline/TASK-002', 'main', 'Merge TASK-002'),
+    (e: unknown) => e instanceof MergeConflictError && e.files.length === 2,
+  );
   assert.equal(await git(f.dir, 'rev-parse', 'main'), before.main);
 });
 
@@ -122,7 +129,8 @@ void test('compare-and-swap: when the target moves between the dry run and the u
   let intruder = '';
   const r = await mergeTask(f.repo, branch, 'main', 'Merge TASK-040', {
     beforeAdvance: async (attempt) => {
-      if (attempt === 1) intruder = await commitFiles(f.dir, { 'intruder.txt': 'i\n' }, 'a commit that lands meanwhile');
+      if (attempt === 1)
+        intruder = await commitFiles(f.dir, { 'intruder.txt': 'i\n' }, 'a commit that lands meanwhile');
     },
   });
   assert.equal(r.attempts, 2);

@@ -29,14 +29,18 @@ test('the git worker prepares a worktree, commits, merges, reports errors as Pip
     assert.ok(merged.merged);
     assert.equal((await repo.read(['show', 'main:feature.txt'])).trim(), 'feature');
 
-    await assert.rejects(ws.prepare('implementer', 'TASK-002', 'no-such-branch'), (e: unknown) => isPipelineError(e) && e.code === 'git');
+    await assert.rejects(
+      ws.prepare('implementer', 'TASK-002', 'no-such-branch'),
+      (e: unknown) => isPipelineError(e) && e.code === 'git',
+    );
 
     // Killing the worker fails nothing that is not in flight; the next call starts a new one.
     const pid = (ws as unknown as { worker?: { pid?: number } }).worker?.pid;
     assert.ok(pid, 'the worker runs');
     process.kill(pid, 'SIGKILL');
     const deadline = Date.now() + 10_000;
-    while ((ws as unknown as { worker?: unknown }).worker && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((ws as unknown as { worker?: unknown }).worker && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     const again = await ws.prepare('tester', 'TASK-003', 'main');
     assert.equal(again.worktree, ws.worktreePath('tester'));
   } finally {

@@ -56,14 +56,23 @@ void test('a stale index.lock is removed when no git process works in the reposi
   await oldLock(mainLock);
   await oldLock(agentLock);
   const report = await repairRepository(f.worktrees);
-  assert.deepEqual(report.locks.map((l) => [l.path, l.action]).sort(), [[agentLock, 'removed'], [mainLock, 'removed']].sort());
+  assert.deepEqual(
+    report.locks.map((l) => [l.path, l.action]).sort(),
+    [
+      [agentLock, 'removed'],
+      [mainLock, 'removed'],
+    ].sort(),
+  );
   await assert.rejects(access(mainLock));
   await f.repo.mutate(['add', '--', 'a.txt']);
 
   // Too young: a git command may be about to write it.
   await writeFile(mainLock, '');
   const young = await repairRepository(f.worktrees);
-  assert.deepEqual(young.locks.map((l) => l.action), ['kept']);
+  assert.deepEqual(
+    young.locks.map((l) => l.action),
+    ['kept'],
+  );
   assert.match(young.locks[0]?.reason ?? '', /old/);
 
   // Old, but a git process is running in the repository: kept.
@@ -72,9 +81,15 @@ void test('a stale index.lock is removed when no git process works in the reposi
   try {
     await new Promise((r) => setTimeout(r, 100));
     const seen = await gitProcessesIn([f.dir]);
-    assert.ok(seen?.some((p) => p.pid === busy.pid), JSON.stringify(seen));
+    assert.ok(
+      seen?.some((p) => p.pid === busy.pid),
+      JSON.stringify(seen),
+    );
     const report2 = await repairRepository(f.worktrees);
-    assert.deepEqual(report2.locks.map((l) => l.action), ['kept']);
+    assert.deepEqual(
+      report2.locks.map((l) => l.action),
+      ['kept'],
+    );
     assert.match(report2.locks[0]?.reason ?? '', /git process is running/);
   } finally {
     busy.stdin.end();
@@ -82,9 +97,15 @@ void test('a stale index.lock is removed when no git process works in the reposi
   }
   // Without /proc nothing can be checked: kept.
   const blind = await repairRepository(f.worktrees, { gitProcesses: () => Promise.resolve(undefined) });
-  assert.deepEqual(blind.locks.map((l) => l.action), ['kept']);
+  assert.deepEqual(
+    blind.locks.map((l) => l.action),
+    ['kept'],
+  );
   const done = await repairRepository(f.worktrees);
-  assert.deepEqual(done.locks.map((l) => l.action), ['removed']);
+  assert.deepEqual(
+    done.locks.map((l) => l.action),
+    ['removed'],
+  );
 });
 
 void test('an unfinished merge is aborted in an agent worktree, only reported in the main working tree', async () => {
@@ -100,7 +121,10 @@ void test('an unfinished merge is aborted in an agent worktree, only reported in
 
   // The layer refuses to switch a worktree in the middle of a merge.
   await assert.rejects(f.worktrees.checkoutTask('implementer', 'TASK-002', 'main'), /in the middle of a merge/);
-  await assert.rejects(f.worktrees.commitAll('implementer', 'would commit conflict markers'), /in the middle of a merge/);
+  await assert.rejects(
+    f.worktrees.commitAll('implementer', 'would commit conflict markers'),
+    /in the middle of a merge/,
+  );
 
   const report = await repairRepository(f.worktrees);
   assert.deepEqual(

@@ -38,9 +38,18 @@ void test('8 concurrent ensureWorktree calls for 8 agents all succeed', async ()
 });
 
 void test('ids are validated before they become paths or branches', async () => {
-  await assert.rejects(f.worktrees.ensureWorktree('../escape'), (e: unknown) => isPipelineError(e) && e.code === 'invalid-id');
-  await assert.rejects(f.worktrees.checkoutTask('tester', 'TASK-1; rm -rf /', 'main'), (e: unknown) => isPipelineError(e) && e.code === 'invalid-id');
-  await assert.rejects(f.worktrees.checkoutTask('tester', 'TASK-001', '--upload-pack=x'), (e: unknown) => isPipelineError(e) && e.code === 'invalid-config');
+  await assert.rejects(
+    f.worktrees.ensureWorktree('../escape'),
+    (e: unknown) => isPipelineError(e) && e.code === 'invalid-id',
+  );
+  await assert.rejects(
+    f.worktrees.checkoutTask('tester', 'TASK-1; rm -rf /', 'main'),
+    (e: unknown) => isPipelineError(e) && e.code === 'invalid-id',
+  );
+  await assert.rejects(
+    f.worktrees.checkoutTask('tester', 'TASK-001', '--upload-pack=x'),
+    (e: unknown) => isPipelineError(e) && e.code === 'invalid-config',
+  );
   await assert.rejects(f.worktrees.checkoutTask('tester', 'TASK-001', 'no-such-target'), /does not exist/);
 });
 
@@ -172,7 +181,7 @@ void test('removeWorktree refuses when the commit would be lost; commitAll refus
   await f.worktrees.removeWorktree('never-created');
 });
 
-void test('a task branch checked out in the user\'s own worktree is not taken over', async () => {
+void test("a task branch checked out in the user's own worktree is not taken over", async () => {
   await git(f.dir, 'branch', 'pipeline/TASK-007', 'main');
   const userWt = join(f.base, 'user-wt');
   await git(f.dir, 'worktree', 'add', '--quiet', userWt, 'pipeline/TASK-007');

@@ -22,8 +22,12 @@ void test('its shape: N tasks in master, subtasks, about three dependencies per 
   const withSubtasks = tasks.filter((t) => t.subtasks.length > 0).length / tasks.length;
   assert.ok(withSubtasks > 0.6 && withSubtasks < 0.9, `share with subtasks ${withSubtasks}`);
   const statuses = new Set(tasks.map((t) => t.status));
-  for (const s of ['pending', 'in-progress', 'review', 'done', 'deferred', 'blocked', 'cancelled']) assert.ok(statuses.has(s), s);
-  assert.ok(tasks.some((t) => t.dependencies.some((d) => typeof d === 'string' && d.includes('.'))), 'some dependencies on subtasks');
+  for (const s of ['pending', 'in-progress', 'review', 'done', 'deferred', 'blocked', 'cancelled'])
+    assert.ok(statuses.has(s), s);
+  assert.ok(
+    tasks.some((t) => t.dependencies.some((d) => typeof d === 'string' && d.includes('.'))),
+    'some dependencies on subtasks',
+  );
   assert.ok(tasks.every((t) => typeof t.id === 'number'));
   assert.ok(generateTaskMasterFile({ tasks: 5, stringIds: true }).master?.tasks.every((t) => typeof t.id === 'string'));
 });
@@ -34,7 +38,10 @@ void test('it imports without errors, and the result can be fully ordered (acycl
     assert.equal(r.format, 'taskmaster-tagged');
     assert.ok(r.tasks.length > 300);
     assertPrerequisitesFirst(r);
-    const other = detectAndParse(generateTaskMasterJson({ tasks: 300, seed: 4, stringIds }), 'generated.json', { tag: 'feature-x', prefix: 'FX' });
+    const other = detectAndParse(generateTaskMasterJson({ tasks: 300, seed: 4, stringIds }), 'generated.json', {
+      tag: 'feature-x',
+      prefix: 'FX',
+    });
     assertPrerequisitesFirst(other);
   }
 });

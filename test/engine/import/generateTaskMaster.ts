@@ -78,11 +78,19 @@ const OBJECTS = [
   'background job retries',
   'the metrics dashboard',
 ];
-const QUALIFIERS = ['', ' for teams', ' with pagination', ' behind a feature flag', ' for mobile clients', ' in the admin area', ' with caching'];
+const QUALIFIERS = [
+  '',
+  ' for teams',
+  ' with pagination',
+  ' behind a feature flag',
+  ' for mobile clients',
+  ' in the admin area',
+  ' with caching',
+];
 const DETAILS = [
   'Keep the public interface backwards compatible and document every new option.',
   'Validate all input at the boundary and return errors that say what to change.',
-  'Store timestamps in UTC and render them in the user\'s time zone.',
+  "Store timestamps in UTC and render them in the user's time zone.",
   'Reuse the existing repository layer instead of writing new queries.',
   'Log one structured line per request with the correlation id.',
   'Guard the change with a feature flag so that it can be turned off without a deploy.',
@@ -126,7 +134,13 @@ export function generateTaskMasterFile(opts: GenerateTaskMasterOptions): TaskMas
       ['blocked', 3],
       ['cancelled', 2],
     ] as const);
-  const priority = (): string | undefined => weighted([['high', 25], ['medium', 50], ['low', 20], ['none', 5]] as const).replace('none', '') || undefined;
+  const priority = (): string | undefined =>
+    weighted([
+      ['high', 25],
+      ['medium', 50],
+      ['low', 20],
+      ['none', 5],
+    ] as const).replace('none', '') || undefined;
 
   const makeTasks = (count: number, withSubtasks: boolean): TaskMasterTask[] => {
     const subtaskCounts: number[] = [];
@@ -160,7 +174,14 @@ export function generateTaskMasterFile(opts: GenerateTaskMasterOptions): TaskMas
           title: title(),
           description: `Part ${s} of task ${n}.`,
           details: rnd() < 0.5 ? details() : '',
-          status: taskStatus === 'done' ? 'done' : weighted([['pending', 70], ['done', 20], ['in-progress', 10]] as const),
+          status:
+            taskStatus === 'done'
+              ? 'done'
+              : weighted([
+                  ['pending', 70],
+                  ['done', 20],
+                  ['in-progress', 10],
+                ] as const),
           dependencies: [...new Set(sdeps)],
           testStrategy: rnd() < 0.3 ? pick(STRATEGIES) : '',
         });
@@ -187,9 +208,14 @@ export function generateTaskMasterFile(opts: GenerateTaskMasterOptions): TaskMas
     updated: new Date(base + (offsetDays + 30) * day).toISOString(),
     description,
   });
-  const file: TaskMasterTaggedFile = { master: { tasks: makeTasks(opts.tasks, true), metadata: metadata('Tasks for master context', 0) } };
+  const file: TaskMasterTaggedFile = {
+    master: { tasks: makeTasks(opts.tasks, true), metadata: metadata('Tasks for master context', 0) },
+  };
   (opts.extraTags ?? ['feature-x']).forEach((tag, k) => {
-    file[tag] = { tasks: makeTasks(opts.extraTagTasks ?? 10, true), metadata: metadata(`Tasks for ${tag} context`, 10 + k) };
+    file[tag] = {
+      tasks: makeTasks(opts.extraTagTasks ?? 10, true),
+      metadata: metadata(`Tasks for ${tag} context`, 10 + k),
+    };
   });
   return file;
 }

@@ -15,7 +15,10 @@ void test('not JSON: the line and column of the first problem', async () => {
   const file = fixture('malformed', 'not-json.json');
   const e = await importRejection(importFile(file), file);
   assert.equal(e.details.where, '8:5');
-  assert.match(e.message, /not valid JSON: Unexpected "}": expected a property name in double quotes \(a trailing comma is not allowed in JSON\) at line 8, column 5/);
+  assert.match(
+    e.message,
+    /not valid JSON: Unexpected "}": expected a property name in double quotes \(a trailing comma is not allowed in JSON\) at line 8, column 5/,
+  );
 });
 
 void test('syntax errors of every kind point at the right place', () => {
@@ -50,14 +53,20 @@ void test('syntax errors of every kind point at the right place', () => {
 
 void test('a byte-order mark is accepted', () => {
   const r = detectAndParse(`\uFEFF${JSON.stringify({ tasks: [{ id: 1, title: 'a' }] })}`, 'bom.json');
-  assert.deepEqual(r.tasks.map((t) => t.spec.id), ['TM-1']);
+  assert.deepEqual(
+    r.tasks.map((t) => t.spec.id),
+    ['TM-1'],
+  );
 });
 
 void test('wrong shape: the JSON path of the first problem, the first few listed', async () => {
   const file = fixture('malformed', 'wrong-shape.json');
   const e = await importRejection(importFile(file), file);
   assert.equal(e.details.where, 'master.tasks[1].title');
-  assert.match(e.message, /master\.tasks\[1\]\.title: expected a title \(a string\); master\.tasks\[2\]\.dependencies\[0\]: expected a Task Master dependency/);
+  assert.match(
+    e.message,
+    /master\.tasks\[1\]\.title: expected a title \(a string\); master\.tasks\[2\]\.dependencies\[0\]: expected a Task Master dependency/,
+  );
 });
 
 void test('wrong shapes at the top level and inside tasks', () => {
@@ -66,18 +75,34 @@ void test('wrong shapes at the top level and inside tasks', () => {
     ['tasks', '(top level)', /holds a string/],
     [null, '(top level)', /holds null/],
     [{}, '(top level)', /empty object/],
-    [{ projects: [], version: 2 }, '(top level)', /neither a Task Master tasks file nor a pipeline state.*keys: projects, version/],
+    [
+      { projects: [], version: 2 },
+      '(top level)',
+      /neither a Task Master tasks file nor a pipeline state.*keys: projects, version/,
+    ],
     [{ tasks: 'none' }, 'tasks', /"tasks" is neither a list/],
     [{ tasks: [{ id: 'one', title: 'a' }] }, 'tasks[0].id', /expected a Task Master id/],
     [{ tasks: [{ id: -1, title: 'a' }] }, 'tasks[0].id', /expected a Task Master id/],
     [{ tasks: [{ id: 1.5, title: 'a' }] }, 'tasks[0].id', /expected a Task Master id/],
-    [{ tasks: [{ id: 1, title: 'a', subtasks: [{ id: 1, title: 'b', dependencies: ['1.2.3'] }] }] }, 'tasks[0].subtasks[0].dependencies[0]', /expected a Task Master dependency/],
+    [
+      { tasks: [{ id: 1, title: 'a', subtasks: [{ id: 1, title: 'b', dependencies: ['1.2.3'] }] }] },
+      'tasks[0].subtasks[0].dependencies[0]',
+      /expected a Task Master dependency/,
+    ],
     [{ tasks: [{ id: 1, title: 'a', subtasks: {} }] }, 'tasks[0].subtasks', /expected array/],
     [{ tasks: [{ id: 1, title: 'a', status: 3 }] }, 'tasks[0].status', /expected string/],
     [{ tasks: ['a task'] }, 'tasks[0]', /expected object/],
     [{ master: { tasks: {} } }, 'master.tasks', /expected array/],
-    [{ master: { tasks: [{ id: 1, title: '   ' }] } }, 'master.tasks[0].title', /TM-1 \(master\.tasks\[0\]\) cannot be imported: title: a title is required/],
-    [{ master: { tasks: [{ id: 1, title: 'a', description: 'x'.repeat(200_001) }] } }, 'master.tasks[0].description', /description/],
+    [
+      { master: { tasks: [{ id: 1, title: '   ' }] } },
+      'master.tasks[0].title',
+      /TM-1 \(master\.tasks\[0\]\) cannot be imported: title: a title is required/,
+    ],
+    [
+      { master: { tasks: [{ id: 1, title: 'a', description: 'x'.repeat(200_001) }] } },
+      'master.tasks[0].description',
+      /description/,
+    ],
     [{ tasks: [{ id: 1_000_000_000, title: 'a' }] }, 'tasks[0].id', /expected a Task Master id/],
   ];
   for (const [root, where, message] of cases) {
@@ -95,13 +120,23 @@ void test('an unknown dependency names both tasks and points at the dependency',
   assert.match(e.details.fix ?? '', /validate-dependencies/);
 
   const sub = importErrorOf(
-    () => detectAndParse(JSON.stringify({ tasks: [{ id: 4, title: 'a', subtasks: [{ id: 1, title: 'b', dependencies: [7] }] }] }), 'sub.json'),
+    () =>
+      detectAndParse(
+        JSON.stringify({ tasks: [{ id: 4, title: 'a', subtasks: [{ id: 1, title: 'b', dependencies: [7] }] }] }),
+        'sub.json',
+      ),
     'sub.json',
   );
   assert.equal(sub.details.where, 'tasks[0].subtasks[0].dependencies[0]');
-  assert.match(sub.message, /TM-4\.1 \(tasks\[0\]\.subtasks\[0\]\) depends on 7, which is neither a subtask of task 4 nor a task in sub\.json/);
+  assert.match(
+    sub.message,
+    /TM-4\.1 \(tasks\[0\]\.subtasks\[0\]\) depends on 7, which is neither a subtask of task 4 nor a task in sub\.json/,
+  );
 
-  const dotted = importErrorOf(() => detectAndParse(JSON.stringify({ tasks: [{ id: 1, title: 'a', dependencies: ['1.5'] }] }), 'dot.json'), 'dot.json');
+  const dotted = importErrorOf(
+    () => detectAndParse(JSON.stringify({ tasks: [{ id: 1, title: 'a', dependencies: ['1.5'] }] }), 'dot.json'),
+    'dot.json',
+  );
   assert.match(dotted.message, /depends on "1\.5", which is not a task or subtask/);
 });
 
@@ -111,11 +146,38 @@ void test('a duplicate id, of a task or of a subtask, names both places', async 
   assert.equal(e.details.where, 'tasks[2].id');
   assert.match(e.message, /Task id 2 appears twice in .*: at tasks\[1\] and at tasks\[2\]/);
 
-  const stringAndNumber = importErrorOf(() => detectAndParse(JSON.stringify({ tasks: [{ id: 3, title: 'a' }, { id: '3', title: 'b' }] }), 'x.json'), 'x.json');
+  const stringAndNumber = importErrorOf(
+    () =>
+      detectAndParse(
+        JSON.stringify({
+          tasks: [
+            { id: 3, title: 'a' },
+            { id: '3', title: 'b' },
+          ],
+        }),
+        'x.json',
+      ),
+    'x.json',
+  );
   assert.equal(stringAndNumber.details.where, 'tasks[1].id');
 
   const sub = importErrorOf(
-    () => detectAndParse(JSON.stringify({ tasks: [{ id: 1, title: 'a', subtasks: [{ id: 2, title: 'b' }, { id: 2, title: 'c' }] }] }), 'x.json'),
+    () =>
+      detectAndParse(
+        JSON.stringify({
+          tasks: [
+            {
+              id: 1,
+              title: 'a',
+              subtasks: [
+                { id: 2, title: 'b' },
+                { id: 2, title: 'c' },
+              ],
+            },
+          ],
+        }),
+        'x.json',
+      ),
     'x.json',
   );
   assert.equal(sub.details.where, 'tasks[0].subtasks[1].id');
@@ -125,7 +187,10 @@ void test('a duplicate id, of a task or of a subtask, names both places', async 
 void test('a binary file is refused before parsing', async () => {
   await withTempDir(async (dir) => {
     const png = join(dir, 'image.png');
-    await writeFile(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52]));
+    await writeFile(
+      png,
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52]),
+    );
     const e = await importRejection(importFile(png), png);
     assert.equal(e.details.where, 'byte 8');
     assert.match(e.message, /looks like a binary file/);
@@ -135,7 +200,10 @@ void test('a binary file is refused before parsing', async () => {
     assert.match((await importRejection(importFile(utf16), utf16)).message, /UTF-16/);
 
     const latin1 = join(dir, 'latin1.json');
-    await writeFile(latin1, Buffer.concat([Buffer.from('{\n  "tasks": [{"id": 1, "title": "caf'), Buffer.from([0xe9]), Buffer.from('"}]}')]));
+    await writeFile(
+      latin1,
+      Buffer.concat([Buffer.from('{\n  "tasks": [{"id": 1, "title": "caf'), Buffer.from([0xe9]), Buffer.from('"}]}')]),
+    );
     const bad = await importRejection(importFile(latin1), latin1);
     assert.equal(bad.details.where, '2:36');
     assert.match(bad.message, /not UTF-8 text/);

@@ -23,7 +23,13 @@ void test('prerequisites outside the list and self-references are ignored', () =
 });
 
 void test('tasks on a cycle follow the others in input order', () => {
-  assert.deepEqual(ids(orderByPrerequisites([t('A', 'C'), t('B', 'A'), t('C', 'B'), t('D'), t('E', 'D')])), ['D', 'E', 'A', 'B', 'C']);
+  assert.deepEqual(ids(orderByPrerequisites([t('A', 'C'), t('B', 'A'), t('C', 'B'), t('D'), t('E', 'D')])), [
+    'D',
+    'E',
+    'A',
+    'B',
+    'C',
+  ]);
 });
 
 void test('random acyclic graphs: every prerequisite first, nothing lost, ties in input order', () => {
@@ -31,7 +37,12 @@ void test('random acyclic graphs: every prerequisite first, nothing lost, ties i
   for (let round = 0; round < 50; round++) {
     const n = 1 + Math.floor(rnd() * 60);
     // Prerequisites point at lower numbers, then the list is shuffled.
-    const list = Array.from({ length: n }, (_, i) => t(`T-${i}`, ...Array.from({ length: Math.floor(rnd() * 4) }, () => `T-${Math.floor(rnd() * i)}`).filter(() => i > 0)));
+    const list = Array.from({ length: n }, (_, i) =>
+      t(
+        `T-${i}`,
+        ...Array.from({ length: Math.floor(rnd() * 4) }, () => `T-${Math.floor(rnd() * i)}`).filter(() => i > 0),
+      ),
+    );
     for (let i = list.length - 1; i > 0; i--) {
       const j = Math.floor(rnd() * (i + 1));
       [list[i], list[j]] = [list[j] as (typeof list)[number], list[i] as (typeof list)[number]];
@@ -40,6 +51,8 @@ void test('random acyclic graphs: every prerequisite first, nothing lost, ties i
     assert.equal(out.length, list.length);
     assert.deepEqual(new Set(ids(out)), new Set(ids(list)));
     const pos = new Map(ids(out).map((id, i) => [id, i]));
-    for (const x of out) for (const p of x.spec.prerequisites) if (p !== x.spec.id) assert.ok((pos.get(p) ?? -1) < (pos.get(x.spec.id) ?? -1));
+    for (const x of out)
+      for (const p of x.spec.prerequisites)
+        if (p !== x.spec.id) assert.ok((pos.get(p) ?? -1) < (pos.get(x.spec.id) ?? -1));
   }
 });

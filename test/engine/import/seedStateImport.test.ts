@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectAndParse, importFile } from '../../../src/engine/import/taskImport';
-import { assertPrerequisitesFirst, fixture, importErrorOf, importRejection, task, warningMatching } from './importTestKit';
+import {
+  assertPrerequisitesFirst,
+  fixture,
+  importErrorOf,
+  importRejection,
+  task,
+  warningMatching,
+} from './importTestKit';
 
 /** The seed's state JSON: its statuses, its queues, and the example it gives. */
 
@@ -49,8 +56,14 @@ void test("the seed's own example imports: the task in flight and the two only l
     ],
   );
   warningMatching(r, /agents and modes .* are not imported/);
-  warningMatching(r, /Listed in a queue but not in "tasks", imported with their id as title \(2\): TASK-002, TASK-003\./);
-  warningMatching(r, /Work in progress in the state \(such as arch_wip\), imported as pending.*\(1\): TASK-001 \(arch_wip\)\./);
+  warningMatching(
+    r,
+    /Listed in a queue but not in "tasks", imported with their id as title \(2\): TASK-002, TASK-003\./,
+  );
+  warningMatching(
+    r,
+    /Work in progress in the state \(such as arch_wip\), imported as pending.*\(1\): TASK-001 \(arch_wip\)\./,
+  );
   warningMatching(r, /Tasks without a title, titled with their id \(1\): TASK-001\./);
 });
 
@@ -67,7 +80,10 @@ void test('the seed statuses: work in flight restarts as pending, completed is d
   // No status: from the queue. The seed's "blocked" queue is "Dependency blocked": pending.
   assert.deepEqual(status('TASK-009'), ['pending', undefined]);
   assert.deepEqual(status('TASK-002'), ['pending', undefined]);
-  warningMatching(r, /Work in progress in the state .*\(4\): TASK-001 \(arch_wip\), TASK-004 \(test_wip\), TASK-005 \(impl_wip\), TASK-006 \(review\)\./);
+  warningMatching(
+    r,
+    /Work in progress in the state .*\(4\): TASK-001 \(arch_wip\), TASK-004 \(test_wip\), TASK-005 \(impl_wip\), TASK-006 \(review\)\./,
+  );
   assertPrerequisitesFirst(r);
 });
 
@@ -93,13 +109,29 @@ void test('the seed fields: title, description, prerequisites, priority, paths a
 void test('a status from the queue: completed → done, others → pending; status and queue disagreeing → the status, with a warning', () => {
   const r = detectAndParse(
     state(
-      { 'TASK-1': { title: 'a' }, 'TASK-2': { title: 'b' }, 'TASK-3': { title: 'c', status: 'completed' }, 'TASK-4': { title: 'd', status: 'unassigned' } },
+      {
+        'TASK-1': { title: 'a' },
+        'TASK-2': { title: 'b' },
+        'TASK-3': { title: 'c', status: 'completed' },
+        'TASK-4': { title: 'd', status: 'unassigned' },
+      },
       { completed: ['TASK-1', 'TASK-4'], implementation: ['TASK-2', 'TASK-3'] },
     ),
     'q.json',
   );
-  assert.deepEqual(r.tasks.map((t) => [t.spec.id, t.status]), [['TASK-1', 'done'], ['TASK-2', 'pending'], ['TASK-3', 'done'], ['TASK-4', 'pending']]);
-  warningMatching(r, /Status and queue disagree; the status counts \(2\): TASK-3 \(status completed, queue implementation\), TASK-4 \(status unassigned, queue completed\)\./);
+  assert.deepEqual(
+    r.tasks.map((t) => [t.spec.id, t.status]),
+    [
+      ['TASK-1', 'done'],
+      ['TASK-2', 'pending'],
+      ['TASK-3', 'done'],
+      ['TASK-4', 'pending'],
+    ],
+  );
+  warningMatching(
+    r,
+    /Status and queue disagree; the status counts \(2\): TASK-3 \(status completed, queue implementation\), TASK-4 \(status unassigned, queue completed\)\./,
+  );
 });
 
 void test('a blocked_reason is kept; our own statuses (queued, working, done, cancelled) are understood too', () => {
@@ -131,7 +163,10 @@ void test('a blocked_reason is kept; our own statuses (queued, working, done, ca
 });
 
 void test('a task in the blocked queue without prerequisites is named; --prefix and --tag do not apply', () => {
-  const r = detectAndParse(state({ 'TASK-1': { title: 'a' } }, { blocked: ['TASK-1'] }), 'b.json', { prefix: 'TM', tag: 'x' });
+  const r = detectAndParse(state({ 'TASK-1': { title: 'a' } }, { blocked: ['TASK-1'] }), 'b.json', {
+    prefix: 'TM',
+    tag: 'x',
+  });
   assert.equal(task(r, 'TASK-1').status, 'pending');
   warningMatching(r, /In the "blocked" queue .* with no prerequisites listed, imported as pending \(1\): TASK-1\./);
   warningMatching(r, /--prefix applies to Task Master files/);
@@ -149,11 +184,17 @@ void test('bad ids, unknown prerequisites and duplicate keys are errors that nam
   e = importErrorOf(() => detectAndParse(state({}, { unassigned: ['TASK-1', '../etc'] }), 's.json'), 's.json');
   assert.equal(e.details.where, 'queues.unassigned[1]');
 
-  e = importErrorOf(() => detectAndParse(state({ 'TASK-1': { title: 'a', prerequisites: ['TASK-9'] } }), 's.json'), 's.json');
+  e = importErrorOf(
+    () => detectAndParse(state({ 'TASK-1': { title: 'a', prerequisites: ['TASK-9'] } }), 's.json'),
+    's.json',
+  );
   assert.equal(e.details.where, 'tasks.TASK-1.prerequisites[0]');
   assert.match(e.message, /TASK-1 depends on "TASK-9", which is not a task in s\.json/);
 
-  e = importErrorOf(() => detectAndParse(state({ 'TASK-1': { title: 'a', labels: ['Not A Name'] } }), 's.json'), 's.json');
+  e = importErrorOf(
+    () => detectAndParse(state({ 'TASK-1': { title: 'a', labels: ['Not A Name'] } }), 's.json'),
+    's.json',
+  );
   assert.equal(e.details.where, 'tasks.TASK-1.labels[0]');
 
   e = importErrorOf(() => detectAndParse(state({ 'TASK-1': { title: 'a', status: 7 } }), 's.json'), 's.json');

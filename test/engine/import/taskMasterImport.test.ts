@@ -29,7 +29,18 @@ function legacy(tasks: unknown[]): string {
   return JSON.stringify({ tasks, metadata: { projectName: 'test' } });
 }
 function tmTask(id: number | string, fields: Record<string, unknown> = {}): Record<string, unknown> {
-  return { id, title: `Task ${id}`, description: '', details: '', testStrategy: '', status: 'pending', dependencies: [], priority: 'medium', subtasks: [], ...fields };
+  return {
+    id,
+    title: `Task ${id}`,
+    description: '',
+    details: '',
+    testStrategy: '',
+    status: 'pending',
+    dependencies: [],
+    priority: 'medium',
+    subtasks: [],
+    ...fields,
+  };
 }
 
 void test('a tagged file: the master tag by default, ids with the TM prefix, subtasks included', async () => {
@@ -39,7 +50,10 @@ void test('a tagged file: the master tag by default, ids with the TM prefix, sub
   // 10 tasks and 11 subtasks in master; the feature-oauth tag is not imported.
   assert.equal(r.tasks.length, 21);
   assert.deepEqual(
-    r.tasks.map((t) => t.spec.id).filter((id) => !id.includes('.')).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))),
+    r.tasks
+      .map((t) => t.spec.id)
+      .filter((id) => !id.includes('.'))
+      .sort((a, b) => Number(a.slice(3)) - Number(b.slice(3))),
     ['TM-1', 'TM-2', 'TM-3', 'TM-4', 'TM-5', 'TM-6', 'TM-7', 'TM-8', 'TM-9', 'TM-10'],
   );
   for (const t of r.tasks) assert.match(t.spec.id, TASK_ID_PATTERN);
@@ -91,16 +105,22 @@ void test('without a master tag: the only tag is used, several tags need --tag',
   const one = JSON.stringify({ 'feature-x': { tasks: [tmTask(1)] } });
   const r = detectAndParse(one, 'one.json');
   assert.equal(r.tag, 'feature-x');
-  assert.deepEqual(r.tasks.map((t) => t.spec.id), ['TM-1']);
+  assert.deepEqual(
+    r.tasks.map((t) => t.spec.id),
+    ['TM-1'],
+  );
   warningMatching(r, /no "master" tag; imported its only tag, "feature-x"/);
 
   const two = JSON.stringify({ a: { tasks: [tmTask(1)] }, b: { tasks: [tmTask(1)] } });
   const e = importErrorOf(() => detectAndParse(two, 'two.json'), 'two.json');
   assert.match(e.message, /no "master" tag, and several others \("a", "b"\)/);
-  assert.deepEqual(detectAndParse(two, 'two.json', { tag: 'b' }).tasks.map((t) => t.spec.id), ['TM-1']);
+  assert.deepEqual(
+    detectAndParse(two, 'two.json', { tag: 'b' }).tasks.map((t) => t.spec.id),
+    ['TM-1'],
+  );
 });
 
-void test('the default tag is Task Master\'s current tag from .taskmaster/state.json, then config.json', async () => {
+void test("the default tag is Task Master's current tag from .taskmaster/state.json, then config.json", async () => {
   await withTempDir(async (dir) => {
     const home = join(dir, '.taskmaster');
     await mkdir(join(home, 'tasks'), { recursive: true });
@@ -110,12 +130,23 @@ void test('the default tag is Task Master\'s current tag from .taskmaster/state.
     // No state: master.
     assert.equal((await importFile(file)).tag, 'master');
 
-    await writeFile(join(home, 'config.json'), JSON.stringify({ models: {}, global: { defaultTag: 'feature-oauth', logLevel: 'info' } }));
+    await writeFile(
+      join(home, 'config.json'),
+      JSON.stringify({ models: {}, global: { defaultTag: 'feature-oauth', logLevel: 'info' } }),
+    );
     const fromConfig = await importFile(file);
     assert.equal(fromConfig.tag, 'feature-oauth');
     warningMatching(fromConfig, /current tag in \.taskmaster\/config\.json/);
 
-    await writeFile(join(home, 'state.json'), JSON.stringify({ currentTag: 'master', lastSwitched: '2025-07-03T10:00:00.000Z', branchTagMapping: {}, migrationNoticeShown: true }));
+    await writeFile(
+      join(home, 'state.json'),
+      JSON.stringify({
+        currentTag: 'master',
+        lastSwitched: '2025-07-03T10:00:00.000Z',
+        branchTagMapping: {},
+        migrationNoticeShown: true,
+      }),
+    );
     assert.equal((await importFile(file)).tag, 'master');
 
     await writeFile(join(home, 'state.json'), JSON.stringify({ currentTag: 'feature-oauth' }));
@@ -127,7 +158,10 @@ void test('the default tag is Task Master\'s current tag from .taskmaster/state.
     await writeFile(join(home, 'state.json'), JSON.stringify({ currentTag: 'deleted-tag' }));
     const fallback = await importFile(file);
     assert.equal(fallback.tag, 'master');
-    warningMatching(fallback, /current tag "deleted-tag" \(from \.taskmaster\/state\.json\) is not in .*; imported tag "master" instead/);
+    warningMatching(
+      fallback,
+      /current tag "deleted-tag" \(from \.taskmaster\/state\.json\) is not in .*; imported tag "master" instead/,
+    );
 
     // An unreadable state is ignored, as Task Master ignores it.
     await writeFile(join(home, 'state.json'), '{ not json');
@@ -139,7 +173,10 @@ void test('a legacy file: format, master tag, and --tag other than master refuse
   const r = await importFile(LEGACY);
   assert.equal(r.format, 'taskmaster-legacy');
   assert.equal(r.tag, 'master');
-  assert.deepEqual(r.tasks.map((t) => t.spec.id), ['TM-1', 'TM-2', 'TM-3', 'TM-4.1', 'TM-4.2', 'TM-4']);
+  assert.deepEqual(
+    r.tasks.map((t) => t.spec.id),
+    ['TM-1', 'TM-2', 'TM-3', 'TM-4.1', 'TM-4.2', 'TM-4'],
+  );
   assert.equal(task(r, 'TM-4.2').source, 'tasks[3].subtasks[1]');
   assert.equal((await importFile(LEGACY, { tag: 'master' })).tasks.length, 6);
   const e = await importRejection(importFile(LEGACY, { tag: 'feature-x' }), LEGACY);
@@ -147,7 +184,10 @@ void test('a legacy file: format, master tag, and --tag other than master refuse
 });
 
 void test('older legacy files with "meta" import; other top-level keys are named in a warning', () => {
-  const r = detectAndParse(JSON.stringify({ meta: { projectName: 'old', version: '1.0.0' }, tasks: [tmTask(1)], extra: true }), 'old.json');
+  const r = detectAndParse(
+    JSON.stringify({ meta: { projectName: 'old', version: '1.0.0' }, tasks: [tmTask(1)], extra: true }),
+    'old.json',
+  );
   assert.equal(r.format, 'taskmaster-legacy');
   assert.deepEqual(r.warnings, ['Ignored top-level keys next to "tasks": extra.']);
 });
@@ -164,10 +204,16 @@ void test('subtask dependencies: numeric sibling, "parent.sub" strings, cross-pa
   // In the legacy fixture, subtask 4.1 depends on 3: task 4 has no subtask 3, so it is task 3.
   const l = await importFile(LEGACY);
   assert.deepEqual(task(l, 'TM-4.1').spec.prerequisites, ['TM-3', 'TM-2']);
-  warningMatching(l, /Subtask dependencies without a dot that match no sibling, read as top-level tasks .*\(1\): TM-4\.1 → TM-3\./);
+  warningMatching(
+    l,
+    /Subtask dependencies without a dot that match no sibling, read as top-level tasks .*\(1\): TM-4\.1 → TM-3\./,
+  );
 
   // A sibling wins over a top-level task with the same number (find-next-task reads it so).
-  const both = detectAndParse(legacy([tmTask(1), tmTask(2, { subtasks: [tmTask(1), tmTask(2, { dependencies: [1] })] })]), 'both.json');
+  const both = detectAndParse(
+    legacy([tmTask(1), tmTask(2, { subtasks: [tmTask(1), tmTask(2, { dependencies: [1] })] })]),
+    'both.json',
+  );
   assert.deepEqual(task(both, 'TM-2.2').spec.prerequisites, ['TM-2.1']);
 });
 
@@ -179,14 +225,20 @@ void test('a parent depends on all its subtasks and comes after them; subtasks i
   for (const sub of ['TM-3.1', 'TM-3.2', 'TM-3.3', 'TM-3.4']) assert.ok(ids.indexOf(sub) < ids.indexOf('TM-3'));
 
   // A parent's dependency on one of its own subtasks is not inherited by the others.
-  const own = detectAndParse(legacy([tmTask(1, { dependencies: ['1.1'], subtasks: [tmTask(1), tmTask(2)] })]), 'own.json');
+  const own = detectAndParse(
+    legacy([tmTask(1, { dependencies: ['1.1'], subtasks: [tmTask(1), tmTask(2)] })]),
+    'own.json',
+  );
   assert.deepEqual(task(own, 'TM-1.2').spec.prerequisites, []);
   assert.deepEqual(task(own, 'TM-1').spec.prerequisites, ['TM-1.1', 'TM-1.2']);
 });
 
 void test('self-dependencies and a subtask depending on its own parent are dropped with a warning', () => {
   const r = detectAndParse(
-    legacy([tmTask(1, { dependencies: [1] }), tmTask(2, { subtasks: [tmTask(1, { dependencies: ['2.1'] }), tmTask(5, { dependencies: [2] })] })]),
+    legacy([
+      tmTask(1, { dependencies: [1] }),
+      tmTask(2, { subtasks: [tmTask(1, { dependencies: ['2.1'] }), tmTask(5, { dependencies: [2] })] }),
+    ]),
     'self.json',
   );
   assert.deepEqual(task(r, 'TM-1').spec.prerequisites, []);
@@ -203,8 +255,23 @@ void test('duplicate dependencies and ids written as "007" or " 7 " are the same
 });
 
 void test('statuses: done, cancelled, blocked with the original status, everything else pending', () => {
-  const statuses = ['pending', 'in-progress', 'review', 'done', 'completed', 'cancelled', 'blocked', 'deferred', 'waiting', undefined, 'In-Progress'];
-  const r = detectAndParse(legacy(statuses.map((s, i) => tmTask(i + 1, s === undefined ? { status: undefined } : { status: s }))), 'statuses.json');
+  const statuses = [
+    'pending',
+    'in-progress',
+    'review',
+    'done',
+    'completed',
+    'cancelled',
+    'blocked',
+    'deferred',
+    'waiting',
+    undefined,
+    'In-Progress',
+  ];
+  const r = detectAndParse(
+    legacy(statuses.map((s, i) => tmTask(i + 1, s === undefined ? { status: undefined } : { status: s }))),
+    'statuses.json',
+  );
   const got = statuses.map((_, i) => {
     const t = task(r, `TM-${i + 1}`);
     return [t.status, t.reason];
@@ -237,7 +304,10 @@ void test("a parent's status carries over to its unfinished subtasks, as Task Ma
   assert.equal(task(r, 'TM-5.1').status, 'blocked');
   assert.equal(task(r, 'TM-5.1').reason, 'Its parent TM-5 was imported from Task Master with status "deferred".');
   // in-progress parent (3): the subtasks keep their own statuses.
-  assert.deepEqual(['TM-3.1', 'TM-3.2', 'TM-3.3'].map((id) => task(r, id).status), ['done', 'pending', 'pending']);
+  assert.deepEqual(
+    ['TM-3.1', 'TM-3.2', 'TM-3.3'].map((id) => task(r, id).status),
+    ['done', 'pending', 'pending'],
+  );
   // "completed" (tm-core) is done.
   assert.equal(task(r, 'TM-1.2').status, 'done');
   warningMatching(r, /subtasks of done tasks, imported as done .*: TM-9\.1\./);
@@ -277,7 +347,10 @@ void test('the description joins description, details and test strategy as markd
   assert.equal(task(r, 'TM-8').spec.description, 'How to deploy, roll back and rotate secrets.');
   // A subtask names its parent; a parent lists its subtasks.
   assert.match(task(r, 'TM-3.3').spec.description, /## Parent task\n\nTM-3: Implement user authentication API$/);
-  assert.match(task(r, 'TM-4').spec.description, /## Subtasks\n\nThis task comes after its subtasks:\n\n- TM-4\.1: Layout and navigation\n- TM-4\.2: Wire login form to auth API$/);
+  assert.match(
+    task(r, 'TM-4').spec.description,
+    /## Subtasks\n\nThis task comes after its subtasks:\n\n- TM-4\.1: Layout and navigation\n- TM-4\.2: Wire login form to auth API$/,
+  );
   assert.equal(task(r, 'TM-3.4').spec.title, 'Write integration tests for auth flows');
   assert.deepEqual(task(r, 'TM-3.4').spec.paths, []);
   assert.deepEqual(task(r, 'TM-3.4').spec.labels, []);
@@ -285,21 +358,38 @@ void test('the description joins description, details and test strategy as markd
 
 void test('warnings name done tasks with unfinished prerequisites and tasks waiting on cancelled ones', () => {
   const r = detectAndParse(
-    legacy([tmTask(1), tmTask(2, { status: 'done', dependencies: [1] }), tmTask(3, { status: 'cancelled' }), tmTask(4, { dependencies: [3] })]),
+    legacy([
+      tmTask(1),
+      tmTask(2, { status: 'done', dependencies: [1] }),
+      tmTask(3, { status: 'cancelled' }),
+      tmTask(4, { dependencies: [3] }),
+    ]),
     'odd.json',
   );
-  warningMatching(r, /Done tasks whose prerequisites are not done \(they stay done\) \(1\): TM-2 \(TM-1 is pending\)\./);
+  warningMatching(
+    r,
+    /Done tasks whose prerequisites are not done \(they stay done\) \(1\): TM-2 \(TM-1 is pending\)\./,
+  );
   warningMatching(r, /Tasks that wait on a cancelled prerequisite .*\(1\): TM-4 \(TM-3\)\./);
 });
 
 void test('order: prerequisites first, otherwise the file order is kept', () => {
-  const r = detectAndParse(legacy([tmTask(1, { dependencies: [3] }), tmTask(2), tmTask(3, { dependencies: [2] }), tmTask(4)]), 'order.json');
-  assert.deepEqual(r.tasks.map((t) => t.spec.id), ['TM-2', 'TM-3', 'TM-1', 'TM-4']);
+  const r = detectAndParse(
+    legacy([tmTask(1, { dependencies: [3] }), tmTask(2), tmTask(3, { dependencies: [2] }), tmTask(4)]),
+    'order.json',
+  );
+  assert.deepEqual(
+    r.tasks.map((t) => t.spec.id),
+    ['TM-2', 'TM-3', 'TM-1', 'TM-4'],
+  );
 });
 
 void test('a file with a dependency cycle imports; the scheduler reports the cycle when the tasks are added', async () => {
   const r = await importFile(fixture('taskmaster-cycle.json'));
-  assert.deepEqual(r.tasks.map((t) => t.spec.id), ['TM-4', 'TM-1', 'TM-2', 'TM-3']);
+  assert.deepEqual(
+    r.tasks.map((t) => t.spec.id),
+    ['TM-4', 'TM-1', 'TM-2', 'TM-3'],
+  );
   assert.deepEqual(task(r, 'TM-1').spec.prerequisites, ['TM-3']);
   assert.deepEqual(task(r, 'TM-2').spec.prerequisites, ['TM-1']);
   assert.deepEqual(task(r, 'TM-3').spec.prerequisites, ['TM-2']);
@@ -307,9 +397,20 @@ void test('a file with a dependency cycle imports; the scheduler reports the cyc
 
 void test('fields Task Master adds over time are ignored', () => {
   const r = detectAndParse(
-    legacy([tmTask(1, { complexity: 7, recommendedSubtasks: 3, updatedAt: '2025-07-01T00:00:00Z', metadata: { jira: 'ABC-1' }, subtasks: [tmTask(1, { parentId: '1', acceptanceCriteria: ['x'] })] })]),
+    legacy([
+      tmTask(1, {
+        complexity: 7,
+        recommendedSubtasks: 3,
+        updatedAt: '2025-07-01T00:00:00Z',
+        metadata: { jira: 'ABC-1' },
+        subtasks: [tmTask(1, { parentId: '1', acceptanceCriteria: ['x'] })],
+      }),
+    ]),
     'extra.json',
   );
-  assert.deepEqual(r.tasks.map((t) => t.spec.id), ['TM-1.1', 'TM-1']);
+  assert.deepEqual(
+    r.tasks.map((t) => t.spec.id),
+    ['TM-1.1', 'TM-1'],
+  );
   assert.deepEqual(r.warnings, []);
 });

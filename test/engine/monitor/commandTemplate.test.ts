@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
-import { PRESETS, resolveCommand, shellQuote, splitWords, validateCommand } from '../../../src/engine/agents/commandTemplate';
+import {
+  PRESETS,
+  resolveCommand,
+  shellQuote,
+  splitWords,
+  validateCommand,
+} from '../../../src/engine/agents/commandTemplate';
 import { isPipelineError } from '../../../src/engine/errors';
 import { Pipeline } from '../../../src/engine/pipeline';
 import { sandbox } from './monitorKit';
@@ -11,7 +17,12 @@ import { sandbox } from './monitorKit';
 
 const run = promisify(execFile);
 
-const ctx = { taskFile: '/work/wt/.pipeline-task/TASK-001.attempt-1.md', taskId: 'TASK-001', worktree: '/work/wt', role: 'implementer' };
+const ctx = {
+  taskFile: '/work/wt/.pipeline-task/TASK-001.attempt-1.md',
+  taskId: 'TASK-001',
+  worktree: '/work/wt',
+  role: 'implementer',
+};
 const opts = { scriptedAgent: '/opt/pipeline/dist/scriptedAgent.js', node: '/usr/bin/node' };
 
 void test('splitWords: blanks separate words; quotes and backslashes group and escape like a POSIX shell', () => {
@@ -19,7 +30,11 @@ void test('splitWords: blanks separate words; quotes and backslashes group and e
   assert.deepEqual(splitWords(`agent 'one word' "another word"`), ['agent', 'one word', 'another word']);
   assert.deepEqual(splitWords(`a"b c"d 'e'f`), ['ab cd', 'ef'], 'quoted parts join the word around them');
   assert.deepEqual(splitWords(`say "a \\"quoted\\" word" 'it''s'`), ['say', 'a "quoted" word', 'its']);
-  assert.deepEqual(splitWords(`'$HOME' "\\n" \\$x a\\ b`), ['$HOME', '\\n', '$x', 'a b'], 'no expansion; backslash escapes outside quotes');
+  assert.deepEqual(
+    splitWords(`'$HOME' "\\n" \\$x a\\ b`),
+    ['$HOME', '\\n', '$x', 'a b'],
+    'no expansion; backslash escapes outside quotes',
+  );
   assert.deepEqual(splitWords(`x '' ""`), ['x', '', ''], 'empty quotes are empty words');
   assert.deepEqual(splitWords(`tab\tand\nnewline`), ['tab', 'and', 'newline']);
   assert.deepEqual(splitWords(''), []);
@@ -27,7 +42,10 @@ void test('splitWords: blanks separate words; quotes and backslashes group and e
 
 void test('an unterminated quote is an error that says so', () => {
   for (const t of [`agent 'open`, `agent "open`]) {
-    assert.throws(() => splitWords(t), (e: unknown) => isPipelineError(e) && e.code === 'usage' && /Unterminated/.test(e.message));
+    assert.throws(
+      () => splitWords(t),
+      (e: unknown) => isPipelineError(e) && e.code === 'usage' && /Unterminated/.test(e.message),
+    );
   }
 });
 
@@ -40,7 +58,12 @@ void test('placeholders are substituted per word: values with spaces and quotes 
   };
   const r = resolveCommand('agent --file={taskFile} {taskId} -C {worktree} --role {role}', evil, opts);
   assert.deepEqual(r.argv, ['agent', `--file=${evil.taskFile}`, evil.taskId, '-C', evil.worktree, '--role', evil.role]);
-  assert.deepEqual(r.env, { PIPELINE_TASK_FILE: evil.taskFile, PIPELINE_TASK_ID: evil.taskId, PIPELINE_WORKTREE: evil.worktree, PIPELINE_ROLE: evil.role });
+  assert.deepEqual(r.env, {
+    PIPELINE_TASK_FILE: evil.taskFile,
+    PIPELINE_TASK_ID: evil.taskId,
+    PIPELINE_WORKTREE: evil.worktree,
+    PIPELINE_ROLE: evil.role,
+  });
 });
 
 void test('a substituted value is not scanned again for placeholders', () => {
@@ -49,7 +72,12 @@ void test('a substituted value is not scanned again for placeholders', () => {
 });
 
 void test('the display line, given to a shell, yields exactly the argv: nothing is injected', async () => {
-  const evil = { taskFile: `/tmp/x y/it's "q" $(echo PWNED) \`echo PWNED\` ; echo PWNED | cat & \\ \n next`, taskId: `T-1' || echo PWNED '`, worktree: '/tmp/w', role: 'r*' };
+  const evil = {
+    taskFile: `/tmp/x y/it's "q" $(echo PWNED) \`echo PWNED\` ; echo PWNED | cat & \\ \n next`,
+    taskId: `T-1' || echo PWNED '`,
+    worktree: '/tmp/w',
+    role: 'r*',
+  };
   const r = resolveCommand(`printf '[%s]\\n' {taskFile} {taskId} {role}`, evil, opts);
   const { stdout } = await run('sh', ['-c', r.display], { cwd: '/' });
   assert.equal(stdout, `[${evil.taskFile}]\n[${evil.taskId}]\n[${evil.role}]\n`);
@@ -75,7 +103,10 @@ void test('every preset resolves, the prompt one argument that names the task fi
     validateCommand(name);
     const r = resolveCommand(name, { ...ctx, taskFile: '/a dir/t.md' }, opts);
     assert.ok(r.argv.length >= 2, name);
-    assert.ok(r.argv.some((w) => w.includes('/a dir/t.md')), `${name}: the task file is in one argument`);
+    assert.ok(
+      r.argv.some((w) => w.includes('/a dir/t.md')),
+      `${name}: the task file is in one argument`,
+    );
     assert.ok(!r.argv.includes('/a'), `${name}: the path was not split`);
     assert.ok(preset.description.length > 0);
   }
@@ -83,19 +114,38 @@ void test('every preset resolves, the prompt one argument that names the task fi
 
 void test('an unknown placeholder is an error naming it; an empty command is an error', () => {
   for (const t of ['agent {prompt}', 'agent --x={TaskFile}', 'agent "{taskfile}"']) {
-    assert.throws(() => validateCommand(t), (e: unknown) => isPipelineError(e) && e.code === 'usage' && /Unknown placeholder \{(prompt|TaskFile|taskfile)\}/.test(e.message), t);
+    assert.throws(
+      () => validateCommand(t),
+      (e: unknown) =>
+        isPipelineError(e) &&
+        e.code === 'usage' &&
+        /Unknown placeholder \{(prompt|TaskFile|taskfile)\}/.test(e.message),
+      t,
+    );
     assert.throws(() => resolveCommand(t, ctx, opts), /Unknown placeholder/, t);
   }
-  assert.throws(() => validateCommand('   '), (e: unknown) => isPipelineError(e) && /empty/.test(e.message));
-  assert.doesNotThrow(() => validateCommand('agent {taskFile} {taskId} {worktree} {role} {node} {scriptedAgent} {} {1}'), 'only {name} with letters is a placeholder');
+  assert.throws(
+    () => validateCommand('   '),
+    (e: unknown) => isPipelineError(e) && /empty/.test(e.message),
+  );
+  assert.doesNotThrow(
+    () => validateCommand('agent {taskFile} {taskId} {worktree} {role} {node} {scriptedAgent} {} {1}'),
+    'only {name} with letters is a placeholder',
+  );
 });
 
 void test('agent add refuses a command with an unknown placeholder or an open quote, before any task can reach it', async () => {
   const sb = await sandbox({ tasks: [], agents: [] });
   const p = await Pipeline.open({ cwd: sb.dir, role: 'lead' });
   try {
-    await assert.rejects(p.addAgent({ id: 'bad', role: 'implementer', command: 'my-agent --prompt {prompt}' }), (e: unknown) => isPipelineError(e) && e.code === 'usage' && /\{prompt\}/.test(e.message));
-    await assert.rejects(p.addAgent({ id: 'bad', role: 'implementer', command: `my-agent 'open` }), (e: unknown) => isPipelineError(e) && /Unterminated/.test(e.message));
+    await assert.rejects(
+      p.addAgent({ id: 'bad', role: 'implementer', command: 'my-agent --prompt {prompt}' }),
+      (e: unknown) => isPipelineError(e) && e.code === 'usage' && /\{prompt\}/.test(e.message),
+    );
+    await assert.rejects(
+      p.addAgent({ id: 'bad', role: 'implementer', command: `my-agent 'open` }),
+      (e: unknown) => isPipelineError(e) && /Unterminated/.test(e.message),
+    );
     assert.deepEqual(Object.keys(p.state.agents), [], 'nothing was added');
     await p.addAgent({ id: 'good', role: 'implementer', command: 'my-agent --file {taskFile}' });
     await p.addAgent({ id: 'preset', role: 'tester', command: 'claude' });

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BLOCKED_PREFIX, CHANGES_PREFIX, COMPLETED_LINE, findMarker } from '../../../src/engine/agents/completionMarker';
+import {
+  BLOCKED_PREFIX,
+  CHANGES_PREFIX,
+  COMPLETED_LINE,
+  findMarker,
+} from '../../../src/engine/agents/completionMarker';
 import { renderTaskFile } from '../../../src/engine/agents/taskFile';
 import type { Task } from '../../../src/engine/schema';
 
@@ -29,41 +34,94 @@ void test('a marker inside a code fence does not count, with ``` or ~~~, and cou
   assert.equal(findMarker(`# Task\n\n\`\`\`\n${COMPLETED_LINE}\n\`\`\`\n`), null);
   assert.equal(findMarker(`# Task\n\n~~~\n${COMPLETED_LINE}\n~~~\n`), null);
   assert.equal(findMarker(`# Task\n\n\`\`\`markdown\n${COMPLETED_LINE}\n\`\`\`\n`), null, 'a fence with a language');
-  assert.equal(findMarker(`# Task\n\n\`\`\`\n${COMPLETED_LINE}\n`), null, 'an unclosed fence hides everything after it');
+  assert.equal(
+    findMarker(`# Task\n\n\`\`\`\n${COMPLETED_LINE}\n`),
+    null,
+    'an unclosed fence hides everything after it',
+  );
   assert.deepEqual(findMarker(`\`\`\`\n${BLOCKED_PREFIX} example\n\`\`\`\n${COMPLETED_LINE}\n`), { kind: 'completed' });
 });
 
 void test('BLOCKED carries its reason, and a reason is read only once its line is complete', () => {
-  assert.deepEqual(findMarker(`# Task\n${BLOCKED_PREFIX} the API key is missing\n`), { kind: 'blocked', reason: 'the API key is missing' });
-  assert.equal(findMarker(`# Task\n${BLOCKED_PREFIX} the API key is mis`), null, 'the reason may still be being written');
+  assert.deepEqual(findMarker(`# Task\n${BLOCKED_PREFIX} the API key is missing\n`), {
+    kind: 'blocked',
+    reason: 'the API key is missing',
+  });
+  assert.equal(
+    findMarker(`# Task\n${BLOCKED_PREFIX} the API key is mis`),
+    null,
+    'the reason may still be being written',
+  );
   assert.deepEqual(findMarker(`# Task\n${BLOCKED_PREFIX}\n`), { kind: 'blocked', reason: 'no reason given' });
-  assert.deepEqual(findMarker(`# Task\n${BLOCKED_PREFIX}`), { kind: 'blocked', reason: 'no reason given' }, 'a bare BLOCKED line has no reason to wait for');
+  assert.deepEqual(
+    findMarker(`# Task\n${BLOCKED_PREFIX}`),
+    { kind: 'blocked', reason: 'no reason given' },
+    'a bare BLOCKED line has no reason to wait for',
+  );
 });
 
 void test('CHANGES REQUESTED carries what must change, once its line is complete', () => {
-  assert.deepEqual(findMarker(`x\n${CHANGES_PREFIX} add a test for empty input\n`), { kind: 'changes_requested', reason: 'add a test for empty input' });
-  assert.deepEqual(findMarker(`x\n${CHANGES_PREFIX}: rename run()\n`), { kind: 'changes_requested', reason: 'rename run()' });
+  assert.deepEqual(findMarker(`x\n${CHANGES_PREFIX} add a test for empty input\n`), {
+    kind: 'changes_requested',
+    reason: 'add a test for empty input',
+  });
+  assert.deepEqual(findMarker(`x\n${CHANGES_PREFIX}: rename run()\n`), {
+    kind: 'changes_requested',
+    reason: 'rename run()',
+  });
   assert.deepEqual(findMarker(`x\n${CHANGES_PREFIX}\n`), { kind: 'changes_requested', reason: 'no details given' });
   assert.equal(findMarker(`x\n${CHANGES_PREFIX} add a te`), null);
 });
 
 void test('the last marker in the file wins', () => {
   assert.deepEqual(findMarker(`${BLOCKED_PREFIX} first\n${COMPLETED_LINE}\n`), { kind: 'completed' });
-  assert.deepEqual(findMarker(`${COMPLETED_LINE}\n${CHANGES_PREFIX} after all, no\n`), { kind: 'changes_requested', reason: 'after all, no' });
+  assert.deepEqual(findMarker(`${COMPLETED_LINE}\n${CHANGES_PREFIX} after all, no\n`), {
+    kind: 'changes_requested',
+    reason: 'after all, no',
+  });
 });
 
 void test('a rendered task file, which shows every marker as an example, has no marker until the agent appends one', () => {
   const task: Task = {
-    id: 'TASK-001', title: 'Example', description: `Write ${COMPLETED_LINE} nowhere.\n\n\`\`\`\n${COMPLETED_LINE}\n\`\`\``, prerequisites: [], priority: 'medium', paths: [], labels: [],
-    status: 'working', stage: 'supervisor', assigned_to: 'supervisor', branch: 'pipeline/TASK-001', attempt: 4, failures: 0, not_before: null, blocked_reason: null,
-    created_at: '2025-01-01T00:00:00.000Z', updated_at: '2025-01-01T00:00:00.000Z', seq: 0, merged_commit: null, history: [],
+    id: 'TASK-001',
+    title: 'Example',
+    description: `Write ${COMPLETED_LINE} nowhere.\n\n\`\`\`\n${COMPLETED_LINE}\n\`\`\``,
+    prerequisites: [],
+    priority: 'medium',
+    paths: [],
+    labels: [],
+    status: 'working',
+    stage: 'supervisor',
+    assigned_to: 'supervisor',
+    branch: 'pipeline/TASK-001',
+    attempt: 4,
+    failures: 0,
+    not_before: null,
+    blocked_reason: null,
+    created_at: '2025-01-01T00:00:00.000Z',
+    updated_at: '2025-01-01T00:00:00.000Z',
+    seq: 0,
+    merged_commit: null,
+    history: [],
   };
   const text = renderTaskFile({
-    task, stage: { name: 'supervisor', role: 'supervisor' }, isLastStage: true, attempt: 4, agentId: 'supervisor', targetBranch: 'main', prerequisites: [],
+    task,
+    stage: { name: 'supervisor', role: 'supervisor' },
+    isLastStage: true,
+    attempt: 4,
+    agentId: 'supervisor',
+    targetBranch: 'main',
+    prerequisites: [],
     prior: { commits: [], files: [], notes: [] },
   });
-  assert.ok(text.includes(COMPLETED_LINE) && text.includes(BLOCKED_PREFIX) && text.includes(CHANGES_PREFIX), 'the file shows the markers');
+  assert.ok(
+    text.includes(COMPLETED_LINE) && text.includes(BLOCKED_PREFIX) && text.includes(CHANGES_PREFIX),
+    'the file shows the markers',
+  );
   assert.equal(findMarker(text), null);
   assert.deepEqual(findMarker(`${text}\n${COMPLETED_LINE}\n`), { kind: 'completed' });
-  assert.deepEqual(findMarker(`${text}${CHANGES_PREFIX} split run() in two\n`), { kind: 'changes_requested', reason: 'split run() in two' });
+  assert.deepEqual(findMarker(`${text}${CHANGES_PREFIX} split run() in two\n`), {
+    kind: 'changes_requested',
+    reason: 'split run() in two',
+  });
 });

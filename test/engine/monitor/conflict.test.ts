@@ -5,7 +5,16 @@ import { test } from 'node:test';
 import { COMPLETED_LINE } from '../../../src/engine/agents/completionMarker';
 import { Pipeline } from '../../../src/engine/pipeline';
 import type { TaskSpec } from '../../../src/engine/schema';
-import { assertAllMerged, assertGitHealthy, entries, git, requireBuild, runUntilIdle, sandbox, type Sandbox } from './monitorKit';
+import {
+  assertAllMerged,
+  assertGitHealthy,
+  entries,
+  git,
+  requireBuild,
+  runUntilIdle,
+  sandbox,
+  type Sandbox,
+} from './monitorKit';
 
 /**
  * A real merge conflict: two tasks without declared paths (so the scheduler cannot keep them apart)
@@ -22,8 +31,10 @@ const TASKS: TaskSpec[] = [
 ];
 
 const TWO_PER_ROLE: Array<[string, string]> = [
-  ['architect', 'architect'], ['architect-2', 'architect'],
-  ['tester', 'tester'], ['tester-2', 'tester'],
+  ['architect', 'architect'],
+  ['architect-2', 'architect'],
+  ['tester', 'tester'],
+  ['tester-2', 'tester'],
 ];
 
 /**
@@ -67,7 +78,12 @@ async function conflictSandbox(mode: 'resolve' | 'ignore'): Promise<Sandbox> {
   await writeFile(script, IMPLEMENTER);
   const p = await Pipeline.open({ cwd: sb.dir, role: 'lead' });
   try {
-    for (const id of ['implementer', 'implementer-2']) await p.addAgent({ id, role: 'implementer', command: `{node} ${script} {taskFile} ${mode} ${join(sb.base, 'barrier')}` });
+    for (const id of ['implementer', 'implementer-2'])
+      await p.addAgent({
+        id,
+        role: 'implementer',
+        command: `{node} ${script} {taskFile} ${mode} ${join(sb.base, 'barrier')}`,
+      });
   } finally {
     await p.close();
   }
@@ -96,9 +112,16 @@ void test('a merge conflict goes back to implementation with the file named, and
     const conflicted = Object.values(r.state.tasks).filter((t) => entries(t, 'conflict').length > 0);
     assert.equal(conflicted.length, 1, 'exactly one of the two merges conflicted');
     const t = conflicted[0]!;
-    assert.deepEqual(entries(t, 'conflict').map((h) => [h.stage, h.note]), [['implementation', 'merge conflict in shared.txt']]);
+    assert.deepEqual(
+      entries(t, 'conflict').map((h) => [h.stage, h.note]),
+      [['implementation', 'merge conflict in shared.txt']],
+    );
     const after = t.history.slice(t.history.findIndex((h) => h.event === 'conflict'));
-    assert.deepEqual(after.filter((h) => h.event === 'assign').map((h) => h.stage), ['implementation', 'supervisor'], 'back to implementation, reviewed again, merged');
+    assert.deepEqual(
+      after.filter((h) => h.event === 'assign').map((h) => h.stage),
+      ['implementation', 'supervisor'],
+      'back to implementation, reviewed again, merged',
+    );
     const files = await taskFiles(sb, t.id);
     const rework = files.filter((f) => f.includes('## Merge conflict to resolve'));
     assert.ok(rework.length >= 1, 'a task file asked to resolve the conflict');
@@ -124,7 +147,10 @@ void test('a conflict nobody resolves ends blocked, naming the file, after a bou
     assert.deepEqual(r.idle.blocked, [t.id]);
     assert.match(t.blocked_reason!, /shared\.txt/);
     assert.ok(entries(t, 'conflict').length >= 1);
-    assert.ok(entries(t, 'conflict').length <= 3, `rounds of rework are bounded by retry.maxAttempts (${entries(t, 'conflict').length})`);
+    assert.ok(
+      entries(t, 'conflict').length <= 3,
+      `rounds of rework are bounded by retry.maxAttempts (${entries(t, 'conflict').length})`,
+    );
     await assertAllMerged(sb.dir, { ...r.state, tasks: { [done[0]!.id]: done[0]! } });
     // Nothing lost: main has the merged task's line, the blocked task's branch still has its own.
     assert.equal(await git(sb.dir, 'show', 'main:shared.txt'), `${done[0]!.id} was here`);

@@ -60,7 +60,13 @@ async function kill9(c: CliChild): Promise<void> {
 void test('kill -9 of pipeline run at three moments, then a last run: every task merged once, nothing lost, git healthy', async () => {
   const sb = await sandbox({
     tasks: TASKS,
-    agents: [['architect', 'architect'], ['tester', 'tester'], ['implementer', 'implementer'], ['implementer-2', 'implementer'], ['supervisor', 'supervisor']],
+    agents: [
+      ['architect', 'architect'],
+      ['tester', 'tester'],
+      ['implementer', 'implementer'],
+      ['implementer-2', 'implementer'],
+      ['supervisor', 'supervisor'],
+    ],
   });
   const env = { SCRIPTED_AGENT_DELAY_MS: '120' };
   const run = ['run', '--until-idle', '--json'];
@@ -74,23 +80,45 @@ void test('kill -9 of pipeline run at three moments, then a last run: every task
     });
     await kill9(c);
     let state = await readState(sb.dir);
-    assert.deepEqual(Object.keys(state.tasks).sort(), TASKS.map((t) => t.id), 'no task lost after kill 1');
-    assert.ok(Object.values(state.tasks).some((t) => t.status === 'done'), 'something was merged before kill 1');
-    assert.ok(Object.values(state.agents).some((a) => a.status === 'working'), 'agents were at work at kill 1');
+    assert.deepEqual(
+      Object.keys(state.tasks).sort(),
+      TASKS.map((t) => t.id),
+      'no task lost after kill 1',
+    );
+    assert.ok(
+      Object.values(state.tasks).some((t) => t.status === 'done'),
+      'something was merged before kill 1',
+    );
+    assert.ok(
+      Object.values(state.agents).some((a) => a.status === 'working'),
+      'agents were at work at kill 1',
+    );
 
     // 2. In the middle of a merge: kill the moment a task's last stage is approved.
     c = startCli(sb.dir, run, env);
-    await until('a task approved for merging', 60_000, () => events(c).some((x) => x.event === 'task:transition' && x.after?.status === 'merging'));
+    await until('a task approved for merging', 60_000, () =>
+      events(c).some((x) => x.event === 'task:transition' && x.after?.status === 'merging'),
+    );
     await kill9(c);
     state = await readState(sb.dir);
-    assert.deepEqual(Object.keys(state.tasks).sort(), TASKS.map((t) => t.id), 'no task lost after kill 2');
+    assert.deepEqual(
+      Object.keys(state.tasks).sort(),
+      TASKS.map((t) => t.id),
+      'no task lost after kill 2',
+    );
 
     // 3. While a restarted run recovers: kill at its first agent start.
     c = startCli(sb.dir, run, env);
-    await until('the restarted run starting an agent', 60_000, () => events(c).some((x) => x.event === 'agent:started'));
+    await until('the restarted run starting an agent', 60_000, () =>
+      events(c).some((x) => x.event === 'agent:started'),
+    );
     await kill9(c);
     state = await readState(sb.dir);
-    assert.deepEqual(Object.keys(state.tasks).sort(), TASKS.map((t) => t.id), 'no task lost after kill 3');
+    assert.deepEqual(
+      Object.keys(state.tasks).sort(),
+      TASKS.map((t) => t.id),
+      'no task lost after kill 3',
+    );
 
     // The last run finishes the work and exits 0.
     c = startCli(sb.dir, run, env);
@@ -98,18 +126,28 @@ void test('kill -9 of pipeline run at three moments, then a last run: every task
     assert.equal(code, 0, `the last run ends with every task done; it printed:\n${c.output().slice(-3000)}`);
 
     state = await readState(sb.dir);
-    assert.deepEqual(Object.keys(state.tasks).sort(), TASKS.map((t) => t.id));
+    assert.deepEqual(
+      Object.keys(state.tasks).sort(),
+      TASKS.map((t) => t.id),
+    );
     await assertAllMerged(sb.dir, state);
     const subjects = (await git(sb.dir, 'log', '--format=%s', 'main')).split('\n');
     const firstParent = (await git(sb.dir, 'log', '--first-parent', '--format=%s', 'main')).split('\n');
     for (const t of Object.values(state.tasks)) {
       assert.equal(entries(t, 'merged').length, 1, `${t.id} merged once`);
       for (const stage of ['architect', 'test', 'implementation', 'supervisor']) {
-        assert.ok(subjects.some((s) => s.startsWith(`${t.id} ${stage}:`)), `${t.id}'s ${stage} commit is on main`);
+        assert.ok(
+          subjects.some((s) => s.startsWith(`${t.id} ${stage}:`)),
+          `${t.id}'s ${stage} commit is on main`,
+        );
       }
-      assert.ok(firstParent.filter((s) => s.startsWith(`Merge pipeline/${t.id}:`)).length <= 1, `${t.id} merged into main at most once by a merge commit`);
+      assert.ok(
+        firstParent.filter((s) => s.startsWith(`Merge pipeline/${t.id}:`)).length <= 1,
+        `${t.id} merged into main at most once by a merge commit`,
+      );
     }
-    for (const a of Object.values(state.agents)) assert.deepEqual([a.id, a.status, a.current_task], [a.id, 'idle', null]);
+    for (const a of Object.values(state.agents))
+      assert.deepEqual([a.id, a.status, a.current_task], [a.id, 'idle', null]);
     await assertGitHealthy(sb);
     // Agents orphaned by the kills were followed to their end; none is left running.
     await until('no agent process left', 10_000, async () => (await processesMentioning(sb.base)).length === 0);

@@ -6,7 +6,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { COMPLETED_LINE } from '../../../src/engine/agents/completionMarker';
 import { Pipeline } from '../../../src/engine/pipeline';
-import { assertAllMerged, assertGitHealthy, entries, readState, requireBuild, runMonitorQuietly, runUntilIdle, sandbox, until } from './monitorKit';
+import {
+  assertAllMerged,
+  assertGitHealthy,
+  entries,
+  readState,
+  requireBuild,
+  runMonitorQuietly,
+  runUntilIdle,
+  sandbox,
+  until,
+} from './monitorKit';
 
 /**
  * What happens when agents fail: retries with back-off, blocking after the last attempt or at once
@@ -23,7 +33,12 @@ void test('failed attempts are retried and then complete; a stage that always fa
       { id: 'TASK-001', title: 'Fails once', paths: ['a/**'], description: 'scripted: fail implementation 1' },
       { id: 'TASK-002', title: 'Always fails', paths: ['b/**'], description: 'scripted: fail implementation 9' },
       { id: 'TASK-003', title: 'Waits on the blocked one', paths: ['c/**'], prerequisites: ['TASK-002'] },
-      { id: 'TASK-004', title: 'Crashes once, exits once without a marker', paths: ['d/**'], description: 'scripted: crash test 1\nscripted: exit-clean architect 1' },
+      {
+        id: 'TASK-004',
+        title: 'Crashes once, exits once without a marker',
+        paths: ['d/**'],
+        description: 'scripted: crash test 1\nscripted: exit-clean architect 1',
+      },
     ],
   });
   try {
@@ -39,7 +54,11 @@ void test('failed attempts are retried and then complete; a stage that always fa
     assert.equal(f1.length, 1);
     assert.equal(f1[0]!.stage, 'implementation');
     assert.match(f1[0]!.note!, /exited with code 1 without a completion marker/);
-    assert.equal(entries(t1, 'assign').filter((h) => h.stage === 'implementation').length, 2, 'implementation ran twice');
+    assert.equal(
+      entries(t1, 'assign').filter((h) => h.stage === 'implementation').length,
+      2,
+      'implementation ran twice',
+    );
 
     const t2 = state.tasks['TASK-002']!;
     assert.equal(t2.status, 'blocked');
@@ -71,7 +90,12 @@ void test('failed attempts are retried and then complete; a stage that always fa
 
 void test('a command that does not exist blocks the task at once: a permanent failure is not retried', async () => {
   const sb = await sandbox({
-    agents: [['architect', 'architect', 'no-such-agent-cmd {taskFile}'], ['tester', 'tester'], ['implementer', 'implementer'], ['supervisor', 'supervisor']],
+    agents: [
+      ['architect', 'architect', 'no-such-agent-cmd {taskFile}'],
+      ['tester', 'tester'],
+      ['implementer', 'implementer'],
+      ['supervisor', 'supervisor'],
+    ],
     tasks: [{ id: 'TASK-001', title: 'Never starts' }],
   });
   try {
@@ -90,10 +114,15 @@ void test('a command that does not exist blocks the task at once: a permanent fa
   }
 });
 
-void test('BLOCKED blocks the task with the agent\'s reason; CHANGES REQUESTED sends it back to implementation, and it then merges', async () => {
+void test("BLOCKED blocks the task with the agent's reason; CHANGES REQUESTED sends it back to implementation, and it then merges", async () => {
   const sb = await sandbox({
     tasks: [
-      { id: 'TASK-001', title: 'Blocks in test', paths: ['a/**'], description: 'scripted: block test the schema is ambiguous' },
+      {
+        id: 'TASK-001',
+        title: 'Blocks in test',
+        paths: ['a/**'],
+        description: 'scripted: block test the schema is ambiguous',
+      },
       { id: 'TASK-002', title: 'Reviewed twice', paths: ['b/**'], description: 'scripted: request-changes 2' },
     ],
   });
@@ -115,7 +144,16 @@ void test('BLOCKED blocks the task with the agent\'s reason; CHANGES REQUESTED s
     assert.match(reviews[0]!.note!, /add an edge-case test \(review 1\)/);
     // After each request: implementation again, then the supervisor again.
     const stages = entries(t2, 'assign').map((h) => h.stage);
-    assert.deepEqual(stages, ['architect', 'test', 'implementation', 'supervisor', 'implementation', 'supervisor', 'implementation', 'supervisor']);
+    assert.deepEqual(stages, [
+      'architect',
+      'test',
+      'implementation',
+      'supervisor',
+      'implementation',
+      'supervisor',
+      'implementation',
+      'supervisor',
+    ]);
     // The rework's task file tells the implementer what the reviewer asked.
     const attempt = t2.history.filter((h) => h.event === 'assign')[4]!;
     assert.equal(attempt.stage, 'implementation');
@@ -162,8 +200,9 @@ setTimeout(() => process.exit(3), 500);
         // Once the old file carries its marker (the second attempt is still running), a rescan
         // reads the current attempt's file only.
         const dir = join(sb.worktreeRoot, 'implementer', '.pipeline-task');
-        await until('an earlier attempt\'s file marked', 20_000, async () => {
-          for (const n of await readdir(dir).catch(() => [])) if ((await readFile(join(dir, n), 'utf8')).endsWith(`${COMPLETED_LINE}\n`)) return true;
+        await until("an earlier attempt's file marked", 20_000, async () => {
+          for (const n of await readdir(dir).catch(() => []))
+            if ((await readFile(join(dir, n), 'utf8')).endsWith(`${COMPLETED_LINE}\n`)) return true;
           return false;
         });
         await m.rescanNow();
@@ -173,12 +212,18 @@ setTimeout(() => process.exit(3), 500);
     assert.equal(t.status, 'blocked', `history: ${t.history.map((h) => `${h.event}@${h.stage}`).join(' ')}`);
     assert.match(t.blocked_reason!, /exited with code 3 without a completion marker \(failed 2 of 2 attempts\)/);
     // A history entry names the stage the task moves to, and the agent it leaves.
-    assert.ok(!t.history.some((h) => h.event === 'complete' && h.agent === 'implementer'), 'implementation never completed');
+    assert.ok(
+      !t.history.some((h) => h.event === 'complete' && h.agent === 'implementer'),
+      'implementation never completed',
+    );
     const dir = join(sb.worktreeRoot, 'implementer', '.pipeline-task');
     const impl = entries(t, 'assign').filter((h) => h.stage === 'implementation');
     assert.equal(impl.length, 2);
     const firstAttempt = t.attempt - 1;
-    assert.ok((await readFile(join(dir, `TASK-001.attempt-${firstAttempt}.md`), 'utf8')).endsWith(`${COMPLETED_LINE}\n`), 'the old file does carry a marker');
+    assert.ok(
+      (await readFile(join(dir, `TASK-001.attempt-${firstAttempt}.md`), 'utf8')).endsWith(`${COMPLETED_LINE}\n`),
+      'the old file does carry a marker',
+    );
     await assertGitHealthy(sb);
   } finally {
     await sb.cleanup();

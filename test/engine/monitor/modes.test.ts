@@ -45,7 +45,10 @@ async function assertPrerequisiteOrder(dir: string, r: RunResult): Promise<void>
       const p = r.state.tasks[pre]!;
       assert.ok(mergedAt(p) < mergedAt(t), `${pre} merged before ${t.id} (history)`);
       assert.ok(order.indexOf(pre) < order.indexOf(t.id), `${pre} merged before ${t.id} (events)`);
-      assert.ok(Date.parse(t.history.find((h) => h.event === 'assign')!.at) >= mergedAt(p), `${t.id} entered the pipeline only after ${pre} merged`);
+      assert.ok(
+        Date.parse(t.history.find((h) => h.event === 'assign')!.at) >= mergedAt(p),
+        `${t.id} entered the pipeline only after ${pre} merged`,
+      );
       assert.ok(await isAncestorOf(dir, p.merged_commit!, t.merged_commit!), `${pre}'s merge is in ${t.id}'s history`);
     }
   }
@@ -57,7 +60,9 @@ void test('sequential mode: one task at a time through every stage, in prerequis
     const seen: Array<[string, string]> = [];
     const r = await runUntilIdle(sb.dir, {
       during: (p) => {
-        p.events.on('agent:started', (e) => seen.push([e.taskId, readFileSync(join(sb.dir, '.pipeline', 'current-task.txt'), 'utf8').trim()]));
+        p.events.on('agent:started', (e) =>
+          seen.push([e.taskId, readFileSync(join(sb.dir, '.pipeline', 'current-task.txt'), 'utf8').trim()]),
+        );
         return Promise.resolve();
       },
     });
@@ -68,8 +73,15 @@ void test('sequential mode: one task at a time through every stage, in prerequis
     await assertPrerequisiteOrder(sb.dir, r);
 
     // In flight = from its first assignment to its merge; no two tasks' spans overlap.
-    const spans = Object.values(r.state.tasks).map((t) => ({ id: t.id, start: Date.parse(t.history.find((h) => h.event === 'assign')!.at), end: mergedAt(t) }));
-    for (const a of spans) for (const b of spans) if (a.id < b.id) assert.ok(a.end <= b.start || b.end <= a.start, `${a.id} and ${b.id} were in flight at the same time`);
+    const spans = Object.values(r.state.tasks).map((t) => ({
+      id: t.id,
+      start: Date.parse(t.history.find((h) => h.event === 'assign')!.at),
+      end: mergedAt(t),
+    }));
+    for (const a of spans)
+      for (const b of spans)
+        if (a.id < b.id)
+          assert.ok(a.end <= b.start || b.end <= a.start, `${a.id} and ${b.id} were in flight at the same time`);
     // The agents' start events agree: a task's four stages run back to back before the next task starts.
     const byTask = r.started.map((s) => s.taskId);
     const runs = byTask.filter((id, i) => i === 0 || byTask[i - 1] !== id);
@@ -77,8 +89,13 @@ void test('sequential mode: one task at a time through every stage, in prerequis
     assert.equal(r.started.length, GRAPH.length * 4);
 
     assert.ok(seen.length > 0);
-    for (const [taskId, current] of seen) assert.equal(current, taskId, 'current-task.txt names the task being worked on');
-    assert.equal(readFileSync(join(sb.dir, '.pipeline', 'current-task.txt'), 'utf8'), '', 'and is empty once the last one is done');
+    for (const [taskId, current] of seen)
+      assert.equal(current, taskId, 'current-task.txt names the task being worked on');
+    assert.equal(
+      readFileSync(join(sb.dir, '.pipeline', 'current-task.txt'), 'utf8'),
+      '',
+      'and is empty once the last one is done',
+    );
     await assertGitHealthy(sb);
   } finally {
     await sb.cleanup();
@@ -95,10 +112,14 @@ void test('parallel mode: the same graph ends merged in prerequisite order, and 
 
     const all = Object.values(r.state.tasks).flatMap(intervals);
     const concurrent: Array<[Interval, Interval]> = [];
-    for (const a of all) for (const b of all) if (a.taskId < b.taskId && a.stage !== b.stage && overlaps(a, b)) concurrent.push([a, b]);
+    for (const a of all)
+      for (const b of all) if (a.taskId < b.taskId && a.stage !== b.stage && overlaps(a, b)) concurrent.push([a, b]);
     assert.ok(concurrent.length > 0, 'at some moment two tasks were in two different stages');
     // Each agent works on one thing at a time.
-    for (const a of all) for (const b of all) if (a !== b && a.agent === b.agent) assert.ok(!overlaps(a, b), `${a.agent} had ${a.taskId} and ${b.taskId} at once`);
+    for (const a of all)
+      for (const b of all)
+        if (a !== b && a.agent === b.agent)
+          assert.ok(!overlaps(a, b), `${a.agent} had ${a.taskId} and ${b.taskId} at once`);
     await assertGitHealthy(sb);
   } finally {
     await sb.cleanup();
@@ -116,14 +137,24 @@ void test('parallel mode: tasks whose paths overlap are never in test or impleme
   // Two testers and two implementers: only the path rule keeps overlapping tasks apart.
   const sb = await sandbox({
     tasks,
-    agents: [['architect', 'architect'], ['architect-2', 'architect'], ['tester', 'tester'], ['tester-2', 'tester'], ['implementer', 'implementer'], ['implementer-2', 'implementer'], ['supervisor', 'supervisor']],
+    agents: [
+      ['architect', 'architect'],
+      ['architect-2', 'architect'],
+      ['tester', 'tester'],
+      ['tester-2', 'tester'],
+      ['implementer', 'implementer'],
+      ['implementer-2', 'implementer'],
+      ['supervisor', 'supervisor'],
+    ],
   });
   try {
     const r = await runUntilIdle(sb.dir);
     assert.deepEqual([r.idle.blocked, r.idle.waiting, r.idle.done], [[], [], tasks.length]);
     await assertAllMerged(sb.dir, r.state);
     const overlapping = new Set(['TASK-001/TASK-002', 'TASK-001/TASK-003', 'TASK-002/TASK-003', 'TASK-003/TASK-004']);
-    const guarded = Object.values(r.state.tasks).flatMap(intervals).filter((i) => i.stage === 'test' || i.stage === 'implementation');
+    const guarded = Object.values(r.state.tasks)
+      .flatMap(intervals)
+      .filter((i) => i.stage === 'test' || i.stage === 'implementation');
     let pairs = 0;
     let parallelSeen = false;
     for (const a of guarded) {
@@ -131,12 +162,18 @@ void test('parallel mode: tasks whose paths overlap are never in test or impleme
         if (a.taskId >= b.taskId) continue;
         if (overlapping.has(`${a.taskId}/${b.taskId}`)) {
           pairs++;
-          assert.ok(!overlaps(a, b), `${a.taskId} (${a.stage}) and ${b.taskId} (${b.stage}) overlap in paths and were guarded stages at once`);
+          assert.ok(
+            !overlaps(a, b),
+            `${a.taskId} (${a.stage}) and ${b.taskId} (${b.stage}) overlap in paths and were guarded stages at once`,
+          );
         } else if (overlaps(a, b)) parallelSeen = true;
       }
     }
     assert.ok(pairs >= 8, 'every overlapping pair was checked');
-    assert.ok(parallelSeen, 'tasks with disjoint paths did share the guarded stages (the rule is not just serialising everything)');
+    assert.ok(
+      parallelSeen,
+      'tasks with disjoint paths did share the guarded stages (the rule is not just serialising everything)',
+    );
     await assertGitHealthy(sb);
   } finally {
     await sb.cleanup();

@@ -14,7 +14,15 @@ import type { Monitor, MonitorOptions } from '../../../src/engine/monitor';
 import { Pipeline } from '../../../src/engine/pipeline';
 import { initHome } from '../../../src/engine/pipelineInit';
 import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
-import { DEFAULT_STAGES, type configSchema, type HistoryEntry, type PipelineState, type RolloutMode, type Task, type TaskSpec } from '../../../src/engine/schema';
+import {
+  DEFAULT_STAGES,
+  type configSchema,
+  type HistoryEntry,
+  type PipelineState,
+  type RolloutMode,
+  type Task,
+  type TaskSpec,
+} from '../../../src/engine/schema';
 import { cleanEnv, git } from '../git/gitFixture';
 
 /**
@@ -38,7 +46,10 @@ process.env.SCRIPTED_AGENT_DELAY_MS ??= '30';
 /** Fails with what to do when the build is missing (npm test builds first). */
 export function requireBuild(): void {
   for (const f of [SCRIPTED_AGENT, CLI]) {
-    if (!existsSync(f)) throw new Error(`${f} is missing: build first with \`node scripts/build.mjs\` (npm test builds before it runs the tests).`);
+    if (!existsSync(f))
+      throw new Error(
+        `${f} is missing: build first with \`node scripts/build.mjs\` (npm test builds before it runs the tests).`,
+      );
   }
 }
 
@@ -81,7 +92,8 @@ export async function sandbox(o: SandboxOptions): Promise<Sandbox> {
   await initHome(dir, { targetBranch: 'main', stages: DEFAULT_STAGES, retry: FAST_RETRY, ...o.config });
   const p = await Pipeline.open({ cwd: dir, role: 'lead', label: 'test setup' });
   try {
-    for (const [id, role, command] of o.agents ?? ONE_PER_ROLE) await p.addAgent({ id, role, command: command ?? SCRIPTED });
+    for (const [id, role, command] of o.agents ?? ONE_PER_ROLE)
+      await p.addAgent({ id, role, command: command ?? SCRIPTED });
     if (o.tasks.length) await p.addTasks(o.tasks.map((spec) => ({ spec, source: 'test' })));
     await p.setOrchestrationMode(o.orchestration ?? 'parallel');
     await p.setRolloutMode(o.rollout ?? 'production');
@@ -107,7 +119,12 @@ export function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
-export async function until<T>(what: string, ms: number, check: () => Promise<T | undefined | false> | T | undefined | false, pollMs = 25): Promise<T> {
+export async function until<T>(
+  what: string,
+  ms: number,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  pollMs = 25,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await check();
@@ -140,31 +157,49 @@ export interface RunOptions {
   during?: (p: Pipeline, m: Monitor) => Promise<void>;
 }
 
-const RECORDED: Array<keyof PipelineEventMap> = ['agent:started', 'agent:exited', 'merge:finished', 'task:transition', 'monitor:warning', 'pipeline:decision', 'monitor:idle'];
+const RECORDED: Array<keyof PipelineEventMap> = [
+  'agent:started',
+  'agent:exited',
+  'merge:finished',
+  'task:transition',
+  'monitor:warning',
+  'pipeline:decision',
+  'monitor:idle',
+];
 
 /** Runs the monitor in this process, leading the pipeline, until it is idle; returns what happened. */
 export async function runUntilIdle(dir: string, o: RunOptions = {}): Promise<RunResult> {
   requireBuild();
   const p = await Pipeline.open({ cwd: dir, role: 'lead', label: 'monitor test' });
   const events: RecordedEvent[] = [];
-  const subs = RECORDED.map((name) => p.events.on(name, (data: unknown) => events.push({ name, at: Date.now(), data })));
+  const subs = RECORDED.map((name) =>
+    p.events.on(name, (data: unknown) => events.push({ name, at: Date.now(), data })),
+  );
   let monitor: Monitor | undefined;
   try {
     monitor = await createMonitor(p, o.runner ?? 'process', { scriptedAgent: SCRIPTED_AGENT, ...o.monitor });
     await monitor.start();
     const m = monitor;
-    const idle = await within('the pipeline becoming idle', o.timeoutMs ?? 60_000, (async () => {
-      if (o.during) await o.during(p, m);
-      return m.untilIdle();
-    })());
+    const idle = await within(
+      'the pipeline becoming idle',
+      o.timeoutMs ?? 60_000,
+      (async () => {
+        if (o.during) await o.during(p, m);
+        return m.untilIdle();
+      })(),
+    );
     const state = structuredClone<PipelineState>(p.state);
     return {
       idle,
       state,
       events,
       started: events.filter((e) => e.name === 'agent:started').map((e) => e.data as PipelineEventMap['agent:started']),
-      merges: events.filter((e) => e.name === 'merge:finished').map((e) => e.data as PipelineEventMap['merge:finished']),
-      warnings: events.filter((e) => e.name === 'monitor:warning').map((e) => (e.data as PipelineEventMap['monitor:warning']).message),
+      merges: events
+        .filter((e) => e.name === 'merge:finished')
+        .map((e) => e.data as PipelineEventMap['merge:finished']),
+      warnings: events
+        .filter((e) => e.name === 'monitor:warning')
+        .map((e) => (e.data as PipelineEventMap['monitor:warning']).message),
     };
   } finally {
     await monitor?.stop();
@@ -174,7 +209,11 @@ export async function runUntilIdle(dir: string, o: RunOptions = {}): Promise<Run
 }
 
 /** Runs `pipeline run --until-idle` in this process (as the CLI does), its printed lines captured. */
-export async function runMonitorQuietly(dir: string, runner: RunnerKind = 'process', timeoutMs = 60_000): Promise<{ code: number; output: string }> {
+export async function runMonitorQuietly(
+  dir: string,
+  runner: RunnerKind = 'process',
+  timeoutMs = 60_000,
+): Promise<{ code: number; output: string }> {
   let output = '';
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = (chunk: string | Uint8Array) => {
@@ -182,7 +221,11 @@ export async function runMonitorQuietly(dir: string, runner: RunnerKind = 'proce
     return true;
   };
   try {
-    const code = await within(`pipeline run --until-idle --runner ${runner}`, timeoutMs, runMonitor(runner, true, false, dir));
+    const code = await within(
+      `pipeline run --until-idle --runner ${runner}`,
+      timeoutMs,
+      runMonitor(runner, true, false, dir),
+    );
     return { code, output };
   } finally {
     process.stdout.write = write;
@@ -235,24 +278,43 @@ async function findLocks(dir: string, skip: string): Promise<string[]> {
  * the worktree root is registered).
  */
 export async function assertGitHealthy(sb: Sandbox): Promise<void> {
-  const { stdout, stderr } = await run('git', ['fsck', '--no-progress', '--no-dangling'], { cwd: sb.dir, env: cleanEnv() });
+  const { stdout, stderr } = await run('git', ['fsck', '--no-progress', '--no-dangling'], {
+    cwd: sb.dir,
+    env: cleanEnv(),
+  });
   assert.equal(`${stdout}${stderr}`.trim(), '', 'git fsck output');
   assert.deepEqual(await findLocks(join(sb.dir, '.git'), 'objects'), [], 'lock files left under .git');
   const porcelain = await git(sb.dir, 'worktree', 'list', '--porcelain');
-  const registered = porcelain.split('\n').filter((l) => l.startsWith('worktree ')).map((l) => l.slice('worktree '.length));
+  const registered = porcelain
+    .split('\n')
+    .filter((l) => l.startsWith('worktree '))
+    .map((l) => l.slice('worktree '.length));
   assert.ok(!/^prunable/m.test(porcelain), `a registered worktree is missing on disk:\n${porcelain}`);
   for (const w of registered) assert.ok((await stat(w)).isDirectory(), `registered worktree ${w} exists`);
-  const onDisk = existsSync(sb.worktreeRoot) ? (await readdir(sb.worktreeRoot)).map((n) => join(sb.worktreeRoot, n)) : [];
+  const onDisk = existsSync(sb.worktreeRoot)
+    ? (await readdir(sb.worktreeRoot)).map((n) => join(sb.worktreeRoot, n))
+    : [];
   const agentsRegistered = registered.filter((w) => w.startsWith(sb.worktreeRoot + '/'));
-  assert.deepEqual([...onDisk].sort(), [...agentsRegistered].sort(), 'the worktree root holds exactly the registered agent worktrees');
+  assert.deepEqual(
+    [...onDisk].sort(),
+    [...agentsRegistered].sort(),
+    'the worktree root holds exactly the registered agent worktrees',
+  );
 }
 
 /** Every task done, its merged commit on `branch`. */
 export async function assertAllMerged(dir: string, state: PipelineState, branch = 'main'): Promise<void> {
   for (const t of Object.values(state.tasks)) {
-    assert.equal(t.status, 'done', `${t.id} is done (it is ${t.status}${t.blocked_reason ? `: ${t.blocked_reason}` : ''})`);
+    assert.equal(
+      t.status,
+      'done',
+      `${t.id} is done (it is ${t.status}${t.blocked_reason ? `: ${t.blocked_reason}` : ''})`,
+    );
     assert.ok(t.merged_commit, `${t.id} has a merged commit`);
-    assert.ok(await isAncestorOf(dir, t.merged_commit, branch), `${t.id}'s merged commit ${t.merged_commit} is reachable from ${branch}`);
+    assert.ok(
+      await isAncestorOf(dir, t.merged_commit, branch),
+      `${t.id}'s merged commit ${t.merged_commit} is reachable from ${branch}`,
+    );
   }
 }
 
@@ -275,7 +337,13 @@ export function intervals(task: Task): Interval[] {
   h.forEach((e, i) => {
     if (e.event !== 'assign') return;
     const next = h[i + 1];
-    out.push({ taskId: task.id, stage: e.stage, agent: e.agent, start: Date.parse(e.at), end: next ? Date.parse(next.at) : Infinity });
+    out.push({
+      taskId: task.id,
+      stage: e.stage,
+      agent: e.agent,
+      start: Date.parse(e.at),
+      end: next ? Date.parse(next.at) : Infinity,
+    });
   });
   return out;
 }
@@ -306,7 +374,11 @@ export interface CliChild {
 
 export function startCli(dir: string, args: string[], env: NodeJS.ProcessEnv = {}): CliChild {
   requireBuild();
-  const proc = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd: dir,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
   proc.stderr?.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -315,7 +387,11 @@ export function startCli(dir: string, args: string[], env: NodeJS.ProcessEnv = {
 }
 
 /** Runs a CLI command to its end; returns its exit code and output. */
-export async function cli(dir: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+export async function cli(
+  dir: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
   const c = startCli(dir, args);
   try {
     const code = await within(`pipeline ${args.join(' ')}`, timeoutMs, c.exited);

@@ -4,7 +4,18 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TaskSpec } from '../../../src/engine/schema';
-import { assertAllMerged, assertGitHealthy, cli, git, isAncestorOf, readState, refsSnapshot, requireBuild, runUntilIdle, sandbox } from './monitorKit';
+import {
+  assertAllMerged,
+  assertGitHealthy,
+  cli,
+  git,
+  isAncestorOf,
+  readState,
+  refsSnapshot,
+  requireBuild,
+  runUntilIdle,
+  sandbox,
+} from './monitorKit';
 
 /**
  * Rollout modes on a real repository: shadow decides and records but starts nothing and changes no
@@ -23,7 +34,8 @@ const TASKS: TaskSpec[] = [
 async function filesUnder(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
   const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(join(e.parentPath, e.name));
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) out.push(join(e.parentPath, e.name));
   return out;
 }
 
@@ -42,7 +54,10 @@ void test('shadow mode (pipeline mode rollout shadow): decisions recorded, no ag
     const state = await readState(sb.dir);
     assert.equal(state.mode, 'shadow');
     assert.ok(state.decisions.length > 0, 'decisions recorded');
-    assert.ok(state.decisions.some((d) => /^would start architect \(architect\) on TASK-00[13]$/.test(d.text)), state.decisions.map((d) => d.text).join('\n'));
+    assert.ok(
+      state.decisions.some((d) => /^would start architect \(architect\) on TASK-00[13]$/.test(d.text)),
+      state.decisions.map((d) => d.text).join('\n'),
+    );
     for (const t of Object.values(state.tasks)) {
       assert.equal(t.attempt, 0, `${t.id} was never assigned`);
       assert.ok(!t.history.some((h) => h.event === 'assign'));
@@ -53,7 +68,10 @@ void test('shadow mode (pipeline mode rollout shadow): decisions recorded, no ag
     // No agent process: no agent log, no pid file, no task file anywhere.
     assert.deepEqual(await filesUnder(join(sb.dir, '.pipeline', 'logs', 'agents')), []);
     assert.deepEqual(await filesUnder(join(sb.dir, '.pipeline', 'run')), []);
-    assert.deepEqual((await filesUnder(sb.worktreeRoot)).filter((f) => f.includes('.pipeline-task')), []);
+    assert.deepEqual(
+      (await filesUnder(sb.worktreeRoot)).filter((f) => f.includes('.pipeline-task')),
+      [],
+    );
     // No git change: refs, HEAD, worktrees and the index as they were.
     assert.equal(await refsSnapshot(sb.dir), refsBefore);
     assert.equal(await git(sb.dir, 'worktree', 'list', '--porcelain'), worktreesBefore, 'no worktree created');
@@ -72,8 +90,12 @@ void test('pilot mode: only tasks labelled pilot run, and they merge into pipeli
     assert.deepEqual(r.idle.blocked, []);
     const pilotTasks = { 'TASK-001': r.state.tasks['TASK-001']!, 'TASK-002': r.state.tasks['TASK-002']! };
     await assertAllMerged(sb.dir, { ...r.state, tasks: pilotTasks }, 'pipeline/pilot');
-    for (const t of Object.values(pilotTasks)) assert.ok(!(await isAncestorOf(sb.dir, t.merged_commit!, 'main')), `${t.id} is not on main`);
-    assert.ok(r.merges.every((m) => m.into === 'pipeline/pilot'), 'every merge went into pipeline/pilot');
+    for (const t of Object.values(pilotTasks))
+      assert.ok(!(await isAncestorOf(sb.dir, t.merged_commit!, 'main')), `${t.id} is not on main`);
+    assert.ok(
+      r.merges.every((m) => m.into === 'pipeline/pilot'),
+      'every merge went into pipeline/pilot',
+    );
     assert.equal(await git(sb.dir, 'rev-parse', 'main'), mainBefore, 'main did not move');
     assert.ok(await isAncestorOf(sb.dir, 'main', 'pipeline/pilot'), 'pipeline/pilot starts from main');
 

@@ -14,8 +14,18 @@ void test('run --json: every line names its event, a task transition too (its ow
   try {
     await p.blockTask('TASK-001', 'for the test');
     await p.addTasks([{ spec: { id: 'TASK-002', title: 'Two' } }]);
-    const events = lines.map((l) => JSON.parse(l) as { event: unknown; transition?: { type: string; reason?: string }; after?: { id: string; status: string } });
-    assert.deepEqual(events.map((e) => e.event), ['task:transition', 'task:added']);
+    const events = lines.map(
+      (l) =>
+        JSON.parse(l) as {
+          event: unknown;
+          transition?: { type: string; reason?: string };
+          after?: { id: string; status: string };
+        },
+    );
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['task:transition', 'task:added'],
+    );
     assert.deepEqual(events[0]!.transition, { type: 'block', reason: 'for the test' });
     assert.deepEqual(events[0]!.after, { id: 'TASK-001', status: 'blocked', stage: 'architect' });
   } finally {

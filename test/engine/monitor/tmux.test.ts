@@ -18,11 +18,20 @@ requireBuild();
 const run = promisify(execFile);
 
 void test('pipeline run --runner tmux: a window per agent, every task merged, the session killed at the end', async (t) => {
-  assert.ok(await TmuxRunner.available(), 'tmux is not installed: install it (apt-get install tmux; .ci/run does) to run the tmux runner\'s test');
+  assert.ok(
+    await TmuxRunner.available(),
+    "tmux is not installed: install it (apt-get install tmux; .ci/run does) to run the tmux runner's test",
+  );
   const sb = await sandbox({
     tasks: [
       { id: 'TASK-001', title: 'First', paths: ['a/**'] },
-      { id: 'TASK-002', title: 'Second', paths: ['b/**'], prerequisites: ['TASK-001'], description: 'scripted: fail test 1' },
+      {
+        id: 'TASK-002',
+        title: 'Second',
+        paths: ['b/**'],
+        prerequisites: ['TASK-001'],
+        description: 'scripted: fail test 1',
+      },
     ],
   });
   const home = homeAt(sb.dir);
@@ -36,12 +45,22 @@ void test('pipeline run --runner tmux: a window per agent, every task merged, th
   assert.equal(r.code, 0, r.output);
   const state = await readState(sb.dir);
   await assertAllMerged(sb.dir, state);
-  assert.match(state.tasks['TASK-002']!.history.find((h) => h.event === 'fail')!.note!, /exited with code 1/, 'the exit status came through tmux');
+  assert.match(
+    state.tasks['TASK-002']!.history.find((h) => h.event === 'fail')!.note!,
+    /exited with code 1/,
+    'the exit status came through tmux',
+  );
 
-  const windows = (await run('tmux', ['list-windows', '-t', runner.session, '-F', '#{window_name}'])).stdout.split('\n').filter(Boolean);
-  for (const agent of ['architect', 'tester', 'implementer', 'supervisor']) assert.ok(windows.includes(agent), `a window for ${agent}: ${windows.join(', ')}`);
+  const windows = (await run('tmux', ['list-windows', '-t', runner.session, '-F', '#{window_name}'])).stdout
+    .split('\n')
+    .filter(Boolean);
+  for (const agent of ['architect', 'tester', 'implementer', 'supervisor'])
+    assert.ok(windows.includes(agent), `a window for ${agent}: ${windows.join(', ')}`);
   // The window's output is teed into the agent's log.
-  assert.match(await readFile(join(home.logsDir, 'agents', 'implementer.log'), 'utf8'), /\[scripted implementer TASK-00[12]\] committed/);
+  assert.match(
+    await readFile(join(home.logsDir, 'agents', 'implementer.log'), 'utf8'),
+    /\[scripted implementer TASK-00[12]\] committed/,
+  );
   await assertGitHealthy(sb);
 
   await runner.killSession();

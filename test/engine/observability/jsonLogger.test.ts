@@ -50,7 +50,10 @@ void test('rotation at a small size: files stay under the limit, every line pars
     for (let i = 0; i < N; i++) {
       // Lines of varied sizes, some multi-byte, logged in bursts while writes are in flight.
       const pad = 'é→'.repeat(i % 97);
-      logger.log(i % 10 === 0 ? 'warn' : 'info', 'test:line', `line ${i} ${pad}`, { task: `TASK-${i % 7}`, data: { seq: i } });
+      logger.log(i % 10 === 0 ? 'warn' : 'info', 'test:line', `line ${i} ${pad}`, {
+        task: `TASK-${i % 7}`,
+        data: { seq: i },
+      });
       if (i % 500 === 250) await new Promise((r) => setImmediate(r));
     }
     await logger.close();
@@ -63,7 +66,10 @@ void test('rotation at a small size: files stay under the limit, every line pars
     assert.equal(files[files.length - 2], `${file}.1`);
     for (const f of files) assert.ok((await stat(f)).size <= maxBytes, `${f} is at most ${maxBytes} bytes`);
     const records = await readRecords(files);
-    assert.deepEqual(records.map((r) => r.data?.seq), Array.from({ length: N }, (_, i) => i));
+    assert.deepEqual(
+      records.map((r) => r.data?.seq),
+      Array.from({ length: N }, (_, i) => i),
+    );
     for (const r of records) {
       assert.equal(Object.keys(r).slice(0, 4).join(), 'time,level,event,task');
       assert.ok(!Number.isNaN(Date.parse(r.time)));
@@ -78,7 +84,16 @@ void test('only maxFiles rotated files are kept: the newest lines, contiguous; a
   const { dir, cleanup } = await tempDir();
   try {
     const file = join(dir, 'pipeline.log');
-    await writeFile(file, JSON.stringify({ time: new Date().toISOString(), level: 'info', event: 'old', message: 'from before', data: { seq: -1 } }) + '\n');
+    await writeFile(
+      file,
+      JSON.stringify({
+        time: new Date().toISOString(),
+        level: 'info',
+        event: 'old',
+        message: 'from before',
+        data: { seq: -1 },
+      }) + '\n',
+    );
     const logger = new JsonLogger(file, { maxBytes: 1000, maxFiles: 3 });
     for (let i = 0; i < 500; i++) logger.log('info', 'test:line', `line ${i}`, { data: { seq: i } });
     await logger.flush();
@@ -88,7 +103,10 @@ void test('only maxFiles rotated files are kept: the newest lines, contiguous; a
     assert.deepEqual(files, [`${file}.3`, `${file}.2`, `${file}.1`, file]);
     const seqs = (await readRecords(files)).map((r) => r.data?.seq as number);
     assert.equal(seqs[seqs.length - 1], 500);
-    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => 500 - seqs.length + 1 + i));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: seqs.length }, (_, i) => 500 - seqs.length + 1 + i),
+    );
 
     // A second logger on a full file rotates before its first line.
     const small = join(dir, 'small.log');
@@ -103,29 +121,93 @@ void test('only maxFiles rotated files are kept: the newest lines, contiguous; a
   }
 });
 
-void test("pipeline events become lines with task and agent; state:changed is skipped; close writes what is queued", async () => {
+void test('pipeline events become lines with task and agent; state:changed is skipped; close writes what is queued', async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const events = new TypedEvents<PipelineEventMap>();
     const logger = JsonLogger.forPipeline({ events, home: { logsDir: join(dir, 'logs') } });
     const task: Task = {
-      id: 'TASK-001', title: 'Parse the config', description: 'secret description text', prerequisites: [], priority: 'high', paths: [], labels: [], status: 'queued', stage: 'implementation',
-      assigned_to: null, branch: 'pipeline/TASK-001', attempt: 0, failures: 0, not_before: null, blocked_reason: null, created_at: 'x', updated_at: 'x', seq: 1, merged_commit: null, history: [],
+      id: 'TASK-001',
+      title: 'Parse the config',
+      description: 'secret description text',
+      prerequisites: [],
+      priority: 'high',
+      paths: [],
+      labels: [],
+      status: 'queued',
+      stage: 'implementation',
+      assigned_to: null,
+      branch: 'pipeline/TASK-001',
+      attempt: 0,
+      failures: 0,
+      not_before: null,
+      blocked_reason: null,
+      created_at: 'x',
+      updated_at: 'x',
+      seq: 1,
+      merged_commit: null,
+      history: [],
     };
-    const agent: Agent = { id: 'impl', role: 'implementer', command: 'scripted', status: 'idle', current_task: null, since: null, created_at: 'x' };
+    const agent: Agent = {
+      id: 'impl',
+      role: 'implementer',
+      command: 'scripted',
+      status: 'idle',
+      current_task: null,
+      since: null,
+      created_at: 'x',
+    };
     const mirrored: string[] = [];
     logger.onLine(({ record }) => mirrored.push(`${record.level} ${record.message}`));
     events.emit('task:added', { task });
     const working = transitionTask(task, { type: 'assign', agent: 'impl', attempt: 1 }, '2026-01-01T00:00:00Z');
-    events.emit('task:transition', { before: task, after: working, event: { type: 'assign', agent: 'impl', attempt: 1 } });
+    events.emit('task:transition', {
+      before: task,
+      after: working,
+      event: { type: 'assign', agent: 'impl', attempt: 1 },
+    });
     events.emit('agent:changed', { before: agent, after: { ...agent, status: 'working', current_task: 'TASK-001' } });
     events.emit('state:changed', { seq: 3 });
-    events.emit('agent:started', { agentId: 'impl', taskId: 'TASK-001', stage: 'implementation', attempt: 1, command: 'node agent.js', at: 1 });
-    events.emit('agent:exited', { agentId: 'impl', taskId: 'TASK-001', attempt: 1, code: 1, signal: null, marker: false });
-    const failed = transitionTask(working, { type: 'fail', reason: 'exit 1', notBefore: '2026-01-01T00:01:00Z' }, '2026-01-01T00:00:30Z');
-    events.emit('task:transition', { before: working, after: failed, event: { type: 'fail', reason: 'exit 1', notBefore: '2026-01-01T00:01:00Z' } });
-    events.emit('check:finished', { taskId: 'TASK-001', stage: 'test', passed: false, evidence: '/e.log', durationMs: 12 });
-    events.emit('merge:finished', { taskId: 'TASK-001', into: 'main', commit: null, conflicts: ['a.ts'], durationMs: 5 });
+    events.emit('agent:started', {
+      agentId: 'impl',
+      taskId: 'TASK-001',
+      stage: 'implementation',
+      attempt: 1,
+      command: 'node agent.js',
+      at: 1,
+    });
+    events.emit('agent:exited', {
+      agentId: 'impl',
+      taskId: 'TASK-001',
+      attempt: 1,
+      code: 1,
+      signal: null,
+      marker: false,
+    });
+    const failed = transitionTask(
+      working,
+      { type: 'fail', reason: 'exit 1', notBefore: '2026-01-01T00:01:00Z' },
+      '2026-01-01T00:00:30Z',
+    );
+    events.emit('task:transition', {
+      before: working,
+      after: failed,
+      event: { type: 'fail', reason: 'exit 1', notBefore: '2026-01-01T00:01:00Z' },
+    });
+    events.emit('check:finished', {
+      taskId: 'TASK-001',
+      stage: 'test',
+      passed: false,
+      evidence: '/e.log',
+      durationMs: 12,
+    });
+    events.emit('merge:finished', {
+      taskId: 'TASK-001',
+      into: 'main',
+      commit: null,
+      conflicts: ['a.ts'],
+      durationMs: 5,
+    });
     events.emit('monitor:warning', { message: 'git is slow', agentId: 'impl' });
     events.emit('leader:lost', { leader: { pid: 5, host: 'h', epoch: 2, since: 's', renewedAt: 'r', label: 'other' } });
     events.emit('mode:rollout', { from: 'shadow', to: 'pilot' });
@@ -134,21 +216,56 @@ void test("pipeline events become lines with task and agent; state:changed is sk
 
     const text = await readFile(join(dir, 'logs', 'pipeline.log'), 'utf8');
     assert.ok(!text.includes('secret description text'), 'task text stays out of the log');
-    const records = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogRecord);
-    assert.deepEqual(records.map((r) => r.event), ['task:added', 'task:transition', 'agent:changed', 'agent:started', 'agent:exited', 'task:transition', 'check:finished', 'merge:finished', 'monitor:warning', 'leader:lost', 'mode:rollout']);
+    const records = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as LogRecord);
+    assert.deepEqual(
+      records.map((r) => r.event),
+      [
+        'task:added',
+        'task:transition',
+        'agent:changed',
+        'agent:started',
+        'agent:exited',
+        'task:transition',
+        'check:finished',
+        'merge:finished',
+        'monitor:warning',
+        'leader:lost',
+        'mode:rollout',
+      ],
+    );
     assert.equal(mirrored.length, records.length);
     const [added, assign, changed, started, exited, fail, check, merge, warning, lost, mode] = records;
     assert.deepEqual([added!.task, added!.agent, added!.level], ['TASK-001', undefined, 'info']);
     assert.deepEqual(added!.data, { task: { id: 'TASK-001', status: 'queued', stage: 'implementation' } });
-    assert.deepEqual([assign!.task, assign!.agent, assign!.message], ['TASK-001', 'impl', 'impl took TASK-001 (implementation, attempt 1)']);
-    assert.deepEqual(assign!.data, { transition: 'assign', from: 'queued', to: 'working', fromStage: 'implementation', stage: 'implementation', attempt: 1, agent: 'impl' });
+    assert.deepEqual(
+      [assign!.task, assign!.agent, assign!.message],
+      ['TASK-001', 'impl', 'impl took TASK-001 (implementation, attempt 1)'],
+    );
+    assert.deepEqual(assign!.data, {
+      transition: 'assign',
+      from: 'queued',
+      to: 'working',
+      fromStage: 'implementation',
+      stage: 'implementation',
+      attempt: 1,
+      agent: 'impl',
+    });
     assert.deepEqual([changed!.level, changed!.agent, changed!.task], ['debug', 'impl', 'TASK-001']);
-    assert.deepEqual([started!.task, started!.agent, started!.data], ['TASK-001', 'impl', { stage: 'implementation', attempt: 1, command: 'node agent.js', at: 1 }]);
+    assert.deepEqual(
+      [started!.task, started!.agent, started!.data],
+      ['TASK-001', 'impl', { stage: 'implementation', attempt: 1, command: 'node agent.js', at: 1 }],
+    );
     assert.deepEqual([exited!.level, exited!.task, exited!.agent], ['warn', 'TASK-001', 'impl']);
     assert.deepEqual([fail!.level, fail!.agent, fail!.data?.reason], ['warn', 'impl', 'exit 1']);
     assert.deepEqual([check!.level, check!.task], ['warn', 'TASK-001']);
     assert.deepEqual([merge!.level, merge!.message], ['warn', 'TASK-001 would conflict with main in a.ts']);
-    assert.deepEqual([warning!.level, warning!.agent, warning!.message, warning!.data], ['warn', 'impl', 'git is slow', undefined]);
+    assert.deepEqual(
+      [warning!.level, warning!.agent, warning!.message, warning!.data],
+      ['warn', 'impl', 'git is slow', undefined],
+    );
     assert.equal(lost!.level, 'warn');
     assert.match(lost!.message, /to other \(pid 5 on h\)/);
     assert.equal(mode!.message, 'rollout mode shadow → pilot');
@@ -171,8 +288,14 @@ void test('a failing write is reported and the logger goes on', async () => {
     await rm(blocker);
     logger.log('info', 'e', 'two');
     await logger.close();
-    const records = (await readFile(join(blocker, 'pipeline.log'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogRecord);
-    assert.deepEqual(records.map((r) => r.message), ['two']);
+    const records = (await readFile(join(blocker, 'pipeline.log'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as LogRecord);
+    assert.deepEqual(
+      records.map((r) => r.message),
+      ['two'],
+    );
   } finally {
     await cleanup();
   }

@@ -5,17 +5,38 @@ import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { TypedEvents } from '../../../src/engine/events';
 import { MetricsServer, readiness } from '../../../src/engine/observability/metricsServer';
-import { PipelineMetrics, type MetricsSnapshot, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
+import {
+  PipelineMetrics,
+  type MetricsSnapshot,
+  type MetricsSource,
+} from '../../../src/engine/observability/pipelineMetrics';
 import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
 import { configSchema, emptyState } from '../../../src/engine/schema';
 import type { LeaderInfo } from '../../../src/engine/store/leaderLease';
 
 /** The endpoint itself: 127.0.0.1 only, its routes, readiness, and a port in use. */
 
-const other: LeaderInfo = { pid: 999, host: 'elsewhere', epoch: 2, since: '2026-01-01T00:00:00.000Z', renewedAt: '2026-01-01T00:00:05.000Z', label: 'VS Code window' };
+const other: LeaderInfo = {
+  pid: 999,
+  host: 'elsewhere',
+  epoch: 2,
+  since: '2026-01-01T00:00:00.000Z',
+  renewedAt: '2026-01-01T00:00:05.000Z',
+  label: 'VS Code window',
+};
 
-function source(over: Partial<MetricsSource> = {}): MetricsSource & { isLeader: boolean; leader: LeaderInfo | null; storeWarnings: string[] } {
-  return { events: new TypedEvents<PipelineEventMap>(), state: emptyState(), config: configSchema.parse({}), isLeader: true, leader: { ...other, pid: process.pid, label: 'me' }, storeWarnings: [], ...over } as never;
+function source(
+  over: Partial<MetricsSource> = {},
+): MetricsSource & { isLeader: boolean; leader: LeaderInfo | null; storeWarnings: string[] } {
+  return {
+    events: new TypedEvents<PipelineEventMap>(),
+    state: emptyState(),
+    config: configSchema.parse({}),
+    isLeader: true,
+    leader: { ...other, pid: process.pid, label: 'me' },
+    storeWarnings: [],
+    ...over,
+  } as never;
 }
 
 async function withServer(src: MetricsSource, fn: (s: MetricsServer) => Promise<void>): Promise<void> {
@@ -29,7 +50,11 @@ async function withServer(src: MetricsSource, fn: (s: MetricsServer) => Promise<
   }
 }
 
-function rawGet(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function rawGet(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers, method: 'GET' }, (res) => {
       let body = '';
@@ -67,7 +92,10 @@ void test('ports out of range are usage errors', async () => {
   const metrics = PipelineMetrics.attach(source(), { processMetrics: false });
   try {
     for (const port of [-1, 65536, 1.5, NaN]) {
-      await assert.rejects(MetricsServer.start({ port, metrics, pipeline: source() }), (e: unknown) => isPipelineError(e) && e.code === 'usage' && /not a port number/.test(e.message));
+      await assert.rejects(
+        MetricsServer.start({ port, metrics, pipeline: source() }),
+        (e: unknown) => isPipelineError(e) && e.code === 'usage' && /not a port number/.test(e.message),
+      );
     }
   } finally {
     metrics.dispose();
@@ -102,7 +130,11 @@ void test('routes: metrics, health, snapshot, 404, 405, HEAD; a non-loopback Hos
     assert.equal(post.headers.get('allow'), 'GET, HEAD');
     await post.text();
 
-    assert.equal((await rawGet(s.port, '/metrics', { host: 'evil.example:80' })).status, 403, 'DNS rebinding: a foreign Host is refused');
+    assert.equal(
+      (await rawGet(s.port, '/metrics', { host: 'evil.example:80' })).status,
+      403,
+      'DNS rebinding: a foreign Host is refused',
+    );
     assert.equal((await rawGet(s.port, '/healthz', { host: `localhost:${s.port}` })).status, 200);
   });
 });
@@ -114,7 +146,8 @@ void test('it listens on 127.0.0.1 only, and not after close', async () => {
     const external = Object.values(networkInterfaces())
       .flat()
       .find((i) => i && i.family === 'IPv4' && !i.internal);
-    if (external) await assert.rejects(fetch(`http://${external.address}:${s.port}/healthz`), 'not reachable on another interface');
+    if (external)
+      await assert.rejects(fetch(`http://${external.address}:${s.port}/healthz`), 'not reachable on another interface');
     await assert.rejects(fetch(`http://[::1]:${s.port}/healthz`), 'not on IPv6 either');
   });
   await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'closed');
@@ -137,7 +170,10 @@ void test('readiness: the healthy leader; a leader with store warnings; a follow
     assert.equal(r.status, 503);
     const j = (await r.json()) as ReturnType<typeof readiness>;
     assert.equal(j.ready, false);
-    assert.equal(j.reason, 'not the leader: led by VS Code window (pid 999 on elsewhere, since 2026-01-01T00:00:00.000Z)');
+    assert.equal(
+      j.reason,
+      'not the leader: led by VS Code window (pid 999 on elsewhere, since 2026-01-01T00:00:00.000Z)',
+    );
     assert.deepEqual(j.leader, other);
     // The follower takes over: ready from the next request on.
     follower.isLeader = true;
@@ -146,5 +182,11 @@ void test('readiness: the healthy leader; a leader with store warnings; a follow
   });
 
   const alone = source({ isLeader: false, leader: null });
-  assert.deepEqual(readiness(alone), { ready: false, reason: 'not the leader: no process leads the pipeline', isLeader: false, leader: null, storeWarnings: [] });
+  assert.deepEqual(readiness(alone), {
+    ready: false,
+    reason: 'not the leader: no process leads the pipeline',
+    isLeader: false,
+    leader: null,
+    storeWarnings: [],
+  });
 });

@@ -14,29 +14,69 @@ import { metric, parseProm } from './obsKit';
  */
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
-const config = configSchema.parse({ stages: [{ name: 'design', role: 'architect' }, { name: 'build', role: 'implementer' }], reworkStage: 'build', conflictStages: ['build'] });
+const config = configSchema.parse({
+  stages: [
+    { name: 'design', role: 'architect' },
+    { name: 'build', role: 'implementer' },
+  ],
+  reworkStage: 'build',
+  conflictStages: ['build'],
+});
 
 class FakeSource implements MetricsSource {
   events = new TypedEvents<PipelineEventMap>();
   state: PipelineState = emptyState();
   config = config;
   isLeader = true;
-  leader: LeaderInfo | null = { pid: 4242, host: 'box', epoch: 3, since: new Date(T0 - 60_000).toISOString(), renewedAt: new Date(T0).toISOString(), label: 'pipeline run' };
+  leader: LeaderInfo | null = {
+    pid: 4242,
+    host: 'box',
+    epoch: 3,
+    since: new Date(T0 - 60_000).toISOString(),
+    renewedAt: new Date(T0).toISOString(),
+    label: 'pipeline run',
+  };
   storeWarnings: string[] = [];
   clock = T0;
   now = () => this.clock;
 
   task(id: string, status: Task['status'] = 'queued', stage = 'design'): Task {
     const t: Task = {
-      id, title: id, description: '', prerequisites: [], priority: 'medium', paths: [], labels: [], status, stage, assigned_to: null, branch: `pipeline/${id}`,
-      attempt: 0, failures: 0, not_before: null, blocked_reason: null, created_at: new Date(this.clock).toISOString(), updated_at: new Date(this.clock).toISOString(), seq: 0, merged_commit: null, history: [],
+      id,
+      title: id,
+      description: '',
+      prerequisites: [],
+      priority: 'medium',
+      paths: [],
+      labels: [],
+      status,
+      stage,
+      assigned_to: null,
+      branch: `pipeline/${id}`,
+      attempt: 0,
+      failures: 0,
+      not_before: null,
+      blocked_reason: null,
+      created_at: new Date(this.clock).toISOString(),
+      updated_at: new Date(this.clock).toISOString(),
+      seq: 0,
+      merged_commit: null,
+      history: [],
     };
     this.state.tasks[id] = t;
     return t;
   }
 
   agent(id: string, role: string): Agent {
-    const a: Agent = { id, role, command: 'scripted', status: 'idle', current_task: null, since: null, created_at: new Date(this.clock).toISOString() };
+    const a: Agent = {
+      id,
+      role,
+      command: 'scripted',
+      status: 'idle',
+      current_task: null,
+      since: null,
+      created_at: new Date(this.clock).toISOString(),
+    };
     this.state.agents[id] = a;
     return a;
   }
@@ -50,7 +90,10 @@ class FakeSource implements MetricsSource {
     if (event.type === 'assign' || before.status === 'working') {
       const agentId = event.type === 'assign' ? event.agent : before.assigned_to!;
       const a = this.state.agents[agentId]!;
-      const na: Agent = event.type === 'assign' ? { ...a, status: 'working', current_task: id } : { ...a, status: 'idle', current_task: null };
+      const na: Agent =
+        event.type === 'assign'
+          ? { ...a, status: 'working', current_task: id }
+          : { ...a, status: 'idle', current_task: null };
       this.state.agents[agentId] = na;
       if (emit) this.events.emit('agent:changed', { before: a, after: na });
     }
@@ -76,7 +119,11 @@ void test('a leader: counts, durations, handoffs and the time series from events
   let x = await samples(m);
   assert.equal(metric(x, 'pipeline_tasks', { status: 'queued', stage: 'design' }), 1);
   assert.equal(metric(x, 'pipeline_tasks', { status: 'pending', stage: 'design' }), 1);
-  assert.equal(metric(x, 'pipeline_tasks', { status: 'done', stage: 'build' }), 0, 'every status of every stage is there from the start');
+  assert.equal(
+    metric(x, 'pipeline_tasks', { status: 'done', stage: 'build' }),
+    0,
+    'every status of every stage is there from the start',
+  );
   assert.equal(metric(x, 'pipeline_agents_idle'), 2);
   assert.equal(metric(x, 'pipeline_agents', { role: 'implementer', status: 'idle' }), 1);
   assert.equal(metric(x, 'pipeline_leader_info', { pid: '4242', host: 'box', label: 'pipeline run', epoch: '3' }), 1);
@@ -85,13 +132,27 @@ void test('a leader: counts, durations, handoffs and the time series from events
 
   // t=0: T-1 assigned to design; t=2.5 s completed → build; t=3 s assigned, agent started at 3.1 s.
   s.transition('T-1', { type: 'assign', agent: 'arch', attempt: 1 });
-  s.events.emit('agent:started', { agentId: 'arch', taskId: 'T-1', stage: 'design', attempt: 1, command: 'x', at: s.clock + 100 });
+  s.events.emit('agent:started', {
+    agentId: 'arch',
+    taskId: 'T-1',
+    stage: 'design',
+    attempt: 1,
+    command: 'x',
+    at: s.clock + 100,
+  });
   s.clock = T0 + 2500;
   s.transition('T-1', { type: 'complete', nextStage: 'build' });
   s.clock = T0 + 3000;
   s.transition('T-1', { type: 'assign', agent: 'impl', attempt: 2 });
   s.clock = T0 + 3100;
-  s.events.emit('agent:started', { agentId: 'impl', taskId: 'T-1', stage: 'build', attempt: 2, command: 'x', at: s.clock });
+  s.events.emit('agent:started', {
+    agentId: 'impl',
+    taskId: 'T-1',
+    stage: 'build',
+    attempt: 2,
+    command: 'x',
+    at: s.clock,
+  });
   // t=4 s the attempt fails (retried), t=4.2 s assigned again, t=5 s done → merging, t=5.5 s merged.
   s.clock = T0 + 4000;
   s.transition('T-1', { type: 'fail', reason: 'exit 1', notBefore: new Date(s.clock).toISOString() });
@@ -120,10 +181,19 @@ void test('a leader: counts, durations, handoffs and the time series from events
   assert.equal(metric(x, 'pipeline_stage_duration_seconds_sum', { stage: 'design', outcome: 'completed' }), 2.5);
   assert.equal(metric(x, 'pipeline_stage_duration_seconds_sum', { stage: 'build', outcome: 'failed' }), 1);
   assert.equal(metric(x, 'pipeline_stage_duration_seconds_sum', { stage: 'build', outcome: 'completed' }), 0.8);
-  assert.equal(metric(x, 'pipeline_stage_duration_seconds_bucket', { stage: 'design', outcome: 'completed', le: '2' }), 0);
-  assert.equal(metric(x, 'pipeline_stage_duration_seconds_bucket', { stage: 'design', outcome: 'completed', le: '5' }), 1);
+  assert.equal(
+    metric(x, 'pipeline_stage_duration_seconds_bucket', { stage: 'design', outcome: 'completed', le: '2' }),
+    0,
+  );
+  assert.equal(
+    metric(x, 'pipeline_stage_duration_seconds_bucket', { stage: 'design', outcome: 'completed', le: '5' }),
+    1,
+  );
   assert.equal(metric(x, 'pipeline_handoff_latency_seconds_count'), 1, 'a retry is not a handoff');
-  assert.ok(Math.abs(metric(x, 'pipeline_handoff_latency_seconds_sum', { from_stage: 'design', to_stage: 'build' }) - 0.6) < 1e-9);
+  assert.ok(
+    Math.abs(metric(x, 'pipeline_handoff_latency_seconds_sum', { from_stage: 'design', to_stage: 'build' }) - 0.6) <
+      1e-9,
+  );
   assert.equal(metric(x, 'pipeline_merges_total'), 1);
   assert.equal(metric(x, 'pipeline_merge_duration_seconds_count', { result: 'merged' }), 1);
   assert.equal(metric(x, 'pipeline_checks_total', { stage: 'build', result: 'passed' }), 1);
@@ -138,17 +208,48 @@ void test('a leader: counts, durations, handoffs and the time series from events
   // The series: one point per second from T0, utilisation time-weighted over 2 agents.
   s.clock = T0 + 7200;
   const snap = m.metricsSnapshot();
-  assert.deepEqual(snap.series.map((p) => p.t - T0), [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000]);
-  assert.deepEqual(snap.series.map((p) => p.merged), [0, 0, 0, 0, 0, 1, 0, 0]);
-  assert.deepEqual(snap.series.map((p) => p.stagesCompleted), [0, 0, 1, 0, 0, 1, 0, 0]);
+  assert.deepEqual(
+    snap.series.map((p) => p.t - T0),
+    [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000],
+  );
+  assert.deepEqual(
+    snap.series.map((p) => p.merged),
+    [0, 0, 0, 0, 0, 1, 0, 0],
+  );
+  assert.deepEqual(
+    snap.series.map((p) => p.stagesCompleted),
+    [0, 0, 1, 0, 0, 1, 0, 0],
+  );
   // [0,1): 1 of 2 busy; [2,3): busy until 2.5; [3,4): busy; [4,5): busy except 4.0–4.2.
-  assert.deepEqual(snap.series.map((p) => p.utilisation), [0.5, 0.5, 0.25, 0.5, 0.4, 0, 0, 0]);
+  assert.deepEqual(
+    snap.series.map((p) => p.utilisation),
+    [0.5, 0.5, 0.25, 0.5, 0.4, 0, 0, 0],
+  );
   assert.deepEqual(snap.series[0]!.queueDepth, { design: 0, build: 0 });
   assert.equal(snap.tasks.byStatus.done, 1);
   assert.deepEqual(snap.tasks.byStage, { design: { pending: 1 }, build: { done: 1 } });
-  assert.deepEqual(snap.counters, { added: 0, attempts: 3, retries: 1, merged: 1, conflicts: 0, checksPassed: 1, checksFailed: 0, stagesCompleted: 2 });
-  assert.deepEqual(snap.recent.stages.map((d) => [d.stage, d.outcome, d.seconds]), [['design', 'completed', 2.5], ['build', 'failed', 1], ['build', 'completed', 0.8]]);
-  assert.deepEqual(snap.recent.handoffs.map((d) => [d.stage, d.toStage, d.seconds, d.taskId]), [['design', 'build', 0.6, 'T-1']]);
+  assert.deepEqual(snap.counters, {
+    added: 0,
+    attempts: 3,
+    retries: 1,
+    merged: 1,
+    conflicts: 0,
+    checksPassed: 1,
+    checksFailed: 0,
+    stagesCompleted: 2,
+  });
+  assert.deepEqual(
+    snap.recent.stages.map((d) => [d.stage, d.outcome, d.seconds]),
+    [
+      ['design', 'completed', 2.5],
+      ['build', 'failed', 1],
+      ['build', 'completed', 0.8],
+    ],
+  );
+  assert.deepEqual(
+    snap.recent.handoffs.map((d) => [d.stage, d.toStage, d.seconds, d.taskId]),
+    [['design', 'build', 0.6, 'T-1']],
+  );
   assert.equal(snap.leader?.uptimeSeconds, 67.2);
   assert.deepEqual(snap.modes, { orchestration: 'sequential', rollout: 'pilot', pendingSwitch: null });
   assert.doesNotThrow(() => JSON.parse(JSON.stringify(snap)));
@@ -198,7 +299,10 @@ void test('a follower: figures from refreshed states, durations from the history
   assert.equal(metric(x, 'pipeline_tasks', { status: 'queued', stage: 'design' }), 1);
   assert.equal(metric(x, 'pipeline_tasks_added_total'), 1);
   assert.equal(metric(x, 'pipeline_stage_duration_seconds_sum', { stage: 'design', outcome: 'completed' }), 4);
-  assert.ok(Math.abs(metric(x, 'pipeline_handoff_latency_seconds_sum', { from_stage: 'design', to_stage: 'build' }) - 0.3) < 1e-9);
+  assert.ok(
+    Math.abs(metric(x, 'pipeline_handoff_latency_seconds_sum', { from_stage: 'design', to_stage: 'build' }) - 0.3) <
+      1e-9,
+  );
   assert.equal(metric(x, 'pipeline_task_attempts_total'), 1, 'the assignment before attach is not counted');
   assert.equal(metric(x, 'pipeline_agents', { role: 'implementer', status: 'working' }), 1);
   assert.equal(metric(x, 'pipeline_agents', { role: 'architect', status: 'idle' }), 1);
@@ -216,7 +320,10 @@ void test('a follower: figures from refreshed states, durations from the history
   x = await samples(m);
   assert.equal(metric(x, 'pipeline_merges_total'), 1);
   assert.equal(metric(x, 'pipeline_tasks', { status: 'done' }), 1);
-  assert.equal(m.metricsSnapshot().series.reduce((a, p) => a + p.merged, 0), 1);
+  assert.equal(
+    m.metricsSnapshot().series.reduce((a, p) => a + p.merged, 0),
+    1,
+  );
 
   // The leader changes hands: read when scraped.
   s.leader = { ...s.leader!, pid: 7, epoch: 4, label: 'VS Code window' };

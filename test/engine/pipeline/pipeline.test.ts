@@ -52,7 +52,9 @@ async function withSandbox(fn: (sb: Sandbox) => Promise<void>): Promise<void> {
 /** The records in the journal on disk right now (read synchronously, from inside an event handler). */
 function journalOnDisk(stateDir: string): StateRecord[] {
   const out: StateRecord[] = [];
-  for (const name of readdirSync(stateDir).filter((n) => /^journal-\d+-e\d+\.log$/.test(n)).sort()) {
+  for (const name of readdirSync(stateDir)
+    .filter((n) => /^journal-\d+-e\d+\.log$/.test(n))
+    .sort()) {
     for (const line of readFileSync(join(stateDir, name), 'utf8').split('\n')) {
       if (line.length > 9) out.push((JSON.parse(line.slice(9)) as { rec: StateRecord }).rec);
     }
@@ -108,16 +110,32 @@ test('events fire after their change is in the journal on disk: task:added, task
       if (!ok) problems.push(`${what} fired before its record was on disk`);
     };
     p.events.on('task:added', ({ task }) => {
-      check(`task:added ${task.id}`, journalOnDisk(stateDir).some((r) => r.type === 'task.added' && r.task.id === task.id));
+      check(
+        `task:added ${task.id}`,
+        journalOnDisk(stateDir).some((r) => r.type === 'task.added' && r.task.id === task.id),
+      );
       if (!p.state.tasks[task.id]) problems.push(`task:added ${task.id} fired before the state held it`);
     });
     p.events.on('task:transition', ({ after, event }) => {
       // One event per transition of the batch, all after the batch's one commit.
-      check(`task:transition ${after.id} ${event.type}`, journalOnDisk(stateDir).some((r) => r.type === 'task.transition' && r.id === after.id && r.event.type === event.type));
+      check(
+        `task:transition ${after.id} ${event.type}`,
+        journalOnDisk(stateDir).some(
+          (r) => r.type === 'task.transition' && r.id === after.id && r.event.type === event.type,
+        ),
+      );
     });
-    p.events.on('agent:added', ({ agent }) => check(`agent:added ${agent.id}`, journalOnDisk(stateDir).some((r) => r.type === 'agent.added' && r.agent.id === agent.id)));
+    p.events.on('agent:added', ({ agent }) =>
+      check(
+        `agent:added ${agent.id}`,
+        journalOnDisk(stateDir).some((r) => r.type === 'agent.added' && r.agent.id === agent.id),
+      ),
+    );
     p.events.on('agent:changed', ({ before, after }) => {
-      check(`agent:changed ${after.id} ${before.status}→${after.status}`, journalOnDisk(stateDir).some((r) => r.type === 'agent.updated' && r.id === after.id));
+      check(
+        `agent:changed ${after.id} ${before.status}→${after.status}`,
+        journalOnDisk(stateDir).some((r) => r.type === 'agent.updated' && r.id === after.id),
+      );
     });
     p.events.on('state:changed', ({ seq }) => check(`state:changed ${seq}`, journalOnDisk(stateDir).length >= seq));
 
@@ -285,7 +303,11 @@ test('orchestration switch: refused while an agent works, drained once it is idl
     assert.match(busy.details.fix ?? '', /--drain.*--force/);
 
     const pendingEvent = next(p, 'mode:switchPending');
-    assert.deepEqual(await p.setOrchestrationMode('sequential', { drain: true }), { outcome: 'pending', mode: 'sequential', requeued: [] });
+    assert.deepEqual(await p.setOrchestrationMode('sequential', { drain: true }), {
+      outcome: 'pending',
+      mode: 'sequential',
+      requeued: [],
+    });
     assert.deepEqual(await pendingEvent, { to: 'sequential', busy: ['architect'] });
     assert.equal(p.state.pending_switch, 'sequential');
     assert.equal(p.status().pending_switch, 'sequential');
@@ -308,6 +330,10 @@ test('orchestration switch: refused while an agent works, drained once it is idl
     assert.deepEqual(r, { outcome: 'switched', mode: 'parallel', requeued: ['TASK-002'] });
     assert.equal(p.state.tasks['TASK-002']?.status, 'queued');
     assert.equal(p.state.agents.architect?.status, 'idle');
-    assert.deepEqual(await p.setOrchestrationMode('parallel'), { outcome: 'unchanged', mode: 'parallel', requeued: [] });
+    assert.deepEqual(await p.setOrchestrationMode('parallel'), {
+      outcome: 'unchanged',
+      mode: 'parallel',
+      requeued: [],
+    });
   });
 });

@@ -31,9 +31,16 @@ void describe('IndexedHeap', () => {
         if (want !== undefined) model.delete(want);
       }
       assert.equal(heap.size, model.size);
-      if (i % 250 === 0) assert.deepEqual([...heap.ordered()].map((e) => e.key), sorted(model.values()));
+      if (i % 250 === 0)
+        assert.deepEqual(
+          [...heap.ordered()].map((e) => e.key),
+          sorted(model.values()),
+        );
     }
-    assert.deepEqual([...heap.ordered()].map((e) => e.key), sorted(model.values()));
+    assert.deepEqual(
+      [...heap.ordered()].map((e) => e.key),
+      sorted(model.values()),
+    );
   });
 
   void it('walks in order lazily without changing the heap', () => {

@@ -39,8 +39,19 @@ void describe('parallel strategy', () => {
 
   void it('fills downstream stages first, so work in flight drains before new work starts', () => {
     // One agent that can do both the first and the last stage: it must review before starting anew.
-    const config = testConfig({ stages: [{ name: 'architect', role: 'dev' }, { name: 'test', role: 'tester' }, { name: 'implementation', role: 'implementer' }, { name: 'supervisor', role: 'dev' }] });
-    const sim = new Sim(config, [defaultAgents()[1]!, defaultAgents()[2]!, { ...defaultAgents()[0]!, id: 'dev', role: 'dev' }]);
+    const config = testConfig({
+      stages: [
+        { name: 'architect', role: 'dev' },
+        { name: 'test', role: 'tester' },
+        { name: 'implementation', role: 'implementer' },
+        { name: 'supervisor', role: 'dev' },
+      ],
+    });
+    const sim = new Sim(config, [
+      defaultAgents()[1]!,
+      defaultAgents()[2]!,
+      { ...defaultAgents()[0]!, id: 'dev', role: 'dev' },
+    ]);
     sim.add(makeTask(tid(1), {}, config), makeTask(tid(2), {}, config));
     sim.promoteReady();
     sim.setTask({ ...sim.task(tid(1)), stage: 'supervisor' });
@@ -82,21 +93,35 @@ void describe('parallel strategy', () => {
     sim.add(makeTask(tid(41), { prerequisites: Array.from({ length: 40 }, (_, i) => tid(i + 1)) }));
     let maxWorking = 0;
     const rnd = prng(3);
-    sim.run('parallel', { pick: (f) => f[Math.floor(rnd() * f.length)]!, onStep: () => (maxWorking = Math.max(maxWorking, sim.inFlight().length)) });
+    sim.run('parallel', {
+      pick: (f) => f[Math.floor(rnd() * f.length)]!,
+      onStep: () => (maxWorking = Math.max(maxWorking, sim.inFlight().length)),
+    });
     const order = mergeOrder(sim);
-    for (let i = 2; i <= 10; i++) assert.ok(order.indexOf(tid(i)) > order.indexOf(tid(i - 1)), 'a chain merges in order');
+    for (let i = 2; i <= 10; i++)
+      assert.ok(order.indexOf(tid(i)) > order.indexOf(tid(i - 1)), 'a chain merges in order');
     assert.equal(order.at(-1), tid(41));
     assert.ok(maxWorking >= 6, `the fan runs in parallel (max ${maxWorking} in flight)`);
   });
 
   void it('never puts overlapping tasks in test/implementation together, counting claims taken in the same plan', () => {
     const sim = new Sim(testConfig(), defaultAgents(2));
-    sim.add(makeTask(tid(1), { paths: ['src/engine/**'] }), makeTask(tid(2), { paths: ['src/engine/schema.ts'] }), makeTask(tid(3), { paths: ['docs/**'] }));
+    sim.add(
+      makeTask(tid(1), { paths: ['src/engine/**'] }),
+      makeTask(tid(2), { paths: ['src/engine/schema.ts'] }),
+      makeTask(tid(3), { paths: ['docs/**'] }),
+    );
     sim.promoteReady();
     for (const id of [tid(1), tid(2), tid(3)]) sim.setTask({ ...sim.task(id), stage: 'test' });
     const r = sim.plan('parallel');
-    assert.deepEqual(r.assignments.map((a) => a.taskId), [tid(1), tid(3)]);
-    assert.match(sim.index.explain(tid(2), sim.state, sim.now), /conflict with TASK-001 .*"src\/engine\/\*\*" overlaps "src\/engine\/schema.ts"/);
+    assert.deepEqual(
+      r.assignments.map((a) => a.taskId),
+      [tid(1), tid(3)],
+    );
+    assert.match(
+      sim.index.explain(tid(2), sim.state, sim.now),
+      /conflict with TASK-001 .*"src\/engine\/\*\*" overlaps "src\/engine\/schema.ts"/,
+    );
     sim.run('parallel');
   });
 
@@ -111,13 +136,20 @@ void describe('parallel strategy', () => {
     sim.complete(tid(2));
     sim.setAgent({ ...sim.state.agents['implementer']!, status: 'offline' });
     sim.plan('parallel');
-    assert.equal(sim.task(tid(2)).status, 'queued', 'TASK-002 may not start its tests while TASK-001 sits between test and implementation');
+    assert.equal(
+      sim.task(tid(2)).status,
+      'queued',
+      'TASK-002 may not start its tests while TASK-001 sits between test and implementation',
+    );
     assert.ok(sim.index.holdsClaim(tid(1)));
     sim.setAgent({ ...sim.state.agents['implementer']!, status: 'idle' });
     sim.plan('parallel');
     sim.complete(tid(1)); // → supervisor: claim released
     assert.ok(!sim.index.holdsClaim(tid(1)));
     const r = sim.plan('parallel');
-    assert.deepEqual(r.assignments.map((a) => `${a.taskId}@${a.stage}`).sort(), [`${tid(1)}@supervisor`, `${tid(2)}@test`]);
+    assert.deepEqual(r.assignments.map((a) => `${a.taskId}@${a.stage}`).sort(), [
+      `${tid(1)}@supervisor`,
+      `${tid(2)}@test`,
+    ]);
   });
 });

@@ -54,13 +54,22 @@ void describe('prerequisites: checkNewTasks', () => {
     // Allowed in a state (an import that listed a task added later): TASK-002 waits for TASK-009.
     sim.state.tasks[tid(2)] = makeTask(tid(2), { prerequisites: [tid(9)] });
     sim.index = SchedulerIndex.build(sim.state, sim.config);
-    rejects(() => sim.index.checkNewTasks([{ id: tid(9), prerequisites: [tid(2)] }]), 'cycle', 'TASK-009 → TASK-002 → TASK-009');
+    rejects(
+      () => sim.index.checkNewTasks([{ id: tid(9), prerequisites: [tid(2)] }]),
+      'cycle',
+      'TASK-009 → TASK-002 → TASK-009',
+    );
   });
 
   void it('rejects an unknown prerequisite, naming the task and the missing id', () => {
     const sim = new Sim();
     sim.add(makeTask(tid(1)));
-    rejects(() => sim.index.checkNewTasks([{ id: tid(2), prerequisites: [tid(1), tid(99)] }]), 'unknown-task', 'TASK-002', 'TASK-099');
+    rejects(
+      () => sim.index.checkNewTasks([{ id: tid(2), prerequisites: [tid(1), tid(99)] }]),
+      'unknown-task',
+      'TASK-002',
+      'TASK-099',
+    );
   });
 
   void it('rejects duplicate ids, existing or within the batch', () => {
@@ -92,7 +101,10 @@ void describe('prerequisites: checkNewTasks', () => {
 
   void it('checks a 20 000-task chain without overflowing the stack', () => {
     const idx = SchedulerIndex.build(emptyState(), testConfig());
-    const batch = Array.from({ length: 20_000 }, (_, i) => ({ id: `T-${i + 1}`, prerequisites: i === 0 ? [] : [`T-${i}`] }));
+    const batch = Array.from({ length: 20_000 }, (_, i) => ({
+      id: `T-${i + 1}`,
+      prerequisites: i === 0 ? [] : [`T-${i}`],
+    }));
     idx.checkNewTasks(batch);
     batch[0] = { id: 'T-1', prerequisites: ['T-20000'] };
     rejects(() => idx.checkNewTasks(batch), 'cycle', 'T-1 → T-20000 → T-19999');

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { configSchema, emptyState, type Agent, type PipelineConfig, type PipelineState, type Priority, type Task, type TaskStatus } from '../../../src/engine/schema';
+import {
+  configSchema,
+  emptyState,
+  type Agent,
+  type PipelineConfig,
+  type PipelineState,
+  type Priority,
+  type Task,
+  type TaskStatus,
+} from '../../../src/engine/schema';
 import { transitionTask } from '../../../src/engine/taskLifecycle';
 import { globsOverlap } from '../../../src/engine/scheduler/globOverlap';
 import { SchedulerIndex, type PlanResult } from '../../../src/engine/scheduler/schedulerIndex';
@@ -106,7 +115,8 @@ export class Sim {
     const conflict = new Set(this.config.conflictStages);
     const last = next.history[next.history.length - 1];
     if (last?.event === 'assign' && conflict.has(next.stage)) this.inConflictRegion.add(next.id);
-    if (!conflict.has(next.stage) || ['pending', 'blocked', 'done', 'cancelled'].includes(next.status)) this.inConflictRegion.delete(next.id);
+    if (!conflict.has(next.stage) || ['pending', 'blocked', 'done', 'cancelled'].includes(next.status))
+      this.inConflictRegion.delete(next.id);
   }
 
   setAgent(next: Agent): void {
@@ -162,19 +172,33 @@ export class Sim {
   fail(id: string, backoffMs: number): void {
     const t = this.task(id);
     this.freeAgentOf(t);
-    this.setTask(transitionTask(t, { type: 'fail', reason: 'exit 1', notBefore: iso(this.now + backoffMs) }, iso(this.now)));
+    this.setTask(
+      transitionTask(t, { type: 'fail', reason: 'exit 1', notBefore: iso(this.now + backoffMs) }, iso(this.now)),
+    );
   }
 
   /** The reviewer sends the task back to the rework stage. */
   changesRequested(id: string): void {
     const t = this.task(id);
     this.freeAgentOf(t);
-    this.setTask(transitionTask(t, { type: 'changes_requested', reworkStage: this.config.reworkStage, reason: 'fix the tests' }, iso(this.now)));
+    this.setTask(
+      transitionTask(
+        t,
+        { type: 'changes_requested', reworkStage: this.config.reworkStage, reason: 'fix the tests' },
+        iso(this.now),
+      ),
+    );
   }
 
   /** The merge would conflict: back to the rework stage. */
   mergeConflict(id: string): void {
-    this.setTask(transitionTask(this.task(id), { type: 'conflict', reworkStage: this.config.reworkStage, files: ['src/a.ts'] }, iso(this.now)));
+    this.setTask(
+      transitionTask(
+        this.task(id),
+        { type: 'conflict', reworkStage: this.config.reworkStage, files: ['src/a.ts'] },
+        iso(this.now),
+      ),
+    );
   }
 
   block(id: string): void {
@@ -196,7 +220,9 @@ export class Sim {
   }
 
   allFinal(): boolean {
-    return Object.values(this.state.tasks).every((t) => t.status === 'done' || t.status === 'cancelled' || t.status === 'blocked');
+    return Object.values(this.state.tasks).every(
+      (t) => t.status === 'done' || t.status === 'cancelled' || t.status === 'blocked',
+    );
   }
 
   /** Tasks working at each stage right now. */
@@ -214,11 +240,19 @@ export class Sim {
         const a = this.task(region[i] as string);
         const b = this.task(region[j] as string);
         const clash = a.paths.find((p) => b.paths.some((q) => globsOverlap(p, q)));
-        assert.equal(clash, undefined, `step ${this.step}: ${a.id} (${a.stage}) and ${b.id} (${b.stage}) overlap in the conflict stages`);
+        assert.equal(
+          clash,
+          undefined,
+          `step ${this.step}: ${a.id} (${a.stage}) and ${b.id} (${b.stage}) overlap in the conflict stages`,
+        );
       }
     }
     for (const id of Object.keys(this.state.tasks)) {
-      assert.equal(this.index.holdsClaim(id), this.inConflictRegion.has(id), `step ${this.step}: claim of ${id} disagrees with the simulation`);
+      assert.equal(
+        this.index.holdsClaim(id),
+        this.inConflictRegion.has(id),
+        `step ${this.step}: claim of ${id} disagrees with the simulation`,
+      );
     }
   }
 
@@ -251,9 +285,16 @@ export class Sim {
       if (inFlight.length === 0) {
         if (finished()) break;
         // onStep may have changed the state since the plan: ask again (plan changes nothing).
-        const fresh = this.index.plan(mode, this.state, opts.eligible ? { now: this.now, eligible: opts.eligible } : { now: this.now });
+        const fresh = this.index.plan(
+          mode,
+          this.state,
+          opts.eligible ? { now: this.now, eligible: opts.eligible } : { now: this.now },
+        );
         if (fresh.assignments.length > 0) continue;
-        assert.ok(fresh.wakeAt !== null, `stuck at step ${this.step}: nothing in flight, nothing to wake for; ${JSON.stringify(this.index.snapshot())}`);
+        assert.ok(
+          fresh.wakeAt !== null,
+          `stuck at step ${this.step}: nothing in flight, nothing to wake for; ${JSON.stringify(this.index.snapshot())}`,
+        );
         assert.ok(fresh.wakeAt > this.now, 'wakeAt lies in the future');
         this.now = fresh.wakeAt;
         continue;

@@ -17,10 +17,17 @@ void describe('scheduler index', () => {
     const r = sim.plan('parallel');
     assert.deepEqual(r.assignments, [{ taskId: tid(2), agentId: 'architect', stage: 'architect' }]);
     assert.equal(r.wakeAt, sim.now + 10_000);
-    assert.match(sim.index.explain(tid(1), sim.state, sim.now), /backing off after a failed attempt until 2025-01-01T00:00:10.000Z/);
+    assert.match(
+      sim.index.explain(tid(1), sim.state, sim.now),
+      /backing off after a failed attempt until 2025-01-01T00:00:10.000Z/,
+    );
     sim.complete(tid(2));
     sim.now += 9_999;
-    assert.deepEqual(sim.plan('parallel').assignments.map((a) => a.taskId), [tid(2)], 'still backing off one ms early');
+    assert.deepEqual(
+      sim.plan('parallel').assignments.map((a) => a.taskId),
+      [tid(2)],
+      'still backing off one ms early',
+    );
     sim.now += 1;
     const later = sim.plan('parallel');
     assert.deepEqual(later.assignments, [{ taskId: tid(1), agentId: 'architect', stage: 'architect' }]);
@@ -43,13 +50,24 @@ void describe('scheduler index', () => {
     sim.state.mode = 'pilot';
     const eligible = rolloutEligibility(sim.state, sim.config);
     assert.ok(eligible);
-    sim.add(makeTask(tid(1), { priority: 'critical' }), makeTask(tid(2), { labels: ['pilot'] }), makeTask(tid(3), { labels: ['pilot'], prerequisites: [tid(1)] }));
+    sim.add(
+      makeTask(tid(1), { priority: 'critical' }),
+      makeTask(tid(2), { labels: ['pilot'] }),
+      makeTask(tid(3), { labels: ['pilot'], prerequisites: [tid(1)] }),
+    );
     sim.promoteReady();
     for (const mode of ['parallel', 'sequential']) {
       const r = sim.index.plan(mode, sim.state, { now: sim.now, eligible });
-      assert.deepEqual(r.assignments.map((a) => a.taskId), [tid(2)], mode);
+      assert.deepEqual(
+        r.assignments.map((a) => a.taskId),
+        [tid(2)],
+        mode,
+      );
     }
-    assert.match(sim.index.explain(tid(1), sim.state, sim.now), /not eligible in pilot mode: it lacks the "pilot" label/);
+    assert.match(
+      sim.index.explain(tid(1), sim.state, sim.now),
+      /not eligible in pilot mode: it lacks the "pilot" label/,
+    );
     sim.run('parallel', { eligible, until: () => sim.task(tid(2)).status === 'done' });
     assert.equal(sim.task(tid(1)).status, 'queued');
     assert.equal(sim.task(tid(3)).status, 'pending');
@@ -61,7 +79,10 @@ void describe('scheduler index', () => {
     sim.add(makeTask(tid(1)), makeTask(tid(2)));
     sim.promoteReady();
     sim.setTask({ ...sim.task(tid(2)), priority: 'high' });
-    assert.deepEqual(sim.plan('parallel').assignments.map((a) => a.taskId), [tid(2)]);
+    assert.deepEqual(
+      sim.plan('parallel').assignments.map((a) => a.taskId),
+      [tid(2)],
+    );
   });
 
   void it('follows agents joining, leaving and going offline', () => {
@@ -73,12 +94,16 @@ void describe('scheduler index', () => {
     sim.setAgent(a1);
     sim.setAgent(makeAgent('architect-2', 'architect'));
     sim.setAgent({ ...a1, status: 'offline' });
-    assert.deepEqual(sim.plan('parallel').assignments, [{ taskId: tid(1), agentId: 'architect-2', stage: 'architect' }]);
+    assert.deepEqual(sim.plan('parallel').assignments, [
+      { taskId: tid(1), agentId: 'architect-2', stage: 'architect' },
+    ]);
     assert.match(sim.index.explain(tid(2), sim.state, sim.now), /waiting for an architect \(all 2 are busy\)/);
     sim.index.agentChanged(sim.state.agents['architect-2'], undefined);
     delete sim.state.agents['architect-2'];
     sim.setAgent({ ...a1, status: 'idle' });
-    assert.deepEqual(sim.plan('parallel').assignments, [{ taskId: tid(2), agentId: 'architect-1', stage: 'architect' }]);
+    assert.deepEqual(sim.plan('parallel').assignments, [
+      { taskId: tid(2), agentId: 'architect-1', stage: 'architect' },
+    ]);
   });
 
   void it('rejects an unknown mode, naming the known ones', () => {
@@ -114,13 +139,19 @@ void describe('scheduler index', () => {
     const sim = new Sim();
     sim.add(makeTask(tid(1), { priority: 'high' }), makeTask(tid(2), { priority: 'low' }));
     sim.promoteReady();
-    assert.deepEqual(sim.plan('test-backwards').assignments.map((a) => a.taskId), [tid(2)]);
+    assert.deepEqual(
+      sim.plan('test-backwards').assignments.map((a) => a.taskId),
+      [tid(2)],
+    );
   });
 
   void it('explains pending, queued and in-flight tasks', () => {
     const sim = new Sim();
     sim.add(makeTask(tid(1)), makeTask(tid(2), { prerequisites: [tid(1)] }), makeTask(tid(3)));
-    assert.match(sim.index.explain(tid(2), sim.state, sim.now), /waits for its prerequisites to be merged: TASK-001 \(pending at architect\)/);
+    assert.match(
+      sim.index.explain(tid(2), sim.state, sim.now),
+      /waits for its prerequisites to be merged: TASK-001 \(pending at architect\)/,
+    );
     assert.match(sim.index.explain(tid(1), sim.state, sim.now), /enters the pipeline at the architect stage/);
     sim.promoteReady();
     assert.match(sim.index.explain(tid(3), sim.state, sim.now), /1 task ahead of it at architect/);
@@ -132,16 +163,26 @@ void describe('scheduler index', () => {
   void it('rebuilt from a mid-run state, equals the incrementally kept index', () => {
     const sim = new Sim(testConfig(), defaultAgents(2));
     for (let i = 1; i <= 30; i++) {
-      sim.add(makeTask(tid(i), { prerequisites: i > 3 ? [tid(i - 3)] : [], paths: [`src/m${i % 4}/**`], priority: i % 5 === 0 ? 'high' : 'medium' }));
+      sim.add(
+        makeTask(tid(i), {
+          prerequisites: i > 3 ? [tid(i - 3)] : [],
+          paths: [`src/m${i % 4}/**`],
+          priority: i % 5 === 0 ? 'high' : 'medium',
+        }),
+      );
     }
     let checked = 0;
     sim.run('parallel', {
       onStep: () => {
         if (sim.step % 7 !== 0) return;
-        if (sim.step % 14 === 0) for (const t of sim.inFlight().slice(0, 1)) if (t.status === 'working') sim.fail(t.id, 3_000);
+        if (sim.step % 14 === 0)
+          for (const t of sim.inFlight().slice(0, 1)) if (t.status === 'working') sim.fail(t.id, 3_000);
         const rebuilt = SchedulerIndex.build(sim.state, sim.config);
         assert.deepEqual(rebuilt.snapshot(), sim.index.snapshot(), `step ${sim.step}`);
-        assert.deepEqual(rebuilt.plan('parallel', sim.state, { now: sim.now }), sim.index.plan('parallel', sim.state, { now: sim.now }));
+        assert.deepEqual(
+          rebuilt.plan('parallel', sim.state, { now: sim.now }),
+          sim.index.plan('parallel', sim.state, { now: sim.now }),
+        );
         checked++;
       },
     });

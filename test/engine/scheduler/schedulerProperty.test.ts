@@ -14,16 +14,38 @@ import { defaultAgents, makeTask, prng, Sim, testConfig, tid } from './scheduler
  * reproducible: a failing seed is in the assertion message.
  */
 
-const PATHS = ['src/engine/**', 'src/engine/schema.ts', 'src/engine/scheduler/*.ts', 'src/views/**', 'src/views/tree.ts', 'test/**', 'docs/readme.md', '**/*.json', 'package.json', 'src/*'];
+const PATHS = [
+  'src/engine/**',
+  'src/engine/schema.ts',
+  'src/engine/scheduler/*.ts',
+  'src/views/**',
+  'src/views/tree.ts',
+  'test/**',
+  'docs/readme.md',
+  '**/*.json',
+  'package.json',
+  'src/*',
+];
 const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
 
 function randomTasks(rnd: () => number, n: number, edgesPerTask: number): Task[] {
   const tasks: Task[] = [];
   for (let i = 1; i <= n; i++) {
     const prerequisites = new Set<string>();
-    for (let k = 0; k < edgesPerTask && i > 1; k++) if (rnd() < 0.6) prerequisites.add(tid(1 + Math.floor(rnd() * (i - 1))));
-    const paths = Array.from({ length: Math.floor(rnd() * 3) }, () => PATHS[Math.floor(rnd() * PATHS.length)] as string);
-    tasks.push(makeTask(tid(i), { prerequisites: [...prerequisites], paths, priority: PRIORITIES[Math.floor(rnd() * 4)], seq: Math.floor(rnd() * n) }));
+    for (let k = 0; k < edgesPerTask && i > 1; k++)
+      if (rnd() < 0.6) prerequisites.add(tid(1 + Math.floor(rnd() * (i - 1))));
+    const paths = Array.from(
+      { length: Math.floor(rnd() * 3) },
+      () => PATHS[Math.floor(rnd() * PATHS.length)] as string,
+    );
+    tasks.push(
+      makeTask(tid(i), {
+        prerequisites: [...prerequisites],
+        paths,
+        priority: PRIORITIES[Math.floor(rnd() * 4)],
+        seq: Math.floor(rnd() * n),
+      }),
+    );
   }
   // Shuffle, so batches list dependents before their prerequisites.
   for (let i = tasks.length - 1; i > 0; i--) {
@@ -53,19 +75,34 @@ function simulate(seed: number, mode: string): number {
     },
     onStep: () => {
       if (mode === 'sequential') {
-        const started = Object.values(sim.state.tasks).filter((t) => t.attempt > 0 && ['queued', 'working', 'merging'].includes(t.status));
-        assert.ok(started.length <= 1, `${context}: step ${sim.step}: ${started.map((t) => t.id).join(', ')} started together`);
+        const started = Object.values(sim.state.tasks).filter(
+          (t) => t.attempt > 0 && ['queued', 'working', 'merging'].includes(t.status),
+        );
+        assert.ok(
+          started.length <= 1,
+          `${context}: step ${sim.step}: ${started.map((t) => t.id).join(', ')} started together`,
+        );
       }
       for (const t of Object.values(sim.state.tasks)) {
-        if (t.status === 'queued' && sim.config.conflictStages.includes(t.stage) && sim.index.explain(t.id, sim.state, sim.now).includes('conflict with')) heldBack++;
+        if (
+          t.status === 'queued' &&
+          sim.config.conflictStages.includes(t.stage) &&
+          sim.index.explain(t.id, sim.state, sim.now).includes('conflict with')
+        )
+          heldBack++;
       }
       if (rnd() < 0.1) {
         const rebuilt = SchedulerIndex.build(sim.state, sim.config);
-        assert.deepEqual(rebuilt.snapshot(), sim.index.snapshot(), `${context}: step ${sim.step}: rebuilt index differs`);
+        assert.deepEqual(
+          rebuilt.snapshot(),
+          sim.index.snapshot(),
+          `${context}: step ${sim.step}: rebuilt index differs`,
+        );
       }
     },
   });
-  for (const t of Object.values(sim.state.tasks)) assert.equal(t.status, 'done', `${context}: ${t.id} ended ${t.status}`);
+  for (const t of Object.values(sim.state.tasks))
+    assert.equal(t.status, 'done', `${context}: ${t.id} ended ${t.status}`);
   // Prerequisites were merged before a dependent started.
   const firstStart = new Map<string, number>();
   const lastStep = new Map<string, number>();
@@ -73,7 +110,12 @@ function simulate(seed: number, mode: string): number {
     if (!firstStart.has(a.taskId)) firstStart.set(a.taskId, a.step);
     lastStep.set(a.taskId, a.step);
   }
-  for (const t of tasks) for (const p of t.prerequisites) assert.ok((firstStart.get(t.id) ?? 0) > (lastStep.get(p) ?? Infinity), `${context}: ${t.id} started before ${p} merged`);
+  for (const t of tasks)
+    for (const p of t.prerequisites)
+      assert.ok(
+        (firstStart.get(t.id) ?? 0) > (lastStep.get(p) ?? Infinity),
+        `${context}: ${t.id} started before ${p} merged`,
+      );
   return heldBack;
 }
 
@@ -92,7 +134,9 @@ void describe('scheduler properties (seeded)', () => {
       const n = 2 + Math.floor(rnd() * 12);
       const batch = Array.from({ length: n }, (_, i) => ({
         id: tid(i + 1),
-        prerequisites: [...new Set(Array.from({ length: Math.floor(rnd() * 3) }, () => tid(1 + Math.floor(rnd() * n))))],
+        prerequisites: [
+          ...new Set(Array.from({ length: Math.floor(rnd() * 3) }, () => tid(1 + Math.floor(rnd() * n)))),
+        ],
       }));
       // Reference: Kahn's algorithm.
       const indegree = new Map(batch.map((t) => [t.id, t.prerequisites.length]));
@@ -101,11 +145,12 @@ void describe('scheduler properties (seeded)', () => {
       while (queue.length) {
         const id = queue.pop() as string;
         seen++;
-        for (const t of batch) if (t.prerequisites.includes(id)) {
-          const d = (indegree.get(t.id) ?? 0) - 1;
-          indegree.set(t.id, d);
-          if (d === 0) queue.push(t.id);
-        }
+        for (const t of batch)
+          if (t.prerequisites.includes(id)) {
+            const d = (indegree.get(t.id) ?? 0) - 1;
+            indegree.set(t.id, d);
+            if (d === 0) queue.push(t.id);
+          }
       }
       const hasCycle = seen < n;
       const idx = SchedulerIndex.build(new Sim().state, testConfig());
@@ -117,7 +162,8 @@ void describe('scheduler properties (seeded)', () => {
         // The named cycle is real: each task lists the next.
         const ids = e.message.split(': ')[1]?.split(' (')[0]?.split(' → ') ?? [];
         assert.equal(ids[0], ids.at(-1));
-        for (let i = 0; i + 1 < ids.length; i++) assert.ok(batch.find((t) => t.id === ids[i])?.prerequisites.includes(ids[i + 1] as string), e.message);
+        for (let i = 0; i + 1 < ids.length; i++)
+          assert.ok(batch.find((t) => t.id === ids[i])?.prerequisites.includes(ids[i + 1] as string), e.message);
         threw = true;
       }
       assert.equal(threw, hasCycle, JSON.stringify(batch));

@@ -6,12 +6,17 @@ import { defaultAgents, iso, makeTask, prng, Sim, testConfig, tid } from './sche
 
 /** Tasks that have started and are not finished: sequential mode allows one. */
 function started(sim: Sim): Task[] {
-  return Object.values(sim.state.tasks).filter((t) => t.attempt > 0 && ['queued', 'working', 'merging'].includes(t.status));
+  return Object.values(sim.state.tasks).filter(
+    (t) => t.attempt > 0 && ['queued', 'working', 'merging'].includes(t.status),
+  );
 }
 
 function assertOneAtATime(sim: Sim): void {
   const s = started(sim);
-  assert.ok(s.length <= 1, `step ${sim.step}: ${s.map((t) => `${t.id} ${t.status}@${t.stage}`).join(', ')} in flight together`);
+  assert.ok(
+    s.length <= 1,
+    `step ${sim.step}: ${s.map((t) => `${t.id} ${t.status}@${t.stage}`).join(', ')} in flight together`,
+  );
   if (s[0]) assert.equal(sim.state.current_task, s[0].id, 'the task in flight is the current one');
 }
 
@@ -44,7 +49,10 @@ void describe('sequential strategy', () => {
     const r = sim.plan('sequential');
     assert.equal(r.currentTask, tid(1));
     assert.deepEqual(r.assignments, [{ taskId: tid(1), agentId: 'tester', stage: 'test' }]);
-    assert.match(sim.index.explain(tid(2), { ...sim.state, orchestration_mode: 'sequential' }, sim.now), /one task at a time, and the current one is TASK-001/);
+    assert.match(
+      sim.index.explain(tid(2), { ...sim.state, orchestration_mode: 'sequential' }, sim.now),
+      /one task at a time, and the current one is TASK-001/,
+    );
     sim.run('sequential', { onStep: () => assertOneAtATime(sim) });
     assert.equal(sim.plan('sequential').currentTask, null);
   });
@@ -88,7 +96,9 @@ void describe('sequential strategy', () => {
     sim.run('sequential', {
       onStep: () => {
         assert.ok(started(sim).length <= leftovers, 'no new task starts while leftovers remain');
-        const fresh = sim.log.filter((a) => a.step === sim.step && a.stage === 'architect' && sim.task(a.taskId).attempt === 1);
+        const fresh = sim.log.filter(
+          (a) => a.step === sim.step && a.stage === 'architect' && sim.task(a.taskId).attempt === 1,
+        );
         if (fresh.length) assert.equal(started(sim).length, 1, 'a new task starts only when it is the only one');
       },
     });
@@ -105,6 +115,8 @@ void describe('sequential strategy', () => {
     assert.deepEqual(r.assignments, []);
     assert.equal(r.wakeAt, sim.now + 5_000);
     sim.now += 5_000;
-    assert.deepEqual(sim.plan('sequential').assignments, [{ taskId: tid(1), agentId: 'architect', stage: 'architect' }]);
+    assert.deepEqual(sim.plan('sequential').assignments, [
+      { taskId: tid(1), agentId: 'architect', stage: 'architect' },
+    ]);
   });
 });

@@ -35,7 +35,8 @@ void test('a writer killed with SIGKILL mid-commit: every acknowledged commit su
       const store = await StateStore.open({ dir, codec: pipelineCodec, lease, snapshotEvery: 25 });
       stateSchema.parse(store.state);
       assert.ok(store.seq >= maxAckSeq, `run ${run}: recovered to ${store.seq}, acknowledged ${maxAckSeq}`);
-      for (const n of acked) assert.ok(store.state.tasks[taskId(n)], `run ${run}: acknowledged ${taskId(n)} is missing`);
+      for (const n of acked)
+        assert.ok(store.state.tasks[taskId(n)], `run ${run}: acknowledged ${taskId(n)} is missing`);
       // Only whole commits: the tasks are exactly 1..K, no holes.
       const count = Object.keys(store.state.tasks).length;
       for (let n = 1; n <= count; n++) assert.ok(store.state.tasks[taskId(n)], `run ${run}: hole at ${taskId(n)}`);

@@ -34,7 +34,10 @@ void test('one leader at a time in a process: acquire, who leads, release, take 
     }
     const files = (await readdir(join(dir, 'leader'))).filter((n) => n.startsWith('epoch-'));
     assert.ok(files.length <= 5, `old epochs are cleaned up: ${files.join(', ')}`);
-    await assert.rejects(LeaderLease.acquire(dir, { leaseMs: 100, renewMs: 100 }), (e: unknown) => isPipelineError(e) && e.code === 'usage');
+    await assert.rejects(
+      LeaderLease.acquire(dir, { leaseMs: 100, renewMs: 100 }),
+      (e: unknown) => isPipelineError(e) && e.code === 'usage',
+    );
   } finally {
     await removeDir(dir);
   }
@@ -71,8 +74,22 @@ void test('fencing: a replaced leader cannot commit, and its late writes are ign
     // Another process claims epoch 2 and dies (as if it had judged A's lease expired), then B
     // takes over from it with epoch 3.
     const now = new Date().toISOString();
-    await writeFile(join(dir, 'leader', 'epoch-0000000002.json'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), epoch: 2, since: now, renewedAt: now, label: 'gone', leaseMs: 60_000 }));
-    await assert.rejects(storeA.commit([added(3)]), (e: unknown) => isPipelineError(e) && e.code === 'not-leader' && /Epoch 2/.test(e.message));
+    await writeFile(
+      join(dir, 'leader', 'epoch-0000000002.json'),
+      JSON.stringify({
+        pid: 2 ** 22 + 12345,
+        host: hostname(),
+        epoch: 2,
+        since: now,
+        renewedAt: now,
+        label: 'gone',
+        leaseMs: 60_000,
+      }),
+    );
+    await assert.rejects(
+      storeA.commit([added(3)]),
+      (e: unknown) => isPipelineError(e) && e.code === 'not-leader' && /Epoch 2/.test(e.message),
+    );
     assert.equal(lostEvents.length, 1);
     assert.equal(lostEvents[0]?.epoch, 2);
     assert.equal(storeA.seq, 2, 'the refused commit is not applied');
@@ -86,20 +103,32 @@ void test('fencing: a replaced leader cannot commit, and its late writes are ign
     // snapshot of epoch 1 covering seq 3, past B's takeover point.
     const segA = (await readdir(dir)).find((n) => n.startsWith('journal-') && n.endsWith('-e1.log'))!;
     await appendFile(join(dir, segA), encodeLine(3, 1, now, 3, JSON.stringify(added(99))));
-    await writeFile(join(dir, 'snapshot-000000000003-e1.json'), Buffer.concat(encodeSnapshot(3, 1, JSON.stringify(storeA.state))));
+    await writeFile(
+      join(dir, 'snapshot-000000000003-e1.json'),
+      Buffer.concat(encodeSnapshot(3, 1, JSON.stringify(storeA.state))),
+    );
     await storeB.commit([added(3)]);
 
     const reader = await openReader(dir);
     assert.equal(reader.seq, 3);
     assert.ok(reader.state.tasks[taskId(3)] && !reader.state.tasks[taskId(99)], 'the stale record is ignored');
-    assert.ok(reader.warnings.some((w) => w.includes(segA) && w.includes('ignored 1 record')), reader.warnings.join(' / '));
-    assert.ok(reader.warnings.some((w) => w.includes('snapshot-000000000003-e1.json') && w.includes('replaced leader')), reader.warnings.join(' / '));
+    assert.ok(
+      reader.warnings.some((w) => w.includes(segA) && w.includes('ignored 1 record')),
+      reader.warnings.join(' / '),
+    );
+    assert.ok(
+      reader.warnings.some((w) => w.includes('snapshot-000000000003-e1.json') && w.includes('replaced leader')),
+      reader.warnings.join(' / '),
+    );
     await reader.close();
 
     await storeB.close();
     const storeB2 = await StateStore.open({ dir, codec: pipelineCodec, lease: b });
     assert.equal(storeB2.seq, 3);
-    assert.ok((await readdir(dir)).some((n) => n.startsWith('snapshot-000000000003-e1.json.stale-')), 'the stale snapshot is moved aside');
+    assert.ok(
+      (await readdir(dir)).some((n) => n.startsWith('snapshot-000000000003-e1.json.stale-')),
+      'the stale snapshot is moved aside',
+    );
     await storeB2.close();
     await b.release();
     // The lost store cannot write again, and follows the new state when refreshed.
@@ -126,7 +155,17 @@ void test('processes contending for leadership: one holder per epoch, and every 
     // Short leases, and children that freeze themselves while leading now and then: besides
     // releases, leadership changes hands by expiry, with the old holder waking up afterwards.
     for (let i = 0; i < 4; i++) {
-      children.push(startChild({ mode: 'contend', dir, leaseMs: 250, renewMs: 60, durationMs: 4_000, prefix: `P${i}`, selfStopChance: 0.08 }));
+      children.push(
+        startChild({
+          mode: 'contend',
+          dir,
+          leaseMs: 250,
+          renewMs: 60,
+          durationMs: 4_000,
+          prefix: `P${i}`,
+          selfStopChance: 0.08,
+        }),
+      );
     }
     const waker = setInterval(() => {
       for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGCONT');
@@ -163,14 +202,21 @@ void test('processes contending for leadership: one holder per epoch, and every 
     for (const a of acks) byEpoch.set(a.epoch, [...(byEpoch.get(a.epoch) ?? []), a.seq]);
     const epochs = [...byEpoch.keys()].sort((x, y) => x - y);
     for (let i = 1; i < epochs.length; i++) {
-      assert.ok(Math.max(...byEpoch.get(epochs[i - 1]!)!) < Math.min(...byEpoch.get(epochs[i]!)!), `epochs ${epochs[i - 1]} and ${epochs[i]} overlap`);
+      assert.ok(
+        Math.max(...byEpoch.get(epochs[i - 1]!)!) < Math.min(...byEpoch.get(epochs[i]!)!),
+        `epochs ${epochs[i - 1]} and ${epochs[i]} overlap`,
+      );
     }
     const reader = await openReader(dir);
     stateSchema.parse(reader.state);
-    for (const a of acks) assert.ok(reader.state.tasks[a.id], `acknowledged ${a.id} (epoch ${a.epoch}, seq ${a.seq}) is missing`);
+    for (const a of acks)
+      assert.ok(reader.state.tasks[a.id], `acknowledged ${a.id} (epoch ${a.epoch}, seq ${a.seq}) is missing`);
     // A commit refused because the lease was lost while it was being written may still count (the
     // new leader's recovery saw it): at most one such record per refusal, none otherwise.
-    assert.ok(reader.seq >= acks.length && reader.seq - acks.length <= lost, `${reader.seq} records, ${acks.length} acknowledged, ${lost} refused`);
+    assert.ok(
+      reader.seq >= acks.length && reader.seq - acks.length <= lost,
+      `${reader.seq} records, ${acks.length} acknowledged, ${lost} refused`,
+    );
     await reader.close();
     t.diagnostic(`${leaders.size} leadership rounds, ${acks.length} acknowledged commits, ${lost} refused`);
   } finally {
@@ -213,14 +259,23 @@ void test('a leader paused past its lease (SIGSTOP) is fenced when it resumes (S
       const childAcks = child.lines.filter((l) => l.startsWith('ack '));
       for (const line of childAcks) {
         const [, , from, to] = line.split(' ').map(Number);
-        for (let n = from!; n <= to!; n++) assert.ok(reader.state.tasks[taskId(n)], `run ${run}: the paused leader's acknowledged ${taskId(n)} is missing`);
+        for (let n = from!; n <= to!; n++)
+          assert.ok(
+            reader.state.tasks[taskId(n)],
+            `run ${run}: the paused leader's acknowledged ${taskId(n)} is missing`,
+          );
       }
       // The child may print an ack after it resumes, but only for a commit that was durable and
       // checked before it was paused, which the new leader's recovery therefore included.
       for (const line of childAcks.slice(acksBefore)) {
-        assert.ok(Number(line.split(' ')[1]) <= takeoverSeq, `run ${run}: the resumed leader acknowledged ${line} past the takeover at ${takeoverSeq}`);
+        assert.ok(
+          Number(line.split(' ')[1]) <= takeoverSeq,
+          `run ${run}: the resumed leader acknowledged ${line} past the takeover at ${takeoverSeq}`,
+        );
       }
-      t.diagnostic(`run ${run}: ${acksBefore} acks before the pause, ${childAcks.length - acksBefore} printed after it; warnings: ${reader.warnings.join(' / ') || 'none'}`);
+      t.diagnostic(
+        `run ${run}: ${acksBefore} acks before the pause, ${childAcks.length - acksBefore} printed after it; warnings: ${reader.warnings.join(' / ') || 'none'}`,
+      );
       await reader.close();
     } finally {
       await killChild(child, 'SIGKILL');

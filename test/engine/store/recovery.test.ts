@@ -7,7 +7,18 @@ import { stateSchema } from '../../../src/engine/schema';
 import type { StateRecord } from '../../../src/engine/stateRecords';
 import type { LeaderLease } from '../../../src/engine/store/leaderLease';
 import { StateStore } from '../../../src/engine/store/stateStore';
-import { acquireLease, added, decision, openWriter, pipelineCodec, removeDir, replayReference, taskId, tempDir, transition } from './storeTestKit';
+import {
+  acquireLease,
+  added,
+  decision,
+  openWriter,
+  pipelineCodec,
+  removeDir,
+  replayReference,
+  taskId,
+  tempDir,
+  transition,
+} from './storeTestKit';
 
 /**
  * Recovery from damaged files: the journal cut at every byte offset of its last commits (and at
@@ -86,7 +97,14 @@ async function filesOf(dir: string): Promise<string[]> {
  * Opens `dir` as a reader (which must change no file) and, when `lease` is given, as the leader,
  * which must repair: copy the damaged file aside, cut it at the last whole commit, warn, go on.
  */
-async function checkRecovered(dir: string, lease: LeaderLease | undefined, p: Pristine, expectedSeq: number, damaged: boolean, label: string): Promise<void> {
+async function checkRecovered(
+  dir: string,
+  lease: LeaderLease | undefined,
+  p: Pristine,
+  expectedSeq: number,
+  damaged: boolean,
+  label: string,
+): Promise<void> {
   const before = await filesOf(dir);
   const reader = await StateStore.open({ dir, codec: pipelineCodec });
   assert.equal(reader.seq, expectedSeq, `${label}: reader seq`);
@@ -104,7 +122,10 @@ async function checkRecovered(dir: string, lease: LeaderLease | undefined, p: Pr
   const aside = names.filter((n) => n.includes('.corrupt-'));
   if (damaged) {
     assert.equal(aside.length, 1, `${label}: one copy aside, got ${names.join(', ')}`);
-    assert.ok(store.warnings.some((w) => w.includes(p.segName) && w.includes(aside[0]!) && /byte \d+/.test(w)), `${label}: warning names the file: ${store.warnings.join(' / ')}`);
+    assert.ok(
+      store.warnings.some((w) => w.includes(p.segName) && w.includes(aside[0]!) && /byte \d+/.test(w)),
+      `${label}: warning names the file: ${store.warnings.join(' / ')}`,
+    );
     const cutTo = p.boundaries[p.seqAfter.indexOf(expectedSeq)]!;
     assert.equal((await stat(join(dir, p.segName))).size, cutTo, `${label}: cut at the last whole commit`);
   } else {
@@ -140,7 +161,14 @@ void test('the journal cut at every byte offset of its last three commits, and a
       await mkdir(dir);
       await writeFile(join(dir, p.segName), p.bytes.subarray(0, off));
       const expected = survivingSeq(p, off, true);
-      await checkRecovered(dir, off % 3 === 0 || nearBoundary(off) ? lease : undefined, p, expected, !p.boundaries.includes(off), `cut at ${off}`);
+      await checkRecovered(
+        dir,
+        off % 3 === 0 || nearBoundary(off) ? lease : undefined,
+        p,
+        expected,
+        !p.boundaries.includes(off),
+        `cut at ${off}`,
+      );
       await removeDir(dir);
     }
     assert.ok(n > 500, `${n} offsets tried`);
@@ -221,22 +249,42 @@ void test('a damaged newest snapshot is moved aside and the older one plus the j
     const lease = await acquireLease(leaseDir, { leaseMs: 60_000 });
     for (const [label, bytes] of damages) {
       const trial = await tempDir();
-      for (const n of names.filter((x) => x !== 'leader')) await writeFile(join(trial, n), await readFile(join(dir, n)));
+      for (const n of names.filter((x) => x !== 'leader'))
+        await writeFile(join(trial, n), await readFile(join(dir, n)));
       await writeFile(join(trial, 'snapshot-000000000030-e1.json'), bytes);
 
       const reader = await StateStore.open({ dir: trial, codec: pipelineCodec });
       assert.equal(reader.seq, 35, label);
-      assert.ok(reader.warnings.some((w) => w.includes('snapshot-000000000030-e1.json') && w.includes('left in place')), `${label}: ${reader.warnings.join(' / ')}`);
+      assert.ok(
+        reader.warnings.some((w) => w.includes('snapshot-000000000030-e1.json') && w.includes('left in place')),
+        `${label}: ${reader.warnings.join(' / ')}`,
+      );
       await reader.close();
-      assert.deepEqual(await filesOf(trial), names.filter((x) => x !== 'leader'), `${label}: a reader moves nothing`);
+      assert.deepEqual(
+        await filesOf(trial),
+        names.filter((x) => x !== 'leader'),
+        `${label}: a reader moves nothing`,
+      );
 
       const store = await StateStore.open({ dir: trial, codec: pipelineCodec, lease });
       assert.equal(store.seq, 35, label);
       assert.deepEqual(store.state, replayReference(records), label);
       const aside = (await filesOf(trial)).filter((n) => n.startsWith('snapshot-000000000030-e1.json.corrupt-'));
       assert.equal(aside.length, 1, label);
-      assert.deepEqual(await readFile(join(trial, aside[0]!)), bytes, `${label}: the damaged file is kept byte for byte`);
-      assert.ok(store.warnings.some((w) => w.includes('snapshot-000000000030-e1.json') && w.includes(aside[0]!) && w.includes('snapshot-000000000020-e1.json')), `${label}: ${store.warnings.join(' / ')}`);
+      assert.deepEqual(
+        await readFile(join(trial, aside[0]!)),
+        bytes,
+        `${label}: the damaged file is kept byte for byte`,
+      );
+      assert.ok(
+        store.warnings.some(
+          (w) =>
+            w.includes('snapshot-000000000030-e1.json') &&
+            w.includes(aside[0]!) &&
+            w.includes('snapshot-000000000020-e1.json'),
+        ),
+        `${label}: ${store.warnings.join(' / ')}`,
+      );
       await store.close();
       await removeDir(trial);
     }
@@ -265,7 +313,11 @@ void test('with both kept snapshots damaged and the journal no longer covering s
     const names = await filesOf(dir);
     assert.equal(names.filter((n) => n.includes('.corrupt-')).length, 2, names.join(', '));
     // Opening again still refuses (no silent fresh start), and names what was moved aside.
-    await assert.rejects(StateStore.open({ dir, codec: pipelineCodec, lease }), (e: unknown) => isPipelineError(e) && e.code === 'corrupt-snapshot' && /moved aside earlier: snapshot-/.test(e.describe()));
+    await assert.rejects(
+      StateStore.open({ dir, codec: pipelineCodec, lease }),
+      (e: unknown) =>
+        isPipelineError(e) && e.code === 'corrupt-snapshot' && /moved aside earlier: snapshot-/.test(e.describe()),
+    );
     await lease.release();
     await removeDir(leaseDir);
   } finally {
@@ -277,12 +329,18 @@ void test('with the only snapshot damaged, the journal from seq 0 recovers every
   const dir = await tempDir();
   try {
     const records = await buildWithSnapshots(dir, 15);
-    assert.deepEqual((await filesOf(dir)).filter((n) => n.startsWith('journal-')), ['journal-000000000001-e1.log', 'journal-000000000011-e1.log']);
+    assert.deepEqual(
+      (await filesOf(dir)).filter((n) => n.startsWith('journal-')),
+      ['journal-000000000001-e1.log', 'journal-000000000011-e1.log'],
+    );
     await writeFile(join(dir, 'snapshot-000000000010-e1.json'), '{"format":"agent-pipeline-state-snapshot"');
     const { store, lease } = await openWriter(dir);
     assert.equal(store.seq, 15);
     assert.deepEqual(store.state, replayReference(records));
-    assert.ok(store.warnings.some((w) => w.includes('snapshot-000000000010-e1.json') && w.includes('the start of the journal')), store.warnings.join(' / '));
+    assert.ok(
+      store.warnings.some((w) => w.includes('snapshot-000000000010-e1.json') && w.includes('the start of the journal')),
+      store.warnings.join(' / '),
+    );
     await store.close();
     await lease.release();
   } finally {
@@ -308,7 +366,10 @@ void test('a torn multi-record commit is dropped whole, and orphaned temp files 
     const w = await openWriter(dir);
     assert.equal(w.store.seq, 1);
     assert.ok(w.store.state.tasks[taskId(1)] && !w.store.state.tasks[taskId(2)]);
-    assert.ok(w.store.warnings.some((x) => x.includes('incomplete')), w.store.warnings.join(' / '));
+    assert.ok(
+      w.store.warnings.some((x) => x.includes('incomplete')),
+      w.store.warnings.join(' / '),
+    );
     assert.ok(!(await filesOf(dir)).some((n) => n.includes('.tmp-')));
     await w.store.close();
     await w.lease.release();

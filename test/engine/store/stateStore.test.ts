@@ -8,7 +8,18 @@ import type { StateRecord } from '../../../src/engine/stateRecords';
 import { crc32, crc32Portable } from '../../../src/engine/store/crc32';
 import { sliceStringify } from '../../../src/engine/store/sliceStringify';
 import { StateStore } from '../../../src/engine/store/stateStore';
-import { added, decision, openReader, openWriter, pipelineCodec, removeDir, replayReference, taskId, tempDir, transition } from './storeTestKit';
+import {
+  added,
+  decision,
+  openReader,
+  openWriter,
+  pipelineCodec,
+  removeDir,
+  replayReference,
+  taskId,
+  tempDir,
+  transition,
+} from './storeTestKit';
 
 void test('crc32: the portable table matches the known vector and the native one', () => {
   const v = Buffer.from('123456789');
@@ -25,7 +36,13 @@ void test('commit and reopen: writer, reader and a new writer all see the same s
     const records: StateRecord[] = [];
     const { store, lease } = await openWriter(dir);
     assert.equal(store.seq, 0);
-    const batches: StateRecord[][] = [[added(1)], [added(2), added(3)], [transition(taskId(1), 0), transition(taskId(1), 1)], [decision('hello')], [transition(taskId(1), 2)]];
+    const batches: StateRecord[][] = [
+      [added(1)],
+      [added(2), added(3)],
+      [transition(taskId(1), 0), transition(taskId(1), 1)],
+      [decision('hello')],
+      [transition(taskId(1), 2)],
+    ];
     for (const b of batches) {
       await store.commit(b);
       records.push(...b);
@@ -80,21 +97,44 @@ void test('a commit whose record does not apply changes nothing, and the store k
     const { store, lease } = await openWriter(dir);
     await store.commit([added(1), added(2)]);
     const before = structuredClone(store.state);
-    const journalBefore = await readFile(join(dir, (await readdir(dir)).find((n) => n.startsWith('journal-'))!), 'utf8');
+    const journalBefore = await readFile(
+      join(
+        dir,
+        (await readdir(dir)).find((n) => n.startsWith('journal-'))!,
+      ),
+      'utf8',
+    );
 
     // The second record is illegal (a pending task cannot be merged): the first must not stick.
-    const illegal: StateRecord = { type: 'task.transition', id: taskId(1), event: { type: 'merged', commit: 'abc' }, at: '2026-01-01T00:00:00.000Z' };
-    await assert.rejects(store.commit([transition(taskId(1), 0), illegal]), (e: unknown) => isPipelineError(e) && e.code === 'illegal-transition');
+    const illegal: StateRecord = {
+      type: 'task.transition',
+      id: taskId(1),
+      event: { type: 'merged', commit: 'abc' },
+      at: '2026-01-01T00:00:00.000Z',
+    };
+    await assert.rejects(
+      store.commit([transition(taskId(1), 0), illegal]),
+      (e: unknown) => isPipelineError(e) && e.code === 'illegal-transition',
+    );
     assert.deepEqual(store.state, before);
     assert.equal(store.seq, 2);
     // The first record alone fails: apply() leaves the state as it was.
-    await assert.rejects(store.commit([illegal]), (e: unknown) => isPipelineError(e) && e.code === 'illegal-transition');
+    await assert.rejects(
+      store.commit([illegal]),
+      (e: unknown) => isPipelineError(e) && e.code === 'illegal-transition',
+    );
     assert.deepEqual(store.state, before);
     // A record that does not match the schema is refused before anything is applied or written.
     const bad = { type: 'task.added', task: { id: 'not an id' } } as unknown as StateRecord;
     await assert.rejects(store.commit([added(3), bad]));
     assert.deepEqual(store.state, before);
-    const journalAfter = await readFile(join(dir, (await readdir(dir)).find((n) => n.startsWith('journal-'))!), 'utf8');
+    const journalAfter = await readFile(
+      join(
+        dir,
+        (await readdir(dir)).find((n) => n.startsWith('journal-'))!,
+      ),
+      'utf8',
+    );
     assert.equal(journalAfter, journalBefore, 'nothing was appended');
 
     await store.commit([transition(taskId(1), 0)]);
@@ -182,7 +222,10 @@ void test('readers follow the writer with refresh(), and an idle refresh reports
 void test('open options are checked', async () => {
   const dir = await tempDir();
   try {
-    await assert.rejects(StateStore.open({ dir, codec: pipelineCodec, snapshotEvery: 0 }), (e: unknown) => isPipelineError(e) && e.code === 'usage');
+    await assert.rejects(
+      StateStore.open({ dir, codec: pipelineCodec, snapshotEvery: 0 }),
+      (e: unknown) => isPipelineError(e) && e.code === 'usage',
+    );
     const r = await StateStore.open({ dir: join(dir, 'made', 'on', 'demand'), codec: pipelineCodec });
     assert.equal(r.seq, 0);
     await r.close();
@@ -195,7 +238,16 @@ void test('open options are checked', async () => {
 void test('sliceStringify gives exactly what JSON.stringify gives', async () => {
   const state = replayReference(Array.from({ length: 300 }, (_, i) => added(i + 1)));
   for (let i = 0; i < 150; i++) state.decisions.push({ at: 'x', text: `d${i}` });
-  const odd = { a: undefined, b: [undefined, () => 1, 1], big: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i % 3 ? { v: i, u: undefined } : undefined])), list: Array.from({ length: 100 }, (_, i) => (i % 2 ? undefined : { i })), d: new Date(0), nested: { toJSON: () => 'custom' } };
+  const odd = {
+    a: undefined,
+    b: [undefined, () => 1, 1],
+    big: Object.fromEntries(
+      Array.from({ length: 100 }, (_, i) => [`k${i}`, i % 3 ? { v: i, u: undefined } : undefined]),
+    ),
+    list: Array.from({ length: 100 }, (_, i) => (i % 2 ? undefined : { i })),
+    d: new Date(0),
+    nested: { toJSON: () => 'custom' },
+  };
   for (const v of [state, odd, [1, 2], 'text', null, 5]) assert.equal(await sliceStringify(v, 0), JSON.stringify(v));
 });
 
@@ -205,19 +257,27 @@ void test('a write that fails half way is taken back: nothing is applied, the jo
     const { store, lease } = await openWriter(dir);
     await store.commit([added(1)]);
     const before = structuredClone(store.state);
-    const seg = join(dir, (await readdir(dir)).find((n) => n.startsWith('journal-'))!);
+    const seg = join(
+      dir,
+      (await readdir(dir)).find((n) => n.startsWith('journal-'))!,
+    );
     const sizeBefore = (await stat(seg)).size;
     // Reach into the store's journal handle (a test-only liberty) to make one write land half
     // and then fail, as a full disk would.
     const handle = (store as unknown as { fh: FileHandle }).fh;
-    const realWrite = handle.write.bind(handle) as (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number }>;
+    const realWrite = handle.write.bind(handle) as (
+      b: Buffer,
+      o: number,
+      l: number,
+    ) => Promise<{ bytesWritten: number }>;
     let failed = false;
-    (handle as unknown as { write: (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number }> }).write = async (b, o, l) => {
-      if (failed) return realWrite(b, o, l);
-      failed = true;
-      await realWrite(b, o, Math.floor(l / 2));
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    };
+    (handle as unknown as { write: (b: Buffer, o: number, l: number) => Promise<{ bytesWritten: number }> }).write =
+      async (b, o, l) => {
+        if (failed) return realWrite(b, o, l);
+        failed = true;
+        await realWrite(b, o, Math.floor(l / 2));
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      };
     await assert.rejects(store.commit([added(2), added(3)]), /ENOSPC/);
     assert.deepEqual(store.state, before);
     assert.equal(store.seq, 1);

@@ -40,7 +40,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 async function lead(): Promise<LeaderLease> {
   for (;;) {
-    const got = await LeaderLease.acquire(cfg.dir, { leaseMs: cfg.leaseMs ?? 2_000, ...(cfg.renewMs ? { renewMs: cfg.renewMs } : {}), label: `child ${process.pid}` });
+    const got = await LeaderLease.acquire(cfg.dir, {
+      leaseMs: cfg.leaseMs ?? 2_000,
+      ...(cfg.renewMs ? { renewMs: cfg.renewMs } : {}),
+      label: `child ${process.pid}`,
+    });
     if (got instanceof LeaderLease) return got;
     await sleep(20);
   }
@@ -48,7 +52,12 @@ async function lead(): Promise<LeaderLease> {
 
 async function writer(): Promise<void> {
   const lease = await lead();
-  const store = await StateStore.open({ dir: cfg.dir, codec: pipelineCodec, lease, snapshotEvery: cfg.snapshotEvery ?? 1000 });
+  const store = await StateStore.open({
+    dir: cfg.dir,
+    codec: pipelineCodec,
+    lease,
+    snapshotEvery: cfg.snapshotEvery ?? 1000,
+  });
   out(`lead ${lease.epoch} ${process.pid} ${store.seq}`);
   let n = Object.keys(store.state.tasks).length + 1;
   for (;;) {
@@ -70,7 +79,12 @@ async function writer(): Promise<void> {
 
 async function pairs(): Promise<void> {
   const lease = await lead();
-  const store = await StateStore.open({ dir: cfg.dir, codec: pipelineCodec, lease, snapshotEvery: cfg.snapshotEvery ?? 1000 });
+  const store = await StateStore.open({
+    dir: cfg.dir,
+    codec: pipelineCodec,
+    lease,
+    snapshotEvery: cfg.snapshotEvery ?? 1000,
+  });
   out(`lead ${lease.epoch} ${process.pid} ${store.seq}`);
   for (let n = store.seq / 2 + 1; ; n++) {
     const last = store.seq + 2;
@@ -84,7 +98,11 @@ async function contend(): Promise<void> {
   const until = Date.now() + (cfg.durationMs ?? 3_000);
   let n = 1;
   while (Date.now() < until) {
-    const got = await LeaderLease.acquire(cfg.dir, { leaseMs: cfg.leaseMs ?? 2_000, ...(cfg.renewMs ? { renewMs: cfg.renewMs } : {}), label: `child ${process.pid}` });
+    const got = await LeaderLease.acquire(cfg.dir, {
+      leaseMs: cfg.leaseMs ?? 2_000,
+      ...(cfg.renewMs ? { renewMs: cfg.renewMs } : {}),
+      label: `child ${process.pid}`,
+    });
     if (!(got instanceof LeaderLease)) {
       await sleep(Math.random() * 5);
       continue;
@@ -92,7 +110,12 @@ async function contend(): Promise<void> {
     out(`lead ${got.epoch} ${process.pid}`);
     let store: StateStore<PipelineState, StateRecord> | undefined;
     try {
-      store = await StateStore.open({ dir: cfg.dir, codec: pipelineCodec, lease: got, snapshotEvery: cfg.snapshotEvery ?? 1000 });
+      store = await StateStore.open({
+        dir: cfg.dir,
+        codec: pipelineCodec,
+        lease: got,
+        snapshotEvery: cfg.snapshotEvery ?? 1000,
+      });
       const commits = 1 + Math.floor(Math.random() * 4);
       for (let i = 0; i < commits; i++) {
         // Freeze while leading, now and then (the parent sends SIGCONT): the lease expires, another

@@ -59,9 +59,17 @@ export async function acquireLease(dir: string, opts?: LeaseOptions): Promise<Le
 }
 
 /** Opens a writer with a fresh lease on `dir`; the caller closes the store and releases the lease. */
-export async function openWriter(dir: string, snapshotEvery?: number): Promise<{ store: StateStore<PipelineState, StateRecord>; lease: LeaderLease }> {
+export async function openWriter(
+  dir: string,
+  snapshotEvery?: number,
+): Promise<{ store: StateStore<PipelineState, StateRecord>; lease: LeaderLease }> {
   const lease = await acquireLease(dir, { leaseMs: 30_000 });
-  const store = await StateStore.open({ dir, codec: pipelineCodec, lease, ...(snapshotEvery ? { snapshotEvery } : {}) });
+  const store = await StateStore.open({
+    dir,
+    codec: pipelineCodec,
+    lease,
+    ...(snapshotEvery ? { snapshotEvery } : {}),
+  });
   return { store, lease };
 }
 

@@ -58,7 +58,10 @@ export function activationTests(t: TestApi): void {
 
     t.it('the status bar item shows the orchestration and rollout modes', async () => {
       const api = await pipelineApi();
-      await waitFor(() => api.statusBar.item.text.includes('parallel · production'), () => `the status bar to show the modes (it shows "${api.statusBar.item.text}")`);
+      await waitFor(
+        () => api.statusBar.item.text.includes('parallel · production'),
+        () => `the status bar to show the modes (it shows "${api.statusBar.item.text}")`,
+      );
       assert.match(api.statusBar.item.text, /parallel · production · 0\/0 busy · 0 waiting/);
       assert.equal(api.statusBar.item.command, 'agentPipeline.showStatus');
       assert.match(tooltipOf(api.statusBar.item) ?? '', /Agent Pipeline: stopped/);

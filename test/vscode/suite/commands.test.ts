@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { COMMANDS } from '../../../src/views/contributions';
-import { extensionUnderTest, openPipeline, pipelineApi, recordErrorMessages, runAnswering, waitFor, withWindowStubs } from './extensionUnderTest';
+import {
+  extensionUnderTest,
+  openPipeline,
+  pipelineApi,
+  recordErrorMessages,
+  runAnswering,
+  waitFor,
+  withWindowStubs,
+} from './extensionUnderTest';
 import type { TestApi } from './harness';
 
 interface ContributedCommand {
@@ -22,7 +30,8 @@ function pickLabel(label: string): typeof vscode.window.showQuickPick {
   return (async (items: readonly vscode.QuickPickItem[] | Thenable<readonly vscode.QuickPickItem[]>) => {
     const all = await items;
     const item = all.find((i) => i.label === label);
-    if (!item) throw new Error(`the quick pick offered no "${label}" (it offered ${all.map((i) => i.label).join(', ')})`);
+    if (!item)
+      throw new Error(`the quick pick offered no "${label}" (it offered ${all.map((i) => i.label).join(', ')})`);
     return item;
   }) as unknown as typeof vscode.window.showQuickPick;
 }
@@ -89,7 +98,11 @@ function scenarios(): Scenario[] {
       command: id.rolloutCheck,
       how: 'reports production as healthy in a notification (dismissed)',
       run: async () => {
-        const result = await runAnswering<{ mode: string; ready: boolean; reasons: string[] }>(id.rolloutCheck, [], 'dismissNotifications');
+        const result = await runAnswering<{ mode: string; ready: boolean; reasons: string[] }>(
+          id.rolloutCheck,
+          [],
+          'dismissNotifications',
+        );
         assert.equal(result?.mode, 'production');
         assert.equal(result.ready, true, `rollout check reasons: ${result.reasons.join('; ')}`);
       },
@@ -102,8 +115,13 @@ function scenarios(): Scenario[] {
         const dir = await mkdtemp(join(tmpdir(), 'agent-pipeline-export-'));
         try {
           const file = join(dir, 'status.json');
-          await withWindowStubs({ showSaveDialog: () => Promise.resolve(vscode.Uri.file(file)) }, () => vscode.commands.executeCommand(id.exportStatus));
-          const status = JSON.parse(await readFile(file, 'utf8')) as { mode: string; tasks: Record<string, { status: string }> };
+          await withWindowStubs({ showSaveDialog: () => Promise.resolve(vscode.Uri.file(file)) }, () =>
+            vscode.commands.executeCommand(id.exportStatus),
+          );
+          const status = JSON.parse(await readFile(file, 'utf8')) as {
+            mode: string;
+            tasks: Record<string, { status: string }>;
+          };
           assert.equal(status.mode, p.state.mode);
           assert.deepEqual(Object.keys(status.tasks).sort(), ['TASK-001', 'TASK-002', 'TASK-003']);
         } finally {
@@ -155,11 +173,20 @@ function scenarios(): Scenario[] {
         try {
           const file = join(dir, 'tasks.json');
           const tasks = [
-            { id: 1, title: 'Imported one', description: 'First.', status: 'pending', dependencies: [], priority: 'low' },
+            {
+              id: 1,
+              title: 'Imported one',
+              description: 'First.',
+              status: 'pending',
+              dependencies: [],
+              priority: 'low',
+            },
             { id: 2, title: 'Imported two', description: 'Second.', status: 'pending', dependencies: [1] },
           ];
           await writeFile(file, JSON.stringify({ tasks }));
-          await withWindowStubs({ showOpenDialog: () => Promise.resolve([vscode.Uri.file(file)]) }, () => vscode.commands.executeCommand(id.importTasks));
+          await withWindowStubs({ showOpenDialog: () => Promise.resolve([vscode.Uri.file(file)]) }, () =>
+            vscode.commands.executeCommand(id.importTasks),
+          );
           assert.equal(p.state.tasks['TM-1']?.title, 'Imported one');
           assert.deepEqual(p.state.tasks['TM-2']?.prerequisites, ['TM-1']);
           // Out of the way of the pipeline runs still to come.
@@ -174,9 +201,13 @@ function scenarios(): Scenario[] {
       how: 'switches to sequential and back to parallel',
       run: async () => {
         const p = await openPipeline();
-        await withWindowStubs({ showQuickPick: pickLabel('sequential') }, () => vscode.commands.executeCommand(id.switchOrchestration));
+        await withWindowStubs({ showQuickPick: pickLabel('sequential') }, () =>
+          vscode.commands.executeCommand(id.switchOrchestration),
+        );
         assert.equal(p.state.orchestration_mode, 'sequential');
-        await withWindowStubs({ showQuickPick: pickLabel('parallel') }, () => vscode.commands.executeCommand(id.switchOrchestration));
+        await withWindowStubs({ showQuickPick: pickLabel('parallel') }, () =>
+          vscode.commands.executeCommand(id.switchOrchestration),
+        );
         assert.equal(p.state.orchestration_mode, 'parallel');
       },
     },
@@ -185,9 +216,14 @@ function scenarios(): Scenario[] {
       how: 'switches to shadow after the confirmation, and back to production',
       run: async () => {
         const p = await openPipeline();
-        await withWindowStubs({ showQuickPick: pickLabel('shadow'), showWarningMessage: answerModal('Switch') }, () => vscode.commands.executeCommand(id.switchRollout));
+        await withWindowStubs({ showQuickPick: pickLabel('shadow'), showWarningMessage: answerModal('Switch') }, () =>
+          vscode.commands.executeCommand(id.switchRollout),
+        );
         assert.equal(p.state.mode, 'shadow');
-        await withWindowStubs({ showQuickPick: pickLabel('production'), showWarningMessage: answerModal('Switch') }, () => vscode.commands.executeCommand(id.switchRollout));
+        await withWindowStubs(
+          { showQuickPick: pickLabel('production'), showWarningMessage: answerModal('Switch') },
+          () => vscode.commands.executeCommand(id.switchRollout),
+        );
         assert.equal(p.state.mode, 'production');
       },
     },
@@ -196,7 +232,10 @@ function scenarios(): Scenario[] {
       how: "opens a done task's last task file",
       run: async () => {
         await vscode.commands.executeCommand(id.openTaskFile, 'TASK-001');
-        await waitFor(() => /TASK-001\.attempt-\d+\.md$/.test(vscode.window.activeTextEditor?.document.uri.path ?? ''), 'the task file of TASK-001 in the active editor');
+        await waitFor(
+          () => /TASK-001\.attempt-\d+\.md$/.test(vscode.window.activeTextEditor?.document.uri.path ?? ''),
+          'the task file of TASK-001 in the active editor',
+        );
         assert.match(vscode.window.activeTextEditor!.document.getText(), /## Status: COMPLETED/);
       },
     },
@@ -205,7 +244,10 @@ function scenarios(): Scenario[] {
       how: "opens a task's diff against the target branch",
       run: async () => {
         await vscode.commands.executeCommand(id.showTaskDiff, 'TASK-002');
-        await waitFor(() => vscode.window.activeTextEditor?.document.uri.scheme === 'agent-pipeline-diff', 'the diff of TASK-002 in the active editor');
+        await waitFor(
+          () => vscode.window.activeTextEditor?.document.uri.scheme === 'agent-pipeline-diff',
+          'the diff of TASK-002 in the active editor',
+        );
         assert.equal(vscode.window.activeTextEditor?.document.languageId, 'diff');
       },
     },
@@ -223,7 +265,10 @@ function scenarios(): Scenario[] {
       how: "shows the agent's terminal",
       run: async () => {
         await vscode.commands.executeCommand(id.openAgentTerminal, 'tester');
-        await waitFor(() => vscode.window.activeTerminal?.name.startsWith('Agent tester (tester) · ') === true, "tester's terminal to be the active one");
+        await waitFor(
+          () => vscode.window.activeTerminal?.name.startsWith('Agent tester (tester) · ') === true,
+          "tester's terminal to be the active one",
+        );
       },
     },
     {
@@ -258,7 +303,9 @@ function scenarios(): Scenario[] {
       how: 'accepting the first priority makes a new task critical',
       run: async () => {
         const p = await openPipeline();
-        await p.addTasks([{ spec: { id: 'TASK-004', title: 'Something to act on', paths: ['src/other/**'] }, source: 'in-host test' }]);
+        await p.addTasks([
+          { spec: { id: 'TASK-004', title: 'Something to act on', paths: ['src/other/**'] }, source: 'in-host test' },
+        ]);
         await runAnswering(id.reprioritiseTask, ['TASK-004'], 'accept');
         assert.equal(p.task('TASK-004').priority, 'critical');
       },
@@ -299,7 +346,9 @@ function scenarios(): Scenario[] {
       how: 'cancels the task after the confirmation',
       run: async () => {
         const p = await openPipeline();
-        await withWindowStubs({ showWarningMessage: answerModal('Cancel Task') }, () => vscode.commands.executeCommand(id.cancelTask, 'TASK-004'));
+        await withWindowStubs({ showWarningMessage: answerModal('Cancel Task') }, () =>
+          vscode.commands.executeCommand(id.cancelTask, 'TASK-004'),
+        );
         assert.equal(p.task('TASK-004').status, 'cancelled');
       },
     },
@@ -337,8 +386,16 @@ export function commandTests(t: TestApi): void {
       const registered = new Set(await vscode.commands.getCommands(true));
       const contributed = contributedCommands().map((c) => c.command);
       assert.ok(contributed.length > 0, 'package.json contributes commands');
-      assert.deepEqual(contributed.filter((c) => !registered.has(c)), [], 'contributed but not registered');
-      assert.deepEqual([...new Set(scenarios().map((s) => s.command))].sort(), [...contributed].sort(), 'commands with a scenario');
+      assert.deepEqual(
+        contributed.filter((c) => !registered.has(c)),
+        [],
+        'contributed but not registered',
+      );
+      assert.deepEqual(
+        [...new Set(scenarios().map((s) => s.command))].sort(),
+        [...contributed].sort(),
+        'commands with a scenario',
+      );
     });
 
     for (const s of scenarios()) {
@@ -352,7 +409,11 @@ export function commandTests(t: TestApi): void {
             errors.dispose();
           }
           const expected = s.expectErrors ?? [];
-          assert.equal(errors.messages.length, expected.length, `error messages shown: ${JSON.stringify(errors.messages)}`);
+          assert.equal(
+            errors.messages.length,
+            expected.length,
+            `error messages shown: ${JSON.stringify(errors.messages)}`,
+          );
           expected.forEach((pattern, i) => assert.match(errors.messages[i]!, pattern));
         },
         s.timeoutMs === undefined ? undefined : { timeoutMs: s.timeoutMs },

@@ -34,13 +34,18 @@ function delay(ms: number): Promise<void> {
  * Polls until `condition` holds (a pending promise counts as not yet), and fails naming `what`
  * after `timeoutMs`. The harness's per-test limit is the outer bound.
  */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 15_000): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string | (() => string),
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const result = condition();
     const ok = typeof result === 'boolean' ? result : await Promise.race([result, delay(50).then(() => false)]);
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await delay(50);
   }
 }
@@ -73,23 +78,38 @@ const QUICK_INPUT_ACTIONS = {
  * item, the prefilled value), `close` cancels. A question that has not appeared yet makes the
  * action a no-op, so it is repeated until the command's promise settles or the time is up.
  */
-export async function runAnswering<T>(command: string, args: unknown[], answer: keyof typeof QUICK_INPUT_ACTIONS, timeoutMs = 15_000): Promise<T | undefined> {
+export async function runAnswering<T>(
+  command: string,
+  args: unknown[],
+  answer: keyof typeof QUICK_INPUT_ACTIONS,
+  timeoutMs = 15_000,
+): Promise<T | undefined> {
   let settled = false;
   const result = Promise.resolve(vscode.commands.executeCommand<T>(command, ...args)).finally(() => (settled = true));
   const deadline = Date.now() + timeoutMs;
   while (!settled) {
     if (Date.now() > deadline) {
       await vscode.commands.executeCommand(QUICK_INPUT_ACTIONS.close);
-      throw new Error(`${command} did not finish within ${timeoutMs} ms while its questions were answered with "${answer}"`);
+      throw new Error(
+        `${command} did not finish within ${timeoutMs} ms while its questions were answered with "${answer}"`,
+      );
     }
-    await Promise.race([result.then(() => undefined, () => undefined), delay(150)]);
+    await Promise.race([
+      result.then(
+        () => undefined,
+        () => undefined,
+      ),
+      delay(150),
+    ]);
     if (!settled) await vscode.commands.executeCommand(QUICK_INPUT_ACTIONS[answer]);
   }
   return result;
 }
 
 type WindowFunctions = {
-  [K in keyof typeof vscode.window as (typeof vscode.window)[K] extends (...args: never[]) => unknown ? K : never]: (typeof vscode.window)[K];
+  [
+    K in keyof typeof vscode.window as (typeof vscode.window)[K] extends (...args: never[]) => unknown ? K : never
+  ]: (typeof vscode.window)[K];
 };
 
 /**

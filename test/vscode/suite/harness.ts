@@ -64,7 +64,11 @@ function describeError(err: unknown): string {
   return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
 }
 
-export async function runTests(modules: readonly TestModule[], print: (line: string) => void, title: string): Promise<RunResult> {
+export async function runTests(
+  modules: readonly TestModule[],
+  print: (line: string) => void,
+  title: string,
+): Promise<RunResult> {
   const cases = collect(modules);
   const result: RunResult = { passed: 0, failed: 0 };
   print(`# ${title}`);

@@ -11,7 +11,11 @@ import { pipelineRunTests } from './pipelineRun.test';
 import { treeTests } from './trees.test';
 
 export async function run(): Promise<void> {
-  const result = await runTests([activationTests, treeTests, pipelineRunTests, commandTests], (line) => console.log(line), `Agent Pipeline in-host tests, VS Code ${vscode.version}`);
+  const result = await runTests(
+    [activationTests, treeTests, pipelineRunTests, commandTests],
+    (line) => console.log(line),
+    `Agent Pipeline in-host tests, VS Code ${vscode.version}`,
+  );
   if (result.failed > 0) throw new Error(`${result.failed} in-host test(s) failed`);
   if (result.passed === 0) throw new Error('no in-host test ran');
 }

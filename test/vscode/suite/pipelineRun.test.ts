@@ -60,11 +60,15 @@ export function pipelineRunTests(t: TestApi): void {
               maxRowsDrawn = Math.max(maxRowsDrawn, api.metricsPanel?.drawn?.rows ?? 0);
               for (const group of api.tasks.getChildren()) {
                 const label = labelOf(api.tasks.getTreeItem(group)) ?? '';
-                for (const task of api.tasks.getChildren(group)) seenIn.set(task.id, (seenIn.get(task.id) ?? new Set()).add(label));
+                for (const task of api.tasks.getChildren(group))
+                  seenIn.set(task.id, (seenIn.get(task.id) ?? new Set()).add(label));
               }
               return tasks.length === 3 && tasks.every((x) => x.status === 'done');
             },
-            () => `every task to be done (${Object.values(p.state.tasks).map((x) => `${x.id} ${x.status} ${x.stage}`).join(', ')})`,
+            () =>
+              `every task to be done (${Object.values(p.state.tasks)
+                .map((x) => `${x.id} ${x.status} ${x.stage}`)
+                .join(', ')})`,
             100_000,
           );
         } finally {
@@ -73,16 +77,22 @@ export function pipelineRunTests(t: TestApi): void {
 
         for (const task of Object.values(p.state.tasks)) {
           assert.ok(task.merged_commit, `${task.id} has a merge commit`);
-          assert.ok(await isAncestor(root, task.merged_commit, 'main'), `${task.id}'s merge ${task.merged_commit} is on main`);
+          assert.ok(
+            await isAncestor(root, task.merged_commit, 'main'),
+            `${task.id}'s merge ${task.merged_commit} is on main`,
+          );
           for (const stage of p.config.stages) {
-            const agent = [...task.history].reverse().find((h) => h.event === 'assign' && h.stage === stage.name)?.agent;
+            const agent = [...task.history]
+              .reverse()
+              .find((h) => h.event === 'assign' && h.stage === stage.name)?.agent;
             assert.ok(agent, `${task.id} was assigned in stage ${stage.name}`);
             const name = `Agent ${agent} (${stage.role}) · ${task.id}`;
             assert.ok(opened.includes(name), `a terminal named "${name}" was opened (opened: ${opened.join('; ')})`);
           }
         }
         const log = await git(root, 'log', '--format=%s', `${mainBefore}..main`);
-        for (const id of ['TASK-001', 'TASK-002', 'TASK-003']) assert.match(log, new RegExp(id), `main's new history mentions ${id}:\n${log}`);
+        for (const id of ['TASK-001', 'TASK-002', 'TASK-003'])
+          assert.match(log, new RegExp(id), `main's new history mentions ${id}:\n${log}`);
         // The prerequisite was merged before the task that needed it.
         const t1 = p.task('TASK-001').merged_commit!;
         const t2 = p.task('TASK-002').merged_commit!;
@@ -101,13 +111,27 @@ export function pipelineRunTests(t: TestApi): void {
       assert.deepEqual(done, ['TASK-001', 'TASK-002', 'TASK-003']);
       // On the way, the tree followed each task through the stage groups (sampled every 50 ms, so
       // a stage may slip through unseen, but not all of them).
-      const stageGroups = ['Architect (architect)', 'Test (tester)', 'Implementation (implementer)', 'Supervisor (supervisor)'];
+      const stageGroups = [
+        'Architect (architect)',
+        'Test (tester)',
+        'Implementation (implementer)',
+        'Supervisor (supervisor)',
+      ];
       for (const id of done) {
         const seen = [...(seenIn.get(id) ?? [])];
-        assert.ok(seen.some((g) => stageGroups.includes(g)), `${id} was seen in a stage group (seen in: ${seen.join(', ')})`);
+        assert.ok(
+          seen.some((g) => stageGroups.includes(g)),
+          `${id} was seen in a stage group (seen in: ${seen.join(', ')})`,
+        );
       }
-      await waitFor(() => AGENTS.every((a) => api.agents.getTreeItem(a.id).description === `${a.role} · idle`), 'every agent idle in the Agents tree');
-      await waitFor(() => api.statusBar.item.text === '$(sync~spin) parallel · production · 0/4 busy · 0 waiting', () => `the status bar to show a running, idle pipeline (it shows "${api.statusBar.item.text}")`);
+      await waitFor(
+        () => AGENTS.every((a) => api.agents.getTreeItem(a.id).description === `${a.role} · idle`),
+        'every agent idle in the Agents tree',
+      );
+      await waitFor(
+        () => api.statusBar.item.text === '$(sync~spin) parallel · production · 0/4 busy · 0 waiting',
+        () => `the status bar to show a running, idle pipeline (it shows "${api.statusBar.item.text}")`,
+      );
     });
 
     t.it('the metrics page drew the tasks in flight, then all five charts with nothing in flight', async () => {
@@ -117,7 +141,10 @@ export function pipelineRunTests(t: TestApi): void {
       assert.ok(maxRowsDrawn > 0, 'the page drew a table of tasks in flight while the pipeline ran');
       // Completed stages and handoffs fill the last two charts; the empty table shows the page drew
       // after the last task left the pipeline.
-      await waitFor(() => panel.drawn?.charts === 5 && panel.drawn.rows === 0, () => `the page to draw five charts and no task in flight (drawn: ${JSON.stringify(panel.drawn)})`);
+      await waitFor(
+        () => panel.drawn?.charts === 5 && panel.drawn.rows === 0,
+        () => `the page to draw five charts and no task in flight (drawn: ${JSON.stringify(panel.drawn)})`,
+      );
       const metrics = api.session.metrics?.metricsSnapshot();
       assert.equal(metrics?.counters.merged, 3);
       assert.equal(metrics?.tasks.byStatus.done, 3);
@@ -129,7 +156,10 @@ export function pipelineRunTests(t: TestApi): void {
       await vscode.commands.executeCommand('agentPipeline.stop');
       assert.equal(api.session.running, false);
       assert.equal(p.isLeader, false);
-      await waitFor(() => api.statusBar.item.text.startsWith('$(debug-pause)'), () => `the status bar to show a stopped pipeline (it shows "${api.statusBar.item.text}")`);
+      await waitFor(
+        () => api.statusBar.item.text.startsWith('$(debug-pause)'),
+        () => `the status bar to show a stopped pipeline (it shows "${api.statusBar.item.text}")`,
+      );
     });
   });
 }

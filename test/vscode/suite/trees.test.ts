@@ -44,7 +44,17 @@ export function treeTests(t: TestApi): void {
       const p = await openPipeline();
       const changes = countChanges(api.tasks.onDidChangeTreeData);
       try {
-        await p.addTasks([{ spec: { id: 'TASK-001', title: 'Core module layout', paths: ['src/core/**'], description: 'Lay out the core module.' }, source: 'in-host test' }]);
+        await p.addTasks([
+          {
+            spec: {
+              id: 'TASK-001',
+              title: 'Core module layout',
+              paths: ['src/core/**'],
+              description: 'Lay out the core module.',
+            },
+            source: 'in-host test',
+          },
+        ]);
         await waitFor(() => changes.count > 0, 'the Tasks tree to announce a change');
         const group = groupOf(api, 'TASK-001');
         // Nobody leads yet, so nothing queues it: it is pending, with no prerequisite to wait for.
@@ -64,8 +74,26 @@ export function treeTests(t: TestApi): void {
       const changes = countChanges(api.tasks.onDidChangeTreeData);
       try {
         await p.addTasks([
-          { spec: { id: 'TASK-002', title: 'Input parser', prerequisites: ['TASK-001'], paths: ['src/parser/**'], description: 'Parse the input.' }, source: 'in-host test' },
-          { spec: { id: 'TASK-003', title: 'Output formatter', paths: ['src/format/**'], priority: 'high', description: 'Format the output.' }, source: 'in-host test' },
+          {
+            spec: {
+              id: 'TASK-002',
+              title: 'Input parser',
+              prerequisites: ['TASK-001'],
+              paths: ['src/parser/**'],
+              description: 'Parse the input.',
+            },
+            source: 'in-host test',
+          },
+          {
+            spec: {
+              id: 'TASK-003',
+              title: 'Output formatter',
+              paths: ['src/format/**'],
+              priority: 'high',
+              description: 'Format the output.',
+            },
+            source: 'in-host test',
+          },
         ]);
         await waitFor(() => changes.count > 0 && groupOf(api, 'TASK-002') !== undefined, 'TASK-002 in the Tasks tree');
         const waiting = groupOf(api, 'TASK-002');
@@ -74,11 +102,17 @@ export function treeTests(t: TestApi): void {
         assert.ok(task);
         assert.equal(api.tasks.getTreeItem(task).collapsibleState, vscode.TreeItemCollapsibleState.Collapsed);
         const prerequisites = api.tasks.getChildren(task);
-        assert.deepEqual(prerequisites.map((n) => n.id), ['TASK-001']);
+        assert.deepEqual(
+          prerequisites.map((n) => n.id),
+          ['TASK-001'],
+        );
         assert.equal(api.tasks.getTreeItem(prerequisites[0]!).description, 'prerequisite · pending');
         const ready = groupOf(api, 'TASK-003');
         assert.equal(ready?.label, 'Ready to start');
-        assert.deepEqual(api.tasks.getChildren(ready.node).map((n) => n.id), ['TASK-001', 'TASK-003']);
+        assert.deepEqual(
+          api.tasks.getChildren(ready.node).map((n) => n.id),
+          ['TASK-001', 'TASK-003'],
+        );
         assert.equal(api.tasks.getTreeItem(api.tasks.getChildren(ready.node)[1]!).description, 'pending · high');
       } finally {
         changes.dispose();
@@ -91,7 +125,10 @@ export function treeTests(t: TestApi): void {
       const changes = countChanges(api.agents.onDidChangeTreeData);
       try {
         for (const a of AGENTS) await p.addAgent({ ...a, command: 'scripted' });
-        await waitFor(() => changes.count > 0 && api.agents.getChildren().length === AGENTS.length, 'four agents in the Agents tree');
+        await waitFor(
+          () => changes.count > 0 && api.agents.getChildren().length === AGENTS.length,
+          'four agents in the Agents tree',
+        );
         assert.deepEqual(api.agents.getChildren(), AGENTS.map((a) => a.id).sort());
         const item = api.agents.getTreeItem('tester');
         assert.equal(item.description, 'tester · idle');
@@ -104,7 +141,10 @@ export function treeTests(t: TestApi): void {
 
     t.it('the status bar counts the agents and the queue', async () => {
       const api = await pipelineApi();
-      await waitFor(() => api.statusBar.item.text.endsWith('parallel · production · 0/4 busy · 3 waiting'), () => `the status bar to count 4 agents and 3 waiting tasks (it shows "${api.statusBar.item.text}")`);
+      await waitFor(
+        () => api.statusBar.item.text.endsWith('parallel · production · 0/4 busy · 3 waiting'),
+        () => `the status bar to count 4 agents and 3 waiting tasks (it shows "${api.statusBar.item.text}")`,
+      );
       assert.match(tooltipOf(api.statusBar.item) ?? '', /0 of 4 agents busy, 3 tasks waiting, 0 blocked, 0 done/);
     });
   });

@@ -32,7 +32,10 @@ export function untrustedTests(t: TestApi): void {
       assert.equal(await api.session.isInitialised(), true);
       const p = api.session.current;
       assert.ok(p, 'the engine is open');
-      assert.deepEqual(p.config.stages.map((s) => s.name), ['architect', 'test', 'implementation', 'supervisor']);
+      assert.deepEqual(
+        p.config.stages.map((s) => s.name),
+        ['architect', 'test', 'implementation', 'supervisor'],
+      );
       assert.equal(p.config.targetBranch, 'main');
       assert.deepEqual(Object.keys(p.state.agents), []);
     });

@@ -5,7 +5,11 @@ import { runTests } from './harness';
 import { untrustedTests } from './untrusted.test';
 
 export async function run(): Promise<void> {
-  const result = await runTests([untrustedTests], (line) => console.log(line), `Agent Pipeline in-host tests (untrusted workspace), VS Code ${vscode.version}`);
+  const result = await runTests(
+    [untrustedTests],
+    (line) => console.log(line),
+    `Agent Pipeline in-host tests (untrusted workspace), VS Code ${vscode.version}`,
+  );
   if (result.failed > 0) throw new Error(`${result.failed} in-host test(s) failed`);
   if (result.passed === 0) throw new Error('no in-host test ran');
 }

@@ -7,7 +7,9 @@ import type { Locator, Page } from 'playwright-core';
  * window is drawn in fallback colors, and a screenshot would show those.
  */
 export async function waitForWorkbench(page: Page, timeoutMs = 60_000): Promise<void> {
-  await page.locator('.monaco-workbench[class*="vscode-theme-"] .part.statusbar').waitFor({ state: 'visible', timeout: timeoutMs });
+  await page
+    .locator('.monaco-workbench[class*="vscode-theme-"] .part.statusbar')
+    .waitFor({ state: 'visible', timeout: timeoutMs });
 }
 
 /**
@@ -45,7 +47,8 @@ export async function runFromCommandPalette(page: Page, label: string, timeoutMs
       await row.click();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`command "${label}" never appeared in the command palette`, { cause: err });
+      if (Date.now() > deadline)
+        throw new Error(`command "${label}" never appeared in the command palette`, { cause: err });
       await page.keyboard.press('Escape');
     }
   }

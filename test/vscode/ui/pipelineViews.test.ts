@@ -9,7 +9,18 @@ import { test } from 'node:test';
 import { createTestWorkspace } from '../../../scripts/testHost/testWorkspace';
 import { repoRoot, withVsCode } from '../../../scripts/testHost/vscodeHost';
 import { runFromCommandPalette, waitForWorkbench } from './commandPalette';
-import { activityBarIcon, clearNotifications, notificationToasts, quickInput, screenshot, sideBarView, statusBarItem, switchColorTheme, treeRows, webviewContent } from './workbench';
+import {
+  activityBarIcon,
+  clearNotifications,
+  notificationToasts,
+  quickInput,
+  screenshot,
+  sideBarView,
+  statusBarItem,
+  switchColorTheme,
+  treeRows,
+  webviewContent,
+} from './workbench';
 
 const AGENTS = [
   { id: 'architect', role: 'architect' },
@@ -23,7 +34,13 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
     agents: AGENTS,
     tasks: [
       { id: 'TASK-001', title: 'Core module layout', paths: ['src/core/**'], description: 'Lay out the core module.' },
-      { id: 'TASK-002', title: 'Input parser', prerequisites: ['TASK-001'], paths: ['src/parser/**'], description: 'Parse the input.' },
+      {
+        id: 'TASK-002',
+        title: 'Input parser',
+        prerequisites: ['TASK-001'],
+        paths: ['src/parser/**'],
+        description: 'Parse the input.',
+      },
     ],
   });
   try {
@@ -37,7 +54,13 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
             try {
               await fn();
             } catch (err) {
-              await screenshot(page, `ui-failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60)}`).catch(() => undefined);
+              await screenshot(
+                page,
+                `ui-failure-${name
+                  .replace(/[^a-z0-9]+/gi, '-')
+                  .toLowerCase()
+                  .slice(0, 60)}`,
+              ).catch(() => undefined);
               throw err;
             }
           });
@@ -60,7 +83,9 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
         await step('a task group collapses and expands; a task expands to its prerequisites', async () => {
           const group = treeRows(tasks, 'Ready to start');
           await group.click();
-          await page.waitForFunction('document.querySelector(\'.monaco-list-row[aria-label^="Ready to start"]\')?.getAttribute("aria-expanded") === "false"');
+          await page.waitForFunction(
+            'document.querySelector(\'.monaco-list-row[aria-label^="Ready to start"]\')?.getAttribute("aria-expanded") === "false"',
+          );
           assert.equal(await treeRows(tasks, 'TASK-001').count(), 0, 'TASK-001 is hidden in the collapsed group');
           await group.click();
           await treeRows(tasks, 'TASK-001').first().waitFor();
@@ -87,7 +112,10 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
           const q = quickInput(page);
           const status = q.rows.filter({ hasText: 'parallel · production · 2 tasks' }).first();
           await status.waitFor({ timeout: 15_000 });
-          assert.match(await status.innerText(), /parallel · production · 2 tasks: 0 working, 2 waiting, 0 blocked, 0 done/);
+          assert.match(
+            await status.innerText(),
+            /parallel · production · 2 tasks: 0 working, 2 waiting, 0 blocked, 0 done/,
+          );
           await q.rows.filter({ hasText: 'Start Pipeline' }).first().waitFor();
           t.diagnostic(`screenshot: ${await screenshot(page, 'ui-show-status')}`);
           await page.keyboard.press('Escape');
@@ -102,7 +130,9 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
           await page.keyboard.press('Enter');
           await q.message.filter({ hasText: 'A title is required.' }).waitFor();
           await page.keyboard.type('Output formatter');
-          await page.waitForFunction('!document.querySelector(".quick-input-message")?.textContent?.includes("A title is required.")');
+          await page.waitForFunction(
+            '!document.querySelector(".quick-input-message")?.textContent?.includes("A title is required.")',
+          );
           t.diagnostic(`screenshot: ${await screenshot(page, 'ui-add-task')}`);
           await page.keyboard.press('Enter');
           await q.title.filter({ hasText: 'Add Task (2/4)' }).waitFor();
@@ -114,7 +144,9 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
           await q.title.filter({ hasText: 'Add Task (4/4)' }).waitFor();
           await page.keyboard.type('src/format/**');
           await page.keyboard.press('Enter');
-          await notificationToasts(page).filter({ hasText: 'Added TASK-003: Output formatter' }).waitFor({ timeout: 15_000 });
+          await notificationToasts(page)
+            .filter({ hasText: 'Added TASK-003: Output formatter' })
+            .waitFor({ timeout: 15_000 });
           await treeRows(tasks, 'TASK-003 Output formatter, pending').waitFor({ timeout: 10_000 });
           assert.equal((await statusBarItem(page).innerText()).trim(), 'parallel · production · 0/4 busy · 3 waiting');
         });
@@ -124,19 +156,31 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
           await tasks.locator('.actions a.action-label[aria-label="Start Pipeline"]').click();
           const done = treeRows(tasks, 'Done 3');
           await done.waitFor({ timeout: 90_000 });
-          assert.equal(await tasks.locator('.monaco-list-row[aria-level="1"]').count(), 1, 'Done is the only group left');
+          assert.equal(
+            await tasks.locator('.monaco-list-row[aria-level="1"]').count(),
+            1,
+            'Done is the only group left',
+          );
           assert.equal(await done.getAttribute('aria-expanded'), 'false', 'Done starts collapsed');
           await done.click();
           const parser = treeRows(tasks, 'TASK-002 Input parser, done');
           await parser.waitFor();
           await parser.click();
           await treeRows(tasks, 'TASK-001 Core module layout, done').nth(1).waitFor();
-          assert.match(await treeRows(tasks, 'TASK-001 Core module layout, done').nth(1).innerText(), /prerequisite · done/);
-          await page.waitForFunction('document.getElementById("agent-pipeline.agent-pipeline.agentPipeline.status")?.innerText.trim() === "parallel · production · 0/4 busy · 0 waiting"');
+          assert.match(
+            await treeRows(tasks, 'TASK-001 Core module layout, done').nth(1).innerText(),
+            /prerequisite · done/,
+          );
+          await page.waitForFunction(
+            'document.getElementById("agent-pipeline.agent-pipeline.agentPipeline.status")?.innerText.trim() === "parallel · production · 0/4 busy · 0 waiting"',
+          );
           // The running pipeline offers Stop, no longer Start.
           await tasks.hover();
           await tasks.locator('.actions a.action-label[aria-label="Stop Pipeline"]').waitFor();
-          await notificationToasts(page).filter({ hasText: /TASK-00\d \(.*\) merged/ }).first().waitFor();
+          await notificationToasts(page)
+            .filter({ hasText: /TASK-00\d \(.*\) merged/ })
+            .first()
+            .waitFor();
           t.diagnostic(`screenshot: ${await screenshot(page, 'ui-run-done')}`);
         });
 

@@ -48,51 +48,95 @@ void test('the packaged .vsix ships only what .vscodeignore lets through, instal
   try {
     await t.test('npm run package builds agent-pipeline.vsix', async () => {
       try {
-        await run('npm', ['run', 'package'], { cwd: repoRoot, timeout: 180_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+        await run('npm', ['run', 'package'], {
+          cwd: repoRoot,
+          timeout: 180_000,
+          env: { ...process.env, npm_config_update_notifier: 'false' },
+        });
       } catch (err) {
         const e = err as { stdout?: string; stderr?: string };
         throw new Error(`npm run package failed:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: err });
       }
     });
 
-    await t.test('the .vsix holds the bundles, media without source maps, the manifest, readme and licence', async () => {
-      const names = zipEntries(await readFile(vsix));
-      const media = (await filesUnder(join(repoRoot, 'media'))).filter((f) => !f.endsWith('.map'));
-      const expected = ['[Content_Types].xml', 'extension.vsixmanifest', ...['package.json', 'readme.md', 'LICENSE.txt', 'dist/extension.js', 'dist/cli.js', 'dist/scriptedAgent.js', 'dist/gitWorker.js', 'dist/engineHost.js', ...media].map((f) => `extension/${f}`)];
-      assert.deepEqual([...names].sort(), expected.sort());
-      t.diagnostic(`${names.length} files: ${names.join(', ')}`);
-      const manifest = JSON.parse((await readFile(join(repoRoot, 'package.json'), 'utf8'))) as { main: string };
-      assert.ok(names.includes(`extension/${manifest.main.replace(/^\.\//, '')}`), 'the entry point named by package.json "main" ships');
-    });
+    await t.test(
+      'the .vsix holds the bundles, media without source maps, the manifest, readme and licence',
+      async () => {
+        const names = zipEntries(await readFile(vsix));
+        const media = (await filesUnder(join(repoRoot, 'media'))).filter((f) => !f.endsWith('.map'));
+        const expected = [
+          '[Content_Types].xml',
+          'extension.vsixmanifest',
+          ...[
+            'package.json',
+            'readme.md',
+            'LICENSE.txt',
+            'dist/extension.js',
+            'dist/cli.js',
+            'dist/scriptedAgent.js',
+            'dist/gitWorker.js',
+            'dist/engineHost.js',
+            ...media,
+          ].map((f) => `extension/${f}`),
+        ];
+        assert.deepEqual([...names].sort(), expected.sort());
+        t.diagnostic(`${names.length} files: ${names.join(', ')}`);
+        const manifest = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { main: string };
+        assert.ok(
+          names.includes(`extension/${manifest.main.replace(/^\.\//, '')}`),
+          'the entry point named by package.json "main" ships',
+        );
+      },
+    );
 
-    await t.test('installed into VS Code, it activates: the container shows the task, the palette runs its commands', async () => {
-      const workspace = await createTestWorkspace({ tasks: [{ id: 'TASK-001', title: 'Seen through the packaged extension' }] });
-      try {
-        await withVsCode({ name: 'ui-vsix', workspace: workspace.open, installExtensions: [vsix] }, async ({ page }) => {
-          try {
-            await waitForWorkbench(page);
-            const title = await page.locator('.part.titlebar').innerText();
-            assert.doesNotMatch(title, /Extension Development Host/, 'a normal window, not an extension development host');
-            await activityBarIcon(page, 'Agent Pipeline').click({ timeout: 30_000 });
-            const tasks = sideBarView(page, 'Tasks');
-            await treeRows(tasks, 'TASK-001 Seen through the packaged extension, pending').waitFor({ timeout: 30_000 });
-            // The welcome of an initialised pipeline with no agents: its `when` clause reads the
-            // agentPipeline.initialised context key the extension sets.
-            await sideBarView(page, 'Agents').getByText('No agents yet.').waitFor();
-            assert.equal((await statusBarItem(page).innerText()).trim(), 'parallel · production · 0/0 busy · 1 waiting');
-            await runFromCommandPalette(page, 'Agent Pipeline: Show Pipeline Status');
-            await quickInput(page).rows.filter({ hasText: 'parallel · production · 1 task: 0 working, 1 waiting' }).first().waitFor({ timeout: 15_000 });
-            t.diagnostic(`screenshot: ${await screenshot(page, 'ui-vsix')}`);
-            await page.keyboard.press('Escape');
-          } catch (err) {
-            await screenshot(page, 'ui-vsix-failure').catch(() => undefined);
-            throw err;
-          }
+    await t.test(
+      'installed into VS Code, it activates: the container shows the task, the palette runs its commands',
+      async () => {
+        const workspace = await createTestWorkspace({
+          tasks: [{ id: 'TASK-001', title: 'Seen through the packaged extension' }],
         });
-      } finally {
-        await workspace.dispose();
-      }
-    });
+        try {
+          await withVsCode(
+            { name: 'ui-vsix', workspace: workspace.open, installExtensions: [vsix] },
+            async ({ page }) => {
+              try {
+                await waitForWorkbench(page);
+                const title = await page.locator('.part.titlebar').innerText();
+                assert.doesNotMatch(
+                  title,
+                  /Extension Development Host/,
+                  'a normal window, not an extension development host',
+                );
+                await activityBarIcon(page, 'Agent Pipeline').click({ timeout: 30_000 });
+                const tasks = sideBarView(page, 'Tasks');
+                await treeRows(tasks, 'TASK-001 Seen through the packaged extension, pending').waitFor({
+                  timeout: 30_000,
+                });
+                // The welcome of an initialised pipeline with no agents: its `when` clause reads the
+                // agentPipeline.initialised context key the extension sets.
+                await sideBarView(page, 'Agents').getByText('No agents yet.').waitFor();
+                assert.equal(
+                  (await statusBarItem(page).innerText()).trim(),
+                  'parallel · production · 0/0 busy · 1 waiting',
+                );
+                await runFromCommandPalette(page, 'Agent Pipeline: Show Pipeline Status');
+                await quickInput(page)
+                  .rows.filter({ hasText: 'parallel · production · 1 task: 0 working, 1 waiting' })
+                  .first()
+                  .waitFor({ timeout: 15_000 });
+                t.diagnostic(`screenshot: ${await screenshot(page, 'ui-vsix')}`);
+                await page.keyboard.press('Escape');
+              } catch (err) {
+                await screenshot(page, 'ui-vsix-failure').catch(() => undefined);
+                throw err;
+              }
+            },
+          );
+        } finally {
+          await workspace.dispose();
+        }
+      },
+    );
   } finally {
     // `npm run package` left a minified production build in dist/; put the development build back.
     await run(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], { cwd: repoRoot, timeout: 120_000 });
