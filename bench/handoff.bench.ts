@@ -27,10 +27,10 @@ import { createMonitor } from '../src/cli/runtime';
 import { COMPLETED_LINE } from '../src/engine/agents/completionMarker';
 import { parseTaskFileName } from '../src/engine/agents/taskFile';
 import { initRepo } from '../src/engine/git/initRepo';
-import type { MonitorOptions } from '../src/engine/monitor';
+import type { MonitorOptions } from '../src/engine/monitor/monitor';
 import { Pipeline } from '../src/engine/pipeline';
-import { initHome } from '../src/engine/pipelineInit';
-import { DEFAULT_STAGES } from '../src/engine/schema';
+import { initHome } from '../src/engine/home/pipelineInit';
+import { DEFAULT_STAGES } from '../src/engine/model/schema';
 
 const QUICK = process.argv.includes('--quick');
 const BUDGET_P95_MS = 150;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
-import type { RolloutMode } from '../engine/schema';
+import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
-import { gitFactsOf } from '../engine/rolloutGitFacts';
+import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 

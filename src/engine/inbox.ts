@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomicFile';
 import { PipelineError, isPipelineError, type PipelineErrorCode } from './errors';
-import type { Disposable } from './events';
+import type { Disposable } from './model/events';
 
 /**
  * Requests from other processes to the leader. Only the leader writes the state, so a CLI command

@@ -1,14 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import { validateCommand } from './agents/commandTemplate';
-import { loadConfig } from './configFile';
+import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';
 import { PipelineError } from './errors';
-import { TypedEvents, type Disposable } from './events';
-import { assertName } from './ids';
+import { TypedEvents, type Disposable } from './model/events';
+import { assertName } from './model/ids';
 import { InboxServer, sendInboxRequest } from './inbox';
-import { findHome, type PipelineHome } from './pipelineHome';
-import type { PipelineEventMap } from './pipelineEvents';
-import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rolloutCheck';
+import { findHome, type PipelineHome } from './home/pipelineHome';
+import type { PipelineEventMap } from './model/pipelineEvents';
+import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rollout/rolloutCheck';
 import {
   rolloutModeSchema,
   type Agent,
@@ -17,17 +17,17 @@ import {
   type Priority,
   type RolloutMode,
   type Task,
-} from './schema';
+} from './model/schema';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
 import { getStrategy } from './scheduler/strategyRegistry';
-import { StateBatch } from './stateBatch';
-import { pipelineStateCodec } from './stateCodec';
-import type { StateRecord, TaskEdit } from './stateRecords';
+import { StateBatch } from './model/stateBatch';
+import { pipelineStateCodec } from './model/stateCodec';
+import type { StateRecord, TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { LeaderLease, type LeaderInfo } from './store/leaderLease';
 import { StateStore } from './store/stateStore';
-import { buildTasks, type NewTask } from './taskFactory';
-import { isFinal } from './taskLifecycle';
+import { buildTasks, type NewTask } from './model/taskFactory';
+import { isFinal } from './model/taskLifecycle';
 
 /**
  * The engine's facade: one pipeline (one `.pipeline/` home), opened by the CLI, by `pipeline run`

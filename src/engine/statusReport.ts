@@ -1,4 +1,4 @@
-import type { PipelineConfig, PipelineState, Task } from './schema';
+import type { PipelineConfig, PipelineState, Task } from './model/schema';
 import type { LeaderInfo } from './store/leaderLease';
 
 /**

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { Agent } from '../engine/schema';
+import type { Agent } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
 import { since } from './taskTree';
 

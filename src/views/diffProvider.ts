@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { diffAgainstTarget } from '../engine/git/changes';
 import { GitRepo } from '../engine/git/gitRepo';
-import { assertTaskId } from '../engine/ids';
+import { assertTaskId } from '../engine/model/ids';
 import { DIFF_SCHEME } from './contributions';
 
 /**

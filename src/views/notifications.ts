@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { Disposable } from '../engine/events';
+import type { Disposable } from '../engine/model/events';
 import type { Pipeline } from '../engine/pipeline';
 import { COMMANDS, SETTINGS } from './contributions';
 

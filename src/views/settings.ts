@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { z } from 'zod';
 import { validateCommand } from '../engine/agents/commandTemplate';
-import { describeZodError } from '../engine/schema';
+import { describeZodError } from '../engine/model/schema';
 import { SETTINGS } from './contributions';
 
 /**

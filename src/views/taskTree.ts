@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/schema';
+import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
 
 /**

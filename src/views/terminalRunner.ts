@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { AgentRunner, RunHandle, RunRequest } from '../engine/agents/agentRunner';
+import type { AgentRunner, RunHandle, RunRequest } from '../engine/ports/agentRunner';
 import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from '../engine/agents/exitFile';
 
 /**

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { AgentRunner, RunExit, RunHandle, RunRequest } from './agentRunner';
+import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
 
 /**
  * Runs each stage of each task as a child process in the agent's worktree, its output appended to a

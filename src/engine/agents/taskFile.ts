@@ -1,4 +1,4 @@
-import type { StageConfig, Task } from '../schema';
+import type { StageConfig, Task } from '../model/schema';
 import { BLOCKED_PREFIX, CHANGES_PREFIX, COMPLETED_LINE } from './completionMarker';
 
 /**

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { AgentRunner, RunHandle, RunRequest } from './agentRunner';
+import type { AgentRunner, RunHandle, RunRequest } from '../ports/agentRunner';
 import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
 
 const run = promisify(execFile);

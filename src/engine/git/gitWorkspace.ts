@@ -1,6 +1,6 @@
 import type { PriorWork } from '../agents/taskFile';
-import { taskBranch } from '../ids';
-import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../workspacePort';
+import { taskBranch } from '../model/ids';
+import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
 import { ensureBranch } from './branches';
 import { taskWork } from './changes';
 import { MergeConflictError } from './gitErrors';

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
-import { taskSpecSchema, type TaskSpecParsed } from '../schema';
+import { taskSpecSchema, type TaskSpecParsed } from '../model/schema';
 import { orderByPrerequisites } from './importOrder';
 import {
   DEFAULT_PREFIX,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Priority } from '../schema';
+import type { Priority } from '../model/schema';
 import {
   DEFAULT_TAG,
   importError,

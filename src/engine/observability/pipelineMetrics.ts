@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { Emitter, type Disposable, type Event, type TypedEvents } from '../events';
-import type { PipelineEventMap } from '../pipelineEvents';
+import { Emitter, type Disposable, type Event, type TypedEvents } from '../model/events';
+import type { PipelineEventMap } from '../model/pipelineEvents';
 import {
   AGENT_STATUSES,
   TASK_STATUSES,
@@ -12,7 +12,7 @@ import {
   type RolloutMode,
   type Task,
   type TaskStatus,
-} from '../schema';
+} from '../model/schema';
 import type { LeaderInfo } from '../store/leaderLease';
 
 /**

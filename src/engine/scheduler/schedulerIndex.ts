@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import type { Agent, PipelineConfig, PipelineState, StageConfig, Task } from '../schema';
+import type { Agent, PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
 import { AgentPool } from './agentPool';
 import { rolloutEligibility } from './eligibility';
 import { explainTask } from './explainTask';

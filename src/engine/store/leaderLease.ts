@@ -2,7 +2,7 @@ import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PipelineError } from '../errors';
-import { Emitter, type Event } from '../events';
+import { Emitter, type Event } from '../model/events';
 import { errnoCode, exists, fsyncDir, isEnoent, isTempName, tempNameFor, unlinkQuiet } from './fsUtil';
 
 /**

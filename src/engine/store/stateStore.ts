@@ -2,7 +2,7 @@ import { mkdir, open, readFile, readdir, stat, type FileHandle } from 'node:fs/p
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isPipelineError, PipelineError } from '../errors';
-import type { Disposable } from '../events';
+import type { Disposable } from '../model/events';
 import { copyAside, fsyncDir, isEnoent, moveAside, unlinkQuiet, writeFileAtomic } from './fsUtil';
 import type { LeaderLease } from './leaderLease';
 import { sliceStringify } from './sliceStringify';

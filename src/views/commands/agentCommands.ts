@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
 import { PRESETS, validateCommand } from '../../engine/agents/commandTemplate';
 import { PipelineError, isPipelineError } from '../../engine/errors';
-import { NAME_PATTERN } from '../../engine/ids';
-import { worktreeRootOf } from '../../engine/pipelineHome';
+import { NAME_PATTERN } from '../../engine/model/ids';
+import { worktreeRootOf } from '../../engine/home/pipelineHome';
 import { COMMANDS } from '../contributions';
 import { userPresets } from '../settings';
 import { agentIdFrom, type CommandContext, type Handlers } from './commandContext';

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { PipelineError } from '../../engine/errors';
 import type { Pipeline } from '../../engine/pipeline';
-import type { Task } from '../../engine/schema';
+import type { Task } from '../../engine/model/schema';
 import type { CommandId } from '../contributions';
 import type { PipelineSession } from '../pipelineSession';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PipelineError } from '../../../src/engine/errors';
-import { TASK_ID_PATTERN } from '../../../src/engine/ids';
+import { TASK_ID_PATTERN } from '../../../src/engine/model/ids';
 import { detectAndParse, importFile } from '../../../src/engine/import/taskImport';
 import {
   assertPrerequisitesFirst,

@@ -7,7 +7,7 @@ import {
   findMarker,
 } from '../../../src/engine/agents/completionMarker';
 import { renderTaskFile } from '../../../src/engine/agents/taskFile';
-import type { Task } from '../../../src/engine/schema';
+import type { Task } from '../../../src/engine/model/schema';
 
 /** The completion protocol's rules (engineering.md "Files"): a whole line, outside code fences. */
 

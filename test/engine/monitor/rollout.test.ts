@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TaskSpec } from '../../../src/engine/schema';
+import type { TaskSpec } from '../../../src/engine/model/schema';
 import {
   assertAllMerged,
   assertGitHealthy,

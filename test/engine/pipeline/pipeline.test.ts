@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import { PipelineError } from '../../../src/engine/errors';
 import { initRepo } from '../../../src/engine/git/initRepo';
 import { Pipeline, type OpenPipelineOptions } from '../../../src/engine/pipeline';
-import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
-import { initHome } from '../../../src/engine/pipelineInit';
-import { DEFAULT_STAGES } from '../../../src/engine/schema';
-import type { StateRecord } from '../../../src/engine/stateRecords';
+import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
+import { initHome } from '../../../src/engine/home/pipelineInit';
+import { DEFAULT_STAGES } from '../../../src/engine/model/schema';
+import type { StateRecord } from '../../../src/engine/model/stateRecords';
 import { LeaderLease } from '../../../src/engine/store/leaderLease';
 
 /**

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPipelineError } from '../../../src/engine/errors';
-import { stateSchema } from '../../../src/engine/schema';
-import type { StateRecord } from '../../../src/engine/stateRecords';
+import { stateSchema } from '../../../src/engine/model/schema';
+import type { StateRecord } from '../../../src/engine/model/stateRecords';
 import type { LeaderLease } from '../../../src/engine/store/leaderLease';
 import { StateStore } from '../../../src/engine/store/stateStore';
 import {

@@ -1,4 +1,4 @@
-import type { PriorWork } from './agents/taskFile';
+import type { PriorWork } from '../agents/taskFile';
 
 /**
  * What the monitor needs from git, as a narrow port: prepare an agent's worktree for a task, collect

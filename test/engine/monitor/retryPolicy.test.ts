@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideRetry, retryDelayMs } from '../../src/engine/retryPolicy';
+import { decideRetry, retryDelayMs } from '../../../src/engine/monitor/retryPolicy';
 
 const cfg = { maxAttempts: 4, baseDelayMs: 1000, maxDelayMs: 5000, jitter: 0.5 };
 

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 
 /**
  * Where a pipeline keeps its files: `.pipeline/` at the repository root holds the configuration, the

@@ -1,4 +1,4 @@
-import type { PipelineConfig, PipelineState, RolloutMode } from './schema';
+import type { PipelineConfig, PipelineState, RolloutMode } from '../model/schema';
 
 /**
  * `pipeline rollout check`: is the pipeline ready to move to the next rollout mode, and if not, why.

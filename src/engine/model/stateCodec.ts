@@ -1,7 +1,7 @@
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 import { describeZodError, emptyState, stateSchema, STATE_SCHEMA_VERSION, type PipelineState } from './schema';
 import { applyRecord, stateRecordSchema, type StateRecord } from './stateRecords';
-import type { StoreCodec } from './store/stateStore';
+import type { StoreCodec } from '../store/stateStore';
 
 /**
  * How the pipeline state is read from snapshots and journal records. Snapshots written by an older

@@ -1,4 +1,4 @@
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 import { formatTaskId, taskBranch } from './ids';
 import {
   describeZodError,

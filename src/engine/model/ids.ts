@@ -1,4 +1,4 @@
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 
 /**
  * Ids become branch names (`pipeline/TASK-001`), file names and arguments of git commands, so they

@@ -2,10 +2,10 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { writeConfig } from './configFile';
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 import { homeAt, type PipelineHome } from './pipelineHome';
-import { GitRepo } from './git/gitRepo';
-import { DEFAULT_STAGES, type configSchema } from './schema';
+import { GitRepo } from '../git/gitRepo';
+import { DEFAULT_STAGES, type configSchema } from '../model/schema';
 
 /** Files in `.pipeline/` that belong to one machine's run, not to the repository. */
 const HOME_GITIGNORE = ['state/', 'leader/', 'inbox/', 'logs/', 'evidence/', 'run/', 'current-task.txt', ''].join('\n');

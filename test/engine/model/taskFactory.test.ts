@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configSchema, emptyState } from '../../src/engine/schema';
-import { applyRecord } from '../../src/engine/stateRecords';
-import { buildTasks } from '../../src/engine/taskFactory';
-import { isPipelineError } from '../../src/engine/errors';
+import { configSchema, emptyState } from '../../../src/engine/model/schema';
+import { applyRecord } from '../../../src/engine/model/stateRecords';
+import { buildTasks } from '../../../src/engine/model/taskFactory';
+import { isPipelineError } from '../../../src/engine/errors';
 
 const config = configSchema.parse({});
 const AT = '2026-01-01T00:00:00.000Z';

@@ -1,18 +1,18 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { AgentRunner, RunExit, RunHandle, RunRequest } from './agents/agentRunner';
-import { resolveCommand } from './agents/commandTemplate';
-import { findMarker, type Marker } from './agents/completionMarker';
-import { MarkerWatcher } from './agents/markerWatcher';
-import { parseTaskFileName, renderTaskFile, TASK_DIR, taskFileName } from './agents/taskFile';
-import { isPipelineError } from './errors';
-import type { Disposable } from './events';
-import type { Pipeline } from './pipeline';
+import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
+import { resolveCommand } from '../agents/commandTemplate';
+import { findMarker, type Marker } from '../agents/completionMarker';
+import { MarkerWatcher } from '../agents/markerWatcher';
+import { parseTaskFileName, renderTaskFile, TASK_DIR, taskFileName } from '../agents/taskFile';
+import { isPipelineError } from '../errors';
+import type { Disposable } from '../model/events';
+import type { Pipeline } from '../pipeline';
 import { decideRetry, type AttemptFailure } from './retryPolicy';
-import type { StageConfig, Task } from './schema';
-import { isFinal } from './taskLifecycle';
-import type { WorkspacePort } from './workspacePort';
+import type { StageConfig, Task } from '../model/schema';
+import { isFinal } from '../model/taskLifecycle';
+import type { WorkspacePort } from '../ports/workspacePort';
 
 /**
  * The monitor: the loop that makes the pipeline do work. It is the seed's `monitor_loop`, event

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 import {
   agentSchema,
   nameSchema,

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { PipelineError } from './errors';
-import { findJsonProblem } from './import/jsonLocation';
-import { configSchema, describeZodError, type PipelineConfig } from './schema';
-import { writeFileAtomic } from './atomicFile';
+import { PipelineError } from '../errors';
+import { findJsonProblem } from '../import/jsonLocation';
+import { configSchema, describeZodError, type PipelineConfig } from '../model/schema';
+import { writeFileAtomic } from '../atomicFile';
 
 /**
  * Reading and writing `.pipeline/config.json`. The file is edited by people, so every problem is

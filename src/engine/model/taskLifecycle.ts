@@ -1,4 +1,4 @@
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 import type { Task, TaskStatus } from './schema';
 
 /**

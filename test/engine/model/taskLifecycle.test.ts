@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TASK_STATUSES, type Task, type TaskStatus } from '../../src/engine/schema';
-import { LEGAL_FROM, transitionTask, type TaskEvent } from '../../src/engine/taskLifecycle';
-import { isPipelineError } from '../../src/engine/errors';
+import { TASK_STATUSES, type Task, type TaskStatus } from '../../../src/engine/model/schema';
+import { LEGAL_FROM, transitionTask, type TaskEvent } from '../../../src/engine/model/taskLifecycle';
+import { isPipelineError } from '../../../src/engine/errors';
 
 function task(status: TaskStatus, extra: Partial<Task> = {}): Task {
   return {

@@ -1,4 +1,4 @@
-import type { ResolvedCommand } from './commandTemplate';
+import type { ResolvedCommand } from '../agents/commandTemplate';
 
 /**
  * Runners start an agent's command for one stage of one task and report when it ends. The engine

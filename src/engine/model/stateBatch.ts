@@ -1,4 +1,4 @@
-import { PipelineError } from './errors';
+import { PipelineError } from '../errors';
 import type { Agent, PipelineState, Task } from './schema';
 import type { AgentChange, StateRecord, TaskEdit } from './stateRecords';
 import { transitionTask, type TaskEvent } from './taskLifecycle';

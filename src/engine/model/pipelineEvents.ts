@@ -1,6 +1,6 @@
 import type { Agent, RolloutMode, Task } from './schema';
 import type { TaskEvent } from './taskLifecycle';
-import type { LeaderInfo } from './store/leaderLease';
+import type { LeaderInfo } from '../store/leaderLease';
 
 /**
  * Every event the engine emits, one line each. The trees, the status bar, the metrics, the CLI's

@@ -1,5 +1,5 @@
-import { GitRepo } from './git/gitRepo';
-import type { Pipeline } from './pipeline';
+import { GitRepo } from '../git/gitRepo';
+import type { Pipeline } from '../pipeline';
 import type { GitFacts } from './rolloutCheck';
 
 /** What the rollout check needs to know of the repository, read with read-only git calls. */

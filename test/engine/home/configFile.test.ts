@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../src/engine/configFile';
-import { isPipelineError } from '../../src/engine/errors';
+import { parseConfig } from '../../../src/engine/home/configFile';
+import { isPipelineError } from '../../../src/engine/errors';
 
 const FILE = '/repo/.pipeline/config.json';
 
