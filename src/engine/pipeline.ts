@@ -18,6 +18,7 @@ import {
   type RolloutMode,
   type Task,
 } from './model/schema';
+import { decide } from './monitor/decide';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
 import { getStrategy } from './scheduler/strategyRegistry';
 import { StateBatch } from './model/stateBatch';
@@ -315,25 +316,27 @@ export class Pipeline implements Disposable {
    * assignments it would make. Works on a copy, so it is safe in any process.
    */
   dryRun(): { promote: string[]; plan: PlanResult; lines: string[] } {
-    const copy = structuredClone<PipelineState>(this.store.state);
-    const promote = this.index.readyPending().filter((id) => this.eligible(copy.tasks[id]!));
-    for (const id of promote) copy.tasks[id] = { ...copy.tasks[id]!, status: 'queued' };
-    const idx = SchedulerIndex.build(copy, this.config);
-    const plan = idx.plan(copy.orchestration_mode, copy, { now: this.clock.now(), eligible: (t) => this.eligible(t) });
+    const now = this.clock.now();
+    let d = decide({ state: this.store.state, config: this.config, scheduler: this.index, now });
+    const promote = d.promote;
+    if (promote.length) {
+      // Plan as if the promoted tasks were queued, on a copy: nothing is written.
+      const copy = structuredClone<PipelineState>(this.store.state);
+      for (const id of promote) copy.tasks[id] = { ...copy.tasks[id]!, status: 'queued' };
+      d = decide({ state: copy, config: this.config, scheduler: SchedulerIndex.build(copy, this.config), now });
+    }
+    const tasks = this.store.state.tasks;
     const lines = [
-      ...promote.map((id) => `would queue ${id} for ${copy.tasks[id]!.stage} (prerequisites merged)`),
-      ...plan.assignments.map(
-        (a) => `would start ${a.agentId} (${a.stage}) on ${a.taskId}: ${copy.tasks[a.taskId]!.title}`,
+      ...promote.map((id) => `would queue ${id} for ${tasks[id]!.stage} (prerequisites merged)`),
+      ...d.plan.assignments.map(
+        (a) => `would start ${a.agentId} (${a.stage}) on ${a.taskId}: ${tasks[a.taskId]!.title}`,
       ),
     ];
-    if (copy.pending_switch)
-      lines.push(`a switch to ${copy.pending_switch} mode waits for in-flight work to drain: no new work starts`);
-    return { promote, plan, lines };
-  }
-
-  /** In pilot mode only tasks labelled for the pilot run. */
-  eligible(t: Task): boolean {
-    return this.store.state.mode !== 'pilot' || t.labels.includes(this.config.pilotLabel);
+    if (d.draining)
+      lines.push(
+        `a switch to ${this.store.state.pending_switch} mode waits for in-flight work to drain: no new work starts`,
+      );
+    return { promote, plan: d.plan, lines };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -531,7 +534,7 @@ export class Pipeline implements Disposable {
   private freeAgentOf(batch: StateBatch, taskId: string): void {
     const t = batch.task(taskId);
     if (t.status === 'working' && t.assigned_to && this.store.state.agents[t.assigned_to]) {
-      batch.updateAgent(t.assigned_to, { status: 'idle', current_task: null, since: null });
+      batch.agentEvent(t.assigned_to, { type: 'release', task: taskId });
     }
   }
 
@@ -561,7 +564,7 @@ export class Pipeline implements Disposable {
       const requeued: string[] = [];
       for (const a of busy) {
         batch.transition(a.current_task!, { type: 'requeue', reason: `forced switch to ${mode} mode` });
-        batch.updateAgent(a.id, { status: 'idle', current_task: null, since: null });
+        batch.agentEvent(a.id, { type: 'release' });
         requeued.push(a.current_task!);
       }
       const from = state.orchestration_mode;

@@ -1,6 +1,7 @@
 import { PipelineError } from '../errors';
 import type { Agent, PipelineState, Task } from './schema';
 import type { AgentChange, StateRecord, TaskEdit } from './stateRecords';
+import { transitionAgent, type AgentEvent } from './agentLifecycle';
 import { transitionTask, type TaskEvent } from './taskLifecycle';
 
 /**
@@ -97,6 +98,13 @@ export class StateBatch {
     this.agents.set(id, after);
     this.agentChanges.push({ before, after });
     return after;
+  }
+
+  /** Applies an agent lifecycle event (see agentLifecycle.ts); a no-op event records nothing. */
+  agentEvent(id: string, event: AgentEvent): Agent {
+    const before = this.agent(id);
+    const change = transitionAgent(before, event);
+    return change ? this.updateAgent(id, change) : before;
   }
 
   record(rec: StateRecord): void {

@@ -1,0 +1,63 @@
+import { transitionAttempt, type AttemptEvent, type AttemptStatus } from '../model/attemptLifecycle';
+import type { StageConfig } from '../model/schema';
+import type { RunHandle } from '../ports/agentRunner';
+
+/**
+ * The attempts in flight, one per agent at most, each moving along the attempt lifecycle
+ * (model/attemptLifecycle.ts). The table is the monitor's memory of what it started; the state
+ * (journal) is the truth about tasks and agents, and a restarted monitor rebuilds the table from it.
+ */
+export interface Attempt {
+  readonly agentId: string;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly stage: StageConfig;
+  /** The task file of this attempt; empty until it is written. */
+  taskFile: string;
+  /** The agent's command, once started (or re-attached after a restart). */
+  handle: RunHandle | null;
+  /** Clock time the attempt began, for durations. */
+  readonly startedAt: number;
+  status: AttemptStatus;
+  /** The stage's timeout, while armed. */
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class AttemptTable {
+  private readonly byAgent = new Map<string, Attempt>();
+
+  open(a: Omit<Attempt, 'status' | 'timer' | 'handle' | 'taskFile'> & { taskFile?: string }): Attempt {
+    const attempt: Attempt = { taskFile: '', ...a, handle: null, status: 'preparing', timer: undefined };
+    this.byAgent.set(a.agentId, attempt);
+    return attempt;
+  }
+
+  get(agentId: string): Attempt | undefined {
+    return this.byAgent.get(agentId);
+  }
+
+  all(): Attempt[] {
+    return [...this.byAgent.values()];
+  }
+
+  get size(): number {
+    return this.byAgent.size;
+  }
+
+  /**
+   * Moves an attempt along its lifecycle. False when the event is a race the lifecycle ignores (the
+   * attempt settled already, a marker read twice): the caller then does nothing. A settled attempt
+   * leaves the table and its timer is cleared.
+   */
+  move(a: Attempt, event: AttemptEvent): boolean {
+    const next = transitionAttempt(a.status, event);
+    if (next === null) return false;
+    a.status = next;
+    if (next === 'settled') {
+      if (a.timer) clearTimeout(a.timer);
+      a.timer = undefined;
+      if (this.byAgent.get(a.agentId) === a) this.byAgent.delete(a.agentId);
+    }
+    return true;
+  }
+}

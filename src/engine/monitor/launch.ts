@@ -1,0 +1,113 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { renderTaskFile, TASK_DIR, taskFileName } from '../agents/taskFile';
+import { isPipelineError } from '../errors';
+import type { StageConfig, Task } from '../model/schema';
+import type { Attempt } from './attemptTable';
+import { checkMarker, lastCheckFailure, onExit } from './completion';
+import { errText, type MonitorContext } from './monitorContext';
+import { settle } from './settle';
+
+/**
+ * Launching an attempt: the agent's worktree is put on the task's branch (brought up to date with
+ * the base branch), the attempt's task file is written (role, task, what prerequisites and earlier
+ * stages left, a conflict or failed check to fix, the completion protocol), and the agent's command
+ * is started by the runner. The attempt was assigned in the journal before this runs; anything that
+ * fails here fails the attempt.
+ */
+export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig): Promise<void> {
+  const agentId = task.assigned_to!;
+  const agent = ctx.pipeline.state.agents[agentId];
+  if (!agent) return;
+  const a = ctx.attempts.open({ agentId, taskId: task.id, attempt: task.attempt, stage, startedAt: ctx.now() });
+  try {
+    const base = await ctx.ensureBase();
+    const prepared = await ctx.ports.workspace.prepare(agentId, task.id, base);
+    const dir = join(prepared.worktree, TASK_DIR);
+    await mkdir(dir, { recursive: true });
+    a.taskFile = join(dir, taskFileName(task.id, task.attempt));
+    await writeFile(a.taskFile, await taskFileText(ctx, task, stage, base, prepared.conflicts));
+    // A stop, block, cancel or requeue while this start was being prepared settled it (finding no
+    // process to stop): start nothing, or an agent would run with no monitor and no task.
+    if (a.status !== 'preparing' || ctx.stopped) return;
+    ctx.watcher?.watchDir(dir);
+    const req = ctx.runRequest(a, prepared.worktree, agent.command);
+    a.handle = await ctx.ports.runner.start(req);
+    if (!ctx.attempts.move(a, { type: 'started' }) || ctx.stopped) {
+      await a.handle.stop();
+      return;
+    }
+    ctx.pipeline.events.emit('agent:started', {
+      agentId,
+      taskId: task.id,
+      stage: stage.name,
+      attempt: task.attempt,
+      command: req.command.display,
+      at: ctx.now(),
+    });
+    armTimeout(ctx, a);
+    const handle = a.handle;
+    void handle.exited.then((exit) => onExit(ctx, a, exit));
+    // The agent may have finished before the watcher saw its directory.
+    void checkMarker(ctx, a);
+  } catch (e) {
+    await settle(ctx, a, {
+      kind: 'failed',
+      failure: {
+        reason: `could not start ${agentId} on ${task.id}: ${errText(e)}`,
+        class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient',
+      },
+    });
+  }
+}
+
+/** The stage's timeout, when it has one: the command is stopped and the attempt fails. */
+export function armTimeout(ctx: MonitorContext, a: Attempt): void {
+  const secs = a.stage.timeoutSeconds;
+  if (!secs) return;
+  a.timer = setTimeout(() => {
+    if (a.status !== 'running') return;
+    void settle(ctx, a, {
+      kind: 'failed',
+      failure: { reason: `timed out after ${secs} s in ${a.stage.name}`, class: 'transient' },
+    });
+  }, secs * 1000);
+  a.timer.unref();
+}
+
+async function taskFileText(
+  ctx: MonitorContext,
+  task: Task,
+  stage: StageConfig,
+  base: string,
+  conflicts: string[],
+): Promise<string> {
+  const state = ctx.pipeline.state;
+  const prior = await ctx.ports.workspace.priorWork(task.id, base);
+  prior.notes = task.history
+    .filter((h) => h.note && h.event !== 'assign')
+    .map((h) => `${h.stage}: ${h.event}: ${h.note}`);
+  const lastConflict = [...task.history].reverse().find((h) => h.event === 'conflict');
+  const conflictFiles = conflicts.length
+    ? conflicts
+    : lastConflict?.note
+      ? lastConflict.note.replace(/^merge conflict in /, '').split(', ')
+      : [];
+  const lastCheck = await lastCheckFailure(ctx, task);
+  return renderTaskFile({
+    task,
+    stage,
+    isLastStage: ctx.isLastStage(stage),
+    attempt: task.attempt,
+    agentId: task.assigned_to!,
+    targetBranch: base,
+    prerequisites: task.prerequisites.map((id) => ({
+      id,
+      title: state.tasks[id]?.title ?? id,
+      mergedCommit: state.tasks[id]?.merged_commit ?? null,
+    })),
+    prior,
+    ...(conflictFiles.length ? { conflictFiles } : {}),
+    ...(lastCheck ? { lastCheckFailure: lastCheck } : {}),
+  });
+}
