@@ -286,6 +286,15 @@ export class Pipeline implements Disposable {
     return this.index;
   }
 
+  /**
+   * The fencing check before a side effect the journal cannot fence (a git mutation, an agent
+   * start): throws `not-leader` unless this process still holds the lease, as seen on disk now.
+   */
+  async fence(): Promise<void> {
+    if (!this.lease) throw notLeaderError(this.otherLeader);
+    await this.lease.assertLeader();
+  }
+
   task(id: string): Task {
     const t = this.store.state.tasks[id];
     if (!t)

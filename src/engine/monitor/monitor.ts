@@ -9,6 +9,7 @@ import type { WorkspacePort } from '../ports/workspacePort';
 import { onTaskFileHint } from './completion';
 import { decide, type Decision, type IdleReport } from './decide';
 import { launch } from './launch';
+import { fencedRunner, fencedWorkspace } from './fencing';
 import { errText, MonitorContext } from './monitorContext';
 import { recover } from './recovery';
 import { Rescan } from './rescan';
@@ -64,9 +65,14 @@ export class Monitor implements Disposable {
   private tickDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: MonitorOptions) {
+    const fence = () => options.pipeline.fence();
     this.ctx = new MonitorContext(
       options.pipeline,
-      { workspace: options.workspace, runner: options.runner, checks: options.checks ?? new ShellCheckRunner() },
+      {
+        workspace: fencedWorkspace(options.workspace, fence),
+        runner: fencedRunner(options.runner, fence),
+        checks: options.checks ?? new ShellCheckRunner(),
+      },
       options.scriptedAgent,
       () => this.kick(),
     );
@@ -84,6 +90,9 @@ export class Monitor implements Disposable {
     for (const name of ['task:added', 'agent:added', 'mode:orchestration', 'mode:rollout'] as const) {
       this.subscriptions.push(p.events.on(name, () => this.kick()));
     }
+    // A replaced leader stands down: it starts, merges and records nothing more, and leaves its
+    // agents running for the new leader, which re-attaches to them or requeues their work.
+    this.subscriptions.push(p.events.on('leader:lost', () => void this.stop({ stopAgents: false })));
     // A person's block or cancel, a forced mode switch or a forced agent removal (requeue) takes
     // running work away from its agent: stop the agent's process, or it runs on with no task.
     this.subscriptions.push(
