@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { findMarker, type Marker } from '../agents/completionMarker';
+import { findAppendedMarker, type Marker } from '../agents/completionMarker';
 import { parseTaskFileName } from '../agents/taskFile';
 import type { RunExit } from '../ports/agentRunner';
 import type { Attempt } from './attemptTable';
@@ -18,7 +18,7 @@ export const CHECK_TIMEOUT_MS = 10 * 60_000;
 
 export async function readMarker(file: string): Promise<Marker | null> {
   try {
-    return findMarker(await readFile(file, 'utf8'));
+    return findAppendedMarker(await readFile(file, 'utf8'));
   } catch {
     return null;
   }
