@@ -56,10 +56,15 @@ export function registerStatusCommands(program: Command): void {
   mode
     .command('rollout <mode>')
     .description('what actions are taken: shadow | pilot | production')
-    .action(async (m: string) => {
+    .option('--force', 'switching to shadow while agents are busy: requeue their work now')
+    .action(async (m: string, o: { force?: boolean }) => {
       await withPipeline('auto', 'pipeline mode rollout', async (p) => {
-        const r = await p.setRolloutMode(m as RolloutMode);
-        println(r.from === r.to ? `Already in ${r.to} mode.` : `Rollout mode: ${r.from} → ${r.to}.`);
+        const r = await p.setRolloutMode(m as RolloutMode, { force: o.force ?? false });
+        println(
+          r.from === r.to
+            ? `Already in ${r.to} mode.`
+            : `Rollout mode: ${r.from} → ${r.to}.${r.requeued.length ? ` Requeued: ${r.requeued.join(', ')}.` : ''}`,
+        );
       });
     });
 

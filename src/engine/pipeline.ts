@@ -602,20 +602,44 @@ export class Pipeline implements Disposable {
     if (this.store.state.current_task !== null) batch.record({ type: 'sequential.current', id: null });
   }
 
-  setRolloutMode(mode: RolloutMode): Promise<{ from: RolloutMode; to: RolloutMode }> {
-    return this.forward('setRolloutMode', [mode], async () => {
+  /**
+   * Switches the rollout mode. Shadow mode changes no git state, so a switch to it while agents
+   * work is refused (their work would otherwise be merged under shadow), unless `force` requeues
+   * that work now, as a forced orchestration switch does.
+   */
+  setRolloutMode(
+    mode: RolloutMode,
+    opts: { force?: boolean } = {},
+  ): Promise<{ from: RolloutMode; to: RolloutMode; requeued: string[] }> {
+    return this.forward('setRolloutMode', [mode, opts], async () => {
       const m = rolloutModeSchema.safeParse(mode);
       if (!m.success)
         throw new PipelineError('usage', `Unknown rollout mode ${JSON.stringify(mode)}.`, {
           fix: 'Use shadow, pilot or production.',
         });
       const from = this.store.state.mode;
-      if (from === m.data) return { from, to: m.data };
+      if (from === m.data) return { from, to: m.data, requeued: [] };
       const batch = this.newBatch();
+      const requeued: string[] = [];
+      if (m.data === 'shadow') {
+        const busy = Object.values(this.store.state.agents).filter((a) => a.status === 'working' && a.current_task);
+        if (busy.length > 0 && !opts.force) {
+          throw new PipelineError(
+            'busy',
+            `Cannot switch to shadow mode: agents have work in progress: ${busy.map((a) => `${a.id} (${a.current_task})`).join(', ')}.`,
+            { fix: 'Wait for their current stage to finish, or pass --force to requeue their work now.' },
+          );
+        }
+        for (const a of busy) {
+          batch.transition(a.current_task!, { type: 'requeue', reason: 'forced switch to shadow mode' });
+          batch.agentEvent(a.id, { type: 'release' });
+          requeued.push(a.current_task!);
+        }
+      }
       batch.record({ type: 'mode.rollout', mode: m.data });
       await this.commit(batch);
       this.events.emit('mode:rollout', { from, to: m.data });
-      return { from, to: m.data };
+      return { from, to: m.data, requeued };
     });
   }
 

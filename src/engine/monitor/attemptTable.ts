@@ -46,8 +46,9 @@ export class AttemptTable {
 
   /**
    * Moves an attempt along its lifecycle. False when the event is a race the lifecycle ignores (the
-   * attempt settled already, a marker read twice): the caller then does nothing. A settled attempt
-   * leaves the table and its timer is cleared.
+   * attempt settled already, a marker read twice): the caller then does nothing. Settling clears
+   * the attempt's timer; it stays in the table until `close`, once its command is stopped and its
+   * outcome recorded, so the pipeline is never reported idle while an agent is still being stopped.
    */
   move(a: Attempt, event: AttemptEvent): boolean {
     const next = transitionAttempt(a.status, event);
@@ -56,8 +57,12 @@ export class AttemptTable {
     if (next === 'settled') {
       if (a.timer) clearTimeout(a.timer);
       a.timer = undefined;
-      if (this.byAgent.get(a.agentId) === a) this.byAgent.delete(a.agentId);
     }
     return true;
+  }
+
+  /** Removes a settled attempt (unless its agent has started another since). */
+  close(a: Attempt): void {
+    if (this.byAgent.get(a.agentId) === a) this.byAgent.delete(a.agentId);
   }
 }

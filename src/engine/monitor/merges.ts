@@ -7,7 +7,8 @@ import { errText, type MonitorContext } from './monitorContext';
  * conflicting is blocked after `retry.maxAttempts` rounds, for a person to resolve.
  */
 export async function merge(ctx: MonitorContext, taskId: string): Promise<void> {
-  if (ctx.merging.has(taskId) || ctx.stopped) return;
+  // Shadow mode changes no git state: an approved task waits in `merging` until the mode changes.
+  if (ctx.merging.has(taskId) || ctx.stopped || ctx.pipeline.state.mode === 'shadow') return;
   ctx.merging.add(taskId);
   const p = ctx.pipeline;
   const started = ctx.now();

@@ -9,6 +9,7 @@ import type { WorkspacePort } from '../ports/workspacePort';
 import { onTaskFileHint } from './completion';
 import { decide, type Decision, type IdleReport } from './decide';
 import { launch } from './launch';
+import { merge } from './merges';
 import { fencedRunner, fencedWorkspace } from './fencing';
 import { errText, MonitorContext } from './monitorContext';
 import { recover } from './recovery';
@@ -90,6 +91,13 @@ export class Monitor implements Disposable {
     for (const name of ['task:added', 'agent:added', 'mode:orchestration', 'mode:rollout'] as const) {
       this.subscriptions.push(p.events.on(name, () => this.kick()));
     }
+    // Merges held while in shadow mode go ahead once it is left.
+    this.subscriptions.push(
+      p.events.on('mode:rollout', (e) => {
+        if (e.to === 'shadow') return;
+        for (const t of p.scheduler.inFlightTasks()) if (t.status === 'merging') void merge(this.ctx, t.id);
+      }),
+    );
     // A replaced leader stands down: it starts, merges and records nothing more, and leaves its
     // agents running for the new leader, which re-attaches to them or requeues their work.
     this.subscriptions.push(p.events.on('leader:lost', () => void this.stop({ stopAgents: false })));

@@ -27,6 +27,15 @@ export type AttemptOutcome =
  */
 export async function settle(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome): Promise<void> {
   if (!ctx.attempts.move(a, { type: 'settle' })) return;
+  try {
+    await record(ctx, a, outcome);
+  } finally {
+    ctx.attempts.close(a);
+  }
+  ctx.kick();
+}
+
+async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome): Promise<void> {
   // Work taken back (a stop, a timeout, a person's block) is stopped before its task can be given
   // to anyone else. A failed command has exited already; stopping it is harmless.
   if (outcome.kind !== 'marker') await a.handle?.stop();
@@ -65,7 +74,6 @@ export async function settle(ctx: MonitorContext, a: Attempt, outcome: AttemptOu
   // Stopped after the commit, so the next stage's agent is not kept waiting for it.
   if (outcome.kind === 'marker') void a.handle?.stop();
   if (task && p.state.tasks[task.id]?.status === 'merging') void merge(ctx, task.id);
-  ctx.kick();
 }
 
 function markerEvent(ctx: MonitorContext, a: Attempt, m: Marker) {

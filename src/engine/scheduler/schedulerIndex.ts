@@ -170,6 +170,11 @@ export class SchedulerIndex {
     return this.graph.unmetPrerequisites(taskId);
   }
 
+  /** Tasks being worked on or merged, from the index (no scan of every task). */
+  inFlightTasks(): Task[] {
+    return [...this.inFlight].map((id) => this.tasks.get(id)!);
+  }
+
   /** Whether the task holds a path claim (it is in, or between, the conflict stages). */
   holdsClaim(taskId: string): boolean {
     return this.claims.holds(taskId);
