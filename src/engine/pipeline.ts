@@ -1,16 +1,13 @@
 import { writeFile } from 'node:fs/promises';
-import { validateCommand } from './agents/commandTemplate';
 import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';
 import { PipelineError } from './errors';
 import { TypedEvents, type Disposable } from './model/events';
-import { assertName } from './model/ids';
 import { InboxServer, sendInboxRequest } from './inbox';
 import { findHome, type PipelineHome } from './home/pipelineHome';
 import type { PipelineEventMap } from './model/pipelineEvents';
 import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rollout/rolloutCheck';
 import {
-  rolloutModeSchema,
   type Agent,
   type PipelineConfig,
   type PipelineState,
@@ -20,14 +17,26 @@ import {
 } from './model/schema';
 import { decide } from './monitor/decide';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
-import { getStrategy } from './scheduler/strategyRegistry';
 import { StateBatch } from './model/stateBatch';
 import { pipelineStateCodec } from './model/stateCodec';
 import type { StateRecord, TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { LeaderLease, type LeaderInfo } from './store/leaderLease';
 import { StateStore } from './store/stateStore';
-import { buildTasks, type NewTask } from './model/taskFactory';
+import type { NewTask } from './model/taskFactory';
+import {
+  applyPendingSwitch,
+  busyAgents,
+  dispatchMutation,
+  runMutation,
+  type AddAgentOptions,
+  type MutationArgs,
+  type MutationHost,
+  type MutationName,
+  type MutationResult,
+  type SwitchOptions,
+  type SwitchResult,
+} from './pipelineMutations';
 import { isFinal } from './model/taskLifecycle';
 
 /**
@@ -59,40 +68,9 @@ export interface OpenPipelineOptions {
   adjustConfig?: (c: PipelineConfig) => PipelineConfig;
 }
 
-export interface SwitchOptions {
-  drain?: boolean;
-  force?: boolean;
-}
+export type { AddAgentOptions, SwitchOptions, SwitchResult } from './pipelineMutations';
 
-export interface SwitchResult {
-  /** `switched`: done now; `pending`: applies once in-flight work drains; `unchanged`: already in that mode. */
-  outcome: 'switched' | 'pending' | 'unchanged';
-  mode: string;
-  requeued: string[];
-}
-
-export interface AddAgentOptions {
-  id: string;
-  role: string;
-  command: string;
-}
-
-/** Mutations a follower forwards to the leader; the inbox dispatches only these. */
-const FORWARDED = [
-  'addTasks',
-  'addAgent',
-  'removeAgent',
-  'editTask',
-  'blockTask',
-  'unblockTask',
-  'retryTask',
-  'cancelTask',
-  'setOrchestrationMode',
-  'setRolloutMode',
-] as const;
-type ForwardedMethod = (typeof FORWARDED)[number];
-
-export class Pipeline implements Disposable {
+export class Pipeline implements Disposable, MutationHost {
   readonly events = new TypedEvents<PipelineEventMap>();
   private index: SchedulerIndex;
   private inbox: InboxServer | undefined;
@@ -156,7 +134,7 @@ export class Pipeline implements Disposable {
     const lease = this.lease;
     if (!lease) return;
     this.leaseSub = lease.onLost((leader) => void this.loseLeadership(leader));
-    this.inbox = new InboxServer(this.home.inboxDir, (method, args) => this.dispatch(method, args));
+    this.inbox = new InboxServer(this.home.inboxDir, (method, args) => dispatchMutation(this, method, args));
     await this.inbox.start();
   }
 
@@ -315,9 +293,7 @@ export class Pipeline implements Disposable {
 
   /** Agents with work in progress, as "agent (TASK-ID)". */
   busyAgents(): string[] {
-    return Object.values(this.store.state.agents)
-      .filter((a) => a.status === 'working')
-      .map((a) => `${a.id} (${a.current_task ?? 'no task'})`);
+    return busyAgents(this.store.state).map((a) => `${a.id} (${a.current_task})`);
   }
 
   /**
@@ -379,7 +355,8 @@ export class Pipeline implements Disposable {
    * under a lease taken for just this change (so a window or a CLI command can add a task while no
    * pipeline runs); otherwise sent to the leader through the inbox.
    */
-  private async forward<T>(method: ForwardedMethod, args: unknown[], local: () => Promise<T>): Promise<T> {
+  private async forward<K extends MutationName>(name: K, args: MutationArgs<K>): Promise<MutationResult<K>> {
+    const local = () => runMutation(this, name, args);
     if (this.lease) return local();
     if (!(await LeaderLease.current(this.home.leaderDir))) {
       const lease = await this.tryAcquire();
@@ -394,7 +371,12 @@ export class Pipeline implements Disposable {
     }
     const leader = this.otherLeader;
     const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
-    const result = (await sendInboxRequest(this.home.inboxDir, method, args, label ? { leaderLabel: label } : {})) as T;
+    const result = (await sendInboxRequest(
+      this.home.inboxDir,
+      name,
+      args,
+      label ? { leaderLabel: label } : {},
+    )) as MutationResult<K>;
     if (await this.store.refresh()) {
       this.index = SchedulerIndex.build(this.store.state, this.config);
       this.events.emit('state:changed', { seq: this.store.seq });
@@ -402,245 +384,51 @@ export class Pipeline implements Disposable {
     return result;
   }
 
-  /** The inbox's dispatcher: only the forwarded methods, with their arguments as sent. */
-  private async dispatch(method: string, args: unknown[]): Promise<unknown> {
-    if (!(FORWARDED as readonly string[]).includes(method))
-      throw new PipelineError('usage', `Unknown request ${method}.`);
-    const fn = (this as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!;
-    return fn.apply(this, args);
-  }
-
   // ------------------------------------------------------------------------------------------
-  // Mutations (forwarded to the leader when this process follows).
+  // Mutations (see pipelineMutations.ts; forwarded to the leader when this process follows).
 
   addTasks(items: NewTask[]): Promise<Task[]> {
-    return this.forward('addTasks', [items], async () => {
-      const batch = this.newBatch();
-      const tasks = buildTasks(items, this.store.state, this.config, batch.at);
-      this.index.checkNewTasks(tasks);
-      for (const t of tasks) batch.addTask(t);
-      await this.commit(batch);
-      return tasks;
-    });
+    return this.forward('addTasks', [items]);
   }
-
   addAgent(o: AddAgentOptions): Promise<Agent> {
-    return this.forward('addAgent', [o], async () => {
-      assertName(o.id, 'agent id', 'agent id');
-      assertName(o.role, 'role', '--role');
-      const roles = [...new Set(this.config.stages.map((s) => s.role))];
-      if (!roles.includes(o.role)) {
-        throw new PipelineError('unknown-role', `No stage is worked by the role "${o.role}".`, {
-          where: '--role',
-          fix: `Use one of ${roles.join(', ')}, or add a stage with this role to ${this.home.configFile}.`,
-        });
-      }
-      if (this.store.state.agents[o.id])
-        throw new PipelineError('duplicate-id', `Agent ${o.id} exists already.`, {
-          where: o.id,
-          fix: 'Choose another id, or remove the agent first.',
-        });
-      if (!o.command.trim())
-        throw new PipelineError('usage', 'An agent needs a command (a preset name or a template).', {
-          where: '--command',
-        });
-      // An unknown placeholder or an open quote is refused now, not when a task first reaches the agent.
-      validateCommand(o.command);
-      const batch = this.newBatch();
-      const agent: Agent = {
-        id: o.id,
-        role: o.role,
-        command: o.command,
-        status: 'idle',
-        current_task: null,
-        since: null,
-        created_at: batch.at,
-      };
-      batch.addAgent(agent);
-      await this.commit(batch);
-      return agent;
-    });
+    return this.forward('addAgent', [o]);
   }
-
   removeAgent(id: string, force = false): Promise<void> {
-    return this.forward('removeAgent', [id, force], async () => {
-      const batch = this.newBatch();
-      const a = batch.agent(id);
-      if (a.status === 'working' && a.current_task) {
-        if (!force)
-          throw new PipelineError('busy', `Agent ${id} is working on ${a.current_task}.`, {
-            where: id,
-            fix: 'Wait for it to finish, or pass --force to requeue its task.',
-          });
-        batch.transition(a.current_task, { type: 'requeue', reason: `agent ${id} removed` });
-      }
-      batch.removeAgent(id);
-      await this.commit(batch);
-    });
+    return this.forward('removeAgent', [id, force]);
   }
-
   editTask(id: string, changes: TaskEdit): Promise<Task> {
-    return this.forward('editTask', [id, changes], async () => {
-      const batch = this.newBatch();
-      const t = batch.editTask(id, changes);
-      await this.commit(batch);
-      return t;
-    });
+    return this.forward('editTask', [id, changes]);
   }
-
   reprioritise(id: string, priority: Priority): Promise<Task> {
     return this.editTask(id, { priority });
   }
-
   blockTask(id: string, reason: string): Promise<Task> {
-    return this.forward('blockTask', [id, reason], async () => {
-      const batch = this.newBatch();
-      this.freeAgentOf(batch, id);
-      const t = batch.transition(id, { type: 'block', reason });
-      await this.commit(batch);
-      return t;
-    });
+    return this.forward('blockTask', [id, reason]);
   }
-
   unblockTask(id: string): Promise<Task> {
-    return this.forward('unblockTask', [id], async () => {
-      const batch = this.newBatch();
-      const t = batch.transition(id, { type: 'unblock' });
-      await this.commit(batch);
-      return t;
-    });
+    return this.forward('unblockTask', [id]);
   }
-
   /** Retry a blocked task: it re-enters at the stage where it stopped, with its failures forgotten. */
   retryTask(id: string): Promise<Task> {
-    return this.forward('retryTask', [id], async () => {
-      const batch = this.newBatch();
-      const cur = batch.task(id);
-      if (cur.status !== 'blocked') {
-        throw new PipelineError(
-          'illegal-transition',
-          `Task ${id} is ${cur.status}; only blocked tasks can be retried.`,
-          { where: id, fix: 'Block it first, or wait for its current attempt to end.' },
-        );
-      }
-      const t = batch.transition(id, { type: 'unblock' });
-      await this.commit(batch);
-      return t;
-    });
+    return this.forward('retryTask', [id]);
   }
-
   cancelTask(id: string, reason: string): Promise<Task> {
-    return this.forward('cancelTask', [id, reason], async () => {
-      const batch = this.newBatch();
-      this.freeAgentOf(batch, id);
-      const t = batch.transition(id, { type: 'cancel', reason });
-      await this.commit(batch);
-      return t;
-    });
+    return this.forward('cancelTask', [id, reason]);
   }
-
-  /** When a task leaves `working` by a person's hand, its agent is free again. */
-  private freeAgentOf(batch: StateBatch, taskId: string): void {
-    const t = batch.task(taskId);
-    if (t.status === 'working' && t.assigned_to && this.store.state.agents[t.assigned_to]) {
-      batch.agentEvent(t.assigned_to, { type: 'release', task: taskId });
-    }
-  }
-
   setOrchestrationMode(mode: string, opts: SwitchOptions = {}): Promise<SwitchResult> {
-    return this.forward('setOrchestrationMode', [mode, opts], async () => {
-      getStrategy(mode);
-      const state = this.store.state;
-      if (state.orchestration_mode === mode && !state.pending_switch)
-        return { outcome: 'unchanged', mode, requeued: [] };
-      const busy = Object.values(state.agents).filter((a) => a.status === 'working' && a.current_task);
-      const batch = this.newBatch();
-      if (busy.length > 0 && !opts.force) {
-        if (!opts.drain) {
-          throw new PipelineError(
-            'busy',
-            `Cannot switch to ${mode} mode: agents have work in progress: ${busy.map((a) => `${a.id} (${a.current_task})`).join(', ')}.`,
-            {
-              fix: 'Pass --drain to switch once their current stage work is finished, or --force to requeue their work now.',
-            },
-          );
-        }
-        batch.record({ type: 'mode.pending_switch', mode });
-        await this.commit(batch);
-        this.events.emit('mode:switchPending', { to: mode, busy: busy.map((a) => a.id) });
-        return { outcome: 'pending', mode, requeued: [] };
-      }
-      const requeued: string[] = [];
-      for (const a of busy) {
-        batch.transition(a.current_task!, { type: 'requeue', reason: `forced switch to ${mode} mode` });
-        batch.agentEvent(a.id, { type: 'release' });
-        requeued.push(a.current_task!);
-      }
-      const from = state.orchestration_mode;
-      this.switchRecords(batch, mode);
-      await this.commit(batch);
-      this.events.emit('mode:orchestration', { from, to: mode });
-      return { outcome: 'switched', mode, requeued };
-    });
+    return this.forward('setOrchestrationMode', [mode, opts]);
   }
-
-  /** Applies a drained switch once no agent works any more; the monitor calls this every tick. */
-  async applyPendingSwitch(): Promise<boolean> {
-    const to = this.store.state.pending_switch;
-    if (!to || !this.lease || this.busyAgents().length > 0) return false;
-    const from = this.store.state.orchestration_mode;
-    const batch = this.newBatch();
-    this.switchRecords(batch, to);
-    await this.commit(batch);
-    this.events.emit('mode:orchestration', { from, to });
-    return true;
-  }
-
-  private switchRecords(batch: StateBatch, mode: string): void {
-    batch.record({ type: 'mode.orchestration', mode });
-    // Sequential mode picks its current task afresh, preferring work already in flight.
-    if (this.store.state.current_task !== null) batch.record({ type: 'sequential.current', id: null });
-  }
-
-  /**
-   * Switches the rollout mode. Shadow mode changes no git state, so a switch to it while agents
-   * work is refused (their work would otherwise be merged under shadow), unless `force` requeues
-   * that work now, as a forced orchestration switch does.
-   */
   setRolloutMode(
     mode: RolloutMode,
     opts: { force?: boolean } = {},
   ): Promise<{ from: RolloutMode; to: RolloutMode; requeued: string[] }> {
-    return this.forward('setRolloutMode', [mode, opts], async () => {
-      const m = rolloutModeSchema.safeParse(mode);
-      if (!m.success)
-        throw new PipelineError('usage', `Unknown rollout mode ${JSON.stringify(mode)}.`, {
-          fix: 'Use shadow, pilot or production.',
-        });
-      const from = this.store.state.mode;
-      if (from === m.data) return { from, to: m.data, requeued: [] };
-      const batch = this.newBatch();
-      const requeued: string[] = [];
-      if (m.data === 'shadow') {
-        const busy = Object.values(this.store.state.agents).filter((a) => a.status === 'working' && a.current_task);
-        if (busy.length > 0 && !opts.force) {
-          throw new PipelineError(
-            'busy',
-            `Cannot switch to shadow mode: agents have work in progress: ${busy.map((a) => `${a.id} (${a.current_task})`).join(', ')}.`,
-            { fix: 'Wait for their current stage to finish, or pass --force to requeue their work now.' },
-          );
-        }
-        for (const a of busy) {
-          batch.transition(a.current_task!, { type: 'requeue', reason: 'forced switch to shadow mode' });
-          batch.agentEvent(a.id, { type: 'release' });
-          requeued.push(a.current_task!);
-        }
-      }
-      batch.record({ type: 'mode.rollout', mode: m.data });
-      await this.commit(batch);
-      this.events.emit('mode:rollout', { from, to: m.data });
-      return { from, to: m.data, requeued };
-    });
+    return this.forward('setRolloutMode', [mode, opts]);
+  }
+
+  /** Applies a drained switch once no agent works any more; the monitor calls this every tick. */
+  async applyPendingSwitch(): Promise<boolean> {
+    if (!this.lease) return false;
+    return applyPendingSwitch(this);
   }
 
   /** Writes sequential mode's current task where scripts (and the seed's tools) read it. */

@@ -197,7 +197,7 @@ test('a follower forwards mutations to the leader through the inbox and its stat
     const blocked = await follower.blockTask('TASK-001', 'hold');
     assert.equal(blocked.status, 'blocked');
     assert.equal(leader.state.tasks['TASK-001']?.status, 'blocked');
-    assert.deepEqual(await follower.setRolloutMode('shadow'), { from: 'production', to: 'shadow' });
+    assert.deepEqual(await follower.setRolloutMode('shadow'), { from: 'production', to: 'shadow', requeued: [] });
     assert.equal(leader.state.mode, 'shadow');
 
     // Errors: the leader's PipelineError, with its code, place and fix, rejects the follower's call.
