@@ -7,7 +7,7 @@ import { importFile } from '../../engine/import/taskImport';
 import { worktreeRootOf } from '../../engine/home/pipelineHome';
 import { PRIORITIES } from '../../engine/model/schema';
 import { isFinal } from '../../engine/model/taskLifecycle';
-import { COMMANDS } from '../contributions';
+import { COMMANDS } from '../../contributions';
 import { TaskDiffProvider } from '../diffProvider';
 import { taskIdFrom, type CommandContext, type Handlers } from './commandContext';
 

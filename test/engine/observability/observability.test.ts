@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
-import { TypedEvents } from '../../../src/engine/events';
+import { TypedEvents } from '../../../src/engine/model/events';
 import { pipelineLogFile, type LogRecord } from '../../../src/engine/observability/jsonLogger';
 import { startObservability, type ObservedPipeline } from '../../../src/engine/observability/observability';
 import { PipelineMetrics } from '../../../src/engine/observability/pipelineMetrics';
-import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
-import { configSchema, emptyState, type Agent } from '../../../src/engine/schema';
+import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
+import { configSchema, emptyState, type Agent } from '../../../src/engine/model/schema';
 import { metric, parseProm, scrape } from './obsKit';
 
 /**
