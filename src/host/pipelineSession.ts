@@ -121,7 +121,8 @@ export class PipelineSession implements vscode.Disposable {
         this.log.warn(
           `Lost the lead of the pipeline${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}; following read-only.`,
         );
-        void this.endRun();
+        // The monitor stands down by itself and leaves the agents to the new leader; so does the run.
+        void this.endRun({ stopAgents: false });
       });
       for (const w of p.storeWarnings) this.log.warn(w);
       this.opened.fire(p);
@@ -180,10 +181,10 @@ export class PipelineSession implements vscode.Disposable {
     this.fireChanged();
   }
 
-  private async endRun(): Promise<void> {
+  private async endRun(opts: { stopAgents?: boolean } = {}): Promise<void> {
     const run = this.run;
     this.run = undefined;
-    await run?.dispose();
+    await run?.dispose(opts);
     this.fireChanged();
   }
 
