@@ -12,7 +12,8 @@ import { leaderUptimeSeconds, PrometheusMetrics } from './prometheusMetrics';
  * `attach` subscribes to a pipeline's events; the pieces have files of their own:
  *
  * - `prometheusMetrics.ts` declares every Prometheus metric, in a registry of this pipeline's own;
- * - `metricsLedger.ts` keeps the counts and timings, from events (a leader) or from a refreshed
+ * - `statusCounts.ts` keeps the levels: tasks by status and stage, agents by status;
+ * - `metricsLedger.ts` keeps the timings and counters, from events (a leader) or from a refreshed
  *   state (a follower), and moves the Prometheus metrics with them;
  * - `timeSeries.ts` keeps the short history the panel draws;
  * - `metricsSnapshot.ts` is the JSON shape of the snapshot.
