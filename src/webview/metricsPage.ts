@@ -1,7 +1,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { HostToPage, InFlightRow, PageToHost } from '../views/webviewProtocol';
-import type { MetricsSnapshot } from '../engine/observability/pipelineMetrics';
+import type { MetricsSnapshot } from '../engine/observability/metricsSnapshot';
 
 /**
  * The metrics panel's page. It draws what the host sends: five uPlot charts and a table of tasks in

@@ -3,8 +3,8 @@ import { PRESETS, validateCommand } from '../../engine/agents/commandTemplate';
 import { PipelineError, isPipelineError } from '../../engine/errors';
 import { NAME_PATTERN } from '../../engine/model/ids';
 import { worktreeRootOf } from '../../engine/home/pipelineHome';
-import { COMMANDS } from '../contributions';
-import { userPresets } from '../settings';
+import { COMMANDS } from '../../contributions';
+import { userPresets } from '../../host/settings';
 import { agentIdFrom, type CommandContext, type Handlers } from './commandContext';
 
 /** Adding agents, and the actions on one agent (the Agents tree's context menu). */

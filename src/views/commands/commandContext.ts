@@ -2,8 +2,8 @@ import * as vscode from 'vscode';
 import { PipelineError } from '../../engine/errors';
 import type { Pipeline } from '../../engine/pipeline';
 import type { Task } from '../../engine/model/schema';
-import type { CommandId } from '../contributions';
-import type { PipelineSession } from '../pipelineSession';
+import type { CommandId } from '../../contributions';
+import type { PipelineSession } from '../../host/pipelineSession';
 
 /** What every command handler gets: the session, and helpers shared by the command files. */
 export interface CommandContext {

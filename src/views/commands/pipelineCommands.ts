@@ -6,7 +6,7 @@ import { initPipelineAt } from '../../engine/home/pipelineInit';
 import { ROLLOUT_MODES, type RolloutMode } from '../../engine/model/schema';
 import { getStrategy, strategyNames } from '../../engine/scheduler/strategyRegistry';
 import { gitFactsOf } from '../../engine/rollout/rolloutGitFacts';
-import { COMMANDS } from '../contributions';
+import { COMMANDS } from '../../contributions';
 import type { CommandContext, Handlers } from './commandContext';
 
 const ROLLOUT_TEXT: Record<RolloutMode, string> = {

@@ -5,11 +5,8 @@ import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { TypedEvents } from '../../../src/engine/model/events';
 import { MetricsServer, readiness } from '../../../src/engine/observability/metricsServer';
-import {
-  PipelineMetrics,
-  type MetricsSnapshot,
-  type MetricsSource,
-} from '../../../src/engine/observability/pipelineMetrics';
+import type { MetricsSnapshot } from '../../../src/engine/observability/metricsSnapshot';
+import { PipelineMetrics, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
 import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
 import { configSchema, emptyState } from '../../../src/engine/model/schema';
 import type { LeaderInfo } from '../../../src/engine/store/leaderLease';

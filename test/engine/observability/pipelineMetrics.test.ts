@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TypedEvents } from '../../../src/engine/model/events';
-import { PipelineMetrics, Ring, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
+import { PipelineMetrics, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
+import { Ring } from '../../../src/engine/observability/timeSeries';
 import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
 import { configSchema, emptyState, type Agent, type PipelineState, type Task } from '../../../src/engine/model/schema';
 import type { LeaderInfo } from '../../../src/engine/store/leaderLease';

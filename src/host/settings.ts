@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { z } from 'zod';
 import { validateCommand } from '../engine/agents/commandTemplate';
 import { describeZodError } from '../engine/model/schema';
-import { SETTINGS } from './contributions';
+import { SETTINGS } from '../contributions';
 
 /**
  * The extension's settings, validated on read: a wrong value is reported in the log (with the

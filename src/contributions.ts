@@ -1,7 +1,9 @@
 /**
- * Every id the extension contributes (commands, views, context keys, settings) as typed constants.
- * A test checks them against package.json, so a renamed command cannot silently stop working.
- * No `vscode` import here: the test runs in plain Node.
+ * Every id the extension contributes (commands, views, context keys, settings) as typed constants,
+ * shared by the host (src/host/) and the views (src/views/). test/contributions.test.ts checks them
+ * against package.json, so a renamed command cannot silently stop working. The Tasks tree's
+ * per-task flags that package.json's menus test are in src/views/taskActions.ts. No `vscode`
+ * import here: the test runs in plain Node.
  */
 export const COMMANDS = {
   init: 'agentPipeline.init',

@@ -1,39 +1,41 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { AgentRunner } from '../engine/ports/agentRunner';
-import { ProcessRunner } from '../engine/agents/processRunner';
 import { PipelineError } from '../engine/errors';
-import { RemoteWorkspace } from '../engine/git/remoteWorkspace';
-import { Monitor } from '../engine/monitor/monitor';
-import { JsonLogger } from '../engine/observability/jsonLogger';
-import { MetricsServer } from '../engine/observability/metricsServer';
-import { PipelineMetrics } from '../engine/observability/pipelineMetrics';
+import type { Monitor } from '../engine/monitor/monitor';
+import type { MetricsServer } from '../engine/observability/metricsServer';
+import { startObservability, type Observability } from '../engine/observability/observability';
+import type { PipelineMetrics } from '../engine/observability/pipelineMetrics';
 import { Pipeline } from '../engine/pipeline';
-import { homeAt, worktreeRootOf } from '../engine/home/pipelineHome';
+import { homeAt } from '../engine/home/pipelineHome';
 import type { WorkspacePort } from '../engine/ports/workspacePort';
-import { CONTEXT, SETTINGS } from './contributions';
+import { CONTEXT, SETTINGS } from '../contributions';
+import { LeaderRun } from './leaderRun';
 import { metricsSettings, userStageChecks } from './settings';
-import { TerminalRunner } from './terminalRunner';
+import type { TerminalRunner } from './terminalRunner';
 
 const WAS_RUNNING = 'agentPipeline.wasRunning';
 
 /**
+ * src/host/ is the extension's side that is not a view: the session of this window (this file), the
+ * run it leads (leaderRun.ts), the terminal runner and the settings. It imports the engine, `vscode`
+ * and the contributed ids (src/contributions.ts), never src/views/: the views present the session,
+ * the session does not know them (a lint rule keeps it so).
+ *
  * The pipeline of this window: the engine for the first workspace folder, opened lazily (never in
- * `activate()`), following read-only until the user starts it. Starting takes the lead (or says who
- * leads instead) and runs the monitor with agents in integrated terminals; stopping stops the
- * agents, requeues their work and gives the lead back. Context keys follow every change, so the
- * palette offers only what makes sense.
+ * `activate()`), following read-only until the user starts it; its metrics are kept from the moment
+ * it opens, so the metrics panel works in a window that follows. Starting takes the lead (or says
+ * who leads instead) and starts a `LeaderRun`; stopping ends it, which stops the agents and requeues
+ * their work, and gives the lead back. Context keys follow every change, so the palette offers only
+ * what makes sense.
  */
 export class PipelineSession implements vscode.Disposable {
   private pipeline: Pipeline | undefined;
   private opening: Promise<Pipeline> | undefined;
-  private monitor: Monitor | undefined;
-  private runner: AgentRunner | undefined;
-  private workspace: RemoteWorkspace | undefined;
-  private metricsInst: PipelineMetrics | undefined;
-  private logger: JsonLogger | undefined;
-  private server: MetricsServer | undefined;
+  /** The window's metrics, from the moment the pipeline opened. */
+  private observed: Observability | undefined;
+  /** The run this window leads, if it leads. */
+  private run: LeaderRun | undefined;
+  private starting: Promise<void> | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly opened = new vscode.EventEmitter<Pipeline>();
   private changeTimer: NodeJS.Timeout | undefined;
@@ -59,17 +61,21 @@ export class PipelineSession implements vscode.Disposable {
     return this.pipeline;
   }
   get running(): boolean {
-    return this.monitor !== undefined;
+    return this.run !== undefined;
   }
   get terminalRunner(): TerminalRunner | undefined {
-    return this.runner instanceof TerminalRunner ? this.runner : undefined;
+    return this.run?.terminalRunner;
   }
   get gitWorkspace(): WorkspacePort | undefined {
-    return this.workspace;
+    return this.run?.workspace;
   }
   /** The engine's metrics, fed by its events from the moment it opened. */
   get metrics(): PipelineMetrics | undefined {
-    return this.metricsInst;
+    return this.observed?.metrics;
+  }
+  /** The metrics endpoint, when this window serves one. */
+  get metricsServer(): MetricsServer | undefined {
+    return this.run?.metricsServer;
   }
 
   async isInitialised(): Promise<boolean> {
@@ -106,15 +112,17 @@ export class PipelineSession implements vscode.Disposable {
         await p.close();
         throw new Error('the window is closing');
       }
+      // Metrics only, as in a window that follows; a LeaderRun adds the log and the endpoint.
+      this.observed = await startObservability(p, { log: false, metrics: true });
       this.pipeline = p;
-      this.metricsInst = PipelineMetrics.attach(p);
       p.events.on('state:changed', () => this.fireChanged());
       p.events.on('leader:acquired', () => this.fireChanged());
       p.events.on('leader:lost', (e) => {
         this.log.warn(
           `Lost the lead of the pipeline${e.leader ? ` to ${e.leader.label} (pid ${e.leader.pid})` : ''}; following read-only.`,
         );
-        void this.stopMonitor();
+        // The monitor stands down by itself and leaves the agents to the new leader; so does the run.
+        void this.endRun({ stopAgents: false });
       });
       for (const w of p.storeWarnings) this.log.warn(w);
       this.opened.fire(p);
@@ -135,43 +143,28 @@ export class PipelineSession implements vscode.Disposable {
         fix: 'Trust this workspace (Workspaces: Manage Workspace Trust) to run agents.',
       });
     }
-    if (this.monitor) return;
+    if (this.run) return;
+    // A second start while the first is under way waits for it rather than starting a second run.
+    await (this.starting ??= this.startRun().finally(() => (this.starting = undefined)));
+  }
+
+  private async startRun(): Promise<void> {
     const p = await this.open();
     await p.lead();
     try {
-      const runDir = join(p.home.dir, 'run');
-      const kind = vscode.workspace.getConfiguration(SETTINGS.section).get<string>(SETTINGS.runner, 'terminal');
-      this.runner = kind === 'process' ? new ProcessRunner(runDir) : new TerminalRunner(runDir);
-      // Git runs in a worker process: thousands of git starts from this host would stall every extension.
-      this.workspace = new RemoteWorkspace(
-        join(this.context.extensionPath, 'dist', 'gitWorker.js'),
-        p.home.root,
-        worktreeRootOf(p.home, p.config.worktreeRoot),
-      );
-      const monitor = new Monitor({
-        pipeline: p,
-        workspace: this.workspace,
-        runner: this.runner,
-        scriptedAgent: join(this.context.extensionPath, 'dist', 'scriptedAgent.js'),
-      });
-      this.monitor = monitor;
-      // The leader writes the structured log; the window mirrors it into its log channel.
-      this.logger = JsonLogger.forPipeline(p);
-      this.logger.onLine(({ record }) =>
-        this.log[record.level === 'debug' ? 'debug' : record.level](
-          `${record.event}${record.task ? ` ${record.task}` : ''}${record.agent ? ` ${record.agent}` : ''}: ${record.message}`,
-        ),
-      );
       const ms = metricsSettings();
-      if (ms.enabled && this.metricsInst) {
-        this.server = await MetricsServer.start({ port: ms.port, metrics: this.metricsInst, pipeline: p });
-        this.log.info(`Metrics on ${this.server.url}/metrics (health: /healthz, /readyz).`);
-      }
-      await monitor.start();
+      const kind = vscode.workspace.getConfiguration(SETTINGS.section).get<string>(SETTINGS.runner, 'terminal');
+      this.run = await LeaderRun.start(p, {
+        extensionPath: this.context.extensionPath,
+        runner: kind === 'process' ? 'process' : 'terminal',
+        metrics: this.observed?.metrics,
+        metricsPort: ms.enabled ? ms.port : undefined,
+        log: this.log,
+      });
       await this.context.workspaceState.update(WAS_RUNNING, true);
       this.log.info(`Pipeline started: ${p.state.orchestration_mode} mode, ${p.state.mode} rollout.`);
     } catch (e) {
-      await this.stopMonitor();
+      await this.endRun();
       await p.follow().catch(() => undefined);
       throw e;
     } finally {
@@ -180,29 +173,19 @@ export class PipelineSession implements vscode.Disposable {
   }
 
   async stop(): Promise<void> {
+    await this.starting?.catch(() => undefined);
     await this.context.workspaceState.update(WAS_RUNNING, false);
-    await this.stopMonitor();
+    await this.endRun();
     await this.pipeline?.follow();
     this.log.info('Pipeline stopped; agents were stopped and their tasks requeued.');
     this.fireChanged();
   }
 
-  private async stopMonitor(): Promise<void> {
-    const m = this.monitor;
-    this.monitor = undefined;
-    await m?.stop();
-    await this.server?.close();
-    this.server = undefined;
-    await this.logger?.close();
-    this.logger = undefined;
-    this.workspace?.dispose();
-    this.workspace = undefined;
+  private async endRun(opts: { stopAgents?: boolean } = {}): Promise<void> {
+    const run = this.run;
+    this.run = undefined;
+    await run?.dispose(opts);
     this.fireChanged();
-  }
-
-  /** The metrics endpoint, when this window serves one. */
-  get metricsServer(): MetricsServer | undefined {
-    return this.server;
   }
 
   /** After a window reload: start again if the pipeline was running here before (and may be resumed). */
@@ -215,11 +198,11 @@ export class PipelineSession implements vscode.Disposable {
 
   /** The monitor, for agent actions; an error that says so when the pipeline does not run here. */
   requireMonitor(): Monitor {
-    if (!this.monitor)
+    if (!this.run)
       throw new PipelineError('not-leader', 'The pipeline is not running in this window.', {
         fix: 'Start it with "Agent Pipeline: Start Pipeline".',
       });
-    return this.monitor;
+    return this.run.monitor;
   }
 
   private fireChanged(): void {
@@ -247,23 +230,16 @@ export class PipelineSession implements vscode.Disposable {
   dispose(): void {
     this.disposed = true;
     if (this.changeTimer) clearTimeout(this.changeTimer);
-    const m = this.monitor;
-    this.monitor = undefined;
+    const run = this.run;
+    this.run = undefined;
+    const observed = this.observed;
+    this.observed = undefined;
     const p = this.pipeline;
     this.pipeline = undefined;
-    // Agents in terminals keep running across a reload; the next window re-attaches to them.
-    const metrics = this.metricsInst;
-    this.metricsInst = undefined;
-    const server = this.server;
-    const logger = this.logger;
-    const workspace = this.workspace;
-    this.workspace = undefined;
     void (async () => {
-      await m?.stop({ stopAgents: false });
-      await server?.close();
-      await logger?.close();
-      workspace?.dispose();
-      metrics?.dispose();
+      // Agents in terminals keep running across a reload; the next window re-attaches to them.
+      await run?.dispose({ stopAgents: false });
+      await observed?.close();
       await p?.close();
     })();
     this.changed.dispose();
