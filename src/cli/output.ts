@@ -17,6 +17,8 @@ export const EXIT = { ok: 0, error: 1, usage: 2, notReady: 3 } as const;
  */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point here.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** Those of them JSON.stringify leaves as they are (it escapes C0 controls itself). */
+const RAW_IN_JSON = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /**
@@ -41,7 +43,7 @@ export function printable(text: string, o: { multiline?: boolean } = {}): string
  */
 export function jsonText(value: unknown, indent?: number): string {
   return JSON.stringify(value, null, indent).replace(
-    CONTROL,
+    RAW_IN_JSON,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }

@@ -39,9 +39,7 @@ export function printProgress(
           return write(`${stamp()} ${after.id} queued for ${after.stage} (prerequisites merged)`);
         case 'assign':
           // The attempt at this stage (what the retry limit counts), not the task's attempts overall.
-          return write(
-            `${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${after.failures + 1} of ${p.config.retry.maxAttempts})`,
-          );
+          return write(`${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${after.failures + 1})`);
         case 'complete':
           return write(
             `${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`,

@@ -67,6 +67,7 @@ export function registerTaskCommands(program: Command): void {
       ) => {
         // An empty --id is a mistake to report, not a request for a generated id.
         if (o.id !== undefined) assertTaskId(o.id, '--id');
+        for (const dep of o.dependsOn) assertTaskId(dep, '--depends-on');
         assertTaskPaths(o.paths, '--paths', 'usage');
         let description = o.description ?? '';
         if (o.descriptionFile) description = await readFile(o.descriptionFile, 'utf8');

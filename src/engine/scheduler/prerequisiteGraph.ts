@@ -130,7 +130,7 @@ export class PrerequisiteGraph {
           const added = batch.length === 1 ? 'the task being added' : 'a task being added';
           throw new PipelineError(
             'unknown-task',
-            `Unknown prerequisite ${p}: there is no task ${p}, and ${t.id}${t.title ? ` (${JSON.stringify(t.title)})` : ''}, ${added}, depends on it. Nothing was added.`,
+            `Unknown prerequisite ${p}: ${t.id}${t.title ? ` (${JSON.stringify(t.title)})` : ''}, ${added}, depends on ${p}, which does not exist. Nothing was added.`,
             {
               where: `${t.id}.prerequisites`,
               fix: `Add ${p} first (or in the same import), or leave ${p} out of the new task's prerequisites; \`pipeline task list\` shows the tasks that exist.`,
