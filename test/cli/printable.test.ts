@@ -18,6 +18,7 @@ test('jsonText parses back to the exact value, with nothing raw a terminal would
   const value = { title: 'a\u001b[2J\u009b\u202e\u2028b', n: 1 };
   const text = jsonText(value, 2);
   assert.deepEqual(JSON.parse(text), value);
+  // eslint-disable-next-line no-control-regex -- looking for control characters is the point.
   assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u202e]/);
   assert.match(text, /\\u009b\\u202e\\u2028/);
 });

@@ -22,6 +22,7 @@ const NASTY = `${ESC}[2J${ESC}]0;pwned${BEL}Fix${CSI8}31m the${RLO}parser`;
 
 /** No byte a terminal would act on: C0 controls other than line breaks, DEL, C1, bidi overrides. */
 function assertInert(text: string, what: string): void {
+  // eslint-disable-next-line no-control-regex -- looking for control characters is the point.
   const bad = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u.exec(text);
   assert.equal(
     bad,
