@@ -57,7 +57,8 @@ export class PipelineError extends Error {
   }
 }
 
-const WHOLE_FILE = new Set(['file', 'whole file']);
+/** Places that say no more than "the file" (the import's "(file)" for a file that cannot be read). */
+const WHOLE_FILE = new Set(['file']);
 
 /**
  * By shape, not only by class: the extension is two bundles, each with its own copy of this class,

@@ -1,5 +1,5 @@
 import { readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { shellQuote } from './commandTemplate';
 import type { RunExit, RunRequest } from '../ports/agentRunner';
 
@@ -9,6 +9,16 @@ import type { RunExit, RunRequest } from '../ports/agentRunner';
  * and the wait for that file. The terminal does not tell us the status; the file does, and it
  * survives a restart of the monitor.
  */
+/**
+ * Where a command's exit status is written: one file per agent, task and attempt. An attempt number
+ * counts within its task, so the agent and the attempt alone would name the same file for two tasks
+ * (a tester's attempt 2 of TASK-001 and of TASK-002); a follower of the first that was never
+ * released would then take the second's status for its own, and the second would wait for ever.
+ */
+export function exitFileOf(runDir: string, req: Pick<RunRequest, 'agentId' | 'taskId' | 'attempt'>): string {
+  return join(runDir, `${req.agentId}.${req.taskId}.attempt-${req.attempt}.exit`);
+}
+
 export function shellLine(req: RunRequest, exitFile: string): string {
   const env = Object.entries(req.command.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
   // tee cannot create the log's directory, and without it the output would reach no log.

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentRunner, RunHandle, RunRequest } from '../ports/agentRunner';
-import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
+import { exitFileOf, exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
 
 const run = promisify(execFile);
 
@@ -39,10 +38,6 @@ export class TmuxRunner implements AgentRunner {
     return stdout;
   }
 
-  private exitFile(agentId: string, attempt: number): string {
-    return join(this.runDir, `${agentId}.attempt-${attempt}.exit`);
-  }
-
   private async ensureWindow(agentId: string, cwd: string): Promise<string> {
     const target = `${this.session}:${agentId}`;
     try {
@@ -58,7 +53,7 @@ export class TmuxRunner implements AgentRunner {
 
   async start(req: RunRequest): Promise<RunHandle> {
     await mkdir(this.runDir, { recursive: true });
-    const exitFile = this.exitFile(req.agentId, req.attempt);
+    const exitFile = exitFileOf(this.runDir, req);
     await rm(exitFile, { force: true });
     const target = await this.ensureWindow(req.agentId, req.worktree);
     const line = shellLine(req, exitFile);
@@ -69,14 +64,18 @@ export class TmuxRunner implements AgentRunner {
 
   private follow(req: RunRequest, target: string, exitFile: string): RunHandle {
     let stopped = false;
+    let killed = false;
     const exited = waitForExitFile(exitFile, req, {
       stopping: () => stopped,
-      // The window was killed or the command interrupted without writing its status.
+      // The window's shell was replaced (what was typed into it is gone with it), or the session was
+      // killed: either way no status will come.
       gone: () =>
-        this.tmux(['has-session', '-t', this.session]).then(
-          () => false,
-          () => true,
-        ),
+        killed
+          ? Promise.resolve(true)
+          : this.tmux(['has-session', '-t', this.session]).then(
+              () => false,
+              () => true,
+            ),
     });
     return {
       agentId: req.agentId,
@@ -88,7 +87,10 @@ export class TmuxRunner implements AgentRunner {
         await interruptThenKill(
           exited,
           () => this.tmux(['send-keys', '-t', target, 'C-c']),
-          () => this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']),
+          async () => {
+            await this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']);
+            killed = true;
+          },
         );
       },
     };
@@ -98,7 +100,7 @@ export class TmuxRunner implements AgentRunner {
     const target = `${this.session}:${req.agentId}`;
     try {
       const cmd = (await this.tmux(['display-message', '-p', '-t', target, '#{pane_current_command}'])).trim();
-      const exitFile = this.exitFile(req.agentId, req.attempt);
+      const exitFile = exitFileOf(this.runDir, req);
       const finished = await exitFileWritten(exitFile);
       if (cmd === 'bash' && !finished) return null;
       return this.follow(req, target, exitFile);

@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { TmuxRunner } from '../../../src/engine/agents/tmuxRunner';
 import { homeAt } from '../../../src/engine/home/pipelineHome';
-import { assertAllMerged, assertGitHealthy, readState, requireBuild, runMonitorQuietly, sandbox } from './monitorKit';
+import type { RunRequest } from '../../../src/engine/ports/agentRunner';
+import {
+  assertAllMerged,
+  assertGitHealthy,
+  readState,
+  requireBuild,
+  runMonitorQuietly,
+  sandbox,
+  within,
+} from './monitorKit';
 
 /**
  * The tmux runner (the seed's way: a window per agent, commands typed in with send-keys) runs a
@@ -65,4 +75,37 @@ void test('pipeline run --runner tmux: a window per agent, every task merged, th
 
   await runner.killSession();
   await assert.rejects(run('tmux', ['has-session', '-t', runner.session]), 'the session is gone');
+});
+
+void test('tmux runner: an attempt stopped without a status ends, and never takes the status of the same attempt number of another task', async (t) => {
+  assert.ok(await TmuxRunner.available(), 'tmux is not installed: install it (apt-get install tmux)');
+  const dir = await mkdtemp(join(tmpdir(), 'pipeline-tmux-'));
+  const runner = new TmuxRunner(join(dir, 'run'), dir);
+  t.after(async () => {
+    await runner.killSession();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // Attempt numbers count per task: a tester's attempt 2 of TASK-001 and its attempt 2 of TASK-002.
+  const request = (taskId: string, display: string): RunRequest => ({
+    agentId: 'tester',
+    taskId,
+    attempt: 2,
+    role: 'tester',
+    worktree: dir,
+    taskFile: join(dir, `${taskId}.attempt-2.md`),
+    command: { argv: [], env: { PIPELINE_TASK_ID: taskId }, display },
+    logFile: join(dir, 'logs', 'tester.log'),
+  });
+
+  // The first is stopped while it works: Ctrl-C ends the typed line before it writes its status,
+  // so the runner replaces the window's shell, and the attempt must end then, not wait on.
+  const first = await runner.start(request('TASK-001', 'sleep 600'));
+  await first.stop();
+  const ended = await within('the stopped attempt to end', 60_000, first.exited);
+  assert.equal(ended.code, null, 'a stopped attempt has no exit code');
+
+  // The next task's attempt 2 in the same window: its own status, 3, comes to it.
+  const second = await runner.start(request('TASK-002', 'sh -c "exit 3"'));
+  const exit = await within("TASK-002's attempt to report its exit", 60_000, second.exited);
+  assert.equal(exit.code, 3);
 });
