@@ -22,7 +22,11 @@ export function exitFileOf(runDir: string, req: Pick<RunRequest, 'agentId' | 'ta
 export function shellLine(req: RunRequest, exitFile: string): string {
   const env = Object.entries(req.command.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
   // tee cannot create the log's directory, and without it the output would reach no log.
-  return `mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)}`;
+  // In a subshell that handles SIGINT (`trap :`, which the command itself does not inherit): Ctrl-C,
+  // how a runner stops a command, ends the command but not the line, so the status (130) is still
+  // written. An interactive shell would drop the rest of the line instead, and the runner, left
+  // without a status, would have to end the shell itself, and the agent's terminal with it.
+  return `( trap : INT; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)} )`;
 }
 
 /**
