@@ -34,7 +34,9 @@ async function stage(opts: Partial<ResolveOptions> = {}): Promise<Stage> {
   const repo = await tempRepo({
     files: {
       'package.json': `${JSON.stringify({ name: 'demo', private: true, scripts: { test: 'node test/run.js' } }, null, 2)}\n`,
-      'test/run.js': "console.log('demo tests: 3 passed, 0 failed');\n",
+      // DEMO_TEST_DELAY_MS: a slow test run, as when the fixture is recorded (see below).
+      'test/run.js':
+        "setTimeout(() => console.log('demo tests: 3 passed, 0 failed'), Number(process.env.DEMO_TEST_DELAY_MS ?? 0));\n",
     },
   });
   const task = newTask('TASK-001', 1, {
@@ -109,7 +111,11 @@ void test('claude: one stage end to end: reads the task file, writes, runs the t
   const server = await startAnthropicServer(stageModel({ testCommand: 'npm test', usage }));
   const s = await stage();
   try {
-    const run = await runCli(s.argv, { cwd: s.repo.worktree, env: claudeEnv(s, server) });
+    // Recording the fixture: a test command slow enough (over about 3 s) that Claude Code reports it
+    // as a task (`system/task_started`, `system/task_notification`), so the sample holds every kind.
+    const record = process.env.UPDATE_FIXTURES === '1';
+    const env = claudeEnv(s, server, record ? { DEMO_TEST_DELAY_MS: '5000' } : {});
+    const run = await runCli(s.argv, { cwd: s.repo.worktree, env });
     t.diagnostic(`stage run: ${run.ms} ms, ${server.requests.length} model requests`);
     assert.equal(run.code, 0, run.output.slice(-3000));
 
@@ -168,11 +174,13 @@ void test('claude: one stage end to end: reads the task file, writes, runs the t
       .map((c) => c.name);
     assert.deepEqual(toolUses, ['Read', 'Write', 'Bash', 'Bash', 'Bash']);
 
-    // The saved sample for the stream parser has the same kinds of events as this run.
-    if (process.env.UPDATE_FIXTURES === '1') await writeFile(FIXTURE, run.stdout);
+    // The saved sample for the stream parser has every kind of event this run had.
+    if (record) await writeFile(FIXTURE, run.stdout);
     const kinds = (evs: StreamEvent[]) =>
       [...new Set(evs.map((e) => `${e.type}${e.subtype ? `/${e.subtype}` : ''}`))].sort();
-    assert.deepEqual(kinds(events(await readFile(FIXTURE, 'utf8'))), kinds(evs), 'refresh with UPDATE_FIXTURES=1');
+    const recorded = kinds(events(await readFile(FIXTURE, 'utf8')));
+    const unknown = kinds(evs).filter((k) => !recorded.includes(k));
+    assert.deepEqual(unknown, [], 'events the fixture lacks: record it again with UPDATE_FIXTURES=1');
   } finally {
     await server.close();
     await s.repo.cleanup();
@@ -190,6 +198,33 @@ void test('claude: a denied default stays denied: --settings carries the user na
     assert.equal((await git(s.repo.repo, ['log', '--format=%s', s.repo.branch])).trim(), 'Initial commit');
     const result = events(run.stdout).at(-1)!;
     assert.equal((result.permission_denials as unknown[]).length, 1, 'the result event lists the refusal');
+  } finally {
+    await server.close();
+    await s.repo.cleanup();
+  }
+});
+
+void test('claude: nothing beyond the worktree and the allowed commands: writes elsewhere, pushes and other programs are refused', async () => {
+  const s = await stage();
+  const outside = join(s.repo.repo, 'outside.md');
+  const attempts: ModelAction[] = [
+    { kind: 'write', path: outside, content: 'not here\n' },
+    { kind: 'shell', command: 'git push origin HEAD' },
+    { kind: 'shell', command: `node -e "require('fs').writeFileSync('${outside}', 'x')"` },
+    { kind: 'shell', command: 'curl -s http://127.0.0.1:9/' },
+  ];
+  const server = await startAnthropicServer((turn) => ({
+    action: attempts[turn.toolResults.length] ?? { kind: 'text', text: 'Done.' },
+  }));
+  try {
+    const run = await runCli(s.argv, { cwd: s.repo.worktree, env: claudeEnv(s, server) });
+    assert.equal(run.code, 0, run.output.slice(-3000));
+    const calls = toolCalls(server);
+    assert.equal(calls.length, attempts.length);
+    for (const c of calls) assert.match(c.result, /no approval surface|has been denied|was blocked/, JSON.stringify(c));
+    await assert.rejects(readFile(outside), 'nothing was written outside the worktree');
+    const result = events(run.stdout).at(-1)!;
+    assert.equal((result.permission_denials as unknown[]).length, attempts.length);
   } finally {
     await server.close();
     await s.repo.cleanup();
