@@ -430,4 +430,19 @@ void test('claude classify: words inside stream-json events, a tail cut mid-line
   );
   assert.equal(claudeAdapter.classify({ code: 1, signal: null }, 'Credit balance is too low')?.kind, 'permanent');
   assert.equal(claudeAdapter.classify({ code: 1, signal: null }, 'something else entirely'), null);
+  const said = (text: string, apiError: boolean) =>
+    JSON.stringify({
+      type: 'assistant',
+      message: { content: [{ type: 'text', text }] },
+      ...(apiError ? { is_api_error_message: true } : {}),
+    });
+  assert.equal(
+    claudeAdapter.classify({ code: 1, signal: null }, said('The API was overloaded, so I waited.', false)),
+    null,
+    "the model's own words are not the CLI's",
+  );
+  assert.deepEqual(claudeAdapter.classify({ code: 1, signal: null }, said('API Error: 529 Overloaded.', true)), {
+    kind: 'transient',
+    summary: 'API Error: 529 Overloaded.',
+  });
 });

@@ -79,9 +79,10 @@ function unique(xs: string[]): string[] {
 // Reading a failed run.
 
 /**
- * The CLI's own words in an output tail. With stream-json the words are inside JSON events (the
- * `result` event's `result`, an API error's message text); a tail may start in the middle of a
- * line, so a line that does not parse still gives up its `result` or `text` string.
+ * The CLI's own words in an output tail. With stream-json they are inside JSON events: the
+ * `result` event's `result`, and the message of an assistant event the CLI made up for an API error
+ * (`is_api_error_message`); the model's own text and tool output are not the CLI speaking. A tail
+ * may start in the middle of a line: such a line still gives up its `result` string.
  */
 export function claudeMessages(outputTail: string): string[] {
   const out: string[] = [];
@@ -93,13 +94,18 @@ export function claudeMessages(outputTail: string): string[] {
       continue;
     }
     try {
-      const ev = JSON.parse(line) as { type?: string; result?: unknown; message?: { content?: unknown } };
+      const ev = JSON.parse(line) as {
+        type?: string;
+        result?: unknown;
+        is_api_error_message?: boolean;
+        message?: { content?: unknown };
+      };
       if (ev.type === 'result' && typeof ev.result === 'string') out.push(ev.result);
-      else if (ev.type === 'assistant' && Array.isArray(ev.message?.content))
+      else if (ev.type === 'assistant' && ev.is_api_error_message === true && Array.isArray(ev.message?.content))
         for (const c of ev.message.content as { type?: string; text?: unknown }[])
           if (c.type === 'text' && typeof c.text === 'string') out.push(c.text);
     } catch {
-      for (const m of line.matchAll(/"(?:result|text)":("(?:[^"\\]|\\.)*")/g)) {
+      for (const m of line.matchAll(/"result":("(?:[^"\\]|\\.)*")/g)) {
         try {
           out.push(JSON.parse(m[1]!) as string);
         } catch {
