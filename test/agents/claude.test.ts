@@ -280,6 +280,18 @@ void test('claude: nothing listening at the base URL: transient ("Connection ref
   assert.match(failure.summary, /Connection refused/);
 });
 
+void test('claude: a model that never answers: transient ("Request timed out") once API_TIMEOUT_MS passes', async (t) => {
+  const { run, failure, requests } = await failedRun(() => ({ action: { kind: 'hang' } }), {
+    API_TIMEOUT_MS: '2000',
+    CLAUDE_CODE_MAX_RETRIES: '0',
+  });
+  t.diagnostic(`hang: exit ${run.code} after ${run.ms} ms`);
+  assert.equal(run.code, 1);
+  assert.equal(requests, 1);
+  assert.equal(failure?.kind, 'transient', run.output.slice(-2000));
+  assert.match(failure.summary, /Request timed out/);
+});
+
 void test('claude: an API key over its limit (429, x-should-retry: false, a reset time in the message): limit, resetAt parsed', async (t) => {
   const resetAt = Date.UTC(2031, 0, 15, 17, 30);
   const error: ModelAction = {

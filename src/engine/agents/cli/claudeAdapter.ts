@@ -142,6 +142,7 @@ const PERMANENT = [
 const TRANSIENT = [
   /API Error: 5\d\d\b/,
   /API Error: (?:Connection|Request timed out|Overloaded)/i,
+  /^Request timed out\b/,
   /\boverloaded\b/i,
   /\b(?:ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up|fetch failed)\b/,
 ];
