@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveCommand, type ResolveOptions } from '../../src/engine/agents/commandTemplate';
-import { findMarker } from '../../src/engine/agents/completionMarker';
+import { findAppendedMarker, findMarker } from '../../src/engine/agents/completionMarker';
 import { adapterFor } from '../../src/engine/agents/cli/agentCliRegistry';
 import { claudeAdapter, claudeMessages, parseResetTime } from '../../src/engine/agents/cli/claudeAdapter';
 import { renderTaskFile, TASK_DIR, taskFileName } from '../../src/engine/agents/taskFile';
@@ -144,7 +144,9 @@ void test('claude: one stage end to end: reads the task file, writes, runs the t
     assert.match(log.split('\n')[0]!, /^TASK-001 test: tester's work$/);
     const files = await git(s.repo.repo, ['show', '--name-only', '--format=', s.repo.branch]);
     assert.deepEqual(files.trim().split('\n'), ['work/TASK-001/test.md']);
-    assert.deepEqual(findMarker(await readFile(s.taskFile, 'utf8')), { kind: 'completed' });
+    const written = await readFile(s.taskFile, 'utf8');
+    assert.deepEqual(findMarker(written), { kind: 'completed' });
+    assert.deepEqual(findAppendedMarker(written), { kind: 'completed' }, 'appended after the file as written');
 
     // The stream: an init event with the session id, the assistant's tool calls, a success result.
     const evs = events(run.stdout);
