@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
+import { join } from 'node:path';
 import {
+  gitWritableDirs,
   PRESETS,
   resolveCommand,
   shellQuote,
@@ -12,6 +14,7 @@ import {
 import { isPipelineError } from '../../../src/engine/errors';
 import { Pipeline } from '../../../src/engine/pipeline';
 import { sandbox } from './monitorKit';
+import { tempRepo } from '../../support/agentCliKit';
 
 /** Command templates: split once like a shell would, placeholders substituted inside each word. */
 
@@ -153,5 +156,27 @@ void test('agent add refuses a command with an unknown placeholder or an open qu
   } finally {
     await p.close();
     await sb.cleanup();
+  }
+});
+
+void test("gitWritableDirs: a worktree's own git dir and the common dir's objects, refs, logs; a main checkout's .git; nothing for a plain folder", async () => {
+  const r = await tempRepo({ agentId: 'agent-7' });
+  try {
+    const common = join(r.repo, '.git');
+    assert.deepEqual(gitWritableDirs(r.worktree), [
+      join(common, 'worktrees', 'agent-7'),
+      join(common, 'objects'),
+      join(common, 'refs'),
+      join(common, 'logs'),
+    ]);
+    assert.deepEqual(gitWritableDirs(r.repo), [
+      common,
+      join(common, 'objects'),
+      join(common, 'refs'),
+      join(common, 'logs'),
+    ]);
+    assert.deepEqual(gitWritableDirs(r.home), []);
+  } finally {
+    await r.cleanup();
   }
 });
