@@ -46,6 +46,8 @@ export interface StageSandbox {
   root: string;
   /** The HOME the CLI runs with. */
   home: string;
+  /** Its TMPDIR: Gemini CLI writes a full report of every API error there (the whole request). */
+  tmp: string;
   /** The main checkout (branch main). */
   repo: string;
   /** The agent's worktree on `pipeline/<task>`, where the CLI runs. */
@@ -54,6 +56,19 @@ export interface StageSandbox {
   ctx: AgentInvocationContext;
   cleanup(): Promise<void>;
 }
+
+/** The sample project's test command: every work file must say whose work it is. */
+export const SAMPLE_TEST_COMMAND = 'sh scripts/test.sh';
+const SAMPLE_TESTS = `# The sample project's tests: each work file names its author.
+found=0
+for f in work/*/*.md; do
+  [ -e "$f" ] || continue
+  found=1
+  grep -q "Work of the" "$f" || { echo "not ok $f"; exit 1; }
+  echo "ok $f"
+done
+[ "$found" = 1 ] || { echo "not ok: no work yet"; exit 1; }
+`;
 
 function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -72,6 +87,8 @@ export async function makeStageSandbox(
   const home = join(root, 'home');
   const repo = join(root, 'repo');
   const worktree = join(root, 'agent-1');
+  const tmp = join(root, 'tmp');
+  await mkdir(tmp);
   await mkdir(join(home, '.gemini'), { recursive: true });
   await writeFile(join(home, '.gemini', 'settings.json'), JSON.stringify(opts.settings ?? geminiSettings(), null, 2));
   await mkdir(repo);
@@ -80,6 +97,8 @@ export async function makeStageSandbox(
   git(repo, 'config', 'user.email', 'pipeline@example.invalid');
   git(repo, 'config', 'commit.gpgsign', 'false');
   await writeFile(join(repo, 'README.md'), '# sample\n');
+  await mkdir(join(repo, 'scripts'));
+  await writeFile(join(repo, 'scripts', 'test.sh'), SAMPLE_TESTS);
   git(repo, 'add', '-A');
   git(repo, 'commit', '-q', '-m', 'initial');
   git(repo, 'worktree', 'add', '-q', '-b', `pipeline/${taskId}`, worktree, 'main');
@@ -121,6 +140,7 @@ export async function makeStageSandbox(
   return {
     root,
     home,
+    tmp,
     repo,
     worktree,
     taskFile,
@@ -145,6 +165,8 @@ export interface GeminiRun {
 export interface RunOptions {
   cwd: string;
   home: string;
+  /** TMPDIR (default: the system's). */
+  tmpDir?: string;
   /** The local model server (`GOOGLE_GEMINI_BASE_URL`); null leaves the variable out. */
   baseUrl: string | null;
   /** `GEMINI_API_KEY`; null leaves it out (a machine with no key). */
@@ -171,6 +193,7 @@ export async function runGemini(inv: AgentInvocation, o: RunOptions): Promise<Ge
     NO_COLOR: '1',
     ...inv.env,
   };
+  if (o.tmpDir) env['TMPDIR'] = o.tmpDir;
   if (o.baseUrl) env['GOOGLE_GEMINI_BASE_URL'] = o.baseUrl;
   const key = o.apiKey === undefined ? 'local-test-key' : o.apiKey;
   if (key !== null) env['GEMINI_API_KEY'] = key;

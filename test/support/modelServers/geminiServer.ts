@@ -195,8 +195,7 @@ export async function startGeminiServer(initial: ScriptedModel): Promise<ModelSe
     if (method === 'generateContent') {
       // A side question (routing, next speaker, loop check) wants JSON under a schema; else plain text.
       const schema = (body.generationConfig?.responseJsonSchema ?? body.generationConfig?.responseSchema) as
-        | JsonSchema
-        | undefined;
+        JsonSchema | undefined;
       const text = schema ? JSON.stringify(valueFor(schema)) : action.kind === 'text' ? action.text : 'OK';
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(

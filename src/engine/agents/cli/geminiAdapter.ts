@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { splitWords } from '../commandTemplate';
 import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailure } from './agentCli';
 
 /**
@@ -45,7 +46,10 @@ function ruleFor(entry: string, decision: 'allow' | 'deny', priority: number): s
   }
   lines.push(`decision = "${decision}"`, `priority = ${priority}`);
   if (decision === 'allow') lines.push('allowRedirection = true');
-  else lines.push(`denyMessage = ${tomlString('Not allowed for pipeline agents (.pipeline/config.json, agentCli.gemini).')}`);
+  else
+    lines.push(
+      `denyMessage = ${tomlString('Not allowed for pipeline agents (.pipeline/config.json, agentCli.gemini).')}`,
+    );
   return lines.join('\n');
 }
 
@@ -72,8 +76,9 @@ export function geminiPolicyPath(ctx: AgentInvocationContext): string {
   return join(dirname(ctx.taskFile), 'gemini-policy.toml');
 }
 
+/** Each entry split into words the way templates are (quotes kept together), never through a shell. */
 function splitArgs(args: string[]): string[] {
-  return args.flatMap((a) => a.split(/\s+/)).filter((a) => a.length > 0);
+  return args.flatMap((a) => splitWords(a));
 }
 
 /** "Please retry in 34.07s", "retryDelay": "3600s", "Suggested retry after 60s" → milliseconds. */
@@ -88,50 +93,118 @@ function retryDelayMs(text: string): number | null {
   return Math.round(m[2] === 'ms' ? n : n * 1000);
 }
 
-/** The last line of the tail that says what went wrong, for the task's blocked reason. */
-function summaryOf(tail: string, pattern: RegExp): string {
-  const lines = tail.split('\n').map((l) => l.trim());
+/**
+ * The error of the run's last `result` event (`--output-format stream-json`), in words: Gemini CLI
+ * writes `[API Error: <the API's message or its error JSON>]`, then advice on a line of its own.
+ */
+function resultError(tail: string): string | null {
+  const lines = tail.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trim();
+    if (!line.startsWith('{') || !line.includes('"result"')) continue;
+    try {
+      const ev = JSON.parse(line) as { type?: string; status?: string; error?: { message?: unknown } };
+      if (ev.type !== 'result' || ev.status !== 'error' || typeof ev.error?.message !== 'string') continue;
+      let msg = ev.error.message
+        .split('\n')[0]!
+        .replace(/^\[API Error: /, '')
+        .replace(/\]$/, '');
+      try {
+        const api = JSON.parse(msg) as { error?: { message?: unknown } };
+        if (typeof api.error?.message === 'string') msg = api.error.message;
+      } catch {
+        // Words already, not the API's JSON.
+      }
+      return msg.trim();
+    } catch {
+      // A line cut by the tail, or not an event.
+    }
+  }
+  return null;
+}
+
+/** The message of the last Google API error JSON in the output (`{"error":{"code":…,"message":"…"`). */
+function apiErrorMessage(tail: string): string | null {
+  const all = [...tail.matchAll(/\{"error":\{"code":\d+,"message":"((?:[^"\\]|\\.)*)"/g)];
+  const last = all.at(-1)?.[1];
+  if (last === undefined) return null;
+  try {
+    return (JSON.parse(`"${last}"`) as string).split('\n')[0]!.trim();
+  } catch {
+    return last;
+  }
+}
+
+/**
+ * What to tell the user: the result's error, else the API's own message, else the last line that
+ * matches, else the last line. `raw` is the output as written (stream-json lines parse), `tail` the
+ * same with stream-json's escaping of quotes undone.
+ */
+function summaryOf(raw: string, tail: string, pattern: RegExp): string {
+  const said = resultError(raw) ?? apiErrorMessage(tail);
+  if (said) return said.slice(0, 300);
+  const lines = tail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !/^(?:at |status: |\}|cause: )/.test(l));
   for (let i = lines.length - 1; i >= 0; i--) {
     if (pattern.test(lines[i]!)) return lines[i]!.slice(0, 300);
   }
-  return lines.filter((l) => l.length > 0).pop()?.slice(0, 300) ?? '';
+  return lines.pop()?.slice(0, 300) ?? '';
 }
 
 /** Gemini CLI's fatal exit codes (its `FatalError` subclasses). */
-const EXIT = { auth: 41, input: 42, sandbox: 44, config: 52, turnLimit: 53, toolExecution: 54, untrusted: 55 };
+const EXIT = { general: 1, auth: 41, input: 42, sandbox: 44, config: 52, untrusted: 55 };
+
+/**
+ * An API error ends a headless run with the HTTP status as its exit code, which the shell reduces
+ * modulo 256: 400 → 144, 401 → 145, 403 → 147, 404 → 148, 429 → 173, 500 → 244, 503 → 247.
+ */
+const httpStatusOfExit = (code: number | null): number | null => (code !== null && code >= 144 ? code + 256 : null);
+
+const QUOTA =
+  /RESOURCE_EXHAUSTED|exhausted your (?:daily )?quota|[Qq]uota exceeded|exceeded your current quota|TerminalQuotaError|RetryableQuotaError|\b429\b|Too Many Requests|[Rr]ate limit/;
+const AUTH =
+  /API key not valid|API_KEY_INVALID|PERMISSION_DENIED|UNAUTHENTICATED|"code":\s*40[13]\b|must specify the GEMINI_API_KEY|Please set an Auth method/;
+const BAD_ARGS = /Unknown arguments?:|Invalid values?:|Not enough arguments following|Missing required argument/;
+/** Yargs prints the whole usage after a bad argument; a short tail may hold only that. */
+const USAGE = /^Usage: gemini \[options\]|Show help\s+\[boolean\]/m;
+const MODEL_MISSING = /ModelNotFoundError|"code":\s*404\b|\bNOT_FOUND\b/;
+const TRANSIENT =
+  /"code":\s*5\d\d\b|status 5\d\d|\bINTERNAL\b|\bUNAVAILABLE\b|DEADLINE_EXCEEDED|fetch failed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up/;
 
 export function classifyGemini(
   exit: { code: number | null; signal: string | null },
-  tail: string,
+  output: string,
   now: number = Date.now(),
 ): CliFailure | null {
-  const permanent = (pattern: RegExp): CliFailure => ({ kind: 'permanent', summary: summaryOf(tail, pattern) });
+  // Stream-json escapes the API's JSON inside its own strings; match the words either way.
+  const tail = output.replace(/\\"/g, '"');
+  const summary = (pattern: RegExp) => summaryOf(output, tail, pattern);
+  const permanent = (pattern: RegExp): CliFailure => ({ kind: 'permanent', summary: summary(pattern) });
   if (exit.code === 0 && !exit.signal) return null;
   if (exit.code === EXIT.untrusted) return permanent(/trusted/i);
   if (exit.code === EXIT.auth) return permanent(/auth|key|credential|login/i);
   if (exit.code === EXIT.input || exit.code === EXIT.config || exit.code === EXIT.sandbox)
     return permanent(/error|invalid|sandbox|missing/i);
+  const status = httpStatusOfExit(exit.code);
 
-  // A usage limit: Gemini CLI has retried it already, and the API may say when it resets.
-  const quota =
-    /RESOURCE_EXHAUSTED|exhausted your (?:daily )?quota|[Qq]uota exceeded|exceeded your current quota|TerminalQuotaError|RetryableQuotaError|\b429\b|Too Many Requests|[Rr]ate limit/;
-  if (quota.test(tail)) {
+  // A usage limit: Gemini CLI has retried it already, and the API may have said when it resets.
+  if (status === 429 || QUOTA.test(tail)) {
+    const failure: CliFailure = { kind: 'limit', summary: summary(QUOTA) };
     const delay = retryDelayMs(tail);
-    const failure: CliFailure = { kind: 'limit', summary: summaryOf(tail, quota) };
     if (delay !== null) failure.resetAt = now + delay;
     return failure;
   }
   // A key the API refuses: every retry would be refused the same way.
-  const authRefused =
-    /API key not valid|API_KEY_INVALID|PERMISSION_DENIED|UNAUTHENTICATED|\b(?:401|403)\b|Please set an Auth method|GEMINI_API_KEY environment variable not found/;
-  if (authRefused.test(tail)) return permanent(authRefused);
-  const badFlag = /Unknown arguments?:|Invalid values?:|Not enough arguments following|Missing required argument/;
-  if (badFlag.test(tail)) return permanent(badFlag);
-  const modelMissing = /ModelNotFoundError|models\/[^\s]+ is not found|\bNOT_FOUND\b/;
-  if (modelMissing.test(tail)) return permanent(modelMissing);
-  const transient =
-    /\b5\d\d\b|INTERNAL|UNAVAILABLE|DEADLINE_EXCEEDED|fetch failed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up|network/i;
-  if (transient.test(tail)) return { kind: 'transient', summary: summaryOf(tail, transient) };
+  if (status === 401 || status === 403 || AUTH.test(tail)) return permanent(AUTH);
+  if (exit.code === EXIT.general && (BAD_ARGS.test(tail) || USAGE.test(tail))) {
+    const words = BAD_ARGS.exec(tail) ? summary(BAD_ARGS) : 'Gemini CLI refused its arguments';
+    return { kind: 'permanent', summary: `${words} (gemini printed its usage: check agentCli.gemini.extraArgs)` };
+  }
+  if (status === 404 || MODEL_MISSING.test(tail)) return permanent(MODEL_MISSING);
+  if ((status !== null && status >= 500) || TRANSIENT.test(tail))
+    return { kind: 'transient', summary: summary(TRANSIENT) };
   return null;
 }
 
