@@ -3,8 +3,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { AgentInvocation, AgentInvocationContext } from '../../src/engine/agents/cli/agentCli';
+import type { AgentInvocation, AgentInvocationContext, CliFailure } from '../../src/engine/agents/cli/agentCli';
+import { geminiAdapter } from '../../src/engine/agents/cli/geminiAdapter';
 import { renderTaskFile, TASK_DIR, taskFileName } from '../../src/engine/agents/taskFile';
+import { startGeminiServer } from './modelServers/geminiServer';
+import type { ModelAction, ModelRequestRecord, ModelServer, ScriptedModel } from './modelServers/scriptedModel';
 import { newTask } from './taskFixtures';
 
 /**
@@ -227,6 +230,86 @@ export async function runGemini(inv: AgentInvocation, o: RunOptions): Promise<Ge
 
 export async function readText(path: string): Promise<string> {
   return readFile(path, 'utf8');
+}
+
+/** A failure played on every request, as an expired key or an exhausted quota would be. */
+export const always =
+  (action: ModelAction): ScriptedModel =>
+  () => ({ action });
+
+/** An error answer in Google's shape (`{"error":{"code","message","status","details"}}`). */
+export function googleError(status: number, code: string, message: string, details: unknown[] = []): ModelAction {
+  return {
+    kind: 'error',
+    status,
+    body: { error: { code: status, message, status: code, ...(details.length ? { details } : {}) } },
+  };
+}
+
+/** A fixed model for failure runs: no routing call, so a failure is met once, not once per router retry. */
+export const FIXED_MODEL = ['--model', 'gemini-2.5-flash'];
+
+export interface Played {
+  sb: StageSandbox;
+  server: ModelServer;
+  run: GeminiRun;
+  ctx: AgentInvocationContext;
+  /** What the adapter makes of the run (the last 8 KB of its output, as the monitor passes it). */
+  failure: CliFailure | null;
+  /** The conversation's requests (the router's left out). */
+  turns: ModelRequestRecord[];
+  close: () => Promise<void>;
+}
+
+export interface PlayOptions {
+  settings?: unknown;
+  extraArgs?: string[];
+  deny?: string[];
+  apiKey?: string | null;
+  /** The model server's URL instead of ours (a port with nothing listening). */
+  baseUrl?: string;
+  tweakArgv?: (argv: string[]) => string[];
+  timeoutMs?: number;
+  onSpawn?: RunOptions['onSpawn'];
+  /** Called with the server before the CLI starts (to watch its requests). */
+  withServer?: (server: ModelServer) => void;
+}
+
+/** One run of the real CLI in a fresh sandbox with our server, argv from the Gemini adapter. */
+export async function playGemini(model: ScriptedModel, o: PlayOptions = {}): Promise<Played> {
+  const sb = await makeStageSandbox(o.settings ? { settings: o.settings } : {});
+  const server = await startGeminiServer(model);
+  const close = async () => {
+    await server.close();
+    await sb.cleanup();
+  };
+  try {
+    o.withServer?.(server);
+    const ctx: AgentInvocationContext = {
+      ...sb.ctx,
+      permissions: { allow: [], deny: o.deny ?? [], extraArgs: o.extraArgs ?? [] },
+    };
+    const inv = geminiAdapter.invocation(ctx);
+    if (o.tweakArgv) inv.argv = o.tweakArgv(inv.argv);
+    const run = await runGemini(inv, {
+      cwd: sb.worktree,
+      home: sb.home,
+      tmpDir: sb.tmp,
+      baseUrl: o.baseUrl ?? server.url,
+      ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+      ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}),
+    });
+    const failure = geminiAdapter.classify(
+      { code: run.code, signal: run.signal },
+      (run.stdout + run.stderr).slice(-8000),
+    );
+    const turns = server.requests.filter((r) => r.path.includes(':streamGenerateContent'));
+    return { sb, server, run, ctx, failure, turns, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }
 
 /** The JSON events of a `--output-format stream-json` run (lines that are not JSON are left out). */
