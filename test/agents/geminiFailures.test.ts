@@ -4,7 +4,8 @@ import { always, geminiInstalled, googleError, playGemini } from '../support/gem
 
 /**
  * Failures of the real Gemini CLI 0.61.0 that another attempt would meet the same way, and the
- * adapter's reading of them: permanent, so the task is blocked at once.
+ * adapter's reading of them: permanent, so the task is blocked at once. The runs are independent
+ * and run side by side.
  */
 
 const skip = geminiInstalled() ? false : 'the pinned Gemini CLI is not installed: node scripts/agentClis/install.mjs';
@@ -16,7 +17,7 @@ after(async () => {
 
 const unused = always({ kind: 'text', text: 'unused' });
 
-describe('Gemini CLI 0.61.0: permanent failures', { skip }, () => {
+describe('Gemini CLI 0.61.0: permanent failures', { skip, concurrency: true }, () => {
   test('no key: exit 41 before any request', async () => {
     const { run, server, failure, close } = await playGemini(unused, { apiKey: null });
     closers.push(close);

@@ -7,6 +7,7 @@ import { always, FIXED_MODEL, geminiInstalled, geminiSettings, googleError, play
  * retried with back-off) and usage limits (limit: the agent pauses until the reset the API named).
  * Gemini CLI retries 5xx and short rate limits itself first; `general.maxAttempts` bounds that (ten
  * attempts by default, five to thirty seconds apart: about five minutes for a 500 with routing).
+ * The runs are independent and run side by side.
  */
 
 const skip = geminiInstalled() ? false : 'the pinned Gemini CLI is not installed: node scripts/agentClis/install.mjs';
@@ -16,7 +17,7 @@ after(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-describe('Gemini CLI 0.61.0: transient failures and limits', { skip }, () => {
+describe('Gemini CLI 0.61.0: transient failures and limits', { skip, concurrency: true }, () => {
   test('server errors (500): retried by Gemini CLI itself, then transient', async () => {
     const { run, turns, failure, close } = await playGemini(
       always(googleError(500, 'INTERNAL', 'An internal error has occurred.')),
