@@ -48,6 +48,7 @@ describe('Gemini CLI 0.61.0 runs a pipeline stage', { skip }, () => {
 
     // The server's log: the router first, then one request per step, each with what the tools returned.
     assert.match(server.requests[0]!.path, /^\/v1beta\/models\/[^:]*flash-lite[^:]*:generateContent$/);
+    assert.match(JSON.stringify(server.requests[0]!.action), /complexity_score/);
     assert.equal(turns.length, 6);
     assert.ok(turns.every((t) => t.prompt === ctx.prompt));
     assert.deepEqual(

@@ -24,7 +24,10 @@ import type {
  *   (a `text` part, or a `functionCall` part of Gemini CLI's own tools) with `usageMetadata`.
  *
  * Both kinds ask the scripted model first, so an `error` or `hang` action applies to every call, as
- * an expired key or a dead server would; only a successful answer differs by kind. Anything else the
+ * an expired key or a dead server would; only a successful answer differs by kind, and the request
+ * log records what was sent (a side question's JSON as a `text` action). Tool results come back as
+ * the CLI gives them to the model: a shell command's as `<untrusted_context>Output: …</untrusted_context>`,
+ * a file read's as the file's text. Anything else the
  * CLI asks (none seen with 0.61.0) is answered 404 in Google's error shape and recorded with its
  * path, so a new call shows up in the tests' request log.
  */
@@ -180,7 +183,8 @@ export async function startGeminiServer(initial: ScriptedModel): Promise<ModelSe
       reply = { action: { kind: 'error', status: 500, body: { error: { code: 500, message: String(e) } } } };
     }
     const action = reply.action;
-    requests.push({ ...turn, path, at: Date.now(), action });
+    const record: ModelRequestRecord = { ...turn, path, at: Date.now(), action };
+    requests.push(record);
 
     if (action.kind === 'hang') {
       held.add(res);
@@ -197,6 +201,8 @@ export async function startGeminiServer(initial: ScriptedModel): Promise<ModelSe
       const schema = (body.generationConfig?.responseJsonSchema ?? body.generationConfig?.responseSchema) as
         JsonSchema | undefined;
       const text = schema ? JSON.stringify(valueFor(schema)) : action.kind === 'text' ? action.text : 'OK';
+      // The log says what was answered: the schema's object, not the script's step.
+      record.action = { kind: 'text', text };
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({

@@ -15,8 +15,12 @@ import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailu
  *   its workspace (the worktree): a file outside it is refused. Headless, every tool that would ask
  *   is refused instead, so the shell (tests, `git add`, `git commit`, appending the marker) is
  *   allowed by a user-tier policy file written for the run, which also carries the deny rules.
- *   Shell commands themselves are not confined to the worktree: Gemini CLI confines them only in a
- *   sandbox (docker, podman or bubblewrap), which a user may ask for with `extraArgs: ["--sandbox"]`.
+ *   Shell commands themselves are not confined to the worktree. Gemini CLI confines them only in a
+ *   sandbox: the whole CLI in docker or podman (`extraArgs: ["--sandbox"]`), or each tool under
+ *   bubblewrap (`security.toolSandboxing` in the user's settings, no flag). Tried with 0.61.0, the
+ *   latter refuses any `$(…)` in a command, and headless it grants every "sandbox expansion" the
+ *   policy allows (a `git commit` writing to the repository's git dir is re-run outside), so it would
+ *   confine little here.
  * - `--output-format stream-json`: one JSON event per line (`init` with the session id, `message`,
  *   `tool_use`, `tool_result`, `error`, `result` with token counts), for the agent's log.
  * - `GEMINI_CLI_NO_RELAUNCH=true`: otherwise `gemini` starts a second Node process for a larger heap
