@@ -7,8 +7,9 @@ import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailu
  *
  *   gemini --prompt <prompt> --skip-trust --approval-mode auto_edit --policy <file> --output-format stream-json
  *
- * - `--prompt` runs headless: one conversation, then exit. Gemini CLI reads stdin too when it is not a
- *   terminal, so runners give it none (/dev/null).
+ * - `--prompt` runs headless: one conversation, then exit. Gemini CLI puts whatever a non-terminal
+ *   stdin holds before the prompt, so runners give it none (/dev/null). On an API error it writes the
+ *   whole request to `$TMPDIR/gemini-client-error-*.json`.
  * - `--skip-trust`: a fresh worktree is a folder nobody has trusted, and headless Gemini CLI exits 55
  *   there (an untrusted folder would also turn any approval mode back to `default`).
  * - `--approval-mode auto_edit` approves `write_file` and `replace`, which Gemini CLI checks against
