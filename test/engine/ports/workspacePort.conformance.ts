@@ -39,7 +39,7 @@ async function onDisk(worktree: string, path: string): Promise<string | undefine
 
 export function workspacePortConformance(name: string, make: () => Promise<WorkspaceSubject>): void {
   /** Runs `fn` on a fresh subject, cleaned up after. */
-  const withSubject = (fn: (s: WorkspaceSubject, ws: WorkspacePort) => Promise<void>) => async () => {
+  const withSubject = (fn: (s: WorkspaceSubject, ws: WorkspacePort) => Promise<void> | void) => async () => {
     const s = await make();
     try {
       await fn(s, s.port);
@@ -51,7 +51,7 @@ export function workspacePortConformance(name: string, make: () => Promise<Works
   void describe(`WorkspacePort conformance: ${name}`, () => {
     void test(
       'worktreePath: one stable directory per agent, known before it exists',
-      withSubject(async (_s, ws) => {
+      withSubject((_s, ws) => {
         const a = ws.worktreePath('architect');
         assert.equal(ws.worktreePath('architect'), a);
         assert.notEqual(ws.worktreePath('tester'), a);

@@ -39,13 +39,19 @@ export class MemoryChecks implements CheckRunner {
         r('timeout');
       }, req.timeoutMs);
     });
-    const answer = Promise.resolve(this.answer(req, abort.signal));
-    const outcome = await Promise.race([answer.then((a) => (a === 'hang' ? limit : a)), limit]).finally(() =>
-      clearTimeout(timer),
+    type Outcome = Exclude<CheckAnswer, 'hang'> | 'timeout';
+    const answered = Promise.resolve(this.answer(req, abort.signal)).then((a): Outcome | Promise<Outcome> =>
+      a === 'hang' ? limit : a,
     );
+    const outcome: Outcome = await Promise.race([answered, limit]).finally(() => clearTimeout(timer));
     const timedOut = outcome === 'timeout';
-    const code = timedOut ? null : typeof outcome === 'number' ? outcome : outcome.code;
-    const output = timedOut || typeof outcome === 'number' ? '' : (outcome.output ?? '');
+    let code: number | null = null;
+    let output = '';
+    if (typeof outcome === 'number') code = outcome;
+    else if (outcome !== 'timeout') {
+      code = outcome.code;
+      output = outcome.output ?? '';
+    }
     const ending = timedOut ? `killed after ${Math.round(req.timeoutMs / 1000)} s` : `exit ${code}`;
     await mkdir(dirname(req.evidenceFile), { recursive: true });
     await writeFile(

@@ -87,8 +87,10 @@ export class MemoryHost {
   }
 }
 
-class ExitRequest {
-  constructor(readonly code: number) {}
+class ExitRequest extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
 }
 
 class Killed extends Error {
