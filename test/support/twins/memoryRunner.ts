@@ -25,6 +25,8 @@ import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../../../src/e
  *   same agent, task and attempt that still runs (as ProcessRunner finds a live pid). Like
  *   ProcessRunner's, a re-attached run's exit code is unknown (`code: null`); a run that ended, or
  *   a fresh host (a reboot), gives null. `dispose` leaves runs running, for a restarted runner.
+ *   `crash()` models the monitor's process dying: the handles this runner gave out never report
+ *   an exit again (nobody is left to hear it), while the runs go on.
  *
  * What it does not model: process groups, signals other than the stop, the environment (the
  * function reads `req.command.env`), a command line's arguments (only the first word is looked
@@ -111,6 +113,7 @@ export class MemoryRunner implements AgentRunner {
   readonly host: MemoryHost;
   readonly agents: Record<string, ScriptedAgent>;
   private readonly graceMs: number;
+  private crashed = false;
 
   constructor(o: MemoryRunnerOptions = {}) {
     this.host = o.host ?? new MemoryHost();
@@ -121,6 +124,11 @@ export class MemoryRunner implements AgentRunner {
   /** The runner a restarted monitor would make: same host and agents, so live runs can be re-attached. */
   restarted(): MemoryRunner {
     return new MemoryRunner({ agents: this.agents, host: this.host, graceMs: this.graceMs });
+  }
+
+  /** The process that held this runner died: its handles' `exited` never settle from now on. */
+  crash(): void {
+    this.crashed = true;
   }
 
   /** Every run started on this host, oldest first. */
@@ -193,7 +201,7 @@ export class MemoryRunner implements AgentRunner {
       agentId: run.req.agentId,
       attempt: run.req.attempt,
       pid: undefined,
-      exited,
+      exited: exited.then((e) => (this.crashed ? new Promise<RunExit>(() => undefined) : e)),
       stop: async () => {
         const control = this.host.controls.get(run);
         if (!control) return;

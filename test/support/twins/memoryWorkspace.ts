@@ -268,6 +268,31 @@ export class MemoryWorkspace implements WorkspacePort {
     return c.id;
   }
 
+  /**
+   * What an agent resolving a conflict does (`git merge <from>`, fix the files, commit): a merge
+   * commit of `from` into the branch of the agent's worktree, each conflicting path taking its
+   * content from `resolved` (a conflict left unresolved throws). The worktree must be clean.
+   */
+  mergeFrom(agentId: string, from: string, resolved: Record<string, string>, message: string): Promise<string> {
+    return this.exclusive(`(agent) merge ${from} in ${agentId}`, async () => {
+      const wt = this.trees.get(agentId);
+      if (!wt?.branch) throw new Error(`the worktree of ${agentId} is on no branch`);
+      await this.assertClean(wt, `merge ${from}`);
+      const theirs = this.requireBranch(from, 'branch to merge');
+      const m = this.threeWay(wt.head, theirs);
+      for (const p of m.conflicts) {
+        const c = resolved[p];
+        if (c === undefined) throw new Error(`the conflict in ${p} was not resolved`);
+        m.files.set(p, c);
+      }
+      const c = this.newCommit([wt.head, theirs], message, m.files);
+      wt.head = c.id;
+      this.branches.set(wt.branch, c.id);
+      await this.materialise(wt);
+      return c.id;
+    });
+  }
+
   // ------------------------------------------------------------------------------------------
 
   private exclusive<T>(call: string, fn: () => Promise<T>): Promise<T> {
