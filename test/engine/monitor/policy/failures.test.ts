@@ -7,6 +7,7 @@ import { TASK_DIR, taskFileName } from '../../../../src/engine/agents/taskFile';
 import { FakeClock } from '../../../../src/engine/clock';
 import { DEFAULT_STAGES } from '../../../../src/engine/model/schema';
 import { appendFile } from 'node:fs/promises';
+import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
 import { assignedStages, diligent, entries, failsFirst, story, withRig, type Rig } from './policyKit';
 
 /**
@@ -270,3 +271,48 @@ void test('a failing stage check fails the attempt with its output kept; the ret
     },
   );
 });
+
+const DIRTY_TODO =
+  'a failed attempt settles without commitAll, so its uncommitted files stay in the worktree, and every later prepare of that agent fails "has uncommitted changes" until the task is blocked (and the agent is stuck for other tasks too)';
+
+void test(
+  'an attempt whose check failed, its work left uncommitted, does not keep the retry from starting',
+  { todo: DIRTY_TODO },
+  async () => {
+    let checks = 0;
+    await withRig(
+      {
+        tasks: ONE,
+        config: { stages: DEFAULT_STAGES.map((s) => (s.name === 'implementation' ? { ...s, check: 'npm test' } : s)) },
+        checks: { 'npm test': () => (++checks === 1 ? 1 : 0) },
+      },
+      async (rig) => {
+        const idle = await rig.run();
+        const t = rig.task('TASK-001');
+        assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, `${story(t)}: ${t.blocked_reason ?? ''}`);
+      },
+    );
+  },
+);
+
+void test(
+  'an attempt that crashed after writing files does not keep the retry from starting',
+  { todo: DIRTY_TODO },
+  async () => {
+    await withRig({ tasks: ONE, programs: { implementer: failsAfterWriting() } }, async (rig) => {
+      const idle = await rig.run();
+      const t = rig.task('TASK-001');
+      assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, `${story(t)}: ${t.blocked_reason ?? ''}`);
+    });
+  },
+);
+
+/** Writes its file, then crashes (exit 1) on its first run; diligent after. */
+function failsAfterWriting(): ScriptedAgent {
+  let runs = 0;
+  return async (req, io) => {
+    await io.write(`src/${req.taskId}.js`, 'half done\n');
+    if (++runs === 1) return 1;
+    return diligent(req, io);
+  };
+}

@@ -244,19 +244,23 @@ export class Rig {
     );
   }
 
-  /** Waits until the state satisfies `check`. */
+  /** Waits until `check` holds: asked on every change of the state, and every few milliseconds. */
   async until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
     if (check()) return;
     let sub: Disposable | undefined;
+    let poll: NodeJS.Timeout | undefined;
     const p = new Promise<void>((resolve) => {
-      sub = this.pipeline.events.on('state:changed', () => {
+      const ask = () => {
         if (check()) resolve();
-      });
+      };
+      sub = this.pipeline.events.on('state:changed', ask);
+      poll = setInterval(ask, 5);
     });
     try {
       await within(what, ms, p);
     } finally {
       sub?.dispose();
+      clearInterval(poll);
     }
   }
 
