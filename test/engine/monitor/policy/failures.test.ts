@@ -8,7 +8,17 @@ import { FakeClock } from '../../../../src/engine/clock';
 import { DEFAULT_STAGES } from '../../../../src/engine/model/schema';
 import { appendFile } from 'node:fs/promises';
 import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
-import { assignedStages, diligent, entries, failsFirst, story, withRig, type Rig } from './policyKit';
+import {
+  assignedStages,
+  committing,
+  diligent,
+  DIRTY_TODO,
+  entries,
+  failsFirst,
+  story,
+  withRig,
+  type Rig,
+} from './policyKit';
 
 /**
  * What the monitor does when an attempt does not simply complete: retries with back-off, blocking
@@ -230,12 +240,7 @@ void test('a failing stage check fails the attempt with its output kept; the ret
       tasks: ONE,
       config: { stages: DEFAULT_STAGES.map((s) => (s.name === 'implementation' ? { ...s, check: 'npm test' } : s)) },
       // The implementer commits its own work, as agents are told to.
-      programs: (ws) => ({
-        implementer: async (req, io) => {
-          await diligent(req, io);
-          await ws.commitAll(req.agentId, `${req.taskId} implementation: attempt ${req.attempt}`);
-        },
-      }),
+      programs: (ws) => ({ implementer: committing(ws) }),
       checks: {
         'npm test': () => (++checks === 1 ? { code: 1, output: '1 failing: parser rejects empty input\n' } : 0),
       },
@@ -271,9 +276,6 @@ void test('a failing stage check fails the attempt with its output kept; the ret
     },
   );
 });
-
-const DIRTY_TODO =
-  'a failed attempt settles without commitAll, so its uncommitted files stay in the worktree, and every later prepare of that agent fails "has uncommitted changes" until the task is blocked (and the agent is stuck for other tasks too)';
 
 void test(
   'an attempt whose check failed, its work left uncommitted, does not keep the retry from starting',

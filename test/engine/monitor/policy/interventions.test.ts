@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assignedStages, diligent, entries, story, withRig } from './policyKit';
+import { DEFAULT_STAGES } from '../../../../src/engine/model/schema';
+import { assignedStages, committing, diligent, DIRTY_TODO, entries, story, withRig } from './policyKit';
 import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
 
 /**
@@ -94,3 +95,70 @@ void test('stopping the monitor stops its agents and requeues their work without
     assert.deepEqual([run!.stopped, run!.status], [true, 'killed']);
   });
 });
+
+void test('a task blocked by hand while its completion is being applied (the check runs) stays blocked; the monitor goes on', async () => {
+  let checkRunning!: () => void;
+  const running = new Promise<void>((r) => (checkRunning = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  await withRig(
+    {
+      tasks: [...TWO, { id: 'TASK-003', title: 'After', paths: ['c/**'], prerequisites: ['TASK-001'] }],
+      config: { stages: DEFAULT_STAGES.map((s) => (s.name === 'implementation' ? { ...s, check: 'npm test' } : s)) },
+      programs: (ws) => ({ implementer: committing(ws) }),
+      checks: {
+        'npm test': async (req) => {
+          if (req.env.PIPELINE_TASK_ID !== 'TASK-001') return 0;
+          checkRunning();
+          await released;
+          return 0;
+        },
+      },
+    },
+    async (rig) => {
+      await rig.start();
+      await running;
+      await rig.pipeline.blockTask('TASK-001', 'stopped by hand during the check');
+      release();
+      const idle = await rig.run();
+      assert.deepEqual(idle, { done: 1, blocked: ['TASK-001'], waiting: ['TASK-003'] });
+      const t = rig.task('TASK-001');
+      assert.equal(t.blocked_reason, 'stopped by hand during the check');
+      assert.equal(t.history.at(-1)!.event, 'block', `nothing was applied after the block: ${story(t)}`);
+      assert.equal(rig.task('TASK-002').status, 'done', 'the monitor went on');
+      assert.equal(rig.pipeline.state.agents.implementer!.status, 'idle');
+    },
+  );
+});
+
+void test(
+  'the agent of a task blocked by hand, its work left uncommitted, can take the next task',
+  { todo: DIRTY_TODO },
+  async () => {
+    await withRig(
+      {
+        tasks: TWO,
+        orchestration: 'sequential',
+        programs: {
+          implementer: async (req, io) => {
+            await io.write(`src/${req.taskId}.js`, 'half done\n');
+            if (req.taskId === 'TASK-001') await io.hold();
+            await diligent(req, io);
+          },
+        },
+      },
+      async (rig) => {
+        await rig.start();
+        await rig.whenStarted('implementer', 'TASK-001');
+        await rig.pipeline.blockTask('TASK-001', 'stopped by hand');
+        const idle = await rig.run();
+        const t = rig.task('TASK-002');
+        assert.deepEqual(
+          idle,
+          { done: 1, blocked: ['TASK-001'], waiting: [] },
+          `TASK-002: ${story(t)}: ${t.blocked_reason ?? ''}`,
+        );
+      },
+    );
+  },
+);

@@ -99,3 +99,60 @@ void test('sequential mode: one task at a time through every stage; current-task
     assert.equal(readFileSync(currentFile, 'utf8'), '', 'and is empty at the end');
   });
 });
+
+void test('parallel mode: tasks whose paths overlap are never in test or implementation together; disjoint ones are', async () => {
+  const tasks: TaskSpec[] = [
+    { id: 'TASK-001', title: 'Lib one', paths: ['lib/**'] },
+    { id: 'TASK-002', title: 'Lib two', paths: ['lib/parser/*.js'] },
+    { id: 'TASK-003', title: 'Lib three', paths: ['lib/**/*.js', 'docs/lib.md'] },
+    { id: 'TASK-004', title: 'Docs', paths: ['docs/**'] },
+    { id: 'TASK-005', title: 'Elsewhere', paths: ['app/**'] },
+  ];
+  const overlapping = new Set(['TASK-001/TASK-002', 'TASK-001/TASK-003', 'TASK-002/TASK-003', 'TASK-003/TASK-004']);
+  const guarded = new Set(['test', 'implementation']);
+  let rig: Rig | undefined;
+  let together = false;
+  await withRig(
+    {
+      tasks,
+      agents: [
+        ['architect', 'architect'],
+        ['architect-2', 'architect'],
+        ['tester', 'tester'],
+        ['tester-2', 'tester'],
+        ['implementer', 'implementer'],
+        ['implementer-2', 'implementer'],
+        ['supervisor', 'supervisor'],
+      ],
+      programs: {
+        // TASK-005's tester finishes once another task is in a guarded stage with it.
+        tester: async (req, io) => {
+          if (req.taskId === 'TASK-005') {
+            await rig!.until('another task in test or implementation', () =>
+              Object.values(rig!.pipeline.state.tasks).some(
+                (t) => t.id !== 'TASK-005' && t.status === 'working' && guarded.has(t.stage),
+              ),
+            );
+            together = true;
+          }
+          await diligent(req, io);
+        },
+      },
+    },
+    async (r) => {
+      rig = r;
+      const violations: string[] = [];
+      r.pipeline.events.on('task:transition', (e) => {
+        if (e.event.type !== 'assign' || !guarded.has(e.after.stage)) return;
+        for (const t of Object.values(r.pipeline.state.tasks)) {
+          const pair = [t.id, e.after.id].sort().join('/');
+          if (t.id !== e.after.id && t.status === 'working' && guarded.has(t.stage) && overlapping.has(pair))
+            violations.push(`${e.after.id} (${e.after.stage}) started while ${t.id} was in ${t.stage}`);
+        }
+      });
+      assert.deepEqual(await r.run(), { done: tasks.length, blocked: [], waiting: [] });
+      assert.deepEqual(violations, []);
+      assert.ok(together, 'disjoint tasks did share the guarded stages');
+    },
+  );
+});

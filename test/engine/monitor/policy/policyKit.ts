@@ -61,6 +61,18 @@ export const diligent: ScriptedAgent = async (req, io) => {
   await io.complete();
 };
 
+/** A diligent agent that commits its own work before its marker (as agents are told to), as `git commit` would. */
+export function committing(ws: MemoryWorkspace): ScriptedAgent {
+  return async (req, io) => {
+    const file = roleFile(req.role, req.taskId);
+    if (file) {
+      await io.write(file, `${req.taskId} by ${req.agentId}, attempt ${req.attempt}\n`);
+      await ws.commitAll(req.agentId, `${req.taskId} ${req.role}: attempt ${req.attempt}`);
+    }
+    await io.complete();
+  };
+}
+
 /** The agents' programs: one per default role, all diligent. */
 export function defaultPrograms(): Record<string, ScriptedAgent> {
   return { architect: diligent, tester: diligent, implementer: diligent, supervisor: diligent };
@@ -314,3 +326,12 @@ export function failsFirst(n: number, code = 1): ScriptedAgent {
     return diligent(req, io);
   };
 }
+
+/**
+ * A known gap: an attempt that ends any way but by its marker (a failed check, an exit without a
+ * marker, a timeout, a person's block, cancel or stop) settles without commitAll, so the files its
+ * agent left uncommitted stay in the worktree, and every later prepare of that agent's worktree
+ * fails "has uncommitted changes": the retry, and any other task the agent is given.
+ */
+export const DIRTY_TODO =
+  'an attempt that ends without its marker leaves its uncommitted files in the worktree; every later prepare of that agent then fails "has uncommitted changes"';
