@@ -27,7 +27,7 @@ import { MemoryWorkspace } from '../../../support/twins/memoryWorkspace';
 /**
  * The monitor's policy on the twins: a real Pipeline (state, journal, scheduler) in a temporary
  * directory, and the in-memory workspace, runner and checks for git, processes and stage checks.
- * A whole run takes milliseconds, so each policy is tested on its own. File events are off: a
+ * A whole run takes a fraction of a second, so each policy is tested on its own. File events are off: a
  * marker is read when its agent exits, or when a test asks for the rescan (`monitor.rescanNow()`),
  * so a test decides when the monitor sees it. Every wait is a condition raced against a limit.
  */
