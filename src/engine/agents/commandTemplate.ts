@@ -3,7 +3,9 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
 import type { AgentPermissions } from './cli/agentCli';
 import { adapterFor } from './cli/agentCliRegistry';
+import { aiderAdapter } from './cli/aiderAdapter';
 import { claudeAdapter } from './cli/claudeAdapter';
+import { geminiAdapter } from './cli/geminiAdapter';
 
 /**
  * How an agent's command is started. A command is a preset name or a template such as
@@ -44,12 +46,12 @@ export const PRESETS: Record<string, Preset> = {
     template: `codex exec --full-auto "${PROMPT}"`,
   },
   gemini: {
-    description: 'Gemini CLI, non-interactive (`gemini -p`), auto-approve',
-    template: `gemini --yolo -p "${PROMPT}"`,
+    description: geminiAdapter.description,
+    template: `gemini --prompt "${PROMPT}" --skip-trust --approval-mode auto_edit --output-format stream-json`,
   },
   aider: {
-    description: 'Aider, one message then exit (`aider --message`)',
-    template: `aider --yes-always --no-auto-commits --message "${PROMPT}"`,
+    description: aiderAdapter.description,
+    template: `aider --yes-always --no-auto-commits --no-suggest-shell-commands --file {taskFile} --message "${PROMPT}"`,
   },
   scripted: {
     description: "Agent Pipeline's scripted agent (demos and tests)",

@@ -1,6 +1,6 @@
 import { transitionAttempt, type AttemptEvent, type AttemptStatus } from '../model/attemptLifecycle';
 import type { StageConfig } from '../model/schema';
-import type { RunHandle } from '../ports/agentRunner';
+import type { RunHandle, RunRequest } from '../ports/agentRunner';
 
 /**
  * The attempts in flight, one per agent at most, each moving along the attempt lifecycle
@@ -19,15 +19,17 @@ export interface Attempt {
   /** Clock time the attempt began, for durations. */
   readonly startedAt: number;
   status: AttemptStatus;
-  /** The stage's timeout, while armed. */
-  timer: NodeJS.Timeout | undefined;
+  /** What the runner was asked to run (the log, the command), once known. */
+  request: RunRequest | null;
+  /** The stage's timeout and stall watch, while armed. */
+  timers: NodeJS.Timeout[];
 }
 
 export class AttemptTable {
   private readonly byAgent = new Map<string, Attempt>();
 
-  open(a: Omit<Attempt, 'status' | 'timer' | 'handle' | 'taskFile'> & { taskFile?: string }): Attempt {
-    const attempt: Attempt = { taskFile: '', ...a, handle: null, status: 'preparing', timer: undefined };
+  open(a: Omit<Attempt, 'status' | 'timers' | 'handle' | 'taskFile' | 'request'> & { taskFile?: string }): Attempt {
+    const attempt: Attempt = { taskFile: '', ...a, handle: null, request: null, status: 'preparing', timers: [] };
     this.byAgent.set(a.agentId, attempt);
     return attempt;
   }
@@ -47,7 +49,7 @@ export class AttemptTable {
   /**
    * Moves an attempt along its lifecycle. False when the event is a race the lifecycle ignores (the
    * attempt settled already, a marker read twice): the caller then does nothing. Settling clears
-   * the attempt's timer; it stays in the table until `close`, once its command is stopped and its
+   * the attempt's timers; it stays in the table until `close`, once its command is stopped and its
    * outcome recorded, so the pipeline is never reported idle while an agent is still being stopped.
    */
   move(a: Attempt, event: AttemptEvent): boolean {
@@ -55,8 +57,7 @@ export class AttemptTable {
     if (next === null) return false;
     a.status = next;
     if (next === 'settled') {
-      if (a.timer) clearTimeout(a.timer);
-      a.timer = undefined;
+      disarm(a);
     }
     return true;
   }
@@ -65,4 +66,10 @@ export class AttemptTable {
   close(a: Attempt): void {
     if (this.byAgent.get(a.agentId) === a) this.byAgent.delete(a.agentId);
   }
+}
+
+/** Clears an attempt's timeout and stall watch. */
+export function disarm(a: Attempt): void {
+  for (const t of a.timers) clearTimeout(t);
+  a.timers = [];
 }

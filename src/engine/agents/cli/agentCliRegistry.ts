@@ -1,5 +1,7 @@
 import type { AgentCliAdapter } from './agentCli';
+import { aiderAdapter } from './aiderAdapter';
 import { claudeAdapter } from './claudeAdapter';
+import { geminiAdapter } from './geminiAdapter';
 
 /**
  * The agent CLIs the engine knows by preset name. A preset with an adapter is started the way its
@@ -13,6 +15,8 @@ function register(adapter: AgentCliAdapter): void {
 
 // One line per CLI.
 register(claudeAdapter);
+register(geminiAdapter);
+register(aiderAdapter);
 
 export const AGENT_CLI_ADAPTERS: ReadonlyMap<string, AgentCliAdapter> = adapters;
 
