@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AgentInvocationContext, AgentPermissions } from '../../src/engine/agents/cli/agentCli';
-import { codexAdapter } from '../../src/engine/agents/cli/codexAdapter';
+import { codexAdapter, codexResumeInvocation, readCodexStream } from '../../src/engine/agents/cli/codexAdapter';
 import { findMarker } from '../../src/engine/agents/completionMarker';
 import { TASK_DIR, renderTaskFile, taskFileName } from '../../src/engine/agents/taskFile';
 import {
@@ -88,10 +88,18 @@ interface Stage {
 async function runStage(
   parent: string | undefined,
   model: ScriptedModel,
-  opts: { permissions?: AgentPermissions; key?: string | null; retries?: number } = {},
+  opts: {
+    permissions?: AgentPermissions;
+    key?: string | null;
+    retries?: number;
+    /** Nothing listens at the server's address: it is closed before Codex starts. */
+    refused?: boolean;
+    stopWhen?: RegExp;
+  } = {},
 ): Promise<Stage> {
   const repo = await tempRepo(parent === undefined ? {} : { parent });
   const server = await startOpenAIServer(model);
+  if (opts.refused) await server.close();
   await writeCodexConfig(repo.home, {
     serverUrl: server.url,
     requestMaxRetries: opts.retries ?? 0,
@@ -103,6 +111,7 @@ async function runStage(
   const run = await runCli([agentCliPath('codex'), ...inv.argv.slice(1)], {
     cwd: repo.worktree,
     env: { ...codexEnv(repo.home, opts.key === undefined ? 'sk-local-test' : opts.key), ...inv.env },
+    ...(opts.stopWhen ? { stopWhen: opts.stopWhen } : {}),
   });
   return { repo, server, taskFile, run };
 }
@@ -174,18 +183,15 @@ for (const where of ['/tmp', 'outside /tmp'] as const) {
 
       // The JSON stream: the thread id for `codex exec resume`, each command, the turn's usage.
       const events = eventsOf(run.stdout);
-      const started = events.find((e) => e.type === 'thread.started');
-      assert.match(started?.thread_id ?? '', /^[0-9a-f-]{36}$/);
+      const facts = readCodexStream(run.stdout);
+      assert.match(facts.threadId ?? '', /^[0-9a-f-]{36}$/);
+      assert.equal(facts.lastMessage, 'Done.');
+      // Codex adds up the turn's six responses; input counts the cached tokens too (OpenAI's way).
+      assert.deepEqual(facts.usage, { input: 6 * 1600, cachedInput: 6 * 400, output: 6 * 80, reasoningOutput: 0 });
       const commands = events.filter((e) => e.type === 'item.completed' && e.item?.type === 'command_execution');
       assert.equal(commands.length, 5);
       assert.ok(commands.every((e) => e.item?.exit_code === 0));
       assert.match(commands[3]!.item!.command!, /git add -A && git commit/);
-      const done = events.find((e) => e.type === 'turn.completed');
-      // Codex adds up the turn's six responses; input counts the cached tokens too (OpenAI's way).
-      assert.deepEqual(
-        { input: done?.usage?.input_tokens, cached: done?.usage?.cached_input_tokens, out: done?.usage?.output_tokens },
-        { input: 6 * 1600, cached: 6 * 400, out: 6 * 80 },
-      );
       // The saved sample shows the same kinds of events in the same order.
       const sample = eventsOf(await readFile(FIXTURE, 'utf8'));
       assert.deepEqual(
@@ -221,6 +227,42 @@ for (const where of ['/tmp', 'outside /tmp'] as const) {
     });
   });
 }
+
+void test('codex exec resume continues the thread, in the same sandbox, from the id in the stream', async () => {
+  // The first run edits; the resumed one commits. The model sees the whole conversation again.
+  let resumed = false;
+  const model: ScriptedModel = (t) => {
+    if (!resumed)
+      return t.toolResults.length === 0
+        ? { action: { kind: 'shell', command: 'echo first > first.txt' } }
+        : { action: { kind: 'text', text: 'Edited.' } };
+    return t.toolResults.length === 1
+      ? { action: { kind: 'shell', command: 'git add -A && git commit -q -m resumed && echo committed' } }
+      : { action: { kind: 'text', text: 'Committed.' } };
+  };
+  const s = keep(await runStage(undefined, model));
+  assert.equal(s.run.code, 0, describeRun(s.run));
+  const first = readCodexStream(s.run.stdout);
+  assert.ok(first.threadId);
+  resumed = true;
+  const ctx = { ...contextOf(s.repo, s.taskFile), prompt: 'Now commit it.' };
+  const inv = codexResumeInvocation(ctx, first.threadId);
+  const run = await runCli([agentCliPath('codex'), ...inv.argv.slice(1)], {
+    cwd: s.repo.worktree,
+    env: { ...codexEnv(s.repo.home, 'sk-local-test'), ...inv.env },
+  });
+  assert.equal(run.code, 0, describeRun(run));
+  const second = readCodexStream(run.stdout);
+  assert.equal(second.threadId, first.threadId);
+  assert.equal(second.lastMessage, 'Committed.');
+  assert.equal((await git(s.repo.worktree, ['log', '--format=%s', 'main..HEAD'])).trim(), 'resumed');
+  const last = s.server.requests.at(-1)!;
+  assert.equal(last.prompt, PROMPT(s.taskFile), 'the first prompt is still the first user message');
+  assert.equal(last.toolResults.length, 2);
+  assert.match(last.toolResults[1]!, /committed/);
+  // The usage of a resumed thread is the whole thread's: both runs' four responses.
+  assert.deepEqual(second.usage, { input: 4 * 100, cachedInput: 0, output: 4 * 20, reasoningOutput: 0 });
+});
 
 describe("the adapter's reading of Codex's real failures", () => {
   const errorModel =
@@ -297,6 +339,16 @@ describe("the adapter's reading of Codex's real failures", () => {
     assert.equal(s.run.code, 1, describeRun(s.run));
     const f = codexAdapter.classify(s.run, s.run.stdout + s.run.stderr);
     assert.deepEqual(f, { kind: 'limit', summary: 'exceeded retry limit, last status: 429 Too Many Requests' });
+  });
+
+  void test('nothing listening: Codex waits for the network; stopped, the run is transient', async () => {
+    // Codex retries a refused connection without end ("Reconnecting... waiting for network"),
+    // whatever its retry settings: only the pipeline's stage timeout ends such a run.
+    const s = keep(await runStage(undefined, errorModel(500, {}), { refused: true, stopWhen: /waiting for network/ }));
+    assert.equal(s.run.signal, 'SIGTERM', describeRun(s.run));
+    const f = codexAdapter.classify(s.run, s.run.stdout + s.run.stderr);
+    assert.equal(f?.kind, 'transient', JSON.stringify(f));
+    assert.match(f.summary, /Reconnecting\.\.\. waiting for network \(Connection failed: error sending request/);
   });
 
   void test('--full-auto (gone in 0.171.0) is permanent', async () => {

@@ -122,6 +122,11 @@ export interface RunCliOptions {
   env: Record<string, string>;
   /** A safety net for a CLI that never ends: the child's process group is killed then. */
   timeoutMs?: number;
+  /**
+   * Ends the run (SIGTERM to the process group, as the pipeline stops an agent) once the output
+   * shows this: for a CLI that waits forever, the test waits for the words it waits with.
+   */
+  stopWhen?: RegExp;
 }
 
 /**
@@ -139,15 +144,29 @@ export function runCli(argv: string[], opts: RunCliOptions): Promise<CliRun> {
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
+    let stopping = false;
+    const kill = (signal: NodeJS.Signals): void => {
       try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
       } catch {
         // Already gone.
       }
-    }, opts.timeoutMs ?? 90_000);
+    };
+    const seen = (): void => {
+      if (!stopping && opts.stopWhen?.test(stdout + stderr)) {
+        stopping = true;
+        kill('SIGTERM');
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      seen();
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      seen();
+    });
+    const timer = setTimeout(() => kill('SIGKILL'), opts.timeoutMs ?? 90_000);
     child.on('error', (e) => {
       clearTimeout(timer);
       fail(e);

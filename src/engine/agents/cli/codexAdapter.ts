@@ -42,7 +42,8 @@ function badEntry(list: 'allow' | 'deny', entry: string, i: number, known: strin
   });
 }
 
-function invocation(ctx: AgentInvocationContext): AgentInvocation {
+/** The options of `codex exec` for one stage: the sandbox, the writable git dirs, the user's extras. */
+function execOptions(ctx: AgentInvocationContext): string[] {
   const { allow, deny, extraArgs } = ctx.permissions;
   let sandbox: Sandbox = 'workspace-write';
   let network = false;
@@ -61,23 +62,95 @@ function invocation(ctx: AgentInvocationContext): AgentInvocation {
     else if (entry === 'tmp') excludeTmp = true;
     else throw badEntry('deny', entry, i, '"commit", "write" or "tmp"');
   });
-  const argv = ['codex', 'exec', '--json', '--sandbox', sandbox, '--cd', ctx.worktree];
+  const options = ['--json', '--sandbox', sandbox, '--cd', ctx.worktree];
   if (sandbox === 'workspace-write') {
     const dirs = [...(commit ? ctx.gitWritableDirs : []), ...extraDirs];
-    for (const dir of [...new Set(dirs)]) argv.push('--add-dir', dir);
-    if (network) argv.push('-c', 'sandbox_workspace_write.network_access=true');
+    for (const dir of [...new Set(dirs)]) options.push('--add-dir', dir);
+    if (network) options.push('-c', 'sandbox_workspace_write.network_access=true');
     if (excludeTmp)
-      argv.push(
+      options.push(
         '-c',
         'sandbox_workspace_write.exclude_slash_tmp=true',
         '-c',
         'sandbox_workspace_write.exclude_tmpdir_env_var=true',
       );
   }
+  return [...options, ...extraArgs];
+}
+
+function invocation(ctx: AgentInvocationContext): AgentInvocation {
   // A prompt that began with "-" would be read as an option: `--` ends the options.
-  argv.push(...extraArgs, '--', ctx.prompt);
   // The user's environment (keys, CODEX_HOME, proxy) reaches the CLI through the runner as it is.
-  return { argv, env: {} };
+  return { argv: ['codex', 'exec', ...execOptions(ctx), '--', ctx.prompt], env: {} };
+}
+
+/**
+ * Continues an earlier run's conversation (its `thread.started` id) with a new prompt, in the same
+ * sandbox. `codex exec resume` takes no sandbox options of its own: they go before `resume`, where
+ * `codex exec` reads them for the resumed thread too.
+ */
+export function codexResumeInvocation(ctx: AgentInvocationContext, threadId: string): AgentInvocation {
+  return { argv: ['codex', 'exec', ...execOptions(ctx), 'resume', '--', threadId, ctx.prompt], env: {} };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Reading a run's JSON stream.
+
+export interface CodexUsage {
+  /** Input tokens, cached ones included (OpenAI's convention). */
+  input: number;
+  cachedInput: number;
+  output: number;
+  reasoningOutput: number;
+}
+
+export interface CodexStreamFacts {
+  /** The id `codex exec resume` takes (`thread.started`). */
+  threadId: string | null;
+  /**
+   * The last `turn.completed` usage: the sum over the turn's requests. A resumed thread reports
+   * the sum over the whole thread, its earlier runs included.
+   */
+  usage: CodexUsage | null;
+  /** The agent's last message (`item.completed` of type `agent_message`). */
+  lastMessage: string | null;
+}
+
+interface StreamEvent {
+  type?: string;
+  thread_id?: string;
+  usage?: Record<string, unknown>;
+  item?: { type?: string; text?: unknown };
+}
+
+function count(u: Record<string, unknown>, key: string): number {
+  const v = u[key];
+  return typeof v === 'number' ? v : 0;
+}
+
+/** What a `codex exec --json` output says about the run; lines that are not events are skipped. */
+export function readCodexStream(output: string): CodexStreamFacts {
+  const facts: CodexStreamFacts = { threadId: null, usage: null, lastMessage: null };
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let ev: StreamEvent;
+    try {
+      ev = JSON.parse(line) as StreamEvent;
+    } catch {
+      continue;
+    }
+    if (ev.type === 'thread.started' && typeof ev.thread_id === 'string') facts.threadId = ev.thread_id;
+    else if (ev.type === 'turn.completed' && ev.usage)
+      facts.usage = {
+        input: count(ev.usage, 'input_tokens'),
+        cachedInput: count(ev.usage, 'cached_input_tokens'),
+        output: count(ev.usage, 'output_tokens'),
+        reasoningOutput: count(ev.usage, 'reasoning_output_tokens'),
+      };
+    else if (ev.type === 'item.completed' && ev.item?.type === 'agent_message' && typeof ev.item.text === 'string')
+      facts.lastMessage = ev.item.text;
+  }
+  return facts;
 }
 
 // ------------------------------------------------------------------------------------------------
