@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AgentInvocationContext, AgentPermissions } from '../../src/engine/agents/cli/agentCli';
@@ -227,6 +228,40 @@ for (const where of ['/tmp', 'outside /tmp'] as const) {
     });
   });
 }
+
+/** A model that runs one command and ends; the command's output is the run's first tool result. */
+function oneCommand(command: string): ScriptedModel {
+  return (t) =>
+    t.toolResults.length === 0 ? { action: { kind: 'shell', command } } : { action: { kind: 'text', text: 'ok' } };
+}
+
+void test('deny "tmp" closes /tmp to a worktree under it; the worktree itself stays writable', async () => {
+  const s = keep(
+    await runStage(undefined, oneCommand('touch inside; echo "inside=$?"; touch ../neighbour; echo "neighbour=$?"'), {
+      permissions: { allow: [], deny: ['tmp'], extraArgs: [] },
+    }),
+  );
+  assert.equal(s.run.code, 0, describeRun(s.run));
+  const out = s.server.requests.at(-1)!.toolResults[0]!;
+  assert.match(out, /inside=0/);
+  // stderr and stdout share the command's output, in no fixed order.
+  assert.match(out, /neighbour': Read-only file system/);
+  assert.match(out, /neighbour=1/);
+});
+
+void test('the network: refused in the sandbox by default, open with allow "network"', async () => {
+  const listener = createServer((socket) => socket.end());
+  await new Promise<void>((ok) => listener.listen(0, '127.0.0.1', ok));
+  cleanups.push(() => new Promise<void>((ok) => listener.close(() => ok())));
+  const port = (listener.address() as AddressInfo).port;
+  const probe = `node -e 'require("net").connect(${port}, "127.0.0.1").on("connect", () => { console.log("connected"); process.exit(0) }).on("error", (e) => { console.log(e.code); process.exit(1) })'`;
+  const closed = keep(await runStage(undefined, oneCommand(probe)));
+  assert.match(closed.server.requests.at(-1)!.toolResults[0]!, /Process exited with code 1[\s\S]*EPERM/);
+  const open = keep(
+    await runStage(undefined, oneCommand(probe), { permissions: { allow: ['network'], deny: [], extraArgs: [] } }),
+  );
+  assert.match(open.server.requests.at(-1)!.toolResults[0]!, /Process exited with code 0[\s\S]*connected/);
+});
 
 void test('codex exec resume continues the thread, in the same sandbox, from the id in the stream', async () => {
   // The first run edits; the resumed one commits. The model sees the whole conversation again.
