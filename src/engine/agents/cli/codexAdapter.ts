@@ -28,6 +28,14 @@ import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailu
  * - deny `tmp`: `/tmp` and `$TMPDIR` are no longer writable (they are by default, so an agent whose
  *   worktree is under `/tmp` can write its neighbours' worktrees there).
  * `extraArgs` go in as they are, before the prompt.
+ *
+ * What a runner must know:
+ * - stdin must be closed (`/dev/null`) or a terminal: with an open pipe, `codex exec` waits for its
+ *   end before it starts (it appends piped input to the prompt).
+ * - Codex retries failed requests itself (provider settings `request_max_retries`, 4 by default,
+ *   and `stream_max_retries`, 5): 500s end the run after about 30 requests and 25 s, a 401 after 6.
+ *   A refused connection and a model that never answers are retried without end ("Reconnecting...
+ *   waiting for network"): only the stage's timeout ends such a run.
  */
 
 type Sandbox = 'read-only' | 'workspace-write' | 'danger-full-access';
