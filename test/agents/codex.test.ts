@@ -96,9 +96,12 @@ async function runStage(
     /** Nothing listens at the server's address: it is closed before Codex starts. */
     refused?: boolean;
     stopWhen?: RegExp;
+    /** Changes the git dirs the engine would give the adapter. */
+    gitDirs?: (dirs: string[]) => string[];
   } = {},
 ): Promise<Stage> {
-  const repo = await tempRepo(parent === undefined ? {} : { parent });
+  const made = await tempRepo(parent === undefined ? {} : { parent });
+  const repo = opts.gitDirs ? { ...made, gitWritableDirs: opts.gitDirs(made.gitWritableDirs) } : made;
   const server = await startOpenAIServer(model);
   if (opts.refused) await server.close();
   await writeCodexConfig(repo.home, {
@@ -234,6 +237,34 @@ function oneCommand(command: string): ScriptedModel {
   return (t) =>
     t.toolResults.length === 0 ? { action: { kind: 'shell', command } } : { action: { kind: 'text', text: 'ok' } };
 }
+
+void test("the common dir's whole refs/ lets an agent move main; the task branches' refs alone still commit", async () => {
+  // The git dirs as agent-clis.md gives them make every ref writable, main's too. Narrowed to the
+  // task branches' folders (refs/heads/pipeline and its reflogs), a commit still works and main is
+  // out of reach; other task branches are not.
+  const probe =
+    'echo a > a.txt && git add a.txt && git commit -q -m work; echo "commit=$?"; ' +
+    'git update-ref refs/heads/main HEAD; echo "move-main=$?"';
+  const parent = await nonTmpParent();
+  const full = keep(await runStage(parent, oneCommand(probe)));
+  const fullOut = full.server.requests.at(-1)!.toolResults[0]!;
+  assert.match(fullOut, /commit=0/);
+  assert.match(fullOut, /move-main=0/);
+  assert.equal(await git(full.repo.repo, ['rev-parse', 'main']), await git(full.repo.worktree, ['rev-parse', 'HEAD']));
+
+  const narrow = ([own, objects, refs, logs]: string[]): string[] => [
+    own!,
+    objects!,
+    join(refs!, 'heads', 'pipeline'),
+    join(logs!, 'refs', 'heads', 'pipeline'),
+  ];
+  const s = keep(await runStage(parent, oneCommand(probe), { gitDirs: narrow }));
+  const out = s.server.requests.at(-1)!.toolResults[0]!;
+  assert.match(out, /commit=0/);
+  assert.match(out, /refs\/heads\/main\.lock': Read-only file system/);
+  assert.match(out, /move-main=128/);
+  assert.equal((await git(s.repo.worktree, ['log', '--format=%s', 'main..HEAD'])).trim(), 'work');
+});
 
 void test('deny "tmp" closes /tmp to a worktree under it; the worktree itself stays writable', async () => {
   const s = keep(
