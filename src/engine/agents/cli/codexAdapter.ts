@@ -16,6 +16,10 @@ import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailu
  *   the worktree anyway, so `git commit` fails with "Read-only file system" unless the directories a
  *   commit writes (the worktree's own git dir and the common dir's `objects`, `refs`, `logs`) are
  *   added with `--add-dir`. Adding `<repo>/.git` itself does not help: it stays read-only.
+ *   The adapter adds what the engine gives (`ctx.gitWritableDirs`). The whole `refs/` lets an agent
+ *   move any branch, the target's too (`git update-ref refs/heads/main …`); `refs/heads/pipeline`
+ *   and `logs/refs/heads/pipeline` in their place commit just as well and keep the target out of
+ *   reach (codex.test.ts shows both).
  * - `codex exec` never asks for approval: a command the sandbox refuses simply fails, and the
  *   model is told so.
  *
