@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
 import { taskSpecSchema, type TaskSpecParsed } from '../model/schema';
-import { orderByPrerequisites } from './importOrder';
+import { orderWithoutCycles } from './importCycles';
 import {
   DEFAULT_PREFIX,
   ImportWarnings,
@@ -16,7 +16,7 @@ import {
   type ImportedTask,
   type TaskDraft,
 } from './importTypes';
-import { assertNoDuplicateKeys, formatJsonPath, lineColumn, parseJsonText } from './jsonLocation';
+import { assertNoDuplicateKeys, formatJsonPath, lineColumn, parseJsonText, stripByteOrderMark } from './jsonLocation';
 import { readSeedState } from './seedStateFormat';
 import { readTaskMaster } from './taskMasterFormat';
 
@@ -31,7 +31,8 @@ export type { ImportFileOptions, ImportFormat, ImportOptions, ImportResult, Impo
  * - `taskmaster-tagged`: Task Master's tasks.json since v0.17, `{ "<tag>": { "tasks": [...] } }`.
  * - `taskmaster-legacy`: Task Master's untagged tasks.json, `{ "tasks": [...] }`.
  *
- * Nothing here writes anything: the caller adds the tasks (and the scheduler refuses cycles then).
+ * Nothing here writes anything: the caller adds the tasks. A prerequisite cycle is refused here,
+ * naming the file, unless every task on it is done (importCycles.ts).
  * Every problem with the input is a PipelineError('import') naming the file, the place (a JSON path,
  * or line:column when the text is not JSON) and the fix.
  */
@@ -79,8 +80,7 @@ export function detectAndParse(text: string, file: string, opts: ImportOptions =
       fix: 'Use 1 to 16 upper-case letters and digits, starting with a letter, such as TM.',
     });
   }
-  // Editors on Windows save JSON with a byte-order mark, which JSON.parse refuses.
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const body = stripByteOrderMark(text);
   const { format, root } = detectFormat(parseJsonText(body, file), file);
   const warnings = new ImportWarnings();
 
@@ -96,7 +96,12 @@ export function detectAndParse(text: string, file: string, opts: ImportOptions =
     ({ drafts, tag } = readTaskMaster(root, format, file, opts, prefix, warnings));
   }
 
-  const tasks = orderByPrerequisites(drafts.map((d) => finish(d, file)));
+  const tasks = orderWithoutCycles(
+    drafts.map((d) => finish(d, file)),
+    drafts,
+    file,
+    warnings,
+  );
   warnAboutInconsistencies(tasks, warnings);
   return { format, tasks, warnings: warnings.list(), ...(tag !== undefined ? { tag } : {}) };
 }

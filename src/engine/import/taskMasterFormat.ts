@@ -250,7 +250,10 @@ function toDrafts(
   prefix: string,
   warnings: ImportWarnings,
 ): TaskDraft[] {
+  /** Tasks and subtasks by their pipeline key ("12", "12.3"). */
   const byKey = new Map<string, Entry>();
+  /** The same by the key the file writes, which differs for subtasks numbered by position. */
+  const written = new Map<string, Entry>();
   const parents: Entry[] = [];
 
   const duplicate = (what: string, key: string, first: JsonPath, second: JsonPath): never => {
@@ -281,17 +284,29 @@ function toDrafts(
       priority: mapPriority(task.priority, 'medium', id, warnings),
     };
     byKey.set(key, parent);
+    written.set(key, parent);
     parents.push(parent);
-    (task.subtasks ?? []).forEach((sub, si) => {
-      const skey = `${key}.${canonical(sub.id)}`;
-      const spath: JsonPath = [...path, 'subtasks', si];
+    const subtasks = task.subtasks ?? [];
+    const subIds = subtasks.map((sub) => canonical(sub.id));
+    // Subtasks that share an id within their task (AI-written files have them, all carrying the
+    // parent's id, say) are numbered by position, as tm-core numbers subtasks without an id of their
+    // own. What the file calls them still resolves as Task Master's lookups resolve it: an id
+    // shared by several subtasks names the first of them.
+    const byPosition = new Set(subIds).size < subIds.length;
+    if (byPosition) {
+      warnings.add(
+        'Subtasks that share an id within their task, numbered by position (a dependency on a shared id means the first of them, as in Task Master)',
+        `${id} (ids ${subIds.join(', ')} became ${subIds.map((_, si) => si + 1).join(', ')})`,
+      );
+    }
+    subtasks.forEach((sub, si) => {
+      const writtenKey = `${key}.${subIds[si] ?? ''}`;
+      const skey = byPosition ? `${key}.${si + 1}` : writtenKey;
       const sid = `${prefix}-${skey}`;
-      const sprev = byKey.get(skey);
-      if (sprev) duplicate(`Subtask id ${canonical(sub.id)} of task`, key, sprev.path, spath);
       const child: Entry = {
         key: skey,
         id: sid,
-        path: spath,
+        path: [...path, 'subtasks', si],
         item: sub,
         parent,
         children: [],
@@ -300,37 +315,37 @@ function toDrafts(
         priority: mapPriority(sub.priority, parent.priority, sid, warnings),
       };
       byKey.set(skey, child);
+      if (!written.has(writtenKey)) written.set(writtenKey, child);
       parent.children.push(child);
     });
   });
 
   const resolve = (entry: Entry, raw: string | number, depPath: JsonPath): string | null => {
     const d = String(raw).trim();
-    let key: string;
+    let target: Entry | undefined;
     if (d.includes('.')) {
       const [p = '', s = ''] = d.split('.');
-      key = `${canonical(p)}.${canonical(s)}`;
+      target = written.get(`${canonical(p)}.${canonical(s)}`);
     } else if (entry.parent) {
-      const sibling = `${entry.parent.key}.${canonical(d)}`;
-      if (byKey.has(sibling)) key = sibling;
-      else if (byKey.has(canonical(d))) {
-        key = canonical(d);
+      target = written.get(`${entry.parent.key}.${canonical(d)}`);
+      if (!target) {
+        target = written.get(canonical(d));
+        if (!target) {
+          throw importError(
+            file,
+            formatJsonPath(depPath),
+            `${entry.id} (${formatJsonPath(entry.path)}) depends on ${JSON.stringify(raw)}, which is neither a subtask of task ${entry.parent.key} nor a task in ${where}.`,
+            'Correct or remove the dependency (task-master validate-dependencies lists such dependencies, fix-dependencies removes them), then import again.',
+          );
+        }
         warnings.add(
           'Subtask dependencies without a dot that match no sibling, read as top-level tasks (as task-master add-subtask writes them)',
-          `${entry.id} → ${prefix}-${key}`,
-        );
-      } else {
-        throw importError(
-          file,
-          formatJsonPath(depPath),
-          `${entry.id} (${formatJsonPath(entry.path)}) depends on ${JSON.stringify(raw)}, which is neither a subtask of task ${entry.parent.key} nor a task in ${where}.`,
-          'Correct or remove the dependency (task-master validate-dependencies lists such dependencies, fix-dependencies removes them), then import again.',
+          `${entry.id} → ${target.id}`,
         );
       }
     } else {
-      key = canonical(d);
+      target = written.get(canonical(d));
     }
-    const target = byKey.get(key);
     if (!target) {
       throw importError(
         file,
@@ -353,7 +368,7 @@ function toDrafts(
       );
       return null;
     }
-    return key;
+    return target.key;
   };
 
   for (const entry of byKey.values()) {
