@@ -445,8 +445,11 @@ const TM_FIELDS = {
 
 function draftOf(entry: Entry, prerequisites: string[], context: string): TaskDraft {
   const { item } = entry;
+  const description = (item.description ?? '').trim();
   const sections = [
-    (item.description ?? '').trim(),
+    // Task Master requires a description, so a task without one often repeats its title there
+    // (the export writes it so): that says nothing the title does not.
+    description === item.title.trim() ? '' : description,
     section('Details', item.details),
     section('Test strategy', item.testStrategy),
     context,
