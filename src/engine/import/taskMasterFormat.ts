@@ -69,7 +69,13 @@ const itemShape = {
 };
 // Loose objects: Task Master adds fields over time (complexity, updatedAt, metadata, parentId...),
 // and none of them matter to the pipeline, so they are ignored rather than refused.
-const tmSubtaskSchema = z.looseObject(itemShape);
+const SUBTASK_ID_MESSAGE = 'expected a Task Master subtask id: a whole number such as 3 (or "12.3" in task 12)';
+// Some files write a subtask's id with its task's number in front ("12.3"), as Task Master shows it.
+const tmSubtaskIdSchema = z.union(
+  [wholeNumber(SUBTASK_ID_MESSAGE), z.string().regex(/^\s*\d{1,9}(\.\d{1,9})?\s*$/, SUBTASK_ID_MESSAGE)],
+  { error: SUBTASK_ID_MESSAGE },
+);
+const tmSubtaskSchema = z.looseObject({ ...itemShape, id: tmSubtaskIdSchema });
 const tmTaskSchema = z.looseObject({ ...itemShape, subtasks: z.array(tmSubtaskSchema).nullish() });
 const tmTaskListSchema = z.looseObject({ tasks: z.array(tmTaskSchema) });
 
@@ -265,6 +271,30 @@ function toDrafts(
     );
   };
 
+  /**
+   * A subtask's own number. "12.3" in task 12 is 3: files written by some Task Master versions (and
+   * by AI agents copying how it shows subtasks) carry the task's number in front. Task Master itself
+   * then cannot find them by "12.3", so reading them as meant loses nothing.
+   */
+  const subtaskNumber = (raw: string | number, parentKey: string, parentId: string, at: JsonPath): string => {
+    const text = String(raw).trim();
+    if (!text.includes('.')) return canonical(text);
+    const [p = '', k = ''] = text.split('.');
+    if (canonical(p) !== parentKey) {
+      throw importError(
+        file,
+        formatJsonPath(at),
+        `Subtask id ${JSON.stringify(raw)} of task ${parentKey} (${formatJsonPath(at.slice(0, -1))}) names task ${canonical(p)}, not its own.`,
+        'Give the subtask its own number within its task (its position, for example), then import again.',
+      );
+    }
+    warnings.add(
+      'Subtask ids written with their task\'s number in front ("12.3"), read as the number after the dot',
+      `${parentId}.${canonical(k)} (${JSON.stringify(raw)})`,
+    );
+    return canonical(k);
+  };
+
   tasks.forEach((task, ti) => {
     const key = canonical(task.id);
     const path: JsonPath = [...base, 'tasks', ti];
@@ -287,7 +317,7 @@ function toDrafts(
     written.set(key, parent);
     parents.push(parent);
     const subtasks = task.subtasks ?? [];
-    const subIds = subtasks.map((sub) => canonical(sub.id));
+    const subIds = subtasks.map((sub, si) => subtaskNumber(sub.id, key, id, [...path, 'subtasks', si, 'id']));
     // Subtasks that share an id within their task (AI-written files have them, all carrying the
     // parent's id, say) are numbered by position, as tm-core numbers subtasks without an id of their
     // own. What the file calls them still resolves as Task Master's lookups resolve it: an id

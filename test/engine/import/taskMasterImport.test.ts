@@ -517,3 +517,38 @@ void test('fields Task Master adds over time are ignored', () => {
   );
   assert.deepEqual(r.warnings, []);
 });
+
+void test('subtask ids written with their task number in front ("1.3") are read as the number after the dot', () => {
+  const r = detectAndParse(
+    legacy([
+      tmTask(1, {
+        subtasks: [
+          tmTask('1.1', { status: 'done' }),
+          tmTask('1.2', { dependencies: ['1.1'] }),
+          tmTask('1.3', { dependencies: [2] }),
+        ],
+      }),
+      tmTask(2, { dependencies: ['1.3'] }),
+    ]),
+    'dotted.json',
+  );
+  assert.deepEqual(
+    r.tasks.map((t) => `${t.spec.id}:${t.spec.prerequisites.join('+')}`),
+    ['TM-1.1:', 'TM-1.2:TM-1.1', 'TM-1.3:TM-1.2', 'TM-1:TM-1.1+TM-1.2+TM-1.3', 'TM-2:TM-1.3'],
+  );
+  assert.equal(
+    warningMatching(r, /number in front/),
+    'Subtask ids written with their task\'s number in front ("12.3"), read as the number after the dot (3): TM-1.1 ("1.1"), TM-1.2 ("1.2"), TM-1.3 ("1.3").',
+  );
+
+  // Another task's number in front is not a reading of this one: refused, at the id.
+  const other = importErrorOf(
+    () => detectAndParse(legacy([tmTask(1, { subtasks: [tmTask('4.1')] })]), 'other.json'),
+    'other.json',
+  );
+  assert.equal(other.details.where, 'tasks[0].subtasks[0].id');
+  assert.match(other.message, /Subtask id "4\.1" of task 1 \(tasks\[0\]\.subtasks\[0\]\) names task 4, not its own/);
+  // A dotted id is no id for a task.
+  const task = importErrorOf(() => detectAndParse(legacy([tmTask('1.1')]), 'task.json'), 'task.json');
+  assert.equal(task.details.where, 'tasks[0].id');
+});
