@@ -32,6 +32,23 @@ export function formatJsonPath(path: JsonPath): string {
   return out || '(top level)';
 }
 
+const PATH_SEGMENT = /\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/y;
+
+/** The inverse of `formatJsonPath`: `master.tasks[3].title` → `["master", "tasks", 3, "title"]`; null if it is none. */
+export function parseJsonPath(text: string): Array<string | number> | null {
+  const out: Array<string | number> = [];
+  PATH_SEGMENT.lastIndex = 0;
+  while (PATH_SEGMENT.lastIndex < text.length) {
+    const at = PATH_SEGMENT.lastIndex;
+    const m = PATH_SEGMENT.exec(text);
+    if (!m || (at === 0 && text.startsWith('.'))) return null;
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[3] !== undefined) out.push(JSON.parse(m[3]) as string);
+  }
+  return out.length ? out : null;
+}
+
 /** 1-based line and column (in UTF-16 units, as editors count them) of an offset in `text`. */
 export function lineColumn(text: string, offset: number): { line: number; column: number } {
   let line = 1;

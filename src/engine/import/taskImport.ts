@@ -16,7 +16,15 @@ import {
   type ImportedTask,
   type TaskDraft,
 } from './importTypes';
-import { assertNoDuplicateKeys, formatJsonPath, lineColumn, parseJsonText, stripByteOrderMark } from './jsonLocation';
+import {
+  assertNoDuplicateKeys,
+  formatJsonPath,
+  lineColumn,
+  parseJsonPath,
+  parseJsonText,
+  placeOfPath,
+  stripByteOrderMark,
+} from './jsonLocation';
 import { readSeedState } from './seedStateFormat';
 import { readTaskMaster } from './taskMasterFormat';
 
@@ -81,7 +89,38 @@ export function detectAndParse(text: string, file: string, opts: ImportOptions =
     });
   }
   const body = stripByteOrderMark(text);
-  const { format, root } = detectFormat(parseJsonText(body, file), file);
+  const parsed = parseJsonText(body, file);
+  try {
+    return readParsed(parsed, body, file, opts, prefix);
+  } catch (err) {
+    throw withLineAndColumn(err, body);
+  }
+}
+
+/**
+ * An import error placed by a JSON path also says where that is in the text, found with
+ * jsonc-parser: in a file of thousands of tasks, `master.tasks[4211].subtasks[2].id` alone is hard
+ * to find. Only on the error path, so a good file is parsed once.
+ */
+function withLineAndColumn(err: unknown, body: string): unknown {
+  if (!(err instanceof PipelineError) || err.code !== 'import' || !err.details.where) return err;
+  const path = parseJsonPath(err.details.where);
+  // A missing key has no place of its own: the nearest object that is there says where to look.
+  for (let n = path?.length ?? 0; path && n > 0; n--) {
+    const place = placeOfPath(body, path.slice(0, n));
+    if (!place) continue;
+    const what = n === path.length ? 'It' : formatJsonPath(path.slice(0, n));
+    return new PipelineError(
+      'import',
+      `${err.message} ${what} is at line ${place.line}, column ${place.column}.`,
+      err.details,
+    );
+  }
+  return err;
+}
+
+function readParsed(parsed: unknown, body: string, file: string, opts: ImportOptions, prefix: string): ImportResult {
+  const { format, root } = detectFormat(parsed, file);
   const warnings = new ImportWarnings();
 
   let drafts: TaskDraft[];

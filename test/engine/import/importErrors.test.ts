@@ -67,6 +67,8 @@ void test('wrong shape: the JSON path of the first problem, the first few listed
     e.message,
     /master\.tasks\[1\]\.title: expected a title \(a string\); master\.tasks\[2\]\.dependencies\[0\]: expected a Task Master dependency/,
   );
+  // The title is missing, so the place in the text is that of the task without it.
+  assert.match(e.message, /\. master\.tasks\[1\] is at line 5, column 7\.$/);
 });
 
 void test('wrong shapes at the top level and inside tasks', () => {
@@ -117,6 +119,7 @@ void test('an unknown dependency names both tasks and points at the dependency',
   const e = await importRejection(importFile(file), file);
   assert.equal(e.details.where, 'master.tasks[1].dependencies[1]');
   assert.match(e.message, /TM-2 \(master\.tasks\[1\]\) depends on 9, which is not a task or subtask in tag "master"/);
+  assert.match(e.message, /It is at line 5, column 83\.$/);
   assert.match(e.details.fix ?? '', /validate-dependencies/);
 
   const sub = importErrorOf(

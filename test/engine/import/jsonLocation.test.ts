@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findJsonProblem, formatJsonPath, lineColumn, placeOfPath } from '../../../src/engine/import/jsonLocation';
+import {
+  findJsonProblem,
+  formatJsonPath,
+  lineColumn,
+  parseJsonPath,
+  placeOfPath,
+} from '../../../src/engine/import/jsonLocation';
 import { generateTaskMasterJson, mulberry32 } from './generateTaskMaster';
 
 /** The JSON scanner must agree with JSON.parse on what is JSON, or its line:column would mislead. */
@@ -125,4 +131,18 @@ void test('placeOfPath: the line and column of a value, at its key inside an obj
   assert.deepEqual(placeOfPath(text, ['stages', 0]), { line: 5, column: 14 });
   assert.equal(placeOfPath(text, ['missing']), null);
   assert.equal(placeOfPath('{oops', ['a']), null);
+});
+
+void test('parseJsonPath reads back what formatJsonPath writes, and nothing else', () => {
+  const paths: Array<Array<string | number>> = [
+    ['master', 'tasks', 3, 'subtasks', 1],
+    ['feature-x', 'tasks', 0],
+    ['tasks', 'TASK-001', 'status'],
+    ['tasks', 'a b', 'x'],
+    ['1st', 'x'],
+    ['q"uote', 'back\\slash', 0],
+  ];
+  for (const p of paths) assert.deepEqual(parseJsonPath(formatJsonPath(p)), p, formatJsonPath(p));
+  for (const text of ['(top level)', '(whole file)', '8:5', 'byte 3', '', '.tasks', 'tasks[x]', 'line 3, column 3'])
+    assert.equal(parseJsonPath(text), null, text);
 });

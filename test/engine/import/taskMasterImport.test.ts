@@ -390,7 +390,7 @@ void test('a cycle with a task that is not done is refused, naming the cycle, th
   assert.equal(e.details.where, 'tasks[0].dependencies');
   assert.equal(
     e.message,
-    `The dependencies in ${file} form a cycle: TM-1 (tasks[0]) → TM-3 (tasks[2]) → TM-2 (tasks[1]) → TM-1. Each waits for the next, and TM-1, TM-2 and TM-3 are not done, so none of them could start.`,
+    `The dependencies in ${file} form a cycle: TM-1 (tasks[0]) → TM-3 (tasks[2]) → TM-2 (tasks[1]) → TM-1. Each waits for the next, and TM-1, TM-2 and TM-3 are not done, so none of them could start. It is at line 3, column 120.`,
   );
   assert.match(
     e.details.fix ?? '',
