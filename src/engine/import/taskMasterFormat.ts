@@ -290,7 +290,7 @@ function toDrafts(
     }
     warnings.add(
       'Subtask ids written with their task\'s number in front ("12.3"), read as the number after the dot',
-      `${parentId}.${canonical(k)} (${JSON.stringify(raw)})`,
+      `${parentId}: ${JSON.stringify(raw)} → ${canonical(k)}`,
     );
     return canonical(k);
   };

@@ -538,7 +538,7 @@ void test('subtask ids written with their task number in front ("1.3") are read 
   );
   assert.equal(
     warningMatching(r, /number in front/),
-    'Subtask ids written with their task\'s number in front ("12.3"), read as the number after the dot (3): TM-1.1 ("1.1"), TM-1.2 ("1.2"), TM-1.3 ("1.3").',
+    'Subtask ids written with their task\'s number in front ("12.3"), read as the number after the dot (3): TM-1: "1.1" → 1, TM-1: "1.2" → 2, TM-1: "1.3" → 3.',
   );
 
   // Another task's number in front is not a reading of this one: refused, at the id.
