@@ -238,27 +238,18 @@ function oneCommand(command: string): ScriptedModel {
     t.toolResults.length === 0 ? { action: { kind: 'shell', command } } : { action: { kind: 'text', text: 'ok' } };
 }
 
-void test("the common dir's whole refs/ lets an agent move main; the task branches' refs alone still commit", async () => {
-  // The git dirs as agent-clis.md gives them make every ref writable, main's too. Narrowed to the
-  // task branches' folders (refs/heads/pipeline and its reflogs), a commit still works and main is
-  // out of reach; other task branches are not.
+void test("with the engine's git dirs an agent commits on its task branch but cannot move main", async () => {
+  // The engine gives the sandbox the task branches' refs and reflogs (refs/heads/pipeline), not the
+  // whole refs/: with all of refs/ writable an agent could move the target branch itself.
   const probe =
     'echo a > a.txt && git add a.txt && git commit -q -m work; echo "commit=$?"; ' +
     'git update-ref refs/heads/main HEAD; echo "move-main=$?"';
   const parent = await nonTmpParent();
-  const full = keep(await runStage(parent, oneCommand(probe)));
-  const fullOut = full.server.requests.at(-1)!.toolResults[0]!;
-  assert.match(fullOut, /commit=0/);
-  assert.match(fullOut, /move-main=0/);
-  assert.equal(await git(full.repo.repo, ['rev-parse', 'main']), await git(full.repo.worktree, ['rev-parse', 'HEAD']));
-
-  const narrow = ([own, objects, refs, logs]: string[]): string[] => [
-    own!,
-    objects!,
-    join(refs!, 'heads', 'pipeline'),
-    join(logs!, 'refs', 'heads', 'pipeline'),
-  ];
-  const s = keep(await runStage(parent, oneCommand(probe), { gitDirs: narrow }));
+  const s = keep(await runStage(parent, oneCommand(probe)));
+  assert.deepEqual(s.repo.gitWritableDirs.slice(2), [
+    join(s.repo.repo, '.git', 'refs', 'heads', 'pipeline'),
+    join(s.repo.repo, '.git', 'logs', 'refs', 'heads', 'pipeline'),
+  ]);
   const out = s.server.requests.at(-1)!.toolResults[0]!;
   assert.match(out, /commit=0/);
   assert.match(out, /refs\/heads\/main\.lock': Read-only file system/);

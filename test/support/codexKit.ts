@@ -1,3 +1,4 @@
+import { gitWritableDirs } from '../../src/engine/agents/commandTemplate';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
@@ -43,8 +44,8 @@ export interface TempRepo {
   /** A HOME for the CLI: its config, sessions and caches stay here. */
   home: string;
   /**
-   * The git directories a commit in the worktree writes: the worktree's own git dir and the common
-   * dir's `objects`, `refs` and `logs`, as the engine gives them to an adapter.
+   * The git directories a commit in the worktree writes, as the engine gives them to an adapter:
+   * the worktree's own git dir, the common objects, and the task branches' refs and reflogs.
    */
   gitWritableDirs: string[];
   cleanup(): Promise<void>;
@@ -59,11 +60,9 @@ export interface TempRepoOptions {
   branch?: string;
 }
 
-/** The directories `git commit` writes for a worktree (its git dir; the common objects, refs, logs). */
-export async function gitWritableDirsOf(worktree: string): Promise<string[]> {
-  const own = (await git(worktree, ['rev-parse', '--absolute-git-dir'])).trim();
-  const common = resolve(worktree, (await git(worktree, ['rev-parse', '--git-common-dir'])).trim());
-  return [own, join(common, 'objects'), join(common, 'refs'), join(common, 'logs')];
+/** The directories the engine gives a sandboxed agent for its commits (see gitWritableDirs). */
+export function gitWritableDirsOf(worktree: string): Promise<string[]> {
+  return Promise.resolve(gitWritableDirs(worktree));
 }
 
 /**

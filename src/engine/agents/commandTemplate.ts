@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
 import type { AgentPermissions } from './cli/agentCli';
 import { adapterFor } from './cli/agentCliRegistry';
 import { aiderAdapter } from './cli/aiderAdapter';
 import { claudeAdapter } from './cli/claudeAdapter';
+import { codexAdapter } from './cli/codexAdapter';
 import { geminiAdapter } from './cli/geminiAdapter';
 
 /**
@@ -42,8 +43,8 @@ export const PRESETS: Record<string, Preset> = {
     template: `claude -p --output-format stream-json --verbose --permission-mode acceptEdits --permission-prompts none -- "${PROMPT}"`,
   },
   codex: {
-    description: 'Codex CLI, non-interactive (`codex exec`), full-auto sandbox',
-    template: `codex exec --full-auto "${PROMPT}"`,
+    description: codexAdapter.description,
+    template: `codex exec --json --sandbox workspace-write --cd {worktree} -- "${PROMPT}"`,
   },
   gemini: {
     description: geminiAdapter.description,
@@ -206,7 +207,18 @@ export function gitWritableDirs(worktree: string): string[] {
   } catch {
     // No commondir file: the git dir is the common dir.
   }
-  return [...new Set([gitDir, ...['objects', 'refs', 'logs'].map((d) => join(commonDir, d))])];
+  // Only the task branches' refs and reflogs, not all of refs/: an agent must be able to commit on
+  // its task branch, and must not be able to move the target branch. They are created if missing,
+  // so a sandbox can mount them writable before the first task branch has a reflog.
+  const branches = [join(commonDir, 'refs', 'heads', 'pipeline'), join(commonDir, 'logs', 'refs', 'heads', 'pipeline')];
+  for (const d of branches) {
+    try {
+      mkdirSync(d, { recursive: true });
+    } catch {
+      // A read-only repository: the agent cannot commit either way, and says so.
+    }
+  }
+  return [...new Set([gitDir, join(commonDir, 'objects'), ...branches])];
 }
 
 /** Quotes one word for a POSIX shell: plain words stay as they are, others go in single quotes. */

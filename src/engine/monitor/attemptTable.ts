@@ -23,13 +23,32 @@ export interface Attempt {
   request: RunRequest | null;
   /** The stage's timeout and stall watch, while armed. */
   timers: NodeJS.Timeout[];
+  /**
+   * True while its launch still works on the worktree (checkout, task file): an attempt settled
+   * meanwhile stays in the table until the launch has let go, so nothing is reported idle while git
+   * still writes in that worktree.
+   */
+  launching: boolean;
 }
 
 export class AttemptTable {
   private readonly byAgent = new Map<string, Attempt>();
 
-  open(a: Omit<Attempt, 'status' | 'timers' | 'handle' | 'taskFile' | 'request'> & { taskFile?: string }): Attempt {
-    const attempt: Attempt = { taskFile: '', ...a, handle: null, request: null, status: 'preparing', timers: [] };
+  open(
+    a: Omit<Attempt, 'status' | 'timers' | 'handle' | 'taskFile' | 'request' | 'launching'> & {
+      taskFile?: string;
+      launching?: boolean;
+    },
+  ): Attempt {
+    const attempt: Attempt = {
+      taskFile: '',
+      launching: false,
+      ...a,
+      handle: null,
+      request: null,
+      status: 'preparing',
+      timers: [],
+    };
     this.byAgent.set(a.agentId, attempt);
     return attempt;
   }
@@ -62,8 +81,9 @@ export class AttemptTable {
     return true;
   }
 
-  /** Removes a settled attempt (unless its agent has started another since). */
+  /** Removes a settled attempt whose launch has let go (unless its agent has started another since). */
   close(a: Attempt): void {
+    if (a.status !== 'settled' || a.launching) return;
     if (this.byAgent.get(a.agentId) === a) this.byAgent.delete(a.agentId);
   }
 }

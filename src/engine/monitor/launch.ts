@@ -20,7 +20,14 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
   const agentId = task.assigned_to!;
   const agent = ctx.pipeline.state.agents[agentId];
   if (!agent) return;
-  const a = ctx.attempts.open({ agentId, taskId: task.id, attempt: task.attempt, stage, startedAt: ctx.now() });
+  const a = ctx.attempts.open({
+    agentId,
+    taskId: task.id,
+    attempt: task.attempt,
+    stage,
+    startedAt: ctx.now(),
+    launching: true,
+  });
   try {
     const base = await ctx.ensureBase();
     const prepared = await ctx.ports.workspace.prepare(agentId, task.id, base);
@@ -66,6 +73,13 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
         class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient',
       },
     });
+  } finally {
+    a.launching = false;
+    // Settled while it was being prepared: it leaves the table now that git is done with it.
+    if (a.status === 'settled') {
+      ctx.attempts.close(a);
+      ctx.kick();
+    }
   }
 }
 

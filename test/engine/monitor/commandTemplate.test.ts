@@ -159,22 +159,17 @@ void test('agent add refuses a command with an unknown placeholder or an open qu
   }
 });
 
-void test("gitWritableDirs: a worktree's own git dir and the common dir's objects, refs, logs; a main checkout's .git; nothing for a plain folder", async () => {
+void test("gitWritableDirs: a worktree's own git dir, the common objects and the task branches' refs and reflogs; a main checkout's .git; nothing for a plain folder", async () => {
   const r = await tempRepo({ agentId: 'agent-7' });
   try {
     const common = join(r.repo, '.git');
+    const branches = [join(common, 'refs', 'heads', 'pipeline'), join(common, 'logs', 'refs', 'heads', 'pipeline')];
     assert.deepEqual(gitWritableDirs(r.worktree), [
       join(common, 'worktrees', 'agent-7'),
       join(common, 'objects'),
-      join(common, 'refs'),
-      join(common, 'logs'),
+      ...branches,
     ]);
-    assert.deepEqual(gitWritableDirs(r.repo), [
-      common,
-      join(common, 'objects'),
-      join(common, 'refs'),
-      join(common, 'logs'),
-    ]);
+    assert.deepEqual(gitWritableDirs(r.repo), [common, join(common, 'objects'), ...branches]);
     assert.deepEqual(gitWritableDirs(r.home), []);
   } finally {
     await r.cleanup();

@@ -1,6 +1,7 @@
 import type { AgentCliAdapter } from './agentCli';
 import { aiderAdapter } from './aiderAdapter';
 import { claudeAdapter } from './claudeAdapter';
+import { codexAdapter } from './codexAdapter';
 import { geminiAdapter } from './geminiAdapter';
 
 /**
@@ -15,6 +16,7 @@ function register(adapter: AgentCliAdapter): void {
 
 // One line per CLI.
 register(claudeAdapter);
+register(codexAdapter);
 register(geminiAdapter);
 register(aiderAdapter);
 
