@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
+import { shellQuote, splitWords } from './shellWords';
 import type { AgentPermissions } from './cli/agentCli';
 import { adapterFor } from './cli/agentCliRegistry';
 import { aiderAdapter } from './cli/aiderAdapter';
@@ -61,45 +62,6 @@ export const PRESETS: Record<string, Preset> = {
 };
 
 const PLACEHOLDERS = new Set(['taskFile', 'taskId', 'worktree', 'role', 'node', 'scriptedAgent']);
-
-/** Splits a template into words the way a POSIX shell would (quotes and backslashes), nothing more. */
-export function splitWords(template: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < template.length; i++) {
-    const c = template[i]!;
-    if (quote === "'") {
-      if (c === "'") quote = null;
-      else cur += c;
-    } else if (quote === '"') {
-      if (c === '"') quote = null;
-      else if (c === '\\' && (template[i + 1] === '"' || template[i + 1] === '\\')) cur += template[++i];
-      else cur += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < template.length) {
-      cur += template[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (quote)
-    throw new PipelineError('usage', `Unterminated ${quote} quote in the command template.`, {
-      where: template,
-      fix: 'Close the quote.',
-    });
-  if (inWord) words.push(cur);
-  return words;
-}
 
 export interface ResolveOptions {
   /** Path of the scripted agent's program (dist/scriptedAgent.js). */
@@ -219,10 +181,4 @@ export function gitWritableDirs(worktree: string): string[] {
     }
   }
   return [...new Set([gitDir, join(commonDir, 'objects'), ...branches])];
-}
-
-/** Quotes one word for a POSIX shell: plain words stay as they are, others go in single quotes. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }

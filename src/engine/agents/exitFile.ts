@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { shellQuote } from './commandTemplate';
+import { shellQuote } from './shellWords';
 import type { RunExit, RunRequest } from '../ports/agentRunner';
 
 /**

@@ -3,14 +3,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import {
-  gitWritableDirs,
-  PRESETS,
-  resolveCommand,
-  shellQuote,
-  splitWords,
-  validateCommand,
-} from '../../../src/engine/agents/commandTemplate';
+import { gitWritableDirs, PRESETS, resolveCommand, validateCommand } from '../../../src/engine/agents/commandTemplate';
+import { shellQuote, splitWords } from '../../../src/engine/agents/shellWords';
 import { isPipelineError } from '../../../src/engine/errors';
 import { Pipeline } from '../../../src/engine/pipeline';
 import { sandbox } from './monitorKit';

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import type { z } from 'zod';
 import { runMonitor } from '../../../src/cli/runCommand';
 import { createMonitor, type RunnerKind } from '../../../src/cli/runtime';
-import { shellQuote } from '../../../src/engine/agents/commandTemplate';
+import { shellQuote } from '../../../src/engine/agents/shellWords';
 import { initRepo } from '../../../src/engine/git/initRepo';
 import type { Monitor, MonitorOptions } from '../../../src/engine/monitor/monitor';
 import { Pipeline } from '../../../src/engine/pipeline';

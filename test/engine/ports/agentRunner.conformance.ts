@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { resolveCommand, shellQuote } from '../../../src/engine/agents/commandTemplate';
+import { resolveCommand } from '../../../src/engine/agents/commandTemplate';
+import { shellQuote } from '../../../src/engine/agents/shellWords';
 import { findMarker } from '../../../src/engine/agents/completionMarker';
 import { TASK_DIR, taskFileName } from '../../../src/engine/agents/taskFile';
 import type { AgentRunner, RunExit, RunRequest } from '../../../src/engine/ports/agentRunner';

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { splitWords } from '../commandTemplate';
+import { splitWords } from '../shellWords';
 import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailure } from './agentCli';
 
 /**
