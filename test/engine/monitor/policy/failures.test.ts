@@ -44,7 +44,10 @@ void test('a failed attempt is retried after its back-off on the clock, then com
       assert.deepEqual([t.status, t.stage, t.failures], ['queued', 'implementation', 1]);
       const notBefore = clock.now() + 1000;
       assert.equal(t.not_before, new Date(notBefore).toISOString(), 'the back-off is baseDelayMs, no jitter');
-      assert.match(entries(t, 'fail')[0]!.note!, /implementer exited with code 1 without a completion marker/);
+      assert.match(
+        entries(t, 'fail')[0]!.note!,
+        /^implementer \(implementation\) exited with code 1 without a completion marker.* \(log: \.pipeline\/logs\/agents\/implementer\.log\)$/,
+      );
       // One millisecond early the monitor is asked to act, then on time: the retry's assignment
       // carries the clock's time, so it shows which of the two started it.
       clock.advance(999);
@@ -80,7 +83,7 @@ void test('retries exhausted: the task is blocked with the count, and what depen
       assert.equal(t.stage, 'implementation');
       assert.match(
         t.blocked_reason!,
-        /implementer exited with code 1 without a completion marker \(failed 3 of 3 attempts\)/,
+        /implementer \(implementation\) exited with code 1 without a completion marker.* \(log: \.pipeline\/logs\/agents\/implementer\.log\) \(failed 3 of 3 attempts\)$/,
       );
       assert.equal(assignedStages(t).filter((s) => s === 'implementation').length, 3, 'no fourth attempt');
       assert.equal(entries(t, 'fail').length, 2, 'two retried failures, then the block');
@@ -103,7 +106,10 @@ void test('a command that cannot start blocks the task at once: a permanent fail
       const idle = await rig.run();
       assert.deepEqual(idle.blocked, ['TASK-001']);
       const t = rig.task('TASK-001');
-      assert.match(t.blocked_reason!, /command not found: no-such-agent .*not retried/);
+      assert.match(
+        t.blocked_reason!,
+        /^architect's command `no-such-agent` could not be started: command not found: no-such-agent\. Install it, or change the agent's command .*not retried/,
+      );
       assert.deepEqual(assignedStages(t), ['architect']);
       assert.equal(entries(t, 'fail').length, 0);
       assert.equal(rig.pipeline.state.agents.architect!.status, 'idle', 'the agent is free again');
@@ -192,7 +198,10 @@ void test('a marker written into the task file of an earlier attempt does not co
       const idle = await r.run();
       assert.deepEqual(idle.blocked, ['TASK-001']);
       const t = r.task('TASK-001');
-      assert.match(t.blocked_reason!, /exited with code 3 without a completion marker \(failed 2 of 2 attempts\)/);
+      assert.match(
+        t.blocked_reason!,
+        /exited with code 3 without a completion marker.* \(log: [^)]*\) \(failed 2 of 2 attempts\)$/,
+      );
       assert.ok(!t.history.some((h) => h.event === 'complete' && h.agent === 'implementer'), story(t));
       const earlier = join(r.workspace.worktreePath('implementer'), TASK_DIR, taskFileName('TASK-001', t.attempt - 1));
       assert.ok(readFileSync(earlier, 'utf8').endsWith(`${COMPLETED_LINE}\n`), 'the old file does carry a marker');
@@ -221,7 +230,7 @@ void test('a stage that outlives its timeoutSeconds fails "timed out after N s",
         mock.timers.tick(1);
         await rig.until('the task blocked', () => rig.task('TASK-001').status === 'blocked');
         const t = rig.task('TASK-001');
-        assert.equal(t.blocked_reason, 'timed out after 30 s in implementation (failed 1 of 1 attempts)');
+        assert.equal(t.blocked_reason, 'implementer timed out after 30 s in implementation (failed 1 of 1 attempts)');
         const [run] = rig.runner.runsOf('implementer');
         assert.ok(run!.stopped, 'the agent was stopped');
         assert.equal(run!.status, 'killed');
