@@ -5,7 +5,7 @@ import { systemClock, type Clock } from './clock';
 import { PipelineError } from './errors';
 import { TypedEvents, type Disposable } from './events';
 import { assertName } from './ids';
-import { InboxServer, sendInboxRequest } from './inbox';
+import { InboxRequestWithdrawn, InboxServer, sendInboxRequest } from './inbox';
 import { findHome, type PipelineHome } from './pipelineHome';
 import type { PipelineEventMap } from './pipelineEvents';
 import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rolloutCheck';
@@ -90,6 +90,8 @@ const FORWARDED = [
   'setRolloutMode',
 ] as const;
 type ForwardedMethod = (typeof FORWARDED)[number];
+/** Times a change is sent again after its leader stopped leading before taking it. */
+const MAX_FORWARD_ATTEMPTS = 50;
 
 export class Pipeline implements Disposable {
   readonly events = new TypedEvents<PipelineEventMap>();
@@ -368,21 +370,38 @@ export class Pipeline implements Disposable {
    * pipeline runs); otherwise sent to the leader through the inbox.
    */
   private async forward<T>(method: ForwardedMethod, args: unknown[], local: () => Promise<T>): Promise<T> {
-    if (this.lease) return local();
-    if (!(await LeaderLease.current(this.home.leaderDir))) {
-      const lease = await this.tryAcquire();
-      if (lease) {
-        await this.promote(lease);
-        try {
-          return await local();
-        } finally {
-          await this.demote(null, true);
+    let result: T;
+    for (let attempt = 0; ; attempt++) {
+      if (this.lease) return local();
+      if (!(await LeaderLease.current(this.home.leaderDir))) {
+        const lease = await this.tryAcquire();
+        if (lease) {
+          await this.promote(lease);
+          try {
+            return await local();
+          } finally {
+            // Serve the changes other processes queued behind this short lead before letting go.
+            await this.inbox?.drain();
+            await this.demote(null, true);
+          }
         }
       }
+      const leader = this.otherLeader;
+      const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
+      const leaderGone = async () => !(await LeaderLease.current(this.home.leaderDir));
+      try {
+        result = (await sendInboxRequest(this.home.inboxDir, method, args, {
+          leaderGone,
+          ...(label ? { leaderLabel: label } : {}),
+        })) as T;
+        break;
+      } catch (e) {
+        // That leader (a short-lived one, leading for its own change) stopped before taking the
+        // request, which was taken back unapplied: try again, leading now if nobody else does.
+        if (e instanceof InboxRequestWithdrawn && attempt < MAX_FORWARD_ATTEMPTS) continue;
+        throw e;
+      }
     }
-    const leader = this.otherLeader;
-    const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
-    const result = (await sendInboxRequest(this.home.inboxDir, method, args, label ? { leaderLabel: label } : {})) as T;
     if (await this.store.refresh()) {
       this.index = SchedulerIndex.build(this.store.state, this.config);
       this.events.emit('state:changed', { seq: this.store.seq });
@@ -394,6 +413,9 @@ export class Pipeline implements Disposable {
   private async dispatch(method: string, args: unknown[]): Promise<unknown> {
     if (!(FORWARDED as readonly string[]).includes(method))
       throw new PipelineError('usage', `Unknown request ${method}.`);
+    // A request taken while leading is applied here or refused; never forwarded again from inside
+    // the inbox (that re-entered forward() and promoted while demoting, closing the store under it).
+    if (!this.lease) throw notLeaderError(this.otherLeader);
     const fn = (this as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!;
     return fn.apply(this, args);
   }
@@ -622,6 +644,8 @@ export class Pipeline implements Disposable {
     if (this.closed) return;
     this.closed = true;
     if (this.followTimer) clearInterval(this.followTimer);
+    // Answer what other processes queued behind this leader before letting go (see forward()).
+    await this.inbox?.drain();
     this.inbox?.dispose();
     this.leaseSub?.dispose();
     await this.store.close();

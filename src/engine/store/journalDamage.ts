@@ -103,7 +103,7 @@ export class JournalDamage {
   static ranges(seqs: Iterable<number>): string {
     const sorted = [...seqs].sort((a, b) => a - b);
     const out: string[] = [];
-    for (let i = 0; i < sorted.length; ) {
+    for (let i = 0; i < sorted.length;) {
       let j = i;
       while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
       out.push(i === j ? String(sorted[i]) : `${sorted[i]}–${sorted[j]}`);
@@ -166,7 +166,11 @@ export function guessLine(bytes: Buffer): LineGuess | undefined {
       const seq = typeof v.seq === 'number' ? v.seq : undefined;
       const last = typeof v.last === 'number' ? v.last : seq;
       const summary = v.rec === undefined ? undefined : describeRecord(v.rec);
-      return { ...(seq !== undefined ? { seq } : {}), ...(last !== undefined ? { last } : {}), ...(summary ? { summary } : {}) };
+      return {
+        ...(seq !== undefined ? { seq } : {}),
+        ...(last !== undefined ? { last } : {}),
+        ...(summary ? { summary } : {}),
+      };
     }
   } catch {
     // Not parseable any more: pick out what can still be read.

@@ -974,9 +974,7 @@ export class StateStore<S, R> {
     const clean = why.size === 0 && stale.length === 0;
     const lost = [...dmg.lost.values()].sort((a, b) => a.seq - b.seq);
     const unapplied = [...dmg.unapplied.values()].sort((a, b) => a.seq - b.seq);
-    const stop = dmg.stop
-      ? `${join(this.dir, dmg.stop.seg.name)}, line ${dmg.stop.line}: ${dmg.stop.what}`
-      : undefined;
+    const stop = dmg.stop ? `${join(this.dir, dmg.stop.seg.name)}, line ${dmg.stop.line}: ${dmg.stop.what}` : undefined;
     const actions: string[] = [];
     const base = { dir: this.dir, seq: this._seq, lost, unapplied, stop, damaged, clean };
     if (clean) return { ...base, actions, performed: false };
@@ -985,7 +983,8 @@ export class StateStore<S, R> {
     if (!perform) {
       actions.push(`${snapNote} (snapshot-${String(this._seq).padStart(12, '0')}-e<next epoch>.json)`);
       for (const name of why.keys()) actions.push(`${join(this.dir, name)} is moved aside to ${name}.corrupt-<time>`);
-      for (const name of stale) actions.push(`${join(this.dir, name)} (a replaced leader's) is moved aside to ${name}.stale-<time>`);
+      for (const name of stale)
+        actions.push(`${join(this.dir, name)} (a replaced leader's) is moved aside to ${name}.stale-<time>`);
       return { ...base, actions, performed: false };
     }
     const snap = await this.writeRepairSnapshot();
@@ -1295,9 +1294,7 @@ export class StateStore<S, R> {
             line: l.line,
             entries: [{ entry: e, line: l.line }],
             end: after,
-            ...(headless
-              ? { broken: `it follows lost record ${e.seq - 1}, which may have begun its commit` }
-              : {}),
+            ...(headless ? { broken: `it follows lost record ${e.seq - 1}, which may have begun its commit` } : {}),
           };
         }
         next = e.seq + 1;
