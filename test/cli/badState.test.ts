@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -11,10 +11,7 @@ import {
   ok,
   requireCli,
   shown,
-  startCli,
-  stateFiles,
   status,
-  until,
   withRepo,
   type StatusJson,
 } from './cliKit';
@@ -205,151 +202,5 @@ test('a damaged snapshot whose journal is gone: every command fails clearly, nam
     for (const args of [['task', 'list'], ['task', 'add', 'More'], ['status']]) {
       mentions(await fails(dir, 1, ...args), 'no usable snapshot', 'does not start at record 1', aside[0]!, 'fix:');
     }
-  });
-});
-
-/** Flips one bit inside the title of the line that adds task `id`; returns the damaged bytes. */
-async function damageTaskAdded(file: string, id: string): Promise<Buffer> {
-  const buf = await readFile(file);
-  const at = buf.indexOf(`"id":"${id}","title":"`);
-  assert.ok(at > 0, `${id} is added in ${file}`);
-  const pos = at + `"id":"${id}","title":"`.length + 1;
-  buf[pos] = buf[pos]! ^ 0x01;
-  await writeFile(file, buf);
-  return buf;
-}
-
-test('one damaged record in the journal a run wrote: status shows every other task and warns (also in --json); no process leads until `pipeline repair`, which keeps the file and reports the loss', async () => {
-  await withRepo({ init: true }, async ({ dir }) => {
-    const run = startCli(dir, ['run']);
-    try {
-      await run.waitFor(/Running:/);
-      for (let i = 1; i <= 9; i++) await ok(dir, 'task', 'add', `Task ${i}`);
-    } finally {
-      await run.stop();
-    }
-    const seg = await lastSegment(dir);
-    const damaged = await damageTaskAdded(seg, 'TASK-007');
-
-    const st = await cli(dir, ['status']);
-    assert.equal(st.code, 0, shown(st));
-    mentions(st.stdout, seg, 'lost', 'TASK-007', 'pipeline repair');
-    const s = await status(dir);
-    assert.deepEqual(
-      Object.keys(s.tasks),
-      ['TASK-001', 'TASK-002', 'TASK-003', 'TASK-004', 'TASK-005', 'TASK-006', 'TASK-008', 'TASK-009'],
-      'every task after the damaged record is there',
-    );
-    assert.ok(s.warnings.length > 0 && s.warnings.some((w) => w.includes('TASK-007')), s.warnings.join('\n'));
-
-    // Nothing leads over the loss: writes fail clearly, and change no file.
-    const before = await stateFiles(dir, true);
-    for (const args of [
-      ['task', 'add', 'Ten'],
-      ['run', '--until-idle'],
-    ]) {
-      mentions(await fails(dir, 1, ...args), 'damaged', 'pipeline repair --dry-run', 'fix:');
-    }
-    assert.deepEqual(await readFile(seg), damaged);
-
-    const dry = await ok(dir, 'repair', '--dry-run');
-    mentions(dry, 'Lost', 'TASK-007', 'A repair would do this', 'moved aside');
-    assert.deepEqual(await stateFiles(dir, true), before, 'a dry run changes nothing');
-
-    mentions(await ok(dir, 'repair'), 'Repaired:', 'moved aside');
-    const aside = await asideFiles(dir);
-    assert.equal(aside.length, 1, aside.join(', '));
-    assert.deepEqual(await readFile(join(stateDirOf(dir), aside[0]!)), damaged, 'the damaged file is kept whole');
-    const log = await readFile(join(dir, '.pipeline', 'logs', 'pipeline.log'), 'utf8');
-    assert.match(log, /"event":"state:repaired"/);
-
-    const after = await status(dir);
-    assert.deepEqual(after.warnings, []);
-    assert.equal(Object.keys(after.tasks).length, 8);
-    await ok(dir, 'task', 'add', 'Ten');
-    assert.equal(Object.keys((await status(dir)).tasks).length, 9);
-    mentions(await ok(dir, 'repair'), 'Nothing to repair');
-  });
-});
-
-test('the state directory replaced by a file, or a journal file by a directory: an error naming the path and the fix, no stack trace', async () => {
-  await withRepo({ init: true }, async ({ dir }) => {
-    await ok(dir, 'task', 'add', 'One');
-    const seg = await lastSegment(dir);
-    await rm(seg);
-    await mkdir(seg);
-    for (const args of [['status'], ['task', 'add', 'Two']]) {
-      const err = await fails(dir, 1, ...args);
-      mentions(err, seg, 'is a directory', 'fix:');
-      assert.doesNotMatch(err, /unexpected error|EISDIR| {4}at /);
-    }
-    await rm(stateDirOf(dir), { recursive: true });
-    await writeFile(stateDirOf(dir), 'a file');
-    for (const args of [['status'], ['task', 'add', 'Two']]) {
-      const err = await fails(dir, 1, ...args);
-      mentions(err, stateDirOf(dir), 'is a file', 'fix:');
-      assert.doesNotMatch(err, /unexpected error|EEXIST| {4}at /);
-    }
-  });
-});
-
-test('.pipeline/config.json missing: the error says so and how to recreate it; `pipeline init` does, keeping the tasks', async () => {
-  await withRepo({ init: true }, async ({ dir }) => {
-    await ok(dir, 'task', 'add', 'Kept');
-    await rm(configOf(dir));
-    const err = await fails(dir, 1, 'status');
-    mentions(err, configOf(dir), 'is missing', 'pipeline init', 'keeps the state', 'git checkout');
-    assert.doesNotMatch(err, /No pipeline found/);
-    await ok(dir, 'init');
-    assert.deepEqual(Object.keys((await status(dir)).tasks), ['TASK-001']);
-  });
-});
-
-test('the state directory deleted after the pipeline wrote state: status warns naming it (also in --json)', async () => {
-  await withRepo({ init: true }, async ({ dir }) => {
-    await ok(dir, 'task', 'add', 'Gone');
-    await rm(stateDirOf(dir), { recursive: true });
-    const st = await cli(dir, ['status']);
-    assert.equal(st.code, 0, shown(st));
-    mentions(st.stdout, `warning: The state directory ${stateDirOf(dir)} is missing`, 'backup');
-    const s = await status(dir);
-    assert.ok(
-      s.warnings.some((w) => w.includes(stateDirOf(dir))),
-      s.warnings.join('\n'),
-    );
-    await assert.rejects(readdir(stateDirOf(dir)), 'a reader does not create the directory');
-  });
-});
-
-test('an unreadable request in the inbox is moved aside, not deleted, and status says so', async () => {
-  await withRepo({ init: true }, async ({ dir }) => {
-    const inbox = join(dir, '.pipeline', 'inbox');
-    const run = startCli(dir, ['run']);
-    try {
-      await run.waitFor(/Running:/);
-      await writeFile(join(inbox, 'garbage.req.json'), 'not a request');
-      const aside = await until('the garbage moved aside', 15_000, async () =>
-        (await readdir(inbox)).find((n) => n.startsWith('garbage.req.json.corrupt-')),
-      );
-      assert.equal(await readFile(join(inbox, aside), 'utf8'), 'not a request');
-      const s = await status(dir);
-      assert.ok(
-        s.warnings.some((w) => w.includes(aside)),
-        s.warnings.join('\n'),
-      );
-    } finally {
-      await run.stop();
-    }
-  });
-});
-
-test('forty task adds while nothing leads do not leave forty journal files', async () => {
-  await withRepo({ init: true }, async ({ dir }) => {
-    for (let i = 1; i <= 40; i++) await ok(dir, 'task', 'add', `Task ${i}`);
-    const names = await readdir(stateDirOf(dir));
-    assert.ok(names.length <= 20, `${names.length} files: ${names.join(', ')}`);
-    const s = await status(dir);
-    assert.equal(Object.keys(s.tasks).length, 40);
-    assert.deepEqual(s.warnings, []);
   });
 });

@@ -256,7 +256,7 @@ export class StateStore<S, R> {
       store.leaseSub = store.lease.onLost(() => {
         store.lost = true;
       });
-      await store.consolidate();
+      store.consolidate();
     } else {
       await store.load('reader');
     }
@@ -298,13 +298,13 @@ export class StateStore<S, R> {
     await this.sweepTemps();
   }
 
-  /** A snapshot at open when journal files have piled up since the newest one (see CONSOLIDATE_SEGMENTS). */
-  private async consolidate(): Promise<void> {
+  /**
+   * When journal files have piled up since the newest snapshot (see CONSOLIDATE_SEGMENTS), the
+   * first commit takes one. Not at open: a command that fails after opening changes no file.
+   */
+  private consolidate(): void {
     const pending = this.layoutAtLoad.segments.filter((s) => s.lastValidBound > this.snapshotSeqOnDisk).length;
-    if (pending + 1 < CONSOLIDATE_SEGMENTS || this._seq === this.snapshotSeqOnDisk) return;
-    await this.enqueue(() => this.captureSnapshot(true)).catch((e: unknown) =>
-      this.warn(`Could not start a snapshot of ${this.dir}: ${message(e)}. The journal still holds every record.`),
-    );
+    if (pending + 1 >= CONSOLIDATE_SEGMENTS) this.nextSnapshotAt = Math.min(this.nextSnapshotAt, this._seq + 1);
   }
 
   /** The current state. Mutated in place by commits; replaced by a reader's full reload. */
