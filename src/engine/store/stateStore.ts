@@ -979,7 +979,8 @@ export class StateStore<S, R> {
     const base = { dir: this.dir, seq: this._seq, lost, unapplied, stop, damaged, clean };
     if (clean) return { ...base, actions, performed: false };
 
-    const snapNote = `the state as recovered (up to record ${this._seq}${dmg.hasLoss ? `, without ${dmg.lossSummary()}` : ''}) is written as a new snapshot`;
+    const left = [...dmg.lost.keys(), ...dmg.unapplied.keys()];
+    const snapNote = `the state as recovered up to record ${this._seq}${left.length ? ` (without records ${JournalDamage.ranges(left)})` : ''}${dmg.stop ? ' (nothing from where replay stopped on)' : ''} is written as a new snapshot`;
     if (!perform) {
       actions.push(`${snapNote} (snapshot-${String(this._seq).padStart(12, '0')}-e<next epoch>.json)`);
       for (const name of why.keys()) actions.push(`${join(this.dir, name)} is moved aside to ${name}.corrupt-<time>`);
