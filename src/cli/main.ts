@@ -3,6 +3,7 @@ import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';
 import { registerInit } from './initCommand';
 import { registerMetricsCommand } from './metricsCommand';
+import { registerRepairCommand } from './repairCommand';
 import { EXIT, reportError } from './output';
 import { registerRunCommand } from './runCommand';
 import { registerStatusCommands } from './statusCommands';
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<number> {
   registerStatusCommands(program);
   registerRunCommand(program);
   registerMetricsCommand(program);
+  registerRepairCommand(program);
   registerDemo(program);
   try {
     await program.parseAsync(argv);

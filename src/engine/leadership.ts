@@ -114,15 +114,19 @@ export class Leadership {
     try {
       return { result: await fn() };
     } finally {
+      // Serve the changes other processes queued behind this short lead before letting go.
+      if (this.role.kind === 'leading') await this.role.inbox.drain();
       await this.demote(null, true);
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const role = this.role;
     if (role.kind === 'leading') {
+      // Answer what other processes queued behind this leader before letting go.
+      await role.inbox.drain();
       role.inbox.dispose();
       role.lostSubscription.dispose();
     } else if (role.heartbeat) clearInterval(role.heartbeat);

@@ -3,7 +3,7 @@ import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';
 import { PipelineError } from './errors';
 import { TypedEvents, type Disposable } from './model/events';
-import { sendInboxRequest } from './inbox';
+import { InboxRequestWithdrawn, sendInboxRequest } from './inbox';
 import { Leadership, notLeaderError } from './leadership';
 import { findHome, type PipelineHome } from './home/pipelineHome';
 import type { PipelineEventMap } from './model/pipelineEvents';
@@ -72,6 +72,9 @@ export interface OpenPipelineOptions {
 export type { AddAgentOptions, SwitchOptions, SwitchResult } from './pipelineMutations';
 export { notLeaderError } from './leadership';
 
+/** Times a change is sent again after its leader stopped leading before taking it. */
+const MAX_FORWARD_ATTEMPTS = 50;
+
 export class Pipeline implements Disposable, MutationHost {
   readonly events = new TypedEvents<PipelineEventMap>();
   private index: SchedulerIndex;
@@ -92,7 +95,11 @@ export class Pipeline implements Disposable, MutationHost {
         home,
         reopenStore: (lease) => this.reopenStore(lease),
         refresh: () => this.refresh(),
-        dispatch: (method, args) => dispatchMutation(this, method, args),
+        // A request taken while leading is applied here or refused, never forwarded again.
+        dispatch: (method, args) => {
+          if (!this.isLeader) throw notLeaderError(this.leader);
+          return dispatchMutation(this, method, args);
+        },
         lost: (leader) => this.events.emit('leader:lost', { leader }),
         acquired: (leader) => {
           this.events.emit('leader:acquired', { leader });
@@ -204,7 +211,7 @@ export class Pipeline implements Disposable, MutationHost {
   }
 
   status(): StatusReport {
-    return statusReport(this.store.state, this.config, this.leader);
+    return statusReport(this.store.state, this.config, this.leader, this.store.warnings);
   }
 
   rolloutCheck(git: GitFacts | null): RolloutCheckResult {
@@ -277,14 +284,27 @@ export class Pipeline implements Disposable, MutationHost {
    */
   private async forward<K extends MutationName>(name: K, args: MutationArgs<K>): Promise<MutationResult<K>> {
     const local = () => runMutation(this, name, args);
-    if (this.isLeader) return local();
-    const here = await this.leadership.whileNobodyLeads(local);
-    if (here) return here.result;
-    const leader = this.leader;
-    const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
-    const result = await sendInboxRequest(this.home.inboxDir, name, args, label ? { leaderLabel: label } : {});
-    await this.refresh();
-    return result as MutationResult<K>;
+    for (let attempt = 0; ; attempt++) {
+      if (this.isLeader) return local();
+      const here = await this.leadership.whileNobodyLeads(local);
+      if (here) return here.result;
+      const leader = this.leader;
+      const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
+      const leaderGone = async () => !(await LeaderLease.current(this.home.leaderDir));
+      try {
+        const result = await sendInboxRequest(this.home.inboxDir, name, args, {
+          leaderGone,
+          ...(label ? { leaderLabel: label } : {}),
+        });
+        await this.refresh();
+        return result as MutationResult<K>;
+      } catch (e) {
+        // That leader (a short-lived one, leading for its own change) stopped before taking the
+        // request, which was taken back unapplied: try again, leading now if nobody else does.
+        if (e instanceof InboxRequestWithdrawn && attempt < MAX_FORWARD_ATTEMPTS) continue;
+        throw e;
+      }
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -348,7 +368,7 @@ export class Pipeline implements Disposable, MutationHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.leadership.close();
+    await this.leadership.close();
     await this.store.close();
     await this.leadership.release();
     this.events.dispose();
