@@ -1,3 +1,5 @@
+// src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
+// facade. Main file: this one. It never imports `vscode`.
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';

@@ -1,3 +1,7 @@
+// src/engine/ — the engine: everything the pipeline does, for the CLI, the extension and the tests alike.
+// This file is its facade. The engine never imports `vscode` (a lint rule keeps it so); its rooms are
+// model/ (the state), home/, store/, scheduler/, monitor/, ports/, git/, agents/, import/, rollout/,
+// observability/, each described by its main file.
 import { writeFile } from 'node:fs/promises';
 import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';

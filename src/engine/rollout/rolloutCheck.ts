@@ -1,3 +1,5 @@
+// src/engine/rollout/ — `pipeline rollout check`: is the pipeline ready for the next rollout mode. Main
+// file: this one. It imports the model, and git facts gathered by rolloutGitFacts.ts.
 import type { PipelineConfig, PipelineState, RolloutMode } from '../model/schema';
 
 /**
