@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
+import { homeWarnings } from '../engine/home/pipelineHome';
 import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
+import { checkAgents } from '../engine/agents/cli/doctor';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 
@@ -12,8 +14,10 @@ export function registerStatusCommands(program: Command): void {
     .description('show the pipeline: modes, leader, queues, agents')
     .option('--json', "print the state as JSON (the seed's shape, with queues)")
     .action(async (o: { json?: boolean }) => {
-      await withPipeline('follow', 'pipeline status', (p) => {
-        const s = p.status();
+      await withPipeline('follow', 'pipeline status', async (p) => {
+        // The store's warnings, and those about the home directory that no single part sees.
+        const warnings = [...(await homeWarnings(p.home)), ...p.storeWarnings];
+        const s = { ...p.status(), warnings };
         if (o.json) return printJson(s);
         println(
           `orchestration: ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch} once in-flight work drains)` : ''}`,
@@ -31,7 +35,7 @@ export function registerStatusCommands(program: Command): void {
         if (agents.length === 0) println('  none');
         for (const a of agents)
           println(`  ${a.id.padEnd(15)} ${a.role.padEnd(12)} ${a.status.padEnd(8)} ${a.current_task ?? ''}`);
-        for (const w of p.storeWarnings) println(`warning: ${w}`);
+        for (const w of warnings) println(`warning: ${w}`);
       });
     });
 
@@ -78,7 +82,10 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
-        const r = p.rolloutCheck(await gitFactsOf(p));
+        const r = p.rolloutCheck(
+          await gitFactsOf(p),
+          await checkAgents(Object.values(p.state.agents), { permissions: p.config.agentCli }),
+        );
         if (o.json) printJson(r);
         else {
           println(

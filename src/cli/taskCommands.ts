@@ -5,6 +5,7 @@ import { importFile } from '../engine/import/taskImport';
 import { assertTaskId } from '../engine/model/ids';
 import { PRIORITIES, TASK_STATUSES, type Priority, type Task, type TaskStatus } from '../engine/model/schema';
 import { assertTaskPaths } from '../engine/model/taskFactory';
+import { registerTaskExport } from './exportCommand';
 import { withPipeline } from './openPipeline';
 import { eprintln, printJson, println, printable, splitList, table } from './output';
 
@@ -169,6 +170,8 @@ export function registerTaskCommands(program: Command): void {
         );
       });
     });
+
+  registerTaskExport(task);
 
   const simple = (
     name: string,

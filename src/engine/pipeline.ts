@@ -1,12 +1,17 @@
+// src/engine/ — the engine: everything the pipeline does, for the CLI, the extension and the tests alike.
+// This file is its facade. The engine never imports `vscode` (a lint rule keeps it so); its rooms are
+// model/ (the state), home/, store/, scheduler/, monitor/, ports/, git/, agents/, import/, rollout/,
+// observability/, each described by its main file.
 import { writeFile } from 'node:fs/promises';
 import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';
 import { PipelineError } from './errors';
 import { TypedEvents, type Disposable } from './model/events';
-import { InboxServer, sendInboxRequest } from './inbox';
+import { InboxRequestWithdrawn, sendInboxRequest } from './inbox';
+import { Leadership, notLeaderError } from './leadership';
 import { findHome, type PipelineHome } from './home/pipelineHome';
 import type { PipelineEventMap } from './model/pipelineEvents';
-import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rollout/rolloutCheck';
+import { rolloutCheck, type GitFacts, type RolloutCheckResult, type RolloutFacts } from './rollout/rolloutCheck';
 import {
   type Agent,
   type PipelineConfig,
@@ -69,26 +74,49 @@ export interface OpenPipelineOptions {
 }
 
 export type { AddAgentOptions, SwitchOptions, SwitchResult } from './pipelineMutations';
+export { notLeaderError } from './leadership';
+
+/** Times a change is sent again after its leader stopped leading before taking it. */
+const MAX_FORWARD_ATTEMPTS = 50;
 
 export class Pipeline implements Disposable, MutationHost {
   readonly events = new TypedEvents<PipelineEventMap>();
   private index: SchedulerIndex;
-  private inbox: InboxServer | undefined;
-  private followTimer: NodeJS.Timeout | undefined;
-  private leaseSub: Disposable | undefined;
+  private readonly leadership: Leadership;
   private closed = false;
-  private followBusy = false;
 
   private constructor(
     readonly home: PipelineHome,
     readonly config: PipelineConfig,
     private store: StateStore<PipelineState, StateRecord>,
-    private lease: LeaderLease | null,
-    private otherLeader: LeaderInfo | null,
+    initial: LeaderLease | { leader: LeaderInfo | null },
     readonly clock: Clock,
-    private readonly opts: OpenPipelineOptions,
+    opts: OpenPipelineOptions,
   ) {
     this.index = SchedulerIndex.build(store.state, config);
+    this.leadership = new Leadership(
+      {
+        home,
+        reopenStore: (lease) => this.reopenStore(lease),
+        refresh: () => this.refresh(),
+        // A request taken while leading is applied here or refused, never forwarded again.
+        dispatch: (method, args) => {
+          if (!this.isLeader) throw notLeaderError(this.leader);
+          return dispatchMutation(this, method, args);
+        },
+        lost: (leader) => this.events.emit('leader:lost', { leader }),
+        acquired: (leader) => {
+          this.events.emit('leader:acquired', { leader });
+          this.events.emit('state:changed', { seq: this.store.seq });
+        },
+      },
+      {
+        label: opts.label ?? `pid ${process.pid}`,
+        takeOver: opts.takeOver ?? false,
+        followIntervalMs: opts.followIntervalMs ?? 500,
+      },
+      initial,
+    );
   }
 
   static async open(opts: OpenPipelineOptions = {}): Promise<Pipeline> {
@@ -96,152 +124,56 @@ export class Pipeline implements Disposable, MutationHost {
     const loaded = await loadConfig(home.configFile);
     const config = opts.adjustConfig ? opts.adjustConfig(loaded) : loaded;
     const role = opts.role ?? 'auto';
-    let lease: LeaderLease | null = null;
-    let leader: LeaderInfo | null = null;
-    if (role !== 'follow') {
-      const r = await LeaderLease.acquire(home.leaderDir, { label: opts.label ?? `pid ${process.pid}` });
-      if (r instanceof LeaderLease) lease = r;
-      else {
-        leader = r.leader;
-        if (role === 'lead') throw notLeaderError(leader);
-      }
-    } else {
-      leader = await LeaderLease.current(home.leaderDir);
+    let initial: LeaderLease | { leader: LeaderInfo | null };
+    if (role === 'follow') initial = { leader: await LeaderLease.current(home.leaderDir) };
+    else {
+      initial = await Leadership.acquire(home, opts.label ?? `pid ${process.pid}`);
+      if (!(initial instanceof LeaderLease) && role === 'lead') throw notLeaderError(initial.leader);
     }
+    const lease = initial instanceof LeaderLease ? initial : null;
     let store: StateStore<PipelineState, StateRecord>;
     try {
-      store = await StateStore.open({
-        dir: home.stateDir,
-        codec: pipelineStateCodec,
-        snapshotEvery: config.snapshotEvery,
-        ...(lease ? { lease } : {}),
-      });
+      store = await openStore(home, config, lease);
     } catch (e) {
       await lease?.release();
       throw e;
     }
-    const p = new Pipeline(home, config, store, lease, leader, opts.clock ?? systemClock, opts);
-    await p.afterOpen();
+    const p = new Pipeline(home, config, store, initial, opts.clock ?? systemClock, opts);
+    await p.leadership.start();
     return p;
   }
 
-  private async afterOpen(): Promise<void> {
-    if (this.lease) await this.becomeLeader();
-    else this.startFollowing();
-  }
-
-  private async becomeLeader(): Promise<void> {
-    const lease = this.lease;
-    if (!lease) return;
-    this.leaseSub = lease.onLost((leader) => void this.loseLeadership(leader));
-    this.inbox = new InboxServer(this.home.inboxDir, (method, args) => dispatchMutation(this, method, args));
-    await this.inbox.start();
-  }
-
-  private async loseLeadership(leader: LeaderInfo | null): Promise<void> {
-    if (this.closed || !this.lease) return;
-    await this.demote(leader, false);
-    this.events.emit('leader:lost', { leader });
-  }
-
-  /** Leading → following: the store is reopened read-only and the follower heartbeat starts. */
-  private async demote(leader: LeaderInfo | null, release: boolean): Promise<void> {
-    this.inbox?.dispose();
-    this.inbox = undefined;
-    this.leaseSub?.dispose();
-    this.leaseSub = undefined;
-    const lease = this.lease;
-    this.lease = null;
-    this.otherLeader = leader;
+  /** Reopens the state store as the writer under `lease`, or as a reader; the index follows. */
+  private async reopenStore(lease: LeaderLease | null): Promise<void> {
     const old = this.store;
-    await old.close().catch(() => undefined);
-    if (release) await lease?.release();
-    this.store = await StateStore.open({
-      dir: this.home.stateDir,
-      codec: pipelineStateCodec,
-      snapshotEvery: this.config.snapshotEvery,
-    });
-    this.index = SchedulerIndex.build(this.store.state, this.config);
-    this.startFollowing();
-  }
-
-  /** Following → leading with a lease just acquired: the store is reopened as the writer. */
-  private async promote(lease: LeaderLease): Promise<void> {
-    if (this.followTimer) clearInterval(this.followTimer);
-    this.followTimer = undefined;
-    const old = this.store;
-    try {
-      this.store = await StateStore.open({
-        dir: this.home.stateDir,
-        codec: pipelineStateCodec,
-        snapshotEvery: this.config.snapshotEvery,
-        lease,
-      });
-    } catch (e) {
-      await lease.release();
-      this.startFollowing();
-      throw e;
+    if (lease) {
+      this.store = await openStore(this.home, this.config, lease);
+      await old.close().catch(() => undefined);
+    } else {
+      await old.close().catch(() => undefined);
+      this.store = await openStore(this.home, this.config, null);
     }
-    await old.close().catch(() => undefined);
-    this.lease = lease;
-    this.otherLeader = null;
     this.index = SchedulerIndex.build(this.store.state, this.config);
-    await this.becomeLeader();
   }
 
-  private async tryAcquire(): Promise<LeaderLease | null> {
-    const r = await LeaderLease.acquire(this.home.leaderDir, { label: this.opts.label ?? `pid ${process.pid}` });
-    if (r instanceof LeaderLease) return r;
-    this.otherLeader = r.leader;
-    return null;
+  /** Catches up with what the leader wrote (a follower). */
+  private async refresh(): Promise<void> {
+    if (await this.store.refresh()) {
+      this.index = SchedulerIndex.build(this.store.state, this.config);
+      this.events.emit('state:changed', { seq: this.store.seq });
+    }
   }
 
   /** Takes the lead now; throws `not-leader` naming the process that leads instead. */
-  async lead(): Promise<void> {
-    if (this.lease) return;
-    const lease = await this.tryAcquire();
-    if (!lease) throw notLeaderError(this.otherLeader);
-    await this.promote(lease);
-    this.events.emit('leader:acquired', { leader: lease.info });
-    this.events.emit('state:changed', { seq: this.store.seq });
+  lead(): Promise<void> {
+    return this.leadership.lead();
   }
 
   /** Gives up the lead (if held) and follows read-only from now on. */
   async follow(): Promise<void> {
-    if (!this.lease) return;
-    await this.demote(null, true);
+    if (!this.isLeader) return;
+    await this.leadership.follow();
     this.events.emit('state:changed', { seq: this.store.seq });
-  }
-
-  private startFollowing(): void {
-    if (this.followTimer || this.closed) return;
-    this.followTimer = setInterval(() => void this.followTick(), this.opts.followIntervalMs ?? 500);
-    this.followTimer.unref();
-  }
-
-  /** A follower's heartbeat: catch up with the leader's writes, and take over a lapsed lease. */
-  private async followTick(): Promise<void> {
-    if (this.followBusy || this.closed || this.lease) return;
-    this.followBusy = true;
-    try {
-      if (await this.store.refresh()) {
-        this.index = SchedulerIndex.build(this.store.state, this.config);
-        this.events.emit('state:changed', { seq: this.store.seq });
-      }
-      this.otherLeader = await LeaderLease.current(this.home.leaderDir);
-      if (this.opts.takeOver && !this.otherLeader) {
-        const lease = await this.tryAcquire();
-        if (lease) {
-          await this.promote(lease);
-          this.events.emit('leader:acquired', { leader: lease.info });
-          this.events.emit('state:changed', { seq: this.store.seq });
-        }
-      }
-    } catch {
-      // A failed heartbeat is retried on the next one; the follower keeps its last good state.
-    } finally {
-      this.followBusy = false;
-    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -251,11 +183,11 @@ export class Pipeline implements Disposable, MutationHost {
     return this.store.state;
   }
   get isLeader(): boolean {
-    return this.lease !== null;
+    return this.leadership.isLeader;
   }
   /** Who leads: this process's lease when it leads, else the other leader as last seen. */
   get leader(): LeaderInfo | null {
-    return this.lease ? this.lease.info : this.otherLeader;
+    return this.leadership.leader;
   }
   get storeWarnings(): readonly string[] {
     return this.store.warnings;
@@ -268,9 +200,8 @@ export class Pipeline implements Disposable, MutationHost {
    * The fencing check before a side effect the journal cannot fence (a git mutation, an agent
    * start): throws `not-leader` unless this process still holds the lease, as seen on disk now.
    */
-  async fence(): Promise<void> {
-    if (!this.lease) throw notLeaderError(this.otherLeader);
-    await this.lease.assertLeader();
+  fence(): Promise<void> {
+    return this.leadership.fence();
   }
 
   task(id: string): Task {
@@ -284,11 +215,17 @@ export class Pipeline implements Disposable, MutationHost {
   }
 
   status(): StatusReport {
-    return statusReport(this.store.state, this.config, this.leader);
+    return statusReport(this.store.state, this.config, this.leader, this.store.warnings);
   }
 
-  rolloutCheck(git: GitFacts | null): RolloutCheckResult {
-    return rolloutCheck({ state: this.store.state, config: this.config, storeWarnings: this.store.warnings, git });
+  rolloutCheck(git: GitFacts | null, agents: RolloutFacts['agents'] = null): RolloutCheckResult {
+    return rolloutCheck({
+      state: this.store.state,
+      config: this.config,
+      storeWarnings: this.store.warnings,
+      git,
+      agents,
+    });
   }
 
   /** Agents with work in progress, as "agent (TASK-ID)". */
@@ -333,7 +270,7 @@ export class Pipeline implements Disposable, MutationHost {
 
   async commit(batch: StateBatch): Promise<void> {
     if (batch.empty) return;
-    if (!this.lease) throw notLeaderError(this.otherLeader);
+    if (!this.isLeader) throw notLeaderError(this.leader);
     await this.store.commit(batch.records);
     for (const c of batch.taskChanges) this.index.taskChanged(c.before, c.after);
     for (const c of batch.agentChanges) this.index.agentChanged(c.before, c.after);
@@ -357,31 +294,27 @@ export class Pipeline implements Disposable, MutationHost {
    */
   private async forward<K extends MutationName>(name: K, args: MutationArgs<K>): Promise<MutationResult<K>> {
     const local = () => runMutation(this, name, args);
-    if (this.lease) return local();
-    if (!(await LeaderLease.current(this.home.leaderDir))) {
-      const lease = await this.tryAcquire();
-      if (lease) {
-        await this.promote(lease);
-        try {
-          return await local();
-        } finally {
-          await this.demote(null, true);
-        }
+    for (let attempt = 0; ; attempt++) {
+      if (this.isLeader) return local();
+      const here = await this.leadership.whileNobodyLeads(local);
+      if (here) return here.result;
+      const leader = this.leader;
+      const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
+      const leaderGone = async () => !(await LeaderLease.current(this.home.leaderDir));
+      try {
+        const result = await sendInboxRequest(this.home.inboxDir, name, args, {
+          leaderGone,
+          ...(label ? { leaderLabel: label } : {}),
+        });
+        await this.refresh();
+        return result as MutationResult<K>;
+      } catch (e) {
+        // That leader (a short-lived one, leading for its own change) stopped before taking the
+        // request, which was taken back unapplied: try again, leading now if nobody else does.
+        if (e instanceof InboxRequestWithdrawn && attempt < MAX_FORWARD_ATTEMPTS) continue;
+        throw e;
       }
     }
-    const leader = this.otherLeader;
-    const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
-    const result = (await sendInboxRequest(
-      this.home.inboxDir,
-      name,
-      args,
-      label ? { leaderLabel: label } : {},
-    )) as MutationResult<K>;
-    if (await this.store.refresh()) {
-      this.index = SchedulerIndex.build(this.store.state, this.config);
-      this.events.emit('state:changed', { seq: this.store.seq });
-    }
-    return result;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -427,7 +360,7 @@ export class Pipeline implements Disposable, MutationHost {
 
   /** Applies a drained switch once no agent works any more; the monitor calls this every tick. */
   async applyPendingSwitch(): Promise<boolean> {
-    if (!this.lease) return false;
+    if (!this.isLeader) return false;
     return applyPendingSwitch(this);
   }
 
@@ -445,12 +378,9 @@ export class Pipeline implements Disposable, MutationHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.followTimer) clearInterval(this.followTimer);
-    this.inbox?.dispose();
-    this.leaseSub?.dispose();
+    await this.leadership.close();
     await this.store.close();
-    await this.lease?.release();
-    this.lease = null;
+    await this.leadership.release();
     this.events.dispose();
   }
 
@@ -459,14 +389,15 @@ export class Pipeline implements Disposable, MutationHost {
   }
 }
 
-export function notLeaderError(leader: LeaderInfo | null): PipelineError {
-  return new PipelineError(
-    'not-leader',
-    leader
-      ? `This pipeline is led by ${leader.label} (pid ${leader.pid} on ${leader.host}, since ${leader.since}).`
-      : 'This process does not lead the pipeline.',
-    {
-      fix: 'Run the command where the pipeline is led, stop the leading process, or use read-only commands (status, task list).',
-    },
-  );
+function openStore(
+  home: PipelineHome,
+  config: PipelineConfig,
+  lease: LeaderLease | null,
+): Promise<StateStore<PipelineState, StateRecord>> {
+  return StateStore.open({
+    dir: home.stateDir,
+    codec: pipelineStateCodec,
+    snapshotEvery: config.snapshotEvery,
+    ...(lease ? { lease } : {}),
+  });
 }

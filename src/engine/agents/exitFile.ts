@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { shellQuote } from './commandTemplate';
+import { shellQuote } from './shellWords';
 import type { RunExit, RunRequest } from '../ports/agentRunner';
 
 /**
@@ -38,22 +38,23 @@ export async function waitForExitFile(
   req: RunRequest,
   opts: { stopping: () => boolean; gone: () => Promise<boolean>; pollMs?: number },
 ): Promise<RunExit> {
+  const status = async (): Promise<RunExit | undefined> => {
+    const text = (await readFile(exitFile, 'utf8').catch(() => '')).trim();
+    if (text === '') return undefined;
+    await rm(exitFile, { force: true });
+    const code = Number(text);
+    return {
+      code: Number.isFinite(code) ? code : null,
+      signal: null,
+      ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}),
+    };
+  };
   for (;;) {
-    try {
-      const text = (await readFile(exitFile, 'utf8')).trim();
-      if (text !== '') {
-        await rm(exitFile, { force: true });
-        const code = Number(text);
-        return {
-          code: Number.isFinite(code) ? code : null,
-          signal: null,
-          ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}),
-        };
-      }
-    } catch {
-      // Not written yet.
-    }
-    if (opts.stopping() && (await opts.gone())) return { code: null, signal: 'SIGTERM' };
+    const written = await status();
+    if (written) return written;
+    // The status may have been written between the read above and the shell getting its terminal
+    // back: read once more before calling the command ended without one.
+    if (opts.stopping() && (await opts.gone())) return (await status()) ?? { code: null, signal: 'SIGTERM' };
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 100));
   }
 }

@@ -73,9 +73,6 @@ export class ProcessRunner implements AgentRunner {
     await mkdir(dirname(req.logFile), { recursive: true });
     await mkdir(this.runDir, { recursive: true });
     const log = await open(req.logFile, 'a');
-    await log.write(
-      `\n--- ${new Date().toISOString()} ${req.agentId} ${req.taskId} attempt ${req.attempt}: ${req.command.display}\n`,
-    );
     const [cmd, ...args] = req.command.argv;
     let exitResolve!: (e: RunExit) => void;
     const exited = new Promise<RunExit>((r) => (exitResolve = r));

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PipelineError } from '../errors';
-import { findJsonProblem } from '../import/jsonLocation';
+import { describeJsonSyntaxError, formatJsonPath, placeOfPath, stripByteOrderMark } from '../import/jsonLocation';
 import { configSchema, describeZodError, type ConfigIssueParams, type PipelineConfig } from '../model/schema';
-import { writeFileAtomic } from '../atomicFile';
+import { writeFileAtomic } from '../store/fsUtil';
 
 /**
  * Reading and writing `.pipeline/config.json`. The file is edited by people, so every problem is
@@ -11,52 +11,37 @@ import { writeFileAtomic } from '../atomicFile';
  * value) and the fix, and a bad file is never rewritten.
  */
 
-/** Line and column (1-based) of a character offset, for messages about JSON syntax errors. */
-export function lineColumn(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let col = 1;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      col = 1;
-    } else col++;
-  }
-  return { line, column: col };
-}
-
 /** Parses JSON text, turning a syntax error into a PipelineError with line and column. */
 export function parseJsonText(text: string, file: string, code: PipelineError['code']): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
     // V8's message has a position for some errors only ("Unexpected end of JSON input" has none),
-    // so the place comes from the import's scanner, which knows where any JSON text stops being JSON.
-    const msg = e instanceof Error ? e.message : String(e);
-    const m = /position (\d+)/.exec(msg);
-    const problem = findJsonProblem(text);
-    const offset = problem?.offset ?? (m?.[1] ? Number(m[1]) : undefined);
-    const where =
-      offset !== undefined
-        ? (({ line, column }) => `line ${line}, column ${column}`)(lineColumn(text, offset))
-        : undefined;
-    throw new PipelineError(code, `${file} is not valid JSON: ${problem?.message ?? msg}.`, {
+    // so the place comes from the import's JSON locator, shared by every file a person edits.
+    const { message, line, column } = describeJsonSyntaxError(text, e);
+    throw new PipelineError(code, `${file} is not valid JSON: ${message} at line ${line}, column ${column}.`, {
       file,
-      ...(where ? { where } : {}),
+      where: `line ${line}, column ${column}`,
       fix: 'Correct the JSON syntax at that place.',
     });
   }
 }
 
-export function parseConfig(text: string, file: string): PipelineConfig {
+export function parseConfig(raw: string, file: string): PipelineConfig {
+  // A byte-order mark (Windows editors write one) is not part of the JSON.
+  const text = stripByteOrderMark(raw);
   const json = parseJsonText(text, file, 'invalid-config');
   const r = configSchema.safeParse(json);
   if (!r.success) {
+    const path = issuePath(r.error.issues[0]);
+    const place = path.length ? placeOfPath(text, path) : null;
+    const at = place ? ` (line ${place.line}, column ${place.column})` : '';
     throw new PipelineError(
       'invalid-config',
-      `${file} is not a valid pipeline configuration: ${describeZodError(r.error)}.`,
+      `${file} is not a valid pipeline configuration: ${describeZodError(r.error)}${at}.`,
       {
         file,
-        where: issuePath(r.error.issues[0]) || '(top level)',
+        where: formatJsonPath(path),
         fix:
           fixOf(r.error.issues[0]) ??
           'Correct the value at that place, or delete the key to use its default (see README, "Configuration").',
@@ -73,11 +58,11 @@ function fixOf(issue: z.core.$ZodIssue | undefined): string | undefined {
 }
 
 /** The JSON path of a problem; for a misspelt or unknown key, the path of that key itself. */
-function issuePath(issue: z.core.$ZodIssue | undefined): string {
-  if (!issue) return '';
+function issuePath(issue: z.core.$ZodIssue | undefined): Array<string | number> {
+  if (!issue) return [];
   const path =
     issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...issue.path, issue.keys[0]] : issue.path;
-  return path.map(String).join('.');
+  return path.map((p) => (typeof p === 'number' ? p : String(p)));
 }
 
 export async function loadConfig(file: string): Promise<PipelineConfig> {

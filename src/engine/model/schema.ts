@@ -1,3 +1,6 @@
+// src/engine/model/ — the state model: schemas, journal records and their reducer, batches, the codec and
+// its migrations, the task, attempt and agent lifecycles, ids, events. Main file: this one. It imports only
+// zod, ../errors and (types only) ../store; the rest of the engine builds on it.
 import { z } from 'zod';
 import { NAME_PATTERN, TASK_ID_PATTERN } from './ids';
 
@@ -39,8 +42,10 @@ export const stageSchema = z.strictObject({
   role: nameSchema,
   /** A shell command that must pass in the worktree before the stage counts as done. */
   check: z.string().min(1).optional(),
-  /** Seconds an agent may work on this stage before the attempt counts as failed. */
+  /** Seconds an agent may work on this stage before the attempt counts as failed (default: `stageTimeoutSeconds`). */
   timeoutSeconds: z.number().int().positive().optional(),
+  /** Seconds without any output from the agent after which the attempt counts as stalled (0: never; default: `stallSeconds`). */
+  stallSeconds: z.number().int().min(0).optional(),
 });
 export type StageConfig = z.infer<typeof stageSchema>;
 
@@ -53,6 +58,16 @@ export const retrySchema = z.strictObject({
   jitter: z.number().min(0).max(1).default(0.2),
 });
 export type RetryConfig = z.infer<typeof retrySchema>;
+
+/** What the agents of one CLI may do beyond, or short of, the preset's defaults (see agents/cli/). */
+export const agentPermissionsSchema = z.strictObject({
+  /** Extra tool or command patterns allowed (Claude Code: `Bash(make:*)`; Gemini CLI: `run_shell_command(make)`). */
+  allow: z.array(z.string().min(1)).default([]),
+  /** Patterns refused even when a default allows them. */
+  deny: z.array(z.string().min(1)).default([]),
+  /** Extra command-line arguments, appended as they are (never through a shell). */
+  extraArgs: z.array(z.string()).default([]),
+});
 
 export const DEFAULT_STAGES: StageConfig[] = [
   { name: 'architect', role: 'architect' },
@@ -107,6 +122,12 @@ export const configSchema = z
       .default({ idle: 60, normal: 30, busy: 15 }),
     /** A snapshot of the state is written after this many journal records. */
     snapshotEvery: z.number().int().min(1).default(1000),
+    /** Seconds an agent may work on a stage, unless the stage says otherwise: a hung CLI cannot hold a task for ever. */
+    stageTimeoutSeconds: z.number().int().positive().default(3600),
+    /** Seconds without any output from an agent after which its attempt counts as stalled (0: never). */
+    stallSeconds: z.number().int().min(0).default(900),
+    /** Per agent CLI (`claude`, `codex`, `gemini`, `aider`): what its agents may do beyond, or short of, the preset's defaults. */
+    agentCli: z.record(z.string(), agentPermissionsSchema).default({}),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

@@ -3,7 +3,8 @@ import { basename } from 'node:path';
 import { findAppendedMarker, type Marker } from '../agents/completionMarker';
 import { parseTaskFileName } from '../agents/taskFile';
 import type { RunExit } from '../ports/agentRunner';
-import type { Attempt } from './attemptTable';
+import { disarm, type Attempt } from './attemptTable';
+import { exitFailure } from './attemptOutput';
 import { errText, type MonitorContext } from './monitorContext';
 import { settle } from './settle';
 
@@ -45,7 +46,7 @@ export async function checkMarker(ctx: MonitorContext, a: Attempt): Promise<bool
 export async function applyMarker(ctx: MonitorContext, a: Attempt, m: Marker): Promise<void> {
   const check = m.kind === 'completed' && a.stage.check !== undefined;
   if (!ctx.attempts.move(a, { type: 'marker', check })) return;
-  if (a.timer) clearTimeout(a.timer);
+  disarm(a);
   const task = ctx.current(a);
   if (!task) return settle(ctx, a, { kind: 'abandoned' });
   if (check && !(await runCheck(ctx, a))) {
@@ -77,16 +78,17 @@ export async function onExit(ctx: MonitorContext, a: Attempt, exit: RunExit): Pr
     marker: marker || a.status !== 'running',
   });
   if (a.status !== 'running') return;
-  const how =
-    exit.startError ??
-    (exit.signal ? `was killed by ${exit.signal}` : exit.code === null ? 'ended' : `exited with code ${exit.code}`);
-  await settle(ctx, a, {
-    kind: 'failed',
-    failure: {
-      reason: `${a.agentId} ${how} without a completion marker`,
-      class: exit.startError ? 'permanent' : 'transient',
-    },
-  });
+  const agent = ctx.pipeline.state.agents[a.agentId];
+  const failure = a.request
+    ? await exitFailure(
+        { req: a.request, command: agent?.command ?? '', stage: a.stage.name, root: ctx.pipeline.home.root },
+        exit,
+      )
+    : {
+        reason: `${a.agentId} (${a.stage.name}) ended without a completion marker`,
+        class: exit.startError ? ('permanent' as const) : ('transient' as const),
+      };
+  await settle(ctx, a, { kind: 'failed', failure: { reason: failure.reason, class: failure.class } });
 }
 
 /** Runs the stage's check in the worktree; its output is kept as evidence either way. */

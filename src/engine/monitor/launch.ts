@@ -1,9 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { renderTaskFile, TASK_DIR, taskFileName } from '../agents/taskFile';
 import { isPipelineError } from '../errors';
 import type { StageConfig, Task } from '../model/schema';
 import type { Attempt } from './attemptTable';
+import { writeAttemptHeader } from './attemptOutput';
 import { checkMarker, lastCheckFailure, onExit } from './completion';
 import { errText, type MonitorContext } from './monitorContext';
 import { settle } from './settle';
@@ -19,7 +20,14 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
   const agentId = task.assigned_to!;
   const agent = ctx.pipeline.state.agents[agentId];
   if (!agent) return;
-  const a = ctx.attempts.open({ agentId, taskId: task.id, attempt: task.attempt, stage, startedAt: ctx.now() });
+  const a = ctx.attempts.open({
+    agentId,
+    taskId: task.id,
+    attempt: task.attempt,
+    stage,
+    startedAt: ctx.now(),
+    launching: true,
+  });
   try {
     const base = await ctx.ensureBase();
     const prepared = await ctx.ports.workspace.prepare(agentId, task.id, base);
@@ -32,6 +40,13 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
     if (a.status !== 'preparing' || ctx.stopped) return;
     ctx.watcher?.watchDir(dir);
     const req = ctx.runRequest(a, prepared.worktree, agent.command);
+    a.request = req;
+    // Files the agent's CLI needs for this run (a policy or settings file its adapter wrote).
+    for (const f of req.command.files ?? []) {
+      await mkdir(dirname(f.path), { recursive: true });
+      await writeFile(f.path, f.content);
+    }
+    await writeAttemptHeader(req, new Date(ctx.now()).toISOString());
     a.handle = await ctx.ports.runner.start(req);
     if (!ctx.attempts.move(a, { type: 'started' }) || ctx.stopped) {
       await a.handle.stop();
@@ -58,21 +73,68 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
         class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient',
       },
     });
+  } finally {
+    a.launching = false;
+    // Settled while it was being prepared: it leaves the table now that git is done with it.
+    if (a.status === 'settled') {
+      ctx.attempts.close(a);
+      ctx.kick();
+    }
   }
 }
 
-/** The stage's timeout, when it has one: the command is stopped and the attempt fails. */
+/**
+ * The stage's time limits: a timeout (the stage's `timeoutSeconds`, else `stageTimeoutSeconds`) and
+ * a stall watch (no output at all for `stallSeconds`); either stops the command and fails the
+ * attempt with a reason that says which, not the exit code the stop caused.
+ */
 export function armTimeout(ctx: MonitorContext, a: Attempt): void {
-  const secs = a.stage.timeoutSeconds;
-  if (!secs) return;
-  a.timer = setTimeout(() => {
+  const secs = a.stage.timeoutSeconds ?? ctx.config.stageTimeoutSeconds;
+  const timeout = setTimeout(() => {
     if (a.status !== 'running') return;
     void settle(ctx, a, {
       kind: 'failed',
-      failure: { reason: `timed out after ${secs} s in ${a.stage.name}`, class: 'transient' },
+      failure: { reason: `${a.agentId} timed out after ${secs} s in ${a.stage.name}`, class: 'transient' },
     });
   }, secs * 1000);
-  a.timer.unref();
+  timeout.unref();
+  a.timers.push(timeout);
+  const stall = a.stage.stallSeconds ?? ctx.config.stallSeconds;
+  if (stall > 0 && a.request) watchForStall(ctx, a, a.request.logFile, stall);
+}
+
+/** Fails the attempt when its log has not grown for `stall` seconds (checked a few times per period). */
+function watchForStall(ctx: MonitorContext, a: Attempt, logFile: string, stall: number): void {
+  let size = -1;
+  let changedAt = ctx.now();
+  const check = async () => {
+    if (a.status !== 'running') return;
+    const now = ctx.now();
+    const current = await stat(logFile).then(
+      (s) => s.size,
+      () => -1,
+    );
+    if (current !== size) {
+      size = current;
+      changedAt = now;
+    } else if (now - changedAt >= stall * 1000) {
+      return settle(ctx, a, {
+        kind: 'failed',
+        failure: {
+          reason: `${a.agentId} stalled in ${a.stage.name}: no output for ${stall} s (log: ${relative(ctx.pipeline.home.root, logFile)})`,
+          class: 'transient',
+        },
+      });
+    }
+    schedule();
+  };
+  const schedule = () => {
+    if (a.status !== 'running' && a.status !== 'preparing') return;
+    const t = setTimeout(() => void check(), Math.min(30_000, (stall * 1000) / 4));
+    t.unref();
+    a.timers = [...a.timers.filter((x) => x !== t), t];
+  };
+  schedule();
 }
 
 async function taskFileText(

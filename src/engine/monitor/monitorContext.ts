@@ -77,10 +77,11 @@ export class MonitorContext {
   }
 
   runRequest(a: Attempt, worktree: string, command: string): RunRequest {
+    const permissions = this.config.agentCli[command];
     const resolved = resolveCommand(
       command,
       { taskFile: a.taskFile, taskId: a.taskId, worktree, role: a.stage.role },
-      { scriptedAgent: this.scriptedAgent },
+      { scriptedAgent: this.scriptedAgent, ...(permissions ? { permissions } : {}) },
     );
     return {
       agentId: a.agentId,

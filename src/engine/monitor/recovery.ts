@@ -42,7 +42,8 @@ export async function recover(ctx: MonitorContext): Promise<void> {
       await applyMarker(ctx, a, marker);
       continue;
     }
-    const handle = await ctx.ports.runner.reattach(ctx.runRequest(a, worktree, agent.command)).catch(() => null);
+    a.request = ctx.runRequest(a, worktree, agent.command);
+    const handle = await ctx.ports.runner.reattach(a.request).catch(() => null);
     if (handle) {
       a.handle = handle;
       void handle.exited.then((exit) => onExit(ctx, a, exit));

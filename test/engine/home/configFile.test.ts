@@ -57,3 +57,25 @@ test('a rework or conflict stage that is not a stage is refused', () => {
     (msg) => assert.match(msg, /appears twice/),
   );
 });
+
+test('a byte-order mark at the start of the file is accepted (Windows editors write one)', () => {
+  const c = parseConfig('\uFEFF{\n  "targetBranch": "develop"\n}\n', FILE);
+  assert.equal(c.targetBranch, 'develop');
+  // Only at the start: elsewhere it is not JSON whitespace, and the place says so.
+  fails('{"targetBranch": "develop"}\uFEFF', (msg, where) => {
+    assert.match(msg, /after the end of the JSON value/);
+    assert.equal(where, 'line 1, column 28');
+  });
+});
+
+test('a wrong value names its JSON path as the import does, and its line and column in the file', () => {
+  fails('{\n  "stages": [\n    {"name": "Bad Name", "role": "x"}\n  ]\n}', (msg, where) => {
+    assert.equal(where, 'stages[0].name');
+    assert.match(msg, /\(line 3, column 6\)/);
+  });
+  fails('{"targetBrnach": "dev"}', (msg, where) => {
+    assert.equal(where, 'targetBrnach');
+    assert.match(msg, /\(line 1, column 2\)/);
+  });
+  fails('[]', (_msg, where) => assert.equal(where, '(top level)'));
+});

@@ -25,7 +25,10 @@ void test('a completion marker written into a task description completes nothing
       const t = r.state.tasks[id]!;
       assert.equal(t.status, 'blocked', `${id} is blocked, not completed by its own text`);
       assert.equal(t.stage, 'architect', `${id} never left its first stage`);
-      assert.match(t.blocked_reason ?? '', /exited with code 0 without a completion marker \(failed 3 of 3 attempts\)/);
+      assert.match(
+        t.blocked_reason ?? '',
+        /^architect \(architect\) exited with code 0 without a completion marker: .*exiting without a marker as told.* \(log: \.pipeline\/logs\/agents\/architect\.log\) \(failed 3 of 3 attempts\)$/,
+      );
     }
     assert.equal(r.merges.length, 0);
   } finally {
