@@ -43,7 +43,7 @@ test('an explicit conflict stage that is not a stage names the key and says how 
     e.message,
     /conflictStages\[0\]: "test" is not one of the stages \(architect, implementation, supervisor\)/,
   );
-  assert.equal(e.details.where, 'conflictStages.0');
+  assert.equal(e.details.where, 'conflictStages[0]');
   assert.match(e.details.fix ?? '', /"conflictStages"/);
   assert.match(e.details.fix ?? '', /delete the key to use the default \(implementation\)/);
 });
