@@ -21,6 +21,7 @@ export type PipelineErrorCode =
   | 'not-initialised'
   | 'already-initialised'
   | 'git'
+  | 'off-branch'
   | 'import'
   | 'usage';
 

@@ -228,7 +228,7 @@ export class Worktrees {
    * undefined when there was nothing to commit. Hooks are skipped (`--no-verify`): this commit
    * keeps the agent's work safe; checking it is the stage's check command's job.
    */
-  async commitAll(agentId: string, message: string): Promise<string | undefined> {
+  async commitAll(agentId: string, message: string, branch?: string): Promise<string | undefined> {
     const path = this.pathOf(agentId);
     return this.repo.exclusive(async () => {
       // Excluded first, so new task files are neither reported nor added.
@@ -238,12 +238,21 @@ export class Worktrees {
       const status = await worktreeStatus(this.repo, path);
       if (!status.branch) {
         throw new PipelineError(
-          'git',
-          `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch, so the commit would belong to no task.`,
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch (detached HEAD), so the commit would belong to no task.`,
           {
             where: path,
-            fix: 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
+            fix: branch
+              ? `Put the worktree back on ${branch} (git -C "${path}" switch ${branch}) and cherry-pick what was committed while detached.`
+              : 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
           },
+        );
+      }
+      if (branch && status.branch !== branch) {
+        throw new PipelineError(
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId} (${path}): it is on ${status.branch}, not on the task's branch ${branch}.`,
+          { where: path, fix: `Put the worktree back on ${branch} (git -C "${path}" switch ${branch}).` },
         );
       }
       const operation = await unfinishedOperation(await this.repo.gitDirOf(path));

@@ -152,14 +152,20 @@ export class MemoryWorkspace implements WorkspacePort {
     });
   }
 
-  commitAll(agentId: string, message: string): Promise<boolean> {
+  commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
     return this.exclusive(`commitAll ${agentId}`, async () => {
       const wt = this.trees.get(agentId);
       if (!wt || !wt.branch)
         throw new PipelineError(
-          'git',
-          `Cannot commit in the worktree of ${agentId}: it is on no branch, so the commit would belong to no task.`,
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId}: it is on no branch (detached HEAD), so the commit would belong to no task.`,
           { where: this.worktreePath(agentId), fix: 'Give the agent a task first.' },
+        );
+      if (branch && wt.branch !== branch)
+        throw new PipelineError(
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId}: it is on ${wt.branch}, not on the task's branch ${branch}.`,
+          { where: this.worktreePath(agentId), fix: `Put the worktree back on ${branch}.` },
         );
       const files = await readWorkingCopy(wt.path);
       if (sameFiles(files, this.commit(wt.head).files)) return false;
@@ -236,6 +242,13 @@ export class MemoryWorkspace implements WorkspacePort {
   /** Every branch and its commit, sorted: what shadow mode must leave as it was. */
   refs(): Record<string, string> {
     return Object.fromEntries([...this.branches.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /** Detaches an agent's worktree (same commit, no branch), as `git checkout --detach` there would. */
+  detach(agentId: string): void {
+    const wt = this.trees.get(agentId);
+    if (!wt) throw new Error(`no worktree of ${agentId} in the twin workspace`);
+    wt.branch = undefined;
   }
 
   /** The agents' worktrees: branch (undefined when detached) and commit. */
