@@ -21,6 +21,8 @@ export type PipelineErrorCode =
   | 'not-initialised'
   | 'already-initialised'
   | 'git'
+  /** A git lock file (`index.lock`, `refs/heads/main.lock`) is held by another process: transient, retry later. */
+  | 'git-lock'
   | 'import'
   | 'usage';
 
