@@ -9,7 +9,7 @@ import { withMessageFile } from './messageFile';
 import { mergeTask } from './merge';
 import { assertBranchName } from './refNames';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
-import { lockPath, readRegistry, type RegisteredWorktree } from './worktreeRegistry';
+import { branchOfGitDir, lockPath, readRegistry, type RegisteredWorktree } from './worktreeRegistry';
 import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
 
 /** The directory, inside each agent worktree, that holds the task files; never committed. */
@@ -259,35 +259,45 @@ export class Worktrees {
     assertBranchName(targetBranch, 'target branch');
     const path = this.pathOf(agentId);
     const self = await lockPath(path);
+    // The task branch is locked throughout, so no other operation of ours checks it out, creates it
+    // or moves it meanwhile. Worktrees are locked only while they change (this one, then each that
+    // holds the branch), so the previous agent's worktree is held for two commands, not the whole
+    // checkout: that agent may be starting its own next task.
     const planCheckout = async () => {
-      const registry = await readRegistry(this.repo.root, this.repo.commonDir);
-      const mine = await this.registered(path, registry);
-      const holders: RegisteredWorktree[] = [];
-      for (const e of registry)
-        if (e.branch === branch && e.present && (await lockPath(e.path)) !== self) holders.push(e);
-      const scope: LockScope = {
-        // Adding or re-creating the agent's worktree changes the registry.
-        exclusive: !mine?.present,
-        branches: [branch],
-        worktrees: [path, ...holders.map((h) => h.path)],
-      };
-      return { scope, data: { mine, holders } };
+      const mine = await this.registered(path);
+      // Adding or re-creating the agent's worktree changes the registry.
+      return { scope: { exclusive: !mine?.present, branches: [branch] }, data: undefined };
     };
-    return this.planned(planCheckout, async ({ mine, holders }) => {
+    return this.planned(planCheckout, async () => {
       // Usually one command: both tips, and the branch already contains the target (no update due).
       const fast = await refsIfContains(this.repo, branch, targetBranch);
       const targetHead = fast?.target ?? (await requireBranch(this.repo, targetBranch, 'target branch'));
+      let registry = await readRegistry(this.repo.root, this.repo.commonDir);
+      let mine = await this.registered(path, registry);
       let created = false;
       if (!mine?.present) {
         // Under the repository's exclusive lock (the plan asked for it).
         created = (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, targetHead)).worktree.created;
-        ({ mine, holders } = (await planCheckout()).data);
+        registry = await readRegistry(this.repo.root, this.repo.commonDir);
+        mine = await this.registered(path, registry);
       } else {
         await this.ensureTaskDirExcluded(path);
       }
-      if (!mine)
-        throw new PipelineError('git', `The worktree of ${agentId} at ${path} is not registered in ${this.repo.root}.`);
-      await this.assertClean(path, `switch the worktree of ${agentId} to ${branch}`, agentId, mine.gitDir);
+      if (!mine) {
+        throw new PipelineError(
+          'git',
+          `The worktree of ${agentId} at ${path} is not registered in ${this.repo.root}.`,
+          {
+            where: path,
+            fix: 'Run the pipeline again: it re-creates the worktrees of its agents at start.',
+          },
+        );
+      }
+      const gitDir = mine.gitDir;
+      const what = `switch the worktree of ${agentId} to ${branch}`;
+      // Refused before anything moves. Nothing else of ours changes this worktree until the switch
+      // below: no agent runs in it while it is being given a task.
+      await this.repo.locked({ worktrees: [path] }, () => this.assertClean(path, what, agentId, gitDir));
       let head = fast?.branch ?? (await this.repo.branchHead(branch));
       let createdBranch = false;
       if (!head) {
@@ -296,6 +306,10 @@ export class Worktrees {
         createdBranch = made.created;
       }
       // Release first: the update below then moves a branch that no worktree has checked out.
+      const holders: RegisteredWorktree[] = [];
+      for (const e of registry) {
+        if (e.branch === branch && e.present && (await lockPath(e.path)) !== self) holders.push(e);
+      }
       const releasedFrom = await this.releaseBranchFrom(branch, holders);
       // merge-tree computes the merge before anything moves: a conflict throws with the files and
       // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask). A
@@ -315,8 +329,13 @@ export class Worktrees {
           conflicts = e.files;
         }
       }
-      // The registry was read under this worktree's lock: it still says what is checked out here.
-      if (mine.branch !== branch) await this.switchTo(path, mine.gitDir, ['switch', '--quiet', branch]);
+      await this.repo.locked({ worktrees: [path] }, async () => {
+        // Read again under the lock: another checkout may have detached this worktree meanwhile.
+        if ((await branchOfGitDir(gitDir)) === branch) return;
+        const operation = await unfinishedOperation(gitDir);
+        if (operation) await this.assertClean(path, what, agentId, gitDir);
+        await this.switchTo(path, gitDir, ['switch', '--quiet', branch]);
+      });
       // HEAD is now the branch's tip, which this call read or made (a conflict moves nothing).
       return { agentId, path, branch, head, created, createdBranch, update, releasedFrom, conflicts };
     });
@@ -500,23 +519,28 @@ export class Worktrees {
    * A branch can be checked out in one worktree only. When another agent's worktree still holds the
    * task branch (the previous stage's agent), it is detached (same commit, same files) so this
    * agent can take the branch over. A dirty holder, or the user's own worktree, is an error. The
-   * caller holds the holders' locks (they were planned from the registry).
+   * caller holds the branch's lock, so no other worktree takes the branch meanwhile.
    */
   private async releaseBranchFrom(branch: string, holders: readonly RegisteredWorktree[]): Promise<string[]> {
-    const released: string[] = [];
-    for (const e of holders) {
-      const agent = e.main ? undefined : await this.agentOf(e.path);
-      if (!agent) {
-        throw new PipelineError('git', `${branch} is checked out in ${e.path}, which is not an agent worktree.`, {
-          where: e.path,
-          fix: `Check out another branch there (git -C "${e.path}" switch <branch>), then try again.`,
-        });
+    if (holders.length === 0) return [];
+    return this.repo.locked({ worktrees: holders.map((h) => h.path) }, async () => {
+      const released: string[] = [];
+      for (const e of holders) {
+        // Read again under its lock: it may have switched to its own next task meanwhile.
+        if ((await branchOfGitDir(e.gitDir)) !== branch) continue;
+        const agent = e.main ? undefined : await this.agentOf(e.path);
+        if (!agent) {
+          throw new PipelineError('git', `${branch} is checked out in ${e.path}, which is not an agent worktree.`, {
+            where: e.path,
+            fix: `Check out another branch there (git -C "${e.path}" switch <branch>), then try again.`,
+          });
+        }
+        await this.assertClean(e.path, `hand ${branch} over from ${agent}`, agent, e.gitDir);
+        await this.switchTo(e.path, e.gitDir, ['switch', '--quiet', '--detach']);
+        released.push(agent);
       }
-      await this.assertClean(e.path, `hand ${branch} over from ${agent}`, agent, e.gitDir);
-      await this.switchTo(e.path, e.gitDir, ['switch', '--quiet', '--detach']);
-      released.push(agent);
-    }
-    return released;
+      return released;
+    });
   }
 
   /**
