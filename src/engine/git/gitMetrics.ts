@@ -14,6 +14,12 @@ export type GitEvent =
       readonly exitCode: number;
     }
   | {
+      /** A command found one of git's lock files held (by another process) and will be tried again, or fails. */
+      readonly type: 'lock-busy';
+      readonly lockFile: string;
+      readonly attempt: number;
+    }
+  | {
       /** `lock-wait`: from asking for a lock to getting it; `lock-held`: from getting it to releasing it. */
       readonly type: 'lock-wait' | 'lock-held';
       /** `repository`, `ref`, `worktree` or `file`. */

@@ -273,6 +273,7 @@ export class GitRepo {
         return await attempt();
       } catch (e) {
         if (!(e instanceof GitLockError)) throw e;
+        emitGitEvent({ type: 'lock-busy', lockFile: e.lockFile, attempt: n });
         if (n < LOCK_ATTEMPTS) {
           await sleep(LOCK_BACKOFF_MS * 2 ** (n - 1));
           continue;
