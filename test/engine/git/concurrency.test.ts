@@ -19,7 +19,7 @@ import { commitFiles, commitOnBranch, fixturePerFile, git, gitCode, write } from
 
 const STAGES = ['architecture', 'tests', 'implementation', 'review'] as const;
 const AGENTS_PER_STAGE = 2;
-const TASKS = 8;
+const TASKS = 6;
 
 /** A queue agents wait on; closed once every task has passed. */
 class Channel<T> {
@@ -47,7 +47,7 @@ const f = fixturePerFile({ 'README.md': '# concurrency\n', 'shared/base.txt': 'b
   ws = new GitWorkspace(fx.worktrees);
 });
 
-void test('8 agents check out, commit, hand over and merge 8 tasks at once: no lock failure, nothing lost, consistent refs', async () => {
+void test('8 agents check out, commit, hand over and merge 6 tasks at once: no lock failure, nothing lost, consistent refs', async () => {
   const queues = STAGES.map(() => new Channel<string>());
   const passed = STAGES.map(() => 0);
   const commits: Array<{ task: string; sha: string }> = [];
@@ -111,6 +111,8 @@ void test('8 agents check out, commit, hand over and merge 8 tasks at once: no l
       await uncommittedFiles(f.repo, f.dir);
       await gitCode(f.dir, 'status', '--porcelain');
       polls++;
+      // An editor polls now and then, not in a tight loop (this is not a wait for a condition).
+      await new Promise((r) => setTimeout(r, 25));
     }
   })();
 
@@ -207,13 +209,13 @@ void test('merges of main into task branches while main keeps moving: every merg
   for (const id of ids) assert.equal(await git(f.dir, 'show', `main:side-${id}.txt`), 's');
 });
 
-void test('a hand-over while the previous agent starts its next task: both succeed, 20 times over', async () => {
+void test('a hand-over while the previous agent starts its next task: both succeed, 10 times over', async () => {
   // architecture-1 holds each task branch in turn; tests-1 takes it over while architecture-1 is
   // being switched to the next task: both change architecture-1's worktree at the same moment.
   let previous = 'TASK-200';
   await ws.prepare('architecture-1', previous, 'main');
   await commitFiles(ws.worktreePath('architecture-1'), { 'TASK-200/a.txt': 'a\n' }, 'TASK-200 architecture');
-  for (let i = 201; i <= 220; i++) {
+  for (let i = 201; i <= 210; i++) {
     const next = `TASK-${i}`;
     const [handed, own] = await Promise.all([
       ws.prepare('tests-1', previous, 'main'),
