@@ -148,3 +148,29 @@ void test('strays in the worktree root are reported and left alone', async () =>
   await access(stray);
   await rm(stray);
 });
+
+void test('every stale git lock is found, not only index.lock: a ref, packed-refs, a worktree HEAD, config', async () => {
+  const wt = f.worktrees.pathOf('implementer');
+  const gitDir = await f.repo.gitDirOf(wt);
+  const locks = [
+    join(f.repo.commonDir, 'refs', 'heads', 'main.lock'),
+    join(f.repo.commonDir, 'packed-refs.lock'),
+    join(f.repo.commonDir, 'config.lock'),
+    join(gitDir, 'HEAD.lock'),
+  ].sort();
+  for (const l of locks) await oldLock(l);
+  // One that a git process may own (young) is kept; the old ones are removed.
+  const young = join(f.repo.commonDir, 'HEAD.lock');
+  await writeFile(young, '');
+  const report = await repairRepository(f.worktrees);
+  assert.deepEqual(
+    report.locks.map((l) => [l.path, l.action]),
+    [...locks.map((l) => [l, 'removed']), [young, 'kept']].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+  );
+  for (const l of locks) await assert.rejects(access(l));
+  await rm(young);
+  // The repository works again: main can move, the worktree can switch.
+  await commitFiles(f.dir, { 'after-repair.txt': 'x\n' }, 'after repair');
+  await f.worktrees.checkoutTask('implementer', 'TASK-020', 'main');
+  assert.equal(await git(wt, 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-020');
+});
