@@ -269,7 +269,7 @@ async function measure(sc: Scenario): Promise<Figures> {
 }
 
 const ms = (x: number) => (Number.isNaN(x) ? '–' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(0)} ms`);
-const triple = (d: Dist) => `${ms(d.p50)} / ${ms(d.p95)} / ${ms(d.p99)}`.padStart(26);
+const triple = (d: Dist) => ` ${ms(d.p50)} / ${ms(d.p95)} / ${ms(d.p99)}`.padStart(28);
 
 function print(results: readonly Figures[]): void {
   console.log('');
@@ -279,7 +279,7 @@ function print(results: readonly Figures[]): void {
   console.log('p50 / p95 / p99 of each');
   console.log('');
   console.log(
-    `${'run'.padEnd(44)}${'n'.padStart(4)}${'handoff'.padStart(26)}${'detect'.padStart(26)}${'launch'.padStart(26)}   budget p95`,
+    `${'run'.padEnd(44)}${'n'.padStart(4)}${'handoff'.padStart(28)}${'detect'.padStart(28)}${'launch'.padStart(28)}   budget p95`,
   );
   for (const f of results) {
     const verdict =
@@ -290,12 +290,12 @@ function print(results: readonly Figures[]): void {
   }
   console.log('');
   console.log(
-    `${'run'.padEnd(44)}${'engine'.padStart(26)}${'next agent busy'.padStart(26)}${'lock wait (all)'.padStart(26)}   wall, load before → after`,
+    `${'run'.padEnd(44)}${''.padStart(4)}${'engine'.padStart(28)}${'next agent busy'.padStart(28)}${'lock wait (all)'.padStart(28)}   wall, load before → after`,
   );
   for (const f of results) {
     const load = `${f.loadBefore[0]!.toFixed(2)} → ${f.loadAfter[0]!.toFixed(2)}`;
     console.log(
-      `${f.label.padEnd(44)}${triple(f.engine)}${triple(f.busy)}${triple(f.lockWait.all!)}   ${f.wallSeconds.toFixed(0)} s, ${load}`,
+      `${f.label.padEnd(44)}${''.padStart(4)}${triple(f.engine)}${triple(f.busy)}${triple(f.lockWait.all!)}   ${f.wallSeconds.toFixed(0)} s, ${load}`,
     );
   }
   console.log('');

@@ -2,6 +2,7 @@ import { PipelineError } from '../errors';
 import { DirtyWorktreeError, GitCommandError, GitLockError, listFiles } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { assertBranchName, branchRef } from './refNames';
+import { clearMove, recordMove } from './pendingMove';
 import { RefCommitError, updateRefLocked } from './refTransaction';
 import { branchOfGitDir, readRegistry } from './worktreeRegistry';
 import { unfinishedOperation } from './worktreeState';
@@ -173,15 +174,21 @@ export async function advanceBranch(
             `Finish or abort the ${operation} in ${holder.path} (git -C "${holder.path}" ${operation} --abort), then run the merge again.`,
           );
         }
-        const outcome = await updateRefLocked(holder.path, ref, newSha, oldSha, reason, repo.timeoutMs, () =>
-          moveCheckout(repo, holder.path, branch, oldSha, newSha, reason),
-        ).catch(async (e: unknown) => {
-          if (!(e instanceof RefCommitError)) throw e;
+        try {
+          const outcome = await updateRefLocked(holder.path, ref, newSha, oldSha, reason, repo.timeoutMs, async () => {
+            // Recorded before the files move, for the start-up repair should the engine die now.
+            await recordMove(holder.gitDir, { ref, oldSha, newSha });
+            await moveCheckout(repo, holder.path, branch, oldSha, newSha, reason);
+          });
+          return outcome.kind === 'committed' ? 'advanced' : 'moved';
+        } catch (e) {
           // The files moved but the ref did not: put the files back, so the checkout is as it was.
-          await repo.mutate(['read-tree', '-m', '-u', newSha, oldSha], { cwd: holder.path });
+          if (e instanceof RefCommitError)
+            await repo.mutate(['read-tree', '-m', '-u', newSha, oldSha], { cwd: holder.path });
           throw e;
-        });
-        return outcome.kind === 'committed' ? 'advanced' : 'moved';
+        } finally {
+          await clearMove(holder.gitDir);
+        }
       });
     }),
   );

@@ -83,5 +83,14 @@ export function describeRepair(r: RepairReport): string[] {
     );
   }
   for (const s of r.strays) lines.push(`${s} is in the worktree root but is not a worktree; left alone`);
+  for (const m of r.moves) {
+    lines.push(
+      m.action === 'left'
+        ? `${m.path}: an update of ${m.ref} with its files was cut short and a local change is in the way; check its files against ${m.ref} (git -C "${m.path}" status)`
+        : m.action === 'rolled-back'
+          ? `${m.path}: an update of ${m.ref} was cut short; its files were put back where ${m.ref} is`
+          : `${m.path}: an update of ${m.ref} had completed`,
+    );
+  }
   return lines;
 }

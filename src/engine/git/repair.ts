@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { recoverMove, type MoveRecovery } from './pendingMove';
 import { findLockFiles, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
 import { canonicalPath, listWorktrees } from './worktreeList';
 import { readRegistry } from './worktreeRegistry';
@@ -45,6 +46,11 @@ export interface RepairReport {
   readonly unfinished: readonly UnfinishedFinding[];
   /** Directories in the worktree root that are not registered worktrees: reported, left alone. */
   readonly strays: readonly string[];
+  /**
+   * Checkouts whose branch was being moved with them when the engine died (pendingMove.ts): the
+   * files put back where the branch is, or left for a person when a local change was in the way.
+   */
+  readonly moves: ReadonlyArray<{ readonly path: string; readonly ref: string; readonly action: MoveRecovery }>;
 }
 
 export interface RepairOptions extends StaleLockOptions {
@@ -93,9 +99,12 @@ export async function repairRepository(worktrees: Worktrees, options: RepairOpti
     }
 
     const unfinished: UnfinishedFinding[] = [];
+    const moves: Array<{ path: string; ref: string; action: MoveRecovery }> = [];
     const live = (await listWorktrees(repo)).filter((e) => !e.prunable && !e.bare);
     for (const e of live) {
       const gitDir = e.main ? repo.commonDir : await repo.gitDirOf(e.path);
+      const moved = await recoverMove(repo, e.path, gitDir);
+      if (moved) moves.push({ path: e.path, ref: moved.move.ref, action: moved.action });
       const operation = await unfinishedOperation(gitDir);
       if (!operation) continue;
       const agentId = e.main ? undefined : await worktrees.agentOf(e.path);
@@ -118,6 +127,6 @@ export async function repairRepository(worktrees: Worktrees, options: RepairOpti
       }
     }
 
-    return { locks, recreated, pruned, created, unfinished, strays };
+    return { locks, recreated, pruned, created, unfinished, strays, moves };
   });
 }

@@ -86,6 +86,8 @@ void test('a ref lock held on the target during a merge: GitLockError, nothing c
   assert.equal(await git(f.dir, 'rev-parse', 'main'), r.sha);
   assert.equal(await readFile(join(f.dir, 'TASK-001.txt'), 'utf8'), 'TASK-001\n');
   assert.equal(await git(f.dir, 'status', '--porcelain'), '');
+  // No record of a move in progress is left behind (pendingMove.ts).
+  assert.equal(await exists(join(f.repo.commonDir, 'PIPELINE_MOVE')), false);
   // The reflog says what moved main.
   assert.match(
     await git(f.dir, 'reflog', '-1', '--format=%gs', 'main'),
@@ -147,6 +149,7 @@ void test("the main working tree's index.lock held during a merge: nothing chang
   });
   await rm(indexLock);
   assert.deepEqual(await mainCheckout(), before);
+  assert.equal(await exists(join(f.repo.commonDir, 'PIPELINE_MOVE')), false);
   // The ref's lock (taken by the transaction before the files were to move) was released.
   assert.equal(await exists(join(f.repo.commonDir, 'refs', 'heads', 'main.lock')), false);
 
