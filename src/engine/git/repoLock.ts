@@ -32,8 +32,9 @@ import { emitGitEvent } from './gitMetrics';
  * for `repository` exclusive from the start (or plans again, see Worktrees).
  *
  * Each lock is fair: waiters are served first come, first served, and a waiting exclusive request
- * holds back later shared ones, so the registry is never starved. Inside a held lock the code of this
- * layer never starts two git commands at once.
+ * holds back later shared ones, so the registry is never starved. Under one worktree's lock the code
+ * of this layer runs one git command at a time; one operation may work on two worktrees at once, each
+ * under its own lock (taken by each branch of the work separately, each in order).
  */
 
 export type LockMode = 'shared' | 'exclusive';

@@ -110,3 +110,12 @@ export async function lockPath(p: string): Promise<string> {
     }
   }
 }
+
+/**
+ * The commit of a ref stored as a loose file (`refs/heads/pipeline/TASK-001` in the common git dir),
+ * read without starting git; undefined when it is not loose (packed, or missing): ask git then.
+ */
+export async function readLooseRef(commonDir: string, ref: string): Promise<string | undefined> {
+  const sha = (await readText(join(commonDir, ...ref.split('/'))))?.trim();
+  return sha && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha) ? sha : undefined;
+}

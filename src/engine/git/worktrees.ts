@@ -35,6 +35,12 @@ export interface CheckoutOptions {
    * it is (not merged, no conflict markers) and returns the files, so an agent can do the merge.
    */
   readonly onConflict?: 'throw' | 'checkout';
+  /**
+   * Called once the task branch is where this checkout leaves it (created, brought up to date, or
+   * left as it is on a conflict), while the worktree is being switched to it: a caller may start
+   * reading the branch then (what earlier stages left) instead of after the switch.
+   */
+  readonly onBranchReady?: (head: string) => void;
 }
 
 export interface TaskCheckout extends AgentWorktree {
@@ -295,9 +301,6 @@ export class Worktrees {
       }
       const gitDir = mine.gitDir;
       const what = `switch the worktree of ${agentId} to ${branch}`;
-      // Refused before anything moves. Nothing else of ours changes this worktree until the switch
-      // below: no agent runs in it while it is being given a task.
-      await this.repo.locked({ worktrees: [path] }, () => this.assertClean(path, what, agentId, gitDir));
       let head = fast?.branch ?? (await this.repo.branchHead(branch));
       let createdBranch = false;
       if (!head) {
@@ -310,7 +313,17 @@ export class Worktrees {
       for (const e of registry) {
         if (e.branch === branch && e.present && (await lockPath(e.path)) !== self) holders.push(e);
       }
-      const releasedFrom = await this.releaseBranchFrom(branch, holders);
+      // This worktree is checked (refused when dirty, before the branch moves) while the holders are
+      // released: different worktrees under their own locks, so the two run side by side. Nothing
+      // else of ours changes this worktree until the switch below (no agent runs in it while it is
+      // being given a task); a refusal here may leave a holder detached, which changes no file.
+      const [checked, released] = await Promise.allSettled([
+        this.repo.locked({ worktrees: [path] }, () => this.assertClean(path, what, agentId, gitDir)),
+        this.releaseBranchFrom(branch, holders),
+      ]);
+      if (checked.status === 'rejected') throw checked.reason;
+      if (released.status === 'rejected') throw released.reason;
+      const releasedFrom = released.value;
       // merge-tree computes the merge before anything moves: a conflict throws with the files and
       // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask). A
       // branch that contains the target (or was just created from it) is up to date as it is.
@@ -329,6 +342,7 @@ export class Worktrees {
           conflicts = e.files;
         }
       }
+      options.onBranchReady?.(head);
       await this.repo.locked({ worktrees: [path] }, async () => {
         // Read again under the lock: another checkout may have detached this worktree meanwhile.
         if ((await branchOfGitDir(gitDir)) === branch) return;
