@@ -16,8 +16,9 @@ export {
   type TaskChanges,
   type TaskCommit,
 } from './changes';
-export { DirtyWorktreeError, GitCommandError, MergeConflictError } from './gitErrors';
-export { GitRepo, isRepo, type GitRepoOptions, type RunOptions, type RunResult } from './gitRepo';
+export { DirtyWorktreeError, GitCommandError, GitLockError, isGitLockError, MergeConflictError } from './gitErrors';
+export { observeGit, type GitEvent } from './gitMetrics';
+export { GitRepo, isRepo, type GitRepoOptions, type LockScope, type RunOptions, type RunResult } from './gitRepo';
 export { initRepo, type InitRepoOptions } from './initRepo';
 export {
   conflictsBetween,
@@ -36,6 +37,7 @@ export {
   type RepairReport,
   type UnfinishedFinding,
 } from './repair';
+export { findLockFiles, removeStaleLocks, type StaleLockOptions } from './staleLocks';
 export { listWorktrees, type WorktreeEntry } from './worktreeList';
 export {
   TASK_DIR,
