@@ -289,7 +289,7 @@ export class GitRepo {
     const stale = this.options.staleLocks ?? {};
     if ((stale.staleLockMs ?? DEFAULT_STALE_LOCK_MS) === Infinity) return false;
     const dirs = [this.root, this.commonDir, ...(await readRegistry(this.root, this.commonDir)).map((w) => w.path)];
-    const [finding] = await removeStaleLocks([lock], [...new Set(dirs)], stale);
+    const [finding] = await removeStaleLocks([lock], [...new Set(dirs)], { exceptOwnChildren: true, ...stale });
     if (finding) this.options.onStaleLock?.(finding);
     return finding?.action === 'removed';
   }

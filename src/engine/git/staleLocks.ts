@@ -22,6 +22,8 @@ export interface StaleLockOptions {
   readonly staleLockMs?: number;
   /** Finds live git processes in the given directories (the /proc scan by default). */
   readonly gitProcesses?: (dirs: readonly string[]) => Promise<GitProcess[] | undefined>;
+  /** Leave out git processes this process started (during a run: our own commands hold no stale lock). */
+  readonly exceptOwnChildren?: boolean;
 }
 
 export const DEFAULT_STALE_LOCK_MS = 10_000;
@@ -78,7 +80,11 @@ export async function removeStaleLocks(
       });
       continue;
     }
-    if (processes === null) processes = await (options.gitProcesses ?? gitProcessesIn)(dirs);
+    if (processes === null) {
+      processes = options.gitProcesses
+        ? await options.gitProcesses(dirs)
+        : await gitProcessesIn(dirs, options.exceptOwnChildren ? process.pid : undefined);
+    }
     if (processes === undefined) {
       findings.push({
         path: lock,

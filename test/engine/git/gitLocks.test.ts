@@ -4,6 +4,7 @@ import { access, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DirtyWorktreeError, GitLockError, isGitLockError } from '../../../src/engine/git/gitErrors';
+import { gitProcessesIn } from '../../../src/engine/git/gitProcesses';
 import { GitRepo } from '../../../src/engine/git/gitRepo';
 import { GitWorkspace } from '../../../src/engine/git/gitWorkspace';
 import { mergeTask } from '../../../src/engine/git/merge';
@@ -43,6 +44,11 @@ async function oldFile(path: string): Promise<void> {
   await writeFile(path, '');
   const past = new Date(Date.now() - 60_000);
   await utimes(path, past, past);
+}
+
+/** Resolves once `cond` holds, asking again after each turn of the event loop. */
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setImmediate(r));
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -100,10 +106,12 @@ void test('a stale ref lock (old, no git process alive) is removed during the ru
   const findings: LockFinding[] = [];
   const repo = await GitRepo.open(f.dir, { onStaleLock: (x) => findings.push(x) });
 
-  // A git process is working in the repository: the lock may be its own, so it is kept.
+  // Another program's git process is working in the repository (started through a shell, so it is
+  // not our child): the lock may be its own, so it is kept.
   const branch = await divergedTask('TASK-002');
   await oldFile(lock);
-  const busy = spawn('git', ['cat-file', '--batch'], { cwd: f.dir, stdio: ['pipe', 'ignore', 'ignore'] });
+  const busy = spawn('sh', ['-c', 'git cat-file --batch; true'], { cwd: f.dir, stdio: ['pipe', 'ignore', 'ignore'] });
+  await until(async () => ((await gitProcessesIn([f.dir])) ?? []).length > 0);
   try {
     await assert.rejects(mergeTask(repo, branch, 'main', 'Merge TASK-002'), GitLockError);
     assert.deepEqual(
@@ -117,8 +125,16 @@ void test('a stale ref lock (old, no git process alive) is removed during the ru
     await new Promise((r) => busy.once('exit', r));
   }
 
-  // Nothing alive: the lock is stale, removed, and the merge goes through.
-  const r = await mergeTask(repo, branch, 'main', 'Merge TASK-002');
+  // Nothing alive but a git command of our own (the layer's locks keep our commands from holding a
+  // lock another of ours waits for): the lock is stale, removed, and the merge goes through.
+  const ours = spawn('git', ['cat-file', '--batch'], { cwd: f.dir, stdio: ['pipe', 'ignore', 'ignore'] });
+  let r;
+  try {
+    r = await mergeTask(repo, branch, 'main', 'Merge TASK-002');
+  } finally {
+    ours.stdin.end();
+    await new Promise((res) => ours.once('exit', res));
+  }
   assert.equal(await git(f.dir, 'rev-parse', 'main'), r.sha);
   assert.deepEqual(
     findings.map((x) => [x.path, x.action]),
