@@ -4,7 +4,7 @@ import type { GitRepo } from './gitRepo';
 import { assertBranchName, branchRef } from './refNames';
 import { clearMove, recordMove } from './pendingMove';
 import { RefCommitError, updateRefLocked } from './refTransaction';
-import { branchOfGitDir, readRegistry } from './worktreeRegistry';
+import { branchOfGitDir, holdersOf } from './worktreeRegistry';
 import { unfinishedOperation } from './worktreeState';
 
 /** Pilot mode's integration branch (the configuration's default `pilotBranch`). */
@@ -151,7 +151,7 @@ export async function advanceBranch(
   const ref = branchRef(branch);
   return repo.locked({ branches: [branch] }, () =>
     repo.retryingLocks(async () => {
-      const holder = (await readRegistry(repo.root, repo.commonDir)).find((w) => w.branch === branch && w.present);
+      const [holder] = await holdersOf(repo.root, repo.commonDir, branch);
       if (!holder) {
         try {
           await repo.mutate(['update-ref', '-m', reason, ref, newSha, oldSha], { lockRetries: false });

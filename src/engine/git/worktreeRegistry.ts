@@ -94,14 +94,67 @@ function headFields(content: string | undefined): { branch: string | undefined; 
 }
 
 /**
+ * The linked worktree at `path` as its own `.git` file names it (its git dir, with the branch from
+ * its HEAD): two file reads, where the whole registry takes a few per worktree. Undefined when there
+ * is no worktree of this repository there (no `.git` file, or one naming another repository's git
+ * dir); the caller then asks for the registry itself.
+ */
+export async function worktreeAt(path: string, commonDir: string): Promise<RegisteredWorktree | undefined> {
+  const m = /^gitdir: (.+?)\r?\n?$/.exec((await readText(join(path, '.git'))) ?? '');
+  if (!m?.[1]) return undefined;
+  const gitDir = resolve(path, m[1]);
+  if (dirname(gitDir) !== join(commonDir, 'worktrees')) return undefined;
+  const head = await readText(join(gitDir, 'HEAD'));
+  if (head === undefined) return undefined;
+  return { path, gitDir, ...headFields(head), present: true, main: false };
+}
+
+/**
+ * The worktrees that have `branch` checked out and whose directory exists: one read of each HEAD
+ * file, and the rest of the registry only for those.
+ */
+export async function holdersOf(root: string, commonDir: string, branch: string): Promise<RegisteredWorktree[]> {
+  const out: RegisteredWorktree[] = [];
+  const wanted = `ref: refs/heads/${branch}`;
+  if ((await readText(join(commonDir, 'HEAD')))?.trim() === wanted) {
+    out.push({ path: root, gitDir: commonDir, branch, detachedAt: undefined, present: true, main: true });
+  }
+  let ids: string[] = [];
+  try {
+    ids = await readdir(join(commonDir, 'worktrees'));
+  } catch {
+    return out;
+  }
+  const heads = await Promise.all(ids.map((id) => readText(join(commonDir, 'worktrees', id, 'HEAD'))));
+  for (const [i, id] of ids.entries()) {
+    if (heads[i]?.trim() !== wanted) continue;
+    const gitDir = join(commonDir, 'worktrees', id);
+    const pointer = (await readText(join(gitDir, 'gitdir')))?.trim();
+    if (!pointer) continue;
+    const dotGit = resolve(gitDir, pointer);
+    if (await exists(dotGit))
+      out.push({ path: dirname(dotGit), gitDir, branch, detachedAt: undefined, present: true, main: false });
+  }
+  return out;
+}
+
+/** Resolved spellings of paths that exist: worktrees do not move while the engine runs. */
+const resolved = new Map<string, string>();
+
+/**
  * A spelling of `p` that two spellings of the same place agree on: symlinks resolved, also for a path
  * that does not exist yet (its parent is resolved), so a worktree's lock has the same name before and
- * after it is created.
+ * after it is created. Remembered once the path exists.
  */
 export async function lockPath(p: string): Promise<string> {
   const abs = resolve(p);
+  const known = resolved.get(abs);
+  if (known) return known;
   try {
-    return await realpath(abs);
+    const real = await realpath(abs);
+    if (resolved.size > 10_000) resolved.clear();
+    resolved.set(abs, real);
+    return real;
   } catch {
     try {
       return join(await realpath(dirname(abs)), basename(abs));

@@ -9,7 +9,14 @@ import { withMessageFile } from './messageFile';
 import { mergeTask } from './merge';
 import { assertBranchName } from './refNames';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
-import { branchOfGitDir, lockPath, readRegistry, type RegisteredWorktree } from './worktreeRegistry';
+import {
+  branchOfGitDir,
+  holdersOf,
+  lockPath,
+  readRegistry,
+  worktreeAt,
+  type RegisteredWorktree,
+} from './worktreeRegistry';
 import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
 
 /** The directory, inside each agent worktree, that holds the task files; never committed. */
@@ -270,22 +277,20 @@ export class Worktrees {
     // holds the branch), so the previous agent's worktree is held for two commands, not the whole
     // checkout: that agent may be starting its own next task.
     const planCheckout = async () => {
-      const mine = await this.registered(path);
+      const mine = await worktreeAt(path, this.repo.commonDir);
       // Adding or re-creating the agent's worktree changes the registry.
-      return { scope: { exclusive: !mine?.present, branches: [branch] }, data: undefined };
+      return { scope: { exclusive: !mine, branches: [branch] }, data: undefined };
     };
     return this.planned(planCheckout, async () => {
       // Usually one command: both tips, and the branch already contains the target (no update due).
       const fast = await refsIfContains(this.repo, branch, targetBranch);
       const targetHead = fast?.target ?? (await requireBranch(this.repo, targetBranch, 'target branch'));
-      let registry = await readRegistry(this.repo.root, this.repo.commonDir);
-      let mine = await this.registered(path, registry);
+      let mine = await worktreeAt(path, this.repo.commonDir);
       let created = false;
-      if (!mine?.present) {
+      if (!mine) {
         // Under the repository's exclusive lock (the plan asked for it).
         created = (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, targetHead)).worktree.created;
-        registry = await readRegistry(this.repo.root, this.repo.commonDir);
-        mine = await this.registered(path, registry);
+        mine = await this.registered(path);
       } else {
         await this.ensureTaskDirExcluded(path);
       }
@@ -310,8 +315,8 @@ export class Worktrees {
       }
       // Release first: the update below then moves a branch that no worktree has checked out.
       const holders: RegisteredWorktree[] = [];
-      for (const e of registry) {
-        if (e.branch === branch && e.present && (await lockPath(e.path)) !== self) holders.push(e);
+      for (const e of await holdersOf(this.repo.root, this.repo.commonDir, branch)) {
+        if ((await lockPath(e.path)) !== self) holders.push(e);
       }
       // This worktree is checked (refused when dirty, before the branch moves) while the holders are
       // released: different worktrees under their own locks, so the two run side by side. Nothing
