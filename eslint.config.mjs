@@ -1,5 +1,6 @@
-// Lint configuration. Two layer rules matter most: the engine never imports `vscode` (it must run in
-// the CLI and in plain Node), and there are no import cycles anywhere in src.
+// Lint configuration. Three layer rules matter most: the engine never imports `vscode` (it must run in
+// the CLI and in plain Node), the extension's host never imports its views, and there are no import
+// cycles anywhere in src.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
@@ -48,6 +49,24 @@ export default tseslint.config(
         {
           paths: [
             { name: 'vscode', message: 'The engine and the CLI never import vscode: they run in plain Node too.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The extension's session (src/host) never imports its views: the views present the session,
+    // not the other way round (see the headers of src/host/pipelineSession.ts, src/views/sessionView.ts).
+    files: ['src/host/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)views(/|$)',
+              message: 'src/host never imports src/views: pass what it needs in, or move it to src/host.',
+            },
           ],
         },
       ],

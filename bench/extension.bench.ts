@@ -39,7 +39,7 @@ import * as esbuild from 'esbuild';
 import type { Page } from 'playwright-core';
 import { createTestWorkspace } from '../scripts/testHost/testWorkspace';
 import { repoRoot, withVsCode } from '../scripts/testHost/vscodeHost';
-import type { TaskSpec } from '../src/engine/schema';
+import type { TaskSpec } from '../src/engine/model/schema';
 
 const QUICK = process.argv.includes('--quick');
 const PROFILE = process.argv.includes('--profile');

@@ -31,8 +31,8 @@ import {
   type PipelineState,
   type Priority,
   type Task,
-} from '../src/engine/schema';
-import { transitionTask } from '../src/engine/taskLifecycle';
+} from '../src/engine/model/schema';
+import { transitionTask } from '../src/engine/model/taskLifecycle';
 import { mulberry32 as prng } from '../test/support/prng';
 import { newTask } from '../test/support/taskFixtures';
 

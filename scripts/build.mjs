@@ -20,7 +20,7 @@ const targets = [
   // The extension is two bundles: the views, loaded at activation, and the engine host, loaded
   // right after (see src/extension.ts); so activation loads no zod, store, git or metrics code.
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
-  { ...common, entryPoints: ['src/views/engineHost.ts'], outfile: 'dist/engineHost.js', external: ['vscode'] },
+  { ...common, entryPoints: ['src/engineHost.ts'], outfile: 'dist/engineHost.js', external: ['vscode'] },
   { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   {
     ...common,

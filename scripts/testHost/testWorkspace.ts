@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initRepo } from '../../src/engine/git/initRepo';
 import { Pipeline } from '../../src/engine/pipeline';
-import { initHome } from '../../src/engine/pipelineInit';
-import { DEFAULT_STAGES, type TaskSpec } from '../../src/engine/schema';
+import { initHome } from '../../src/engine/home/pipelineInit';
+import { DEFAULT_STAGES, type TaskSpec } from '../../src/engine/model/schema';
 
 export interface TestWorkspaceOptions {
   /** Create `.pipeline/` (default true). Without it the folder is a plain git repository. */

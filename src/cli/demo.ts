@@ -6,8 +6,8 @@ import { initRepo } from '../engine/git/initRepo';
 import { isAncestor } from '../engine/git/branches';
 import { GitRepo } from '../engine/git/gitRepo';
 import { Pipeline } from '../engine/pipeline';
-import { initHome } from '../engine/pipelineInit';
-import { DEFAULT_STAGES, type TaskSpec } from '../engine/schema';
+import { initHome } from '../engine/home/pipelineInit';
+import { DEFAULT_STAGES, type TaskSpec } from '../engine/model/schema';
 import { println } from './output';
 import { runMonitor } from './runCommand';
 

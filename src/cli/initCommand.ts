@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { initPipelineAt } from '../engine/pipelineInit';
+import { initPipelineAt } from '../engine/home/pipelineInit';
 import { withPipeline } from './openPipeline';
 import { println } from './output';
 

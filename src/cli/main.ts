@@ -1,8 +1,11 @@
+// src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
+// facade. Main file: this one. It never imports `vscode`.
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';
 import { registerInit } from './initCommand';
 import { registerMetricsCommand } from './metricsCommand';
+import { registerRepairCommand } from './repairCommand';
 import { EXIT, reportError } from './output';
 import { registerRunCommand } from './runCommand';
 import { registerStatusCommands } from './statusCommands';
@@ -24,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
   registerStatusCommands(program);
   registerRunCommand(program);
   registerMetricsCommand(program);
+  registerRepairCommand(program);
   registerDemo(program);
   try {
     await program.parseAsync(argv);

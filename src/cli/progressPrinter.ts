@@ -1,4 +1,4 @@
-import type { Disposable } from '../engine/events';
+import type { Disposable } from '../engine/model/events';
 import type { Pipeline } from '../engine/pipeline';
 
 /**

@@ -78,14 +78,20 @@ export async function runMonitor(
   const progress = printProgress(p, json);
   const monitor = await createMonitor(p, runner);
   let interrupted = false;
-  let wake: (() => void) | undefined;
+  let lostTo: string | null | undefined;
+  let wake: () => void = () => undefined;
+  // Created first, so a signal or a lost lead during the monitor's start is not missed.
+  const stop = new Promise<'stop'>((r) => (wake = () => r('stop')));
   const onSignal = () => {
     interrupted = true;
-    wake?.();
+    wake();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const lost = p.events.on('leader:lost', () => onSignal());
+  const lost = p.events.on('leader:lost', (e) => {
+    lostTo = e.leader ? `${e.leader.label} (pid ${e.leader.pid} on ${e.leader.host}, epoch ${e.leader.epoch})` : null;
+    wake();
+  });
   try {
     await monitor.start();
     if (!json)
@@ -93,8 +99,13 @@ export async function runMonitor(
         `Running: ${p.state.orchestration_mode} mode, ${p.state.mode} rollout, ${Object.keys(p.state.agents).length} agent(s). ${untilIdle ? 'Exits when idle.' : 'Ctrl-C stops.'}`,
       );
     const idle = untilIdle ? monitor.untilIdle() : new Promise<never>(() => undefined);
-    const stop = new Promise<'stop'>((r) => (wake = () => r('stop')));
     const r = await Promise.race([idle, stop]);
+    if (r === 'stop' && lostTo !== undefined) {
+      // The monitor stood down by itself and left the agents to the new leader.
+      if (!json)
+        println(`Lost the lead${lostTo ? ` to ${lostTo}` : ''}: stepping down; agents are left to the new leader.`);
+      return EXIT.error;
+    }
     if (r === 'stop') {
       if (!json) println('Stopping: agents are stopped and their tasks requeued.');
       return interrupted ? 130 : EXIT.error;

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import type { AgentRunner } from '../engine/agents/agentRunner';
+import type { AgentRunner } from '../engine/ports/agentRunner';
 import { ProcessRunner } from '../engine/agents/processRunner';
 import { TmuxRunner } from '../engine/agents/tmuxRunner';
 import { PipelineError } from '../engine/errors';
 import { GitWorkspace } from '../engine/git/gitWorkspace';
-import { Monitor, type MonitorOptions } from '../engine/monitor';
+import { Monitor, type MonitorOptions } from '../engine/monitor/monitor';
 import type { Pipeline } from '../engine/pipeline';
-import { worktreeRootOf } from '../engine/pipelineHome';
+import { worktreeRootOf } from '../engine/home/pipelineHome';
 
 /**
  * Builds the monitor for a headless run: the real git workspace and a runner of the chosen kind.

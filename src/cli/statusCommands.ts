@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
-import type { RolloutMode } from '../engine/schema';
+import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
-import { gitFactsOf } from '../engine/rolloutGitFacts';
+import { homeWarnings } from '../engine/home/pipelineHome';
+import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 
@@ -12,8 +13,10 @@ export function registerStatusCommands(program: Command): void {
     .description('show the pipeline: modes, leader, queues, agents')
     .option('--json', "print the state as JSON (the seed's shape, with queues)")
     .action(async (o: { json?: boolean }) => {
-      await withPipeline('follow', 'pipeline status', (p) => {
-        const s = p.status();
+      await withPipeline('follow', 'pipeline status', async (p) => {
+        // The store's warnings, and those about the home directory that no single part sees.
+        const warnings = [...(await homeWarnings(p.home)), ...p.storeWarnings];
+        const s = { ...p.status(), warnings };
         if (o.json) return printJson(s);
         println(
           `orchestration: ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch} once in-flight work drains)` : ''}`,
@@ -31,7 +34,7 @@ export function registerStatusCommands(program: Command): void {
         if (agents.length === 0) println('  none');
         for (const a of agents)
           println(`  ${a.id.padEnd(15)} ${a.role.padEnd(12)} ${a.status.padEnd(8)} ${a.current_task ?? ''}`);
-        for (const w of p.storeWarnings) println(`warning: ${w}`);
+        for (const w of warnings) println(`warning: ${w}`);
       });
     });
 
@@ -56,10 +59,15 @@ export function registerStatusCommands(program: Command): void {
   mode
     .command('rollout <mode>')
     .description('what actions are taken: shadow | pilot | production')
-    .action(async (m: string) => {
+    .option('--force', 'switching to shadow while agents are busy: requeue their work now')
+    .action(async (m: string, o: { force?: boolean }) => {
       await withPipeline('auto', 'pipeline mode rollout', async (p) => {
-        const r = await p.setRolloutMode(m as RolloutMode);
-        println(r.from === r.to ? `Already in ${r.to} mode.` : `Rollout mode: ${r.from} → ${r.to}.`);
+        const r = await p.setRolloutMode(m as RolloutMode, { force: o.force ?? false });
+        println(
+          r.from === r.to
+            ? `Already in ${r.to} mode.`
+            : `Rollout mode: ${r.from} → ${r.to}.${r.requeued.length ? ` Requeued: ${r.requeued.join(', ')}.` : ''}`,
+        );
       });
     });
 

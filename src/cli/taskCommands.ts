@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import { importFile } from '../engine/import/taskImport';
-import { PRIORITIES, type Priority, type Task } from '../engine/schema';
+import { PRIORITIES, type Priority, type Task } from '../engine/model/schema';
+import { registerTaskExport } from './exportCommand';
 import { withPipeline } from './openPipeline';
 import { printJson, println, splitList, table } from './output';
 
@@ -148,6 +149,8 @@ export function registerTaskCommands(program: Command): void {
         );
       });
     });
+
+  registerTaskExport(task);
 
   const simple = (
     name: string,

@@ -1,12 +1,13 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomicFile';
 import { PipelineError, isPipelineError, type PipelineErrorCode } from './errors';
-import type { Disposable } from './events';
+import { fileTimestamp } from './store/fsUtil';
+import type { Disposable } from './model/events';
 
 /**
  * Requests from other processes to the leader. Only the leader writes the state, so a CLI command
@@ -41,11 +42,37 @@ const replySchema = z.union([
 
 export type InboxHandler = (method: string, args: unknown[]) => Promise<unknown>;
 
+const REQ = '.req.json';
+/** A request the leader has taken: it answers it (or dies trying); its sender can no longer withdraw it. */
+const TAKEN = '.taken.json';
+
+/** Unreadable requests are renamed `<name>.req.json.corrupt-<time>`: kept for a person, never read again. */
+const GARBAGE_TAG = 'corrupt';
+
+/** One warning per unreadable request moved aside in `dir`; they stay until a person removes the files. */
+export async function inboxWarnings(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const aside = names.filter((n) => n.includes(`.req.json.${GARBAGE_TAG}-`)).sort();
+  if (aside.length === 0) return [];
+  return [
+    `${aside.length} unreadable request file(s) in ${dir} were moved aside and not applied: ${aside.join(', ')}. Look at them (a change someone asked for may be among them), then delete them.`,
+  ];
+}
+
 export class InboxServer implements Disposable {
+  /** Requests this server moved aside (unreadable), one sentence each. */
+  readonly warnings: string[] = [];
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
+  /** The scan running (or the last one): how many requests it took. */
+  private current: Promise<number> = Promise.resolve(0);
   private disposed = false;
 
   constructor(
@@ -74,34 +101,81 @@ export class InboxServer implements Disposable {
       this.again = true;
       return;
     }
+    void this.runScan();
+  }
+
+  private runScan(): Promise<number> {
     this.running = true;
-    void this.scan().finally(() => {
+    const scan = this.scan().finally(() => {
       this.running = false;
       if (this.again) {
         this.again = false;
         this.kick();
       }
     });
+    this.current = scan.catch(() => 0);
+    return this.current;
   }
 
-  private async scan(): Promise<void> {
+  /**
+   * Answers every request waiting now (and those that arrive meanwhile), for up to `maxMs`: a
+   * leader that leads only for its own change calls it before letting go, so that the senders
+   * queued behind it are served instead of having to take their requests back and try again.
+   */
+  async drain(maxMs = 2000): Promise<void> {
+    const end = Date.now() + maxMs;
+    while (!this.disposed && Date.now() < end) {
+      if (this.running) {
+        await this.current;
+        continue;
+      }
+      if ((await this.runScan()) === 0) return;
+    }
+  }
+
+  /** Answers the requests in the directory; returns how many it took. */
+  private async scan(): Promise<number> {
     let names: string[];
     try {
       names = await readdir(this.dir);
     } catch {
-      return;
+      return 0;
     }
-    for (const name of names.filter((n) => n.endsWith('.req.json')).sort()) {
-      if (this.disposed) return;
+    let took = 0;
+    for (const name of names.filter((n) => n.endsWith(REQ)).sort()) {
+      // Disposed (this process stopped leading): what is not taken yet is left to the next leader,
+      // or taken back by its sender.
+      if (this.disposed) return took;
       const file = join(this.dir, name);
-      let req: InboxRequest;
+      // Taking is a rename, so that a request is either taken here or withdrawn by its sender
+      // (which removes it when nobody leads any more), never both.
+      const taken = `${file.slice(0, -REQ.length)}${TAKEN}`;
       try {
-        req = requestSchema.parse(JSON.parse(await readFile(file, 'utf8')));
+        await rename(file, taken);
       } catch {
-        // Unreadable or foreign: moved aside so it is neither lost nor read again.
-        await rm(file, { force: true }).catch(() => undefined);
         continue;
       }
+      let text: string;
+      try {
+        text = await readFile(taken, 'utf8');
+      } catch {
+        continue;
+      }
+      let req: InboxRequest;
+      try {
+        req = requestSchema.parse(JSON.parse(text));
+      } catch (e) {
+        // Unreadable or foreign: moved aside so it is neither lost nor read again, and said.
+        await this.moveAsideGarbage(taken, file, e);
+        continue;
+      }
+      if (this.disposed) {
+        // Stopped leading while taking it: give it back untouched (to the next leader, or to its
+        // sender to take back). No await between this check and the handler below.
+        await rename(taken, file).catch(() => undefined);
+        return took;
+      }
+      took++;
       let reply: z.infer<typeof replySchema>;
       try {
         reply = { id: req.id, ok: true, result: (await this.handler(req.method, req.args)) ?? null };
@@ -119,7 +193,19 @@ export class InboxServer implements Disposable {
         reply = { id: req.id, ok: false, error: err };
       }
       await writeFileAtomic(join(this.dir, `${req.id}.res.json`), JSON.stringify(reply));
-      await rm(file, { force: true });
+      await rm(taken, { force: true });
+    }
+    return took;
+  }
+
+  private async moveAsideGarbage(taken: string, file: string, e: unknown): Promise<void> {
+    const why = e instanceof z.ZodError ? 'not a request of this version' : 'not valid JSON';
+    try {
+      const to = `${file}.${GARBAGE_TAG}-${fileTimestamp()}`;
+      await rename(taken, to);
+      this.warnings.push(`Inbox request ${file} is unreadable (${why}); it was moved aside to ${to} and not applied.`);
+    } catch {
+      // Its sender withdrew it in the meantime: nothing is left to keep.
     }
   }
 
@@ -130,12 +216,31 @@ export class InboxServer implements Disposable {
   }
 }
 
-/** Sends a request to the leader and waits for its reply; the error names the leader on time-out. */
+/**
+ * Thrown by `sendInboxRequest` when the leader stopped leading before it took the request, and the
+ * request was taken back: nothing was applied, and the caller may try again (and lead itself).
+ */
+export class InboxRequestWithdrawn extends Error {
+  override readonly name = 'InboxRequestWithdrawn';
+  constructor() {
+    super('The leader stopped leading before it took the request; the request was withdrawn.');
+  }
+}
+
+/** How often a sender checks that someone still leads while it waits. */
+const LEADER_CHECK_MS = 500;
+
+/**
+ * Sends a request to the leader and waits for its reply; the error names the leader on time-out.
+ * With `leaderGone`, a sender whose leader stops leading before taking the request takes it back
+ * and throws `InboxRequestWithdrawn` (a short-lived leader, such as a `pipeline task add` while no
+ * pipeline runs, leads only for its own change), rather than wait for an answer that never comes.
+ */
 export async function sendInboxRequest(
   dir: string,
   method: string,
   args: unknown[],
-  opts: { timeoutMs?: number; leaderLabel?: string } = {},
+  opts: { timeoutMs?: number; leaderLabel?: string; leaderGone?: () => Promise<boolean> } = {},
 ): Promise<unknown> {
   await mkdir(dir, { recursive: true });
   const id = randomUUID();
@@ -147,18 +252,34 @@ export async function sendInboxRequest(
     at: new Date().toISOString(),
   };
   const resFile = join(dir, `${id}.res.json`);
-  await writeFileAtomic(join(dir, `${id}.req.json`), JSON.stringify(req));
+  const reqFile = join(dir, `${id}${REQ}`);
+  const takenFile = join(dir, `${id}${TAKEN}`);
+  await writeFileAtomic(reqFile, JSON.stringify(req));
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  const deadline = Date.now() + timeoutMs;
+  let deadline = Date.now() + timeoutMs;
+  let extended = false;
+  let nextLeaderCheck = Date.now() + LEADER_CHECK_MS;
   let watcher: FSWatcher | undefined;
   let wake: (() => void) | undefined;
   try {
-    watcher = watch(dir, () => wake?.());
+    // Only our own reply wakes us: with many senders waiting, waking all of them at every change in
+    // the inbox costs more than the leader's work (the name may be missing on some platforms).
+    const ours = `${id}.res.json`;
+    watcher = watch(dir, (_event, name) => {
+      if (!name || String(name) === ours) wake?.();
+    });
   } catch {
     // Polling below is enough.
   }
   try {
-    while (Date.now() < deadline) {
+    for (;;) {
+      if (Date.now() >= deadline) {
+        // Taken: the leader is applying it (a busy machine can make that slow); it answers before
+        // it lets go. Wait once more rather than report a change that is being made as failed.
+        if (extended || !(await present(takenFile))) break;
+        extended = true;
+        deadline = Date.now() + timeoutMs;
+      }
       let text: string | undefined;
       try {
         text = await readFile(resFile, 'utf8');
@@ -169,11 +290,17 @@ export async function sendInboxRequest(
         await rm(resFile, { force: true });
         // The leader removes the request after replying; if it stopped in between (paused, killed),
         // the request would be applied again by the next leader. Answered is done: remove it here too.
-        await rm(join(dir, `${id}.req.json`), { force: true });
+        await rm(reqFile, { force: true });
+        await rm(takenFile, { force: true });
         const reply = replySchema.parse(JSON.parse(text));
         if (reply.ok) return reply.result;
         const { code, message, details } = reply.error;
         throw new PipelineError(code as PipelineErrorCode, message, details ?? {});
+      }
+      if (opts.leaderGone && Date.now() >= nextLeaderCheck) {
+        nextLeaderCheck = Date.now() + LEADER_CHECK_MS;
+        // Nobody leads: take the request back unless a leader has taken it (then it answers).
+        if ((await opts.leaderGone()) && (await removed(reqFile))) throw new InboxRequestWithdrawn();
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, 100);
@@ -186,12 +313,39 @@ export async function sendInboxRequest(
   } finally {
     watcher?.close();
   }
-  await rm(join(dir, `${id}.req.json`), { force: true });
+  const withdrawn = await removed(reqFile);
+  const wasTaken =
+    !withdrawn &&
+    (await rm(takenFile).then(
+      () => true,
+      () => false,
+    ));
   throw new PipelineError(
     'not-leader',
-    `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${Math.round(timeoutMs / 1000)} s.`,
+    wasTaken
+      ? `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} took the request but did not answer within ${Math.round(timeoutMs / 1000)} s; it may or may not have been applied.`
+      : `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${Math.round(timeoutMs / 1000)} s.`,
     {
-      fix: 'Check that the leading process is still running; if it is not, its lease expires within seconds and the next command takes over.',
+      fix: wasTaken
+        ? 'Check with `pipeline status` whether the change was made, and run the command again if not.'
+        : 'Check that the leading process is still running; if it is not, its lease expires within seconds and the next command takes over.',
     },
   );
+}
+
+async function present(path: string): Promise<boolean> {
+  return readFile(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Removes `path`; true when this call removed it (false: it was gone already, taken or withdrawn). */
+async function removed(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,11 +1,11 @@
-import type { PipelineConfig, PipelineState, Task } from './schema';
+import type { PipelineConfig, PipelineState, Task } from './model/schema';
 import type { LeaderInfo } from './store/leaderLease';
 
 /**
  * The state as `pipeline status --json` prints it: the seed's shape and words (`version`,
  * `orchestration_mode`, `mode`, `tasks`, `agents`, `queues{unassigned, <one per stage>, blocked,
- * completed}`), plus who leads. Queues are derived from the tasks, never stored, so they cannot
- * disagree with them.
+ * completed}`), plus who leads and what is wrong. Queues are derived from the tasks, never stored, so
+ * they cannot disagree with them.
  */
 export interface StatusReport {
   version: string;
@@ -18,6 +18,11 @@ export interface StatusReport {
   agents: PipelineState['agents'];
   queues: Record<string, string[]>;
   counts: Record<string, number>;
+  /**
+   * What a person should know about the state: damaged or lost journal records, a missing state
+   * directory, requests moved aside. Empty when all is well; scripts can test its length.
+   */
+  warnings: string[];
 }
 
 export function queuesOf(state: PipelineState, config: PipelineConfig): Record<string, string[]> {
@@ -50,7 +55,12 @@ function queueOf(t: Task, q: Record<string, string[]>): string[] {
   }
 }
 
-export function statusReport(state: PipelineState, config: PipelineConfig, leader: LeaderInfo | null): StatusReport {
+export function statusReport(
+  state: PipelineState,
+  config: PipelineConfig,
+  leader: LeaderInfo | null,
+  warnings: readonly string[] = [],
+): StatusReport {
   const counts: Record<string, number> = {};
   for (const t of Object.values(state.tasks)) counts[t.status] = (counts[t.status] ?? 0) + 1;
   return {
@@ -64,5 +74,6 @@ export function statusReport(state: PipelineState, config: PipelineConfig, leade
     agents: state.agents,
     queues: queuesOf(state, config),
     counts,
+    warnings: [...warnings],
   };
 }

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import type { Agent } from '../engine/schema';
+import { COMMANDS } from '../contributions';
+import type { Agent } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
 import { since } from './taskTree';
 
@@ -46,7 +47,7 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
       .join(' · ');
     item.tooltip = `${a.id}: ${a.role}, ${a.status}${a.current_task ? ` on ${a.current_task} for ${since(a.since)}` : ''}\ncommand: ${a.command}`;
     item.contextValue = `agent.${a.status}`;
-    item.command = { command: 'agentPipeline.openAgentTerminal', title: 'Open Agent Terminal', arguments: [id] };
+    item.command = { command: COMMANDS.openAgentTerminal, title: 'Open Agent Terminal', arguments: [id] };
     return item;
   }
 

@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
 import { diffAgainstTarget } from '../engine/git/changes';
 import { GitRepo } from '../engine/git/gitRepo';
-import { assertTaskId } from '../engine/ids';
-import { DIFF_SCHEME } from './contributions';
+import { assertTaskId } from '../engine/model/ids';
+import { DIFF_SCHEME } from '../contributions';
 
 /**
  * Read-only documents with a task's diff against the target branch

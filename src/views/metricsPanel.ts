@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
 import type { Pipeline } from '../engine/pipeline';
 import type { CommandContext, Handlers } from './commands/commandContext';
-import { COMMANDS, METRICS_VIEW_TYPE } from './contributions';
-import type { PipelineSession } from './pipelineSession';
+import { COMMANDS, METRICS_VIEW_TYPE } from '../contributions';
+import type { PipelineSession } from '../host/pipelineSession';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import { pageToHostSchema, type HostToPage, type InFlightRow } from './webviewProtocol';
 

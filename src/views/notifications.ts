@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
-import type { Disposable } from '../engine/events';
+import type { Disposable } from '../engine/model/events';
 import type { Pipeline } from '../engine/pipeline';
-import { COMMANDS, SETTINGS } from './contributions';
+import { COMMANDS, SETTINGS } from '../contributions';
 
 /**
  * Notifications that name the task, the agent and the reason, with the actions that help: open the

@@ -2,6 +2,11 @@ import * as vscode from 'vscode';
 import type { Pipeline } from '../engine/pipeline';
 
 /**
+ * src/views/ presents the session to the user: the Tasks and Agents trees, the status bar, the
+ * metrics panel (its webview HTML and protocol), notifications, the commands and the diff documents.
+ * Views import the engine, the session (src/host/) and the contributed ids (src/contributions.ts);
+ * src/host/ never imports a view (a lint rule keeps it so).
+ *
  * What the trees and the status bar read of the session: the open pipeline, whether it runs here,
  * and a change event. Light on purpose: the views load at activation, the engine after it.
  */

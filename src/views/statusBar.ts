@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { COMMANDS } from './contributions';
+import { COMMANDS } from '../contributions';
 import type { SessionView } from './sessionView';
 
 /**

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
-import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/schema';
+import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
+import { taskContextValue } from './taskActions';
 
 /**
  * The Tasks tree: tasks grouped by where they are (one group per stage, then waiting, merging,
@@ -118,7 +119,7 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     item.iconPath = taskIcon(t.status);
     item.description = node.kind === 'prerequisite' ? `prerequisite · ${t.status}` : describeTask(t);
     item.tooltip = tooltip(t);
-    item.contextValue = node.kind === 'task' ? `task.${t.status}` : 'prerequisite';
+    item.contextValue = node.kind === 'task' ? taskContextValue(t) : 'prerequisite';
     item.accessibilityInformation = {
       label: `${t.id} ${t.title}, ${t.status}${t.assigned_to ? `, ${t.assigned_to}` : ''}`,
     };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { MetricsSnapshot } from '../engine/observability/pipelineMetrics';
+import type { MetricsSnapshot } from '../engine/observability/metricsSnapshot';
 
 /**
  * The one message protocol between the metrics panel's host and its page. The page starts with

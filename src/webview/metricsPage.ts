@@ -1,7 +1,9 @@
+// src/webview/ — the metrics panel's page, a browser bundle (media/out/). Main file: this one. It imports
+// only the webview protocol's types and uPlot; it runs in the webview, never in Node.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { HostToPage, InFlightRow, PageToHost } from '../views/webviewProtocol';
-import type { MetricsSnapshot } from '../engine/observability/pipelineMetrics';
+import type { MetricsSnapshot } from '../engine/observability/metricsSnapshot';
 
 /**
  * The metrics panel's page. It draws what the host sends: five uPlot charts and a table of tasks in

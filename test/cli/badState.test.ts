@@ -70,7 +70,7 @@ test('a config.json with a syntax error names the file, line and column; a wrong
 
     const values: Array<[unknown, string]> = [
       [{ retry: { maxAttempts: 0 } }, 'retry.maxAttempts'],
-      [{ stages: [{ name: 'Build', role: 'builder' }] }, 'stages.0.name'],
+      [{ stages: [{ name: 'Build', role: 'builder' }] }, 'stages[0].name'],
       [{ targetBrnach: 'dev' }, 'targetBrnach'],
       [{ reworkStage: 'coding' }, 'reworkStage'],
     ];

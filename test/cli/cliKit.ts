@@ -303,6 +303,7 @@ export interface StatusJson {
   agents: Record<string, { id: string; role: string; status: string; current_task: string | null }>;
   queues: Record<string, string[]>;
   counts: Record<string, number>;
+  warnings: string[];
 }
 
 export function status(dir: string): Promise<StatusJson> {

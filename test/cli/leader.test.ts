@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { cli, fails, mentions, ok, requireCli, shown, startCli, status, until, withRepo, type LiveCli } from './cliKit';
 
@@ -148,5 +150,40 @@ test('a paused leader (SIGSTOP) keeps the lead until its lease lapses; then a ne
       await first.stop('SIGKILL');
       await second?.stop();
     }
+  });
+});
+
+test('the leader directory deleted: the next change takes the epoch after the highest the journal holds, at once', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    for (let i = 1; i <= 4; i++) await ok(dir, 'task', 'add', `Task ${i}`);
+    const stateDir = join(dir, '.pipeline', 'state');
+    const epochsIn = async () =>
+      (await readdir(stateDir)).map((n) => Number(/-e(\d+)\.(log|json)$/.exec(n)?.[1] ?? 0)).filter((n) => n > 0);
+    const highest = Math.max(...(await epochsIn()));
+    assert.ok(highest >= 4, `epochs ${(await epochsIn()).join(', ')}`);
+    await rm(join(dir, '.pipeline', 'leader'), { recursive: true });
+
+    mentions(await ok(dir, 'task', 'add', 'After'), 'Added TASK-005');
+    assert.equal(Math.max(...(await epochsIn())), highest + 1);
+    const s = await status(dir);
+    assert.equal(Object.keys(s.tasks).length, 5);
+    assert.deepEqual(s.warnings, []);
+  });
+});
+
+test('twenty task adds at once while nothing leads: every one succeeds and every task is there', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => cli(dir, ['task', 'add', `Task ${i + 1}`], { timeoutMs: 120_000 })),
+    );
+    for (const r of results) assert.equal(r.code, 0, shown(r));
+    const s = await status(dir);
+    assert.equal(Object.keys(s.tasks).length, 20);
+    assert.deepEqual(s.warnings, []);
+    assert.deepEqual(
+      (await readdir(join(dir, '.pipeline', 'inbox'))).filter((n) => !n.startsWith('.')),
+      [],
+      'no request or reply is left behind',
+    );
   });
 });

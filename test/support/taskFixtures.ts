@@ -1,4 +1,4 @@
-import type { Task } from '../../src/engine/schema';
+import type { Task } from '../../src/engine/model/schema';
 
 /**
  * A task as the engine stores a freshly added one (pending, at the first stage, no attempt yet),

@@ -1,4 +1,16 @@
+// src/engine/agents/ — agents as processes: task files and completion markers, command templates and
+// presets, the process and tmux runners, stage checks; cli/ has one adapter per agent CLI. Main file: this
+// one. It imports the model, the ports and ../errors.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
+import { shellQuote, splitWords } from './shellWords';
+import type { AgentPermissions } from './cli/agentCli';
+import { adapterFor } from './cli/agentCliRegistry';
+import { aiderAdapter } from './cli/aiderAdapter';
+import { claudeAdapter } from './cli/claudeAdapter';
+import { codexAdapter } from './cli/codexAdapter';
+import { geminiAdapter } from './cli/geminiAdapter';
 
 /**
  * How an agent's command is started. A command is a preset name or a template such as
@@ -20,29 +32,31 @@ export interface Preset {
   template: string;
 }
 
-const PROMPT =
+export const PROMPT =
   'Read the task file {taskFile} and do the task it describes, in this directory. When you are done, append the status line it asks for to that file.';
 
 /**
  * The presets: each agent CLI's own non-interactive invocation, so one run does one stage of one
- * task and exits. (`scripted` is the project's own scripted agent, for demos and tests.)
+ * task and exits. (`scripted` is the project's own scripted agent, for demos and tests.) A preset
+ * with an adapter (`cli/agentCliRegistry.ts`) is started as its adapter says; its template here is
+ * only what `agent add` checks and shows.
  */
 export const PRESETS: Record<string, Preset> = {
   claude: {
-    description: 'Claude Code, non-interactive (`claude -p`), edits accepted',
-    template: `claude -p "${PROMPT}" --permission-mode acceptEdits`,
+    description: claudeAdapter.description,
+    template: `claude -p --output-format stream-json --verbose --permission-mode acceptEdits --permission-prompts none -- "${PROMPT}"`,
   },
   codex: {
-    description: 'Codex CLI, non-interactive (`codex exec`), full-auto sandbox',
-    template: `codex exec --full-auto "${PROMPT}"`,
+    description: codexAdapter.description,
+    template: `codex exec --json --sandbox workspace-write --cd {worktree} -- "${PROMPT}"`,
   },
   gemini: {
-    description: 'Gemini CLI, non-interactive (`gemini -p`), auto-approve',
-    template: `gemini --yolo -p "${PROMPT}"`,
+    description: geminiAdapter.description,
+    template: `gemini --prompt "${PROMPT}" --skip-trust --approval-mode auto_edit --output-format stream-json`,
   },
   aider: {
-    description: 'Aider, one message then exit (`aider --message`)',
-    template: `aider --yes-always --no-auto-commits --message "${PROMPT}"`,
+    description: aiderAdapter.description,
+    template: `aider --yes-always --no-auto-commits --no-suggest-shell-commands --file {taskFile} --message "${PROMPT}"`,
   },
   scripted: {
     description: "Agent Pipeline's scripted agent (demos and tests)",
@@ -52,50 +66,13 @@ export const PRESETS: Record<string, Preset> = {
 
 const PLACEHOLDERS = new Set(['taskFile', 'taskId', 'worktree', 'role', 'node', 'scriptedAgent']);
 
-/** Splits a template into words the way a POSIX shell would (quotes and backslashes), nothing more. */
-export function splitWords(template: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < template.length; i++) {
-    const c = template[i]!;
-    if (quote === "'") {
-      if (c === "'") quote = null;
-      else cur += c;
-    } else if (quote === '"') {
-      if (c === '"') quote = null;
-      else if (c === '\\' && (template[i + 1] === '"' || template[i + 1] === '\\')) cur += template[++i];
-      else cur += c;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < template.length) {
-      cur += template[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (quote)
-    throw new PipelineError('usage', `Unterminated ${quote} quote in the command template.`, {
-      where: template,
-      fix: 'Close the quote.',
-    });
-  if (inWord) words.push(cur);
-  return words;
-}
-
 export interface ResolveOptions {
   /** Path of the scripted agent's program (dist/scriptedAgent.js). */
   scriptedAgent: string;
   /** The Node.js executable that runs it. */
   node?: string;
+  /** What the user allowed or refused beyond an adapter's defaults (`agentCli.<name>` in the config). */
+  permissions?: Partial<AgentPermissions>;
 }
 
 export interface ResolvedCommand {
@@ -103,6 +80,8 @@ export interface ResolvedCommand {
   env: Record<string, string>;
   /** The command as a shell line, quoted, for terminals and logs. */
   display: string;
+  /** Files the adapter needs written before the command starts (absolute paths). */
+  files?: { path: string; content: string }[];
 }
 
 export function templateOf(command: string): string {
@@ -131,6 +110,31 @@ export function validateCommand(command: string): void {
 
 export function resolveCommand(command: string, ctx: CommandContext, opts: ResolveOptions): ResolvedCommand {
   validateCommand(command);
+  const env = {
+    PIPELINE_TASK_FILE: ctx.taskFile,
+    PIPELINE_TASK_ID: ctx.taskId,
+    PIPELINE_WORKTREE: ctx.worktree,
+    PIPELINE_ROLE: ctx.role,
+  };
+  const adapter = adapterFor(command);
+  if (adapter) {
+    const inv = adapter.invocation({
+      ...ctx,
+      gitWritableDirs: gitWritableDirs(ctx.worktree),
+      prompt: PROMPT.replace('{taskFile}', ctx.taskFile),
+      permissions: {
+        allow: opts.permissions?.allow ?? [],
+        deny: opts.permissions?.deny ?? [],
+        extraArgs: opts.permissions?.extraArgs ?? [],
+      },
+    });
+    return {
+      argv: inv.argv,
+      env: { ...inv.env, ...env },
+      display: inv.argv.map(shellQuote).join(' '),
+      ...(inv.files ? { files: inv.files } : {}),
+    };
+  }
   const values: Record<string, string> = {
     ...ctx,
     node: opts.node ?? process.execPath,
@@ -139,20 +143,45 @@ export function resolveCommand(command: string, ctx: CommandContext, opts: Resol
   const argv = splitWords(templateOf(command)).map((w) =>
     w.replace(/\{([a-zA-Z]+)\}/g, (_, k: string) => values[k] ?? ''),
   );
-  return {
-    argv,
-    env: {
-      PIPELINE_TASK_FILE: ctx.taskFile,
-      PIPELINE_TASK_ID: ctx.taskId,
-      PIPELINE_WORKTREE: ctx.worktree,
-      PIPELINE_ROLE: ctx.role,
-    },
-    display: argv.map(shellQuote).join(' '),
-  };
+  return { argv, env, display: argv.map(shellQuote).join(' ') };
 }
 
-/** Quotes one word for a POSIX shell: plain words stay as they are, others go in single quotes. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+/**
+ * The git directories a commit in a worktree writes to: a linked worktree's own git dir (its `.git`
+ * file says `gitdir: <repo>/.git/worktrees/<name>`) and the common dir's `objects`, `refs` and
+ * `logs` (the git dir's `commondir` file points there). A main checkout's `.git` is both. Empty
+ * when the folder is not a git checkout (yet): a sandbox then has nothing to open.
+ */
+export function gitWritableDirs(worktree: string): string[] {
+  const dotGit = join(worktree, '.git');
+  let gitDir: string;
+  try {
+    const text = readFileSync(dotGit, 'utf8');
+    const m = /^gitdir:\s*(.+?)\s*$/m.exec(text);
+    if (!m) return [];
+    gitDir = resolve(worktree, m[1]!);
+  } catch (e) {
+    // EISDIR: a main checkout, whose .git folder is the git dir itself.
+    if ((e as NodeJS.ErrnoException).code !== 'EISDIR') return [];
+    gitDir = dotGit;
+  }
+  let commonDir = gitDir;
+  try {
+    const rel = readFileSync(join(gitDir, 'commondir'), 'utf8').trim();
+    if (rel) commonDir = isAbsolute(rel) ? rel : resolve(gitDir, rel);
+  } catch {
+    // No commondir file: the git dir is the common dir.
+  }
+  // Only the task branches' refs and reflogs, not all of refs/: an agent must be able to commit on
+  // its task branch, and must not be able to move the target branch. They are created if missing,
+  // so a sandbox can mount them writable before the first task branch has a reflog.
+  const branches = [join(commonDir, 'refs', 'heads', 'pipeline'), join(commonDir, 'logs', 'refs', 'heads', 'pipeline')];
+  for (const d of branches) {
+    try {
+      mkdirSync(d, { recursive: true });
+    } catch {
+      // A read-only repository: the agent cannot commit either way, and says so.
+    }
+  }
+  return [...new Set([gitDir, join(commonDir, 'objects'), ...branches])];
 }

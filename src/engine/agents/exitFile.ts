@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { shellQuote } from './commandTemplate';
-import type { RunExit, RunRequest } from './agentRunner';
+import { shellQuote } from './shellWords';
+import type { RunExit, RunRequest } from '../ports/agentRunner';
 
 /**
  * For runners that type the command into a shell (a tmux window, an integrated terminal): the shell

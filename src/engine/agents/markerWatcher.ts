@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'chokidar';
-import type { Disposable } from '../events';
+import type { Disposable } from '../model/events';
 
 /**
  * Hints that a task file may have changed. File events are only hints (inotify overflows silently,

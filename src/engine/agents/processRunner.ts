@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { AgentRunner, RunExit, RunHandle, RunRequest } from './agentRunner';
+import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
 
 /**
  * Runs each stage of each task as a child process in the agent's worktree, its output appended to a
@@ -73,9 +73,6 @@ export class ProcessRunner implements AgentRunner {
     await mkdir(dirname(req.logFile), { recursive: true });
     await mkdir(this.runDir, { recursive: true });
     const log = await open(req.logFile, 'a');
-    await log.write(
-      `\n--- ${new Date().toISOString()} ${req.agentId} ${req.taskId} attempt ${req.attempt}: ${req.command.display}\n`,
-    );
     const [cmd, ...args] = req.command.argv;
     let exitResolve!: (e: RunExit) => void;
     const exited = new Promise<RunExit>((r) => (exitResolve = r));

@@ -1,5 +1,5 @@
-import type { StageConfig, Task } from '../schema';
-import { BLOCKED_PREFIX, CHANGES_PREFIX, COMPLETED_LINE } from './completionMarker';
+import type { StageConfig, Task } from '../model/schema';
+import { BLOCKED_PREFIX, CHANGES_PREFIX, COMPLETED_LINE, END_OF_TASK_FILE } from './completionMarker';
 
 /**
  * The task file an agent reads: its role's instructions, the task, what the prerequisites and the
@@ -115,7 +115,9 @@ export function renderTaskFile(i: TaskFileInput): string {
   if (i.isLastStage) out.push(`${CHANGES_PREFIX} <what must change>`);
   out.push('```', '');
   out.push(
-    'Only a line outside a code block counts. Commit your work before you write it; anything left uncommitted is committed for you.',
+    'Only a line outside a code block, below the last line of this file, counts. Commit your work before you write it; anything left uncommitted is committed for you.',
+    '',
+    END_OF_TASK_FILE,
     '',
   );
   return out.join('\n');

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { AgentRunner, RunHandle, RunRequest } from './agentRunner';
+import type { AgentRunner, RunHandle, RunRequest } from '../ports/agentRunner';
 import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
 
 const run = promisify(execFile);
@@ -43,6 +43,28 @@ export class TmuxRunner implements AgentRunner {
     return join(this.runDir, `${agentId}.attempt-${attempt}.exit`);
   }
 
+  /** Which attempt was last typed into the agent's window, so reattach follows only that one. */
+  private attemptFile(agentId: string): string {
+    return join(this.runDir, `${agentId}.tmux.json`);
+  }
+
+  /**
+   * The process group of the command running in the window: the pane's foreground group while it
+   * is not the window's own shell (read from /proc, where the shell's tpgid says which group owns
+   * its terminal). Undefined when the shell is in the foreground again, or the window is gone.
+   */
+  private async commandGroup(target: string): Promise<number | undefined> {
+    try {
+      const shell = Number((await this.tmux(['display-message', '-p', '-t', target, '#{pane_pid}'])).trim());
+      const stat = await readFile(`/proc/${shell}/stat`, 'utf8');
+      // Fields after the command name: state, ppid, pgrp, session, tty_nr, tpgid.
+      const tpgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[5]);
+      return tpgid > 0 && tpgid !== shell ? tpgid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async ensureWindow(agentId: string, cwd: string): Promise<string> {
     const target = `${this.session}:${agentId}`;
     try {
@@ -61,6 +83,7 @@ export class TmuxRunner implements AgentRunner {
     const exitFile = this.exitFile(req.agentId, req.attempt);
     await rm(exitFile, { force: true });
     const target = await this.ensureWindow(req.agentId, req.worktree);
+    await writeFile(this.attemptFile(req.agentId), JSON.stringify({ taskId: req.taskId, attempt: req.attempt }));
     const line = shellLine(req, exitFile);
     await this.tmux(['send-keys', '-t', target, '-l', line]);
     await this.tmux(['send-keys', '-t', target, 'Enter']);
@@ -71,12 +94,8 @@ export class TmuxRunner implements AgentRunner {
     let stopped = false;
     const exited = waitForExitFile(exitFile, req, {
       stopping: () => stopped,
-      // The window was killed or the command interrupted without writing its status.
-      gone: () =>
-        this.tmux(['has-session', '-t', this.session]).then(
-          () => false,
-          () => true,
-        ),
+      // Stopped without writing its status: it is over once the window's shell has its terminal back.
+      gone: async () => (await this.commandGroup(target)) === undefined,
     });
     return {
       agentId: req.agentId,
@@ -85,10 +104,16 @@ export class TmuxRunner implements AgentRunner {
       exited,
       stop: async () => {
         stopped = true;
+        // The command's whole process group is signalled: Ctrl-C alone would leave what a script
+        // started in the background running (a script's background jobs ignore SIGINT).
+        const group = await this.commandGroup(target);
         await interruptThenKill(
           exited,
-          () => this.tmux(['send-keys', '-t', target, 'C-c']),
-          () => this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']),
+          () => (group ? signalGroup(group, 'SIGTERM') : this.tmux(['send-keys', '-t', target, 'C-c'])),
+          async () => {
+            if (group) signalGroup(group, 'SIGKILL');
+            await this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']);
+          },
         );
       },
     };
@@ -97,10 +122,14 @@ export class TmuxRunner implements AgentRunner {
   async reattach(req: RunRequest): Promise<RunHandle | null> {
     const target = `${this.session}:${req.agentId}`;
     try {
-      const cmd = (await this.tmux(['display-message', '-p', '-t', target, '#{pane_current_command}'])).trim();
+      const last = JSON.parse(await readFile(this.attemptFile(req.agentId), 'utf8')) as {
+        taskId: string;
+        attempt: number;
+      };
+      if (last.taskId !== req.taskId || last.attempt !== req.attempt) return null;
       const exitFile = this.exitFile(req.agentId, req.attempt);
-      const finished = await exitFileWritten(exitFile);
-      if (cmd === 'bash' && !finished) return null;
+      // Neither finished nor running: the window's shell has its terminal (the command was lost).
+      if (!(await exitFileWritten(exitFile)) && (await this.commandGroup(target)) === undefined) return null;
       return this.follow(req, target, exitFile);
     } catch {
       return null;
@@ -114,5 +143,13 @@ export class TmuxRunner implements AgentRunner {
 
   async dispose(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+function signalGroup(group: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-group, signal);
+  } catch {
+    // Gone already.
   }
 }

@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import { taskBranch } from '../ids';
+import { taskBranch } from '../model/ids';
 import { refsIfContains, requireBranch } from './branches';
 import type { GitRepo } from './gitRepo';
 import { branchRef } from './refNames';

@@ -2,9 +2,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { PriorWork } from '../agents/taskFile';
 import { PipelineError, type PipelineErrorCode } from '../errors';
-import type { Disposable } from '../events';
-import { assertName } from '../ids';
-import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../workspacePort';
+import type { Disposable } from '../model/events';
+import { assertName } from '../model/ids';
+import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
 import { workspaceReplySchema, type WorkspaceMethod } from './workspaceProtocol';
 
 /**

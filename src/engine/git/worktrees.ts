@@ -1,7 +1,7 @@
 import { access, appendFile, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
-import { assertName, isName, taskBranch } from '../ids';
+import { assertName, isName, taskBranch } from '../model/ids';
 import { createBranchAt, refsIfContains, requireBranch } from './branches';
 import { DirtyWorktreeError, GitLockError, listFiles, MergeConflictError } from './gitErrors';
 import type { GitRepo, LockScope } from './gitRepo';

@@ -4,8 +4,8 @@
  * an already ordered file comes out unchanged.
  *
  * Prerequisites outside the list are ignored here (they may exist in the pipeline already). Tasks on
- * a cycle cannot be ordered; they follow the rest in the file's order, and the scheduler reports the
- * cycle when the tasks are added (cycles are its business, not the importer's).
+ * a cycle cannot be ordered; they follow the rest in the file's order, and `complete` is false
+ * (importCycles.ts then deals with the cycle).
  */
 
 export interface Orderable {
@@ -13,6 +13,10 @@ export interface Orderable {
 }
 
 export function orderByPrerequisites<T extends Orderable>(tasks: readonly T[]): T[] {
+  return orderTasks(tasks).ordered;
+}
+
+export function orderTasks<T extends Orderable>(tasks: readonly T[]): { ordered: T[]; complete: boolean } {
   const indexOf = new Map<string, number>();
   tasks.forEach((t, i) => indexOf.set(t.spec.id, i));
 
@@ -74,10 +78,11 @@ export function orderByPrerequisites<T extends Orderable>(tasks: readonly T[]): 
       if (w === 0) push(d);
     }
   }
-  if (out.length < tasks.length) {
+  const complete = out.length === tasks.length;
+  if (!complete) {
     tasks.forEach((t, i) => {
       if (!placed[i]) out.push(t);
     });
   }
-  return out;
+  return { ordered: out, complete };
 }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { PipelineError } from '../errors';
-import type { Priority, TaskSpecParsed } from '../schema';
+import type { Priority, TaskSpecParsed } from '../model/schema';
 import { formatJsonPath, type JsonPath } from './jsonLocation';
 
 /**

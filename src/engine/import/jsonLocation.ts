@@ -1,14 +1,20 @@
+import { findNodeAtLocation, parseTree, printParseErrorCode, visit } from 'jsonc-parser/lib/esm/main.js';
 import { PipelineError } from '../errors';
 
 /**
  * Places in a JSON file, for error messages: JSON paths (`master.tasks[3].title`) for data of the
- * wrong shape, and line:column for text that is not JSON at all.
+ * wrong shape, and line:column for text that is not JSON at all. Used by the import and by
+ * `.pipeline/config.json`.
  *
  * Node's `JSON.parse` does not give a usable position: depending on the V8 version the message has
  * "at position N", "(line L column C)" or no position at all ("Unexpected token '}', ... is not valid
- * JSON"). So when it fails, `findJsonProblem` scans the text again with a small validator that knows
- * where it stopped and why. It runs only on failure (and for duplicate keys on small state files),
- * never on the successful path, which stays at native speed.
+ * JSON"). So when it fails, `findJsonProblem` reads the text again with `jsonc-parser` (the VS Code
+ * team's parser, comments and trailing commas refused) and turns its first error into a sentence
+ * that says what was found and what was expected there. It runs only on failure (and for duplicate
+ * keys on small state files), never on the successful path, which stays at native speed.
+ *
+ * The ESM build is imported by path: the package's `main` is a UMD bundle whose inner `require`s
+ * esbuild cannot follow.
  */
 
 export type JsonPath = ReadonlyArray<string | number>;
@@ -26,6 +32,23 @@ export function formatJsonPath(path: JsonPath): string {
   return out || '(top level)';
 }
 
+const PATH_SEGMENT = /\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/y;
+
+/** The inverse of `formatJsonPath`: `master.tasks[3].title` → `["master", "tasks", 3, "title"]`; null if it is none. */
+export function parseJsonPath(text: string): Array<string | number> | null {
+  const out: Array<string | number> = [];
+  PATH_SEGMENT.lastIndex = 0;
+  while (PATH_SEGMENT.lastIndex < text.length) {
+    const at = PATH_SEGMENT.lastIndex;
+    const m = PATH_SEGMENT.exec(text);
+    if (!m || (at === 0 && text.startsWith('.'))) return null;
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[3] !== undefined) out.push(JSON.parse(m[3]) as string);
+  }
+  return out.length ? out : null;
+}
+
 /** 1-based line and column (in UTF-16 units, as editors count them) of an offset in `text`. */
 export function lineColumn(text: string, offset: number): { line: number; column: number } {
   let line = 1;
@@ -37,6 +60,11 @@ export function lineColumn(text: string, offset: number): { line: number; column
   return { line, column: offset - lineStart + 1 };
 }
 
+/** Editors on Windows save JSON with a byte-order mark, which `JSON.parse` refuses. */
+export function stripByteOrderMark(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 export interface JsonProblem {
   offset: number;
   message: string;
@@ -44,214 +72,222 @@ export interface JsonProblem {
   path?: string;
 }
 
-type Frame = { kind: 'object'; keys: Set<string> | null; key: string } | { kind: 'array'; index: number };
+/** What the parser had just read when it stopped, which says what it expected next. */
+type Last = 'start' | 'open-object' | 'open-array' | 'property' | 'colon' | 'comma' | 'value';
 
-const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+const PARSE_OPTIONS = { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false };
+
+/**
+ * Errors about the characters inside one string or number token, rather than about the grammar.
+ * By name: the package declares its codes as a `const enum`, which isolated modules cannot read.
+ */
+const TOKEN_ERRORS: ReadonlySet<string> = new Set([
+  'UnexpectedEndOfString',
+  'InvalidCharacter',
+  'InvalidEscapeCharacter',
+  'InvalidUnicode',
+  'UnexpectedEndOfNumber',
+]);
+
 const HEX4 = /^[0-9a-fA-F]{4}$/;
+const ESCAPES = new Set(['"', '\\', '/', 'b', 'f', 'n', 'r', 't']);
 
 /**
  * The first place where `text` stops being JSON (RFC 8259, as `JSON.parse` reads it), or null.
  * With `duplicateKeys`, a key that appears twice in one object is a problem too: `JSON.parse`
  * silently keeps the last one, which would make a duplicated task vanish.
- *
- * Iterative, with an explicit stack, so deeply nested input cannot overflow the call stack.
  */
 export function findJsonProblem(text: string, opts: { duplicateKeys?: boolean } = {}): JsonProblem | null {
-  const n = text.length;
-  const stack: Frame[] = [];
-  let i = 0;
-
-  const skipSpace = (): void => {
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
-      else break;
-    }
-  };
-  const shown = (at: number): string => (at >= n ? 'end of file' : JSON.stringify(text[at]));
-  const isDigit = (at: number): boolean => {
-    const c = text.charCodeAt(at);
-    return c >= 0x30 && c <= 0x39;
-  };
-
-  /** Reads a string starting at the quote under `i`; builds its value only when asked (keys). */
-  const readString = (build: boolean): string | JsonProblem => {
-    const start = i;
-    i++;
-    let out = '';
-    let segment = i;
-    for (;;) {
-      if (i >= n) return { offset: start, message: 'Unterminated string' };
-      const c = text.charCodeAt(i);
-      if (c === 0x22) {
-        if (build) out += text.slice(segment, i);
-        i++;
-        return out;
-      }
-      if (c === 0x5c) {
-        if (build) out += text.slice(segment, i);
-        const e = text[i + 1];
-        if (e === 'u') {
-          const hex = text.slice(i + 2, i + 6);
-          if (!HEX4.test(hex))
-            return { offset: i, message: 'Invalid \\u escape in a string: four hex digits must follow' };
-          if (build) out += String.fromCharCode(parseInt(hex, 16));
-          i += 6;
-        } else if (e !== undefined && e in ESCAPES) {
-          if (build) out += ESCAPES[e];
-          i += 2;
-        } else {
-          return { offset: i, message: `Invalid escape ${JSON.stringify(`\\${e ?? ''}`)} in a string` };
-        }
-        segment = i;
-        continue;
-      }
-      if (c < 0x20) {
-        return c === 0x0a
-          ? { offset: start, message: 'Unterminated string (a line break inside a string must be written \\n)' }
-          : { offset: i, message: 'Control character in a string (write it as an escape such as \\t)' };
-      }
-      i++;
-    }
-  };
-
-  const readNumber = (): JsonProblem | null => {
-    if (text[i] === '-') i++;
-    if (text[i] === '0') i++;
-    else if (isDigit(i)) while (isDigit(i)) i++;
-    else return { offset: i, message: `Invalid number: expected a digit, found ${shown(i)}` };
-    if (text[i] === '.') {
-      i++;
-      if (!isDigit(i)) return { offset: i, message: `Invalid number: expected a digit after ".", found ${shown(i)}` };
-      while (isDigit(i)) i++;
-    }
-    if (text[i] === 'e' || text[i] === 'E') {
-      i++;
-      if (text[i] === '+' || text[i] === '-') i++;
-      if (!isDigit(i))
-        return { offset: i, message: `Invalid number: expected a digit in the exponent, found ${shown(i)}` };
-      while (isDigit(i)) i++;
-    }
-    return null;
-  };
-
-  const pathOf = (frames: Frame[]): string =>
-    formatJsonPath(frames.map((f) => (f.kind === 'object' ? f.key : f.index)));
-
-  /** Reads `"key":` in the object on top of the stack, with `i` at the key's quote. */
-  const readKey = (top: Extract<Frame, { kind: 'object' }>): JsonProblem | null => {
-    skipSpace();
-    if (text[i] !== '"') {
-      const hint =
-        text[i] === '}'
-          ? ' (a trailing comma is not allowed in JSON)'
-          : text[i] === "'"
-            ? ' (JSON strings use double quotes)'
-            : '';
-      return { offset: i, message: `Unexpected ${shown(i)}: expected a property name in double quotes${hint}` };
-    }
-    const keyStart = i;
-    const key = readString(top.keys !== null);
-    if (typeof key !== 'string') return key;
-    if (top.keys) {
-      if (top.keys.has(key))
-        return { offset: keyStart, message: `Duplicate key ${JSON.stringify(key)}`, path: pathOf(stack.slice(0, -1)) };
-      top.keys.add(key);
-    }
-    top.key = key;
-    skipSpace();
-    if (text[i] !== ':') return { offset: i, message: `Unexpected ${shown(i)}: expected ":" after the property name` };
-    i++;
-    return null;
-  };
-
-  let expectValue = true;
-  for (;;) {
-    skipSpace();
-    if (expectValue) {
-      if (i >= n)
-        return {
-          offset: i,
-          message: stack.length
-            ? 'Unexpected end of file: expected a value'
-            : 'The file is empty: expected a JSON value',
-        };
-      const c = text[i];
-      if (c === '{') {
-        i++;
-        const frame: Frame = { kind: 'object', keys: opts.duplicateKeys ? new Set() : null, key: '' };
-        stack.push(frame);
-        skipSpace();
-        if (text[i] === '}') {
-          i++;
-          stack.pop();
-          expectValue = false;
-        } else {
-          const p = readKey(frame);
-          if (p) return p;
-        }
-        continue;
-      }
-      if (c === '[') {
-        i++;
-        stack.push({ kind: 'array', index: 0 });
-        skipSpace();
-        if (text[i] === ']') {
-          i++;
-          stack.pop();
-          expectValue = false;
-        }
-        continue;
-      }
-      if (c === '"') {
-        const s = readString(false);
-        if (typeof s !== 'string') return s;
-      } else if (c === '-' || isDigit(i)) {
-        const p = readNumber();
-        if (p) return p;
-      } else if (text.startsWith('true', i)) i += 4;
-      else if (text.startsWith('false', i)) i += 5;
-      else if (text.startsWith('null', i)) i += 4;
-      else {
-        const hint =
-          c === ']'
-            ? ' (a trailing comma is not allowed in JSON)'
-            : c === "'"
-              ? ' (JSON strings use double quotes)'
-              : '';
-        return { offset: i, message: `Unexpected ${shown(i)}: expected a value${hint}` };
-      }
-      expectValue = false;
-      continue;
-    }
-
-    const top = stack[stack.length - 1];
-    if (!top) return i < n ? { offset: i, message: `Unexpected ${shown(i)} after the end of the JSON value` } : null;
-    const close = top.kind === 'object' ? '}' : ']';
-    if (i >= n) return { offset: i, message: `Unexpected end of file: expected "," or "${close}"` };
-    const c = text[i];
-    if (c === ',') {
-      i++;
-      if (top.kind === 'object') {
-        const p = readKey(top);
-        if (p) return p;
-      } else {
-        top.index++;
-      }
-      expectValue = true;
-    } else if (c === close) {
-      i++;
-      stack.pop();
-    } else {
-      return { offset: i, message: `Unexpected ${shown(i)}: expected "," or "${close}"` };
-    }
+  /** JSON.parse's message when it refuses the text, else null. */
+  let refusal: string | null = null;
+  try {
+    JSON.parse(text);
+    if (!opts.duplicateKeys) return null;
+  } catch (err) {
+    refusal = err instanceof Error ? err.message : 'not JSON';
   }
+  let found: JsonProblem | null = null;
+  try {
+    found = scan(text, opts.duplicateKeys === true);
+  } catch (err) {
+    // jsonc-parser descends recursively; nesting deeper than the stack allows is not located.
+    if (!(err instanceof RangeError)) throw err;
+  }
+  // JSON.parse is the judge of what is JSON: on text it reads, only a duplicate key is a problem.
+  if (refusal === null) return found?.path !== undefined ? found : null;
+  if (found) return found;
+  // Never "valid" where JSON.parse refuses: V8's own words and place, should the two ever disagree.
+  return {
+    offset: positionInMessage(refusal) ?? (/end of JSON input/.test(refusal) ? text.length : 0),
+    message: refusal,
+  };
 }
 
-/** V8's own offset, when its message has one: the fallback if the scanner and V8 ever disagree. */
-function positionInMessage(err: unknown): number | null {
-  const m = err instanceof Error ? /at position (\d+)/.exec(err.message) : null;
+function scan(text: string, duplicateKeys: boolean): JsonProblem | null {
+  const n = text.length;
+  const shown = (at: number): string => (at >= n ? 'end of file' : JSON.stringify(text[at]));
+  const containers: Array<'object' | 'array'> = [];
+  const keys: Array<Set<string>> = [];
+  let last: Last = 'start';
+  let found: JsonProblem | null = null;
+
+  /** What the parser expected at `offset`, given what it had read. */
+  const unexpected = (offset: number, state: Last = last): JsonProblem => {
+    const top = containers[containers.length - 1];
+    const c = text[offset];
+    if (state === 'property')
+      return { offset, message: `Unexpected ${shown(offset)}: expected ":" after the property name` };
+    if (state === 'value') {
+      if (!top) return { offset, message: `Unexpected ${shown(offset)} after the end of the JSON value` };
+      const close = top === 'object' ? '}' : ']';
+      if (offset >= n) return { offset, message: `Unexpected end of file: expected "," or "${close}"` };
+      return { offset, message: `Unexpected ${shown(offset)}: expected "," or "${close}"` };
+    }
+    if (state === 'open-object' || (state === 'comma' && top === 'object')) {
+      const hint =
+        c === '}' ? ' (a trailing comma is not allowed in JSON)' : c === "'" ? ' (JSON strings use double quotes)' : '';
+      return { offset, message: `Unexpected ${shown(offset)}: expected a property name in double quotes${hint}` };
+    }
+    if (offset >= n) {
+      return {
+        offset,
+        message: top ? 'Unexpected end of file: expected a value' : 'The file is empty: expected a JSON value',
+      };
+    }
+    // A value was expected: a literal with more letters after it is the literal, then a stray letter.
+    for (const literal of ['true', 'false', 'null']) {
+      if (text.startsWith(literal, offset)) return unexpected(offset + literal.length, 'value');
+    }
+    if (c === '-')
+      return { offset: offset + 1, message: `Invalid number: expected a digit, found ${shown(offset + 1)}` };
+    const hint =
+      c === ']' ? ' (a trailing comma is not allowed in JSON)' : c === "'" ? ' (JSON strings use double quotes)' : '';
+    return { offset, message: `Unexpected ${shown(offset)}: expected a value${hint}` };
+  };
+
+  const expectsValue = (): boolean =>
+    last === 'start' ||
+    last === 'colon' ||
+    last === 'open-array' ||
+    (last === 'comma' && containers[containers.length - 1] === 'array');
+  const expectsKey = (): boolean =>
+    last === 'open-object' || (last === 'comma' && containers[containers.length - 1] === 'object');
+
+  /** The first fault inside a string or number token that the parser flagged. */
+  const inToken = (code: string, offset: number, length: number): JsonProblem => {
+    if (code === 'UnexpectedEndOfNumber') {
+      const end = offset + length;
+      const what = text[end - 1] === '.' ? 'a digit after "."' : 'a digit in the exponent';
+      return { offset: end, message: `Invalid number: expected ${what}, found ${shown(end)}` };
+    }
+    return stringProblem(text, offset);
+  };
+
+  visit(
+    text,
+    {
+      onObjectBegin: () => {
+        if (found) return;
+        containers.push('object');
+        if (duplicateKeys) keys.push(new Set());
+        last = 'open-object';
+      },
+      // The parser also ends a container it could not close (at the end of the file, say) and then
+      // reports that; only a real bracket ends one here, so that report sees what was open.
+      onObjectEnd: (offset) => {
+        if (found || text[offset] !== '}') return;
+        containers.pop();
+        if (duplicateKeys) keys.pop();
+        last = 'value';
+      },
+      onArrayBegin: () => {
+        if (found) return;
+        containers.push('array');
+        last = 'open-array';
+      },
+      onArrayEnd: (offset) => {
+        if (found || text[offset] !== ']') return;
+        containers.pop();
+        last = 'value';
+      },
+      onObjectProperty: (property, offset, _length, _line, _column, pathSupplier) => {
+        if (found) return;
+        const seen = keys[keys.length - 1];
+        if (seen) {
+          if (seen.has(property)) {
+            found = {
+              offset,
+              message: `Duplicate key ${JSON.stringify(property)}`,
+              path: formatJsonPath(pathSupplier()),
+            };
+            return;
+          }
+          seen.add(property);
+        }
+        last = 'property';
+      },
+      onLiteralValue: () => {
+        if (found) return;
+        last = 'value';
+      },
+      onSeparator: (sep) => {
+        if (found) return;
+        last = sep === ':' ? 'colon' : 'comma';
+      },
+      onError: (error, offset, length) => {
+        if (found) return;
+        const code = printParseErrorCode(error);
+        // A faulty string or number where one may stand is that token's fault; anywhere else, the
+        // token should not be there at all, whatever is inside it.
+        const tokenFault =
+          TOKEN_ERRORS.has(code) && (expectsValue() || (expectsKey() && code !== 'UnexpectedEndOfNumber'));
+        found = tokenFault ? inToken(code, offset, length) : unexpected(offset);
+      },
+    },
+    PARSE_OPTIONS,
+  );
+  return found;
+}
+
+/** The first fault in the string token starting at `start` (its opening quote). */
+function stringProblem(text: string, start: number): JsonProblem {
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) break;
+    if (c === 0x5c) {
+      const e = text[i + 1];
+      if (e === 'u') {
+        if (!HEX4.test(text.slice(i + 2, i + 6)))
+          return { offset: i, message: 'Invalid \\u escape in a string: four hex digits must follow' };
+        i += 5;
+      } else if (e !== undefined && ESCAPES.has(e)) {
+        i++;
+      } else {
+        return { offset: i, message: `Invalid escape ${JSON.stringify(`\\${e ?? ''}`)} in a string` };
+      }
+      continue;
+    }
+    if (c === 0x0a)
+      return { offset: start, message: 'Unterminated string (a line break inside a string must be written \\n)' };
+    if (c < 0x20) return { offset: i, message: 'Control character in a string (write it as an escape such as \\t)' };
+  }
+  return { offset: start, message: 'Unterminated string' };
+}
+
+/** V8's own offset, when its message has one: the fallback if the parser and V8 ever disagree. */
+function positionInMessage(message: string): number | null {
+  const m = /at position (\d+)/.exec(message);
   return m?.[1] ? Number(m[1]) : null;
+}
+
+/** A syntax error's message and place, for callers that phrase the error their own way. */
+export function describeJsonSyntaxError(
+  text: string,
+  err: unknown,
+): { message: string; offset: number; line: number; column: number } {
+  const refusal = err instanceof Error ? err.message : 'not JSON';
+  const problem = findJsonProblem(text) ?? { offset: positionInMessage(refusal) ?? 0, message: refusal };
+  return { message: problem.message, offset: problem.offset, ...lineColumn(text, problem.offset) };
 }
 
 /** `JSON.parse` with an error that names the line and column of the first problem. */
@@ -259,20 +295,29 @@ export function parseJsonText(text: string, file: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    const problem = findJsonProblem(text) ?? {
-      offset: positionInMessage(err) ?? 0,
-      message: err instanceof Error ? err.message : String(err),
-    };
-    const { line, column } = lineColumn(text, problem.offset);
-    throw new PipelineError(
-      'import',
-      `${file} is not valid JSON: ${problem.message} at line ${line}, column ${column}.`,
-      {
-        file,
-        where: `${line}:${column}`,
-        fix: 'Correct the JSON at that place (an editor with JSON support underlines it), then import again.',
-      },
-    );
+    const { message, line, column } = describeJsonSyntaxError(text, err);
+    throw new PipelineError('import', `${file} is not valid JSON: ${message} at line ${line}, column ${column}.`, {
+      file,
+      where: `${line}:${column}`,
+      fix: 'Correct the JSON at that place (an editor with JSON support underlines it), then import again.',
+    });
+  }
+}
+
+/**
+ * The line and column of the value at `path` in `text`, for messages about a value of the wrong
+ * shape; null when the path is not in the text (a missing key) or the text is not JSON.
+ */
+export function placeOfPath(text: string, path: JsonPath): { line: number; column: number } | null {
+  try {
+    const root = parseTree(text, [], PARSE_OPTIONS);
+    const node = root ? findNodeAtLocation(root, [...path]) : undefined;
+    // For a value inside an object, its property node starts at the key, where an editor would point.
+    const at = node?.parent?.type === 'property' ? node.parent : node;
+    return at ? lineColumn(text, at.offset) : null;
+  } catch (err) {
+    if (err instanceof RangeError) return null;
+    throw err;
   }
 }
 

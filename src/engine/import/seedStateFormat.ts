@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isTaskId } from '../ids';
-import { PRIORITIES, type Priority } from '../schema';
+import { isTaskId } from '../model/ids';
+import { PRIORITIES, type Priority } from '../model/schema';
 import { importError, zodImportError, type ImportWarnings, type ImportedStatus, type TaskDraft } from './importTypes';
 import { formatJsonPath, type JsonPath } from './jsonLocation';
 

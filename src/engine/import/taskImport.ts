@@ -1,8 +1,10 @@
+// src/engine/import/ — tasks from other tools and back: the seed's state JSON and Task Master files,
+// with error places in the file. Main file: this one. It imports only the model and ../errors.
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
-import { taskSpecSchema, type TaskSpecParsed } from '../schema';
-import { orderByPrerequisites } from './importOrder';
+import { taskSpecSchema, type TaskSpecParsed } from '../model/schema';
+import { orderWithoutCycles } from './importCycles';
 import {
   DEFAULT_PREFIX,
   ImportWarnings,
@@ -16,7 +18,15 @@ import {
   type ImportedTask,
   type TaskDraft,
 } from './importTypes';
-import { assertNoDuplicateKeys, formatJsonPath, lineColumn, parseJsonText } from './jsonLocation';
+import {
+  assertNoDuplicateKeys,
+  formatJsonPath,
+  lineColumn,
+  parseJsonPath,
+  parseJsonText,
+  placeOfPath,
+  stripByteOrderMark,
+} from './jsonLocation';
 import { readSeedState } from './seedStateFormat';
 import { readTaskMaster } from './taskMasterFormat';
 
@@ -31,7 +41,8 @@ export type { ImportFileOptions, ImportFormat, ImportOptions, ImportResult, Impo
  * - `taskmaster-tagged`: Task Master's tasks.json since v0.17, `{ "<tag>": { "tasks": [...] } }`.
  * - `taskmaster-legacy`: Task Master's untagged tasks.json, `{ "tasks": [...] }`.
  *
- * Nothing here writes anything: the caller adds the tasks (and the scheduler refuses cycles then).
+ * Nothing here writes anything: the caller adds the tasks. A prerequisite cycle is refused here,
+ * naming the file, unless every task on it is done (importCycles.ts).
  * Every problem with the input is a PipelineError('import') naming the file, the place (a JSON path,
  * or line:column when the text is not JSON) and the fix.
  */
@@ -79,9 +90,39 @@ export function detectAndParse(text: string, file: string, opts: ImportOptions =
       fix: 'Use 1 to 16 upper-case letters and digits, starting with a letter, such as TM.',
     });
   }
-  // Editors on Windows save JSON with a byte-order mark, which JSON.parse refuses.
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const { format, root } = detectFormat(parseJsonText(body, file), file);
+  const body = stripByteOrderMark(text);
+  const parsed = parseJsonText(body, file);
+  try {
+    return readParsed(parsed, body, file, opts, prefix);
+  } catch (err) {
+    throw withLineAndColumn(err, body);
+  }
+}
+
+/**
+ * An import error placed by a JSON path also says where that is in the text, found with
+ * jsonc-parser: in a file of thousands of tasks, `master.tasks[4211].subtasks[2].id` alone is hard
+ * to find. Only on the error path, so a good file is parsed once.
+ */
+function withLineAndColumn(err: unknown, body: string): unknown {
+  if (!(err instanceof PipelineError) || err.code !== 'import' || !err.details.where) return err;
+  const path = parseJsonPath(err.details.where);
+  // A missing key has no place of its own: the nearest object that is there says where to look.
+  for (let n = path?.length ?? 0; path && n > 0; n--) {
+    const place = placeOfPath(body, path.slice(0, n));
+    if (!place) continue;
+    const what = n === path.length ? 'It' : formatJsonPath(path.slice(0, n));
+    return new PipelineError(
+      'import',
+      `${err.message} ${what} is at line ${place.line}, column ${place.column}.`,
+      err.details,
+    );
+  }
+  return err;
+}
+
+function readParsed(parsed: unknown, body: string, file: string, opts: ImportOptions, prefix: string): ImportResult {
+  const { format, root } = detectFormat(parsed, file);
   const warnings = new ImportWarnings();
 
   let drafts: TaskDraft[];
@@ -96,7 +137,12 @@ export function detectAndParse(text: string, file: string, opts: ImportOptions =
     ({ drafts, tag } = readTaskMaster(root, format, file, opts, prefix, warnings));
   }
 
-  const tasks = orderByPrerequisites(drafts.map((d) => finish(d, file)));
+  const tasks = orderWithoutCycles(
+    drafts.map((d) => finish(d, file)),
+    drafts,
+    file,
+    warnings,
+  );
   warnAboutInconsistencies(tasks, warnings);
   return { format, tasks, warnings: warnings.list(), ...(tag !== undefined ? { tag } : {}) };
 }

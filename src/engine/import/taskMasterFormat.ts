@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Priority } from '../schema';
+import type { Priority } from '../model/schema';
 import {
   DEFAULT_TAG,
   importError,
@@ -69,7 +69,13 @@ const itemShape = {
 };
 // Loose objects: Task Master adds fields over time (complexity, updatedAt, metadata, parentId...),
 // and none of them matter to the pipeline, so they are ignored rather than refused.
-const tmSubtaskSchema = z.looseObject(itemShape);
+const SUBTASK_ID_MESSAGE = 'expected a Task Master subtask id: a whole number such as 3 (or "12.3" in task 12)';
+// Some files write a subtask's id with its task's number in front ("12.3"), as Task Master shows it.
+const tmSubtaskIdSchema = z.union(
+  [wholeNumber(SUBTASK_ID_MESSAGE), z.string().regex(/^\s*\d{1,9}(\.\d{1,9})?\s*$/, SUBTASK_ID_MESSAGE)],
+  { error: SUBTASK_ID_MESSAGE },
+);
+const tmSubtaskSchema = z.looseObject({ ...itemShape, id: tmSubtaskIdSchema });
 const tmTaskSchema = z.looseObject({ ...itemShape, subtasks: z.array(tmSubtaskSchema).nullish() });
 const tmTaskListSchema = z.looseObject({ tasks: z.array(tmTaskSchema) });
 
@@ -250,7 +256,10 @@ function toDrafts(
   prefix: string,
   warnings: ImportWarnings,
 ): TaskDraft[] {
+  /** Tasks and subtasks by their pipeline key ("12", "12.3"). */
   const byKey = new Map<string, Entry>();
+  /** The same by the key the file writes, which differs for subtasks numbered by position. */
+  const written = new Map<string, Entry>();
   const parents: Entry[] = [];
 
   const duplicate = (what: string, key: string, first: JsonPath, second: JsonPath): never => {
@@ -260,6 +269,30 @@ function toDrafts(
       `${what} ${key} appears twice in ${where}: at ${formatJsonPath(first)} and at ${formatJsonPath(second)}.`,
       'Give each one its own id (and update the dependencies that meant the second one), then import again.',
     );
+  };
+
+  /**
+   * A subtask's own number. "12.3" in task 12 is 3: files written by some Task Master versions (and
+   * by AI agents copying how it shows subtasks) carry the task's number in front. Task Master itself
+   * then cannot find them by "12.3", so reading them as meant loses nothing.
+   */
+  const subtaskNumber = (raw: string | number, parentKey: string, parentId: string, at: JsonPath): string => {
+    const text = String(raw).trim();
+    if (!text.includes('.')) return canonical(text);
+    const [p = '', k = ''] = text.split('.');
+    if (canonical(p) !== parentKey) {
+      throw importError(
+        file,
+        formatJsonPath(at),
+        `Subtask id ${JSON.stringify(raw)} of task ${parentKey} (${formatJsonPath(at.slice(0, -1))}) names task ${canonical(p)}, not its own.`,
+        'Give the subtask its own number within its task (its position, for example), then import again.',
+      );
+    }
+    warnings.add(
+      'Subtask ids written with their task\'s number in front ("12.3"), read as the number after the dot',
+      `${parentId}: ${JSON.stringify(raw)} → ${canonical(k)}`,
+    );
+    return canonical(k);
   };
 
   tasks.forEach((task, ti) => {
@@ -281,17 +314,29 @@ function toDrafts(
       priority: mapPriority(task.priority, 'medium', id, warnings),
     };
     byKey.set(key, parent);
+    written.set(key, parent);
     parents.push(parent);
-    (task.subtasks ?? []).forEach((sub, si) => {
-      const skey = `${key}.${canonical(sub.id)}`;
-      const spath: JsonPath = [...path, 'subtasks', si];
+    const subtasks = task.subtasks ?? [];
+    const subIds = subtasks.map((sub, si) => subtaskNumber(sub.id, key, id, [...path, 'subtasks', si, 'id']));
+    // Subtasks that share an id within their task (AI-written files have them, all carrying the
+    // parent's id, say) are numbered by position, as tm-core numbers subtasks without an id of their
+    // own. What the file calls them still resolves as Task Master's lookups resolve it: an id
+    // shared by several subtasks names the first of them.
+    const byPosition = new Set(subIds).size < subIds.length;
+    if (byPosition) {
+      warnings.add(
+        'Subtasks that share an id within their task, numbered by position (a dependency on a shared id means the first of them, as in Task Master)',
+        `${id} (ids ${subIds.join(', ')} became ${subIds.map((_, si) => si + 1).join(', ')})`,
+      );
+    }
+    subtasks.forEach((sub, si) => {
+      const writtenKey = `${key}.${subIds[si] ?? ''}`;
+      const skey = byPosition ? `${key}.${si + 1}` : writtenKey;
       const sid = `${prefix}-${skey}`;
-      const sprev = byKey.get(skey);
-      if (sprev) duplicate(`Subtask id ${canonical(sub.id)} of task`, key, sprev.path, spath);
       const child: Entry = {
         key: skey,
         id: sid,
-        path: spath,
+        path: [...path, 'subtasks', si],
         item: sub,
         parent,
         children: [],
@@ -300,37 +345,37 @@ function toDrafts(
         priority: mapPriority(sub.priority, parent.priority, sid, warnings),
       };
       byKey.set(skey, child);
+      if (!written.has(writtenKey)) written.set(writtenKey, child);
       parent.children.push(child);
     });
   });
 
   const resolve = (entry: Entry, raw: string | number, depPath: JsonPath): string | null => {
     const d = String(raw).trim();
-    let key: string;
+    let target: Entry | undefined;
     if (d.includes('.')) {
       const [p = '', s = ''] = d.split('.');
-      key = `${canonical(p)}.${canonical(s)}`;
+      target = written.get(`${canonical(p)}.${canonical(s)}`);
     } else if (entry.parent) {
-      const sibling = `${entry.parent.key}.${canonical(d)}`;
-      if (byKey.has(sibling)) key = sibling;
-      else if (byKey.has(canonical(d))) {
-        key = canonical(d);
+      target = written.get(`${entry.parent.key}.${canonical(d)}`);
+      if (!target) {
+        target = written.get(canonical(d));
+        if (!target) {
+          throw importError(
+            file,
+            formatJsonPath(depPath),
+            `${entry.id} (${formatJsonPath(entry.path)}) depends on ${JSON.stringify(raw)}, which is neither a subtask of task ${entry.parent.key} nor a task in ${where}.`,
+            'Correct or remove the dependency (task-master validate-dependencies lists such dependencies, fix-dependencies removes them), then import again.',
+          );
+        }
         warnings.add(
           'Subtask dependencies without a dot that match no sibling, read as top-level tasks (as task-master add-subtask writes them)',
-          `${entry.id} → ${prefix}-${key}`,
-        );
-      } else {
-        throw importError(
-          file,
-          formatJsonPath(depPath),
-          `${entry.id} (${formatJsonPath(entry.path)}) depends on ${JSON.stringify(raw)}, which is neither a subtask of task ${entry.parent.key} nor a task in ${where}.`,
-          'Correct or remove the dependency (task-master validate-dependencies lists such dependencies, fix-dependencies removes them), then import again.',
+          `${entry.id} → ${target.id}`,
         );
       }
     } else {
-      key = canonical(d);
+      target = written.get(canonical(d));
     }
-    const target = byKey.get(key);
     if (!target) {
       throw importError(
         file,
@@ -353,7 +398,7 @@ function toDrafts(
       );
       return null;
     }
-    return key;
+    return target.key;
   };
 
   for (const entry of byKey.values()) {
@@ -430,8 +475,11 @@ const TM_FIELDS = {
 
 function draftOf(entry: Entry, prerequisites: string[], context: string): TaskDraft {
   const { item } = entry;
+  const description = (item.description ?? '').trim();
   const sections = [
-    (item.description ?? '').trim(),
+    // Task Master requires a description, so a task without one often repeats its title there
+    // (the export writes it so): that says nothing the title does not.
+    description === item.title.trim() ? '' : description,
     section('Details', item.details),
     section('Test strategy', item.testStrategy),
     context,

@@ -1,4 +1,4 @@
-import type { PipelineEventMap } from '../pipelineEvents';
+import type { PipelineEventMap } from '../model/pipelineEvents';
 
 /**
  * What a pipeline event says in a log line: its level, a sentence, the task and agent it is about,

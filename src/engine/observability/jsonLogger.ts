@@ -1,7 +1,7 @@
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Emitter, type Disposable, type Event, type TypedEvents } from '../events';
-import type { PipelineEventMap } from '../pipelineEvents';
+import { Emitter, type Disposable, type Event, type TypedEvents } from '../model/events';
+import type { PipelineEventMap } from '../model/pipelineEvents';
 import { describeEvent, type LogLevel, type LogRecord } from './eventLog';
 
 export type { LogLevel, LogRecord } from './eventLog';

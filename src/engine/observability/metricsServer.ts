@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PipelineError } from '../errors';
-import type { Disposable } from '../events';
+import type { Disposable } from '../model/events';
 import type { LeaderInfo } from '../store/leaderLease';
 import type { PipelineMetrics } from './pipelineMetrics';
 

@@ -1,4 +1,4 @@
-import type { Agent } from '../schema';
+import type { Agent } from '../model/schema';
 
 /**
  * The agents by role, with the idle ones of each role kept sorted by id so plans are deterministic

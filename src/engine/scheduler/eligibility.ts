@@ -1,4 +1,4 @@
-import type { PipelineConfig, PipelineState, Task } from '../schema';
+import type { PipelineConfig, PipelineState, Task } from '../model/schema';
 
 /**
  * Which tasks may run under the rollout mode: in pilot mode only those labelled `config.pilotLabel`

@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import type { PipelineState, Task } from '../schema';
+import type { PipelineState, Task } from '../model/schema';
 import type { OrchestrationStrategy } from './orchestrationStrategy';
 import type { SchedulerParts } from './schedulerParts';
 import { backoffUntil, queueEntry } from './taskQueues';

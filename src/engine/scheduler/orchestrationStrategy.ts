@@ -1,4 +1,4 @@
-import type { PipelineConfig, PipelineState, StageConfig, Task } from '../schema';
+import type { PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
 
 /**
  * The contract between the scheduler and an orchestration mode. A mode is a strategy: given a view

@@ -1,4 +1,4 @@
-import type { Task, TaskStatus } from '../schema';
+import type { Task, TaskStatus } from '../model/schema';
 import { globBucket, globsOverlap } from './globOverlap';
 
 /**

@@ -1,4 +1,4 @@
-import type { PipelineConfig, PipelineState, StageConfig, Task } from '../schema';
+import type { PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
 import { firstOverlap } from './globOverlap';
 import type { Assignment, PlanView } from './orchestrationStrategy';
 import type { SchedulerParts } from './schedulerParts';

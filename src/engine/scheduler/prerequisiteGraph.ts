@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import type { Task } from '../schema';
+import type { Task } from '../model/schema';
 
 /**
  * The prerequisite graph, kept incrementally: for each task the number of its prerequisites that are

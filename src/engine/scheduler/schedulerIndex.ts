@@ -1,5 +1,7 @@
+// src/engine/scheduler/ — deciding who works on what: the prerequisite graph, ready queues, path claims and
+// the orchestration strategies. Main file: this one. It imports only the model and ../errors: no I/O.
 import { PipelineError } from '../errors';
-import type { Agent, PipelineConfig, PipelineState, StageConfig, Task } from '../schema';
+import type { Agent, PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
 import { AgentPool } from './agentPool';
 import { rolloutEligibility } from './eligibility';
 import { explainTask } from './explainTask';
@@ -168,6 +170,11 @@ export class SchedulerIndex {
     if (!this.tasks.has(taskId))
       throw new PipelineError('unknown-task', `There is no task ${taskId}.`, { where: taskId });
     return this.graph.unmetPrerequisites(taskId);
+  }
+
+  /** Tasks being worked on or merged, from the index (no scan of every task). */
+  inFlightTasks(): Task[] {
+    return [...this.inFlight].map((id) => this.tasks.get(id)!);
   }
 
   /** Whether the task holds a path claim (it is in, or between, the conflict stages). */

@@ -1,4 +1,4 @@
-import type { PipelineConfig, StageConfig, Task } from '../schema';
+import type { PipelineConfig, StageConfig, Task } from '../model/schema';
 import type { AgentPool } from './agentPool';
 import type { PathClaims } from './pathClaims';
 import type { PrerequisiteGraph } from './prerequisiteGraph';

@@ -1,4 +1,4 @@
-import { PRIORITY_RANK, type PipelineState, type Task } from '../schema';
+import { PRIORITY_RANK, type PipelineState, type Task } from '../model/schema';
 import type { OrchestrationStrategy, PlanView, StrategyOutcome } from './orchestrationStrategy';
 import { backoffUntil } from './taskQueues';
 

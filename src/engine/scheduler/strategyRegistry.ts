@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import { isName } from '../ids';
+import { isName } from '../model/ids';
 import type { OrchestrationStrategy } from './orchestrationStrategy';
 import { parallelStrategy } from './parallelStrategy';
 import { sequentialStrategy } from './sequentialStrategy';

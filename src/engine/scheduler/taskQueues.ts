@@ -1,4 +1,4 @@
-import { PRIORITY_RANK, type Task } from '../schema';
+import { PRIORITY_RANK, type Task } from '../model/schema';
 import { IndexedHeap } from './indexedHeap';
 
 /**

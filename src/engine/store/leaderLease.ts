@@ -2,7 +2,7 @@ import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PipelineError } from '../errors';
-import { Emitter, type Event } from '../events';
+import { Emitter, type Event } from '../model/events';
 import { errnoCode, exists, fsyncDir, isEnoent, isTempName, tempNameFor, unlinkQuiet } from './fsUtil';
 
 /**
@@ -222,8 +222,7 @@ export class LeaderLease {
   private lost = false;
   private released = false;
 
-  /** The fencing token: every journal record and snapshot this holder writes carries it. */
-  readonly epoch: number;
+  private _epoch: number;
 
   private constructor(
     private readonly leaderDir: string,
@@ -231,7 +230,12 @@ export class LeaderLease {
     private readonly renewMs: number,
   ) {
     this.record = record;
-    this.epoch = record.epoch;
+    this._epoch = record.epoch;
+  }
+
+  /** The fencing token: every journal record and snapshot this holder writes carries it. */
+  get epoch(): number {
+    return this._epoch;
   }
 
   /**
@@ -306,6 +310,31 @@ export class LeaderLease {
           : '';
       throw this.notLeader(`This process (epoch ${this.epoch}) no longer leads the pipeline.${who}`);
     }
+  }
+
+  /**
+   * Moves this holder's epoch above `floor`, an epoch the state already holds: the leader directory
+   * was deleted or restored from an old copy, so its epochs start again below what the journal's
+   * writers used, and every write would be refused as a stale leader's. The epochs in between are
+   * claimed one by one, exactly as takeovers claim them, so the "epoch n + 1 exists" check in
+   * `assertLeader` keeps working for every holder; a claim that fails means another process is
+   * claiming too, and this one has lost.
+   */
+  async raiseAbove(floor: number): Promise<void> {
+    if (floor < this._epoch) return;
+    await this.assertLeader();
+    for (let n = this._epoch + 1; n <= floor + 1; n++) {
+      const record: LeaseRecord = { ...this.record, epoch: n, renewedAt: new Date().toISOString() };
+      if (!(await createExclusive(this.leaderDir, join(this.leaderDir, epochFile(n)), JSON.stringify(record)))) {
+        await this.markLost();
+        throw this.notLeader(
+          `Another process claimed epoch ${n} while this one moved past epoch ${floor}, the highest in the state.`,
+        );
+      }
+      this._epoch = n;
+      this.record = record;
+    }
+    await this.cleanup();
   }
 
   /** Gives the lease up so another process can take over at once. */

@@ -1,13 +1,29 @@
+// src/engine/store/ — durable state: the checksummed journal, snapshots, recovery and salvage, the leader
+// lease with its fencing epochs. Main file: this one. It imports only ../errors and the model's events; it
+// knows nothing of tasks beyond the codec it is given.
 import { mkdir, open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isPipelineError, PipelineError } from '../errors';
-import type { Disposable } from '../events';
-import { copyAside, fsyncDir, isEnoent, moveAside, unlinkQuiet, writeFileAtomic } from './fsUtil';
+import type { Disposable } from '../model/events';
+import { copyAside, errnoCode, fsyncDir, isEnoent, moveAside, unlinkQuiet, writeFileAtomic } from './fsUtil';
+import {
+  capacity,
+  describeRecord,
+  embeddedLineStarts,
+  guessLine,
+  JournalDamage,
+  startsLikeLine,
+  type DamagedPiece,
+  type LineGuess,
+  type LostRecord,
+  type UnappliedRecord,
+} from './journalDamage';
 import type { LeaderLease } from './leaderLease';
 import { sliceStringify } from './sliceStringify';
 import {
   decodeSnapshot,
+  EMPTY_LAYOUT,
   encodeLine,
   encodeSnapshot,
   readLayout,
@@ -30,9 +46,13 @@ import {
  *   seq exactly) and written in the background (temp, fsync, rename, fsync directory);
  *   the journal rolls to a new segment at that point, and segments covered by the older of the two
  *   kept snapshots are deleted.
- * - `open` recovers: the newest good snapshot plus the journal's later records, stopping at the first
- *   torn or damaged line. The leader repairs what it finds (damaged files are copied or moved aside,
- *   never deleted or overwritten) and says so in `warnings`; a reader only reports.
+ * - `open` recovers: the newest good snapshot plus every later journal record that can still be
+ *   placed in the sequence (journalDamage.ts says when a record after a damaged line can). A reader
+ *   only reports what it found, in `warnings` and `damage`. A leader repairs what cost nothing (a
+ *   torn tail is cut after a copy of the file is set aside; a file with damage between intact
+ *   records is moved aside once a snapshot holds its records), and refuses to open when
+ *   acknowledged records were lost: only `StateStore.repair` (`pipeline repair`), run by a person,
+ *   makes a loss permanent. Nothing is ever deleted or overwritten: damaged files are moved aside.
  * - Only the lease holder writes, and it checks the lease before and after every append; the epoch
  *   in each file name fences a paused ex-leader's late writes (see storeFiles.ts).
  *
@@ -61,10 +81,37 @@ export interface StoreOpenOptions<S, R> {
 
 type Mode = 'writer' | 'reader';
 
+/** What `StateStore.repair` found and did (or, in a dry run, would do). */
+export interface RepairReport {
+  readonly dir: string;
+  /** The last record the recovered state reaches. */
+  readonly seq: number;
+  readonly lost: readonly LostRecord[];
+  readonly unapplied: readonly UnappliedRecord[];
+  /** Where replay stopped, and why, when records could not be placed from some point on. */
+  readonly stop: string | undefined;
+  /** What is damaged, one sentence each. */
+  readonly damaged: readonly string[];
+  /** What the repair does (a dry run) or did. */
+  readonly actions: readonly string[];
+  readonly performed: boolean;
+  /** Nothing needed repairing. */
+  readonly clean: boolean;
+}
+
 const DEFAULT_SNAPSHOT_EVERY = 1000;
 /** The newest two good snapshots are kept, so a damaged newest one still leaves a way back. */
 const SNAPSHOTS_KEPT = 2;
 const MAX_WARNINGS = 200;
+/** Lost and not-applied records listed one warning each, before the summary says how many in all. */
+const LISTED_PER_KIND = 50;
+/**
+ * A new writer takes a snapshot at open when this many journal files have piled up since the newest
+ * one: every short-lived writer (a `pipeline task add` while nothing leads) starts a file of its own,
+ * because its epoch must be in a file name to fence it, so without this the files would grow with
+ * every command. The snapshot lets cleanup delete what it covers.
+ */
+const CONSOLIDATE_SEGMENTS = 8;
 
 /** Where a reader (or recovery) has got to: the next byte to read in one segment. */
 interface Cursor {
@@ -73,22 +120,13 @@ interface Cursor {
   line: number;
 }
 
-/** A place where replay could not go on. */
-interface Problem {
-  seg: SegmentFile;
-  offset: number;
-  line: number;
-  /** 'segment': the rest of this file is unusable, replay goes on with the next one. 'all': nothing after this point can be applied. */
-  scope: 'segment' | 'all';
-  what: string;
-  /** A record is missing before this point (gap), as opposed to damaged at it. */
-  gap: boolean;
-}
-
-/** Replay applied part of a commit before one of its records failed: start again and stop before it. */
+/** Replay applied part of a commit before one of its records failed: start again and leave that commit out. */
 class ReplayRestart extends Error {
-  constructor(readonly limitSeq: number) {
-    super(`replay restarts to stop at record ${limitSeq}`);
+  constructor(
+    readonly firstSeq: number,
+    readonly why: string,
+  ) {
+    super(`replay restarts to leave out the commit at record ${firstSeq}`);
   }
 }
 
@@ -118,6 +156,16 @@ async function readFrom(path: string, offset: number): Promise<Buffer> {
   }
 }
 
+/** Reads a whole state file; a directory or unreadable path in its place becomes a PipelineError naming it. */
+async function readWhole(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if (isEnoent(e)) throw e;
+    throw fsProblem(e, path, 'a state snapshot');
+  }
+}
+
 async function truncateFile(path: string, size: number): Promise<void> {
   const fh = await open(path, 'r+');
   try {
@@ -139,6 +187,8 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
 export class StateStore<S, R> {
   /** Human-readable notes of what recovery moved aside, cut off or ignored: the file, the place and what to do. */
   readonly warnings: string[] = [];
+  /** What the last recovery found damaged, lost or not applied (see journalDamage.ts). */
+  damage = new JournalDamage();
 
   private readonly dir: string;
   private readonly codec: StoreCodec<S, R>;
@@ -158,6 +208,14 @@ export class StateStore<S, R> {
   /** Every operation that reads or changes the state runs here, one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly warned = new Set<string>();
+  /** Commits that applied in part at replay, by first seq, with why: left out when replay starts again. */
+  private replaySkip = new Map<number, string>();
+  /** `StateStore.repair` loads as the writer without refusing damage or moving anything yet. */
+  private repairing = false;
+  private layoutAtLoad: Layout = EMPTY_LAYOUT;
+  /** Snapshots the last load found written by a replaced leader, or damaged and left in place. */
+  private staleSnapshots: string[] = [];
+  private damagedSnapshots: string[] = [];
 
   // Reading.
   private cursor: Cursor | undefined;
@@ -193,20 +251,63 @@ export class StateStore<S, R> {
   /** Opens (and recovers) the store in `opts.dir`; with a lease it becomes the writer. */
   static async open<S, R>(opts: StoreOpenOptions<S, R>): Promise<StateStore<S, R>> {
     const store = new StateStore(opts);
-    await mkdir(opts.dir, { recursive: true });
     if (store.lease) {
-      await store.lease.assertLeader();
-      await store.sweepTemps();
+      await store.becomeWriter();
       await store.load('writer');
       await store.startSegment();
       store.nextSnapshotAt = store._seq + store.snapshotEvery;
       store.leaseSub = store.lease.onLost(() => {
         store.lost = true;
       });
+      store.consolidate();
     } else {
       await store.load('reader');
     }
     return store;
+  }
+
+  /**
+   * Looks at the state directory `opts.dir` and, unless `dryRun`, repairs it for good: the state
+   * recovered from every record that could be placed (see journalDamage.ts) is written as a fresh
+   * snapshot, then every damaged file (and every file with records that could not be placed) is
+   * moved aside, never deleted. What was lost is in the report. Needs the lease unless `dryRun`.
+   */
+  static async repair<S, R>(opts: StoreOpenOptions<S, R> & { dryRun: boolean }): Promise<RepairReport> {
+    const store = new StateStore(opts.dryRun ? { ...opts, lease: undefined } : opts);
+    try {
+      if (store.lease) await store.becomeWriter();
+      store.repairing = true;
+      await store.load(store.lease ? 'writer' : 'reader');
+      return await store.repairNow(!opts.dryRun);
+    } finally {
+      store.closed = true;
+      await store.fh?.close();
+    }
+  }
+
+  /** The directory exists (or is created) and the lease's epoch is above every epoch in it. */
+  private async becomeWriter(): Promise<void> {
+    const lease = this.lease!;
+    try {
+      await mkdir(this.dir, { recursive: true });
+    } catch (e) {
+      throw fsProblem(e, this.dir, 'the state directory');
+    }
+    await lease.assertLeader();
+    // The leader directory may have been lost (deleted, restored from an old backup) while the
+    // journal kept higher epochs: move past them now rather than fail until the epochs catch up.
+    const layout = await this.listLayout('writer');
+    if (layout.maxEpoch >= lease.epoch) await lease.raiseAbove(layout.maxEpoch);
+    await this.sweepTemps();
+  }
+
+  /**
+   * When journal files have piled up since the newest snapshot (see CONSOLIDATE_SEGMENTS), the
+   * first commit takes one. Not at open: a command that fails after opening changes no file.
+   */
+  private consolidate(): void {
+    const pending = this.layoutAtLoad.segments.filter((s) => s.lastValidBound > this.snapshotSeqOnDisk).length;
+    if (pending + 1 >= CONSOLIDATE_SEGMENTS) this.nextSnapshotAt = Math.min(this.nextSnapshotAt, this._seq + 1);
   }
 
   /** The current state. Mutated in place by commits; replaced by a reader's full reload. */
@@ -452,7 +553,12 @@ export class StateStore<S, R> {
     const old = this.fh;
     this.fh = undefined;
     await old?.close();
-    const fh = await open(join(this.dir, name), 'a');
+    let fh: FileHandle;
+    try {
+      fh = await open(join(this.dir, name), 'a');
+    } catch (e) {
+      throw fsProblem(e, join(this.dir, name), 'a journal file');
+    }
     this.fh = fh;
     this.segName = name;
     this.segStart = start;
@@ -558,7 +664,7 @@ export class StateStore<S, R> {
       layout = await readLayout(this.dir);
     } catch (e) {
       if (isEnoent(e)) return false;
-      throw e;
+      throw fsProblem(e, this.dir, 'the state directory');
     }
     if (this.needsReload(layout)) {
       await this.load('reader');
@@ -587,9 +693,9 @@ export class StateStore<S, R> {
     }
     if (!this.cursor && !layout.segments.some((s) => s.lastValidBound > this._seq)) return false;
     try {
-      const res = await this.advance(layout, 'reader', Infinity);
-      this.reportReaderProblems(res.problems);
-      return res.changed;
+      const changed = await this.advance(layout, 'reader');
+      this.reportDamage();
+      return changed;
     } catch (e) {
       if (!(e instanceof ReplayRestart) && !isEnoent(e)) throw e;
       await this.load('reader');
@@ -606,14 +712,15 @@ export class StateStore<S, R> {
   }
 
   private async load(mode: Mode): Promise<void> {
-    let limit = Infinity;
+    this.replaySkip = new Map();
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.loadOnce(mode, limit);
+        await this.loadOnce(mode);
         return;
       } catch (e) {
-        if (e instanceof ReplayRestart && e.limitSeq < limit) {
-          limit = e.limitSeq;
+        // A commit applied in part before one of its records failed: start again and leave it out.
+        if (e instanceof ReplayRestart && !this.replaySkip.has(e.firstSeq)) {
+          this.replaySkip.set(e.firstSeq, e.why);
           continue;
         }
         // The leader deleted a file we listed (a snapshot covered it): list again.
@@ -623,8 +730,19 @@ export class StateStore<S, R> {
     }
   }
 
-  private async loadOnce(mode: Mode, limit: number): Promise<void> {
-    const layout = await readLayout(this.dir);
+  private async listLayout(mode: Mode): Promise<Layout> {
+    try {
+      return await readLayout(this.dir);
+    } catch (e) {
+      // A reader of a pipeline that never wrote its state sees an empty one; it creates nothing.
+      if (isEnoent(e) && mode === 'reader') return EMPTY_LAYOUT;
+      throw fsProblem(e, this.dir, 'the state directory');
+    }
+  }
+
+  private async loadOnce(mode: Mode): Promise<void> {
+    const layout = await this.listLayout(mode);
+    this.layoutAtLoad = layout;
     const epoch = this.lease?.epoch ?? 0;
     if (mode === 'writer' && layout.maxEpoch > epoch) {
       this.lost = true;
@@ -638,12 +756,15 @@ export class StateStore<S, R> {
       );
     }
 
-    const damaged: { path: string; movedTo: string | undefined; seq: number; why: string }[] = [];
+    const moveFiles = mode === 'writer' && !this.repairing;
+    const damaged: { path: string; name: string; movedTo: string | undefined; seq: number; why: string }[] = [];
+    this.staleSnapshots = [];
     let base: { state: S; seq: number; epoch: number; name: string } | undefined;
     for (const snap of layout.snapshots) {
       const path = join(this.dir, snap.name);
       if (snap.stale) {
-        if (mode === 'writer') {
+        this.staleSnapshots.push(snap.name);
+        if (moveFiles) {
           const to = await moveAside(path, 'stale');
           this.warn(
             `Snapshot ${path} was written by a replaced leader (epoch ${snap.epoch}) after a newer one took over; it was ignored and moved aside to ${to}.`,
@@ -655,9 +776,8 @@ export class StateStore<S, R> {
         }
         continue;
       }
-      if (snap.seq > limit) continue;
       try {
-        const { header, body } = decodeSnapshot(await readFile(path));
+        const { header, body } = decodeSnapshot(await readWhole(path));
         if (header.seq !== snap.seq || header.epoch !== snap.epoch) {
           throw new Error(
             `its header says record ${header.seq} and epoch ${header.epoch}, its name says record ${snap.seq} and epoch ${snap.epoch}`,
@@ -666,11 +786,12 @@ export class StateStore<S, R> {
         base = { state: this.codec.parseSnapshot(body), seq: snap.seq, epoch: snap.epoch, name: snap.name };
         break;
       } catch (e) {
-        if (isEnoent(e)) throw e;
-        const movedTo = mode === 'writer' ? await moveAside(path) : undefined;
-        damaged.push({ path, movedTo, seq: snap.seq, why: message(e) });
+        if (isEnoent(e) || isPipelineError(e)) throw e;
+        const movedTo = moveFiles ? await moveAside(path) : undefined;
+        damaged.push({ path, name: snap.name, movedTo, seq: snap.seq, why: message(e) });
       }
     }
+    this.damagedSnapshots = damaged.filter((d) => !d.movedTo).map((d) => d.name);
 
     this._state = base?.state ?? this.codec.initial();
     this._seq = base?.seq ?? 0;
@@ -678,7 +799,9 @@ export class StateStore<S, R> {
     this.cursor = undefined;
     this.cursorSeenSize = 0;
     this.snapshotSeqOnDisk = base?.seq ?? 0;
-    const res = await this.advance(layout, mode, limit);
+    this.damage = new JournalDamage();
+    await this.advance(layout, mode);
+    const dmg = this.damage;
 
     const unrecovered = damaged.find((d) => d.seq > this._seq);
     if (unrecovered) {
@@ -695,7 +818,7 @@ export class StateStore<S, R> {
     // Without a usable snapshot, the state must come from record 1 on. A journal that starts later
     // lost its head (snapshots roll and prune it): say so, even when its files hold no record yet
     // (a snapshot moved aside earlier, then nothing committed), rather than start from an empty state.
-    const startGap = res.problems.find((p) => p.gap);
+    const startGap = dmg.stop?.gap ? dmg.stop : undefined;
     const firstSeg = layout.segments[0];
     const headless = !startGap && firstSeg && firstSeg.start > 1 ? firstSeg : undefined;
     if (!base && this._seq === 0 && (startGap || headless)) {
@@ -716,173 +839,278 @@ export class StateStore<S, R> {
         `Snapshot ${d.path} is damaged (${d.why}); ${d.movedTo ? `it was moved aside to ${d.movedTo}` : 'it was left in place (this process only reads)'}, and the state was recovered from ${base ? `snapshot ${base.name}` : 'the start of the journal'} and the journal instead.`,
       );
     }
-    if (mode === 'writer') await this.repair(res.problems, layout);
-    else this.reportReaderProblems(res.problems);
+    if (mode === 'writer' && !this.repairing) {
+      if (dmg.hasLoss) throw this.lossError();
+      await this.autoRepair();
+    } else this.reportDamage();
   }
 
-  private reportReaderProblems(problems: readonly Problem[]): void {
-    for (const p of problems) {
+  /** Warnings for what replay found, for a process that changes nothing (a reader, or a dry run). */
+  private reportDamage(): void {
+    const dmg = this.damage;
+    let n = 0;
+    for (const l of dmg.lost.values()) {
+      if (n++ >= LISTED_PER_KIND) break;
       this.warn(
-        `Journal ${join(this.dir, p.seg.name)}, line ${p.line} (byte ${p.offset}): ${p.what}. Replay stopped there${p.scope === 'segment' ? ' for this file' : ''}. This process only reads; the leader repairs the file when it opens the state.`,
+        `Journal ${l.file}, line ${l.line} (byte ${l.offset}) is damaged; it held record ${l.seq}${l.guess ? ` (the damaged bytes read: ${l.guess})` : ''}, which is lost: it is not in the state.`,
+      );
+    }
+    n = 0;
+    for (const u of dmg.unapplied.values()) {
+      if (n++ >= LISTED_PER_KIND) break;
+      this.warn(`Record ${u.seq} (${u.what}; ${u.file}, line ${u.line}) is intact but was not applied: ${u.why}.`);
+    }
+    if (dmg.stop) {
+      const s = dmg.stop;
+      this.warn(
+        `Journal ${join(this.dir, s.seg.name)}, line ${s.line} (byte ${s.offset}): ${s.what}. Replay stopped there: no record from there on is in the state.`,
+      );
+    }
+    for (const h of dmg.harmless.values()) {
+      this.warn(
+        `Journal ${join(this.dir, h.seg.name)}, line ${h.line} (byte ${h.offset}): ${h.what}. Nothing acknowledged was lost there; the leader moves the damage aside when it opens the state.`,
+      );
+    }
+    for (const t of dmg.tails.values()) {
+      this.warn(
+        `Journal ${join(this.dir, t.seg.name)}, line ${t.line} (byte ${t.offset}): ${t.reason}. Replay stopped there for this file. This process only reads; the leader cuts the file there when it opens the state, keeping a copy of it.`,
+      );
+    }
+    if (dmg.hasLoss) {
+      this.warn(
+        `The journal in ${this.dir} is damaged: ${dmg.lossSummary()}. The state shown holds every record that could be recovered. No process leads this pipeline until the damage is repaired: run \`pipeline repair --dry-run\` to see what a repair would do, then \`pipeline repair\`.`,
       );
     }
   }
 
+  private lossError(): PipelineError {
+    const dmg = this.damage;
+    const first = [...dmg.lost.values()].sort((a, b) => a.seq - b.seq)[0];
+    const firstUnapplied = [...dmg.unapplied.values()].sort((a, b) => a.seq - b.seq)[0];
+    const file = first?.file ?? (dmg.stop ? join(this.dir, dmg.stop.seg.name) : firstUnapplied?.file);
+    const where = first
+      ? `line ${first.line} (byte ${first.offset})`
+      : dmg.stop
+        ? `line ${dmg.stop.line} (byte ${dmg.stop.offset})`
+        : firstUnapplied
+          ? `line ${firstUnapplied.line}`
+          : undefined;
+    return new PipelineError(
+      'corrupt-journal',
+      `The journal in ${this.dir} is damaged: ${dmg.lossSummary()}. This process will not lead the pipeline until the damage is repaired, so that the loss is not made permanent without a person deciding.`,
+      {
+        ...(file ? { file } : {}),
+        ...(where ? { where } : {}),
+        fix: 'Run `pipeline repair --dry-run` to see what is damaged and what a repair would do, then `pipeline repair` (it keeps every damaged file, moved aside), or restore the state directory from a backup. `pipeline status` shows what could be recovered.',
+      },
+    );
+  }
+
   /**
-   * The leader's repairs after replay: each file with a damaged or torn tail is copied aside whole,
-   * then cut at the last whole commit; after a point nothing more can be applied at, the later
-   * files are moved aside. New records then continue cleanly from the recovered seq.
+   * The leader's repairs when nothing acknowledged was lost. A file that ends in damaged or torn
+   * bytes (a crash in mid-write) is copied aside whole, then cut after its last whole commit. A file
+   * with damage between intact records cannot be cut without losing them: a snapshot of the state
+   * is written first, so that the file's records are no longer needed, and then it is moved aside.
    */
-  private async repair(problems: readonly Problem[], layout: Layout): Promise<void> {
-    for (const p of problems) {
-      const path = join(this.dir, p.seg.name);
-      const copy = await copyAside(path);
-      await truncateFile(path, p.offset);
-      this.warn(
-        `Journal ${path}, line ${p.line} (byte ${p.offset}): ${p.what}. Replay stopped there${p.scope === 'segment' ? ' for this file' : ''}; the file was cut at byte ${p.offset} and the whole original kept as ${copy}. Inspect the copy if records after that point matter.`,
-      );
-      if (p.scope === 'all') {
-        const idx = layout.segments.indexOf(p.seg);
-        for (const later of layout.segments.slice(idx + 1)) {
-          const to = await moveAside(join(this.dir, later.name));
+  private async autoRepair(): Promise<void> {
+    const dmg = this.damage;
+    const moved = new Set<string>();
+    const mid = [...dmg.harmless.values()].filter((h) => h.midFile);
+    if (mid.length > 0) {
+      const snap = await this.writeRepairSnapshot();
+      for (const h of mid) {
+        const path = join(this.dir, h.seg.name);
+        if (!moved.has(h.seg.name)) {
+          moved.add(h.seg.name);
+          const to = await moveAside(path);
           this.warn(
-            `Journal ${join(this.dir, later.name)} comes after that point and cannot be applied; it was moved aside to ${to}.`,
+            `Journal ${path}, line ${h.line} (byte ${h.offset}): ${h.what}. Nothing acknowledged was lost; the state was written to snapshot ${snap} and the file was moved aside to ${to}.`,
           );
         }
-        break;
       }
+    }
+    const cuts = new Map<string, { seg: SegmentFile; offset: number; line: number; what: string }>();
+    const tailOf = (seg: SegmentFile, offset: number, line: number, what: string) => {
+      const c = cuts.get(seg.name);
+      if (!c || offset < c.offset) cuts.set(seg.name, { seg, offset, line, what });
+    };
+    for (const t of dmg.tails.values()) tailOf(t.seg, t.offset, t.line, t.reason);
+    for (const h of dmg.harmless.values()) if (!h.midFile) tailOf(h.seg, h.offset, h.line, h.what);
+    for (const c of cuts.values()) {
+      if (moved.has(c.seg.name)) continue;
+      const path = join(this.dir, c.seg.name);
+      const copy = await copyAside(path);
+      await truncateFile(path, c.offset);
+      this.warn(
+        `Journal ${path}, line ${c.line} (byte ${c.offset}): ${c.what}. Replay stopped there for this file; the file was cut at byte ${c.offset} and the whole original kept as ${copy}. Inspect the copy if records after that point matter.`,
+      );
     }
   }
 
+  /** The plan for `StateStore.repair`, carried out when `perform`. */
+  private async repairNow(perform: boolean): Promise<RepairReport> {
+    const dmg = this.damage;
+    const segs = this.layoutAtLoad.segments;
+    const why = new Map<string, string[]>();
+    const note = (name: string, text: string): void => {
+      const list = why.get(name) ?? [];
+      list.push(text);
+      why.set(name, list);
+    };
+    for (const l of dmg.lost.values())
+      note(basename(l.file), `line ${l.line} (byte ${l.offset}) is damaged and held record ${l.seq}, now lost`);
+    for (const u of dmg.unapplied.values())
+      note(basename(u.file), `record ${u.seq} on line ${u.line} is intact but not applied: ${u.why}`);
+    for (const h of dmg.harmless.values())
+      note(h.seg.name, `line ${h.line} (byte ${h.offset}): ${h.what} (nothing lost)`);
+    for (const t of dmg.tails.values())
+      note(t.seg.name, `line ${t.line} (byte ${t.offset}): ${t.reason} (never acknowledged)`);
+    if (dmg.stop) {
+      const at = segs.findIndex((s) => s.name === dmg.stop!.seg.name);
+      note(dmg.stop.seg.name, `line ${dmg.stop.line} (byte ${dmg.stop.offset}): ${dmg.stop.what}; replay stops there`);
+      for (const later of segs.slice(at + 1))
+        note(later.name, `comes after the point where replay stopped: its records are not in the state`);
+    }
+    for (const name of this.damagedSnapshots) note(name, 'the snapshot is damaged');
+    const damaged = [...why].map(([name, texts]) => `${join(this.dir, name)}: ${texts.join('; ')}`);
+    const stale = this.staleSnapshots;
+    const clean = why.size === 0 && stale.length === 0;
+    const lost = [...dmg.lost.values()].sort((a, b) => a.seq - b.seq);
+    const unapplied = [...dmg.unapplied.values()].sort((a, b) => a.seq - b.seq);
+    const stop = dmg.stop ? `${join(this.dir, dmg.stop.seg.name)}, line ${dmg.stop.line}: ${dmg.stop.what}` : undefined;
+    const actions: string[] = [];
+    const base = { dir: this.dir, seq: this._seq, lost, unapplied, stop, damaged, clean };
+    if (clean) return { ...base, actions, performed: false };
+
+    const left = [...dmg.lost.keys(), ...dmg.unapplied.keys()];
+    const snapNote = `the state as recovered up to record ${this._seq}${left.length ? ` (without records ${JournalDamage.ranges(left)})` : ''}${dmg.stop ? ' (nothing from where replay stopped on)' : ''} is written as a new snapshot`;
+    if (!perform) {
+      actions.push(`${snapNote} (snapshot-${String(this._seq).padStart(12, '0')}-e<next epoch>.json)`);
+      for (const name of why.keys()) actions.push(`${join(this.dir, name)} is moved aside to ${name}.corrupt-<time>`);
+      for (const name of stale)
+        actions.push(`${join(this.dir, name)} (a replaced leader's) is moved aside to ${name}.stale-<time>`);
+      return { ...base, actions, performed: false };
+    }
+    const snap = await this.writeRepairSnapshot();
+    actions.push(`${snapNote}: ${join(this.dir, snap)}`);
+    for (const name of why.keys()) {
+      const to = await moveAside(join(this.dir, name));
+      actions.push(`${join(this.dir, name)} was moved aside to ${to}`);
+    }
+    for (const name of stale) {
+      const to = await moveAside(join(this.dir, name), 'stale');
+      actions.push(`${join(this.dir, name)} (a replaced leader's) was moved aside to ${to}`);
+    }
+    return { ...base, actions, performed: true };
+  }
+
+  /** Writes the recovered state as a snapshot at the current seq (synced), so damaged files can go. */
+  private async writeRepairSnapshot(): Promise<string> {
+    const lease = this.lease!;
+    const name = snapshotName(this._seq, lease.epoch);
+    const data = encodeSnapshot(this._seq, lease.epoch, await sliceStringify(this._state));
+    await writeFileAtomic(join(this.dir, name), data, () => lease.assertLeader());
+    this.snapshotSeqOnDisk = Math.max(this.snapshotSeqOnDisk, this._seq);
+    return name;
+  }
+
   /**
-   * Reads forward from the cursor (or from the first segment the state does not cover), applying
-   * whole commits in order. Stops a segment at a torn or damaged line and the whole replay at a
-   * missing record or one that does not parse or apply. A reader waits at an incomplete tail of the
-   * last segment: the leader may be writing it.
+   * Reads forward from the cursor (or from the first segment the state does not cover) and places
+   * every record it can in the sequence (the rule is in journalDamage.ts), applying whole commits;
+   * what it cannot place or apply goes to `this.damage`. A reader waits at an incomplete tail of
+   * the last segment: the leader may be writing it. The cursor moves only past what is settled, so
+   * a reader that stops inside damaged or incomplete lines reads them again next time.
    */
-  private async advance(layout: Layout, mode: Mode, limit: number): Promise<{ changed: boolean; problems: Problem[] }> {
+  private async advance(layout: Layout, mode: Mode): Promise<boolean> {
     const segs = layout.segments;
-    const problems: Problem[] = [];
+    const dmg = this.damage;
     let changed = false;
+    let run: DamagedPiece[] = [];
+    let group: Group | undefined;
+    let next = this._seq + 1;
+    let waiting = false;
+    /** What damaged lines said about the records they held, by the seq they were placed at. */
+    const guesses = new Map<number, LineGuess>();
+    const path = (seg: SegmentFile): string => join(this.dir, seg.name);
     let i = this.cursor
       ? segs.findIndex((s) => s.name === this.cursor!.seg)
       : segs.findIndex((s) => s.lastValidBound > this._seq);
     if (i === -1) i = segs.length;
 
-    for (; i < segs.length; i++) {
-      const seg = segs[i]!;
-      const isLast = i === segs.length - 1;
-      const from: Cursor = this.cursor?.seg === seg.name ? this.cursor : { seg: seg.name, offset: 0, line: 1 };
-      this.cursor = from;
-      if (seg.lastValidBound <= this._seq && !isLast) continue;
+    const stopAt = (seg: SegmentFile, offset: number, line: number, what: string, gap = false): void => {
+      dmg.stop = { seg, offset, line, what, gap };
+    };
 
-      const buf = await readFrom(join(this.dir, seg.name), from.offset);
-      this.cursorSeenSize = from.offset + buf.length;
-      let pending: { entries: JournalEntry[]; offset: number; line: number } | undefined;
-      let stale = 0;
-      let outcome: 'end' | 'segment' | 'all' | 'wait' = 'end';
-      const problem = (
-        offset: number,
-        line: number,
-        scope: Problem['scope'],
-        what: string,
-        gap = false,
-      ): Problem['scope'] => {
-        problems.push({ seg, offset, line, scope, what, gap });
-        return scope;
-      };
+    /**
+     * Settles the stretch since the last record placed, at a record (or the start of a file) that
+     * is numbered `seq`: the records in between are lost when the damaged lines there account for
+     * them exactly; the damaged lines held nothing needed when no number is missing. False: it
+     * cannot be placed, and replay stops.
+     */
+    const place = (seq: number, seg: SegmentFile, offset: number, line: number): boolean => {
+      const gap = seq - next;
+      if (gap < 0) {
+        stopAt(seg, offset, line, `record ${seq} comes after records already placed up to ${next - 1}`);
+        return false;
+      }
+      if (gap > 0) {
+        const { lo, hi } = capacity(run);
+        if (gap < lo || gap > hi) {
+          const at = line > 0 ? `line ${line} (record ${seq})` : `the start of this file (record ${seq})`;
+          stopAt(
+            seg,
+            offset,
+            line,
+            run.length === 0
+              ? `record${gap > 1 ? `s ${next}–${seq - 1} are` : ` ${next} is`} missing before ${at}, and no damaged line is there to have held ${gap > 1 ? 'them' : 'it'}`
+              : `record${gap > 1 ? `s ${next}–${seq - 1} are` : ` ${next} is`} missing before ${at}, and the ${run.length} damaged line(s) before it cannot have held exactly ${gap}`,
+            true,
+          );
+          return false;
+        }
+        const exact = run.length === gap && run.every((p) => p.embeddedStarts === 0);
+        const all = run
+          .map((p) => p.guess?.summary)
+          .filter(Boolean)
+          .join('; ');
+        for (let s = next; s < seq; s++) {
+          const p = exact ? run[s - next]! : run[0]!;
+          if (exact && p.guess) guesses.set(s, p.guess);
+          const guess = exact ? p.guess?.summary : all || undefined;
+          dmg.lost.set(s, { seq: s, file: path(p.seg), line: p.line, offset: p.offset, guess });
+        }
+      } else if (run.length > 0) {
+        for (const p of run) {
+          dmg.harmless.set(`${p.seg.name}:${p.offset}`, {
+            seg: p.seg,
+            offset: p.offset,
+            line: p.line,
+            what: `${p.reason}; it held no record the state needs (record ${seq} follows record ${seq - 1} without a gap)`,
+            midFile: p.seg === seg && line > 0,
+          });
+        }
+      }
+      run = [];
+      return true;
+    };
 
-      for (const l of scanLines(buf, from.offset, from.line)) {
-        if (l.kind === 'partial') {
-          if (isLast && mode === 'reader') outcome = 'wait';
-          else
-            outcome = problem(
-              pending?.offset ?? l.offset,
-              pending?.line ?? l.line,
-              'segment',
-              `the file ends with ${l.end - l.offset} bytes of a line that was never completed (a crash during a write; that commit was never acknowledged)`,
-            );
-          break;
-        }
-        if (l.kind === 'bad') {
-          outcome = problem(
-            pending?.offset ?? l.offset,
-            pending?.line ?? l.line,
-            'segment',
-            `line ${l.line} is damaged: ${l.reason}`,
-          );
-          break;
-        }
-        const e = l.entry;
-        if (e.epoch !== seg.epoch) {
-          outcome = problem(
-            pending?.offset ?? l.offset,
-            pending?.line ?? l.line,
-            'segment',
-            `line ${l.line} carries epoch ${e.epoch} in a file of epoch ${seg.epoch}`,
-          );
-          break;
-        }
-        if (pending) {
-          const prev = pending.entries[pending.entries.length - 1]!;
-          if (e.seq !== prev.seq + 1 || e.last !== prev.last) {
-            outcome = problem(
-              pending.offset,
-              pending.line,
-              'segment',
-              `the commit of records ${pending.entries[0]!.seq}–${prev.last} is incomplete (line ${l.line} does not continue it)`,
-            );
-            break;
-          }
-          pending.entries.push(e);
-        } else {
-          pending = { entries: [e], offset: l.offset, line: l.line };
-        }
-        if (e.seq < e.last) continue;
+    /** A lost record known (from its damaged bytes) to be the last of its commit. */
+    const endsCommit = (seq: number): boolean => {
+      const g = guesses.get(seq);
+      return g?.seq === seq && g.last === seq;
+    };
 
-        // A whole commit.
-        const commit = pending;
-        pending = undefined;
-        const firstSeq = commit.entries[0]!.seq;
-        const next: Cursor = { seg: seg.name, offset: l.end, line: l.line + 1 };
-        if (e.last >= seg.fence) {
-          stale += commit.entries.length;
-          this.cursor = next;
-          continue;
-        }
-        if (e.last <= this._seq) {
-          this.cursor = next;
-          continue;
-        }
-        if (firstSeq !== this._seq + 1) {
-          const what =
-            firstSeq > this._seq + 1
-              ? `line ${commit.line} holds record ${firstSeq}, but record ${this._seq + 1} is missing before it`
-              : `line ${commit.line} holds records ${firstSeq}–${e.last}, overlapping records already applied up to ${this._seq}`;
-          outcome = problem(commit.offset, commit.line, 'all', what, firstSeq > this._seq + 1);
-          break;
-        }
-        if (e.last > limit) {
-          outcome = problem(
-            commit.offset,
-            commit.line,
-            'all',
-            `the commit of records ${firstSeq}–${e.last} does not apply to the state`,
-          );
-          break;
-        }
-        let recs: R[];
+    const finish = (g: Group): void => {
+      let why = g.broken ?? this.replaySkip.get(g.first);
+      let recs: R[] | undefined;
+      if (!why) {
         try {
-          recs = commit.entries.map((x) => this.codec.parseRecord(x.rec));
+          recs = g.entries.map((x) => this.codec.parseRecord(x.entry.rec));
         } catch (err) {
-          outcome = problem(
-            commit.offset,
-            commit.line,
-            'all',
-            `line ${commit.line} holds a record that is not valid: ${message(err)}`,
-          );
-          break;
+          why = `it is not a valid record for this version of Agent Pipeline (${message(err)}); if a newer version wrote this journal, use that version`;
         }
+      }
+      if (recs) {
         let applied = 0;
         try {
           for (const r of recs) {
@@ -890,39 +1118,271 @@ export class StateStore<S, R> {
             applied++;
           }
         } catch (err) {
-          // Part of the commit is applied and cannot be taken back here: load again, stopping before it.
-          if (applied > 0) throw new ReplayRestart(firstSeq - 1);
-          outcome = problem(
-            commit.offset,
-            commit.line,
-            'all',
-            `record ${firstSeq} on line ${commit.line} does not apply to the state: ${message(err)}`,
-          );
-          break;
+          // Part of the commit is applied and cannot be taken back here: load again, leaving it out.
+          if (applied > 0)
+            throw new ReplayRestart(g.first, `its record ${g.first + applied} does not apply: ${message(err)}`);
+          why = `${dmg.lost.size > 0 ? 'it does not apply without the lost records' : 'it does not apply to the state'} (${message(err).replace(/\.$/, '')})`;
         }
-        this._seq = e.last;
-        this.appliedEpochs.set(seg.epoch, Math.max(this.appliedEpochs.get(seg.epoch) ?? 0, e.last));
-        changed = true;
-        this.cursor = next;
+      }
+      if (why) {
+        for (const x of g.entries) {
+          dmg.unapplied.set(x.entry.seq, {
+            seq: x.entry.seq,
+            file: path(g.seg),
+            line: x.line,
+            what: describeRecord(x.entry.rec),
+            why,
+          });
+        }
+      }
+      this._seq = g.last;
+      this.appliedEpochs.set(g.seg.epoch, Math.max(this.appliedEpochs.get(g.seg.epoch) ?? 0, g.last));
+      this.cursor = g.end;
+      changed = true;
+    };
+
+    outer: for (; i < segs.length; i++) {
+      const seg = segs[i]!;
+      const isLast = i === segs.length - 1;
+      const resumed = this.cursor?.seg === seg.name;
+      const from: Cursor = resumed ? this.cursor! : { seg: seg.name, offset: 0, line: 1 };
+      const settled = run.length === 0 && !group;
+      if (settled) this.cursor = from;
+      if (seg.lastValidBound <= this._seq && !isLast && settled) continue;
+
+      // A file's start is a fact too: its writer had every record before it.
+      if (!resumed && seg.start < seg.fence && seg.start > this._seq) {
+        if (group) {
+          if (seg.start === group.first) {
+            // The open commit at the end of the previous file was never acknowledged (torn).
+            dmg.tails.set(`${group.seg.name}:${group.offset}`, {
+              seg: group.seg,
+              offset: group.offset,
+              end: group.end.offset,
+              line: group.line,
+              reason: `the commit starting at line ${group.line} is incomplete (a crash during a write; it was never acknowledged)`,
+              guess: undefined,
+              startsLine: true,
+              embeddedStarts: 0,
+              afterIntact: true,
+            });
+            for (const p of run) dmg.tails.set(`${p.seg.name}:${p.offset}`, p);
+            run = [];
+            group = undefined;
+            next = seg.start;
+            this.cursor = from;
+          } else if (seg.start > group.first) {
+            const lastSeen = group.entries[group.entries.length - 1]!.entry.seq;
+            if (!place(seg.start, seg, 0, 0)) break;
+            group.broken ??= `its commit (records ${group.first}–${group.last}) lost record(s) ${JournalDamage.ranges(range(lastSeen + 1, Math.min(group.last, seg.start - 1)))}`;
+            finish(group);
+            group = undefined;
+            next = seg.start;
+            if (this._seq < seg.start - 1) this._seq = seg.start - 1;
+            this.cursor = from;
+          }
+        } else if (seg.start >= next) {
+          const gap = seg.start - next;
+          if (!place(seg.start, seg, 0, 0)) break;
+          next = seg.start;
+          if (gap > 0) {
+            this._seq = seg.start - 1;
+            changed = true;
+          }
+          this.cursor = from;
+        }
       }
 
-      if (outcome === 'end' && pending) {
-        if (isLast && mode === 'reader') outcome = 'wait';
-        else
-          outcome = problem(
-            pending.offset,
-            pending.line,
-            'segment',
-            `the commit starting at line ${pending.line} is incomplete (a crash during a write; it was never acknowledged)`,
-          );
+      const buf = await this.readSegment(seg, from.offset);
+      this.cursorSeenSize = from.offset + buf.length;
+      let stale = 0;
+      let prevIntact = true;
+      for (const l of scanLines(buf, from.offset, from.line)) {
+        if (l.kind === 'partial' && isLast && mode === 'reader') {
+          waiting = true;
+          break;
+        }
+        if (l.kind !== 'entry' || l.entry.epoch !== seg.epoch) {
+          const bytes = buf.subarray(l.offset - from.offset, l.end - from.offset);
+          const reason =
+            l.kind === 'partial'
+              ? `the file ends with ${l.end - l.offset} bytes of a line that was never completed (a crash during a write)`
+              : l.kind === 'bad'
+                ? `line ${l.line} is damaged: ${l.reason}`
+                : `line ${l.line} carries epoch ${l.entry.epoch} in a file of epoch ${seg.epoch}`;
+          run.push({
+            seg,
+            offset: l.offset,
+            end: l.end,
+            line: l.line,
+            reason,
+            guess: guessLine(bytes),
+            startsLine: startsLikeLine(bytes),
+            embeddedStarts: embeddedLineStarts(bytes),
+            afterIntact: prevIntact,
+          });
+          prevIntact = false;
+          continue;
+        }
+        prevIntact = true;
+        const e = l.entry;
+        const after: Cursor = { seg: seg.name, offset: l.end, line: l.line + 1 };
+        if (e.last >= seg.fence) {
+          stale++;
+          if (run.length === 0 && !group) this.cursor = after;
+          continue;
+        }
+        if (!group && e.last <= this._seq) {
+          // Already in the state (the snapshot covers it): damage before it cost nothing.
+          for (const p of run) {
+            dmg.harmless.set(`${p.seg.name}:${p.offset}`, {
+              seg: p.seg,
+              offset: p.offset,
+              line: p.line,
+              what: `${p.reason}; the snapshot covers it`,
+              midFile: p.seg === seg,
+            });
+          }
+          run = [];
+          this.cursor = after;
+          continue;
+        }
+        if (group && e.seq <= group.last) {
+          const prev = group.entries[group.entries.length - 1]!.entry.seq;
+          if (e.last !== group.last || e.seq <= prev) {
+            stopAt(
+              seg,
+              l.offset,
+              l.line,
+              `line ${l.line} (record ${e.seq}, commit ending at ${e.last}) does not continue the commit of records ${group.first}–${group.last}`,
+            );
+            break outer;
+          }
+          const gap = e.seq - next;
+          if (!place(e.seq, seg, l.offset, l.line)) break outer;
+          if (gap > 0)
+            group.broken ??= `its commit (records ${group.first}–${group.last}) lost record(s) ${JournalDamage.ranges(range(next, e.seq - 1))}`;
+          group.entries.push({ entry: e, line: l.line });
+          group.end = after;
+        } else {
+          if (e.seq < next) {
+            stopAt(
+              seg,
+              l.offset,
+              l.line,
+              `line ${l.line} holds records ${e.seq}–${e.last}, overlapping records already placed up to ${next - 1}`,
+            );
+            break outer;
+          }
+          const gap = e.seq - next;
+          const open = group;
+          if (!place(e.seq, seg, l.offset, l.line)) break outer;
+          let headless = gap > 0 && !endsCommit(e.seq - 1);
+          if (open) {
+            const lastSeen = open.entries[open.entries.length - 1]!.entry.seq;
+            open.broken ??= `its commit (records ${open.first}–${open.last}) lost record(s) ${JournalDamage.ranges(range(lastSeen + 1, open.last))}`;
+            finish(open);
+            group = undefined;
+            headless = open.last !== e.seq - 1 && !endsCommit(e.seq - 1);
+          }
+          if (gap > 0 && this._seq < e.seq - 1) {
+            this._seq = e.seq - 1;
+            this.cursor = { seg: seg.name, offset: l.offset, line: l.line };
+            changed = true;
+          }
+          group = {
+            seg,
+            first: e.seq,
+            last: e.last,
+            offset: l.offset,
+            line: l.line,
+            entries: [{ entry: e, line: l.line }],
+            end: after,
+            ...(headless ? { broken: `it follows lost record ${e.seq - 1}, which may have begun its commit` } : {}),
+          };
+        }
+        next = e.seq + 1;
+        if (e.seq === e.last) {
+          finish(group);
+          group = undefined;
+        }
       }
       if (stale > 0) {
         this.warn(
-          `Journal ${join(this.dir, seg.name)}: ignored ${stale} record(s) of epoch ${seg.epoch} from record ${seg.fence} on, written after a newer leader took over there (a replaced leader's late writes).`,
+          `Journal ${path(seg)}: ignored ${stale} record(s) of epoch ${seg.epoch} from record ${seg.fence} on, written after a newer leader took over there (a replaced leader's late writes).`,
         );
       }
-      if (outcome === 'all' || outcome === 'wait') break;
+      if (waiting) break;
     }
-    return { changed, problems };
+
+    if (!dmg.stop) {
+      if (group) {
+        const last = segs[segs.length - 1];
+        if (mode === 'reader' && group.seg === last) waiting = true;
+        else {
+          dmg.tails.set(`${group.seg.name}:${group.offset}`, {
+            seg: group.seg,
+            offset: group.offset,
+            end: group.end.offset,
+            line: group.line,
+            reason: `the commit starting at line ${group.line} is incomplete (a crash during a write; it was never acknowledged)`,
+            guess: undefined,
+            startsLine: true,
+            embeddedStarts: 0,
+            afterIntact: true,
+          });
+        }
+      }
+      for (const p of run) dmg.tails.set(`${p.seg.name}:${p.offset}`, p);
+    }
+    return changed;
   }
+
+  private async readSegment(seg: SegmentFile, offset: number): Promise<Buffer> {
+    try {
+      return await readFrom(join(this.dir, seg.name), offset);
+    } catch (e) {
+      if (isEnoent(e)) throw e;
+      throw fsProblem(e, join(this.dir, seg.name), 'a journal file');
+    }
+  }
+}
+
+interface Group {
+  seg: SegmentFile;
+  first: number;
+  last: number;
+  offset: number;
+  line: number;
+  entries: { entry: JournalEntry; line: number }[];
+  end: Cursor;
+  /** Why the commit cannot be applied: it lost a record. */
+  broken?: string;
+}
+
+function range(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let s = from; s <= to; s++) out.push(s);
+  return out;
+}
+
+/** A file-system error on the state directory as a PipelineError that names the path and the fix. */
+export function fsProblem(e: unknown, path: string, what: string): unknown {
+  const code = errnoCode(e);
+  if (code === 'EISDIR')
+    return new PipelineError('invalid-state', `${path} should be ${what}, but it is a directory.`, {
+      file: path,
+      fix: `Move it out of the way (for example \`mv ${path} ${path}.bad\`) and run the command again; it holds no records the pipeline wrote.`,
+    });
+  if (code === 'ENOTDIR' || code === 'EEXIST')
+    return new PipelineError('invalid-state', `${path} should be ${what}, but it is a file.`, {
+      file: path,
+      fix: `Move it out of the way (for example \`mv ${path} ${path}.bad\`) and run the command again. If it should hold the pipeline's state, restore the directory from a backup.`,
+    });
+  if (code === 'EACCES' || code === 'EPERM')
+    return new PipelineError('invalid-state', `${path} (${what}) cannot be read or written: permission denied.`, {
+      file: path,
+      fix: 'Give the user that runs the pipeline read and write access to it.',
+    });
+  return e;
 }

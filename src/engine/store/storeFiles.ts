@@ -67,6 +67,9 @@ export interface Layout {
   readonly maxEpoch: number;
 }
 
+/** What a state directory that does not exist yet holds. */
+export const EMPTY_LAYOUT: Layout = { segments: [], snapshots: [], temps: [], maxEpoch: 0 };
+
 export async function readLayout(dir: string): Promise<Layout> {
   const names = await readdir(dir);
   const raw: { name: string; start: number; epoch: number }[] = [];

@@ -1,10 +1,10 @@
 import * as vscode from 'vscode';
 import { PRESETS, validateCommand } from '../../engine/agents/commandTemplate';
 import { PipelineError, isPipelineError } from '../../engine/errors';
-import { NAME_PATTERN } from '../../engine/ids';
-import { worktreeRootOf } from '../../engine/pipelineHome';
-import { COMMANDS } from '../contributions';
-import { userPresets } from '../settings';
+import { NAME_PATTERN } from '../../engine/model/ids';
+import { worktreeRootOf } from '../../engine/home/pipelineHome';
+import { COMMANDS } from '../../contributions';
+import { userPresets } from '../../host/settings';
 import { agentIdFrom, type CommandContext, type Handlers } from './commandContext';
 
 /** Adding agents, and the actions on one agent (the Agents tree's context menu). */

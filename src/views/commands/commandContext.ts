@@ -1,9 +1,9 @@
 import * as vscode from 'vscode';
 import { PipelineError } from '../../engine/errors';
 import type { Pipeline } from '../../engine/pipeline';
-import type { Task } from '../../engine/schema';
-import type { CommandId } from '../contributions';
-import type { PipelineSession } from '../pipelineSession';
+import type { Task } from '../../engine/model/schema';
+import type { CommandId } from '../../contributions';
+import type { PipelineSession } from '../../host/pipelineSession';
 
 /** What every command handler gets: the session, and helpers shared by the command files. */
 export interface CommandContext {

@@ -2,11 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { PRESETS } from '../../engine/agents/commandTemplate';
 import { PipelineError, isPipelineError } from '../../engine/errors';
-import { initPipelineAt } from '../../engine/pipelineInit';
-import { ROLLOUT_MODES, type RolloutMode } from '../../engine/schema';
+import { initPipelineAt } from '../../engine/home/pipelineInit';
+import { ROLLOUT_MODES, type RolloutMode } from '../../engine/model/schema';
 import { getStrategy, strategyNames } from '../../engine/scheduler/strategyRegistry';
-import { gitFactsOf } from '../../engine/rolloutGitFacts';
-import { COMMANDS } from '../contributions';
+import { gitFactsOf } from '../../engine/rollout/rolloutGitFacts';
+import { COMMANDS } from '../../contributions';
 import type { CommandContext, Handlers } from './commandContext';
 
 const ROLLOUT_TEXT: Record<RolloutMode, string> = {

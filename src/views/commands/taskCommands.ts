@@ -4,11 +4,11 @@ import * as vscode from 'vscode';
 import { TASK_DIR, taskFileName } from '../../engine/agents/taskFile';
 import { PipelineError } from '../../engine/errors';
 import { importFile } from '../../engine/import/taskImport';
-import { worktreeRootOf } from '../../engine/pipelineHome';
-import { PRIORITIES } from '../../engine/schema';
-import { isFinal } from '../../engine/taskLifecycle';
-import { COMMANDS } from '../contributions';
+import { worktreeRootOf } from '../../engine/home/pipelineHome';
+import { PRIORITIES } from '../../engine/model/schema';
+import { COMMANDS } from '../../contributions';
 import { TaskDiffProvider } from '../diffProvider';
+import { taskActions } from '../taskActions';
 import { taskIdFrom, type CommandContext, type Handlers } from './commandContext';
 
 /** Adding and importing tasks, and the actions on one task (the Tasks tree's context menu). */
@@ -95,7 +95,7 @@ export function taskCommands({ session }: CommandContext): Handlers {
     },
     [COMMANDS.openTaskFile]: async (arg) => {
       const p = await session.open();
-      const id = await taskIdFrom(p, arg, (t) => t.attempt > 0);
+      const id = await taskIdFrom(p, arg, (t) => taskActions(t).hasTaskFile);
       if (!id) return;
       const t = p.task(id);
       const agent = t.assigned_to ?? [...t.history].reverse().find((h) => h.event === 'assign')?.agent;
@@ -128,22 +128,17 @@ export function taskCommands({ session }: CommandContext): Handlers {
     },
     [COMMANDS.retryTask]: async (arg) => {
       const p = await session.open();
-      const id = await taskIdFrom(p, arg, (t) => t.status === 'blocked', 'Retry which blocked task?');
+      const id = await taskIdFrom(p, arg, (t) => taskActions(t).canRetry, 'Retry which blocked task?');
       if (id) await p.retryTask(id);
     },
     [COMMANDS.unblockTask]: async (arg) => {
       const p = await session.open();
-      const id = await taskIdFrom(p, arg, (t) => t.status === 'blocked', 'Unblock which task?');
+      const id = await taskIdFrom(p, arg, (t) => taskActions(t).canUnblock, 'Unblock which task?');
       if (id) await p.unblockTask(id);
     },
     [COMMANDS.blockTask]: async (arg) => {
       const p = await session.open();
-      const id = await taskIdFrom(
-        p,
-        arg,
-        (t) => ['pending', 'queued', 'working'].includes(t.status),
-        'Block which task?',
-      );
+      const id = await taskIdFrom(p, arg, (t) => taskActions(t).canBlock, 'Block which task?');
       if (!id) return;
       const reason = await vscode.window.showInputBox({
         prompt: `Why is ${id} blocked?`,
@@ -153,7 +148,7 @@ export function taskCommands({ session }: CommandContext): Handlers {
     },
     [COMMANDS.cancelTask]: async (arg) => {
       const p = await session.open();
-      const id = await taskIdFrom(p, arg, (t) => !isFinal(t.status), 'Cancel which task?');
+      const id = await taskIdFrom(p, arg, (t) => taskActions(t).canCancel, 'Cancel which task?');
       if (!id) return;
       const ok = await vscode.window.showWarningMessage(
         `Cancel ${id} (${p.task(id).title})? Its branch is kept.`,
@@ -164,7 +159,7 @@ export function taskCommands({ session }: CommandContext): Handlers {
     },
     [COMMANDS.reprioritiseTask]: async (arg) => {
       const p = await session.open();
-      const id = await taskIdFrom(p, arg, (t) => !isFinal(t.status), 'Change the priority of which task?');
+      const id = await taskIdFrom(p, arg, (t) => taskActions(t).canReprioritise, 'Change the priority of which task?');
       if (!id) return;
       const cur = p.task(id).priority;
       const picked = await vscode.window.showQuickPick(

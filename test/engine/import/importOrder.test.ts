@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { cyclicComponents } from '../../../src/engine/import/importCycles';
 import { orderByPrerequisites } from '../../../src/engine/import/importOrder';
 import { mulberry32 } from './generateTaskMaster';
 
@@ -55,4 +56,39 @@ void test('random acyclic graphs: every prerequisite first, nothing lost, ties i
       for (const p of x.spec.prerequisites)
         if (p !== x.spec.id) assert.ok((pos.get(p) ?? -1) < (pos.get(x.spec.id) ?? -1));
   }
+});
+
+void test('cyclicComponents finds exactly the groups of tasks that reach one another', () => {
+  const rnd = mulberry32(11);
+  for (let round = 0; round < 200; round++) {
+    const n = 1 + Math.floor(rnd() * 12);
+    const edges = Array.from({ length: n }, () =>
+      Array.from({ length: Math.floor(rnd() * 3) }, () => Math.floor(rnd() * n)),
+    );
+    // Brute force: i and j belong together when each reaches the other.
+    const reach = edges.map((_, s) => {
+      const seen = new Set<number>();
+      const todo = [...(edges[s] ?? [])];
+      while (todo.length) {
+        const v = todo.pop() as number;
+        if (seen.has(v)) continue;
+        seen.add(v);
+        todo.push(...(edges[v] ?? []));
+      }
+      return seen;
+    });
+    const expected: number[][] = [];
+    const taken = new Set<number>();
+    for (let i = 0; i < n; i++) {
+      if (taken.has(i)) continue;
+      const group = [i];
+      for (let j = i + 1; j < n; j++) if (reach[i]?.has(j) && reach[j]?.has(i)) group.push(j);
+      group.forEach((g) => taken.add(g));
+      if (group.length > 1) expected.push(group);
+    }
+    assert.deepEqual(cyclicComponents(edges), expected, JSON.stringify(edges));
+  }
+  // A chain of 100 000 with one link back: iterative, so no stack overflow.
+  const chain = Array.from({ length: 100_000 }, (_, i) => (i ? [i - 1] : [99_999]));
+  assert.equal(cyclicComponents(chain)[0]?.length, 100_000);
 });

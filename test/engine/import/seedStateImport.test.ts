@@ -207,3 +207,27 @@ void test('a task id twice in "tasks" is an error with its line and column, not 
   assert.equal(err.details.where, '6:5');
   assert.match(err.message, /Duplicate key "TASK-002" in tasks at line 6, column 5/);
 });
+
+void test('a state with a prerequisite cycle: accepted among completed tasks, refused with one that is not', () => {
+  const state = (statusB: string) =>
+    JSON.stringify({
+      tasks: {
+        'TASK-001': { id: 'TASK-001', status: 'completed', prerequisites: ['TASK-002'] },
+        'TASK-002': { id: 'TASK-002', status: statusB, prerequisites: ['TASK-001'] },
+        'TASK-003': { id: 'TASK-003', status: 'unassigned', prerequisites: ['TASK-002'] },
+      },
+    });
+  const done = detectAndParse(state('completed'), 'state.json');
+  assert.deepEqual(
+    done.tasks.map((t) => `${t.spec.id}:${t.status}:${t.spec.prerequisites.join('+')}`),
+    ['TASK-001:done:', 'TASK-002:done:TASK-001', 'TASK-003:pending:TASK-002'],
+  );
+  assert.match(warningMatching(done, /cycles/), /\(1\): TASK-001, TASK-002 \(dropped TASK-001 → TASK-002\)\.$/);
+
+  const e = importErrorOf(() => detectAndParse(state('unassigned'), 'state.json'), 'state.json');
+  assert.equal(e.details.where, 'tasks.TASK-002.prerequisites');
+  assert.match(
+    e.message,
+    /in state\.json form a cycle: TASK-002 \(tasks\.TASK-002\) → TASK-001 \(tasks\.TASK-001\) → TASK-002\. Each waits for the next, and TASK-002 is not done/,
+  );
+});

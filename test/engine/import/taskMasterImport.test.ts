@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PipelineError } from '../../../src/engine/errors';
-import { TASK_ID_PATTERN } from '../../../src/engine/ids';
+import { TASK_ID_PATTERN } from '../../../src/engine/model/ids';
 import { detectAndParse, importFile } from '../../../src/engine/import/taskImport';
 import {
   assertPrerequisitesFirst,
@@ -384,15 +384,118 @@ void test('order: prerequisites first, otherwise the file order is kept', () => 
   );
 });
 
-void test('a file with a dependency cycle imports; the scheduler reports the cycle when the tasks are added', async () => {
-  const r = await importFile(fixture('taskmaster-cycle.json'));
-  assert.deepEqual(
-    r.tasks.map((t) => t.spec.id),
-    ['TM-4', 'TM-1', 'TM-2', 'TM-3'],
+void test('a cycle with a task that is not done is refused, naming the cycle, the file and the place', async () => {
+  const file = fixture('taskmaster-cycle.json');
+  const e = await importRejection(importFile(file), file);
+  assert.equal(e.details.where, 'tasks[0].dependencies');
+  assert.equal(
+    e.message,
+    `The dependencies in ${file} form a cycle: TM-1 (tasks[0]) → TM-3 (tasks[2]) → TM-2 (tasks[1]) → TM-1. Each waits for the next, and TM-1, TM-2 and TM-3 are not done, so none of them could start. It is at line 3, column 120.`,
   );
-  assert.deepEqual(task(r, 'TM-1').spec.prerequisites, ['TM-3']);
-  assert.deepEqual(task(r, 'TM-2').spec.prerequisites, ['TM-1']);
-  assert.deepEqual(task(r, 'TM-3').spec.prerequisites, ['TM-2']);
+  assert.match(
+    e.details.fix ?? '',
+    /Remove one link of the cycle from the file, for example TM-3 from TM-1's dependencies/,
+  );
+
+  // Among subtasks: one done and one pending is still a cycle that holds the pending one forever.
+  const subs = importErrorOf(
+    () =>
+      detectAndParse(
+        legacy([
+          tmTask(1, {
+            subtasks: [
+              tmTask(1, { status: 'done', dependencies: [2] }),
+              tmTask(2, { status: 'pending', dependencies: [1] }),
+            ],
+          }),
+        ]),
+        'subs.json',
+      ),
+    'subs.json',
+  );
+  assert.equal(subs.details.where, 'tasks[0].subtasks[1].dependencies');
+  assert.match(
+    subs.message,
+    /in subs\.json form a cycle: TM-1\.2 \(tasks\[0\]\.subtasks\[1\]\) → TM-1\.1 \(tasks\[0\]\.subtasks\[0\]\) → TM-1\.2\. Each waits for the next, and TM-1\.2 is not done/,
+  );
+
+  // A cycle that passes through the pipeline's own rule (a parent after its subtasks) says so.
+  const ours = importErrorOf(
+    () =>
+      detectAndParse(
+        legacy([tmTask(1, { subtasks: [tmTask(1, { dependencies: [2] })] }), tmTask(2, { dependencies: [1] })]),
+        'ours.json',
+      ),
+    'ours.json',
+  );
+  assert.match(
+    ours.message,
+    /form a cycle: TM-1\.1 \(tasks\[0\]\.subtasks\[0\]\) → TM-2 \(tasks\[1\]\) → TM-1 \(tasks\[0\]\) → TM-1\.1 \(its subtask\)\. Each waits for the next, and TM-1\.1, TM-1 and TM-2 are not done/,
+  );
+});
+
+void test('a real-world file: subtasks sharing an id numbered by position, dependencies resolved as Task Master resolves them, a cycle among done subtasks accepted', async () => {
+  const file = fixture('taskmaster-real-world.json');
+  const r = await importFile(file);
+  assert.equal(r.format, 'taskmaster-tagged');
+  assert.deepEqual(
+    r.tasks.map((t) => `${t.spec.id}:${t.status}:${t.spec.prerequisites.join('+')}`),
+    [
+      'TM-1.1:done:',
+      'TM-1.2:done:TM-1.1',
+      'TM-1:done:TM-1.1+TM-1.2',
+      'TM-2.1:done:TM-1',
+      // 2.2 and 2.3 (both done) waited for each other: the link to the later one was dropped.
+      'TM-2.2:done:TM-1',
+      'TM-2.3:done:TM-2.2+TM-1',
+      'TM-2:done:TM-1+TM-2.1+TM-2.2+TM-2.3',
+      // Task 3's subtasks all carry the id 3: numbered 1, 2, 3; "3" means the first of them.
+      'TM-3.1:done:TM-2',
+      'TM-3.2:pending:TM-3.1+TM-2',
+      'TM-3.3:pending:TM-3.1+TM-2',
+      'TM-3:pending:TM-2+TM-3.1+TM-3.2+TM-3.3',
+      // "3.3" in the file is subtask id 3 of task 3: the first of them, now TM-3.1.
+      'TM-4:pending:TM-3+TM-3.1',
+      // Task 5's ids 1, 2, 2, 4: numbered 1 to 4; "2" means the first 2, "4" is the fourth.
+      'TM-5.1:pending:TM-2',
+      'TM-5.2:pending:TM-5.1+TM-2',
+      'TM-5.3:pending:TM-5.2+TM-2',
+      'TM-5.4:pending:TM-5.2+TM-5.1+TM-2',
+      'TM-5:pending:TM-2+TM-5.1+TM-5.2+TM-5.3+TM-5.4',
+    ],
+  );
+  assert.equal(task(r, 'TM-3.3').spec.title, 'Webhook handler');
+  assert.equal(task(r, 'TM-3.3').source, 'master.tasks[2].subtasks[2]');
+  assert.equal(task(r, 'TM-5.3').spec.title, 'PDF export');
+  assert.match(task(r, 'TM-3').spec.description, /- TM-3\.2: Checkout session endpoint/);
+  assert.equal(
+    warningMatching(r, /share an id/),
+    'Subtasks that share an id within their task, numbered by position (a dependency on a shared id means the first of them, as in Task Master) (2): TM-3 (ids 3, 3, 3 became 1, 2, 3), TM-5 (ids 1, 2, 2, 4 became 1, 2, 3, 4).',
+  );
+  assert.equal(
+    warningMatching(r, /cycles/),
+    'Prerequisite cycles among tasks that are all done, accepted (they hold nothing back); the links that closed them were dropped (1): TM-2.2, TM-2.3 (dropped TM-2.2 → TM-2.3).',
+  );
+  assertPrerequisitesFirst(r);
+});
+
+void test('a larger cycle among done tasks keeps the links that point back in the file', () => {
+  // 1 → 3 → 2 → 1 and 2 → 4 → 2, all done: one strongly connected group of four.
+  const r = detectAndParse(
+    legacy([
+      tmTask(1, { status: 'done', dependencies: [3] }),
+      tmTask(2, { status: 'done', dependencies: [1, 4] }),
+      tmTask(3, { status: 'done', dependencies: [2] }),
+      tmTask(4, { status: 'done', dependencies: [2] }),
+      tmTask(5, { dependencies: [4] }),
+    ]),
+    'ring.json',
+  );
+  assert.deepEqual(
+    r.tasks.map((t) => `${t.spec.id}:${t.spec.prerequisites.join('+')}`),
+    ['TM-1:', 'TM-2:TM-1', 'TM-3:TM-2', 'TM-4:TM-2', 'TM-5:TM-4'],
+  );
+  assert.match(warningMatching(r, /cycles/), /\(1\): TM-1, TM-2, TM-3, TM-4 \(dropped TM-1 → TM-3, TM-2 → TM-4\)\.$/);
 });
 
 void test('fields Task Master adds over time are ignored', () => {
@@ -413,4 +516,39 @@ void test('fields Task Master adds over time are ignored', () => {
     ['TM-1.1', 'TM-1'],
   );
   assert.deepEqual(r.warnings, []);
+});
+
+void test('subtask ids written with their task number in front ("1.3") are read as the number after the dot', () => {
+  const r = detectAndParse(
+    legacy([
+      tmTask(1, {
+        subtasks: [
+          tmTask('1.1', { status: 'done' }),
+          tmTask('1.2', { dependencies: ['1.1'] }),
+          tmTask('1.3', { dependencies: [2] }),
+        ],
+      }),
+      tmTask(2, { dependencies: ['1.3'] }),
+    ]),
+    'dotted.json',
+  );
+  assert.deepEqual(
+    r.tasks.map((t) => `${t.spec.id}:${t.spec.prerequisites.join('+')}`),
+    ['TM-1.1:', 'TM-1.2:TM-1.1', 'TM-1.3:TM-1.2', 'TM-1:TM-1.1+TM-1.2+TM-1.3', 'TM-2:TM-1.3'],
+  );
+  assert.equal(
+    warningMatching(r, /number in front/),
+    'Subtask ids written with their task\'s number in front ("12.3"), read as the number after the dot (3): TM-1: "1.1" → 1, TM-1: "1.2" → 2, TM-1: "1.3" → 3.',
+  );
+
+  // Another task's number in front is not a reading of this one: refused, at the id.
+  const other = importErrorOf(
+    () => detectAndParse(legacy([tmTask(1, { subtasks: [tmTask('4.1')] })]), 'other.json'),
+    'other.json',
+  );
+  assert.equal(other.details.where, 'tasks[0].subtasks[0].id');
+  assert.match(other.message, /Subtask id "4\.1" of task 1 \(tasks\[0\]\.subtasks\[0\]\) names task 4, not its own/);
+  // A dotted id is no id for a task.
+  const task = importErrorOf(() => detectAndParse(legacy([tmTask('1.1')]), 'task.json'), 'task.json');
+  assert.equal(task.details.where, 'tasks[0].id');
 });

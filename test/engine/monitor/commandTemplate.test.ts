@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
-import {
-  PRESETS,
-  resolveCommand,
-  shellQuote,
-  splitWords,
-  validateCommand,
-} from '../../../src/engine/agents/commandTemplate';
+import { join } from 'node:path';
+import { gitWritableDirs, PRESETS, resolveCommand, validateCommand } from '../../../src/engine/agents/commandTemplate';
+import { shellQuote, splitWords } from '../../../src/engine/agents/shellWords';
 import { isPipelineError } from '../../../src/engine/errors';
 import { Pipeline } from '../../../src/engine/pipeline';
 import { sandbox } from './monitorKit';
+import { tempRepo } from '../../support/agentCliKit';
 
 /** Command templates: split once like a shell would, placeholders substituted inside each word. */
 
@@ -153,5 +150,22 @@ void test('agent add refuses a command with an unknown placeholder or an open qu
   } finally {
     await p.close();
     await sb.cleanup();
+  }
+});
+
+void test("gitWritableDirs: a worktree's own git dir, the common objects and the task branches' refs and reflogs; a main checkout's .git; nothing for a plain folder", async () => {
+  const r = await tempRepo({ agentId: 'agent-7' });
+  try {
+    const common = join(r.repo, '.git');
+    const branches = [join(common, 'refs', 'heads', 'pipeline'), join(common, 'logs', 'refs', 'heads', 'pipeline')];
+    assert.deepEqual(gitWritableDirs(r.worktree), [
+      join(common, 'worktrees', 'agent-7'),
+      join(common, 'objects'),
+      ...branches,
+    ]);
+    assert.deepEqual(gitWritableDirs(r.repo), [common, join(common, 'objects'), ...branches]);
+    assert.deepEqual(gitWritableDirs(r.home), []);
+  } finally {
+    await r.cleanup();
   }
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { COMPLETED_LINE } from '../../../src/engine/agents/completionMarker';
 import { Pipeline } from '../../../src/engine/pipeline';
-import type { TaskSpec } from '../../../src/engine/schema';
+import type { TaskSpec } from '../../../src/engine/model/schema';
 import {
   assertAllMerged,
   assertGitHealthy,

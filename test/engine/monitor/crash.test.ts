@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { TaskSpec } from '../../../src/engine/schema';
+import type { TaskSpec } from '../../../src/engine/model/schema';
 import {
   assertAllMerged,
   assertGitHealthy,

@@ -210,7 +210,10 @@ setTimeout(() => process.exit(3), 500);
     });
     const t = r.state.tasks['TASK-001']!;
     assert.equal(t.status, 'blocked', `history: ${t.history.map((h) => `${h.event}@${h.stage}`).join(' ')}`);
-    assert.match(t.blocked_reason!, /exited with code 3 without a completion marker \(failed 2 of 2 attempts\)/);
+    assert.match(
+      t.blocked_reason!,
+      /exited with code 3 without a completion marker.* \(log: [^)]*\) \(failed 2 of 2 attempts\)$/,
+    );
     // A history entry names the stage the task moves to, and the agent it leaves.
     assert.ok(
       !t.history.some((h) => h.event === 'complete' && h.agent === 'implementer'),

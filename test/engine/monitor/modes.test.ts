@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TaskSpec } from '../../../src/engine/schema';
+import type { TaskSpec } from '../../../src/engine/model/schema';
 import {
   assertAllMerged,
   assertGitHealthy,

@@ -8,12 +8,12 @@ import { promisify } from 'node:util';
 import type { z } from 'zod';
 import { runMonitor } from '../../../src/cli/runCommand';
 import { createMonitor, type RunnerKind } from '../../../src/cli/runtime';
-import { shellQuote } from '../../../src/engine/agents/commandTemplate';
+import { shellQuote } from '../../../src/engine/agents/shellWords';
 import { initRepo } from '../../../src/engine/git/initRepo';
-import type { Monitor, MonitorOptions } from '../../../src/engine/monitor';
+import type { Monitor, MonitorOptions } from '../../../src/engine/monitor/monitor';
 import { Pipeline } from '../../../src/engine/pipeline';
-import { initHome } from '../../../src/engine/pipelineInit';
-import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
+import { initHome } from '../../../src/engine/home/pipelineInit';
+import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
 import {
   DEFAULT_STAGES,
   type configSchema,
@@ -22,7 +22,7 @@ import {
   type RolloutMode,
   type Task,
   type TaskSpec,
-} from '../../../src/engine/schema';
+} from '../../../src/engine/model/schema';
 import { cleanEnv, git } from '../git/gitFixture';
 
 /**

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TaskSpec } from '../../../src/engine/schema';
+import type { TaskSpec } from '../../../src/engine/model/schema';
 import {
   assertAllMerged,
   assertGitHealthy,
@@ -15,7 +15,9 @@ import {
   requireBuild,
   runUntilIdle,
   sandbox,
+  until,
 } from './monitorKit';
+import { isPipelineError } from '../../../src/engine/errors';
 
 /**
  * Rollout modes on a real repository: shadow decides and records but starts nothing and changes no
@@ -105,6 +107,35 @@ void test('pilot mode: only tasks labelled pilot run, and they merge into pipeli
     assert.ok(!r.started.some((s) => s.taskId === 'TASK-003'));
     assert.ok(!(await git(sb.dir, 'branch', '--list', 'pipeline/TASK-003')), 'no branch for it either');
     await assertGitHealthy(sb);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+void test('a switch to shadow while an agent works is refused naming it; forced, the work is requeued, and nothing merges under shadow', async () => {
+  const sb = await sandbox({
+    agents: [['architect', 'architect']],
+    tasks: [{ id: 'TASK-001', title: 'Busy', description: 'scripted: hang architect' }],
+  });
+  try {
+    const main = await git(sb.dir, 'rev-parse', 'main');
+    const r = await runUntilIdle(sb.dir, {
+      during: async (p) => {
+        await until('the architect to start', 20_000, () => p.state.agents.architect?.status === 'working');
+        await assert.rejects(
+          p.setRolloutMode('shadow'),
+          (e: unknown) => isPipelineError(e) && e.code === 'busy' && /architect \(TASK-001\)/.test(e.message),
+        );
+        assert.equal(p.state.mode, 'production', 'the refused switch changed nothing');
+        const forced = await p.setRolloutMode('shadow', { force: true });
+        assert.deepEqual(forced.requeued, ['TASK-001']);
+      },
+    });
+    assert.equal(r.state.mode, 'shadow');
+    assert.equal(r.state.tasks['TASK-001']!.status, 'queued');
+    assert.equal(r.state.agents.architect!.status, 'idle');
+    assert.equal(r.merges.length, 0);
+    assert.equal(await git(sb.dir, 'rev-parse', 'main'), main, 'main did not move');
   } finally {
     await sb.cleanup();
   }

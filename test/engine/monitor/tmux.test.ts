@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { TmuxRunner } from '../../../src/engine/agents/tmuxRunner';
-import { homeAt } from '../../../src/engine/pipelineHome';
+import { homeAt } from '../../../src/engine/home/pipelineHome';
 import { assertAllMerged, assertGitHealthy, readState, requireBuild, runMonitorQuietly, sandbox } from './monitorKit';
 
 /**

@@ -9,8 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { initRepo } from '../../../src/engine/git/initRepo';
 import type { LogRecord } from '../../../src/engine/observability/jsonLogger';
 import { Pipeline } from '../../../src/engine/pipeline';
-import { initHome } from '../../../src/engine/pipelineInit';
-import { DEFAULT_STAGES } from '../../../src/engine/schema';
+import { initHome } from '../../../src/engine/home/pipelineInit';
+import { DEFAULT_STAGES } from '../../../src/engine/model/schema';
 import { assertBuilt, eventually, metric, REPO_ROOT, scrape, SCRIPTED_AGENT, tempRepoDir, TSX_LOADER } from './obsKit';
 
 /**

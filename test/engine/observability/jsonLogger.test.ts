@@ -3,11 +3,11 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { TypedEvents } from '../../../src/engine/events';
+import { TypedEvents } from '../../../src/engine/model/events';
 import { JsonLogger, pipelineLogFile, type LogRecord } from '../../../src/engine/observability/jsonLogger';
-import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
-import type { Agent, Task } from '../../../src/engine/schema';
-import { transitionTask } from '../../../src/engine/taskLifecycle';
+import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
+import type { Agent, Task } from '../../../src/engine/model/schema';
+import { transitionTask } from '../../../src/engine/model/taskLifecycle';
 
 /** The JSON log: rotation by size with no line lost or torn, the event lines, the line hook. */
 

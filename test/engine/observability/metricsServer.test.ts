@@ -3,15 +3,12 @@ import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
-import { TypedEvents } from '../../../src/engine/events';
+import { TypedEvents } from '../../../src/engine/model/events';
 import { MetricsServer, readiness } from '../../../src/engine/observability/metricsServer';
-import {
-  PipelineMetrics,
-  type MetricsSnapshot,
-  type MetricsSource,
-} from '../../../src/engine/observability/pipelineMetrics';
-import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
-import { configSchema, emptyState } from '../../../src/engine/schema';
+import type { MetricsSnapshot } from '../../../src/engine/observability/metricsSnapshot';
+import { PipelineMetrics, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
+import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
+import { configSchema, emptyState } from '../../../src/engine/model/schema';
 import type { LeaderInfo } from '../../../src/engine/store/leaderLease';
 
 /** The endpoint itself: 127.0.0.1 only, its routes, readiness, and a port in use. */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TypedEvents } from '../../../src/engine/events';
-import { PipelineMetrics, Ring, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
-import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
-import { configSchema, emptyState, type Agent, type PipelineState, type Task } from '../../../src/engine/schema';
+import { TypedEvents } from '../../../src/engine/model/events';
+import { PipelineMetrics, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
+import { Ring } from '../../../src/engine/observability/timeSeries';
+import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
+import { configSchema, emptyState, type Agent, type PipelineState, type Task } from '../../../src/engine/model/schema';
 import type { LeaderInfo } from '../../../src/engine/store/leaderLease';
-import { transitionTask, type TaskEvent } from '../../../src/engine/taskLifecycle';
+import { transitionTask, type TaskEvent } from '../../../src/engine/model/taskLifecycle';
 import { metric, parseProm } from './obsKit';
 
 /**

@@ -7,7 +7,8 @@ import { createMonitor } from '../../../src/cli/runtime';
 import type { LogRecord } from '../../../src/engine/observability/jsonLogger';
 import { JsonLogger } from '../../../src/engine/observability/jsonLogger';
 import { MetricsServer } from '../../../src/engine/observability/metricsServer';
-import { PipelineMetrics, type MetricsSnapshot } from '../../../src/engine/observability/pipelineMetrics';
+import type { MetricsSnapshot } from '../../../src/engine/observability/metricsSnapshot';
+import { PipelineMetrics } from '../../../src/engine/observability/pipelineMetrics';
 import { Pipeline } from '../../../src/engine/pipeline';
 import {
   assertBuilt,

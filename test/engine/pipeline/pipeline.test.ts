@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import { PipelineError } from '../../../src/engine/errors';
 import { initRepo } from '../../../src/engine/git/initRepo';
 import { Pipeline, type OpenPipelineOptions } from '../../../src/engine/pipeline';
-import type { PipelineEventMap } from '../../../src/engine/pipelineEvents';
-import { initHome } from '../../../src/engine/pipelineInit';
-import { DEFAULT_STAGES } from '../../../src/engine/schema';
-import type { StateRecord } from '../../../src/engine/stateRecords';
+import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
+import { initHome } from '../../../src/engine/home/pipelineInit';
+import { DEFAULT_STAGES } from '../../../src/engine/model/schema';
+import type { StateRecord } from '../../../src/engine/model/stateRecords';
 import { LeaderLease } from '../../../src/engine/store/leaderLease';
 
 /**
@@ -197,7 +197,7 @@ test('a follower forwards mutations to the leader through the inbox and its stat
     const blocked = await follower.blockTask('TASK-001', 'hold');
     assert.equal(blocked.status, 'blocked');
     assert.equal(leader.state.tasks['TASK-001']?.status, 'blocked');
-    assert.deepEqual(await follower.setRolloutMode('shadow'), { from: 'production', to: 'shadow' });
+    assert.deepEqual(await follower.setRolloutMode('shadow'), { from: 'production', to: 'shadow', requeued: [] });
     assert.equal(leader.state.mode, 'shadow');
 
     // Errors: the leader's PipelineError, with its code, place and fix, rejects the follower's call.

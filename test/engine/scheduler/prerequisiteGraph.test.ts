@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isPipelineError, type PipelineError } from '../../../src/engine/errors';
 import { SchedulerIndex } from '../../../src/engine/scheduler/schedulerIndex';
-import { emptyState } from '../../../src/engine/schema';
+import { emptyState } from '../../../src/engine/model/schema';
 import { makeTask, Sim, testConfig, tid } from './schedulerFixtures';
 
 function rejects(fn: () => void, code: string, ...fragments: string[]): PipelineError {

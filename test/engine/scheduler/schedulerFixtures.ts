@@ -8,8 +8,8 @@ import {
   type Priority,
   type Task,
   type TaskStatus,
-} from '../../../src/engine/schema';
-import { transitionTask } from '../../../src/engine/taskLifecycle';
+} from '../../../src/engine/model/schema';
+import { transitionTask } from '../../../src/engine/model/taskLifecycle';
 import { globsOverlap } from '../../../src/engine/scheduler/globOverlap';
 import { SchedulerIndex, type PlanResult } from '../../../src/engine/scheduler/schedulerIndex';
 import { mulberry32 } from '../../support/prng';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { SchedulerIndex } from '../../../src/engine/scheduler/schedulerIndex';
-import type { Task } from '../../../src/engine/schema';
+import type { Task } from '../../../src/engine/model/schema';
 import { defaultAgents, makeTask, prng, Sim, testConfig, tid } from './schedulerFixtures';
 
 /**

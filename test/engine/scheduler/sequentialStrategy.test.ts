@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Task } from '../../../src/engine/schema';
-import { transitionTask } from '../../../src/engine/taskLifecycle';
+import type { Task } from '../../../src/engine/model/schema';
+import { transitionTask } from '../../../src/engine/model/taskLifecycle';
 import { defaultAgents, iso, makeTask, prng, Sim, testConfig, tid } from './schedulerFixtures';
 
 /** Tasks that have started and are not finished: sequential mode allows one. */

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { emptyState, stateSchema } from '../../../src/engine/schema';
-import { applyRecord } from '../../../src/engine/stateRecords';
+import { emptyState, stateSchema } from '../../../src/engine/model/schema';
+import { applyRecord } from '../../../src/engine/model/stateRecords';
 import { StateStore } from '../../../src/engine/store/stateStore';
 import { killChild, startChild } from './childProcess';
 import { acquireLease, added, openReader, pipelineCodec, removeDir, taskId, tempDir, transition } from './storeTestKit';

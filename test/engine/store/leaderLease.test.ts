@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPipelineError } from '../../../src/engine/errors';
-import { stateSchema } from '../../../src/engine/schema';
+import { stateSchema } from '../../../src/engine/model/schema';
 import { LeaderLease, type LeaderInfo } from '../../../src/engine/store/leaderLease';
 import { StateStore } from '../../../src/engine/store/stateStore';
 import { encodeLine, encodeSnapshot } from '../../../src/engine/store/storeFiles';

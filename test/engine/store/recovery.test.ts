@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPipelineError } from '../../../src/engine/errors';
-import { stateSchema } from '../../../src/engine/schema';
-import type { StateRecord } from '../../../src/engine/stateRecords';
+import { stateSchema } from '../../../src/engine/model/schema';
+import type { StateRecord } from '../../../src/engine/model/stateRecords';
 import type { LeaderLease } from '../../../src/engine/store/leaderLease';
 import { StateStore } from '../../../src/engine/store/stateStore';
 import {
@@ -22,8 +22,9 @@ import {
 
 /**
  * Recovery from damaged files: the journal cut at every byte offset of its last commits (and at
- * random ones), bytes flipped, snapshots cut or damaged. After each, the state must parse, hold
- * exactly the whole commits before the damage, and every damaged file must survive, moved or
+ * random ones), bytes flipped, snapshots cut or damaged. After each, the state must parse and hold
+ * exactly the whole commits the damage did not touch (a cut keeps those before it; a damaged line
+ * in the middle costs only its own records, named), and every damaged file must survive, moved or
  * copied aside, named in a warning.
  */
 
@@ -179,21 +180,90 @@ void test('the journal cut at every byte offset of its last three commits, and a
   }
 });
 
-void test('a damaged byte anywhere in the journal: replay stops at the commit holding it', async () => {
+void test('a damaged byte anywhere in the journal: every commit it does not touch is recovered, and what it touched is named', async () => {
   const p = await buildJournal();
   const leaseDir = await tempDir();
   const root = await tempDir();
   try {
     const lease = await acquireLease(leaseDir, { leaseMs: 60_000 });
+    // Where each line starts, and the commit (index into boundaries) each record belongs to.
+    const starts = [0];
+    for (let i = 0; i < p.bytes.length; i++) if (p.bytes[i] === 0x0a) starts.push(i + 1);
+    const lines = starts.length - 1;
+    assert.equal(lines, p.records.length);
+    const commitOf = (seq: number): number => p.seqAfter.findIndex((n) => n >= seq);
+    const seqsOf = (c: number): number[] => {
+      const out: number[] = [];
+      for (let s = p.seqAfter[c - 1]! + 1; s <= p.seqAfter[c]!; s++) out.push(s);
+      return out;
+    };
     const random = rng(7);
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 80; i++) {
       const pos = Math.floor(random() * p.bytes.length);
       const bytes = Buffer.from(p.bytes);
       bytes[pos] = bytes[pos]! ^ (1 + Math.floor(random() * 255));
+      const line = starts.findIndex((st, k) => st <= pos && pos < starts[k + 1]!);
+      // A damaged newline joins the line with the next: both are damaged then.
+      const damagedLines = pos === starts[line + 1]! - 1 && line + 1 < lines ? [line, line + 1] : [line];
+      const label = `byte ${pos} (line ${line + 1}) changed`;
       const dir = join(root, String(i));
       await mkdir(dir);
       await writeFile(join(dir, p.segName), bytes);
-      await checkRecovered(dir, lease, p, survivingSeq(p, pos, false), true, `byte ${pos} flipped`);
+
+      if (damagedLines.includes(lines - 1)) {
+        // Nothing intact follows: a torn or damaged tail, cut by the leader as after a crash.
+        await checkRecovered(dir, lease, p, p.seqAfter[commitOf(line + 1) - 1]!, true, label);
+        await removeDir(dir);
+        continue;
+      }
+      const before = await filesOf(dir);
+      const reader = await StateStore.open({ dir, codec: pipelineCodec });
+      stateSchema.parse(reader.state);
+      const lost = damagedLines.map((l) => l + 1);
+      assert.deepEqual(
+        [...reader.damage.lost.keys()].sort((a, b) => a - b),
+        lost,
+        `${label}: lost`,
+      );
+      assert.equal(reader.seq, p.records.length, `${label}: every record after the damage is placed`);
+      const unapplied = new Set(reader.damage.unapplied.keys());
+      for (const s of lost) {
+        for (const other of seqsOf(commitOf(s)))
+          if (!lost.includes(other))
+            assert.ok(unapplied.has(other), `${label}: record ${other} shares a commit with lost ${s}`);
+      }
+      for (const u of reader.damage.unapplied.values()) assert.ok(u.why.length > 0, label);
+      // The state is exactly the commits nothing was taken from, applied in order.
+      const applied: StateRecord[] = [];
+      for (let c = 1; c < p.seqAfter.length; c++) {
+        const seqs = seqsOf(c);
+        if (seqs.every((s) => !lost.includes(s) && !unapplied.has(s)))
+          applied.push(...seqs.map((s) => p.records[s - 1]!));
+      }
+      assert.deepEqual(reader.state, replayReference(applied), `${label}: state`);
+      assert.ok(
+        reader.warnings.some((w) => w.includes('pipeline repair')),
+        label,
+      );
+      await reader.close();
+
+      await assert.rejects(
+        StateStore.open({ dir, codec: pipelineCodec, lease }),
+        (e: unknown) => isPipelineError(e) && e.code === 'corrupt-journal',
+        `${label}: a leader refuses`,
+      );
+      assert.deepEqual(await filesOf(dir), before, `${label}: nothing moved`);
+      assert.deepEqual(await readFile(join(dir, p.segName)), bytes, `${label}: nothing cut`);
+      const report = await StateStore.repair({ dir, codec: pipelineCodec, dryRun: false, lease });
+      assert.deepEqual(
+        report.lost.map((l) => l.seq),
+        lost,
+        label,
+      );
+      const store = await StateStore.open({ dir, codec: pipelineCodec, lease });
+      assert.deepEqual(store.state, replayReference(applied), `${label}: after repair`);
+      assert.deepEqual(store.warnings, [], label);
+      await store.close();
       await removeDir(dir);
     }
     await lease.release();

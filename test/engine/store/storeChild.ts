@@ -1,8 +1,8 @@
 import { LeaderLease } from '../../../src/engine/store/leaderLease';
 import { StateStore } from '../../../src/engine/store/stateStore';
 import { isPipelineError } from '../../../src/engine/errors';
-import type { PipelineState } from '../../../src/engine/schema';
-import type { StateRecord } from '../../../src/engine/stateRecords';
+import type { PipelineState } from '../../../src/engine/model/schema';
+import type { StateRecord } from '../../../src/engine/model/stateRecords';
 import { added, pipelineCodec, transition, taskId } from './storeTestKit';
 
 /**

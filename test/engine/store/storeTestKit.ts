@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyRecord, stateRecordSchema, type StateRecord } from '../../../src/engine/stateRecords';
-import { emptyState, stateSchema, type PipelineState, type Task } from '../../../src/engine/schema';
+import { applyRecord, stateRecordSchema, type StateRecord } from '../../../src/engine/model/stateRecords';
+import { emptyState, stateSchema, type PipelineState, type Task } from '../../../src/engine/model/schema';
 import { LeaderLease, type LeaseOptions } from '../../../src/engine/store/leaderLease';
 import { StateStore, type StoreCodec } from '../../../src/engine/store/stateStore';
 import { newTask } from '../../support/taskFixtures';

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { CONTEXT } from '../../../src/views/contributions';
+import { CONTEXT } from '../../../src/contributions';
 import { extensionUnderTest, pipelineApi, tooltipOf, waitFor, within } from './extensionUnderTest';
 import type { TestApi } from './harness';
 

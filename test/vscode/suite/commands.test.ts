@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { COMMANDS } from '../../../src/views/contributions';
+import { COMMANDS } from '../../../src/contributions';
 import {
   extensionUnderTest,
   openPipeline,

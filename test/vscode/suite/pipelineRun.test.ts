@@ -1,5 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import { labelOf, openPipeline, pipelineApi, waitFor } from './extensionUnderTest';
@@ -11,6 +13,34 @@ const run = promisify(execFile);
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await run('git', args, { cwd, timeout: 30_000, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } });
   return stdout;
+}
+
+/** A port nothing listens on now (the endpoint takes it a moment later). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** GET on the metrics endpoint: status and body. */
+function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} in 10 s`)));
+    req.on('error', reject);
+  });
 }
 
 async function isAncestor(cwd: string, commit: string, of: string): Promise<boolean> {
@@ -160,6 +190,34 @@ export function pipelineRunTests(t: TestApi): void {
         () => api.statusBar.item.text.startsWith('$(debug-pause)'),
         () => `the status bar to show a stopped pipeline (it shows "${api.statusBar.item.text}")`,
       );
+    });
+
+    t.it('with metrics enabled, the leading window serves its own metrics on 127.0.0.1 until it stops', async () => {
+      const api = await pipelineApi();
+      const config = vscode.workspace.getConfiguration('agentPipeline');
+      const port = await freePort();
+      await config.update('metrics.enabled', true, vscode.ConfigurationTarget.Global);
+      await config.update('metrics.port', port, vscode.ConfigurationTarget.Global);
+      try {
+        await vscode.commands.executeCommand('agentPipeline.start');
+        assert.equal(api.session.running, true);
+        const url = api.session.metricsServer?.url;
+        assert.equal(url, `http://127.0.0.1:${port}`);
+        const metrics = await httpGet(`${url}/metrics`);
+        assert.equal(metrics.status, 200);
+        assert.match(metrics.body, /^pipeline_is_leader 1$/m);
+        // The metrics the window has kept since it opened the pipeline, not a fresh set: the three
+        // merges of the run above count.
+        assert.match(metrics.body, /^pipeline_merges_total 3$/m);
+        assert.equal((await httpGet(`${url}/readyz`)).status, 200);
+        await vscode.commands.executeCommand('agentPipeline.stop');
+        assert.equal(api.session.metricsServer, undefined);
+        await assert.rejects(httpGet(`${url}/healthz`), 'the endpoint closed with the run');
+      } finally {
+        if (api.session.running) await vscode.commands.executeCommand('agentPipeline.stop');
+        await config.update('metrics.enabled', undefined, vscode.ConfigurationTarget.Global);
+        await config.update('metrics.port', undefined, vscode.ConfigurationTarget.Global);
+      }
     });
   });
 }

@@ -1,0 +1,57 @@
+import type { Agent, RolloutMode, Task } from './schema';
+import type { TaskEvent } from './taskLifecycle';
+import type { LeaderInfo } from '../store/leaderLease';
+
+/**
+ * Every event the engine emits, one line each. The trees, the status bar, the metrics, the CLI's
+ * progress printer and the logs all subscribe here. Events fire after the change is durable.
+ */
+export interface PipelineEventMap extends Record<string, unknown> {
+  /** A task was added (by a person, an import, or the inbox). */
+  'task:added': { task: Task };
+  /** Any change of a task's status or stage; `event` says which. */
+  'task:transition': { before: Task; after: Task; event: TaskEvent };
+  /** A task's title, priority, paths or labels changed. */
+  'task:edited': { task: Task };
+  /** An agent was registered. */
+  'agent:added': { agent: Agent };
+  /** An agent was removed. */
+  'agent:removed': { agent: Agent };
+  /** An agent's status or current task changed. */
+  'agent:changed': { before: Agent; after: Agent };
+  /** The orchestration mode changed (`from` → `to`). */
+  'mode:orchestration': { from: string; to: string };
+  /** An orchestration switch waits for in-flight work to drain. */
+  'mode:switchPending': { to: string; busy: string[] };
+  /** The rollout mode changed. */
+  'mode:rollout': { from: RolloutMode; to: RolloutMode };
+  /** A decision the engine took or, in shadow mode, would have taken. */
+  'pipeline:decision': { text: string; shadow: boolean };
+  /** The state changed (after any commit): views that redraw everything listen here. */
+  'state:changed': { seq: number };
+  /** An agent's command was started for a stage of a task (the agent was notified). */
+  'agent:started': { agentId: string; taskId: string; stage: string; attempt: number; command: string; at: number };
+  /** An agent's command ended; `marker` says whether it left a completion marker. */
+  'agent:exited': {
+    agentId: string;
+    taskId: string;
+    attempt: number;
+    code: number | null;
+    signal: string | null;
+    marker: boolean;
+  };
+  /** A stage's check command ran; its output is kept in `evidence`. */
+  'check:finished': { taskId: string; stage: string; passed: boolean; evidence: string; durationMs: number };
+  /** A merge was attempted: `commit` when it landed, `conflicts` when it did not. */
+  'merge:finished': { taskId: string; into: string; commit: string | null; conflicts: string[]; durationMs: number };
+  /** The monitor has nothing left to do: every task is final, blocked, or waiting on one that is. */
+  'monitor:idle': { done: number; blocked: string[]; waiting: string[] };
+  /** Something the monitor did on its own that a person may want to know (a worktree created at start). */
+  'monitor:info': { message: string };
+  /** A problem the monitor handled (a git error, an agent that could not start), for logs and notifications. */
+  'monitor:warning': { message: string; taskId?: string; agentId?: string };
+  /** This process lost the leadership; it follows read-only from now on. */
+  'leader:lost': { leader: LeaderInfo | null };
+  /** This process became the leader (at open or by taking over a lapsed lease). */
+  'leader:acquired': { leader: LeaderInfo };
+}

@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import { TASK_DIR, taskFileName } from '../agents/taskFile';
+import { applyMarker, onExit, readMarker } from './completion';
+import { armTimeout } from './launch';
+import { merge } from './merges';
+import type { MonitorContext } from './monitorContext';
+import { settle } from './settle';
+
+/**
+ * After a restart (a crash, a reload, a new leader): every agent the state says is working gets its
+ * attempt back. A marker written while no monitor ran is applied; a command that still runs is
+ * re-attached and followed; an attempt that is gone is requeued without counting a failure. Merges
+ * that were under way are done again (they are idempotent).
+ */
+export async function recover(ctx: MonitorContext): Promise<void> {
+  const p = ctx.pipeline;
+  for (const agent of Object.values(p.state.agents)) {
+    if (agent.status !== 'working' || !agent.current_task) continue;
+    const task = p.state.tasks[agent.current_task];
+    const stage = task ? ctx.stageOf(task.stage) : undefined;
+    if (!task || !stage || task.status !== 'working' || task.assigned_to !== agent.id) {
+      const b = p.newBatch();
+      b.agentEvent(agent.id, { type: 'release' });
+      await p.commit(b);
+      continue;
+    }
+    const worktree = ctx.ports.workspace.worktreePath(agent.id);
+    const taskFile = join(worktree, TASK_DIR, taskFileName(task.id, task.attempt));
+    const a = ctx.attempts.open({
+      agentId: agent.id,
+      taskId: task.id,
+      attempt: task.attempt,
+      stage,
+      taskFile,
+      startedAt: ctx.now(),
+    });
+    // The command was started by an earlier monitor: the attempt is running, or was.
+    ctx.attempts.move(a, { type: 'started' });
+    ctx.watcher?.watchDir(join(worktree, TASK_DIR));
+    const marker = await readMarker(taskFile);
+    if (marker) {
+      await applyMarker(ctx, a, marker);
+      continue;
+    }
+    a.request = ctx.runRequest(a, worktree, agent.command);
+    const handle = await ctx.ports.runner.reattach(a.request).catch(() => null);
+    if (handle) {
+      a.handle = handle;
+      void handle.exited.then((exit) => onExit(ctx, a, exit));
+      armTimeout(ctx, a);
+    } else {
+      await settle(ctx, a, {
+        kind: 'requeued',
+        reason: `the monitor restarted and attempt ${task.attempt} of ${agent.id} was no longer running`,
+        agent: 'idle',
+      });
+    }
+  }
+  for (const t of Object.values(p.state.tasks)) if (t.status === 'merging') void merge(ctx, t.id);
+}

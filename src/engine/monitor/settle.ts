@@ -1,0 +1,91 @@
+import type { Marker } from '../agents/completionMarker';
+import type { AgentEvent } from '../model/agentLifecycle';
+import type { Attempt } from './attemptTable';
+import { merge } from './merges';
+import type { MonitorContext } from './monitorContext';
+import { decideRetry, type AttemptFailure } from './retryPolicy';
+
+/**
+ * How an attempt ended. Every way out of an attempt is one of these, and `settle` is the one place
+ * that turns it into state: the task's transition and the agent's release, committed together.
+ */
+export type AttemptOutcome =
+  /** The agent wrote a completion marker (and the stage's check, if any, passed). */
+  | { kind: 'marker'; marker: Marker }
+  /** The attempt failed: retried with back-off, or blocked when retries ran out or cannot help. */
+  | { kind: 'failed'; failure: AttemptFailure }
+  /** The monitor or a person took the work back: requeued without counting a failure. */
+  | { kind: 'requeued'; reason: string; agent: 'idle' | 'offline' }
+  /** The state moved on without this attempt (a person blocked or cancelled the task). */
+  | { kind: 'abandoned' };
+
+/**
+ * Ends an attempt: stops its command, records the outcome and frees the agent. The first outcome
+ * wins; a later one for the same attempt (an exit after the marker, a timeout after a stop) is a
+ * race the attempt lifecycle ignores. When the state shows the attempt is no longer current, only
+ * the agent is freed.
+ */
+export async function settle(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome): Promise<void> {
+  if (!ctx.attempts.move(a, { type: 'settle' })) return;
+  try {
+    await record(ctx, a, outcome);
+  } finally {
+    ctx.attempts.close(a);
+  }
+  ctx.kick();
+}
+
+async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome): Promise<void> {
+  // Work taken back (a stop, a timeout, a person's block) is stopped before its task can be given
+  // to anyone else. A failed command has exited already; stopping it is harmless.
+  if (outcome.kind !== 'marker') await a.handle?.stop();
+  const p = ctx.pipeline;
+  const task = ctx.current(a);
+  const agentEvent: AgentEvent =
+    outcome.kind === 'requeued' && outcome.agent === 'offline' ? { type: 'stop' } : { type: 'release', task: a.taskId };
+  const b = p.newBatch();
+  if (task) {
+    switch (outcome.kind) {
+      case 'marker':
+        b.transition(task.id, markerEvent(ctx, a, outcome.marker));
+        break;
+      case 'failed': {
+        const d = decideRetry(task.failures, outcome.failure, ctx.config.retry);
+        if (d.retry)
+          b.transition(task.id, {
+            type: 'fail',
+            reason: outcome.failure.reason,
+            notBefore: new Date(ctx.now() + d.delayMs).toISOString(),
+          });
+        else b.transition(task.id, { type: 'block', reason: d.reason });
+        break;
+      }
+      case 'requeued':
+        b.transition(task.id, { type: 'requeue', reason: outcome.reason });
+        break;
+      case 'abandoned':
+        break;
+    }
+  }
+  if (p.state.agents[a.agentId]) b.agentEvent(a.agentId, agentEvent);
+  // The transition event says what happened; no separate warning, so nothing is reported twice.
+  if (p.isLeader) await p.commit(b);
+  // The agent said it is done: a command that lingers would share the worktree with its next task.
+  // Stopped after the commit, so the next stage's agent is not kept waiting for it.
+  if (outcome.kind === 'marker') void a.handle?.stop();
+  if (task && p.state.tasks[task.id]?.status === 'merging') void merge(ctx, task.id);
+}
+
+function markerEvent(ctx: MonitorContext, a: Attempt, m: Marker) {
+  const next = ctx.nextStage(a.stage.name);
+  if (m.kind === 'completed')
+    return { type: 'complete' as const, nextStage: next, note: `${a.stage.name} done by ${a.agentId}` };
+  if (m.kind === 'blocked') return { type: 'block' as const, reason: `${a.agentId} (${a.stage.name}): ${m.reason}` };
+  if (ctx.isLastStage(a.stage))
+    return { type: 'changes_requested' as const, reworkStage: ctx.config.reworkStage, reason: m.reason };
+  return {
+    type: 'complete' as const,
+    nextStage: next,
+    note: `changes requested outside review, taken as done: ${m.reason}`,
+  };
+}

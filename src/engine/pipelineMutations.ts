@@ -1,0 +1,315 @@
+import { z } from 'zod';
+import { validateCommand } from './agents/commandTemplate';
+import { PipelineError } from './errors';
+import type { TypedEvents } from './model/events';
+import { assertName } from './model/ids';
+import type { PipelineEventMap } from './model/pipelineEvents';
+import {
+  rolloutModeSchema,
+  type Agent,
+  type PipelineConfig,
+  type PipelineState,
+  type RolloutMode,
+  type Task,
+} from './model/schema';
+import type { StateBatch } from './model/stateBatch';
+import { taskEditSchema } from './model/stateRecords';
+import { buildTasks, type NewTask } from './model/taskFactory';
+import type { PipelineHome } from './home/pipelineHome';
+import type { SchedulerIndex } from './scheduler/schedulerIndex';
+import { getStrategy } from './scheduler/strategyRegistry';
+
+/**
+ * Every change a person (or a script) can ask of a pipeline, as one table: the arguments' schema
+ * and the change, run by the leader. The facade's methods and the inbox (requests forwarded from
+ * other processes) both go through this table, so a request from another process is validated and
+ * dispatched by name, never by reflection, and cannot call anything that is not listed here.
+ */
+
+/** What a mutation may use: the leader's state, its batches and its commit. */
+export interface MutationHost {
+  readonly state: Readonly<PipelineState>;
+  readonly config: PipelineConfig;
+  readonly home: PipelineHome;
+  readonly scheduler: SchedulerIndex;
+  readonly events: TypedEvents<PipelineEventMap>;
+  newBatch(): StateBatch;
+  commit(batch: StateBatch): Promise<void>;
+}
+
+export interface SwitchOptions {
+  drain?: boolean;
+  force?: boolean;
+}
+
+export interface SwitchResult {
+  /** `switched`: done now; `pending`: applies once in-flight work drains; `unchanged`: already in that mode. */
+  outcome: 'switched' | 'pending' | 'unchanged';
+  mode: string;
+  requeued: string[];
+}
+
+export interface AddAgentOptions {
+  id: string;
+  role: string;
+  command: string;
+}
+
+// The envelopes are checked here; what is inside (a task's spec, a mode's name) is validated by the
+// mutation itself, with the messages a person sees for their own input.
+const newTaskSchema = z.object({
+  spec: z.unknown(),
+  status: z.enum(['pending', 'done', 'cancelled', 'blocked']).optional(),
+  reason: z.string().optional(),
+  source: z.string().optional(),
+});
+const switchOptionsSchema = z.strictObject({ drain: z.boolean().optional(), force: z.boolean().optional() });
+const id = z.string();
+
+function mutation<A extends z.ZodTuple, R>(args: A, run: (h: MutationHost, args: z.infer<A>) => Promise<R>) {
+  return { args, run };
+}
+
+export const MUTATIONS = {
+  addTasks: mutation(z.tuple([z.array(newTaskSchema)]), async (h, [items]) => {
+    const batch = h.newBatch();
+    const tasks = buildTasks(items as NewTask[], h.state, h.config, batch.at);
+    h.scheduler.checkNewTasks(tasks);
+    for (const t of tasks) batch.addTask(t);
+    await h.commit(batch);
+    return tasks;
+  }),
+
+  addAgent: mutation(
+    z.tuple([z.strictObject({ id: z.string(), role: z.string(), command: z.string() })]),
+    async (h, [o]): Promise<Agent> => {
+      assertName(o.id, 'agent id', 'agent id');
+      assertName(o.role, 'role', '--role');
+      const roles = [...new Set(h.config.stages.map((s) => s.role))];
+      if (!roles.includes(o.role)) {
+        throw new PipelineError('unknown-role', `No stage is worked by the role "${o.role}".`, {
+          where: '--role',
+          fix: `Use one of ${roles.join(', ')}, or add a stage with this role to ${h.home.configFile}.`,
+        });
+      }
+      if (h.state.agents[o.id])
+        throw new PipelineError('duplicate-id', `Agent ${o.id} exists already.`, {
+          where: o.id,
+          fix: 'Choose another id, or remove the agent first.',
+        });
+      if (!o.command.trim())
+        throw new PipelineError('usage', 'An agent needs a command (a preset name or a template).', {
+          where: '--command',
+        });
+      // An unknown placeholder or an open quote is refused now, not when a task first reaches the agent.
+      validateCommand(o.command);
+      const batch = h.newBatch();
+      const agent: Agent = {
+        id: o.id,
+        role: o.role,
+        command: o.command,
+        status: 'idle',
+        current_task: null,
+        since: null,
+        created_at: batch.at,
+      };
+      batch.addAgent(agent);
+      await h.commit(batch);
+      return agent;
+    },
+  ),
+
+  removeAgent: mutation(z.tuple([id, z.boolean()]), async (h, [agentId, force]) => {
+    const batch = h.newBatch();
+    const a = batch.agent(agentId);
+    if (a.status === 'working' && a.current_task) {
+      if (!force)
+        throw new PipelineError('busy', `Agent ${agentId} is working on ${a.current_task}.`, {
+          where: agentId,
+          fix: 'Wait for it to finish, or pass --force to requeue its task.',
+        });
+      batch.transition(a.current_task, { type: 'requeue', reason: `agent ${agentId} removed` });
+    }
+    batch.removeAgent(agentId);
+    await h.commit(batch);
+  }),
+
+  editTask: mutation(z.tuple([id, taskEditSchema]), async (h, [taskId, changes]): Promise<Task> => {
+    const batch = h.newBatch();
+    const t = batch.editTask(taskId, changes);
+    await h.commit(batch);
+    return t;
+  }),
+
+  blockTask: mutation(z.tuple([id, z.string()]), async (h, [taskId, reason]) => {
+    const batch = h.newBatch();
+    freeAgentOf(h, batch, taskId);
+    const t = batch.transition(taskId, { type: 'block', reason });
+    await h.commit(batch);
+    return t;
+  }),
+
+  unblockTask: mutation(z.tuple([id]), async (h, [taskId]) => {
+    const batch = h.newBatch();
+    const t = batch.transition(taskId, { type: 'unblock' });
+    await h.commit(batch);
+    return t;
+  }),
+
+  /** A blocked task re-enters at the stage where it stopped, with its failures forgotten. */
+  retryTask: mutation(z.tuple([id]), async (h, [taskId]) => {
+    const batch = h.newBatch();
+    const cur = batch.task(taskId);
+    if (cur.status !== 'blocked') {
+      throw new PipelineError(
+        'illegal-transition',
+        `Task ${taskId} is ${cur.status}; only blocked tasks can be retried.`,
+        { where: taskId, fix: 'Block it first, or wait for its current attempt to end.' },
+      );
+    }
+    const t = batch.transition(taskId, { type: 'unblock' });
+    await h.commit(batch);
+    return t;
+  }),
+
+  cancelTask: mutation(z.tuple([id, z.string()]), async (h, [taskId, reason]) => {
+    const batch = h.newBatch();
+    freeAgentOf(h, batch, taskId);
+    const t = batch.transition(taskId, { type: 'cancel', reason });
+    await h.commit(batch);
+    return t;
+  }),
+
+  setOrchestrationMode: mutation(
+    z.tuple([z.string(), switchOptionsSchema]),
+    async (h, [mode, opts]): Promise<SwitchResult> => {
+      getStrategy(mode);
+      const state = h.state;
+      if (state.orchestration_mode === mode && !state.pending_switch)
+        return { outcome: 'unchanged', mode, requeued: [] };
+      const busy = busyAgents(state);
+      const batch = h.newBatch();
+      if (busy.length > 0 && !opts.force) {
+        if (!opts.drain) {
+          throw new PipelineError(
+            'busy',
+            `Cannot switch to ${mode} mode: agents have work in progress: ${describeBusy(busy)}.`,
+            {
+              fix: 'Pass --drain to switch once their current stage work is finished, or --force to requeue their work now.',
+            },
+          );
+        }
+        batch.record({ type: 'mode.pending_switch', mode });
+        await h.commit(batch);
+        h.events.emit('mode:switchPending', { to: mode, busy: busy.map((a) => a.id) });
+        return { outcome: 'pending', mode, requeued: [] };
+      }
+      const requeued = requeueAll(batch, busy, `forced switch to ${mode} mode`);
+      const from = state.orchestration_mode;
+      switchRecords(h, batch, mode);
+      await h.commit(batch);
+      h.events.emit('mode:orchestration', { from, to: mode });
+      return { outcome: 'switched', mode, requeued };
+    },
+  ),
+
+  /**
+   * Shadow mode changes no git state, so a switch to it while agents work is refused (their work
+   * would otherwise be merged under shadow), unless `force` requeues that work now.
+   */
+  setRolloutMode: mutation(
+    z.tuple([z.string(), z.strictObject({ force: z.boolean().optional() })]),
+    async (h, [mode, opts]): Promise<{ from: RolloutMode; to: RolloutMode; requeued: string[] }> => {
+      const m = rolloutModeSchema.safeParse(mode);
+      if (!m.success)
+        throw new PipelineError('usage', `Unknown rollout mode ${JSON.stringify(mode)}.`, {
+          fix: 'Use shadow, pilot or production.',
+        });
+      const from = h.state.mode;
+      if (from === m.data) return { from, to: m.data, requeued: [] };
+      const batch = h.newBatch();
+      let requeued: string[] = [];
+      if (m.data === 'shadow') {
+        const busy = busyAgents(h.state);
+        if (busy.length > 0 && !opts.force) {
+          throw new PipelineError(
+            'busy',
+            `Cannot switch to shadow mode: agents have work in progress: ${describeBusy(busy)}.`,
+            { fix: 'Wait for their current stage to finish, or pass --force to requeue their work now.' },
+          );
+        }
+        requeued = requeueAll(batch, busy, 'forced switch to shadow mode');
+      }
+      batch.record({ type: 'mode.rollout', mode: m.data });
+      await h.commit(batch);
+      h.events.emit('mode:rollout', { from, to: m.data });
+      return { from, to: m.data, requeued };
+    },
+  ),
+};
+
+export type MutationName = keyof typeof MUTATIONS;
+export type MutationArgs<K extends MutationName> = z.infer<(typeof MUTATIONS)[K]['args']>;
+export type MutationResult<K extends MutationName> = Awaited<ReturnType<(typeof MUTATIONS)[K]['run']>>;
+
+/** Runs a mutation with arguments typed for it (this process's own calls). */
+export function runMutation<K extends MutationName>(
+  h: MutationHost,
+  name: K,
+  args: MutationArgs<K>,
+): Promise<MutationResult<K>> {
+  // TypeScript cannot correlate a name with its entry's own types through the table's union.
+  const run = MUTATIONS[name].run as unknown as (h: MutationHost, a: MutationArgs<K>) => Promise<MutationResult<K>>;
+  return run(h, args);
+}
+
+/** Runs a mutation by name with arguments from another process: validated, or a usage error. */
+export async function dispatchMutation(h: MutationHost, name: string, args: unknown[]): Promise<unknown> {
+  if (!Object.hasOwn(MUTATIONS, name)) throw new PipelineError('usage', `Unknown request ${name}.`);
+  const m = MUTATIONS[name as MutationName];
+  const parsed = m.args.safeParse(args);
+  if (!parsed.success) throw new PipelineError('usage', `Malformed arguments for ${name}: ${parsed.error.message}`);
+  return (m.run as (h: MutationHost, a: unknown) => Promise<unknown>)(h, parsed.data);
+}
+
+/** Applies a drained switch once no agent works any more; the monitor asks on every tick. */
+export async function applyPendingSwitch(h: MutationHost): Promise<boolean> {
+  const to = h.state.pending_switch;
+  if (!to || busyAgents(h.state).length > 0) return false;
+  const from = h.state.orchestration_mode;
+  const batch = h.newBatch();
+  switchRecords(h, batch, to);
+  await h.commit(batch);
+  h.events.emit('mode:orchestration', { from, to });
+  return true;
+}
+
+export function busyAgents(state: Readonly<PipelineState>): Agent[] {
+  return Object.values(state.agents).filter((a) => a.status === 'working' && a.current_task);
+}
+
+function describeBusy(busy: Agent[]): string {
+  return busy.map((a) => `${a.id} (${a.current_task})`).join(', ');
+}
+
+function requeueAll(batch: StateBatch, busy: Agent[], reason: string): string[] {
+  for (const a of busy) {
+    batch.transition(a.current_task!, { type: 'requeue', reason });
+    batch.agentEvent(a.id, { type: 'release' });
+  }
+  return busy.map((a) => a.current_task!);
+}
+
+function switchRecords(h: MutationHost, batch: StateBatch, mode: string): void {
+  batch.record({ type: 'mode.orchestration', mode });
+  // Sequential mode picks its current task afresh, preferring work already in flight.
+  if (h.state.current_task !== null) batch.record({ type: 'sequential.current', id: null });
+}
+
+/** When a task leaves `working` by a person's hand, its agent is free again. */
+function freeAgentOf(h: MutationHost, batch: StateBatch, taskId: string): void {
+  const t = batch.task(taskId);
+  if (t.status === 'working' && t.assigned_to && h.state.agents[t.assigned_to]) {
+    batch.agentEvent(t.assigned_to, { type: 'release', task: taskId });
+  }
+}

@@ -1,0 +1,34 @@
+// src/engine/ports/ — what the monitor needs from the world, as narrow interfaces: WorkspacePort (git),
+// AgentRunner (processes), CheckRunner (stage checks). Main file: this one. Real adapters live in git/ and
+// agents/; in-memory twins in test/support/twins/; both pass the suites in test/engine/ports/.
+import type { PriorWork } from '../agents/taskFile';
+
+/**
+ * What the monitor needs from git, as a narrow port: prepare an agent's worktree for a task, collect
+ * what earlier stages left, commit what an agent left uncommitted, and merge. The real adapter is
+ * git/gitWorkspace.ts; keeping the monitor on this port keeps its policy readable and testable.
+ */
+export interface PreparedWorktree {
+  worktree: string;
+  /** Files that conflicted while bringing the task branch up to date with its base (the branch was left as it was). */
+  conflicts: string[];
+}
+
+export type MergeOutcome = { merged: true; commit: string } | { merged: false; conflicts: string[] };
+
+export interface WorkspacePort {
+  /** Where an agent's worktree is (whether or not it exists yet). */
+  worktreePath(agentId: string): string;
+  /** Repairs what a crash may have left (prunes worktrees, stale locks, unfinished merges); returns what it did. */
+  repair(agentIds: readonly string[]): Promise<string[]>;
+  /** Puts the agent's worktree on the task's branch, created from `base` if missing and brought up to date with it. */
+  prepare(agentId: string, taskId: string, base: string): Promise<PreparedWorktree>;
+  /** Commits whatever the agent left uncommitted in its worktree; false when there was nothing. */
+  commitAll(agentId: string, message: string): Promise<boolean>;
+  /** Commits and files on the task's branch since it left `base`. */
+  priorWork(taskId: string, base: string): Promise<PriorWork>;
+  /** Creates `name` from `from` when it does not exist (pilot mode's integration branch). */
+  ensureBranch(name: string, from: string): Promise<void>;
+  /** Dry-run merge, then the merge of the task's branch into `into`; a conflict changes nothing. */
+  merge(taskId: string, into: string, message: string): Promise<MergeOutcome>;
+}
