@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';
+import { registerDoctorCommand } from './doctorCommand';
 import { registerInit } from './initCommand';
 import { registerMetricsCommand } from './metricsCommand';
 import { registerRepairCommand } from './repairCommand';
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRunCommand(program);
   registerMetricsCommand(program);
   registerRepairCommand(program);
+  registerDoctorCommand(program);
   registerDemo(program);
   try {
     await program.parseAsync(argv);

@@ -11,7 +11,7 @@ import { InboxRequestWithdrawn, sendInboxRequest } from './inbox';
 import { Leadership, notLeaderError } from './leadership';
 import { findHome, type PipelineHome } from './home/pipelineHome';
 import type { PipelineEventMap } from './model/pipelineEvents';
-import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rollout/rolloutCheck';
+import { rolloutCheck, type GitFacts, type RolloutCheckResult, type RolloutFacts } from './rollout/rolloutCheck';
 import {
   type Agent,
   type PipelineConfig,
@@ -218,8 +218,14 @@ export class Pipeline implements Disposable, MutationHost {
     return statusReport(this.store.state, this.config, this.leader, this.store.warnings);
   }
 
-  rolloutCheck(git: GitFacts | null): RolloutCheckResult {
-    return rolloutCheck({ state: this.store.state, config: this.config, storeWarnings: this.store.warnings, git });
+  rolloutCheck(git: GitFacts | null, agents: RolloutFacts['agents'] = null): RolloutCheckResult {
+    return rolloutCheck({
+      state: this.store.state,
+      config: this.config,
+      storeWarnings: this.store.warnings,
+      git,
+      agents,
+    });
   }
 
   /** Agents with work in progress, as "agent (TASK-ID)". */
