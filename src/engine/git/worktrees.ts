@@ -307,12 +307,6 @@ export class Worktrees {
       const gitDir = mine.gitDir;
       const what = `switch the worktree of ${agentId} to ${branch}`;
       let head = fast?.branch ?? (await this.repo.branchHead(branch));
-      let createdBranch = false;
-      if (!head) {
-        const made = await createBranchAt(this.repo, branch, targetHead, targetBranch);
-        head = made.head;
-        createdBranch = made.created;
-      }
       // Release first: the update below then moves a branch that no worktree has checked out.
       const holders: RegisteredWorktree[] = [];
       for (const e of await holdersOf(this.repo.root, this.repo.commonDir, branch)) {
@@ -329,6 +323,13 @@ export class Worktrees {
       if (checked.status === 'rejected') throw checked.reason;
       if (released.status === 'rejected') throw released.reason;
       const releasedFrom = released.value;
+      // Created only once the worktree is known to be clean: a refused checkout leaves no branch.
+      let createdBranch = false;
+      if (!head) {
+        const made = await createBranchAt(this.repo, branch, targetHead, targetBranch);
+        head = made.head;
+        createdBranch = made.created;
+      }
       // merge-tree computes the merge before anything moves: a conflict throws with the files and
       // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask). A
       // branch that contains the target (or was just created from it) is up to date as it is.
