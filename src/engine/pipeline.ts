@@ -39,6 +39,7 @@ import {
   type SwitchResult,
 } from './pipelineMutations';
 import { isFinal } from './model/taskLifecycle';
+import { ProgressBoard, progressFileOf } from './progress/progressBoard';
 
 /**
  * The engine's facade: one pipeline (one `.pipeline/` home), opened by the CLI, by `pipeline run`
@@ -77,6 +78,8 @@ const MAX_FORWARD_ATTEMPTS = 50;
 
 export class Pipeline implements Disposable, MutationHost {
   readonly events = new TypedEvents<PipelineEventMap>();
+  /** What working agents do now (not state: the leader's memory, and a file for followers). */
+  readonly progress: ProgressBoard;
   private index: SchedulerIndex;
   private readonly leadership: Leadership;
   private closed = false;
@@ -90,6 +93,7 @@ export class Pipeline implements Disposable, MutationHost {
     opts: OpenPipelineOptions,
   ) {
     this.index = SchedulerIndex.build(store.state, config);
+    this.progress = new ProgressBoard(progressFileOf(home.dir), this.events);
     this.leadership = new Leadership(
       {
         home,

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { TASK_DIR, taskFileName } from '../agents/taskFile';
+import { attemptOutputOffset } from './agentStream';
 import { applyMarker, onExit, readMarker } from './completion';
 import { armTimeout } from './launch';
 import { merge } from './merges';
@@ -46,6 +47,7 @@ export async function recover(ctx: MonitorContext): Promise<void> {
     const handle = await ctx.ports.runner.reattach(a.request).catch(() => null);
     if (handle) {
       a.handle = handle;
+      await ctx.streams.follow(a, await attemptOutputOffset(a.request.logFile, a.request));
       void handle.exited.then((exit) => onExit(ctx, a, exit));
       armTimeout(ctx, a);
     } else {
