@@ -158,10 +158,16 @@ export class Pipeline implements Disposable, MutationHost {
 
   /** Catches up with what the leader wrote (a follower). */
   private async refresh(): Promise<void> {
-    if (await this.store.refresh()) {
-      this.index = SchedulerIndex.build(this.store.state, this.config);
-      this.events.emit('state:changed', { seq: this.store.seq });
-    }
+    const stateChanged = await this.store.refresh();
+    if (stateChanged) this.index = SchedulerIndex.build(this.store.state, this.config);
+    // The leader's progress file too: a follower's trees and status show what agents do now.
+    const progressChanged = await this.progress.refresh().catch(() => false);
+    if (stateChanged || progressChanged) this.events.emit('state:changed', { seq: this.store.seq });
+  }
+
+  /** A follower reads the leader's progress file now (a one-shot command such as `pipeline status`). */
+  async refreshProgress(): Promise<void> {
+    await this.progress.refresh().catch(() => false);
   }
 
   /** Takes the lead now; throws `not-leader` naming the process that leads instead. */
@@ -215,7 +221,13 @@ export class Pipeline implements Disposable, MutationHost {
   }
 
   status(): StatusReport {
-    return statusReport(this.store.state, this.config, this.leader, this.store.warnings);
+    return statusReport(
+      this.store.state,
+      this.config,
+      this.leader,
+      this.store.warnings,
+      this.leader ? this.progress.all() : {},
+    );
   }
 
   rolloutCheck(git: GitFacts | null): RolloutCheckResult {
