@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import type { AgentActivity, StreamParser, TokenCounts } from '../agents/cli/agentActivity';
 import { adapterFor } from '../agents/cli/agentCliRegistry';
-import type { AttemptUsage } from '../model/schema';
+import type { AttemptUsage, ModelPrice } from '../model/schema';
 import type { AgentProgress } from '../progress/progressBoard';
 import { addTo, emptyTotals, priced } from '../usage/pricing';
 import { UsageTally } from '../usage/usageTally';
@@ -149,30 +149,8 @@ export class AgentStreams {
   }
 
   private apply(f: Follow, act: AgentActivity): void {
-    const p = f.progress;
-    let line: string | undefined;
-    switch (act.kind) {
-      case 'step':
-        p.steps++;
-        p.step = act.text;
-        p.stepAt = this.ctx.now();
-        line = `${p.agentId} ${p.taskId} (${p.stage}): ${act.text}`;
-        break;
-      case 'message':
-        p.message = act.text;
-        break;
-      case 'session':
-        p.session = act.id;
-        break;
-      case 'usage': {
-        f.tally.add(act);
-        const totals = emptyTotals();
-        for (const m of f.tally.total()) addTo(totals, priced(m, this.ctx.config.prices));
-        p.usage = totals;
-        break;
-      }
-    }
-    this.ctx.pipeline.progress.update({ ...p }, line);
+    const line = applyActivity(f.progress, f.tally, act, this.ctx.config.prices, this.ctx.now());
+    this.ctx.pipeline.progress.update({ ...f.progress }, line);
   }
 
   /** Stops following and reads what is left; the attempt's progress is cleared. */
@@ -289,6 +267,39 @@ export class AgentStreams {
       await Promise.all(pending);
     }
     for (const a of [...this.follows.keys()]) await this.finish(a);
+  }
+}
+
+/**
+ * One thing the stream said, applied to the attempt's progress (and its usage to the tally, priced
+ * from `prices` where the CLI gave no cost). Returns the readable line when it is a new step.
+ */
+export function applyActivity(
+  p: AgentProgress,
+  tally: UsageTally,
+  act: AgentActivity,
+  prices: Readonly<Record<string, ModelPrice>>,
+  now: number,
+): string | undefined {
+  switch (act.kind) {
+    case 'step':
+      p.steps++;
+      p.step = act.text;
+      p.stepAt = now;
+      return `${p.agentId} ${p.taskId} (${p.stage}): ${act.text}`;
+    case 'message':
+      p.message = act.text;
+      return undefined;
+    case 'session':
+      p.session = act.id;
+      return undefined;
+    case 'usage': {
+      tally.add(act);
+      const totals = emptyTotals();
+      for (const m of tally.total()) addTo(totals, priced(m, prices));
+      p.usage = totals;
+      return undefined;
+    }
   }
 }
 

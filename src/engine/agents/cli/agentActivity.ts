@@ -104,10 +104,14 @@ export function modelFlag(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** One line for a shell command: its first line, without a `bash -lc '…'` wrapper. */
-export function shownCommand(command: string): string {
+/**
+ * One line for a shell command: its first line, without a `bash -lc '…'` wrapper, and with paths
+ * inside the worktree (when given) shown relative to it, so the part that says what it does fits.
+ */
+export function shownCommand(command: string, worktree?: string): string {
   let c = command.trim();
   const wrapped = /^(?:\/bin\/)?(?:ba|z)?sh -l?c (['"])([\s\S]*)\1$/.exec(c);
   if (wrapped) c = wrapped[2]!.replace(/\\(["\\$`])/g, '$1');
+  if (worktree) c = c.split(worktree.endsWith('/') ? worktree : `${worktree}/`).join('');
   return clip(c.split('\n')[0] ?? c, 120);
 }

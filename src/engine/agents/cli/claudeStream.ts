@@ -41,7 +41,7 @@ export function claudeStep(tool: ToolUse, worktree: string): string {
   const file = str(input, 'file_path') || str(input, 'notebook_path') || str(input, 'path');
   switch (name) {
     case 'Bash':
-      return `Bash: ${shownCommand(str(input, 'command'))}`;
+      return `Bash: ${shownCommand(str(input, 'command'), worktree)}`;
     case 'Read':
     case 'Write':
       return `${name} ${shownPath(file, worktree)}`;

@@ -38,7 +38,7 @@ interface Item {
 function codexStep(item: Item, worktree: string): string | null {
   switch (item.type) {
     case 'command_execution':
-      return `Bash: ${shownCommand(typeof item.command === 'string' ? item.command : '')}`;
+      return `Bash: ${shownCommand(typeof item.command === 'string' ? item.command : '', worktree)}`;
     case 'file_change': {
       const paths = Array.isArray(item.changes)
         ? (item.changes as { path?: unknown }[]).map((c) => (typeof c.path === 'string' ? c.path : '')).filter(Boolean)

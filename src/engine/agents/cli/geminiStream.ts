@@ -31,7 +31,7 @@ export function geminiStep(tool: string, params: unknown, worktree: string): str
   const file = str(params, 'file_path') || str(params, 'absolute_path') || str(params, 'path');
   switch (tool) {
     case 'run_shell_command':
-      return `Bash: ${shownCommand(str(params, 'command'))}`;
+      return `Bash: ${shownCommand(str(params, 'command'), worktree)}`;
     case 'read_file':
       return `Read ${shownPath(file, worktree)}`;
     case 'read_many_files':
