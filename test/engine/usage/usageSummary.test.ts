@@ -118,7 +118,7 @@ void test('status: the progress of agents at work on its task only, and the usag
   assert.equal(r.usage.total.input, 1350);
   assert.equal('byAgentModel' in r.usage, false);
   // What --json prints survives JSON as it is.
-  assert.deepEqual(JSON.parse(JSON.stringify(r)).progress, r.progress);
+  assert.deepEqual((JSON.parse(JSON.stringify(r)) as typeof r).progress, r.progress);
 });
 
 void test('status lines: a working agent with its step and spending so far, a paused one with its reset', () => {
