@@ -1,10 +1,13 @@
+// src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
+// facade. Main file: this one. It never imports `vscode`.
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';
+import { registerDoctorCommand } from './doctorCommand';
 import { registerInit } from './initCommand';
 import { registerMetricsCommand } from './metricsCommand';
 import { registerRepairCommand } from './repairCommand';
-import { EXIT, reportError } from './output';
+import { EXIT, printable, reportError } from './output';
 import { registerRunCommand } from './runCommand';
 import { registerStatusCommands } from './statusCommands';
 import { registerTaskCommands } from './taskCommands';
@@ -18,7 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     .description('Run a team of AI coding agents on one git repository as a pipeline.')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Commander repeats arguments in its messages ("unknown option '…'"): shown, never obeyed.
+    .configureOutput({ writeErr: (s) => process.stderr.write(printable(s, { multiline: true })) });
   registerInit(program);
   registerAgentCommands(program);
   registerTaskCommands(program);
@@ -26,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRunCommand(program);
   registerMetricsCommand(program);
   registerRepairCommand(program);
+  registerDoctorCommand(program);
   registerDemo(program);
   try {
     await program.parseAsync(argv);

@@ -4,6 +4,7 @@ import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
 import { homeWarnings } from '../engine/home/pipelineHome';
 import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
+import { checkAgents } from '../engine/agents/cli/doctor';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 import type { Agent } from '../engine/model/schema';
@@ -74,6 +75,8 @@ export function registerStatusCommands(program: Command): void {
       await withPipeline('auto', 'pipeline mode orchestration', async (p) => {
         const r = await p.setOrchestrationMode(m, { drain: o.drain ?? false, force: o.force ?? false });
         if (r.outcome === 'unchanged') println(`Already in ${m} mode.`);
+        else if (r.outcome === 'cancelled')
+          println(`Cancelled the pending switch to ${r.cancelled ?? 'another'} mode; staying in ${m} mode.`);
         else if (r.outcome === 'pending')
           println(
             `Switching to ${m} mode once in-flight work drains (${p.busyAgents().join(', ')}); no new work starts meanwhile.`,
@@ -104,7 +107,10 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
-        const r = p.rolloutCheck(await gitFactsOf(p));
+        const r = p.rolloutCheck(
+          await gitFactsOf(p),
+          await checkAgents(Object.values(p.state.agents), { permissions: p.config.agentCli }),
+        );
         if (o.json) printJson(r);
         else {
           println(

@@ -1,3 +1,6 @@
+// src/engine/git/ — git for the pipeline: worktrees, task branches, merges by compare-and-swap, repair,
+// the per-repository lock. Main file: this one (the WorkspacePort on real git). It imports the model, the
+// ports and the agents' task-file names; nothing above it.
 import type { PriorWork } from '../agents/taskFile';
 import { taskBranch } from '../model/ids';
 import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
@@ -39,8 +42,12 @@ export class GitWorkspace implements WorkspacePort {
     return { worktree: co.path, conflicts: [...co.conflicts] };
   }
 
-  async commitAll(agentId: string, message: string): Promise<boolean> {
-    return (await this.worktrees.commitAll(agentId, message)) !== undefined;
+  async commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
+    return (await this.worktrees.commitAll(agentId, message, branch)) !== undefined;
+  }
+
+  setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    return this.worktrees.setAside(agentId, ref, message);
   }
 
   async priorWork(taskId: string, base: string): Promise<PriorWork> {
