@@ -298,6 +298,7 @@ export class Monitor implements Disposable {
     this.ctx.stopped = true;
     this.rescan.dispose();
     this.pauses.dispose();
+    this.ctx.cancelTimers();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const s of this.subscriptions) s.dispose();
     this.subscriptions = [];

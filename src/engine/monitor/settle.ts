@@ -18,8 +18,11 @@ export type AttemptOutcome =
   | { kind: 'failed'; failure: AttemptFailure }
   /** The agent's CLI hit a usage or rate limit: requeued without counting a failure, its CLI's agents paused (limits.ts). */
   | { kind: 'limit'; failure: CliFailure }
-  /** The monitor or a person took the work back: requeued without counting a failure. */
-  | { kind: 'requeued'; reason: string; agent: 'idle' | 'offline' }
+  /**
+   * The monitor or a person took the work back: requeued without counting a failure; with
+   * `notBefore` (epoch ms), not started again before then.
+   */
+  | { kind: 'requeued'; reason: string; agent: 'idle' | 'offline'; notBefore?: number }
   /** The state moved on without this attempt (a person blocked or cancelled the task). */
   | { kind: 'abandoned' };
 
@@ -69,7 +72,11 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
         break;
       }
       case 'requeued':
-        b.transition(task.id, { type: 'requeue', reason: outcome.reason + kept });
+        b.transition(task.id, {
+          type: 'requeue',
+          reason: outcome.reason + kept,
+          ...(outcome.notBefore !== undefined ? { notBefore: new Date(outcome.notBefore).toISOString() } : {}),
+        });
         break;
       case 'limit':
         b.transition(task.id, limitRequeue(ctx, a, outcome.failure));
