@@ -19,6 +19,8 @@ export function printProgress(
   if (json) {
     return p.events.onAny((e) => {
       if (e.type === 'state:changed') return;
+      // Progress by its steps only (its running counts would be a line per model request).
+      if (e.type === 'agent:progress' && !(e.payload as { line?: string }).line) return;
       // A transition's own `event` (what happened to the task) would overwrite the event's name.
       const { event: transition, ...rest } = summarise(e.payload);
       write(
@@ -62,6 +64,28 @@ export function printProgress(
           return write(`${stamp()} ${after.id} unblocked`);
       }
     }),
+    // The agents' steps as they happen, one readable line each (the raw stream is in their logs).
+    p.events.on('agent:progress', (e) => {
+      if (e.line) write(`${stamp()}   ${e.line}`);
+    }),
+    p.events.on('attempt:usage', ({ taskId, usage }) => {
+      const cost = usage.models.reduce((s, m) => s + (m.costUsd ?? 0), 0);
+      const known = usage.models.every((m) => m.costUsd !== null);
+      const t = usage.models.reduce(
+        (s, m) => ({
+          input: s.input + m.input,
+          output: s.output + m.output,
+          cache: s.cache + m.cacheRead + m.cacheWrite,
+        }),
+        { input: 0, output: 0, cache: 0 },
+      );
+      write(
+        `${stamp()} ${taskId} ${usage.stage} attempt ${usage.attempt} (${usage.agent}): ${t.input} in, ${t.output} out, ${t.cache} cache tokens${known ? `, $${cost.toFixed(4)}` : ', cost unknown (no price for the model)'}`,
+      );
+    }),
+    p.events.on('agent:paused', (e) =>
+      write(`${stamp()} ${e.agentIds.join(', ')} PAUSED until ${new Date(e.until).toLocaleTimeString()}: ${e.reason}`),
+    ),
     p.events.on('check:finished', (e) =>
       write(
         `${stamp()} ${e.taskId} ${e.stage} check ${e.passed ? 'passed' : 'FAILED'} (${e.durationMs} ms; evidence ${e.evidence})`,

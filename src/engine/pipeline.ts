@@ -43,6 +43,7 @@ import {
   type SwitchResult,
 } from './pipelineMutations';
 import { isFinal } from './model/taskLifecycle';
+import { ProgressBoard, progressFileOf } from './progress/progressBoard';
 
 /**
  * The engine's facade: one pipeline (one `.pipeline/` home), opened by the CLI, by `pipeline run`
@@ -81,6 +82,8 @@ const MAX_FORWARD_ATTEMPTS = 50;
 
 export class Pipeline implements Disposable, MutationHost {
   readonly events = new TypedEvents<PipelineEventMap>();
+  /** What working agents do now (not state: the leader's memory, and a file for followers). */
+  readonly progress: ProgressBoard;
   private index: SchedulerIndex;
   private readonly leadership: Leadership;
   private closed = false;
@@ -94,6 +97,7 @@ export class Pipeline implements Disposable, MutationHost {
     opts: OpenPipelineOptions,
   ) {
     this.index = SchedulerIndex.build(store.state, config);
+    this.progress = new ProgressBoard(progressFileOf(home.dir), this.events);
     this.leadership = new Leadership(
       {
         home,
@@ -158,10 +162,16 @@ export class Pipeline implements Disposable, MutationHost {
 
   /** Catches up with what the leader wrote (a follower). */
   private async refresh(): Promise<void> {
-    if (await this.store.refresh()) {
-      this.index = SchedulerIndex.build(this.store.state, this.config);
-      this.events.emit('state:changed', { seq: this.store.seq });
-    }
+    const stateChanged = await this.store.refresh();
+    if (stateChanged) this.index = SchedulerIndex.build(this.store.state, this.config);
+    // The leader's progress file too: a follower's trees and status show what agents do now.
+    const progressChanged = await this.progress.refresh().catch(() => false);
+    if (stateChanged || progressChanged) this.events.emit('state:changed', { seq: this.store.seq });
+  }
+
+  /** A follower reads the leader's progress file now (a one-shot command such as `pipeline status`). */
+  async refreshProgress(): Promise<void> {
+    await this.progress.refresh().catch(() => false);
   }
 
   /** Takes the lead now; throws `not-leader` naming the process that leads instead. */
@@ -215,7 +225,13 @@ export class Pipeline implements Disposable, MutationHost {
   }
 
   status(): StatusReport {
-    return statusReport(this.store.state, this.config, this.leader, this.store.warnings);
+    return statusReport(
+      this.store.state,
+      this.config,
+      this.leader,
+      this.store.warnings,
+      this.leader ? this.progress.all() : {},
+    );
   }
 
   rolloutCheck(git: GitFacts | null, agents: RolloutFacts['agents'] = null): RolloutCheckResult {

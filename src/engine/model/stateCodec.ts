@@ -19,6 +19,9 @@ const MIGRATIONS: Record<number, Migration> = {
     ...emptyState(),
     orchestration_mode: typeof old.orchestration_mode === 'string' ? old.orchestration_mode : 'parallel',
   }),
+  // Version 1 had no token usage, no pauses and no interactive agents: every new field is optional
+  // and absent means none, so a version 1 state is a valid version 2 state as it is.
+  1: (old) => old,
 };
 
 export function migrateState(json: unknown, file = 'state snapshot'): unknown {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { TASK_DIR, taskFileName } from '../agents/taskFile';
+import { attemptOutputOffset } from './agentStream';
 import { applyMarker, onExit, readMarker } from './completion';
 import { armTimeout } from './launch';
 import { merge } from './merges';
@@ -43,6 +44,9 @@ export async function recover(ctx: MonitorContext): Promise<void> {
     a.request = ctx.runRequest(a, worktree, agent.command);
     const handle = await ctx.ports.runner.reattach(a.request).catch(() => null);
     a.handle = handle;
+    // Its output is read on from its header, so a command still finishing after its marker has
+    // its tokens and cost recorded too.
+    if (handle) await ctx.streams.follow(a, await attemptOutputOffset(a.request.logFile, a.request));
     const marker = await readMarker(taskFile);
     if (marker) {
       await applyMarker(ctx, a, marker);
