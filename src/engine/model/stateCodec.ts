@@ -2,6 +2,7 @@ import { PipelineError } from '../errors';
 import { describeZodError, emptyState, stateSchema, STATE_SCHEMA_VERSION, type PipelineState } from './schema';
 import { applyRecord, stateRecordSchema, type StateRecord } from './stateRecords';
 import type { StoreCodec } from '../store/stateStore';
+import { LAZY_LAYOUT, readLazySnapshot, writeLazySnapshot } from './lazySnapshot';
 
 /**
  * How the pipeline state is read from snapshots and journal records. Snapshots written by an older
@@ -64,4 +65,10 @@ export const pipelineStateCodec: StoreCodec<PipelineState, StateRecord> = {
     return r.data;
   },
   apply: applyRecord,
+  // Snapshots are read part by part (see lazySnapshot.ts); older json snapshots still read whole.
+  layout: {
+    name: LAZY_LAYOUT,
+    write: writeLazySnapshot,
+    read: (body, file) => readLazySnapshot(body, file, (json) => parseState(json, file)),
+  },
 };
