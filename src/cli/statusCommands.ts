@@ -3,7 +3,6 @@ import { PipelineError } from '../engine/errors';
 import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
 import { homeWarnings } from '../engine/home/pipelineHome';
-import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 
@@ -79,6 +78,8 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
+        // Imported here: `pipeline status` and `mode` need no git code.
+        const { gitFactsOf } = await import('../engine/rollout/rolloutGitFacts.js');
         const r = p.rolloutCheck(await gitFactsOf(p));
         if (o.json) printJson(r);
         else {

@@ -20,6 +20,7 @@ import { decide } from './monitor/decide';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
 import { StateBatch } from './model/stateBatch';
 import { pipelineStateCodec } from './model/stateCodec';
+import { taskWith } from './model/lazySnapshot';
 import type { StateRecord, TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { LeaderLease, type LeaderInfo } from './store/leaderLease';
@@ -236,7 +237,7 @@ export class Pipeline implements Disposable, MutationHost {
       // and on the index with them changed for the length of the call. Nothing is written, and
       // neither the state nor the index is copied whole.
       const state = this.store.state;
-      const queued = promote.map((id): Task => ({ ...state.tasks[id]!, status: 'queued' }));
+      const queued = promote.map((id) => taskWith(state.tasks[id]!, { status: 'queued' }));
       const view: PipelineState = { ...state, tasks: { ...state.tasks } };
       for (const t of queued) view.tasks[t.id] = t;
       d = this.index.withChanges(queued, () =>

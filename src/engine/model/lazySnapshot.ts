@@ -166,6 +166,20 @@ function lazyTask(r: Row): Task {
   return t as unknown as Task;
 }
 
+/**
+ * `task` with some of its row fields changed, for a what-if (a dry run): its details stay unread
+ * when they are, since reading and validating them costs more than the rest of the question.
+ */
+export function taskWith(task: Task, changes: Partial<Pick<Task, (typeof ROW_FIELDS)[number]>>): Task {
+  const ref = lineOf.get(task);
+  const unread = ref !== undefined && typeof Object.getOwnPropertyDescriptor(task, LINE_FIELDS[0]!)?.get === 'function';
+  if (!unread) return { ...task, ...changes };
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(task)) as Task;
+  Object.assign(copy, changes);
+  lineOf.set(copy, ref);
+  return copy;
+}
+
 const STATUSES: ReadonlySet<unknown> = new Set(TASK_STATUSES);
 const PRIORITY_SET: ReadonlySet<unknown> = new Set(PRIORITIES);
 
