@@ -1,10 +1,7 @@
+// src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
+// facade. Main file: this one. It never imports `vscode`.
 import { Command, CommanderError } from 'commander';
 import { EXIT, reportError } from './output';
-
-/**
- * `pipeline`: the headless CLI on the same engine as the extension, for CI, servers and scripts.
- * Results go to stdout, errors to stderr with a non-zero exit code and what to do.
- */
 
 type Register = (program: Command) => void;
 
@@ -22,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   run: async () => (await import('./runCommand.js')).registerRunCommand,
   metrics: async () => (await import('./metricsCommand.js')).registerMetricsCommand,
   repair: async () => (await import('./repairCommand.js')).registerRepairCommand,
+  doctor: async () => (await import('./doctorCommand.js')).registerDoctorCommand,
   demo: async () => (await import('./demo.js')).registerDemo,
 };
 /** Commands registered by another command's module. */
@@ -36,6 +34,10 @@ async function registrations(argv: readonly string[]): Promise<Register[]> {
   return Promise.all(Object.values(COMMANDS).map((load) => load()));
 }
 
+/**
+ * `pipeline`: the headless CLI on the same engine as the extension, for CI, servers and scripts.
+ * Results go to stdout, errors to stderr with a non-zero exit code and what to do.
+ */
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('pipeline')
     .description('Run a team of AI coding agents on one git repository as a pipeline.')

@@ -78,9 +78,15 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
-        // Imported here: `pipeline status` and `mode` need no git code.
-        const { gitFactsOf } = await import('../engine/rollout/rolloutGitFacts.js');
-        const r = p.rolloutCheck(await gitFactsOf(p));
+        // Imported here: `pipeline status` and `mode` need no git or agent-CLI code.
+        const [{ gitFactsOf }, { checkAgents }] = await Promise.all([
+          import('../engine/rollout/rolloutGitFacts.js'),
+          import('../engine/agents/cli/doctor.js'),
+        ]);
+        const r = p.rolloutCheck(
+          await gitFactsOf(p),
+          await checkAgents(Object.values(p.state.agents), { permissions: p.config.agentCli }),
+        );
         if (o.json) printJson(r);
         else {
           println(
