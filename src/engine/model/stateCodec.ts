@@ -51,6 +51,7 @@ export function parseState(json: unknown, file = 'state snapshot'): PipelineStat
     throw new PipelineError('invalid-state', `${file} is not a valid pipeline state: ${describeZodError(r.error)}.`, {
       file,
       where: r.error.issues[0]?.path.join('.') || '(top level)',
+      fix: `Move ${file} aside (for example to ${file}.bad) and run the command again: the state is then recovered from the older snapshot and the journal.`,
     });
   }
   return r.data;
@@ -58,7 +59,7 @@ export function parseState(json: unknown, file = 'state snapshot'): PipelineStat
 
 export const pipelineStateCodec: StoreCodec<PipelineState, StateRecord> = {
   initial: emptyState,
-  parseSnapshot: (json) => parseState(json),
+  parseSnapshot: (json, file) => parseState(json, file),
   parseRecord: (json) => {
     const r = stateRecordSchema.safeParse(json);
     if (!r.success) throw new PipelineError('corrupt-journal', `Invalid journal record: ${describeZodError(r.error)}.`);

@@ -62,8 +62,8 @@ import {
 
 export interface StoreCodec<S, R> {
   initial(): S;
-  /** Validates a snapshot's content; throws on invalid content. */
-  parseSnapshot(json: unknown): S;
+  /** Validates a snapshot's content (read from `file`); throws on invalid content, naming `file`. */
+  parseSnapshot(json: unknown, file: string): S;
   /** Validates a record read back from the journal (or about to be written); throws on invalid content. */
   parseRecord(json: unknown): R;
   /** Applies one record in place; throws, leaving the state unchanged, when the record does not apply. */
@@ -869,7 +869,7 @@ export class StateStore<S, R> {
       } catch {
         throw new Error('checksum matches but the body does not parse as json');
       }
-      return this.codec.parseSnapshot(json);
+      return this.codec.parseSnapshot(json, path);
     }
     const layout = this.codec.layout;
     if (layout?.name !== header.layout) {

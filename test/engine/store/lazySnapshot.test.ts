@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPipelineError } from '../../../src/engine/errors';
-import { LAZY_LAYOUT, LINE_FIELDS, ROW_FIELDS, rowProblem } from '../../../src/engine/model/lazySnapshot';
+import { LAZY_LAYOUT, LINE_FIELDS, ROW_FIELDS, rowProblem, taskWith } from '../../../src/engine/model/lazySnapshot';
 import { emptyState, taskSchema, type PipelineState, type Task } from '../../../src/engine/model/schema';
 import { pipelineStateCodec } from '../../../src/engine/model/stateCodec';
 import type { StateRecord } from '../../../src/engine/model/stateRecords';
@@ -273,6 +273,135 @@ void test('an empty state round-trips through the layout', async () => {
     await lease.release();
     const r = await reader(dir);
     assert.deepEqual(r.state, { ...emptyState(), decisions: [{ at: '2026-01-01T00:00:00.000Z', text: 'only this' }] });
+    await r.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('a state whose newest snapshot is plain json opens, and its leader writes the next one in the task-lines layout', async () => {
+  const dir = await tempDir();
+  try {
+    const records = await seeded(dir);
+    const [old] = await snapshots(dir);
+    const { header } = decodeSnapshot(await readFile(join(dir, old!)));
+    await writeFile(
+      join(dir, old!),
+      Buffer.concat(encodeSnapshot(header.seq, header.epoch, JSON.stringify(replayReference(records)))),
+    );
+    assert.equal(decodeSnapshot(await readFile(join(dir, old!))).header.version, 1);
+
+    // The upgrade: a leader opens the old snapshot, changes a task and snapshots.
+    const { store, lease } = await writer(dir);
+    assert.deepEqual(store.state, replayReference(records));
+    assert.deepEqual(store.warnings, []);
+    const more: StateRecord[] = [
+      transition('TASK-003', 0),
+      { type: 'decision', text: 'after', at: '2026-01-02T00:00:00.000Z' },
+    ];
+    await store.commit(more);
+    await store.snapshotNow();
+    await store.close();
+    await lease.release();
+
+    const names = await snapshots(dir);
+    const newest = names[names.length - 1]!;
+    assert.notEqual(newest, old);
+    const h = decodeSnapshot(await readFile(join(dir, newest))).header;
+    assert.equal(h.version, 2);
+    assert.equal(h.layout, LAZY_LAYOUT);
+    const r = await reader(dir);
+    assert.equal(r.seq, records.length + more.length);
+    assert.equal(typeof Object.getOwnPropertyDescriptor(r.state.tasks['TASK-005']!, 'history')?.get, 'function');
+    assert.deepEqual(r.state, replayReference([...records, ...more]));
+    await r.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('a plain json snapshot that does not validate is refused, naming the file, the place and the fix', async () => {
+  const dir = await tempDir();
+  try {
+    const records = await seeded(dir);
+    const [name] = await snapshots(dir);
+    const path = join(dir, name!);
+    const { header } = decodeSnapshot(await readFile(path));
+    const state = replayReference(records) as unknown as { tasks: Record<string, Record<string, unknown>> };
+    state.tasks['TASK-002']!.status = 'finished';
+    await writeFile(path, Buffer.concat(encodeSnapshot(header.seq, header.epoch, JSON.stringify(state))));
+    await assert.rejects(reader(dir), (e: unknown) => {
+      assert.ok(isPipelineError(e) && e.code === 'invalid-state', String(e));
+      assert.equal(e.details.file, path);
+      assert.match(e.details.where ?? '', /tasks\.TASK-002\.status/);
+      assert.match(e.details.fix ?? '', /Move .* aside/);
+      return true;
+    });
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('a snapshot in the task-lines layout from a newer schema version is refused, naming the file', async () => {
+  const dir = await tempDir();
+  try {
+    await seeded(dir);
+    const [name] = await snapshots(dir);
+    const path = join(dir, name!);
+    await rewriteBody(path, (lines) => {
+      lines[0] = JSON.stringify({ ...(JSON.parse(lines[0]!) as object), schema_version: 99 });
+    });
+    await assert.rejects(reader(dir), (e: unknown) => {
+      assert.ok(isPipelineError(e) && e.code === 'invalid-state', String(e));
+      assert.equal(e.details.file, path);
+      assert.match(e.message, /schema version 99/);
+      return true;
+    });
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('a snapshot whose task lines do not match its index is damaged: the journal recovers the state and the file is named', async () => {
+  const dir = await tempDir();
+  try {
+    const records = await seeded(dir);
+    const [name] = await snapshots(dir);
+    const path = join(dir, name!);
+    // A task line dropped (the checksum is made afresh, as a buggy writer would).
+    await rewriteBody(path, (lines) => lines.splice(3, 1));
+    const r = await reader(dir);
+    assert.deepEqual(r.state, replayReference(records));
+    assert.ok(
+      r.warnings.some((w) => w.includes(name!) && /index lists 5 tasks but the body has 4 task lines/.test(w)),
+      r.warnings.join(' / '),
+    );
+    await r.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('taskWith changes row fields of a task whose details are unread and leaves them unread (and right)', async () => {
+  const dir = await tempDir();
+  try {
+    const records = await seeded(dir);
+    const expected = replayReference(records);
+    const r = await reader(dir);
+    const lazy = r.state.tasks['TASK-004']!;
+    const queued = taskWith(lazy, { status: 'queued' });
+    assert.equal(queued.status, 'queued');
+    assert.equal(lazy.status, 'pending');
+    assert.equal(typeof Object.getOwnPropertyDescriptor(queued, 'description')?.get, 'function');
+    assert.equal(typeof Object.getOwnPropertyDescriptor(lazy, 'description')?.get, 'function');
+    assert.deepEqual(queued, { ...expected.tasks['TASK-004']!, status: 'queued' });
+    // Reading the copy's details does not read the original's.
+    assert.equal(typeof Object.getOwnPropertyDescriptor(lazy, 'description')?.get, 'function');
+    assert.deepEqual(lazy, expected.tasks['TASK-004']);
+    // A task already read is copied plainly.
+    const plain = taskWith(lazy, { priority: 'low' });
+    assert.equal(typeof Object.getOwnPropertyDescriptor(plain, 'description')?.value, 'string');
+    assert.deepEqual(plain, { ...expected.tasks['TASK-004']!, priority: 'low' });
     await r.close();
   } finally {
     await removeDir(dir);
