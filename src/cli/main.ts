@@ -1,7 +1,7 @@
 // src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
 // facade. Main file: this one. It never imports `vscode`.
 import { Command, CommanderError } from 'commander';
-import { EXIT, reportError } from './output';
+import { EXIT, printable, reportError } from './output';
 
 type Register = (program: Command) => void;
 
@@ -43,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     .description('Run a team of AI coding agents on one git repository as a pipeline.')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Commander repeats arguments in its messages ("unknown option '…'"): shown, never obeyed.
+    .configureOutput({ writeErr: (s) => process.stderr.write(printable(s, { multiline: true })) });
   try {
     for (const register of await registrations(argv)) register(program);
     await program.parseAsync(argv);
