@@ -3,8 +3,6 @@ import { PipelineError } from '../engine/errors';
 import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
 import { homeWarnings } from '../engine/home/pipelineHome';
-import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
-import { checkAgents } from '../engine/agents/cli/doctor';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 import type { Agent } from '../engine/model/schema';
@@ -107,6 +105,11 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
+        // Imported here: `pipeline status` and `mode` need no git or agent-CLI code.
+        const [{ gitFactsOf }, { checkAgents }] = await Promise.all([
+          import('../engine/rollout/rolloutGitFacts.js'),
+          import('../engine/agents/cli/doctor.js'),
+        ]);
         const r = p.rolloutCheck(
           await gitFactsOf(p),
           await checkAgents(Object.values(p.state.agents), { permissions: p.config.agentCli }),

@@ -24,6 +24,7 @@ import { decide } from './monitor/decide';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
 import { StateBatch } from './model/stateBatch';
 import { pipelineStateCodec } from './model/stateCodec';
+import { taskWith } from './model/lazySnapshot';
 import type { StateRecord, TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { LeaderLease, type LeaderInfo } from './store/leaderLease';
@@ -258,10 +259,16 @@ export class Pipeline implements Disposable, MutationHost {
     let d = decide({ state: this.store.state, config: this.config, scheduler: this.index, now });
     const promote = d.promote;
     if (promote.length) {
-      // Plan as if the promoted tasks were queued, on a copy: nothing is written.
-      const copy = structuredClone<PipelineState>(this.store.state);
-      for (const id of promote) copy.tasks[id] = { ...copy.tasks[id]!, status: 'queued' };
-      d = decide({ state: copy, config: this.config, scheduler: SchedulerIndex.build(copy, this.config), now });
+      // Plan as if the promoted tasks were queued: on a view of the state with those tasks replaced,
+      // and on the index with them changed for the length of the call. Nothing is written, and
+      // neither the state nor the index is copied whole.
+      const state = this.store.state;
+      const queued = promote.map((id) => taskWith(state.tasks[id]!, { status: 'queued' }));
+      const view: PipelineState = { ...state, tasks: { ...state.tasks } };
+      for (const t of queued) view.tasks[t.id] = t;
+      d = this.index.withChanges(queued, () =>
+        decide({ state: view, config: this.config, scheduler: this.index, now }),
+      );
     }
     const tasks = this.store.state.tasks;
     const lines = [
