@@ -4,6 +4,7 @@ import { registerDemo } from './demo';
 import { registerInit } from './initCommand';
 import { registerMetricsCommand } from './metricsCommand';
 import { registerRepairCommand } from './repairCommand';
+import { registerReviewCommand } from './reviewCommand';
 import { EXIT, reportError } from './output';
 import { registerRunCommand } from './runCommand';
 import { registerStatusCommands } from './statusCommands';
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
   registerAgentCommands(program);
   registerTaskCommands(program);
   registerStatusCommands(program);
+  registerReviewCommand(program);
   registerRunCommand(program);
   registerMetricsCommand(program);
   registerRepairCommand(program);

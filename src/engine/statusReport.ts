@@ -1,3 +1,4 @@
+import { tasksAwaitingReview } from './model/humanStage';
 import type { PipelineConfig, PipelineState, Task } from './model/schema';
 import type { LeaderInfo } from './store/leaderLease';
 
@@ -18,6 +19,8 @@ export interface StatusReport {
   agents: PipelineState['agents'];
   queues: Record<string, string[]>;
   counts: Record<string, number>;
+  /** Tasks queued at a human stage, waiting for `pipeline review` (model/humanStage.ts), oldest first. */
+  awaiting_review: string[];
   /**
    * What a person should know about the state: damaged or lost journal records, a missing state
    * directory, requests moved aside. Empty when all is well; scripts can test its length.
@@ -74,6 +77,7 @@ export function statusReport(
     agents: state.agents,
     queues: queuesOf(state, config),
     counts,
+    awaiting_review: tasksAwaitingReview(state.tasks, config),
     warnings: [...warnings],
   };
 }

@@ -1,3 +1,4 @@
+import { HUMAN_ROLE } from '../model/humanStage';
 import type { PipelineConfig, PipelineState, RolloutMode } from '../model/schema';
 
 /**
@@ -41,6 +42,11 @@ export function rolloutCheck(f: RolloutFacts): RolloutCheckResult {
 
   const agents = Object.values(state.agents);
   for (const s of config.stages) {
+    // People work human stages: they need no agent.
+    if (s.role === HUMAN_ROLE) {
+      passed.push(`stage ${s.name} is reviewed by a person`);
+      continue;
+    }
     const n = agents.filter((a) => a.role === s.role && a.status !== 'offline').length;
     check(
       n > 0,
