@@ -3,6 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cli, fails, mentions, ok, requireCli, shown, startCli, status, until, withRepo, type LiveCli } from './cliKit';
+import { patience } from '../support/waiting';
 
 /**
  * One leader per pipeline: while `pipeline run` leads (a child process), other CLI processes follow
@@ -40,9 +41,11 @@ test('while pipeline run leads, task add from another process is forwarded throu
         'Invalid agent id',
       );
       // Other mutations go the same way.
-      await ok(dir, 'agent', 'add', 'arch', '--role', 'architect', '--command', 'scripted');
+      // The switch comes first: once an agent exists it takes TASK-001 at once, and a switch to
+      // shadow with work in progress is refused without --force (tested in statusRollout).
       await ok(dir, 'mode', 'rollout', 'shadow');
       await run.waitFor(/rollout mode production → shadow/);
+      await ok(dir, 'agent', 'add', 'arch', '--role', 'architect', '--command', 'scripted');
       await ok(dir, 'task', 'block', 'TASK-001', 'hold on');
       const after = await status(dir);
       assert.equal(after.mode, 'shadow');
@@ -133,7 +136,7 @@ test('a paused leader (SIGSTOP) keeps the lead until its lease lapses; then a ne
       // It exits by itself (no signal from here: one arriving while it shuts down would end it by default action).
       const ended = await Promise.race([
         first.exited,
-        new Promise<null>((r) => setTimeout(() => r(null), 15_000).unref()),
+        new Promise<null>((r) => setTimeout(() => r(null), patience(15_000)).unref()),
       ]);
       assert.ok(ended, `the old leader exits by itself once it has stood down:\n${first.output()}`);
       assert.equal(typeof ended.code, 'number', first.output());
