@@ -25,9 +25,14 @@ import type { TestApi } from './harness';
 
 const run = promisify(execFile);
 
-async function git(cwd: string, ...args: string[]): Promise<string> {
+/** git's output as it printed it (a file's text keeps its last newline). */
+async function gitRaw(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await run('git', args, { cwd, timeout: 30_000, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } });
-  return stdout.trim();
+  return stdout;
+}
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  return (await gitRaw(cwd, ...args)).trim();
 }
 
 type TaskNode = ReturnType<AgentPipelineApi['tasks']['getChildren']>[number];
@@ -101,7 +106,8 @@ export function reviewTests(t: TestApi): void {
         assert.match(tooltipOf(item) ?? '', /awaiting your review at the supervisor stage/);
 
         const tab = reviewTabs()[0]!;
-        assert.equal(tab.label, 'Review TASK-001: Greeting');
+        // VS Code adds the number of files to the title it was given.
+        assert.match(tab.label, /^Review TASK-001: Greeting \(\d+ files?\)$/);
         assert.equal(vscode.window.tabGroups.activeTabGroup.activeTab, tab, 'the review is the active editor');
       },
       { timeoutMs: 120_000 },
@@ -117,14 +123,14 @@ export function reviewTests(t: TestApi): void {
       await waitFor(
         () =>
           vscode.workspace.textDocuments.some(
-            (d) => d.uri.scheme === 'agent-pipeline-diff' && d.uri.query === `rev=${head}`,
+            (d) => d.uri.scheme === 'agent-pipeline-diff' && d.uri.query === `task=TASK-001&rev=${head}`,
           ),
         'a modified side of the review to be loaded',
       );
-      for (const doc of vscode.workspace.textDocuments.filter((d) => d.uri.query === `rev=${head}`)) {
-        const path = doc.uri.path.replace(/^\/TASK-001\//, '');
+      for (const doc of vscode.workspace.textDocuments.filter((d) => d.uri.query === `task=TASK-001&rev=${head}`)) {
+        const path = doc.uri.path.replace(/^\//, '');
         assert.ok(files.includes(path), `${path} is one of the task's files (${files.join(', ')})`);
-        assert.equal(doc.getText(), await git(root, 'show', `${head}:${path}`).then((s) => s), `${path} at the head`);
+        assert.equal(doc.getText(), await gitRaw(root, 'show', `${head}:${path}`), `${path} at the head`);
       }
     });
 
