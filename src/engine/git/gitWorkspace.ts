@@ -42,8 +42,12 @@ export class GitWorkspace implements WorkspacePort {
     return { worktree: co.path, conflicts: [...co.conflicts] };
   }
 
-  async commitAll(agentId: string, message: string): Promise<boolean> {
-    return (await this.worktrees.commitAll(agentId, message)) !== undefined;
+  async commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
+    return (await this.worktrees.commitAll(agentId, message, branch)) !== undefined;
+  }
+
+  setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    return this.worktrees.setAside(agentId, ref, message);
   }
 
   async priorWork(taskId: string, base: string): Promise<PriorWork> {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
@@ -8,6 +9,7 @@ import type { GitRepo } from './gitRepo';
 import { withMessageFile } from './messageFile';
 import { mergeTask } from './merge';
 import { assertBranchName } from './refNames';
+import { setAsideWork } from './setAside';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
 import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
 
@@ -226,7 +228,7 @@ export class Worktrees {
    * undefined when there was nothing to commit. Hooks are skipped (`--no-verify`): this commit
    * keeps the agent's work safe; checking it is the stage's check command's job.
    */
-  async commitAll(agentId: string, message: string): Promise<string | undefined> {
+  async commitAll(agentId: string, message: string, branch?: string): Promise<string | undefined> {
     const path = this.pathOf(agentId);
     return this.repo.exclusive(async () => {
       // Excluded first, so new task files are neither reported nor added.
@@ -236,12 +238,21 @@ export class Worktrees {
       const status = await worktreeStatus(this.repo, path);
       if (!status.branch) {
         throw new PipelineError(
-          'git',
-          `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch, so the commit would belong to no task.`,
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch (detached HEAD), so the commit would belong to no task.`,
           {
             where: path,
-            fix: 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
+            fix: branch
+              ? `Put the worktree back on ${branch} (git -C "${path}" switch ${branch}) and cherry-pick what was committed while detached.`
+              : 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
           },
+        );
+      }
+      if (branch && status.branch !== branch) {
+        throw new PipelineError(
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId} (${path}): it is on ${status.branch}, not on the task's branch ${branch}.`,
+          { where: path, fix: `Put the worktree back on ${branch} (git -C "${path}" switch ${branch}).` },
         );
       }
       const operation = await unfinishedOperation(await this.repo.gitDirOf(path));
@@ -271,6 +282,20 @@ export class Worktrees {
         this.repo.mutate(['commit', '--quiet', '--no-verify', '-F', file], { cwd: path }),
       );
       return this.head(path);
+    });
+  }
+
+  /**
+   * Keeps what the agent left uncommitted as a commit under `ref` and clears it from the worktree
+   * (see setAside.ts); null when there was nothing.
+   */
+  async setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    const path = this.pathOf(agentId);
+    return this.repo.exclusive(async () => {
+      if (!existsSync(path)) return null;
+      // Excluded first, so the task files stay where they are and out of the commit.
+      await this.ensureTaskDirExcluded(path);
+      return setAsideWork(this.repo, path, ref, message);
     });
   }
 

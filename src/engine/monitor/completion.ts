@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { findAppendedMarker, type Marker } from '../agents/completionMarker';
 import { parseTaskFileName } from '../agents/taskFile';
+import { PipelineError } from '../errors';
+import { taskBranch } from '../model/ids';
 import type { RunExit } from '../ports/agentRunner';
 import { disarm, type Attempt } from './attemptTable';
 import { exitFailure } from './attemptOutput';
@@ -57,8 +59,23 @@ export async function applyMarker(ctx: MonitorContext, a: Attempt, m: Marker): P
   }
   if (check && !ctx.attempts.move(a, { type: 'checked' })) return;
   try {
-    await ctx.ports.workspace.commitAll(a.agentId, `${task.id} ${a.stage.name}: work left uncommitted by ${a.agentId}`);
+    await ctx.ports.workspace.commitAll(
+      a.agentId,
+      `${task.id} ${a.stage.name}: work left uncommitted by ${a.agentId}`,
+      taskBranch(task.id),
+    );
   } catch (e) {
+    // Off the task's branch (a detached HEAD, another branch), what the agent did is not on the
+    // branch that merges: the stage is not done. Settle keeps its commits and files aside.
+    if (e instanceof PipelineError && e.code === 'off-branch') {
+      return settle(ctx, a, {
+        kind: 'failed',
+        failure: {
+          reason: `${a.agentId} (${a.stage.name}) finished off the task's branch: ${e.message}`,
+          class: 'transient',
+        },
+      });
+    }
     ctx.warn(`could not commit what ${a.agentId} left for ${task.id}: ${errText(e)}`, task.id, a.agentId);
   }
   // While the check or the commit ran, the task may have been blocked, cancelled or requeued (a

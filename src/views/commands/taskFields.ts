@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { NAME_PATTERN } from '../../engine/model/ids';
 import { PRIORITIES, type Priority, type Task } from '../../engine/model/schema';
+import { taskPathProblem } from '../../engine/model/taskFactory';
 import type { Pipeline } from '../../engine/pipeline';
 
 /**
@@ -87,8 +88,11 @@ export function askPaths(s: Step, current: readonly string[] = []): Promise<stri
       prompt: 'Paths it will touch, as comma-separated globs (for conflict avoidance; optional)',
       placeHolder: 'src/parser/**, docs/parser.md',
       value: current.join(', '),
-      validateInput: (v) =>
-        splitCommas(v).some((x) => x.startsWith('/')) ? 'Use paths relative to the repository root.' : undefined,
+      // The engine's rule for paths (the CLI's and imports' too), said before the task is added.
+      validateInput: (v) => {
+        const problem = splitCommas(v).map(taskPathProblem).find(Boolean);
+        return problem ? `Invalid path: ${problem}. Use paths relative to the repository root.` : undefined;
+      },
     }),
   ).then((v) => (v === undefined ? undefined : splitCommas(v)));
 }

@@ -71,6 +71,8 @@ export class MemoryWorkspace implements WorkspacePort {
   readonly calls: string[] = [];
   private readonly commits = new Map<string, MemoryCommit>();
   private readonly branches = new Map<string, string>();
+  /** Refs that are not branches (work set aside), by full name. */
+  private readonly otherRefs = new Map<string, string>();
   private readonly trees = new Map<string, Worktree>();
   private seq = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -150,14 +152,20 @@ export class MemoryWorkspace implements WorkspacePort {
     });
   }
 
-  commitAll(agentId: string, message: string): Promise<boolean> {
+  commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
     return this.exclusive(`commitAll ${agentId}`, async () => {
       const wt = this.trees.get(agentId);
       if (!wt || !wt.branch)
         throw new PipelineError(
-          'git',
-          `Cannot commit in the worktree of ${agentId}: it is on no branch, so the commit would belong to no task.`,
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId}: it is on no branch (detached HEAD), so the commit would belong to no task.`,
           { where: this.worktreePath(agentId), fix: 'Give the agent a task first.' },
+        );
+      if (branch && wt.branch !== branch)
+        throw new PipelineError(
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId}: it is on ${wt.branch}, not on the task's branch ${branch}.`,
+          { where: this.worktreePath(agentId), fix: `Put the worktree back on ${branch}.` },
         );
       const files = await readWorkingCopy(wt.path);
       if (sameFiles(files, this.commit(wt.head).files)) return false;
@@ -165,6 +173,20 @@ export class MemoryWorkspace implements WorkspacePort {
       wt.head = c.id;
       this.branches.set(wt.branch, c.id);
       return true;
+    });
+  }
+
+  setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    return this.exclusive(`setAside ${agentId} ${ref}`, async () => {
+      const wt = this.trees.get(agentId);
+      if (!wt) return null;
+      const files = await readWorkingCopy(wt.path);
+      if (sameFiles(files, this.commit(wt.head).files)) return null;
+      let written = ref;
+      for (let n = 2; this.otherRefs.has(written); n++) written = `${ref}-${n}`;
+      this.otherRefs.set(written, this.newCommit([wt.head], message, files).id);
+      await this.materialise(wt);
+      return written;
     });
   }
 
@@ -222,6 +244,13 @@ export class MemoryWorkspace implements WorkspacePort {
     return Object.fromEntries([...this.branches.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }
 
+  /** Detaches an agent's worktree (same commit, no branch), as `git checkout --detach` there would. */
+  detach(agentId: string): void {
+    const wt = this.trees.get(agentId);
+    if (!wt) throw new Error(`no worktree of ${agentId} in the twin workspace`);
+    wt.branch = undefined;
+  }
+
   /** The agents' worktrees: branch (undefined when detached) and commit. */
   worktrees(): Array<{ agentId: string; branch: string | undefined; head: string }> {
     return [...this.trees.values()].map((w) => ({ agentId: w.agentId, branch: w.branch, head: w.head }));
@@ -229,7 +258,7 @@ export class MemoryWorkspace implements WorkspacePort {
 
   /** A commit by id, or the tip of a branch. */
   commit(ref: string): MemoryCommit {
-    const c = this.commits.get(this.branches.get(ref) ?? ref);
+    const c = this.commits.get(this.branches.get(ref) ?? this.otherRefs.get(ref) ?? ref);
     if (!c) throw new Error(`no commit or branch ${ref} in the twin workspace`);
     return c;
   }

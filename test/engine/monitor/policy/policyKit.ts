@@ -319,12 +319,3 @@ export function failsFirst(n: number, code = 1): ScriptedAgent {
     return diligent(req, io);
   };
 }
-
-/**
- * A known gap: an attempt that ends any way but by its marker (a failed check, an exit without a
- * marker, a timeout, a person's block, cancel or stop) settles without commitAll, so the files its
- * agent left uncommitted stay in the worktree, and every later prepare of that agent's worktree
- * fails "has uncommitted changes": the retry, and any other task the agent is given.
- */
-export const DIRTY_TODO =
-  'an attempt that ends without its marker leaves its uncommitted files in the worktree; every later prepare of that agent then fails "has uncommitted changes"';
