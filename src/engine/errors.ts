@@ -22,6 +22,8 @@ export type PipelineErrorCode =
   | 'already-initialised'
   | 'git'
   | 'off-branch'
+  /** A git lock file (`index.lock`, `refs/heads/main.lock`) is held by another process: transient, retry later. */
+  | 'git-lock'
   | 'import'
   | 'usage';
 

@@ -7,6 +7,9 @@ import type { PriorWork } from '../agents/taskFile';
  * What the monitor needs from git, as a narrow port: prepare an agent's worktree for a task, collect
  * what earlier stages left, commit what an agent left uncommitted, and merge. The real adapter is
  * git/gitWorkspace.ts; keeping the monitor on this port keeps its policy readable and testable.
+ *
+ * A call that meets a git lock another process holds (after the adapter's own short retries) throws
+ * a PipelineError with code `git-lock` and changes nothing: the caller tries again later.
  */
 export interface PreparedWorktree {
   worktree: string;
