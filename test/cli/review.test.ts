@@ -27,7 +27,8 @@ async function runToReview(dir: string): Promise<string> {
   const r = await cli(dir, ['run', '--until-idle'], { timeoutMs: 60_000 });
   assert.equal(r.code, 1, shown(r));
   mentions(r.stdout, 'implementation done → supervisor (awaiting your review: pipeline review TASK-001)');
-  mentions(r.stdout, 'cannot go on: TASK-001 (TASK-001 is awaiting your review at supervisor');
+  mentions(r.stdout, 'Idle: 0 task(s) completed; cannot go on: TASK-001.');
+  mentions(r.stdout, 'TASK-001 is awaiting your review at supervisor: answer with `pipeline review TASK-001 approve`');
   assert.doesNotMatch(r.stdout, /took TASK-001 \(supervisor/, 'no agent took the human stage');
   return r.stdout;
 }
