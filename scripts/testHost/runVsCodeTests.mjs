@@ -14,8 +14,8 @@ import { ensureTestHost } from './install.mjs';
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const suiteDir = join(repoRoot, 'test', 'vscode', 'suite');
 const artifactsDir = join(repoRoot, 'test-artifacts', 'vscode');
-/** Both in-host suites (runInHostSuite.ts gives each its own limit), with start-up and shutdown. */
-const SUITE_TIMEOUT_MS = 290_000;
+/** The in-host suites (runInHostSuite.ts gives each its own limit), with start-up and shutdown. */
+const SUITE_TIMEOUT_MS = 420_000;
 const UI_TIMEOUT_MS = 300_000;
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -99,8 +99,8 @@ async function build() {
   const { code } = await runNode([join(repoRoot, 'scripts', 'build.mjs')], 120_000);
   if (code !== 0) throw new Error('building the extension failed');
   await esbuild.build({
-    // One entry per in-host suite: the trusted window's and the untrusted window's.
-    entryPoints: [join(suiteDir, 'index.ts'), join(suiteDir, 'untrustedIndex.ts')],
+    // One entry per in-host suite: the trusted window's, the human review window's and the untrusted window's.
+    entryPoints: [join(suiteDir, 'index.ts'), join(suiteDir, 'reviewIndex.ts'), join(suiteDir, 'untrustedIndex.ts')],
     outdir: join(repoRoot, 'out', 'test', 'vscode', 'suite'),
     bundle: true,
     platform: 'node',

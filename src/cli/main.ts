@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   run: async () => (await import('./runCommand.js')).registerRunCommand,
   metrics: async () => (await import('./metricsCommand.js')).registerMetricsCommand,
   repair: async () => (await import('./repairCommand.js')).registerRepairCommand,
+  review: async () => (await import('./reviewCommand.js')).registerReviewCommand,
   doctor: async () => (await import('./doctorCommand.js')).registerDoctorCommand,
   demo: async () => (await import('./demo.js')).registerDemo,
 };

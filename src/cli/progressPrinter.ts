@@ -1,4 +1,6 @@
+import { awaitingReview } from '../engine/model/humanStage';
 import type { Disposable } from '../engine/model/events';
+import type { Task } from '../engine/model/schema';
 import type { Pipeline } from '../engine/pipeline';
 import { jsonText, printable } from './output';
 
@@ -33,18 +35,20 @@ export function printProgress(
       );
     });
   }
+  // A task queued at a human stage waits for a person: say so where it arrives there.
+  const review = (t: Task) => (awaitingReview(t, p.config) ? ` (awaiting your review: pipeline review ${t.id})` : '');
   const subs: Disposable[] = [
     p.events.on('task:added', ({ task }) => write(`${stamp()} added ${task.id}: ${task.title}`)),
     p.events.on('task:transition', ({ before, after, event }) => {
       switch (event.type) {
         case 'ready':
-          return write(`${stamp()} ${after.id} queued for ${after.stage} (prerequisites merged)`);
+          return write(`${stamp()} ${after.id} queued for ${after.stage} (prerequisites merged)${review(after)}`);
         case 'assign':
           // The attempt at this stage (what the retry limit counts), not the task's attempts overall.
           return write(`${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${after.failures + 1})`);
         case 'complete':
           return write(
-            `${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`,
+            `${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}${review(after)}`,
           );
         case 'changes_requested':
           return write(`${stamp()} ${after.id} changes requested: ${event.reason} → back to ${after.stage}`);

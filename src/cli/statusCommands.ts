@@ -50,6 +50,10 @@ export function registerStatusCommands(program: Command): void {
         println('queues:');
         for (const [q, ids] of Object.entries(s.queues))
           println(`  ${q.padEnd(15)} ${ids.length ? ids.join(' ') : '-'}`);
+        if (s.awaiting_review.length)
+          println(
+            `awaiting review: ${s.awaiting_review.join(' ')} (answer with \`pipeline review <id> approve|changes|block\`)`,
+          );
         println('agents:');
         const agents = Object.values(s.agents);
         if (agents.length === 0) println('  none');

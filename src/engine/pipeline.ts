@@ -40,6 +40,7 @@ import {
   type MutationHost,
   type MutationName,
   type MutationResult,
+  type ReviewAnswer,
   type SwitchOptions,
   type SwitchResult,
 } from './pipelineMutations';
@@ -75,7 +76,7 @@ export interface OpenPipelineOptions {
   adjustConfig?: (c: PipelineConfig) => PipelineConfig;
 }
 
-export type { AddAgentOptions, SwitchOptions, SwitchResult } from './pipelineMutations';
+export type { AddAgentOptions, ReviewAnswer, SwitchOptions, SwitchResult } from './pipelineMutations';
 export { notLeaderError } from './leadership';
 
 /** Times a change is sent again after its leader stopped leading before taking it. */
@@ -370,6 +371,10 @@ export class Pipeline implements Disposable, MutationHost {
   }
   cancelTask(id: string, reason: string): Promise<Task> {
     return this.forward('cancelTask', [id, reason]);
+  }
+  /** A person's answer to a task awaiting review at a human stage: approve, changes or block. */
+  reviewTask(id: string, answer: ReviewAnswer): Promise<Task> {
+    return this.forward('reviewTask', [id, answer]);
   }
   setOrchestrationMode(mode: string, opts: SwitchOptions = {}): Promise<SwitchResult> {
     return this.forward('setOrchestrationMode', [mode, opts]);

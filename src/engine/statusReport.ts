@@ -1,3 +1,4 @@
+import { tasksAwaitingReview } from './model/humanStage';
 import type { PipelineConfig, PipelineState, Task } from './model/schema';
 import type { LeaderInfo } from './store/leaderLease';
 import type { AgentProgress } from './progress/progressBoard';
@@ -20,6 +21,8 @@ export interface StatusReport {
   agents: PipelineState['agents'];
   queues: Record<string, string[]>;
   counts: Record<string, number>;
+  /** Tasks queued at a human stage, waiting for `pipeline review` (model/humanStage.ts), oldest first. */
+  awaiting_review: string[];
   /**
    * What each working agent does now (its step, tokens and cost so far), as the leader last published
    * it; only agents the state shows at work on the same task (a file left by a leader that died says nothing).
@@ -88,6 +91,7 @@ export function statusReport(
     counts,
     progress: currentProgress(state, progress),
     usage,
+    awaiting_review: tasksAwaitingReview(state.tasks, config),
     warnings: [...warnings],
   };
 }

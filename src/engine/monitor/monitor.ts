@@ -1,6 +1,7 @@
 import { MarkerWatcher } from '../agents/markerWatcher';
 import { ShellCheckRunner } from '../agents/shellCheckRunner';
 import type { Disposable } from '../model/events';
+import { HUMAN_AGENT } from '../model/humanStage';
 import type { Task } from '../model/schema';
 import type { Pipeline } from '../pipeline';
 import type { AgentRunner } from '../ports/agentRunner';
@@ -115,6 +116,15 @@ export class Monitor implements Disposable {
           if (type !== 'unblock') void this.abandon(e.before);
           this.kick();
         }
+      }),
+    );
+    // A person's review answer (model/humanStage.ts) moves a task on with no attempt of this monitor's
+    // to settle it: the next stage's agent may take it now, or its merge starts.
+    this.subscriptions.push(
+      p.events.on('task:transition', (e) => {
+        if (e.before.status !== 'working' || e.before.assigned_to !== HUMAN_AGENT) return;
+        if (e.after.status === 'merging') void merge(this.ctx, e.after.id);
+        this.kick();
       }),
     );
     // Shadow mode changes no git state: agents' worktrees are created once they get work.

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { TASK_DIR, taskFileName } from '../agents/taskFile';
 import { attemptOutputOffset } from './agentStream';
+import { HUMAN_AGENT } from '../model/humanStage';
 import { applyMarker, onExit, readMarker } from './completion';
 import { armTimeout } from './launch';
 import { merge } from './merges';
@@ -62,6 +63,14 @@ export async function recover(ctx: MonitorContext): Promise<void> {
         agent: 'idle',
       });
     }
+  }
+  // A person's review answer is committed with its `assign` in one write; a crash that tore that
+  // write after the assign leaves the task working for nobody. It waits for the answer again.
+  for (const t of Object.values(p.state.tasks)) {
+    if (t.status !== 'working' || t.assigned_to !== HUMAN_AGENT) continue;
+    const b = p.newBatch();
+    b.transition(t.id, { type: 'requeue', reason: 'the review answer was cut short by a crash: answer again' });
+    await p.commit(b);
   }
   for (const t of Object.values(p.state.tasks)) if (t.status === 'merging') void merge(ctx, t.id);
 }

@@ -3,6 +3,7 @@ import type { Marker } from '../agents/completionMarker';
 import type { AgentEvent } from '../model/agentLifecycle';
 import type { Attempt } from './attemptTable';
 import { limitRequeue, pauseAgents } from './limits';
+import { markerTransition } from './markerTransition';
 import { merge } from './merges';
 import type { MonitorContext } from './monitorContext';
 import { decideRetry, type AttemptFailure } from './retryPolicy';
@@ -58,7 +59,7 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
   if (task) {
     switch (outcome.kind) {
       case 'marker':
-        b.transition(task.id, markerEvent(ctx, a, outcome.marker));
+        b.transition(task.id, markerTransition(ctx.config, a.stage, a.agentId, outcome.marker));
         break;
       case 'failed': {
         const d = decideRetry(task.failures, outcome.failure, ctx.config.retry);
@@ -123,18 +124,4 @@ async function setAside(ctx: MonitorContext, a: Attempt): Promise<string | null>
     );
     return null;
   }
-}
-
-function markerEvent(ctx: MonitorContext, a: Attempt, m: Marker) {
-  const next = ctx.nextStage(a.stage.name);
-  if (m.kind === 'completed')
-    return { type: 'complete' as const, nextStage: next, note: `${a.stage.name} done by ${a.agentId}` };
-  if (m.kind === 'blocked') return { type: 'block' as const, reason: `${a.agentId} (${a.stage.name}): ${m.reason}` };
-  if (ctx.isLastStage(a.stage))
-    return { type: 'changes_requested' as const, reworkStage: ctx.config.reworkStage, reason: m.reason };
-  return {
-    type: 'complete' as const,
-    nextStage: next,
-    note: `changes requested outside review, taken as done: ${m.reason}`,
-  };
 }
