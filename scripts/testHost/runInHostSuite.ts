@@ -41,7 +41,7 @@ interface Suite {
 }
 
 const SUITES: Suite[] = [
-  { name: 'in-host', entry: 'index.js', workspace: { workspaceFile: true }, workspaceTrust: false, timeoutMs: 170_000 },
+  { name: 'in-host', entry: 'index.js', workspace: { workspaceFile: true }, workspaceTrust: false, timeoutMs: 400_000 },
   {
     // A person as the supervisor stage: a task waits for its review, and the review commands answer.
     name: 'in-host-review',
@@ -52,14 +52,14 @@ const SUITES: Suite[] = [
       tasks: [{ id: 'TASK-001', title: 'Greeting', paths: ['src/**'], description: 'Say hello.' }],
     },
     workspaceTrust: false,
-    timeoutMs: 120_000,
+    timeoutMs: 300_000,
   },
   {
     name: 'in-host-untrusted',
     entry: 'untrustedIndex.js',
     workspace: { pipeline: false },
     workspaceTrust: true,
-    timeoutMs: 60_000,
+    timeoutMs: 150_000,
   },
 ];
 
