@@ -1,5 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PipelineState } from '../model/schema';
 import type { LeaderInfo } from '../store/leaderLease';
+import { registerUsageMetrics } from './usageMetrics';
 
 /**
  * Every Prometheus metric the pipeline exposes on `/metrics`, in a registry of their own (never
@@ -7,7 +9,8 @@ import type { LeaderInfo } from '../store/leaderLease';
  * What moves them is the bookkeeping in `metricsLedger.ts`, fed by `pipelineMetrics.ts`.
  *
  * A few are read when scraped rather than kept (who leads, whether this process does, the store's
- * warnings): they are properties of the pipeline, not of its state.
+ * warnings): they are properties of the pipeline, not of its state. So are what agents spent and
+ * which are paused (`usageMetrics.ts`): the journal already keeps them.
  */
 
 /** What is read of the pipeline at each scrape. */
@@ -15,6 +18,8 @@ export interface ScrapeSource {
   readonly isLeader: boolean;
   readonly leader: LeaderInfo | null;
   readonly storeWarnings: readonly string[];
+  /** Tokens, cost and pauses are read from the state when scraped (`usageMetrics.ts`). */
+  readonly state: Readonly<PipelineState>;
 }
 
 const STAGE_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400];
@@ -221,6 +226,7 @@ export class PrometheusMetrics {
       registers,
       collect: () => warnings.set(source.storeWarnings.length),
     });
+    registerUsageMetrics(this.registry, source);
     if (processMetrics) {
       const shared = processMetricsRegistry();
       for (const { name } of shared.getMetricsAsArray()) {
