@@ -6,6 +6,7 @@ import { assertTaskId } from '../engine/model/ids';
 import { PRIORITIES, TASK_STATUSES, type Priority, type Task, type TaskStatus } from '../engine/model/schema';
 import { assertTaskPaths } from '../engine/model/taskFactory';
 import { registerTaskExport } from './exportCommand';
+import { taskUsageLines } from './taskUsageLines';
 import { withPipeline } from './openPipeline';
 import { eprintln, printJson, println, printable, splitList, table } from './output';
 
@@ -133,6 +134,7 @@ export function registerTaskCommands(program: Command): void {
         if (t.merged_commit) println(`  merged:        ${t.merged_commit}`);
         if (t.status === 'queued' || t.status === 'pending')
           println(`  waiting:       ${inline(p.scheduler.explain(t.id, p.state, Date.now()))}`);
+        for (const line of taskUsageLines(t)) println(line);
         if (t.description) println(`\n${t.description}\n`);
         if (t.history.length) {
           println('  history:');
