@@ -2,11 +2,13 @@ import * as vscode from 'vscode';
 import { COMMANDS } from '../contributions';
 import type { Agent } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
-import { since } from './taskTree';
+import { agentItemText } from './agentItemText';
 
 /**
- * The Agents tree: each agent with its role, status, current task and time on it. It redraws from
- * the engine's events; while agents work, once a second too, so the time on the task moves.
+ * The Agents tree: each agent with its role, status, current task and time on it, and what a working
+ * agent does now and has cost so far, or when a paused one resumes (the words in `agentItemText.ts`).
+ * It redraws from the engine's events; while agents work, once a second too, so the time on the
+ * task moves and a leading window's progress (news that never reaches the state) shows.
  */
 const ICONS: Record<Agent['status'], [string, string?]> = {
   idle: ['person', undefined],
@@ -43,10 +45,9 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
     if (!a) return item;
     const [icon, color] = ICONS[a.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    item.description = [a.role, a.status, a.current_task, a.current_task ? since(a.since) : '']
-      .filter(Boolean)
-      .join(' · ');
-    item.tooltip = `${a.id}: ${a.role}, ${a.status}${a.current_task ? ` on ${a.current_task} for ${since(a.since)}` : ''}\ncommand: ${a.command}`;
+    const text = agentItemText(a, this.session.current?.progress.get(id));
+    item.description = text.description;
+    item.tooltip = text.tooltip;
     item.contextValue = `agent.${a.status}`;
     item.command = { command: COMMANDS.openAgentTerminal, title: 'Open Agent Terminal', arguments: [id] };
     return item;

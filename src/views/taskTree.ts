@@ -3,6 +3,7 @@ import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/
 import type { SessionView } from './sessionView';
 import { awaitingReview } from '../engine/model/humanStage';
 import { taskContextValue } from './taskActions';
+import { since } from './timeText';
 
 /**
  * The Tasks tree: tasks grouped by where they are (one group per stage, then waiting, merging,
@@ -33,15 +34,8 @@ export function taskIcon(status: TaskStatus, awaitingReview = false): vscode.The
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 }
 
-export function since(iso: string | null, now = Date.now()): string {
-  if (!iso) return '';
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  return s < 60
-    ? `${s}s`
-    : s < 3600
-      ? `${Math.floor(s / 60)}m`
-      : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
-}
+// Kept here for the views that import it from the Tasks tree.
+export { since };
 
 export function groupsOf(
   state: PipelineState,
