@@ -1,14 +1,16 @@
 import * as vscode from 'vscode';
-import type { Pipeline } from '../engine/pipeline';
 import type { CommandContext, Handlers } from './commands/commandContext';
 import { COMMANDS, METRICS_VIEW_TYPE } from '../contributions';
 import type { PipelineSession } from '../host/pipelineSession';
 import { webviewHtml, webviewOptions } from './webviewHtml';
-import { pageToHostSchema, type HostToPage, type InFlightRow } from './webviewProtocol';
+import { costView } from './costView';
+import { inFlightRows } from './inFlightRows';
+import { pageToHostSchema, type HostToPage } from './webviewProtocol';
 
 /**
  * The live metrics panel: throughput, queue depth by stage over time, stage durations, agent
- * utilisation and handoff latency, and a table of the tasks in flight. The page draws; the host
+ * utilisation and handoff latency, what the agents cost (in total, per merged task, by stage), and a
+ * table of the tasks in flight with what their agents do now. The page draws; the host
  * sends snapshots of the engine's metrics (event-driven, throttled). A serializer brings the panel
  * back after a window reload, and the page keeps its own view state with getState/setState.
  */
@@ -60,6 +62,9 @@ export class MetricsPanel implements vscode.Disposable {
     );
     const sub = session.metrics?.onDidChange(() => this.schedule());
     if (sub) this.subs.push(sub);
+    // What agents do now is news, not state: the leader announces it, and the table shows it.
+    const progress = session.current?.events.on('agent:progress', () => this.schedule());
+    if (progress) this.subs.push(progress);
   }
 
   private async onMessage(raw: unknown): Promise<void> {
@@ -107,7 +112,8 @@ export class MetricsPanel implements vscode.Disposable {
     const p = this.session.current;
     const metrics = this.session.metrics;
     if (!p || !metrics) return;
-    const msg: HostToPage = { type: 'snapshot', snapshot: metrics.metricsSnapshot(), inFlight: inFlightRows(p) };
+    const snapshot = metrics.metricsSnapshot();
+    const msg: HostToPage = { type: 'snapshot', snapshot, inFlight: inFlightRows(p), cost: costView(snapshot) };
     void this.panel.webview.postMessage(msg);
   }
 
@@ -125,21 +131,6 @@ export class MetricsPanel implements vscode.Disposable {
     MetricsPanel.current?.dispose();
     MetricsPanel.current = new MetricsPanel(panel, session, extensionUri);
   }
-}
-
-export function inFlightRows(p: Pipeline): InFlightRow[] {
-  const first = p.config.stages[0]?.name;
-  return Object.values(p.state.tasks)
-    .filter((t) => t.status === 'working' || t.status === 'merging' || (t.status === 'queued' && t.stage !== first))
-    .sort((a, b) => a.seq - b.seq)
-    .map((t) => ({
-      id: t.id,
-      title: t.title,
-      status: t.status,
-      stage: t.stage,
-      agent: t.assigned_to,
-      since: Date.parse(t.history[t.history.length - 1]?.at ?? t.updated_at),
-    }));
 }
 
 export function metricsCommands({ session, extension }: CommandContext): Handlers {

@@ -15,10 +15,28 @@ export interface InFlightRow {
   agent: string | null;
   /** When the task entered its current status (ms since the epoch). */
   since: number;
+  /** What its agent does now (the current step), when it works and the leader said. */
+  step: string | null;
+  /** What its agent's attempt has cost so far ("$0.0123"), when known. */
+  cost: string | null;
+}
+
+/** The cost figures as the page shows them, written on the host side (`costView.ts`). */
+export interface CostView {
+  /** Every recorded attempt's cost: "$1.88". */
+  total: string;
+  /** "12k in · 480 out · 2.4k cache" */
+  tokens: string;
+  /** The merged tasks' cost divided among them, or "—" before the first merge. */
+  perMergedTask: string;
+  /** Each configured stage's cost, in stage order (then any other stage that spent). */
+  byStage: { stage: string; cost: string; tokens: string }[];
+  /** "2 model uses had no price" when some did, else null. */
+  note: string | null;
 }
 
 export type HostToPage =
-  | { type: 'snapshot'; snapshot: MetricsSnapshot; inFlight: InFlightRow[] }
+  | { type: 'snapshot'; snapshot: MetricsSnapshot; inFlight: InFlightRow[]; cost: CostView }
   | { type: 'reply'; requestId: number; ok: boolean; error?: string };
 
 export const pageToHostSchema = z.discriminatedUnion('type', [

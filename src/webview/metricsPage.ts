@@ -2,12 +2,12 @@
 // only the webview protocol's types and uPlot; it runs in the webview, never in Node.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { HostToPage, InFlightRow, PageToHost } from '../views/webviewProtocol';
+import type { CostView, HostToPage, InFlightRow, PageToHost } from '../views/webviewProtocol';
 import type { MetricsSnapshot } from '../engine/observability/metricsSnapshot';
 
 /**
- * The metrics panel's page. It draws what the host sends: five uPlot charts and a table of tasks in
- * flight, in the editor's theme colours (read from VS Code's CSS variables, redrawn when the theme
+ * The metrics panel's page. It draws what the host sends: five uPlot charts, what the agents cost
+ * (in total, per merged task, by stage) and a table of tasks in flight, in the editor's theme colours (read from VS Code's CSS variables, redrawn when the theme
  * changes). It keeps the last snapshot with setState, so it redraws at once when shown again.
  */
 interface VsCodeApi {
@@ -118,12 +118,16 @@ function render(msg: Extract<HostToPage, { type: 'snapshot' }>): void {
     ['Blocked', String(s.tasks.byStatus.blocked)],
     ['Modes', `${s.modes.orchestration} · ${s.modes.rollout}`],
   ];
+  // A snapshot kept by an older page (setState before a reload into a newer build) has no cost.
+  const cost = msg.cost as CostView | undefined;
+  if (cost) tiles.splice(2, 0, ['Total cost', cost.total], ['Per merged task', cost.perMergedTask]);
   for (const [k, v] of tiles) {
     const t = el('div', { class: 'tile' });
     t.append(el('span', { class: 'label' }, k), el('span', { class: 'value' }, v));
     header.append(t);
   }
   app.append(header);
+  if (cost) app.append(costSection(cost));
   const grid = el('div', { class: 'grid' });
   app.append(grid);
   const xs = s.series.map((p) => Math.round(p.t / 1000));
@@ -169,6 +173,25 @@ function render(msg: Extract<HostToPage, { type: 'snapshot' }>): void {
   vscode.postMessage({ type: 'drawn', charts: charts.length, rows: msg.inFlight.length });
 }
 
+function costSection(cost: CostView): HTMLElement {
+  const box = el('section', { class: 'cost', 'aria-label': 'Cost' });
+  box.append(el('h2', {}, `Cost: ${cost.total} (${cost.tokens})`));
+  if (cost.byStage.length) {
+    const t = el('table');
+    const head = el('tr');
+    for (const h of ['Stage', 'Cost', 'Tokens']) head.append(el('th', {}, h));
+    t.append(head);
+    for (const r of cost.byStage) {
+      const tr = el('tr');
+      tr.append(el('td', {}, r.stage), el('td', { class: 'num' }, r.cost), el('td', {}, r.tokens));
+      t.append(tr);
+    }
+    box.append(t);
+  } else box.append(el('p', { class: 'muted' }, 'No agent has reported any spending yet.'));
+  if (cost.note) box.append(el('p', { class: 'muted' }, cost.note));
+  return box;
+}
+
 function table(rows: InFlightRow[]): HTMLElement {
   const box = el('section', { class: 'inflight', 'aria-label': 'Tasks in flight' });
   box.append(el('h2', {}, `Tasks in flight (${rows.length})`));
@@ -178,7 +201,7 @@ function table(rows: InFlightRow[]): HTMLElement {
   }
   const t = el('table');
   const head = el('tr');
-  for (const h of ['Task', 'Title', 'Stage', 'Status', 'Agent', 'For']) head.append(el('th', {}, h));
+  for (const h of ['Task', 'Title', 'Stage', 'Status', 'Agent', 'For', 'Now', 'Cost']) head.append(el('th', {}, h));
   t.append(head);
   for (const r of rows) {
     const tr = el('tr');
@@ -197,6 +220,8 @@ function table(rows: InFlightRow[]): HTMLElement {
       el('td', { class: `status ${r.status}` }, r.status),
       el('td', {}, r.agent ?? '—'),
       el('td', {}, secs < 60 ? `${secs}s` : `${Math.floor(secs / 60)}m`),
+      el('td', { class: 'step' }, r.step ?? ''),
+      el('td', { class: 'num' }, r.cost ?? ''),
     );
     t.append(tr);
   }

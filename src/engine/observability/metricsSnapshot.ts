@@ -1,4 +1,4 @@
-import type { AgentStatus, RolloutMode, TaskStatus } from '../model/schema';
+import type { AgentStatus, RolloutMode, TaskStatus, UsageTotals } from '../model/schema';
 import type { LeaderInfo } from '../store/leaderLease';
 
 /**
@@ -30,6 +30,16 @@ export interface MetricsSnapshot {
   storeWarnings: string[];
   /** The most recent stage durations and handoff latencies, oldest first. */
   recent: { stages: DurationSample[]; handoffs: DurationSample[] };
+  /**
+   * Tokens and cost of every recorded attempt (the figures of `status --json`): in total, by stage,
+   * and of the merged tasks together; `unpriced` counts model uses that had no price.
+   */
+  usage: {
+    total: UsageTotals;
+    byStage: Record<string, UsageTotals>;
+    merged: { tasks: number; costUsd: number };
+    unpriced: number;
+  };
 }
 
 export interface MetricsCounters {

@@ -3,6 +3,7 @@ import { Emitter, type Disposable, type Event, type TypedEvents } from '../model
 import type { PipelineEventMap } from '../model/pipelineEvents';
 import type { PipelineConfig, PipelineState } from '../model/schema';
 import type { LeaderInfo } from '../store/leaderLease';
+import { usageSummary } from '../usage/usageSummary';
 import { MetricsLedger } from './metricsLedger';
 import type { MetricsSnapshot } from './metricsSnapshot';
 import { leaderUptimeSeconds, PrometheusMetrics } from './prometheusMetrics';
@@ -96,6 +97,7 @@ export class PipelineMetrics implements Disposable {
     const now = this.now();
     const l = this.ledger;
     const leader = this.source.leader;
+    const u = usageSummary(this.source.state);
     return {
       at: now,
       intervalMs: l.series.intervalMs,
@@ -110,6 +112,7 @@ export class PipelineMetrics implements Disposable {
       leader: leader ? { ...leader, uptimeSeconds: leaderUptimeSeconds(leader, now) } : null,
       storeWarnings: [...this.source.storeWarnings],
       recent: l.recent(),
+      usage: { total: u.total, byStage: u.byStage, merged: u.merged, unpriced: u.unpriced },
     };
   }
 

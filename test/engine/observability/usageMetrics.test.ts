@@ -160,6 +160,12 @@ void test('tokens, cost and paused agents on /metrics: leader, follower and a re
     assert.equal(taskTotal, 1.875);
     assert.equal(metric(samples, 'pipeline_agent_cost_usd_total'), taskTotal);
 
+    // The metrics panel's snapshot (and /snapshot.json) carries the same totals.
+    const snap = metrics.metricsSnapshot();
+    assert.deepEqual(snap.usage.total, report.usage.total);
+    assert.deepEqual(snap.usage.byStage, report.usage.byStage);
+    assert.equal(snap.usage.unpriced, 1);
+
     // A window that follows reads the same records from the journal.
     const caughtUp = async () => {
       try {
