@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { AgentPipelineApi } from '../../../src/extension';
 import { labelOf, openPipeline, pipelineApi, tooltipOf, waitFor } from './extensionUnderTest';
 import type { TestApi } from './harness';
+import { clockTime } from '../../../src/views/timeText';
 
 /** The scripted agents every later test runs with: one per role of the default stages. */
 export const AGENTS = [
@@ -136,6 +137,37 @@ export function treeTests(t: TestApi): void {
         assert.deepEqual(item.command?.arguments, ['tester']);
       } finally {
         changes.dispose();
+      }
+    });
+
+    t.it('a paused agent shows when it resumes in the Agents tree, and its status again once resumed', async () => {
+      const api = await pipelineApi();
+      const p = await openPipeline();
+      // Pausing is the leader's to record (the monitor does it when a CLI meets its limit).
+      await p.lead();
+      try {
+        const until = new Date(Date.now() + 3_600_000).toISOString();
+        const pause = p.newBatch();
+        pause.agentEvent('tester', { type: 'pause', until, reason: 'usage limit reached' });
+        await p.commit(pause);
+        const expected = `tester · paused until ${clockTime(until)}`;
+        await waitFor(
+          () => api.agents.getTreeItem('tester').description === expected,
+          () =>
+            `the Agents tree to show "${expected}" (it shows "${String(api.agents.getTreeItem('tester').description)}")`,
+        );
+        const item = api.agents.getTreeItem('tester');
+        assert.match(tooltipOf(item) ?? '', /^paused until \d\d:\d\d: usage limit reached$/m);
+        assert.equal(item.contextValue, 'agent.paused');
+        const resume = p.newBatch();
+        resume.agentEvent('tester', { type: 'resume' });
+        await p.commit(resume);
+        await waitFor(
+          () => api.agents.getTreeItem('tester').description === 'tester · idle',
+          'the resumed agent to show idle again',
+        );
+      } finally {
+        await p.follow();
       }
     });
 
