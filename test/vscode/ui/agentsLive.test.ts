@@ -112,11 +112,30 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         const parked = treeRows(agents, working.paused);
         await parked.filter({ hasText: 'paused until' }).waitFor({ timeout: 30_000 });
         assert.match(await parked.innerText(), /tester · paused until \d\d:\d\d/);
+        // The side bar is narrow by default; widened, the step and the cost fit beside the name.
+        const bar = await page.locator('.part.sidebar').boundingBox();
+        if (bar) {
+          const x = bar.x + bar.width - 1;
+          const y = bar.y + bar.height / 2;
+          await page.mouse.move(x, y);
+          await page.mouse.down();
+          await page.mouse.move(x + 320, y, { steps: 8 });
+          await page.mouse.up();
+          // Away from the sash and the view's title bar, whose hovers would cover the trees.
+          await page.mouse.move(bar.x + bar.width + 400, bar.y + bar.height - 40);
+        }
+        await busy.filter({ hasText: 'Bash: npm test' }).waitFor();
         t.diagnostic(`screenshot: ${await screenshot(page, 'ui-agents-live')}`);
 
         // The agent at work finishes; its attempt's cost is recorded and the panel shows it.
         await writeFile(gate, '');
-        await until('TASK-001 merged', 180_000, () => leader.state.tasks['TASK-001']?.status === 'done' || undefined);
+        // Its spending is recorded once its command has ended, which may be just after the merge.
+        await until(
+          'TASK-001 merged and its spending recorded',
+          180_000,
+          () =>
+            (leader.state.tasks['TASK-001']?.status === 'done' && leader.state.tasks['TASK-001'].usage) || undefined,
+        );
         const cost = leader.state.tasks['TASK-001']!.usage!.costUsd;
         assert.ok(cost > 0, 'the attempt had a cost');
         await clearNotifications(page);
