@@ -3,6 +3,8 @@ import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';
 import { registerInit } from './initCommand';
 import { registerMetricsCommand } from './metricsCommand';
+import { registerNextCommand } from './nextCommand';
+import { registerPilotCommands } from './pilotCommand';
 import { registerRepairCommand } from './repairCommand';
 import { EXIT, reportError } from './output';
 import { registerRunCommand } from './runCommand';
@@ -23,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
   registerAgentCommands(program);
   registerTaskCommands(program);
   registerStatusCommands(program);
+  registerNextCommand(program);
+  registerPilotCommands(program);
   registerRunCommand(program);
   registerMetricsCommand(program);
   registerRepairCommand(program);

@@ -4,6 +4,7 @@ import { PipelineError } from '../engine/errors';
 import { importFile } from '../engine/import/taskImport';
 import { PRIORITIES, type Priority, type Task } from '../engine/model/schema';
 import { registerTaskExport } from './exportCommand';
+import { registerTaskEditing } from './taskEditCommands';
 import { withPipeline } from './openPipeline';
 import { printJson, println, splitList, table } from './output';
 
@@ -151,6 +152,7 @@ export function registerTaskCommands(program: Command): void {
     });
 
   registerTaskExport(task);
+  registerTaskEditing(task);
 
   const simple = (
     name: string,

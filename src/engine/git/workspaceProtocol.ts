@@ -5,7 +5,15 @@ import { z } from 'zod';
  * names one WorkspacePort method and its arguments; the reply carries the result or the error's
  * code, message and details, so a PipelineError crosses the process boundary intact.
  */
-export const WORKSPACE_METHODS = ['repair', 'prepare', 'commitAll', 'priorWork', 'ensureBranch', 'merge'] as const;
+export const WORKSPACE_METHODS = [
+  'repair',
+  'prepare',
+  'commitAll',
+  'priorWork',
+  'ensureBranch',
+  'merge',
+  'deleteMergedBranch',
+] as const;
 export type WorkspaceMethod = (typeof WORKSPACE_METHODS)[number];
 
 export const workspaceRequestSchema = z.strictObject({

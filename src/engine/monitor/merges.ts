@@ -1,3 +1,4 @@
+import { cleanUpMergedBranch } from './mergedBranchCleanup';
 import { errText, type MonitorContext } from './monitorContext';
 
 /**
@@ -39,6 +40,7 @@ export async function merge(ctx: MonitorContext, taskId: string): Promise<void> 
       conflicts: r.merged ? [] : r.conflicts,
       durationMs: ctx.now() - started,
     });
+    if (r.merged) await cleanUpMergedBranch(ctx, taskId, into);
   } catch (e) {
     ctx.warn(`merging ${taskId} failed: ${errText(e)}`, taskId);
     const t = p.state.tasks[taskId];
