@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../engine/atomicFile';
+import { writeFileAtomic } from '../engine/store/fsUtil';
 import { PipelineError } from '../engine/errors';
 import { exportTaskMaster, mergeIntoTasksFile } from '../engine/import/taskMasterExport';
 import { withPipeline } from './openPipeline';

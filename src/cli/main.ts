@@ -1,6 +1,9 @@
+// src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
+// facade. Main file: this one. It never imports `vscode`.
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './agentCommands';
 import { registerDemo } from './demo';
+import { registerDoctorCommand } from './doctorCommand';
 import { registerInit } from './initCommand';
 import { registerMetricsCommand } from './metricsCommand';
 import { registerNextCommand } from './nextCommand';
@@ -30,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRunCommand(program);
   registerMetricsCommand(program);
   registerRepairCommand(program);
+  registerDoctorCommand(program);
   registerDemo(program);
   try {
     await program.parseAsync(argv);

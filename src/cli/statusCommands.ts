@@ -4,6 +4,7 @@ import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
 import { homeWarnings } from '../engine/home/pipelineHome';
 import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
+import { checkAgents } from '../engine/agents/cli/doctor';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
 
@@ -79,7 +80,10 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
-        const r = p.rolloutCheck(await gitFactsOf(p));
+        const r = p.rolloutCheck(
+          await gitFactsOf(p),
+          await checkAgents(Object.values(p.state.agents), { permissions: p.config.agentCli }),
+        );
         if (o.json) printJson(r);
         else {
           println(

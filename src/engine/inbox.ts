@@ -4,9 +4,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { writeFileAtomic } from './atomicFile';
+import { fileTimestamp, writeFileAtomic } from './store/fsUtil';
 import { PipelineError, isPipelineError, type PipelineErrorCode } from './errors';
-import { fileTimestamp } from './store/fsUtil';
 import type { Disposable } from './model/events';
 
 /**

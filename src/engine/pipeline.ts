@@ -1,3 +1,7 @@
+// src/engine/ — the engine: everything the pipeline does, for the CLI, the extension and the tests alike.
+// This file is its facade. The engine never imports `vscode` (a lint rule keeps it so); its rooms are
+// model/ (the state), home/, store/, scheduler/, monitor/, ports/, git/, agents/, import/, rollout/,
+// observability/, each described by its main file.
 import { writeFile } from 'node:fs/promises';
 import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';
@@ -7,7 +11,7 @@ import { InboxRequestWithdrawn, sendInboxRequest } from './inbox';
 import { Leadership, notLeaderError } from './leadership';
 import { findHome, type PipelineHome } from './home/pipelineHome';
 import type { PipelineEventMap } from './model/pipelineEvents';
-import { rolloutCheck, type GitFacts, type RolloutCheckResult } from './rollout/rolloutCheck';
+import { rolloutCheck, type GitFacts, type RolloutCheckResult, type RolloutFacts } from './rollout/rolloutCheck';
 import {
   type Agent,
   type PipelineConfig,
@@ -215,8 +219,14 @@ export class Pipeline implements Disposable, MutationHost {
     return statusReport(this.store.state, this.config, this.leader, this.store.warnings);
   }
 
-  rolloutCheck(git: GitFacts | null): RolloutCheckResult {
-    return rolloutCheck({ state: this.store.state, config: this.config, storeWarnings: this.store.warnings, git });
+  rolloutCheck(git: GitFacts | null, agents: RolloutFacts['agents'] = null): RolloutCheckResult {
+    return rolloutCheck({
+      state: this.store.state,
+      config: this.config,
+      storeWarnings: this.store.warnings,
+      git,
+      agents,
+    });
   }
 
   /** The task that would enter the pipeline next and why, or what holds back the best candidates (`pipeline next`). */

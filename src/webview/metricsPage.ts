@@ -1,3 +1,5 @@
+// src/webview/ — the metrics panel's page, a browser bundle (media/out/). Main file: this one. It imports
+// only the webview protocol's types and uPlot; it runs in the webview, never in Node.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { HostToPage, InFlightRow, PageToHost } from '../views/webviewProtocol';

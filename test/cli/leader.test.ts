@@ -40,9 +40,11 @@ test('while pipeline run leads, task add from another process is forwarded throu
         'Invalid agent id',
       );
       // Other mutations go the same way.
-      await ok(dir, 'agent', 'add', 'arch', '--role', 'architect', '--command', 'scripted');
+      // The switch comes first: once an agent exists it takes TASK-001 at once, and a switch to
+      // shadow with work in progress is refused without --force (tested in statusRollout).
       await ok(dir, 'mode', 'rollout', 'shadow');
       await run.waitFor(/rollout mode production → shadow/);
+      await ok(dir, 'agent', 'add', 'arch', '--role', 'architect', '--command', 'scripted');
       await ok(dir, 'task', 'block', 'TASK-001', 'hold on');
       const after = await status(dir);
       assert.equal(after.mode, 'shadow');

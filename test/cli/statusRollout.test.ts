@@ -184,3 +184,27 @@ test('output into a pipe whose reader has gone (`pipeline status | head -1`) end
     }
   });
 });
+
+test('doctor and rollout check: an agent whose CLI is not installed is named with the fix; exit 3', async () => {
+  await withRepo({ preset: 'scripted' }, async ({ dir }) => {
+    await ok(dir, 'agent', 'add', 'architect-2', '--role', 'architect', '--command', 'claude');
+    // A PATH without the agent CLIs: only node and git.
+    const env = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+    const d = await cli(dir, ['doctor'], { env });
+    assert.equal(d.code, 3, shown(d));
+    mentions(
+      d.stdout,
+      'architect-2 (claude): PROBLEM',
+      'FAIL claude is not installed (not found on PATH): install `npm install -g @anthropic-ai/claude-code`',
+      'architect (scripted): ok',
+    );
+    const r = await cli(dir, ['rollout', 'check'], { env });
+    assert.equal(r.code, 3, shown(r));
+    mentions(
+      r.stdout,
+      'production: NOT HEALTHY',
+      'FAIL agent architect-2: claude is not installed',
+      'ok   agent architect can run',
+    );
+  });
+});

@@ -1,3 +1,6 @@
+// src/engine/agents/ — agents as processes: task files and completion markers, command templates and
+// presets, the process and tmux runners, stage checks; cli/ has one adapter per agent CLI. Main file: this
+// one. It imports the model, the ports and ../errors.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';

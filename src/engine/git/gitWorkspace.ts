@@ -1,3 +1,6 @@
+// src/engine/git/ — git for the pipeline: worktrees, task branches, merges by compare-and-swap, repair,
+// the per-repository lock. Main file: this one (the WorkspacePort on real git). It imports the model, the
+// ports and the agents' task-file names; nothing above it.
 import type { PriorWork } from '../agents/taskFile';
 import { taskBranch } from '../model/ids';
 import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';

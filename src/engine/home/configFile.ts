@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { PipelineError } from '../errors';
 import { describeJsonSyntaxError, formatJsonPath, placeOfPath, stripByteOrderMark } from '../import/jsonLocation';
 import { configSchema, describeZodError, type PipelineConfig } from '../model/schema';
-import { writeFileAtomic } from '../atomicFile';
+import { writeFileAtomic } from '../store/fsUtil';
 
 /**
  * Reading and writing `.pipeline/config.json`. The file is edited by people, so every problem is

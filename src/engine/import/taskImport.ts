@@ -1,3 +1,5 @@
+// src/engine/import/ — tasks from other tools and back: the seed's state JSON and Task Master files,
+// with error places in the file. Main file: this one. It imports only the model and ../errors.
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';

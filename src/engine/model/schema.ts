@@ -1,3 +1,6 @@
+// src/engine/model/ — the state model: schemas, journal records and their reducer, batches, the codec and
+// its migrations, the task, attempt and agent lifecycles, ids, events. Main file: this one. It imports only
+// zod, ../errors and (types only) ../store; the rest of the engine builds on it.
 import { z } from 'zod';
 import { NAME_PATTERN, TASK_ID_PATTERN } from './ids';
 

@@ -1,3 +1,6 @@
+// src/engine/ports/ — what the monitor needs from the world, as narrow interfaces: WorkspacePort (git),
+// AgentRunner (processes), CheckRunner (stage checks). Main file: this one. Real adapters live in git/ and
+// agents/; in-memory twins in test/support/twins/; both pass the suites in test/engine/ports/.
 import type { PriorWork } from '../agents/taskFile';
 
 /**

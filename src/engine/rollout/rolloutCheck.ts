@@ -1,3 +1,5 @@
+// src/engine/rollout/ — `pipeline rollout check`: is the pipeline ready for the next rollout mode. Main
+// file: this one. It imports the model, and git facts gathered by rolloutGitFacts.ts.
 import type { PipelineConfig, PipelineState, RolloutMode } from '../model/schema';
 
 /**
@@ -19,6 +21,8 @@ export interface RolloutFacts {
   /** What store recovery reported (truncated or corrupt files moved aside). */
   storeWarnings: readonly string[];
   git: GitFacts | null;
+  /** `pipeline doctor`'s findings per agent (null: not checked). */
+  agents?: readonly { agent: string; problems: readonly string[] }[] | null;
 }
 
 export interface RolloutCheckResult {
@@ -47,6 +51,9 @@ export function rolloutCheck(f: RolloutFacts): RolloutCheckResult {
       `stage ${s.name} has ${n} ${s.role} agent(s)`,
       `stage ${s.name} has no ${s.role} agent: add one with \`pipeline agent add <id> --role ${s.role} --command <preset>\``,
     );
+  }
+  for (const a of f.agents ?? []) {
+    check(a.problems.length === 0, `agent ${a.agent} can run`, `agent ${a.agent}: ${a.problems.join('; ')}`);
   }
   check(
     f.storeWarnings.length === 0,

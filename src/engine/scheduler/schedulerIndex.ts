@@ -1,3 +1,5 @@
+// src/engine/scheduler/ — deciding who works on what: the prerequisite graph, ready queues, path claims and
+// the orchestration strategies. Main file: this one. It imports only the model and ../errors: no I/O.
 import { PipelineError } from '../errors';
 import type { Agent, PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
 import { AgentPool } from './agentPool';

@@ -1,3 +1,6 @@
+// src/engine/store/ — durable state: the checksummed journal, snapshots, recovery and salvage, the leader
+// lease with its fencing epochs. Main file: this one. It imports only ../errors and the model's events; it
+// knows nothing of tasks beyond the codec it is given.
 import { mkdir, open, readFile, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
