@@ -21,8 +21,12 @@ export function registerPilotCommands(program: Command): void {
       await withPipeline('follow', 'pipeline pilot promote', async (p) => {
         const { pilotBranch, targetBranch } = p.config;
         const repo = await GitRepo.open(p.home.root);
+        // The pipeline's record names the tasks whose merges were fast-forwards (no merge message).
+        const merged = Object.values(p.state.tasks).flatMap((t) =>
+          t.merged_commit ? [{ id: t.id, commit: t.merged_commit }] : [],
+        );
         if (o.dryRun) {
-          const plan = await planPromotion(repo, pilotBranch, targetBranch);
+          const plan = await planPromotion(repo, pilotBranch, targetBranch, merged);
           if (o.json) return printJson({ ...plan, dryRun: true });
           if (plan.commits === 0)
             return println(`Nothing to promote: ${targetBranch} has everything ${pilotBranch} has.`);
@@ -33,7 +37,7 @@ export function registerPilotCommands(program: Command): void {
             println(`It would conflict in ${plan.conflicts.length} file(s): ${plan.conflicts.join(', ')}.`);
           return;
         }
-        const r = await promoteBranch(repo, pilotBranch, targetBranch);
+        const r = await promoteBranch(repo, pilotBranch, targetBranch, merged);
         if (o.json) return printJson(r);
         if (!r.promoted) return println(`Nothing to promote: ${targetBranch} has everything ${pilotBranch} has.`);
         println(

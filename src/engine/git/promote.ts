@@ -21,7 +21,10 @@ export interface PromotionPlan {
   readonly into: string;
   /** The commits on `source` that `into` lacks (0: nothing to promote). */
   readonly commits: number;
-  /** Tasks whose merges are among those commits, from their merge messages, in merge order. */
+  /**
+   * Tasks whose merges are among those commits, in merge order: named by a merge message, or by the
+   * commit the pipeline recorded as the task's merge (a fast-forward merge leaves no message).
+   */
   readonly tasks: readonly string[];
   /** Files that would conflict (empty when the merge is clean). */
   readonly conflicts: readonly string[];
@@ -33,34 +36,62 @@ export interface PromotionResult extends PromotionPlan {
   readonly promoted: boolean;
 }
 
-/** What promoting `source` into `into` would do, touching nothing. */
-export async function planPromotion(repo: GitRepo, source: string, into: string): Promise<PromotionPlan> {
+/** A task as the pipeline recorded its merge: the commit its branch was merged as. */
+export interface MergedTask {
+  readonly id: string;
+  readonly commit: string;
+}
+
+/**
+ * What promoting `source` into `into` would do, touching nothing. `merged` (the pipeline's record of
+ * merged tasks) names the tasks whose merges were fast-forwards.
+ */
+export async function planPromotion(
+  repo: GitRepo,
+  source: string,
+  into: string,
+  merged: readonly MergedTask[] = [],
+): Promise<PromotionPlan> {
   assertBranchName(source, 'pilot branch');
   assertBranchName(into, 'target branch');
   const theirs = await requireBranch(repo, source, 'pilot branch');
   const ours = await requireBranch(repo, into, 'target branch');
-  const subjects = (await repo.read(['log', '--format=%s', '--reverse', `${ours}..${theirs}`]))
+  const commits = (await repo.read(['log', '--format=%H %s', '--reverse', `${ours}..${theirs}`]))
     .split('\n')
     .filter((l) => l !== '');
+  const byCommit = new Map<string, string[]>();
+  for (const t of merged) byCommit.set(t.commit, [...(byCommit.get(t.commit) ?? []), t.id]);
   const tasks: string[] = [];
-  for (const s of subjects) {
+  const name = (id: string) => {
+    if (!tasks.includes(id)) tasks.push(id);
+  };
+  for (const line of commits) {
+    const sp = line.indexOf(' ');
+    const sha = sp < 0 ? line : line.slice(0, sp);
+    const subject = sp < 0 ? '' : line.slice(sp + 1);
     // The monitor's merge messages: "Merge pipeline/TASK-001: TASK-001 <title>".
-    const m = /^Merge pipeline\/([A-Z][A-Z0-9]{0,15}-[0-9.]+): /.exec(s);
-    if (m?.[1] && !tasks.includes(m[1])) tasks.push(m[1]);
+    const m = /^Merge pipeline\/([A-Z][A-Z0-9]{0,15}-[0-9.]+): /.exec(subject);
+    if (m?.[1]) name(m[1]);
+    for (const id of byCommit.get(sha) ?? []) name(id);
   }
-  if (subjects.length === 0) return { source, into, commits: 0, tasks, conflicts: [] };
+  if (commits.length === 0) return { source, into, commits: 0, tasks, conflicts: [] };
   const dry = await dryRunMerge(repo, source, into);
-  return { source, into, commits: subjects.length, tasks, conflicts: dry.conflicts };
+  return { source, into, commits: commits.length, tasks, conflicts: dry.conflicts };
 }
 
 /**
  * Promotes `source` into `into`: the plan (a dry run), then the merge as mergeTask does it. Throws
  * MergeConflictError, changing nothing, when the branches conflict.
  */
-export async function promoteBranch(repo: GitRepo, source: string, into: string): Promise<PromotionResult> {
+export async function promoteBranch(
+  repo: GitRepo,
+  source: string,
+  into: string,
+  merged: readonly MergedTask[] = [],
+): Promise<PromotionResult> {
   const conflictFix = `Bring ${source} up to date with ${into} first: merge ${into} into ${source} in a worktree (git switch ${source} && git merge ${into}), resolve the files and commit, then promote again.`;
   return repo.exclusive(async () => {
-    const plan = await planPromotion(repo, source, into);
+    const plan = await planPromotion(repo, source, into, merged);
     if (plan.commits === 0) return { ...plan, sha: await requireBranch(repo, into, 'target branch'), promoted: false };
     if (plan.conflicts.length > 0) throw new MergeConflictError(source, into, plan.conflicts, conflictFix);
     const named =

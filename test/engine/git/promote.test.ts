@@ -74,6 +74,32 @@ void test('promote when main has not moved is still a merge commit, never a fast
   }
 });
 
+void test('tasks merged by fast-forward (no merge message) are named from the record of their merges', async () => {
+  const f = await fixture();
+  try {
+    // The monitor fast-forwards the pilot branch when it has not moved: only the task's own commits.
+    await git(f.dir, 'branch', PILOT, 'main');
+    const one = await commitOnBranch(f.dir, PILOT, { 'one.txt': '1\n' }, 'design the parser');
+    const two = await commitOnBranch(f.dir, PILOT, { 'two.txt': '2\n' }, 'write the formatter');
+    const merged = [
+      { id: 'TASK-002', commit: two },
+      { id: 'TASK-001', commit: one },
+      // Merged into main long ago, or somewhere else: not part of this promotion.
+      { id: 'TASK-000', commit: await git(f.dir, 'rev-parse', 'main') },
+    ];
+    assert.deepEqual((await planPromotion(f.repo, PILOT, 'main')).tasks, [], 'the messages alone name no task');
+    const plan = await planPromotion(f.repo, PILOT, 'main', merged);
+    assert.deepEqual([plan.commits, plan.tasks], [2, ['TASK-001', 'TASK-002']], 'in merge order');
+    const r = await promoteBranch(f.repo, PILOT, 'main', merged);
+    assert.equal(
+      await git(f.dir, 'log', '-1', '--format=%s', r.sha),
+      'Promote pipeline/pilot into main: TASK-001, TASK-002',
+    );
+  } finally {
+    await f.cleanup();
+  }
+});
+
 void test('a conflict changes nothing and names the files; the plan says so beforehand', async () => {
   const f = await fixture();
   try {
