@@ -45,13 +45,43 @@ async function changesOf(o: EditOptions): Promise<TaskEdit> {
   const changes: TaskEdit = {};
   if (o.title !== undefined) changes.title = o.title;
   if (o.description !== undefined) changes.description = o.description;
-  if (o.descriptionFile !== undefined) changes.description = await readFile(o.descriptionFile, 'utf8');
+  if (o.descriptionFile !== undefined) changes.description = await readDescription(o.descriptionFile);
   if (o.priority !== undefined) changes.priority = parsePriority(o.priority);
-  if (o.paths !== undefined) changes.paths = splitList(o.paths);
+  if (o.paths !== undefined) changes.paths = splitList(o.paths).map(relativePath);
   if (o.labels !== undefined) changes.labels = splitList(o.labels);
   if (o.dependsOn !== undefined)
     changes.prerequisites = splitList(o.dependsOn).map((id) => assertTaskId(id, '--depends-on'));
   return changes;
+}
+
+async function readDescription(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PipelineError(
+      'usage',
+      `Cannot read the description file: ${code === 'ENOENT' ? 'there is no such file' : (e as Error).message}.`,
+      {
+        file,
+        where: '--description-file',
+        fix: 'Give the path of a readable text file, or the text itself with --description.',
+      },
+    );
+  }
+}
+
+/**
+ * A task's paths are globs relative to the repository root, as the agents' worktrees see it: a path
+ * from the root of the file system, or one that climbs out of the repository, can match nothing there.
+ */
+function relativePath(glob: string): string {
+  if (glob.startsWith('/') || /^[A-Za-z]:[\\/]/.test(glob) || glob.split(/[\\/]/).includes('..'))
+    throw new PipelineError('usage', `The path ${JSON.stringify(glob)} is not inside the repository.`, {
+      where: '--paths',
+      fix: 'Give globs relative to the repository root, such as src/api/** (without a leading / or ..).',
+    });
+  return glob;
 }
 
 function describeChange(field: string, value: unknown): string {
