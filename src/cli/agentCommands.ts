@@ -5,7 +5,7 @@ import { Worktrees } from '../engine/git/worktrees';
 import { worktreeRootOf } from '../engine/home/pipelineHome';
 import type { Pipeline } from '../engine/pipeline';
 import { withPipeline } from './openPipeline';
-import { printJson, println, table } from './output';
+import { printJson, println, printable, table } from './output';
 
 export function registerAgentCommands(program: Command): void {
   const agent = program.command('agent').description('manage the agents');
@@ -21,7 +21,7 @@ export function registerAgentCommands(program: Command): void {
     .action(async (id: string, o: { role: string; command: string }) => {
       await withPipeline('auto', 'pipeline agent add', async (p) => {
         const a = await p.addAgent({ id, role: o.role, command: o.command });
-        println(`Added agent ${a.id} (${a.role}): ${a.command}`);
+        println(`Added agent ${a.id} (${a.role}): ${printable(a.command)}`);
       });
     });
 

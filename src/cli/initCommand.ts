@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { PRESETS } from '../engine/agents/commandTemplate';
+import { PipelineError } from '../engine/errors';
 import { initPipelineAt } from '../engine/home/pipelineInit';
 import { withPipeline } from './openPipeline';
 import { println } from './output';
@@ -13,7 +15,13 @@ export function registerInit(program: Command): void {
       'also add one agent per role running this preset (claude, codex, gemini, aider, scripted)',
     )
     .action(async (o: { target?: string; preset?: string }) => {
-      const { home, target } = await initPipelineAt(process.cwd(), o.target ? { target: o.target } : {});
+      // Checked before anything is written, so a typo leaves no half-initialised pipeline behind.
+      if (o.preset !== undefined && !Object.hasOwn(PRESETS, o.preset))
+        throw new PipelineError('usage', `Unknown preset ${JSON.stringify(o.preset)}.`, {
+          where: '--preset',
+          fix: `Use one of ${Object.keys(PRESETS).join(', ')}; or leave --preset out and add agents with a command template: \`pipeline agent add <id> --role <role> --command '<template>'\`.`,
+        });
+      const { home, target } = await initPipelineAt(process.cwd(), o.target !== undefined ? { target: o.target } : {});
       println(`Initialised a pipeline in ${home.dir} (target branch ${target}).`);
       if (o.preset) {
         const preset = o.preset;

@@ -9,7 +9,7 @@ import { registerMetricsCommand } from './metricsCommand';
 import { registerNextCommand } from './nextCommand';
 import { registerPilotCommands } from './pilotCommand';
 import { registerRepairCommand } from './repairCommand';
-import { EXIT, reportError } from './output';
+import { EXIT, printable, reportError } from './output';
 import { registerRunCommand } from './runCommand';
 import { registerStatusCommands } from './statusCommands';
 import { registerTaskCommands } from './taskCommands';
@@ -23,7 +23,8 @@ export async function main(argv: string[]): Promise<number> {
     .description('Run a team of AI coding agents on one git repository as a pipeline.')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Commander repeats arguments in its messages ("unknown option '…'"): shown, never obeyed.
+    .configureOutput({ writeErr: (s) => process.stderr.write(printable(s, { multiline: true })) });
   registerInit(program);
   registerAgentCommands(program);
   registerTaskCommands(program);

@@ -1,15 +1,19 @@
 import type { Disposable } from '../engine/model/events';
 import type { Pipeline } from '../engine/pipeline';
+import { jsonText, printable } from './output';
 
 /**
  * Prints the pipeline's progress as it happens: which agent took which task, each stage
  * transition, retries, checks, merges. With `json`, one event per line for scripts and log shippers.
+ * Each line is one line: titles, reasons and messages from users and agents are shown with
+ * `printable`, their control characters and line breaks visible, never obeyed by the terminal.
  */
 export function printProgress(
   p: Pipeline,
   json: boolean,
-  write: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+  writeLine: (line: string) => void = (l) => process.stdout.write(l + '\n'),
 ): Disposable {
+  const write = json ? writeLine : (l: string) => writeLine(printable(l));
   const t0 = Date.now();
   const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
   if (json) {
@@ -18,7 +22,7 @@ export function printProgress(
       // A transition's own `event` (what happened to the task) would overwrite the event's name.
       const { event: transition, ...rest } = summarise(e.payload);
       write(
-        JSON.stringify({
+        jsonText({
           at: new Date().toISOString(),
           event: e.type,
           ...rest,
@@ -34,7 +38,8 @@ export function printProgress(
         case 'ready':
           return write(`${stamp()} ${after.id} queued for ${after.stage} (prerequisites merged)`);
         case 'assign':
-          return write(`${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${event.attempt})`);
+          // The attempt at this stage (what the retry limit counts), not the task's attempts overall.
+          return write(`${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${after.failures + 1})`);
         case 'complete':
           return write(
             `${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`,
@@ -65,7 +70,13 @@ export function printProgress(
     p.events.on('pipeline:decision', (e) => {
       if (e.shadow) write(`${stamp()} shadow: ${e.text}`);
     }),
-    p.events.on('mode:orchestration', (e) => write(`${stamp()} orchestration mode ${e.from} → ${e.to}`)),
+    p.events.on('mode:orchestration', (e) =>
+      write(
+        e.from === e.to
+          ? `${stamp()} pending orchestration switch cancelled: staying in ${e.to} mode`
+          : `${stamp()} orchestration mode ${e.from} → ${e.to}`,
+      ),
+    ),
     p.events.on('mode:rollout', (e) => write(`${stamp()} rollout mode ${e.from} → ${e.to}`)),
     p.events.on('monitor:warning', (e) => write(`${stamp()} warning: ${e.message}`)),
     p.events.on('monitor:info', (e) => write(`${stamp()} ${e.message}`)),

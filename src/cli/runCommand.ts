@@ -4,7 +4,7 @@ import { startObservability } from '../engine/observability/observability';
 import { Pipeline } from '../engine/pipeline';
 import { parsePort } from './metricsCommand';
 import { withPipeline } from './openPipeline';
-import { EXIT, println } from './output';
+import { EXIT, println, printable } from './output';
 import { printProgress } from './progressPrinter';
 import { createMonitor, type RunnerKind } from './runtime';
 
@@ -21,7 +21,10 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description('run the pipeline (the monitor) until interrupted, or with --until-idle until nothing is left to do')
     .option('--dry', 'print what the scheduler would do now, and do nothing')
-    .option('--until-idle', 'exit when idle: 0 when every task is completed, 1 when some are blocked or cannot go on')
+    .option(
+      '--until-idle',
+      'exit when idle: 0 when every task is completed, 1 when some are blocked or cannot go on (in shadow mode: 0 once every decision is recorded)',
+    )
     .option('--json', 'print events as JSON lines')
     .option(
       '--runner <kind>',
@@ -51,10 +54,10 @@ async function dryRun(): Promise<void> {
     const r = p.dryRun();
     println(`${p.state.orchestration_mode} mode, ${p.state.mode} rollout:`);
     if (r.lines.length === 0) println('  nothing to do now');
-    for (const l of r.lines) println(`  ${l}`);
+    for (const l of r.lines) println(`  ${printable(l)}`);
     for (const t of Object.values(p.state.tasks)) {
       if (t.status === 'queued' && !r.plan.assignments.some((a) => a.taskId === t.id))
-        println(`  ${p.scheduler.explain(t.id, p.state, Date.now())}`);
+        println(`  ${printable(p.scheduler.explain(t.id, p.state, Date.now()))}`);
     }
   });
 }
@@ -88,6 +91,11 @@ export async function runMonitor(
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // Shadow mode runs nothing: what this run decided is all it does, and what it reports at the end.
+  let shadowDecisions = 0;
+  const decided = p.events.on('pipeline:decision', (e) => {
+    if (e.shadow) shadowDecisions++;
+  });
   const lost = p.events.on('leader:lost', (e) => {
     lostTo = e.leader ? `${e.leader.label} (pid ${e.leader.pid} on ${e.leader.host}, epoch ${e.leader.epoch})` : null;
     wake();
@@ -110,14 +118,25 @@ export async function runMonitor(
       if (!json) println('Stopping: agents are stopped and their tasks requeued.');
       return interrupted ? 130 : EXIT.error;
     }
+    if (p.state.mode === 'shadow') {
+      // Idle in shadow mode means every decision is recorded: the run did what it is for.
+      if (!json)
+        println(
+          `Idle (shadow mode): recorded ${shadowDecisions} decision(s) in this run (${p.state.decisions.length} in all); nothing ran and no git state changed.`,
+        );
+      return EXIT.ok;
+    }
     const ok = r.blocked.length === 0 && r.waiting.length === 0;
     if (!json) {
       println(
-        `Idle: ${r.done} task(s) completed${r.blocked.length ? `, blocked: ${r.blocked.join(', ')}` : ''}${r.waiting.length ? `, cannot go on: ${r.waiting.map((id) => `${id} (${p.scheduler.explain(id, p.state, Date.now())})`).join(', ')}` : ''}.`,
+        `Idle: ${r.done} task(s) completed${r.blocked.length ? `; blocked: ${r.blocked.join(', ')}` : ''}${r.waiting.length ? `; cannot go on: ${r.waiting.join(', ')}` : ''}.`,
       );
+      // Each reason on a line of its own: it is a sentence of its own, with parentheses of its own.
+      for (const id of r.waiting) println(`  ${printable(p.scheduler.explain(id, p.state, Date.now()))}`);
     }
     return ok ? EXIT.ok : EXIT.error;
   } finally {
+    decided.dispose();
     lost.dispose();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -50,6 +50,8 @@ export function registerStatusCommands(program: Command): void {
       await withPipeline('auto', 'pipeline mode orchestration', async (p) => {
         const r = await p.setOrchestrationMode(m, { drain: o.drain ?? false, force: o.force ?? false });
         if (r.outcome === 'unchanged') println(`Already in ${m} mode.`);
+        else if (r.outcome === 'cancelled')
+          println(`Cancelled the pending switch to ${r.cancelled ?? 'another'} mode; staying in ${m} mode.`);
         else if (r.outcome === 'pending')
           println(
             `Switching to ${m} mode once in-flight work drains (${p.busyAgents().join(', ')}); no new work starts meanwhile.`,

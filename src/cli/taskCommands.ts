@@ -2,21 +2,35 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import { importFile } from '../engine/import/taskImport';
-import { PRIORITIES, type Priority, type Task } from '../engine/model/schema';
+import { assertTaskId } from '../engine/model/ids';
+import { PRIORITIES, TASK_STATUSES, type Priority, type Task, type TaskStatus } from '../engine/model/schema';
+import { assertTaskPaths } from '../engine/model/taskFactory';
 import { registerTaskExport } from './exportCommand';
 import { registerTaskEditing } from './taskEditCommands';
 import { withPipeline } from './openPipeline';
-import { printJson, println, splitList, table } from './output';
+import { eprintln, printJson, println, printable, splitList, table } from './output';
 
-function parsePriority(v: string | undefined): Priority | undefined {
+/** A priority given as `--priority` or as the positional argument of `task priority` (`where`). */
+function parsePriority(v: string | undefined, where: string): Priority | undefined {
   if (v === undefined) return undefined;
   if (!(PRIORITIES as readonly string[]).includes(v)) {
     throw new PipelineError('usage', `Unknown priority ${JSON.stringify(v)}.`, {
-      where: '--priority',
+      where,
       fix: `Use one of ${PRIORITIES.join(', ')}.`,
     });
   }
   return v as Priority;
+}
+
+function parseStatus(v: string | undefined): TaskStatus | undefined {
+  if (v === undefined) return undefined;
+  if (!(TASK_STATUSES as readonly string[]).includes(v)) {
+    throw new PipelineError('usage', `Unknown task status ${JSON.stringify(v)}.`, {
+      where: '--status',
+      fix: `Use one of ${TASK_STATUSES.join(', ')}.`,
+    });
+  }
+  return v as TaskStatus;
 }
 
 function collect(v: string, prev: string[]): string[] {
@@ -53,9 +67,13 @@ export function registerTaskCommands(program: Command): void {
           descriptionFile?: string;
         },
       ) => {
+        // An empty --id is a mistake to report, not a request for a generated id.
+        if (o.id !== undefined) assertTaskId(o.id, '--id');
+        for (const dep of o.dependsOn) assertTaskId(dep, '--depends-on');
+        assertTaskPaths(o.paths, '--paths', 'usage');
         let description = o.description ?? '';
         if (o.descriptionFile) description = await readFile(o.descriptionFile, 'utf8');
-        const priority = parsePriority(o.priority);
+        const priority = parsePriority(o.priority, '--priority');
         await withPipeline('auto', 'pipeline task add', async (p) => {
           const [t] = await p.addTasks([
             {
@@ -65,13 +83,13 @@ export function registerTaskCommands(program: Command): void {
                 prerequisites: o.dependsOn,
                 paths: o.paths,
                 labels: o.label,
-                ...(o.id ? { id: o.id } : {}),
+                ...(o.id !== undefined ? { id: o.id } : {}),
                 ...(priority ? { priority } : {}),
               },
               source: 'arguments',
             },
           ]);
-          println(`Added ${t!.id}: ${t!.title}`);
+          println(`Added ${t!.id}: ${printable(t!.title)}`);
         });
       },
     );
@@ -79,15 +97,17 @@ export function registerTaskCommands(program: Command): void {
   task
     .command('list')
     .description('list the tasks')
-    .option('--status <status>', 'only tasks with this status')
+    .option('--status <status>', `only tasks with this status (${TASK_STATUSES.join(', ')})`)
     .option('--json', 'print JSON')
     .action(async (o: { status?: string; json?: boolean }) => {
+      const status = parseStatus(o.status);
       await withPipeline('follow', 'pipeline task list', (p) => {
         const tasks = Object.values(p.state.tasks)
-          .filter((t) => !o.status || t.status === o.status)
+          .filter((t) => !status || t.status === status)
           .sort((a, b) => a.seq - b.seq);
         if (o.json) return printJson(tasks);
-        if (tasks.length === 0) return println('No tasks. Add one with `pipeline task add <title>`.');
+        if (tasks.length === 0)
+          return println(status ? `No ${status} tasks.` : 'No tasks. Add one with `pipeline task add <title>`.');
         println(table(['ID', 'STATUS', 'STAGE', 'AGENT', 'PRIORITY', 'NEEDS', 'TITLE'], tasks.map(taskLine)));
       });
     });
@@ -100,25 +120,26 @@ export function registerTaskCommands(program: Command): void {
       await withPipeline('follow', 'pipeline task show', (p) => {
         const t = p.task(id);
         if (o.json) return printJson(t);
-        println(`${t.id}: ${t.title}`);
-        println(`  status:        ${t.status}${t.blocked_reason ? ` (${t.blocked_reason})` : ''}`);
+        const inline = (s: string) => printable(s);
+        println(`${t.id}: ${inline(t.title)}`);
+        println(`  status:        ${t.status}${t.blocked_reason ? ` (${inline(t.blocked_reason)})` : ''}`);
         println(`  stage:         ${t.stage}`);
         println(`  agent:         ${t.assigned_to ?? '-'}`);
         println(`  priority:      ${t.priority}`);
         println(`  prerequisites: ${t.prerequisites.join(', ') || '-'}`);
-        println(`  paths:         ${t.paths.join(', ') || '-'}`);
+        println(`  paths:         ${inline(t.paths.join(', ')) || '-'}`);
         println(`  labels:        ${t.labels.join(', ') || '-'}`);
         println(`  branch:        ${t.branch}`);
         println(`  attempt:       ${t.attempt} (failures at this stage: ${t.failures})`);
         if (t.merged_commit) println(`  merged:        ${t.merged_commit}`);
         if (t.status === 'queued' || t.status === 'pending')
-          println(`  waiting:       ${p.scheduler.explain(t.id, p.state, Date.now())}`);
+          println(`  waiting:       ${inline(p.scheduler.explain(t.id, p.state, Date.now()))}`);
         if (t.description) println(`\n${t.description}\n`);
         if (t.history.length) {
           println('  history:');
           for (const h of t.history)
             println(
-              `    ${h.at}  ${h.event.padEnd(17)} ${h.from} → ${h.to} (${h.stage})${h.agent ? ` by ${h.agent}` : ''}${h.note ? `: ${h.note}` : ''}`,
+              `    ${h.at}  ${h.event.padEnd(17)} ${h.from} → ${h.to} (${h.stage})${h.agent ? ` by ${h.agent}` : ''}${h.note ? `: ${inline(h.note)}` : ''}`,
             );
         }
       });
@@ -131,7 +152,7 @@ export function registerTaskCommands(program: Command): void {
     .option('--tag <tag>', 'the Task Master tag to import (default: master)')
     .action(async (file: string, o: { prefix?: string; tag?: string }) => {
       const r = await importFile(file, { ...(o.prefix ? { prefix: o.prefix } : {}), ...(o.tag ? { tag: o.tag } : {}) });
-      for (const w of r.warnings) process.stderr.write(`pipeline: warning: ${w}\n`);
+      for (const w of r.warnings) eprintln(`pipeline: warning: ${printable(w)}`);
       await withPipeline('auto', 'pipeline task import', async (p) => {
         const added = await p.addTasks(
           r.tasks.map((t) => ({
@@ -165,7 +186,7 @@ export function registerTaskCommands(program: Command): void {
       await withPipeline('auto', `pipeline task ${name}`, async (p) => {
         const t = await fn(p, id, typeof a === 'string' ? a : undefined);
         println(
-          `${t.id} is ${t.status}${t.status === 'blocked' && t.blocked_reason ? ` (${t.blocked_reason})` : ''}, priority ${t.priority}.`,
+          `${t.id} is ${t.status}${t.status === 'blocked' && t.blocked_reason ? ` (${printable(t.blocked_reason)})` : ''}, priority ${t.priority}.`,
         );
       });
     });
@@ -183,9 +204,10 @@ export function registerTaskCommands(program: Command): void {
     'priority',
     `change a task's priority (${PRIORITIES.join(', ')})`,
     (p, id, prio) => {
-      const pr = parsePriority(prio);
+      const pr = parsePriority(prio, 'the <priority> argument of `pipeline task priority`');
       if (!pr)
         throw new PipelineError('usage', 'Give the new priority.', {
+          where: 'the <priority> argument of `pipeline task priority`',
           fix: `pipeline task priority ${id} <${PRIORITIES.join('|')}>`,
         });
       return p.reprioritise(id, pr);

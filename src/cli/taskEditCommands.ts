@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import { assertTaskId } from '../engine/model/ids';
 import { PRIORITIES, type Priority } from '../engine/model/schema';
+import { assertTaskPaths } from '../engine/model/taskFactory';
 import type { TaskEdit } from '../engine/model/stateRecords';
 import { withPipeline } from './openPipeline';
 import { println, splitList } from './output';
@@ -47,7 +48,10 @@ async function changesOf(o: EditOptions): Promise<TaskEdit> {
   if (o.description !== undefined) changes.description = o.description;
   if (o.descriptionFile !== undefined) changes.description = await readDescription(o.descriptionFile);
   if (o.priority !== undefined) changes.priority = parsePriority(o.priority);
-  if (o.paths !== undefined) changes.paths = splitList(o.paths).map(relativePath);
+  if (o.paths !== undefined) {
+    changes.paths = splitList(o.paths);
+    assertTaskPaths(changes.paths, '--paths', 'usage');
+  }
   if (o.labels !== undefined) changes.labels = splitList(o.labels);
   if (o.dependsOn !== undefined)
     changes.prerequisites = splitList(o.dependsOn).map((id) => assertTaskId(id, '--depends-on'));
@@ -69,19 +73,6 @@ async function readDescription(file: string): Promise<string> {
       },
     );
   }
-}
-
-/**
- * A task's paths are globs relative to the repository root, as the agents' worktrees see it: a path
- * from the root of the file system, or one that climbs out of the repository, can match nothing there.
- */
-function relativePath(glob: string): string {
-  if (glob.startsWith('/') || /^[A-Za-z]:[\\/]/.test(glob) || glob.split(/[\\/]/).includes('..'))
-    throw new PipelineError('usage', `The path ${JSON.stringify(glob)} is not inside the repository.`, {
-      where: '--paths',
-      fix: 'Give globs relative to the repository root, such as src/api/** (without a leading / or ..).',
-    });
-  return glob;
 }
 
 function describeChange(field: string, value: unknown): string {

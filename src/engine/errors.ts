@@ -46,13 +46,19 @@ export class PipelineError extends Error {
   /** The message with its file, place and fix, one per line, as the CLI prints it. */
   describe(): string {
     const lines = [this.message];
+    // A place given in parentheses already, such as "(top level)", is not wrapped in a second pair,
+    // and one that only says "the file" adds nothing to the file's name.
+    const where = this.details.where?.replace(/^\((.*)\)$/, '$1');
     if (this.details.file)
-      lines.push(`  file: ${this.details.file}${this.details.where ? ` (${this.details.where})` : ''}`);
-    else if (this.details.where) lines.push(`  at: ${this.details.where}`);
+      lines.push(`  file: ${this.details.file}${where && !WHOLE_FILE.has(where) ? ` (${where})` : ''}`);
+    else if (where) lines.push(`  at: ${where}`);
     if (this.details.fix) lines.push(`  fix: ${this.details.fix}`);
     return lines.join('\n');
   }
 }
+
+/** Places that say no more than "the file" (the import's "(file)" for a file that cannot be read). */
+const WHOLE_FILE = new Set(['file']);
 
 /**
  * By shape, not only by class: the extension is two bundles, each with its own copy of this class,

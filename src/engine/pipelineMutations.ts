@@ -17,7 +17,7 @@ import {
 import type { StateBatch } from './model/stateBatch';
 import { taskEditSchema, type TaskEdit } from './model/stateRecords';
 import { isFinal } from './model/taskLifecycle';
-import { buildTasks, type NewTask } from './model/taskFactory';
+import { assertTaskPaths, buildTasks, type NewTask } from './model/taskFactory';
 import type { PipelineHome } from './home/pipelineHome';
 import type { SchedulerIndex } from './scheduler/schedulerIndex';
 import { getStrategy } from './scheduler/strategyRegistry';
@@ -46,8 +46,13 @@ export interface SwitchOptions {
 }
 
 export interface SwitchResult {
-  /** `switched`: done now; `pending`: applies once in-flight work drains; `unchanged`: already in that mode. */
-  outcome: 'switched' | 'pending' | 'unchanged';
+  /**
+   * `switched`: done now; `pending`: applies once in-flight work drains; `unchanged`: already in that
+   * mode; `cancelled`: already in that mode, and the switch that was pending is called off.
+   */
+  outcome: 'switched' | 'pending' | 'unchanged' | 'cancelled';
+  /** With `cancelled`: the mode the pending switch would have gone to. */
+  cancelled?: string;
   mode: string;
   requeued: string[];
 }
@@ -242,11 +247,11 @@ export const MUTATIONS = {
     const batch = h.newBatch();
     const cur = batch.task(taskId);
     if (cur.status !== 'blocked') {
-      throw new PipelineError(
-        'illegal-transition',
-        `Task ${taskId} is ${cur.status}; only blocked tasks can be retried.`,
-        { where: taskId, fix: 'Block it first, or wait for its current attempt to end.' },
-      );
+      const { why, fix } = notRetryable(cur);
+      throw new PipelineError('illegal-transition', `Task ${taskId} is ${cur.status}: ${why}.`, {
+        where: taskId,
+        fix,
+      });
     }
     const t = batch.transition(taskId, { type: 'unblock' });
     await h.commit(batch);
@@ -268,6 +273,16 @@ export const MUTATIONS = {
       const state = h.state;
       if (state.orchestration_mode === mode && !state.pending_switch)
         return { outcome: 'unchanged', mode, requeued: [] };
+      if (state.orchestration_mode === mode && state.pending_switch) {
+        // Asking for the mode it is in while a drained switch waits: the way to call that switch off.
+        const cancelled = state.pending_switch;
+        const batch = h.newBatch();
+        batch.record({ type: 'mode.pending_switch', mode: null });
+        await h.commit(batch);
+        // The mode stays, but what follows it (metrics, a monitor holding new work back) must know.
+        h.events.emit('mode:orchestration', { from: mode, to: mode });
+        return { outcome: 'cancelled', mode, cancelled, requeued: [] };
+      }
       const busy = busyAgents(state);
       const batch = h.newBatch();
       if (busy.length > 0 && !opts.force) {
@@ -365,6 +380,45 @@ export async function applyPendingSwitch(h: MutationHost): Promise<boolean> {
   return true;
 }
 
+/** Why a task that is not blocked cannot be retried, and what to do instead, by its status. */
+function notRetryable(t: Task): { why: string; fix: string } {
+  const show = `\`pipeline task show ${t.id}\` says what it waits for`;
+  switch (t.status) {
+    case 'done':
+      return {
+        why: `a done task cannot be retried${t.merged_commit ? ` (it was merged as ${t.merged_commit.slice(0, 10)})` : ''}`,
+        fix: 'For more work on the same thing, add a new task (`pipeline task add <title>`).',
+      };
+    case 'cancelled':
+      return {
+        why: 'a cancelled task cannot be retried',
+        fix: 'To do the work after all, add a new task (`pipeline task add <title>`).',
+      };
+    case 'pending':
+      return {
+        why: 'it has not started yet (it waits for its prerequisites), so there is nothing to retry',
+        fix: `Nothing to do: it starts by itself once its prerequisites are merged; ${show}.`,
+      };
+    case 'queued':
+      return {
+        why: `it waits at ${t.stage} for an agent, so there is nothing to retry`,
+        fix: `Nothing to do: it starts when an agent is free; ${show}.`,
+      };
+    case 'working':
+      return {
+        why: `${t.assigned_to ?? 'an agent'} is working on it at ${t.stage}; only a blocked task can be retried`,
+        fix: `Wait for the attempt to end (a failed attempt is retried by itself); to start it over now, block it (\`pipeline task block ${t.id}\`), then retry it.`,
+      };
+    case 'merging':
+      return {
+        why: 'it was approved and is being merged; only a blocked task can be retried',
+        fix: 'Wait for the merge to end.',
+      };
+    case 'blocked':
+      return { why: 'it is blocked', fix: `Retry it: \`pipeline task retry ${t.id}\`.` };
+  }
+}
+
 export function busyAgents(state: Readonly<PipelineState>): Agent[] {
   return Object.values(state.agents).filter((a) => a.status === 'working' && a.current_task);
 }
@@ -393,6 +447,8 @@ function checkEdit(taskId: string, raw: TaskEdit): TaskEdit {
   }
   const changes: TaskEdit = {};
   for (const [k, v] of Object.entries(r.data)) if (v !== undefined) (changes as Record<string, unknown>)[k] = v;
+  // The path rule every new task follows (the editor's Edit Task reaches this without the CLI's check).
+  if (changes.paths) assertTaskPaths(changes.paths, '--paths');
   if (Object.keys(changes).length === 0)
     throw new PipelineError('usage', `Nothing to change in ${taskId}.`, {
       where: taskId,

@@ -1,8 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AgentRunner, RunHandle, RunRequest } from '../engine/ports/agentRunner';
-import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from '../engine/agents/exitFile';
+import { exitFileOf, exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from '../engine/agents/exitFile';
 
 /**
  * Agents in integrated terminals: one terminal per agent, named for its agent, role and task, the
@@ -24,10 +23,6 @@ export class TerminalRunner implements AgentRunner {
     return `Agent ${agentId} (${role}) · ${taskId}`;
   }
 
-  private exitFile(agentId: string, attempt: number): string {
-    return join(this.runDir, `${agentId}.attempt-${attempt}.exit`);
-  }
-
   /** The agent's terminal, if it has one open (for "Open Agent Terminal"). */
   terminalOf(agentId: string): vscode.Terminal | undefined {
     const t =
@@ -37,7 +32,7 @@ export class TerminalRunner implements AgentRunner {
 
   async start(req: RunRequest): Promise<RunHandle> {
     await mkdir(this.runDir, { recursive: true });
-    const exitFile = this.exitFile(req.agentId, req.attempt);
+    const exitFile = exitFileOf(this.runDir, req);
     await rm(exitFile, { force: true });
     // A new task gets a fresh terminal with the task in its name; the agent's previous one goes.
     this.terminalOf(req.agentId)?.dispose();
@@ -82,7 +77,7 @@ export class TerminalRunner implements AgentRunner {
   async reattach(req: RunRequest): Promise<RunHandle | null> {
     const name = TerminalRunner.terminalName(req.agentId, req.role, req.taskId);
     const terminal = vscode.window.terminals.find((t) => t.name === name && t.exitStatus === undefined);
-    const exitFile = this.exitFile(req.agentId, req.attempt);
+    const exitFile = exitFileOf(this.runDir, req);
     if (!terminal) {
       // The terminal is gone, but the command may have finished and left its status.
       return (await exitFileWritten(exitFile)) ? this.follow(req, undefined, exitFile) : null;

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { initRepo } from '../../src/engine/git/initRepo';
+import { patience, until } from '../support/waiting';
 
 /**
  * The CLI's test kit: real git repositories in temporary directories and the built `pipeline` CLI
@@ -246,7 +247,7 @@ export function startCli(cwd: string, args: string[], env: Record<string, string
       if (!done) process.kill(pid, signal);
       const timer = setTimeout(() => {
         if (!done) process.kill(pid, 'SIGKILL');
-      }, ms);
+      }, patience(ms));
       try {
         return await exited;
       } finally {
@@ -257,22 +258,7 @@ export function startCli(cwd: string, args: string[], env: Record<string, string
   return live;
 }
 
-/** Polls `check` until it gives a value other than undefined/false; fails after `ms` with `what`. */
-export async function until<T>(
-  what: string,
-  ms: number,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  pollMs = 25,
-  context?: () => string,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${context ? `\n${context()}` : ''}`);
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
-}
+export { until };
 
 // ---------------------------------------------------------------------------------------------
 // The state, as the CLI prints it and as it lies on disk.

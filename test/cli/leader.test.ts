@@ -3,6 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cli, fails, mentions, ok, requireCli, shown, startCli, status, until, withRepo, type LiveCli } from './cliKit';
+import { patience } from '../support/waiting';
 
 /**
  * One leader per pipeline: while `pipeline run` leads (a child process), other CLI processes follow
@@ -135,7 +136,7 @@ test('a paused leader (SIGSTOP) keeps the lead until its lease lapses; then a ne
       // It exits by itself (no signal from here: one arriving while it shuts down would end it by default action).
       const ended = await Promise.race([
         first.exited,
-        new Promise<null>((r) => setTimeout(() => r(null), 15_000).unref()),
+        new Promise<null>((r) => setTimeout(() => r(null), patience(15_000)).unref()),
       ]);
       assert.ok(ended, `the old leader exits by itself once it has stood down:\n${first.output()}`);
       assert.equal(typeof ended.code, 'number', first.output());

@@ -164,8 +164,11 @@ test('--force requeues in-flight work at once and stops its agent; the run then 
       );
       // The agent's process that lost its task is stopped, not left running with nothing to do.
       await until('the requeued agent process ending', 10_000, () => !alive(pid));
-      // Sequential mode takes the requeued task up again as a new attempt.
-      await run.waitFor(/architect took TASK-001 \(architect, attempt 2\)/);
+      // Sequential mode takes the requeued task up again. A requeue is not a failed attempt, so it
+      // is still the stage's first attempt (what the retry limit counts).
+      await run.waitFor(
+        /architect took TASK-001 \(architect, attempt 1\)[^]*architect took TASK-001 \(architect, attempt 1\)/,
+      );
       await stopRun(run);
     } finally {
       await run.stop('SIGKILL');
@@ -192,7 +195,7 @@ test('agent remove of a working agent is refused naming its task; --force requeu
 
       // A new agent for the role is put to work at once.
       await ok(dir, 'agent', 'add', 'architect-2', '--role', 'architect', '--command', 'scripted');
-      await run.waitFor(/architect-2 took TASK-001 \(architect, attempt 2\)/, 10_000);
+      await run.waitFor(/architect-2 took TASK-001 \(architect, attempt 1\)/, 10_000);
       await stopRun(run);
     } finally {
       await run.stop('SIGKILL');

@@ -130,11 +130,14 @@ test('task edit refuses a cycle, an unknown prerequisite or task, a bad priority
     mentions(await fails(dir, 1, 'task', 'edit', 'TASK-001', '--title', '   '), 'title', 'at: --title');
     mentions(
       await fails(dir, 2, 'task', 'edit', 'TASK-001', '--paths', 'src/**,/etc/**'),
-      '"/etc/**" is not inside the repository',
+      'Invalid task path: "/etc/**" is not relative to the repository root',
       'at: --paths',
-      'relative to the repository root',
+      'fix:',
     );
-    mentions(await fails(dir, 2, 'task', 'edit', 'TASK-001', '--paths', '../other/**'), '"../other/**"');
+    mentions(
+      await fails(dir, 2, 'task', 'edit', 'TASK-001', '--paths', '../other/**'),
+      '"../other/**" leaves the repository',
+    );
     const missing = join(dir, 'no-such.md');
     const noFile = await fails(dir, 2, 'task', 'edit', 'TASK-001', '--description-file', missing);
     mentions(noFile, 'Cannot read the description file', `file: ${missing} (--description-file)`, 'fix:');

@@ -1,5 +1,5 @@
 import { readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { shellQuote } from './shellWords';
 import type { RunExit, RunRequest } from '../ports/agentRunner';
 
@@ -9,10 +9,24 @@ import type { RunExit, RunRequest } from '../ports/agentRunner';
  * and the wait for that file. The terminal does not tell us the status; the file does, and it
  * survives a restart of the monitor.
  */
+/**
+ * Where a command's exit status is written: one file per agent, task and attempt. An attempt number
+ * counts within its task, so the agent and the attempt alone would name the same file for two tasks
+ * (a tester's attempt 2 of TASK-001 and of TASK-002); a follower of the first that was never
+ * released would then take the second's status for its own, and the second would wait for ever.
+ */
+export function exitFileOf(runDir: string, req: Pick<RunRequest, 'agentId' | 'taskId' | 'attempt'>): string {
+  return join(runDir, `${req.agentId}.${req.taskId}.attempt-${req.attempt}.exit`);
+}
+
 export function shellLine(req: RunRequest, exitFile: string): string {
   const env = Object.entries(req.command.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
   // tee cannot create the log's directory, and without it the output would reach no log.
-  return `mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)}`;
+  // In a subshell that handles SIGINT (`trap :`, which the command itself does not inherit): Ctrl-C,
+  // how a runner stops a command, ends the command but not the line, so the status (130) is still
+  // written. An interactive shell would drop the rest of the line instead, and the runner, left
+  // without a status, would have to end the shell itself, and the agent's terminal with it.
+  return `( trap : INT; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)} )`;
 }
 
 /**
@@ -24,22 +38,23 @@ export async function waitForExitFile(
   req: RunRequest,
   opts: { stopping: () => boolean; gone: () => Promise<boolean>; pollMs?: number },
 ): Promise<RunExit> {
+  const status = async (): Promise<RunExit | undefined> => {
+    const text = (await readFile(exitFile, 'utf8').catch(() => '')).trim();
+    if (text === '') return undefined;
+    await rm(exitFile, { force: true });
+    const code = Number(text);
+    return {
+      code: Number.isFinite(code) ? code : null,
+      signal: null,
+      ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}),
+    };
+  };
   for (;;) {
-    try {
-      const text = (await readFile(exitFile, 'utf8')).trim();
-      if (text !== '') {
-        await rm(exitFile, { force: true });
-        const code = Number(text);
-        return {
-          code: Number.isFinite(code) ? code : null,
-          signal: null,
-          ...(code === 127 ? { startError: `command not found: ${req.command.argv[0] ?? ''}` } : {}),
-        };
-      }
-    } catch {
-      // Not written yet.
-    }
-    if (opts.stopping() && (await opts.gone())) return { code: null, signal: 'SIGTERM' };
+    const written = await status();
+    if (written) return written;
+    // The status may have been written between the read above and the shell getting its terminal
+    // back: read once more before calling the command ended without one.
+    if (opts.stopping() && (await opts.gone())) return (await status()) ?? { code: null, signal: 'SIGTERM' };
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 100));
   }
 }

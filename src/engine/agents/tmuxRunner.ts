@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentRunner, RunHandle, RunRequest } from '../ports/agentRunner';
-import { exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
+import { exitFileOf, exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
 
 const run = promisify(execFile);
 
@@ -37,10 +37,6 @@ export class TmuxRunner implements AgentRunner {
   private async tmux(args: string[]): Promise<string> {
     const { stdout } = await run('tmux', args, { timeout: 10_000 });
     return stdout;
-  }
-
-  private exitFile(agentId: string, attempt: number): string {
-    return join(this.runDir, `${agentId}.attempt-${attempt}.exit`);
   }
 
   /** Which attempt was last typed into the agent's window, so reattach follows only that one. */
@@ -80,7 +76,7 @@ export class TmuxRunner implements AgentRunner {
 
   async start(req: RunRequest): Promise<RunHandle> {
     await mkdir(this.runDir, { recursive: true });
-    const exitFile = this.exitFile(req.agentId, req.attempt);
+    const exitFile = exitFileOf(this.runDir, req);
     await rm(exitFile, { force: true });
     const target = await this.ensureWindow(req.agentId, req.worktree);
     await writeFile(this.attemptFile(req.agentId), JSON.stringify({ taskId: req.taskId, attempt: req.attempt }));
@@ -127,7 +123,7 @@ export class TmuxRunner implements AgentRunner {
         attempt: number;
       };
       if (last.taskId !== req.taskId || last.attempt !== req.attempt) return null;
-      const exitFile = this.exitFile(req.agentId, req.attempt);
+      const exitFile = exitFileOf(this.runDir, req);
       // Neither finished nor running: the window's shell has its terminal (the command was lost).
       if (!(await exitFileWritten(exitFile)) && (await this.commandGroup(target)) === undefined) return null;
       return this.follow(req, target, exitFile);

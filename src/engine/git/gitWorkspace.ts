@@ -47,6 +47,10 @@ export class GitWorkspace implements WorkspacePort {
     return (await this.worktrees.commitAll(agentId, message)) !== undefined;
   }
 
+  setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    return this.worktrees.setAside(agentId, ref, message);
+  }
+
   async priorWork(taskId: string, base: string): Promise<PriorWork> {
     const c = await taskWork(this.repo, taskId, base);
     return {

@@ -98,6 +98,9 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
   commitAll(agentId: string, message: string): Promise<boolean> {
     return this.call('commitAll', [agentId, message]);
   }
+  setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    return this.call('setAside', [agentId, ref, message]);
+  }
   priorWork(taskId: string, base: string): Promise<PriorWork> {
     return this.call('priorWork', [taskId, base]);
   }

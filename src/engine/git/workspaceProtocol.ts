@@ -9,6 +9,7 @@ export const WORKSPACE_METHODS = [
   'repair',
   'prepare',
   'commitAll',
+  'setAside',
   'priorWork',
   'ensureBranch',
   'merge',

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
@@ -8,6 +9,7 @@ import type { GitRepo } from './gitRepo';
 import { withMessageFile } from './messageFile';
 import { mergeTask } from './merge';
 import { assertBranchName } from './refNames';
+import { setAsideWork } from './setAside';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
 import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
 
@@ -271,6 +273,20 @@ export class Worktrees {
         this.repo.mutate(['commit', '--quiet', '--no-verify', '-F', file], { cwd: path }),
       );
       return this.head(path);
+    });
+  }
+
+  /**
+   * Keeps what the agent left uncommitted as a commit under `ref` and clears it from the worktree
+   * (see setAside.ts); null when there was nothing.
+   */
+  async setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    const path = this.pathOf(agentId);
+    return this.repo.exclusive(async () => {
+      if (!existsSync(path)) return null;
+      // Excluded first, so the task files stay where they are and out of the commit.
+      await this.ensureTaskDirExcluded(path);
+      return setAsideWork(this.repo, path, ref, message);
     });
   }
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PipelineError } from '../errors';
 import { describeJsonSyntaxError, formatJsonPath, placeOfPath, stripByteOrderMark } from '../import/jsonLocation';
-import { configSchema, describeZodError, type PipelineConfig } from '../model/schema';
+import { configSchema, describeZodError, type ConfigIssueParams, type PipelineConfig } from '../model/schema';
 import { writeFileAtomic } from '../store/fsUtil';
 
 /**
@@ -42,11 +42,19 @@ export function parseConfig(raw: string, file: string): PipelineConfig {
       {
         file,
         where: formatJsonPath(path),
-        fix: 'Correct the value at that place, or delete the key to use its default (see README, "Configuration").',
+        fix:
+          fixOf(r.error.issues[0]) ??
+          'Correct the value at that place, or delete the key to use its default (see README, "Configuration").',
       },
     );
   }
   return r.data;
+}
+
+/** The fix a problem carries itself (see ConfigIssueParams), where the general one would be wrong. */
+function fixOf(issue: z.core.$ZodIssue | undefined): string | undefined {
+  const params = issue?.code === 'custom' ? (issue.params as Partial<ConfigIssueParams> | undefined) : undefined;
+  return typeof params?.fix === 'string' ? params.fix : undefined;
 }
 
 /** The JSON path of a problem; for a misspelt or unknown key, the path of that key itself. */

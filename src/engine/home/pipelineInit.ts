@@ -48,8 +48,28 @@ export async function initPipelineAt(
       fix: 'Run `git init` (and make a first commit) first, then initialise the pipeline.',
     });
   }
-  const target = opts.target ?? (await repo.currentBranch()) ?? 'main';
+  const current = await repo.currentBranch();
+  if (opts.target !== undefined) await assertTargetBranch(repo, opts.target, current);
+  const target = opts.target ?? current ?? 'main';
   // `here`: in `dir` itself (the editor's workspace folder, where the extension looks for it).
   const home = await initHome(opts.here ? dir : repo.root, { targetBranch: target, stages: DEFAULT_STAGES });
   return { home, target };
+}
+
+/**
+ * The target branch given to `pipeline init --target` must exist (or be the current branch of a
+ * repository with no commit yet): approved work is merged into it, and a typo would only show up at
+ * the first merge, after every stage of the first task had run.
+ */
+async function assertTargetBranch(repo: GitRepo, target: string, current: string | undefined): Promise<void> {
+  if (target === current) return;
+  const valid = target !== '' && !target.startsWith('-');
+  if (valid && (await repo.branchHead(target))) return;
+  const branches = (await repo.read(['for-each-ref', '--format=%(refname:short)', 'refs/heads']))
+    .split('\n')
+    .filter(Boolean);
+  throw new PipelineError('usage', `There is no branch ${JSON.stringify(target)} in ${repo.root}.`, {
+    where: '--target',
+    fix: `Name an existing branch${branches.length ? ` (${branches.join(', ')})` : ''}, create it first (\`git branch <name>\`), or leave --target out to use the current branch${current ? ` (${current})` : ''}.`,
+  });
 }

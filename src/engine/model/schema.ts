@@ -81,6 +81,19 @@ export const DEFAULT_STAGES: StageConfig[] = [
   { name: 'supervisor', role: 'supervisor' },
 ];
 
+/** Where change requests and merge conflicts send a task, unless the configuration says otherwise. */
+export const DEFAULT_REWORK_STAGE = 'implementation';
+/**
+ * The stages in which overlapping tasks never meet, unless the configuration says otherwise: those of
+ * these that the configuration has (a pipeline without a test stage keeps implementation apart).
+ */
+export const DEFAULT_CONFLICT_STAGES: readonly string[] = ['test', 'implementation'];
+
+/** A configuration problem's own fix, carried on the issue for the message that reports it. */
+export interface ConfigIssueParams {
+  fix: string;
+}
+
 export const configSchema = z
   .strictObject({
     schema_version: z.literal(1).default(1),
@@ -92,10 +105,10 @@ export const configSchema = z
     pilotLabel: nameSchema.default('pilot'),
     /** Stages in order; the last one reviews, and its approval merges. */
     stages: z.array(stageSchema).min(1).default(DEFAULT_STAGES),
-    /** Where "changes requested" and merge conflicts send a task back to. */
-    reworkStage: nameSchema.default('implementation'),
-    /** Two tasks whose paths overlap are never in these stages at the same time. */
-    conflictStages: z.array(nameSchema).default(['test', 'implementation']),
+    /** Where "changes requested" and merge conflicts send a task back to (default DEFAULT_REWORK_STAGE). */
+    reworkStage: nameSchema.optional(),
+    /** Two tasks whose paths overlap are never in these stages at the same time (default: see above). */
+    conflictStages: z.array(nameSchema).optional(),
     /** Prefix of generated task ids. */
     taskPrefix: z
       .string()
@@ -133,22 +146,50 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['stages', i, 'name'], message: `stage "${s.name}" appears twice` });
       names.add(s.name);
     });
-    if (!names.has(c.reworkStage))
+    const list = [...names].join(', ');
+    // A default that names a missing stage is not the user's mistake: the message says the key is
+    // absent and that it must be set, since deleting it (the usual fix) is what led here.
+    if (c.reworkStage === undefined && !names.has(DEFAULT_REWORK_STAGE))
       ctx.addIssue({
         code: 'custom',
         path: ['reworkStage'],
-        message: `"${c.reworkStage}" is not one of the stages (${[...names].join(', ')})`,
+        message: `is not set, and its default "${DEFAULT_REWORK_STAGE}" is not one of the stages (${list})`,
+        params: {
+          fix: `Add "reworkStage" naming the stage that change requests and merge conflicts send a task back to: one of ${list}.`,
+        } satisfies ConfigIssueParams,
       });
-    c.conflictStages.forEach((s, i) => {
+    if (c.reworkStage !== undefined && !names.has(c.reworkStage))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reworkStage'],
+        message: `"${c.reworkStage}" is not one of the stages (${list})`,
+        params: {
+          fix: `Set "reworkStage" to one of ${list}${names.has(DEFAULT_REWORK_STAGE) ? `, or delete the key to use "${DEFAULT_REWORK_STAGE}"` : ''}.`,
+        } satisfies ConfigIssueParams,
+      });
+    const conflictDefault = defaultConflictStages(names);
+    c.conflictStages?.forEach((s, i) => {
       if (!names.has(s))
         ctx.addIssue({
           code: 'custom',
           path: ['conflictStages', i],
-          message: `"${s}" is not one of the stages (${[...names].join(', ')})`,
+          message: `"${s}" is not one of the stages (${list})`,
+          params: {
+            fix: `List only stages in "conflictStages" (${list}), or delete the key to use the default (${conflictDefault.length ? conflictDefault.join(', ') : 'none of them'}).`,
+          } satisfies ConfigIssueParams,
         });
     });
-  });
+  })
+  .transform((c) => ({
+    ...c,
+    reworkStage: c.reworkStage ?? DEFAULT_REWORK_STAGE,
+    conflictStages: c.conflictStages ?? defaultConflictStages(new Set(c.stages.map((s) => s.name))),
+  }));
 export type PipelineConfig = z.infer<typeof configSchema>;
+
+function defaultConflictStages(stages: ReadonlySet<string>): string[] {
+  return DEFAULT_CONFLICT_STAGES.filter((s) => stages.has(s));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Tasks.

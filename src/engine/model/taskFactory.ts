@@ -23,6 +23,43 @@ export interface NewTask {
   source?: string;
 }
 
+/**
+ * What is wrong with a task's path (a glob such as `src/config/**`), or undefined when it is fine.
+ * Paths are relative to the repository root and stay inside it: they are matched against the files
+ * a task touches there, so `/etc/**` or `../other/**` could never match and would only mislead the
+ * conflict check. The one rule for the CLI, the editor's Add Task and imports alike.
+ */
+export function taskPathProblem(path: string): string | undefined {
+  const p = path.trim();
+  if (!p) return 'a path is empty';
+  if (p.startsWith('/') || p.startsWith('\\') || /^[A-Za-z]:/.test(p) || p.startsWith('~'))
+    return `${JSON.stringify(p)} is not relative to the repository root`;
+  let depth = 0;
+  for (const segment of p.split(/[\\/]/)) {
+    if (segment === '..') depth--;
+    else if (segment !== '.' && segment !== '') depth++;
+    if (depth < 0) return `${JSON.stringify(p)} leaves the repository (through "..")`;
+  }
+  return undefined;
+}
+
+/** Throws for the first path that breaks the rule above, naming the argument or field (`where`). */
+export function assertTaskPaths(
+  paths: readonly string[],
+  where: string,
+  code: 'invalid-task' | 'usage' = 'invalid-task',
+): void {
+  for (const path of paths) {
+    const problem = taskPathProblem(path);
+    if (problem) {
+      throw new PipelineError(code, `Invalid task path: ${problem}.`, {
+        where,
+        fix: 'Give globs relative to the repository root that stay inside it, such as src/config/** or docs/*.md.',
+      });
+    }
+  }
+}
+
 export function buildTasks(
   items: readonly NewTask[],
   state: PipelineState,
@@ -43,6 +80,7 @@ export function buildTasks(
       });
     }
     const spec = r.data;
+    assertTaskPaths(spec.paths, `${where}, paths`);
     let id = spec.id;
     if (!id) {
       do id = formatTaskId(config.taskPrefix, nextNumber++);

@@ -25,6 +25,10 @@ export function fencedWorkspace(inner: WorkspacePort, fence: () => Promise<void>
       await fence();
       return inner.commitAll(agentId, message);
     },
+    setAside: async (agentId, ref, message) => {
+      await fence();
+      return inner.setAside(agentId, ref, message);
+    },
     ensureBranch: async (name, from) => {
       await fence();
       return inner.ensureBranch(name, from);

@@ -39,6 +39,10 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
   // Work taken back (a stop, a timeout, a person's block) is stopped before its task can be given
   // to anyone else. A failed command has exited already; stopping it is harmless.
   if (outcome.kind !== 'marker') await a.handle?.stop();
+  // What it left uncommitted is kept aside, never committed to the branch as the stage's work, and
+  // never left in the worktree, where it would refuse the agent's next task.
+  const keptAt = outcome.kind === 'marker' ? null : await setAside(ctx, a);
+  const kept = keptAt ? ` (what ${a.agentId} left uncommitted is kept at ${keptAt})` : '';
   const p = ctx.pipeline;
   const task = ctx.current(a);
   const agentEvent: AgentEvent =
@@ -54,16 +58,17 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
         if (d.retry)
           b.transition(task.id, {
             type: 'fail',
-            reason: outcome.failure.reason,
+            reason: outcome.failure.reason + kept,
             notBefore: new Date(ctx.now() + d.delayMs).toISOString(),
           });
-        else b.transition(task.id, { type: 'block', reason: d.reason });
+        else b.transition(task.id, { type: 'block', reason: d.reason + kept });
         break;
       }
       case 'requeued':
-        b.transition(task.id, { type: 'requeue', reason: outcome.reason });
+        b.transition(task.id, { type: 'requeue', reason: outcome.reason + kept });
         break;
       case 'abandoned':
+        if (keptAt) ctx.warn(`${a.taskId} was taken back from ${a.agentId}${kept}.`, a.taskId, a.agentId);
         break;
     }
   }
@@ -74,6 +79,26 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
   // Stopped after the commit, so the next stage's agent is not kept waiting for it.
   if (outcome.kind === 'marker') void a.handle?.stop();
   if (task && p.state.tasks[task.id]?.status === 'merging') void merge(ctx, task.id);
+}
+
+/** Sets aside what the attempt left in its agent's worktree; the ref, or null when there was nothing. */
+async function setAside(ctx: MonitorContext, a: Attempt): Promise<string | null> {
+  if (!ctx.pipeline.isLeader) return null;
+  try {
+    return await ctx.ports.workspace.setAside(
+      a.agentId,
+      `refs/pipeline/set-aside/${a.taskId}/attempt-${a.attempt}`,
+      `${a.taskId} ${a.stage.name}: left uncommitted by ${a.agentId} in attempt ${a.attempt}`,
+    );
+  } catch (e) {
+    // The agent's next prepare names the files and the fix; nothing is removed here.
+    ctx.warn(
+      `Could not set aside what ${a.agentId} left uncommitted for ${a.taskId}: ${e instanceof Error ? e.message : String(e)}`,
+      a.taskId,
+      a.agentId,
+    );
+    return null;
+  }
 }
 
 function markerEvent(ctx: MonitorContext, a: Attempt, m: Marker) {

@@ -28,6 +28,13 @@ export interface WorkspacePort {
   prepare(agentId: string, taskId: string, base: string): Promise<PreparedWorktree>;
   /** Commits whatever the agent left uncommitted in its worktree; false when there was nothing. */
   commitAll(agentId: string, message: string): Promise<boolean>;
+  /**
+   * Keeps what the agent left uncommitted (an attempt that ended without its marker) as a commit
+   * under `ref`, whose parent is the worktree's HEAD, and clears it from the worktree so the agent
+   * can be given work again. The branch does not move. Returns the ref written (`ref-2`… when `ref`
+   * exists: nothing is overwritten), or null when there was nothing to keep.
+   */
+  setAside(agentId: string, ref: string, message: string): Promise<string | null>;
   /** Commits and files on the task's branch since it left `base`. */
   priorWork(taskId: string, base: string): Promise<PriorWork>;
   /** Creates `name` from `from` when it does not exist (pilot mode's integration branch). */

@@ -133,7 +133,7 @@ export class PrerequisiteGraph {
    * Throws for tasks about to be added (one or a batch that may reference each other) when an id is
    * taken, a prerequisite does not exist, or the prerequisites would form a cycle. Changes nothing.
    */
-  checkNewTasks(batch: readonly Pick<Task, 'id' | 'prerequisites'>[]): void {
+  checkNewTasks(batch: readonly (Pick<Task, 'id' | 'prerequisites'> & Partial<Pick<Task, 'title'>>)[]): void {
     const incoming = new Map<string, readonly string[]>();
     for (const t of batch) {
       if (this.tasks.has(t.id) || incoming.has(t.id)) {
@@ -149,10 +149,16 @@ export class PrerequisiteGraph {
     for (const t of batch) {
       for (const p of t.prerequisites) {
         if (!this.tasks.has(p) && !incoming.has(p)) {
-          throw new PipelineError('unknown-task', `Task ${t.id} lists prerequisite ${p}, which does not exist.`, {
-            where: `${t.id}.prerequisites`,
-            fix: `Add ${p} first (or in the same batch), or remove it from ${t.id}'s prerequisites.`,
-          });
+          // The task being added does not exist yet either: say so, so the unknown one is plainly `p`.
+          const added = batch.length === 1 ? 'the task being added' : 'a task being added';
+          throw new PipelineError(
+            'unknown-task',
+            `Unknown prerequisite ${p}: ${t.id}${t.title ? ` (${JSON.stringify(t.title)})` : ''}, ${added}, depends on ${p}, which does not exist. Nothing was added.`,
+            {
+              where: `${t.id}.prerequisites`,
+              fix: `Add ${p} first (or in the same import), or leave ${p} out of the new task's prerequisites; \`pipeline task list\` shows the tasks that exist.`,
+            },
+          );
         }
       }
     }

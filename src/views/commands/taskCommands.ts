@@ -6,6 +6,7 @@ import { PipelineError } from '../../engine/errors';
 import { importFile } from '../../engine/import/taskImport';
 import { worktreeRootOf } from '../../engine/home/pipelineHome';
 import { PRIORITIES } from '../../engine/model/schema';
+import { taskPathProblem } from '../../engine/model/taskFactory';
 import { COMMANDS } from '../../contributions';
 import { TaskDiffProvider } from '../diffProvider';
 import { taskActions } from '../taskActions';
@@ -48,8 +49,10 @@ export function taskCommands({ session }: CommandContext): Handlers {
         title: 'Add Task (4/4)',
         prompt: 'Paths it will touch, as comma-separated globs (for conflict avoidance; optional)',
         placeHolder: 'src/parser/**, docs/parser.md',
-        validateInput: (v) =>
-          v.split(',').some((x) => x.trim().startsWith('/')) ? 'Use paths relative to the repository root.' : undefined,
+        validateInput: (v) => {
+          const problem = splitPaths(v).map(taskPathProblem).find(Boolean);
+          return problem ? `Invalid path: ${problem}. Use paths relative to the repository root.` : undefined;
+        },
       });
       if (paths === undefined) return;
       const [t] = await p.addTasks([
@@ -58,10 +61,7 @@ export function taskCommands({ session }: CommandContext): Handlers {
             title: title.trim(),
             description,
             prerequisites,
-            paths: paths
-              .split(',')
-              .map((x) => x.trim())
-              .filter(Boolean),
+            paths: splitPaths(paths),
           },
           source: 'the Add Task command',
         },
@@ -169,4 +169,11 @@ export function taskCommands({ session }: CommandContext): Handlers {
       if (picked && picked.label !== cur) await p.reprioritise(id, picked.label);
     },
   };
+}
+
+function splitPaths(v: string): string[] {
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { RemoteWorkspace } from '../../../src/engine/git/remoteWorkspace';
 import { initRepo } from '../../../src/engine/git/initRepo';
 import { isPipelineError } from '../../../src/engine/errors';
+import { patience } from '../../support/waiting';
 
 const WORKER = resolve('dist/gitWorker.js');
 
@@ -38,7 +39,7 @@ test('the git worker prepares a worktree, commits, merges, reports errors as Pip
     const pid = (ws as unknown as { worker?: { pid?: number } }).worker?.pid;
     assert.ok(pid, 'the worker runs');
     process.kill(pid, 'SIGKILL');
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + patience(10_000);
     while ((ws as unknown as { worker?: unknown }).worker && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
     const again = await ws.prepare('tester', 'TASK-003', 'main');

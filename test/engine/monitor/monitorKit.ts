@@ -24,6 +24,7 @@ import {
   type TaskSpec,
 } from '../../../src/engine/model/schema';
 import { cleanEnv, git } from '../git/gitFixture';
+import { until, within } from '../../support/waiting';
 
 /**
  * The monitor's test kit: real repositories in temporary directories, real agent processes (the
@@ -108,31 +109,7 @@ export async function sandbox(o: SandboxOptions): Promise<Sandbox> {
   };
 }
 
-/** Rejects after `ms` with `what` in the message; the timer never keeps the process alive. */
-export function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `check` until it returns a value other than undefined/false, or fails after `ms`. */
-export async function until<T>(
-  what: string,
-  ms: number,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  pollMs = 25,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
-}
+export { until, within };
 
 export interface RecordedEvent {
   name: keyof PipelineEventMap;

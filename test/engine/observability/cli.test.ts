@@ -74,7 +74,7 @@ async function setUp(dir: string): Promise<void> {
 
 void test(
   'pipeline run --metrics-port serves while it leads; pipeline metrics serve follows and names the leader',
-  { timeout: 120_000 },
+  { timeout: 600_000 },
   async () => {
     assertBuilt();
     const { dir, cleanup } = await tempRepoDir('cli');
@@ -146,7 +146,7 @@ void test(
 
 void test(
   'pipeline run: a bad or busy metrics port is a clear error, and the lease is let go',
-  { timeout: 60_000 },
+  { timeout: 600_000 },
   async () => {
     const { dir, cleanup } = await tempRepoDir('cli-port');
     const blocker = createServer();

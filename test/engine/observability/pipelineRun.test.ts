@@ -33,7 +33,7 @@ const STAGES = ['architect', 'test', 'implementation', 'supervisor'];
 
 void test(
   'metrics, health and snapshots of a real run, from the leader and from a follower',
-  { timeout: 120_000 },
+  { timeout: 600_000 },
   async () => {
     assertBuilt();
     const { dir, cleanup } = await tempRepoDir('run');

@@ -12,6 +12,7 @@ import { initHome } from '../../../src/engine/home/pipelineInit';
 import { DEFAULT_STAGES } from '../../../src/engine/model/schema';
 import type { StateRecord } from '../../../src/engine/model/stateRecords';
 import { LeaderLease } from '../../../src/engine/store/leaderLease';
+import { patience, until } from '../../support/waiting';
 
 /**
  * The engine's facade in-process: events fire only after their change is durable; a follower
@@ -62,25 +63,13 @@ function journalOnDisk(stateDir: string): StateRecord[] {
   return out;
 }
 
-function until<T>(what: string, ms: number, check: () => T | undefined | false): Promise<T> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      const v = check();
-      if (v !== undefined && v !== false) return resolve(v);
-      if (Date.now() > end) return reject(new Error(`${what}: not within ${ms} ms`));
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
-}
-
 function next<K extends keyof PipelineEventMap>(p: Pipeline, name: K, ms = 5_000): Promise<PipelineEventMap[K]> {
+  const limitMs = patience(ms);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       sub.dispose();
-      reject(new Error(`no ${String(name)} event within ${ms} ms`));
-    }, ms);
+      reject(new Error(`no ${String(name)} event within ${limitMs} ms`));
+    }, limitMs);
     const sub = p.events.on(name, (e) => {
       clearTimeout(timer);
       sub.dispose();

@@ -10,6 +10,7 @@ import { findMarker } from '../../../src/engine/agents/completionMarker';
 import { TASK_DIR, taskFileName } from '../../../src/engine/agents/taskFile';
 import type { AgentRunner, RunExit, RunRequest } from '../../../src/engine/ports/agentRunner';
 import type { ScriptedAgent } from '../../support/twins/memoryRunner';
+import { until, within } from '../../support/waiting';
 
 /**
  * The AgentRunner's contract, as its doc comments promise it, for any runner: ProcessRunner,
@@ -34,23 +35,7 @@ export interface RunnerSubject {
   cleanup(): Promise<void>;
 }
 
-/** Rejects after `ms` naming what did not happen; the timer never keeps the process alive. */
-export function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
-
-async function until(what: string, ms: number, check: () => Promise<boolean> | boolean): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { within };
 
 const read = (f: string) => readFile(f, 'utf8').catch(() => '');
 

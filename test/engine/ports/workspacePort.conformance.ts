@@ -93,6 +93,36 @@ export function workspacePortConformance(name: string, make: () => Promise<Works
     );
 
     void test(
+      'setAside keeps what was left as a commit under a new ref and cleans the worktree; the branch does not move; nothing is overwritten',
+      withSubject(async (s, ws) => {
+        const ref = 'refs/pipeline/set-aside/TASK-001/attempt-1';
+        const p = await ws.prepare('implementer', 'TASK-001', 'main');
+        assert.equal(await ws.setAside('implementer', ref, 'nothing'), null, 'a clean worktree keeps nothing');
+        assert.equal(await ws.setAside('nobody', ref, 'nothing'), null, 'nor does an agent without a worktree');
+        await put(p.worktree, join(TASK_DIR, 'TASK-001.attempt-1.md'), '# the task file\n');
+        assert.equal(await ws.setAside('implementer', ref, 'task file only'), null, 'the task directory never counts');
+        const branch = await s.head('pipeline/TASK-001');
+        await put(p.worktree, 'a.txt', 'half changed\n');
+        await put(p.worktree, 'src/new.js', 'half written\n');
+        assert.equal(await ws.setAside('implementer', ref, 'TASK-001 implementation: left by attempt 1'), ref);
+        assert.equal(await s.head('pipeline/TASK-001'), branch, 'the branch does not move');
+        assert.equal(await s.show(ref, 'a.txt'), 'half changed\n');
+        assert.equal(await s.show(ref, 'src/new.js'), 'half written\n');
+        assert.equal(await s.show(ref, `${TASK_DIR}/TASK-001.attempt-1.md`), undefined);
+        assert.ok(await s.contains(ref, branch!), 'its parent is what the worktree had checked out');
+        assert.equal(await onDisk(p.worktree, 'a.txt'), INITIAL_FILES['a.txt'], 'the worktree is clean again');
+        assert.equal(await onDisk(p.worktree, 'src/new.js'), undefined);
+        assert.equal(await onDisk(p.worktree, join(TASK_DIR, 'TASK-001.attempt-1.md')), '# the task file\n');
+        assert.equal(await ws.commitAll('implementer', 'nothing'), false);
+        await put(p.worktree, 'b.txt', 'again\n');
+        assert.equal(await ws.setAside('implementer', ref, 'again'), `${ref}-2`, 'an existing ref is never overwritten');
+        assert.equal(await s.show(ref, 'b.txt'), INITIAL_FILES['b.txt']);
+        // The agent can be given work again.
+        assert.equal((await ws.prepare('implementer', 'TASK-002', 'main')).conflicts.length, 0);
+      }),
+    );
+
+    void test(
       'commitAll commits what was left in the worktree (never the task directory); false when there is nothing',
       withSubject(async (s, ws) => {
         const p = await ws.prepare('architect', 'TASK-001', 'main');

@@ -78,6 +78,8 @@ export class MemoryWorkspace implements WorkspacePort {
   readonly calls: string[] = [];
   private readonly commits = new Map<string, MemoryCommit>();
   private readonly branches = new Map<string, string>();
+  /** Refs that are not branches (work set aside), by full name. */
+  private readonly otherRefs = new Map<string, string>();
   private readonly trees = new Map<string, Worktree>();
   private seq = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -175,6 +177,20 @@ export class MemoryWorkspace implements WorkspacePort {
     });
   }
 
+  setAside(agentId: string, ref: string, message: string): Promise<string | null> {
+    return this.exclusive(`setAside ${agentId} ${ref}`, async () => {
+      const wt = this.trees.get(agentId);
+      if (!wt) return null;
+      const files = await readWorkingCopy(wt.path);
+      if (sameFiles(files, this.commit(wt.head).files)) return null;
+      let written = ref;
+      for (let n = 2; this.otherRefs.has(written); n++) written = `${ref}-${n}`;
+      this.otherRefs.set(written, this.newCommit([wt.head], message, files).id);
+      await this.materialise(wt);
+      return written;
+    });
+  }
+
   priorWork(taskId: string, base: string): Promise<PriorWork> {
     return this.exclusive(`priorWork ${taskId} ${base}`, () => {
       const head = this.requireBranch(taskBranch(taskId), 'task branch');
@@ -254,7 +270,7 @@ export class MemoryWorkspace implements WorkspacePort {
 
   /** A commit by id, or the tip of a branch. */
   commit(ref: string): MemoryCommit {
-    const c = this.commits.get(this.branches.get(ref) ?? ref);
+    const c = this.commits.get(this.branches.get(ref) ?? this.otherRefs.get(ref) ?? ref);
     if (!c) throw new Error(`no commit or branch ${ref} in the twin workspace`);
     return c;
   }

@@ -8,17 +8,7 @@ import { FakeClock } from '../../../../src/engine/clock';
 import { DEFAULT_STAGES } from '../../../../src/engine/model/schema';
 import { appendFile } from 'node:fs/promises';
 import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
-import {
-  assignedStages,
-  committing,
-  diligent,
-  DIRTY_TODO,
-  entries,
-  failsFirst,
-  story,
-  withRig,
-  type Rig,
-} from './policyKit';
+import { assignedStages, committing, diligent, entries, failsFirst, story, withRig, type Rig } from './policyKit';
 
 /**
  * What the monitor does when an attempt does not simply complete: retries with back-off, blocking
@@ -286,37 +276,41 @@ void test('a failing stage check fails the attempt with its output kept; the ret
   );
 });
 
-void test(
-  'an attempt whose check failed, its work left uncommitted, does not keep the retry from starting',
-  { todo: DIRTY_TODO },
-  async () => {
-    let checks = 0;
-    await withRig(
-      {
-        tasks: ONE,
-        config: { stages: DEFAULT_STAGES.map((s) => (s.name === 'implementation' ? { ...s, check: 'npm test' } : s)) },
-        checks: { 'npm test': () => (++checks === 1 ? 1 : 0) },
-      },
-      async (rig) => {
-        const idle = await rig.run();
-        const t = rig.task('TASK-001');
-        assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, `${story(t)}: ${t.blocked_reason ?? ''}`);
-      },
-    );
-  },
-);
-
-void test(
-  'an attempt that crashed after writing files does not keep the retry from starting',
-  { todo: DIRTY_TODO },
-  async () => {
-    await withRig({ tasks: ONE, programs: { implementer: failsAfterWriting() } }, async (rig) => {
+void test('an attempt whose check failed, its work left uncommitted, does not keep the retry from starting', async () => {
+  let checks = 0;
+  await withRig(
+    {
+      tasks: ONE,
+      config: { stages: DEFAULT_STAGES.map((s) => (s.name === 'implementation' ? { ...s, check: 'npm test' } : s)) },
+      checks: { 'npm test': () => (++checks === 1 ? 1 : 0) },
+    },
+    async (rig) => {
       const idle = await rig.run();
       const t = rig.task('TASK-001');
       assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, `${story(t)}: ${t.blocked_reason ?? ''}`);
-    });
-  },
-);
+    },
+  );
+});
+
+void test('an attempt that crashed after writing files does not keep the retry from starting; what it left is kept aside', async () => {
+  await withRig({ tasks: ONE, programs: { implementer: failsAfterWriting() } }, async (rig) => {
+    const idle = await rig.run();
+    const t = rig.task('TASK-001');
+    assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, `${story(t)}: ${t.blocked_reason ?? ''}`);
+    const failed = entries(t, 'fail');
+    assert.equal(failed.length, 1, story(t));
+    const kept =
+      /what implementer left uncommitted is kept at (refs\/pipeline\/set-aside\/TASK-001\/attempt-(\d+))\)/.exec(
+        failed[0]!.note ?? '',
+      );
+    assert.ok(kept, `the failure names where the work was kept: ${failed[0]!.note ?? ''}`);
+    assert.equal(rig.workspace.read(kept[1]!, 'src/TASK-001.js'), 'half done\n', 'the half-done file is kept');
+    assert.match(
+      rig.workspace.commit(kept[1]!).message,
+      new RegExp(`^TASK-001 implementation: left uncommitted by implementer in attempt ${kept[2]!}`),
+    );
+  });
+});
 
 /** Writes its file, then crashes (exit 1) on its first run; diligent after. */
 function failsAfterWriting(): ScriptedAgent {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_STAGES } from '../../../../src/engine/model/schema';
-import { assignedStages, committing, diligent, DIRTY_TODO, entries, story, withRig } from './policyKit';
+import { assignedStages, committing, diligent, entries, story, withRig } from './policyKit';
 import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
 
 /**
@@ -131,34 +131,30 @@ void test('a task blocked by hand while its completion is being applied (the che
   );
 });
 
-void test(
-  'the agent of a task blocked by hand, its work left uncommitted, can take the next task',
-  { todo: DIRTY_TODO },
-  async () => {
-    await withRig(
-      {
-        tasks: TWO,
-        orchestration: 'sequential',
-        programs: {
-          implementer: async (req, io) => {
-            await io.write(`src/${req.taskId}.js`, 'half done\n');
-            if (req.taskId === 'TASK-001') await io.hold();
-            await diligent(req, io);
-          },
+void test('the agent of a task blocked by hand, its work left uncommitted, can take the next task', async () => {
+  await withRig(
+    {
+      tasks: TWO,
+      orchestration: 'sequential',
+      programs: {
+        implementer: async (req, io) => {
+          await io.write(`src/${req.taskId}.js`, 'half done\n');
+          if (req.taskId === 'TASK-001') await io.hold();
+          await diligent(req, io);
         },
       },
-      async (rig) => {
-        await rig.start();
-        await rig.whenStarted('implementer', 'TASK-001');
-        await rig.pipeline.blockTask('TASK-001', 'stopped by hand');
-        const idle = await rig.run();
-        const t = rig.task('TASK-002');
-        assert.deepEqual(
-          idle,
-          { done: 1, blocked: ['TASK-001'], waiting: [] },
-          `TASK-002: ${story(t)}: ${t.blocked_reason ?? ''}`,
-        );
-      },
-    );
-  },
-);
+    },
+    async (rig) => {
+      await rig.start();
+      await rig.whenStarted('implementer', 'TASK-001');
+      await rig.pipeline.blockTask('TASK-001', 'stopped by hand');
+      const idle = await rig.run();
+      const t = rig.task('TASK-002');
+      assert.deepEqual(
+        idle,
+        { done: 1, blocked: ['TASK-001'], waiting: [] },
+        `TASK-002: ${story(t)}: ${t.blocked_reason ?? ''}`,
+      );
+    },
+  );
+});

@@ -23,6 +23,7 @@ import type { RunRequest } from '../../../../src/engine/ports/agentRunner';
 import { MemoryChecks, type CheckAnswer, type CheckFunction } from '../../../support/twins/memoryChecks';
 import { MemoryRunner, type AgentIo, type ScriptedAgent } from '../../../support/twins/memoryRunner';
 import { MemoryWorkspace } from '../../../support/twins/memoryWorkspace';
+import { within } from '../../../support/waiting';
 
 /**
  * The monitor's policy on the twins: a real Pipeline (state, journal, scheduler) in a temporary
@@ -292,15 +293,7 @@ export async function withRig(o: RigOptions, fn: (rig: Rig) => Promise<void>): P
   }
 }
 
-/** Rejects after `ms` naming what did not happen; the timer never keeps the process alive. */
-export function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
+export { within };
 
 export function entries(task: Task, event: string): HistoryEntry[] {
   return task.history.filter((h) => h.event === event);
@@ -326,12 +319,3 @@ export function failsFirst(n: number, code = 1): ScriptedAgent {
     return diligent(req, io);
   };
 }
-
-/**
- * A known gap: an attempt that ends any way but by its marker (a failed check, an exit without a
- * marker, a timeout, a person's block, cancel or stop) settles without commitAll, so the files its
- * agent left uncommitted stay in the worktree, and every later prepare of that agent's worktree
- * fails "has uncommitted changes": the retry, and any other task the agent is given.
- */
-export const DIRTY_TODO =
-  'an attempt that ends without its marker leaves its uncommitted files in the worktree; every later prepare of that agent then fails "has uncommitted changes"';
