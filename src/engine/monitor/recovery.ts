@@ -37,15 +37,18 @@ export async function recover(ctx: MonitorContext): Promise<void> {
     // The command was started by an earlier monitor: the attempt is running, or was.
     ctx.attempts.move(a, { type: 'started' });
     ctx.watcher?.watchDir(join(worktree, TASK_DIR));
+    // Re-attached first, even when a marker is there: a command that lingers after its marker is
+    // then stopped by settle, as it would be without the restart, rather than left sharing the
+    // worktree with the agent's next task.
+    a.request = ctx.runRequest(a, worktree, agent.command);
+    const handle = await ctx.ports.runner.reattach(a.request).catch(() => null);
+    a.handle = handle;
     const marker = await readMarker(taskFile);
     if (marker) {
       await applyMarker(ctx, a, marker);
       continue;
     }
-    a.request = ctx.runRequest(a, worktree, agent.command);
-    const handle = await ctx.ports.runner.reattach(a.request).catch(() => null);
     if (handle) {
-      a.handle = handle;
       void handle.exited.then((exit) => onExit(ctx, a, exit));
       armTimeout(ctx, a);
     } else {

@@ -100,33 +100,27 @@ void test('after a reboot (no command survived) every working attempt is requeue
   );
 });
 
-void test(
-  'a marker written while down by an agent that lingers: applied, and the lingering command is stopped',
-  {
-    todo: 'recovery applies the marker without re-attaching, so nothing stops a command that lingers after its marker (settle stops it only through a handle); it shares the worktree with the next task',
-  },
-  async () => {
-    await withRig(
-      {
-        tasks: TASKS.slice(0, 1),
-        agents: AGENTS.slice(0, 1),
-        config: ONE_STAGE,
-        programs: { implementer: (_req, io) => io.hold() },
-      },
-      async (rig) => {
-        await rig.start();
-        await rig.until('the agent at work', () => rig.runner.runs.length === 1);
-        await rig.restart({
-          whileDown: () =>
-            appendFile(
-              join(rig.workspace.worktreePath('impl-a'), TASK_DIR, taskFileName('TASK-001', 1)),
-              `\n${COMPLETED_LINE}\n`,
-            ),
-        });
-        await rig.run();
-        assert.equal(rig.task('TASK-001').status, 'done');
-        assert.equal(rig.runner.runs[0]!.status, 'killed', 'the lingering command was stopped');
-      },
-    );
-  },
-);
+void test('a marker written while down by an agent that lingers: applied, and the lingering command is stopped', async () => {
+  await withRig(
+    {
+      tasks: TASKS.slice(0, 1),
+      agents: AGENTS.slice(0, 1),
+      config: ONE_STAGE,
+      programs: { implementer: (_req, io) => io.hold() },
+    },
+    async (rig) => {
+      await rig.start();
+      await rig.until('the agent at work', () => rig.runner.runs.length === 1);
+      await rig.restart({
+        whileDown: () =>
+          appendFile(
+            join(rig.workspace.worktreePath('impl-a'), TASK_DIR, taskFileName('TASK-001', 1)),
+            `\n${COMPLETED_LINE}\n`,
+          ),
+      });
+      await rig.run();
+      assert.equal(rig.task('TASK-001').status, 'done');
+      assert.equal(rig.runner.runs[0]!.status, 'killed', 'the lingering command was stopped');
+    },
+  );
+});
