@@ -115,7 +115,11 @@ export function workspacePortConformance(name: string, make: () => Promise<Works
         assert.equal(await onDisk(p.worktree, join(TASK_DIR, 'TASK-001.attempt-1.md')), '# the task file\n');
         assert.equal(await ws.commitAll('implementer', 'nothing'), false);
         await put(p.worktree, 'b.txt', 'again\n');
-        assert.equal(await ws.setAside('implementer', ref, 'again'), `${ref}-2`, 'an existing ref is never overwritten');
+        assert.equal(
+          await ws.setAside('implementer', ref, 'again'),
+          `${ref}-2`,
+          'an existing ref is never overwritten',
+        );
         assert.equal(await s.show(ref, 'b.txt'), INITIAL_FILES['b.txt']);
         // The agent can be given work again.
         assert.equal((await ws.prepare('implementer', 'TASK-002', 'main')).conflicts.length, 0);
