@@ -21,6 +21,9 @@ export type PipelineErrorCode =
   | 'not-initialised'
   | 'already-initialised'
   | 'git'
+  | 'off-branch'
+  /** A git lock file (`index.lock`, `refs/heads/main.lock`) is held by another process: transient, retry later. */
+  | 'git-lock'
   | 'import'
   | 'usage';
 

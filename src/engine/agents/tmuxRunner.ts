@@ -70,7 +70,18 @@ export class TmuxRunner implements AgentRunner {
     }
     const windows = (await this.tmux(['list-windows', '-t', this.session, '-F', '#{window_name}'])).split('\n');
     if (!windows.includes(agentId))
-      await this.tmux(['new-window', '-d', '-t', this.session, '-n', agentId, '-c', cwd, 'bash --noprofile --norc']);
+      await this.tmux([
+        'new-window',
+        '-d',
+        '-t',
+        this.session,
+        '-n',
+        agentId,
+        '-c',
+        cwd,
+        ...pipelineEnvironment(),
+        'bash --noprofile --norc',
+      ]);
     return target;
   }
 
@@ -108,7 +119,14 @@ export class TmuxRunner implements AgentRunner {
           () => (group ? signalGroup(group, 'SIGTERM') : this.tmux(['send-keys', '-t', target, 'C-c'])),
           async () => {
             if (group) signalGroup(group, 'SIGKILL');
-            await this.tmux(['respawn-window', '-k', '-t', target, 'bash --noprofile --norc']);
+            await this.tmux([
+              'respawn-window',
+              '-k',
+              '-t',
+              target,
+              ...pipelineEnvironment(),
+              'bash --noprofile --norc',
+            ]);
           },
         );
       },
@@ -137,9 +155,33 @@ export class TmuxRunner implements AgentRunner {
     await this.tmux(['kill-session', '-t', this.session]).catch(() => undefined);
   }
 
+  /**
+   * Ends the session once no window runs a command: after a run that stopped its agents nothing is
+   * left behind, while agents left running for the next leader keep their windows.
+   */
   async dispose(): Promise<void> {
-    return Promise.resolve();
+    const windows = await this.tmux(['list-windows', '-t', this.session, '-F', '#{window_name}']).then(
+      (out) => out.split('\n').filter((w) => w && w !== 'pipeline'),
+      () => null,
+    );
+    if (windows === null) return;
+    for (const w of windows) if ((await this.commandGroup(`${this.session}:${w}`)) !== undefined) return;
+    await this.killSession();
   }
+}
+
+/**
+ * `-e NAME=value` for every variable of this process: a window gets the environment of the tmux
+ * server otherwise, which an already running server started with other values (an API key set for
+ * this run would never reach the agents).
+ */
+function pipelineEnvironment(): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k === 'TMUX' || k === 'TMUX_PANE' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) continue;
+    out.push('-e', `${k}=${v}`);
+  }
+  return out;
 }
 
 function signalGroup(group: number, signal: NodeJS.Signals): void {

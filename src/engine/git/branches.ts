@@ -1,8 +1,11 @@
 import { PipelineError } from '../errors';
-import { DirtyWorktreeError, GitCommandError, listFiles } from './gitErrors';
+import { DirtyWorktreeError, GitCommandError, GitLockError, listFiles } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { assertBranchName, branchRef } from './refNames';
-import { listWorktrees } from './worktreeList';
+import { clearMove, recordMove } from './pendingMove';
+import { RefCommitError, updateRefLocked } from './refTransaction';
+import { branchOfGitDir, holdersOf } from './worktreeRegistry';
+import { unfinishedOperation } from './worktreeState';
 
 /** Pilot mode's integration branch (the configuration's default `pilotBranch`). */
 export const PILOT_BRANCH = 'pipeline/pilot';
@@ -27,6 +30,23 @@ export async function requireBranch(repo: GitRepo, branch: string, role = 'branc
   return sha;
 }
 
+/**
+ * The commits of several branches in one git command (`for-each-ref`), by branch name; a missing
+ * branch (or one that names no commit) is absent from the map.
+ */
+export async function branchTips(repo: GitRepo, branches: readonly string[]): Promise<Map<string, string>> {
+  const refs = new Map(branches.map((b) => [branchRef(b), b] as const));
+  const out = await repo.read(['for-each-ref', '--format=%(objectname) %(objecttype) %(refname)', ...refs.keys()]);
+  const tips = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [sha, type, name] = line.split(' ');
+    // The patterns also match refs below them (refs/heads/main/x): only the exact names count.
+    const branch = name === undefined ? undefined : refs.get(name);
+    if (sha && type === 'commit' && branch !== undefined) tips.set(branch, sha);
+  }
+  return tips;
+}
+
 /** True when `ancestor` is `descendant` or one of its ancestors. */
 export async function isAncestor(repo: GitRepo, ancestor: string, descendant: string): Promise<boolean> {
   const r = await repo.readResult(['merge-base', '--is-ancestor', ancestor, descendant], { okExitCodes: [0, 1] });
@@ -40,7 +60,7 @@ export async function isAncestor(repo: GitRepo, ancestor: string, descendant: st
  */
 export async function ensureBranch(repo: GitRepo, name: string, from: string): Promise<EnsuredBranch> {
   assertBranchName(name);
-  return repo.exclusive(async () => {
+  return repo.locked({ branches: [name] }, async () => {
     const existing = await repo.branchHead(name);
     if (existing) return { branch: name, head: existing, created: false };
     return createBranchAt(repo, name, await requireBranch(repo, from, 'branch to start from'), from);
@@ -48,12 +68,11 @@ export async function ensureBranch(repo: GitRepo, name: string, from: string): P
 }
 
 /**
- * Creates branch `name` at `start` (the tip of `from`, read by the caller under the repository's
- * lock) by compare-and-swap against "no such ref": a branch created meanwhile is kept, not reset.
+ * Creates branch `name` at `start` (the tip of `from`, read by the caller) by compare-and-swap against "no such ref": a branch created meanwhile is kept, not reset.
  */
 export async function createBranchAt(repo: GitRepo, name: string, start: string, from: string): Promise<EnsuredBranch> {
   assertBranchName(name);
-  return repo.exclusive(async () => {
+  return repo.locked({ branches: [name] }, async () => {
     try {
       await repo.mutate([
         'update-ref',
@@ -107,13 +126,20 @@ export async function refsIfContains(
 export type AdvanceOutcome = 'advanced' | 'moved';
 
 /**
- * Moves `branch` from `oldSha` to `newSha` (a descendant of `oldSha`) by compare-and-swap.
- * Returns 'moved' when the branch is no longer at `oldSha`: someone else moved it, and the caller
- * recomputes from the new tip.
+ * Moves `branch` from `oldSha` to `newSha` (a descendant of `oldSha`) by compare-and-swap, holding
+ * the branch's lock (and the lock of the worktree that has it checked out). Returns 'moved' when the
+ * branch is no longer at `oldSha` (someone else moved it; the caller recomputes from the new tip) or
+ * the worktree holding it changed meanwhile. A git lock held by another process (`main.lock`,
+ * `index.lock`) is tried again with back-off, then thrown as GitLockError: nothing was changed.
  *
- * When the branch is checked out in a worktree (usually the user's main working tree), moving the
- * ref under it would make that checkout look as if it had undone the merge; the worktree is
- * fast-forwarded instead (`merge --ff-only`), which also refuses to overwrite local changes.
+ * A branch checked out nowhere moves with `update-ref new old`. A branch checked out in a worktree
+ * (usually the target in the user's main working tree) must move with its files, or that checkout
+ * would look as if it had undone the merge; and a failure must leave the checkout as it was. So git's
+ * lock on the ref is taken and its value checked first (refTransaction.ts), then the worktree's index
+ * and files are moved from the old commit to the new one (`read-tree -m -u`, git's two-tree merge, as
+ * a checkout does: local changes to other files are kept, a local change or an untracked file in the
+ * way refuses the whole update before any file is written), and only then is the ref committed. A
+ * ref lock held elsewhere is found before any file changes; a refused tree update aborts the ref.
  */
 export async function advanceBranch(
   repo: GitRepo,
@@ -122,41 +148,104 @@ export async function advanceBranch(
   oldSha: string,
   reason: string,
 ): Promise<AdvanceOutcome> {
-  assertBranchName(branch);
-  return repo.exclusive(async () => {
-    const holder = (await listWorktrees(repo)).find((w) => w.branch === branch && !w.prunable && !w.bare);
-    if (!holder) {
-      try {
-        await repo.mutate(['update-ref', '-m', reason, `refs/heads/${branch}`, newSha, oldSha]);
-        return 'advanced';
-      } catch (e) {
-        if ((await repo.branchHead(branch)) !== oldSha) return 'moved';
-        throw e;
+  const ref = branchRef(branch);
+  return repo.locked({ branches: [branch] }, () =>
+    repo.retryingLocks(async () => {
+      const [holder] = await holdersOf(repo.root, repo.commonDir, branch);
+      if (!holder) {
+        try {
+          await repo.mutate(['update-ref', '-m', reason, ref, newSha, oldSha], { lockRetries: false });
+          return 'advanced';
+        } catch (e) {
+          if (e instanceof GitLockError) throw e;
+          if ((await repo.branchHead(branch)) !== oldSha) return 'moved';
+          throw e;
+        }
       }
-    }
+      return repo.locked({ worktrees: [holder.path] }, async () => {
+        // Checked again under the worktree's lock: it may have switched to another branch meanwhile.
+        if ((await branchOfGitDir(holder.gitDir)) !== branch) return 'moved';
+        const operation = await unfinishedOperation(holder.gitDir);
+        if (operation) {
+          throw new DirtyWorktreeError(
+            holder.path,
+            [],
+            `Cannot move ${branch} to ${newSha.slice(0, 12)} (${reason}): ${branch} is checked out in ${holder.path}, which is in the middle of a ${operation}. Nothing was changed.`,
+            `Finish or abort the ${operation} in ${holder.path} (git -C "${holder.path}" ${operation} --abort), then run the merge again.`,
+          );
+        }
+        try {
+          const outcome = await updateRefLocked(holder.path, ref, newSha, oldSha, reason, repo.timeoutMs, async () => {
+            // Recorded before the files move, for the start-up repair should the engine die now.
+            await recordMove(holder.gitDir, { ref, oldSha, newSha });
+            await moveCheckout(repo, holder.path, branch, oldSha, newSha, reason);
+          });
+          return outcome.kind === 'committed' ? 'advanced' : 'moved';
+        } catch (e) {
+          // The files moved but the ref did not: put the files back, so the checkout is as it was.
+          if (e instanceof RefCommitError)
+            await repo.mutate(['read-tree', '-m', '-u', newSha, oldSha], { cwd: holder.path });
+          throw e;
+        } finally {
+          await clearMove(holder.gitDir);
+        }
+      });
+    }),
+  );
+}
 
-    if ((await repo.headOf('HEAD', holder.path)) !== oldSha) return 'moved';
-    try {
-      await repo.mutate(['merge', '--ff-only', '--quiet', newSha], { cwd: holder.path });
-      return 'advanced';
-    } catch (e) {
-      if (!(e instanceof GitCommandError)) throw e;
-      if (/Not possible to fast-forward/i.test(e.stderr)) return 'moved';
-      if (/would be overwritten by merge/i.test(e.stderr)) {
-        const files = e.stderr
-          .split('\n')
-          .filter((l) => l.startsWith('\t'))
-          .map((l) => l.trim());
-        throw new DirtyWorktreeError(
-          holder.path,
-          files,
-          `Cannot move ${branch} to ${newSha.slice(0, 12)} (${reason}): ${branch} is checked out in ${holder.path}, ` +
-            `and updating it would overwrite uncommitted changes there (${listFiles(files)}). Nothing was changed.`,
-          `Commit or stash those changes in ${holder.path} (git -C "${holder.path}" stash), then run the merge again; ` +
-            `or check out another branch in ${holder.path}.`,
-        );
-      }
-      throw e;
+/** Paths named in git's refusals to overwrite (`Entry 'x' not uptodate`, `Untracked working tree file 'x' would be…`). */
+function refusedPaths(stderr: string): string[] {
+  const files = new Set<string>();
+  for (const m of stderr.matchAll(/(?:Entry|working tree file) '([^']+)' (?:not uptodate|would be overwritten)/g)) {
+    if (m[1]) files.add(m[1]);
+  }
+  for (const line of stderr.split('\n')) if (line.startsWith('\t')) files.add(line.trim());
+  return [...files];
+}
+
+/**
+ * Moves the index and files of the worktree at `path` from `oldSha` to `newSha` with git's two-tree
+ * merge (what a checkout does), or refuses without writing anything. git compares the index's
+ * recorded file times first: a file whose time changed but whose content did not (an editor saved
+ * it unchanged) looks modified, so on such a refusal the index is refreshed and the update tried once
+ * more. Run once (no lock retries): the caller's transaction retries as a whole.
+ */
+async function moveCheckout(
+  repo: GitRepo,
+  path: string,
+  branch: string,
+  oldSha: string,
+  newSha: string,
+  reason: string,
+): Promise<void> {
+  const readTree = () => repo.mutate(['read-tree', '-m', '-u', oldSha, newSha], { cwd: path, lockRetries: false });
+  try {
+    await readTree();
+    return;
+  } catch (e) {
+    if (!(e instanceof GitCommandError) || e instanceof GitLockError || !/not uptodate/.test(e.stderr)) {
+      throw dirtyOr(e, path, branch, newSha, reason);
     }
-  });
+  }
+  await repo.mutate(['update-index', '-q', '--refresh'], { cwd: path, okExitCodes: [0, 1], lockRetries: false });
+  try {
+    await readTree();
+  } catch (e) {
+    throw dirtyOr(e, path, branch, newSha, reason);
+  }
+}
+
+function dirtyOr(e: unknown, path: string, branch: string, newSha: string, reason: string): unknown {
+  if (!(e instanceof GitCommandError) || e instanceof GitLockError) return e;
+  const files = refusedPaths(e.stderr);
+  if (files.length === 0) return e;
+  return new DirtyWorktreeError(
+    path,
+    files,
+    `Cannot move ${branch} to ${newSha.slice(0, 12)} (${reason}): ${branch} is checked out in ${path}, ` +
+      `and updating it would overwrite uncommitted changes there (${listFiles(files)}). Nothing was changed.`,
+    `Commit or stash those changes in ${path} (git -C "${path}" stash), then run the merge again; ` +
+      `or check out another branch in ${path}.`,
+  );
 }

@@ -1,4 +1,4 @@
-import { PipelineError } from '../errors';
+import { isPipelineError, PipelineError } from '../errors';
 
 /**
  * Errors of the git layer. All are `PipelineError('git', …)` so the CLI and the editor print them
@@ -62,13 +62,58 @@ export class GitCommandError extends PipelineError {
     readonly stderr: string,
     readonly stdout: string,
     fix?: string,
+    code: 'git' | 'git-lock' = 'git',
   ) {
     const detail = stderr.trim() || stdout.trim() || '(no output)';
-    super('git', `${formatCommand(args)} failed${exitCode >= 0 ? ` (exit ${exitCode})` : ''} in ${cwd}: ${detail}`, {
+    super(code, `${formatCommand(args)} failed${exitCode >= 0 ? ` (exit ${exitCode})` : ''} in ${cwd}: ${detail}`, {
       where: cwd,
       fix: fix ?? fixForGitError(stderr),
     });
   }
+}
+
+/** `Unable to create '<path>.lock': File exists`: how git says another process holds one of its locks. */
+const LOCK_HELD = /Unable to create '([^']+\.lock)': File exists/;
+
+/** The lock file a failed git command found held, when that is why it failed. */
+export function heldLockOf(stderr: string): string | undefined {
+  return LOCK_HELD.exec(stderr)?.[1];
+}
+
+/**
+ * A git command failed because another process holds one of git's lock files: `index.lock` of a
+ * worktree, a ref's lock (`cannot lock ref 'refs/heads/main': Unable to create …main.lock`),
+ * `packed-refs.lock`, `HEAD.lock`. git takes its locks before it changes anything, and this layer
+ * never leaves half an operation behind on such a failure, so nothing was changed: the failure is
+ * transient and the caller retries with back-off. A lock left by a crashed git process stays until
+ * the pipeline removes it (once no git process is alive and it is old enough; see staleLocks.ts) or
+ * a person does. Code `git-lock`, which survives the trip from the git worker process.
+ */
+export class GitLockError extends GitCommandError {
+  constructor(
+    args: readonly string[],
+    cwd: string,
+    exitCode: number,
+    stderr: string,
+    stdout: string,
+    /** The lock file that was held. */
+    readonly lockFile: string,
+  ) {
+    super(
+      args,
+      cwd,
+      exitCode,
+      stderr,
+      stdout,
+      `Another git process holds ${lockFile}; the pipeline tries again later. If no git process is running, the lock is stale: the pipeline removes it once it is old enough, or delete it by hand.`,
+      'git-lock',
+    );
+  }
+}
+
+/** True for a GitLockError, by code, so it also holds for one that crossed from the git worker process. */
+export function isGitLockError(e: unknown): boolean {
+  return isPipelineError(e) && e.code === 'git-lock';
 }
 
 /** Merging would conflict: nothing was changed; `files` are the paths that conflict. */

@@ -30,8 +30,18 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-/** Live git processes working in `dirs`; undefined when this platform has no /proc to look at. */
-export async function gitProcessesIn(dirs: readonly string[]): Promise<GitProcess[] | undefined> {
+/**
+ * Live git processes working in `dirs`; undefined when this platform has no /proc to look at.
+ *
+ * With `exceptChildrenOf` (our own pid, during a run), git commands this process started are left
+ * out: the layer's own locks keep them from ever holding a lock another of our commands waits for,
+ * and in a busy pipeline one of them is nearly always running, so counting them would keep a stale
+ * lock for ever. git processes started by anyone else (an agent, an editor, a detached `gc`) count.
+ */
+export async function gitProcessesIn(
+  dirs: readonly string[],
+  exceptChildrenOf?: number,
+): Promise<GitProcess[] | undefined> {
   let pids: string[];
   try {
     pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
@@ -47,6 +57,9 @@ export async function gitProcessesIn(dirs: readonly string[]): Promise<GitProces
     const stat = await readText(`/proc/${p}/stat`);
     // A zombie has exited and holds no lock; the state follows the parenthesised command name.
     if (stat && /\)\s+Z\s/.test(stat)) continue;
+    // The parent's pid follows the state.
+    if (exceptChildrenOf !== undefined && stat && Number(/\)\s+\S+\s+(\d+)/.exec(stat)?.[1]) === exceptChildrenOf)
+      continue;
     let cwd: string | undefined;
     try {
       cwd = await readlink(`/proc/${p}/cwd`);

@@ -1,18 +1,27 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { GitError, GitPluginError, simpleGit, type SimpleGit } from 'simple-git';
 import { PipelineError } from '../errors';
 import { ALLOWED_GIT_ENV, gitEnvironment, stripTrace } from './gitEnv';
-import { GitCommandError } from './gitErrors';
-import { withRepoLock } from './repoLock';
+import { GitCommandError, GitLockError, heldLockOf } from './gitErrors';
+import { emitGitEvent, gitObserved } from './gitMetrics';
+import { holdsLock, lockKey, withLocks, type LockRequest } from './repoLock';
+import { DEFAULT_STALE_LOCK_MS, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
+import { lockPath, readRegistry } from './worktreeRegistry';
 
 /**
  * One git repository and every git command the pipeline runs on it.
  *
  * - Every call gets `GIT_TERMINAL_PROMPT=0` and a timeout (simple-git's `timeout.block`: git is
  *   killed after `timeoutMs` without output), read-only calls get `GIT_OPTIONAL_LOCKS=0`.
- * - Mutating calls hold the repository's lock (repoLock.ts), keyed by the common git dir, so one
- *   mutating command runs at a time per repository, worktrees included, across all instances.
+ * - Mutating calls run under the layer's locks (repoLock.ts), keyed by the common git dir, so they
+ *   are shared by every instance and every worktree of one repository: an operation declares what
+ *   it changes (`locked`: the branches it rewrites, the worktrees it changes; `exclusive`: the whole
+ *   repository), and a mutating command outside any such operation takes the whole repository.
+ * - A command that finds one of git's lock files held by another process is tried again a few times
+ *   with back-off, then fails with `GitLockError` (transient). A lock older than `staleLockMs`, with
+ *   no git process alive in the repository, is stale: it is removed and the command tried once more.
  * - Arguments go to git as an argv array (simple-git spawns without a shell); callers validate ids
  *   and branch names before they become arguments.
  * - A failure becomes a `GitCommandError` (a `PipelineError('git')`) naming the command, the
@@ -22,6 +31,26 @@ import { withRepoLock } from './repoLock';
 export interface GitRepoOptions {
   /** Milliseconds a git command may stay silent before it is killed. Default 60 s. */
   readonly timeoutMs?: number;
+  /**
+   * How stale git lock files are found and removed during a run (a command that keeps finding one
+   * held): its minimum age (default 10 s) and the live-process check. `staleLockMs: Infinity` never
+   * removes one.
+   */
+  readonly staleLocks?: StaleLockOptions;
+  /** Called with what was done about a held lock file that looked stale (removed or kept). */
+  readonly onStaleLock?: (finding: LockFinding) => void;
+}
+
+/** What an operation changes, for `GitRepo.locked` (see repoLock.ts for the lock order). */
+export interface LockScope {
+  /** The whole repository: the worktree registry (worktree add, remove, prune), shared config. */
+  readonly exclusive?: boolean;
+  /** Branches whose ref the operation reads, changes and writes back (`main`, `pipeline/TASK-001`). */
+  readonly branches?: readonly string[];
+  /** Worktrees whose index, HEAD or files the operation changes (paths). */
+  readonly worktrees?: readonly string[];
+  /** Files of ours in the git dir the operation reads and rewrites (`info/exclude`). */
+  readonly files?: readonly string[];
 }
 
 export interface RunOptions {
@@ -29,6 +58,11 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Exit codes that are answers rather than failures (`merge-tree` exits 1 on conflicts). */
   readonly okExitCodes?: readonly number[];
+  /**
+   * Mutating commands only: false runs the command once, for a step of a larger operation that
+   * retries as a whole (`retryingLocks`). Default true.
+   */
+  readonly lockRetries?: boolean;
 }
 
 export interface RunResult {
@@ -37,7 +71,11 @@ export interface RunResult {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
-/** Attempts of a mutating command that finds `index.lock` held by another process (an editor's git). */
+/**
+ * Attempts of a mutating command that finds a git lock file held by another process (an editor's
+ * git integration refreshing `index.lock`): 5 attempts, 50 ms doubling, 750 ms in all, then
+ * GitLockError for the caller to retry later.
+ */
 const LOCK_ATTEMPTS = 5;
 const LOCK_BACKOFF_MS = 50;
 
@@ -78,11 +116,21 @@ async function execGit(
   timeoutMs: number,
   okExitCodes: readonly number[],
 ): Promise<RunResult> {
+  const started = gitObserved() ? performance.now() : 0;
+  const observe = (exitCode: number): void => {
+    if (started)
+      emitGitEvent({ type: 'command', command: args[0] ?? '', cwd, ms: performance.now() - started, exitCode });
+  };
   try {
-    return { stdout: await client.raw([...args]), exitCode: 0 };
+    const stdout = await client.raw([...args]);
+    observe(0);
+    return { stdout, exitCode: 0 };
   } catch (e) {
+    observe(e instanceof GitExit ? e.exitCode : -1);
     if (e instanceof GitExit) {
       if (okExitCodes.includes(e.exitCode)) return { stdout: e.stdout, exitCode: e.exitCode };
+      const lock = heldLockOf(e.stderr);
+      if (lock) throw new GitLockError(args, cwd, e.exitCode, e.stderr, e.stdout, lock);
       throw new GitCommandError(args, cwd, e.exitCode, e.stderr, e.stdout);
     }
     if (e instanceof GitPluginError && e.plugin === 'timeout') {
@@ -98,10 +146,6 @@ async function execGit(
     if (e instanceof GitError) throw new GitCommandError(args, cwd, -1, stripTrace(e.message), '');
     throw e;
   }
-}
-
-function isLockBusy(e: unknown): boolean {
-  return e instanceof GitCommandError && /Unable to create '[^']*index\.lock': File exists/.test(e.stderr);
 }
 
 async function sleep(ms: number): Promise<void> {
@@ -148,6 +192,7 @@ export class GitRepo {
     /** The common git dir (`.git` of the main working tree), shared by all worktrees. */
     readonly commonDir: string,
     readonly timeoutMs: number,
+    private readonly options: GitRepoOptions,
   ) {}
 
   /** Opens the repository that contains `dir` (its main working tree or any of its worktrees). */
@@ -184,7 +229,7 @@ export class GitRepo {
     // The usual layout keeps `.git` in the main working tree; a separate git dir falls back to the
     // top level of wherever we were opened.
     const root = basename(commonDir) === '.git' ? dirname(commonDir) : toplevel;
-    return new GitRepo(root, commonDir, timeoutMs);
+    return new GitRepo(root, commonDir, timeoutMs, options);
   }
 
   /** Runs a read-only git command (no optional locks) and returns its stdout. */
@@ -202,29 +247,91 @@ export class GitRepo {
     return (await this.mutateResult(args, options)).stdout;
   }
 
+  /**
+   * Inside an operation that holds this repository's locks (`locked`, `exclusive`), the command runs
+   * under them: the operation declared what it changes. Outside any, it takes the whole repository.
+   */
   async mutateResult(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const cwd = options.cwd ?? this.root;
-    return this.exclusive(async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await execGit(this.client(cwd, false), args, cwd, this.timeoutMs, options.okExitCodes ?? [0]);
-        } catch (e) {
-          // Our own commands are serialised; a held index.lock belongs to another process (an
-          // editor's git integration, the user) and is usually released within milliseconds. git
-          // takes the lock before changing anything, so trying again is safe.
-          if (!isLockBusy(e) || attempt >= LOCK_ATTEMPTS) throw e;
-          await sleep(LOCK_BACKOFF_MS * 2 ** (attempt - 1));
-        }
-      }
-    });
+    const once = () => execGit(this.client(cwd, false), args, cwd, this.timeoutMs, options.okExitCodes ?? [0]);
+    const run = () => (options.lockRetries === false ? once() : this.retryingLocks(once));
+    return holdsLock(this.repositoryKey) ? run() : this.exclusive(run);
   }
 
   /**
-   * Holds the repository's lock for a sequence of commands (check, then change) so no other
-   * mutation of this repository interleaves. Re-entrant within the call chain.
+   * Runs `attempt` (one git command, or a step that git refuses as a whole when a lock is held) and
+   * tries again while it fails with GitLockError. Our own commands never collide (the layer's locks
+   * see to that), so a held lock belongs to another process (an editor's git integration, the user, a
+   * crashed command) and is usually released within milliseconds. git takes its locks before it
+   * changes anything, so trying again is safe. After the last attempt, a lock that is stale is
+   * removed and the step tried once more; otherwise the GitLockError goes to the caller.
+   */
+  async retryingLocks<T>(attempt: () => Promise<T>): Promise<T> {
+    let removedStale = false;
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        if (!(e instanceof GitLockError)) throw e;
+        emitGitEvent({ type: 'lock-busy', lockFile: e.lockFile, attempt: n });
+        if (n < LOCK_ATTEMPTS) {
+          await sleep(LOCK_BACKOFF_MS * 2 ** (n - 1));
+          continue;
+        }
+        if (removedStale || !(await this.removeIfStale(e.lockFile))) throw e;
+        removedStale = true;
+      }
+    }
+  }
+
+  /** Removes `lock` when it is stale (old, no git process alive in the repository); true when removed. */
+  private async removeIfStale(lock: string): Promise<boolean> {
+    const stale = this.options.staleLocks ?? {};
+    if ((stale.staleLockMs ?? DEFAULT_STALE_LOCK_MS) === Infinity) return false;
+    const dirs = [this.root, this.commonDir, ...(await readRegistry(this.root, this.commonDir)).map((w) => w.path)];
+    const [finding] = await removeStaleLocks([lock], [...new Set(dirs)], { exceptOwnChildren: true, ...stale });
+    if (finding) this.options.onStaleLock?.(finding);
+    return finding?.action === 'removed';
+  }
+
+  /** The key of this repository's top lock (repoLock.ts). */
+  get repositoryKey(): string {
+    return lockKey(this.commonDir, 'repository');
+  }
+
+  /**
+   * Holds the whole repository for a sequence of commands (check, then change): no other operation
+   * of the layer on this repository runs meanwhile. For the worktree registry, shared config and
+   * the start-up repair. Re-entrant within the call chain.
    */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return withRepoLock(this.commonDir, fn);
+    return withLocks([{ key: this.repositoryKey, mode: 'exclusive' }], fn);
+  }
+
+  /**
+   * Holds what one operation changes (the repository shared, or exclusive with `scope.exclusive`,
+   * then the refs of `scope.branches`, the worktrees of `scope.worktrees`, the files of
+   * `scope.files`) for a sequence of commands, so operations on other branches and worktrees run at
+   * the same time. Re-entrant; nested calls may only add locks that come later in the lock order.
+   */
+  async locked<T>(scope: LockScope, fn: () => Promise<T>): Promise<T> {
+    const requests: LockRequest[] = [{ key: this.repositoryKey, mode: scope.exclusive ? 'exclusive' : 'shared' }];
+    for (const b of scope.branches ?? []) {
+      requests.push({ key: lockKey(this.commonDir, 'ref', `refs/heads/${b}`), mode: 'exclusive' });
+    }
+    for (const w of scope.worktrees ?? []) {
+      requests.push({ key: lockKey(this.commonDir, 'worktree', await lockPath(w)), mode: 'exclusive' });
+    }
+    for (const f of scope.files ?? []) requests.push({ key: lockKey(this.commonDir, 'file', f), mode: 'exclusive' });
+    return withLocks(requests, fn);
+  }
+
+  /** True when the current call chain holds the lock of the worktree at `path` (or the whole repository). */
+  async holdsWorktree(path: string): Promise<boolean> {
+    return (
+      holdsLock(this.repositoryKey, 'exclusive') ||
+      holdsLock(lockKey(this.commonDir, 'worktree', await lockPath(path)), 'exclusive')
+    );
   }
 
   /** The commit a ref points at, or undefined when it does not exist. */

@@ -11,13 +11,20 @@ import { GitRepo, type GitRepoOptions } from './gitRepo';
 import { mergeTask } from './merge';
 import { deleteMergedBranch } from './mergedBranches';
 import { repairRepository, type RepairReport } from './repair';
+import { readLooseRef } from './worktreeRegistry';
 import { Worktrees } from './worktrees';
+
+/** How long prior work read during `prepare` is kept for the `priorWork` call after it. */
+const PREFETCH_TTL_MS = 10_000;
 
 /**
  * The monitor's WorkspacePort on the real git layer. Conflicts are outcomes here, not errors: the
  * monitor sends a conflicting task back to rework, with the files in the next task file.
  */
 export class GitWorkspace implements WorkspacePort {
+  /** Prior work read during `prepare`, by task and base, for the `priorWork` call that follows it. */
+  private readonly prefetched = new Map<string, { at: number; head: string; work: Promise<PriorWork> }>();
+
   constructor(readonly worktrees: Worktrees) {}
 
   /** The repository containing `repoDir`, with agent worktrees under `worktreeRoot` (relative to its root). */
@@ -38,20 +45,54 @@ export class GitWorkspace implements WorkspacePort {
   }
 
   async prepare(agentId: string, taskId: string, base: string): Promise<PreparedWorktree> {
+    const key = `${taskId}\u0000${base}`;
+    this.prefetched.delete(key);
+    for (const [k, p] of this.prefetched) if (Date.now() - p.at > PREFETCH_TTL_MS) this.prefetched.delete(k);
     // On a conflict the agent still gets its branch (unmerged, no markers) and the files to resolve.
-    const co = await this.worktrees.checkoutTask(agentId, taskId, base, { onConflict: 'checkout' });
+    const co = await this.worktrees.checkoutTask(agentId, taskId, base, {
+      onConflict: 'checkout',
+      // The monitor asks for the branch's prior work right after this: read it during the switch.
+      onBranchReady: (head) => {
+        const work = this.readPriorWork(taskId, base);
+        work.catch(() => undefined);
+        this.prefetched.set(key, { at: Date.now(), head, work });
+      },
+    });
     return { worktree: co.path, conflicts: [...co.conflicts] };
   }
 
-  async commitAll(agentId: string, message: string): Promise<boolean> {
-    return (await this.worktrees.commitAll(agentId, message)) !== undefined;
+  async commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
+    return (await this.worktrees.commitAll(agentId, message, branch)) !== undefined;
   }
 
   setAside(agentId: string, ref: string, message: string): Promise<string | null> {
     return this.worktrees.setAside(agentId, ref, message);
   }
 
+  /**
+   * What earlier stages left on the task's branch. Read while `prepare` switched the worktree, when
+   * it just did and the branch is still where it was then (its loose ref, read without git; the
+   * target moving on does not change what is on the branch since it left the target), else now.
+   */
   async priorWork(taskId: string, base: string): Promise<PriorWork> {
+    const key = `${taskId}\u0000${base}`;
+    const fetched = this.prefetched.get(key);
+    this.prefetched.delete(key);
+    if (
+      fetched &&
+      Date.now() - fetched.at <= PREFETCH_TTL_MS &&
+      (await readLooseRef(this.repo.commonDir, `refs/heads/${taskBranch(taskId)}`)) === fetched.head
+    ) {
+      try {
+        return await fetched.work;
+      } catch {
+        // Read again below, for the error of the moment.
+      }
+    }
+    return this.readPriorWork(taskId, base);
+  }
+
+  private async readPriorWork(taskId: string, base: string): Promise<PriorWork> {
     const c = await taskWork(this.repo, taskId, base);
     return {
       commits: c.commits.map((x) => `${x.sha.slice(0, 10)} ${x.subject}`),
@@ -98,5 +139,14 @@ export function describeRepair(r: RepairReport): string[] {
     );
   }
   for (const s of r.strays) lines.push(`${s} is in the worktree root but is not a worktree; left alone`);
+  for (const m of r.moves) {
+    lines.push(
+      m.action === 'left'
+        ? `${m.path}: an update of ${m.ref} with its files was cut short and a local change is in the way; check its files against ${m.ref} (git -C "${m.path}" status)`
+        : m.action === 'rolled-back'
+          ? `${m.path}: an update of ${m.ref} was cut short; its files were put back where ${m.ref} is`
+          : `${m.path}: an update of ${m.ref} had completed`,
+    );
+  }
   return lines;
 }

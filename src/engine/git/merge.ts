@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import { advanceBranch, requireBranch } from './branches';
+import { advanceBranch, branchTips, requireBranch } from './branches';
 import { MergeConflictError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { withMessageFile } from './messageFile';
@@ -90,10 +90,12 @@ export async function mergeTask(
   assertBranchName(branch, 'branch to merge');
   assertBranchName(into, 'target branch');
   const maxAttempts = options.maxAttempts ?? 5;
-  return repo.exclusive(async () => {
+  // Only `into` is rewritten; `branch` is read once per attempt (a snapshot is what gets merged).
+  return repo.locked({ branches: [into] }, async () => {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const theirs = await requireBranch(repo, branch, 'branch to merge');
-      const ours = await requireBranch(repo, into, 'target branch');
+      const tips = await branchTips(repo, [branch, into]);
+      const theirs = tips.get(branch) ?? (await requireBranch(repo, branch, 'branch to merge'));
+      const ours = tips.get(into) ?? (await requireBranch(repo, into, 'target branch'));
       // One merge-base answers both questions: it is `theirs` exactly when `theirs` is an ancestor of
       // `ours` (nothing to merge), `ours` exactly when `into` can fast-forward. None: merge-tree
       // refuses unrelated histories below.

@@ -95,8 +95,8 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
   prepare(agentId: string, taskId: string, base: string): Promise<PreparedWorktree> {
     return this.call('prepare', [agentId, taskId, base]);
   }
-  commitAll(agentId: string, message: string): Promise<boolean> {
-    return this.call('commitAll', [agentId, message]);
+  commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
+    return this.call('commitAll', branch === undefined ? [agentId, message] : [agentId, message, branch]);
   }
   setAside(agentId: string, ref: string, message: string): Promise<string | null> {
     return this.call('setAside', [agentId, ref, message]);

@@ -1,7 +1,9 @@
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gitProcessesIn, type GitProcess } from './gitProcesses';
+import { recoverMove, type MoveRecovery } from './pendingMove';
+import { findLockFiles, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
 import { canonicalPath, listWorktrees } from './worktreeList';
+import { readRegistry } from './worktreeRegistry';
 import type { Worktrees } from './worktrees';
 import { unfinishedOperation, type UnfinishedOperation } from './worktreeState';
 
@@ -9,14 +11,20 @@ import { unfinishedOperation, type UnfinishedOperation } from './worktreeState';
  * Start-up repair of the repository after a crash or a user's manual changes, so that the worktree
  * registry matches the disk and no lock is left behind (engineering.md, "Reliability" 6). Nothing
  * that could hold work is deleted: a missing agent worktree is re-created on its branch or commit,
- * a stale lock is removed only when no git process works in the repository, a merge is aborted only
+ * a stale git lock (any `*.lock` of the git dir: an index, a ref, packed-refs, HEAD, config) is
+ * removed only when it is old and no git process works in the repository (staleLocks.ts), a merge is aborted only
  * in an agent's worktree, and a rebase is only reported.
  */
 
-export interface LockFinding {
-  readonly path: string;
-  readonly action: 'removed' | 'kept';
-  readonly reason: string;
+export type { LockFinding } from './staleLocks';
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface UnfinishedFinding {
@@ -38,85 +46,36 @@ export interface RepairReport {
   readonly unfinished: readonly UnfinishedFinding[];
   /** Directories in the worktree root that are not registered worktrees: reported, left alone. */
   readonly strays: readonly string[];
+  /**
+   * Checkouts whose branch was being moved with them when the engine died (pendingMove.ts): the
+   * files put back where the branch is, or left for a person when a local change was in the way.
+   */
+  readonly moves: ReadonlyArray<{ readonly path: string; readonly ref: string; readonly action: MoveRecovery }>;
 }
 
-export interface RepairOptions {
+export interface RepairOptions extends StaleLockOptions {
   /** The configured agents: their worktrees are created when missing. */
   readonly agents?: readonly string[];
-  /** A lock younger than this may belong to a git command that is just starting: kept. Default 10 s. */
-  readonly staleLockMs?: number;
-  /** Finds live git processes in the given directories (the /proc scan by default). */
-  readonly gitProcesses?: (dirs: readonly string[]) => Promise<GitProcess[] | undefined>;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function removeStaleLocks(worktrees: Worktrees, options: RepairOptions): Promise<LockFinding[]> {
+/**
+ * Every git lock file in the repository (the index and HEAD of each worktree, refs, packed-refs,
+ * config), removed when stale. Where a git process of this repository could be working: the main
+ * working tree, the git dir, the worktree root and every registered worktree.
+ */
+async function removeStaleLockFiles(worktrees: Worktrees, options: RepairOptions): Promise<LockFinding[]> {
   const repo = worktrees.repo;
-  const gitDirs = [repo.commonDir];
-  try {
-    for (const name of await readdir(join(repo.commonDir, 'worktrees')))
-      gitDirs.push(join(repo.commonDir, 'worktrees', name));
-  } catch {
-    // No linked worktrees yet.
-  }
-  const findings: LockFinding[] = [];
-  let processes: GitProcess[] | undefined | null = null;
-  for (const dir of gitDirs) {
-    const lock = join(dir, 'index.lock');
-    let age: number;
-    try {
-      age = Date.now() - (await stat(lock)).mtimeMs;
-    } catch {
-      continue;
-    }
-    if (age < (options.staleLockMs ?? 10_000)) {
-      findings.push({
-        path: lock,
-        action: 'kept',
-        reason: `it is only ${Math.round(age)} ms old; a git command may be writing it`,
-      });
-      continue;
-    }
-    // One scan for all locks: it reads every process's /proc entries.
-    if (processes === null) {
-      processes = await (options.gitProcesses ?? gitProcessesIn)([repo.root, repo.commonDir, worktrees.root]);
-    }
-    if (processes === undefined) {
-      findings.push({
-        path: lock,
-        action: 'kept',
-        reason: 'cannot tell whether a git process is running here (no /proc); delete it by hand if none is',
-      });
-    } else if (processes.length > 0) {
-      findings.push({
-        path: lock,
-        action: 'kept',
-        reason: `a git process is running: ${processes.map((p) => p.reason).join('; ')}`,
-      });
-    } else {
-      await rm(lock, { force: true });
-      findings.push({
-        path: lock,
-        action: 'removed',
-        reason: `no git process works in the repository; the lock was ${Math.round(age / 1000)} s old`,
-      });
-    }
-  }
-  return findings;
+  const locks = await findLockFiles(repo.commonDir);
+  if (locks.length === 0) return [];
+  const dirs = new Set([repo.root, repo.commonDir, worktrees.root]);
+  for (const w of await readRegistry(repo.root, repo.commonDir)) dirs.add(w.path);
+  return removeStaleLocks(locks, [...dirs], options);
 }
 
 export async function repairRepository(worktrees: Worktrees, options: RepairOptions = {}): Promise<RepairReport> {
   const repo = worktrees.repo;
   return repo.exclusive(async () => {
-    const locks = await removeStaleLocks(worktrees, options);
+    const locks = await removeStaleLockFiles(worktrees, options);
 
     const entries = await listWorktrees(repo);
     const recreated: Array<{ agentId: string; path: string; ref: string }> = [];
@@ -140,9 +99,12 @@ export async function repairRepository(worktrees: Worktrees, options: RepairOpti
     }
 
     const unfinished: UnfinishedFinding[] = [];
+    const moves: Array<{ path: string; ref: string; action: MoveRecovery }> = [];
     const live = (await listWorktrees(repo)).filter((e) => !e.prunable && !e.bare);
     for (const e of live) {
       const gitDir = e.main ? repo.commonDir : await repo.gitDirOf(e.path);
+      const moved = await recoverMove(repo, e.path, gitDir);
+      if (moved) moves.push({ path: e.path, ref: moved.move.ref, action: moved.action });
       const operation = await unfinishedOperation(gitDir);
       if (!operation) continue;
       const agentId = e.main ? undefined : await worktrees.agentOf(e.path);
@@ -165,6 +127,6 @@ export async function repairRepository(worktrees: Worktrees, options: RepairOpti
       }
     }
 
-    return { locks, recreated, pruned, created, unfinished, strays };
+    return { locks, recreated, pruned, created, unfinished, strays, moves };
   });
 }

@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitRepo } from './gitRepo';
 
@@ -22,9 +22,20 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** The unfinished merge, rebase, cherry-pick or revert in the worktree whose git dir is `gitDir`. */
+/**
+ * The unfinished merge, rebase, cherry-pick or revert in the worktree whose git dir is `gitDir`: one
+ * listing of the git dir (it is small), not a look-up per marker.
+ */
 export async function unfinishedOperation(gitDir: string): Promise<UnfinishedOperation | undefined> {
-  for (const [marker, operation] of MARKERS) if (await exists(join(gitDir, marker))) return operation;
+  let names: Set<string>;
+  try {
+    names = new Set(await readdir(gitDir));
+  } catch {
+    // Unreadable: look for each marker, as git would.
+    for (const [marker, operation] of MARKERS) if (await exists(join(gitDir, marker))) return operation;
+    return undefined;
+  }
+  for (const [marker, operation] of MARKERS) if (names.has(marker)) return operation;
   return undefined;
 }
 

@@ -1,16 +1,24 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
+import { access, appendFile, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
 import { assertName, isName, taskBranch } from '../model/ids';
 import { createBranchAt, refsIfContains, requireBranch } from './branches';
-import { DirtyWorktreeError, listFiles, MergeConflictError } from './gitErrors';
-import type { GitRepo } from './gitRepo';
+import { DirtyWorktreeError, GitLockError, listFiles, MergeConflictError } from './gitErrors';
+import type { GitRepo, LockScope } from './gitRepo';
 import { withMessageFile } from './messageFile';
 import { mergeTask } from './merge';
 import { assertBranchName } from './refNames';
 import { setAsideWork } from './setAside';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
+import {
+  branchOfGitDir,
+  holdersOf,
+  lockPath,
+  readRegistry,
+  worktreeAt,
+  type RegisteredWorktree,
+} from './worktreeRegistry';
 import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
 
 /** The directory, inside each agent worktree, that holds the task files; never committed. */
@@ -36,6 +44,12 @@ export interface CheckoutOptions {
    * it is (not merged, no conflict markers) and returns the files, so an agent can do the merge.
    */
   readonly onConflict?: 'throw' | 'checkout';
+  /**
+   * Called once the task branch is where this checkout leaves it (created, brought up to date, or
+   * left as it is on a conflict), while the worktree is being switched to it: a caller may start
+   * reading the branch then (what earlier stages left) instead of after the switch.
+   */
+  readonly onBranchReady?: (head: string) => void;
 }
 
 export interface TaskCheckout extends AgentWorktree {
@@ -50,6 +64,48 @@ export interface TaskCheckout extends AgentWorktree {
   readonly conflicts: readonly string[];
 }
 
+/** The lock name of the exclude file (repoLock.ts, level `file`). */
+const EXCLUDE_LOCK = 'info/exclude';
+/** Plans whose locks turned out too few (the registry changed meanwhile) before taking the whole repository. */
+const MAX_PLANS = 3;
+
+/** What an operation found in the registry before locking, and the locks that makes it need. */
+interface Plan<D> {
+  readonly scope: LockScope;
+  readonly data: D;
+}
+
+/** Every lock `needed` asks for is among those `held` asks for (paths compared as lock names). */
+async function covers(held: LockScope, needed: LockScope): Promise<boolean> {
+  if (held.exclusive) return true;
+  if (needed.exclusive) return false;
+  const heldBranches = new Set(held.branches ?? []);
+  if (!(needed.branches ?? []).every((b) => heldBranches.has(b))) return false;
+  const heldPaths = new Set(await Promise.all((held.worktrees ?? []).map(lockPath)));
+  for (const w of needed.worktrees ?? []) if (!heldPaths.has(await lockPath(w))) return false;
+  return true;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A git lock file another process holds, found before a command that would take it only after it
+ * has changed files: `git switch` writes the index and the files first and HEAD last, so a held
+ * `HEAD.lock` would leave a worktree switched but its HEAD not. Thrown as git would say it, so the
+ * caller's retry (and the stale-lock check) treat it like any other held lock.
+ */
+async function assertNotLocked(lock: string, args: readonly string[], cwd: string): Promise<void> {
+  if (!(await exists(lock))) return;
+  throw new GitLockError(args, cwd, -1, `fatal: Unable to create '${lock}': File exists.`, '', lock);
+}
+
 async function isEmptyOrMissing(dir: string): Promise<boolean> {
   try {
     return (await readdir(dir)).length === 0;
@@ -60,8 +116,15 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 
 /**
  * A worktree per agent at `<worktreeRoot>/<agentId>`, a branch per task (`pipeline/<TASK-ID>`).
- * Every operation holds the repository's lock for its whole sequence of checks and commands, so
- * concurrent calls for different agents queue instead of racing on git's locks.
+ * Every operation holds, for its whole sequence of checks and commands, the locks of what it changes
+ * (repoLock.ts): its agent's worktree, the task branch, the worktree it takes the branch from; the
+ * whole repository only to add, re-create or remove a worktree. So operations for different agents
+ * run side by side, and two on the same worktree or branch queue instead of racing on git's locks.
+ *
+ * What to lock depends on the registry (which worktree has the task branch checked out, whether the
+ * agent's worktree exists), which can change until the locks are held. So an operation plans its
+ * locks from the registry on disk, takes them, plans again under them, and starts over with the new
+ * plan when it needs a lock it does not hold (after a few rounds, with the whole repository).
  */
 export class Worktrees {
   /** Absolute: the caller's worktreeRoot resolved against the repository root. */
@@ -96,9 +159,43 @@ export class Worktrees {
    * whose directory has gone is re-created on the same branch or commit, so nothing is lost.
    */
   async ensureWorktree(agentId: string, base = 'HEAD'): Promise<AgentWorktree> {
-    return this.repo.exclusive(
+    const path = this.pathOf(agentId);
+    return this.planned(
+      async () => {
+        const mine = await this.registered(path);
+        return { scope: { exclusive: !mine?.present, worktrees: [path] }, data: undefined };
+      },
       async () => (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, base)).worktree,
     );
+  }
+
+  /**
+   * Runs `body` under the locks `plan` asks for, planned again once they are held (see the class
+   * comment): `body` gets the plan made under the locks.
+   */
+  private async planned<D, T>(plan: () => Promise<Plan<D>>, body: (data: D) => Promise<T>): Promise<T> {
+    for (let round = 1; ; round++) {
+      const first = round > MAX_PLANS ? undefined : await plan();
+      const scope = first?.scope ?? { exclusive: true };
+      const result = await this.repo.locked(scope, async () => {
+        const now = await plan();
+        if (!(await covers(scope, now.scope))) return undefined;
+        return { value: await body(now.data) };
+      });
+      if (result) return result.value;
+    }
+  }
+
+  /** The registry's entry for the worktree at `path` (on disk, no git process). */
+  private async registered(
+    path: string,
+    registry?: readonly RegisteredWorktree[],
+  ): Promise<RegisteredWorktree | undefined> {
+    const want = await lockPath(path);
+    for (const e of registry ?? (await readRegistry(this.repo.root, this.repo.commonDir))) {
+      if ((await lockPath(e.path)) === want) return e;
+    }
+    return undefined;
   }
 
   /**
@@ -176,24 +273,65 @@ export class Worktrees {
     const branch = taskBranch(taskId);
     assertBranchName(targetBranch, 'target branch');
     const path = this.pathOf(agentId);
-    return this.repo.exclusive(async () => {
+    const self = await lockPath(path);
+    // The task branch is locked throughout, so no other operation of ours checks it out, creates it
+    // or moves it meanwhile. Worktrees are locked only while they change (this one, then each that
+    // holds the branch), so the previous agent's worktree is held for two commands, not the whole
+    // checkout: that agent may be starting its own next task.
+    const planCheckout = async () => {
+      const mine = await worktreeAt(path, this.repo.commonDir);
+      // Adding or re-creating the agent's worktree changes the registry.
+      return { scope: { exclusive: !mine, branches: [branch] }, data: undefined };
+    };
+    return this.planned(planCheckout, async () => {
       // Usually one command: both tips, and the branch already contains the target (no update due).
       const fast = await refsIfContains(this.repo, branch, targetBranch);
       const targetHead = fast?.target ?? (await requireBranch(this.repo, targetBranch, 'target branch'));
-      let entries = await listWorktrees(this.repo);
-      const ensured = await this.ensureWorktreeIn(entries, agentId, targetHead);
-      const wt = ensured.worktree;
-      if (ensured.changed) entries = await listWorktrees(this.repo);
-      await this.assertClean(path, `switch the worktree of ${agentId} to ${branch}`, agentId);
+      let mine = await worktreeAt(path, this.repo.commonDir);
+      let created = false;
+      if (!mine) {
+        // Under the repository's exclusive lock (the plan asked for it).
+        created = (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, targetHead)).worktree.created;
+        mine = await this.registered(path);
+      } else {
+        await this.ensureTaskDirExcluded(path);
+      }
+      if (!mine) {
+        throw new PipelineError(
+          'git',
+          `The worktree of ${agentId} at ${path} is not registered in ${this.repo.root}.`,
+          {
+            where: path,
+            fix: 'Run the pipeline again: it re-creates the worktrees of its agents at start.',
+          },
+        );
+      }
+      const gitDir = mine.gitDir;
+      const what = `switch the worktree of ${agentId} to ${branch}`;
       let head = fast?.branch ?? (await this.repo.branchHead(branch));
+      // Release first: the update below then moves a branch that no worktree has checked out.
+      const holders: RegisteredWorktree[] = [];
+      for (const e of await holdersOf(this.repo.root, this.repo.commonDir, branch)) {
+        if ((await lockPath(e.path)) !== self) holders.push(e);
+      }
+      // This worktree is checked (refused when dirty, before the branch moves) while the holders are
+      // released: different worktrees under their own locks, so the two run side by side. Nothing
+      // else of ours changes this worktree until the switch below (no agent runs in it while it is
+      // being given a task); a refusal here may leave a holder detached, which changes no file.
+      const [checked, released] = await Promise.allSettled([
+        this.repo.locked({ worktrees: [path] }, () => this.assertClean(path, what, agentId, gitDir)),
+        this.releaseBranchFrom(branch, holders),
+      ]);
+      if (checked.status === 'rejected') throw checked.reason;
+      if (released.status === 'rejected') throw released.reason;
+      const releasedFrom = released.value;
+      // Created only once the worktree is known to be clean: a refused checkout leaves no branch.
       let createdBranch = false;
       if (!head) {
-        const created = await createBranchAt(this.repo, branch, targetHead, targetBranch);
-        head = created.head;
-        createdBranch = created.created;
+        const made = await createBranchAt(this.repo, branch, targetHead, targetBranch);
+        head = made.head;
+        createdBranch = made.created;
       }
-      // Release first: the update below fast-forwards whichever worktree holds the branch.
-      const releasedFrom = await this.releaseBranchElsewhere(branch, path, entries);
       // merge-tree computes the merge before anything moves: a conflict throws with the files and
       // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask). A
       // branch that contains the target (or was just created from it) is up to date as it is.
@@ -212,13 +350,27 @@ export class Worktrees {
           conflicts = e.files;
         }
       }
-      // The list was read under the lock, and only this call has moved anything since (the branch,
-      // other worktrees): it still says what this worktree has checked out.
-      if (wt.branch !== branch) {
-        await this.repo.mutate(['switch', '--quiet', branch], { cwd: path });
-      }
+      options.onBranchReady?.(head);
+      await this.repo.locked({ worktrees: [path] }, async () => {
+        // Read again under the lock: another checkout may have detached this worktree meanwhile.
+        if ((await branchOfGitDir(gitDir)) === branch) return;
+        const operation = await unfinishedOperation(gitDir);
+        if (operation) await this.assertClean(path, what, agentId, gitDir);
+        await this.switchTo(path, gitDir, ['switch', '--quiet', branch]);
+      });
       // HEAD is now the branch's tip, which this call read or made (a conflict moves nothing).
-      return { ...wt, branch, head, createdBranch, update, releasedFrom, conflicts };
+      return { agentId, path, branch, head, created, createdBranch, update, releasedFrom, conflicts };
+    });
+  }
+
+  /**
+   * `git switch` in a worktree whose lock the caller holds, tried again while another process holds
+   * its index or HEAD lock (see assertNotLocked).
+   */
+  private async switchTo(path: string, gitDir: string, args: readonly string[]): Promise<void> {
+    await this.repo.retryingLocks(async () => {
+      await assertNotLocked(join(gitDir, 'HEAD.lock'), args, path);
+      await this.repo.mutate(args, { cwd: path, lockRetries: false });
     });
   }
 
@@ -228,9 +380,9 @@ export class Worktrees {
    * undefined when there was nothing to commit. Hooks are skipped (`--no-verify`): this commit
    * keeps the agent's work safe; checking it is the stage's check command's job.
    */
-  async commitAll(agentId: string, message: string): Promise<string | undefined> {
+  async commitAll(agentId: string, message: string, branch?: string): Promise<string | undefined> {
     const path = this.pathOf(agentId);
-    return this.repo.exclusive(async () => {
+    return this.repo.locked({ worktrees: [path] }, async () => {
       // Excluded first, so new task files are neither reported nor added.
       await this.ensureTaskDirExcluded(path);
       // One command for the branch and whether anything at all is uncommitted (usually nothing: the
@@ -238,12 +390,21 @@ export class Worktrees {
       const status = await worktreeStatus(this.repo, path);
       if (!status.branch) {
         throw new PipelineError(
-          'git',
-          `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch, so the commit would belong to no task.`,
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId} (${path}): it is on no branch (detached HEAD), so the commit would belong to no task.`,
           {
             where: path,
-            fix: 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
+            fix: branch
+              ? `Put the worktree back on ${branch} (git -C "${path}" switch ${branch}) and cherry-pick what was committed while detached.`
+              : 'Give the agent a task first (its branch is checked out then), or commit on a branch by hand.',
           },
+        );
+      }
+      if (branch && status.branch !== branch) {
+        throw new PipelineError(
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId} (${path}): it is on ${status.branch}, not on the task's branch ${branch}.`,
+          { where: path, fix: `Put the worktree back on ${branch} (git -C "${path}" switch ${branch}).` },
         );
       }
       const operation = await unfinishedOperation(await this.repo.gitDirOf(path));
@@ -298,8 +459,10 @@ export class Worktrees {
   /** Detaches the agent's worktree (same commit, same files), releasing its branch for another agent. */
   async detach(agentId: string): Promise<void> {
     const path = this.pathOf(agentId);
-    await this.repo.exclusive(async () => {
-      if (await this.repo.currentBranch(path)) await this.repo.mutate(['switch', '--quiet', '--detach'], { cwd: path });
+    await this.repo.locked({ worktrees: [path] }, async () => {
+      if (await this.repo.currentBranch(path)) {
+        await this.switchTo(path, await this.repo.gitDirOf(path), ['switch', '--quiet', '--detach']);
+      }
     });
   }
 
@@ -376,8 +539,8 @@ export class Worktrees {
     return (await this.repo.headOf('HEAD', path)) ?? '';
   }
 
-  private async assertClean(path: string, what: string, agentId: string): Promise<void> {
-    const operation = await unfinishedOperation(await this.repo.gitDirOf(path));
+  private async assertClean(path: string, what: string, agentId: string, gitDir?: string): Promise<void> {
+    const operation = await unfinishedOperation(gitDir ?? (await this.repo.gitDirOf(path)));
     if (operation) {
       throw new DirtyWorktreeError(
         path,
@@ -400,29 +563,29 @@ export class Worktrees {
   /**
    * A branch can be checked out in one worktree only. When another agent's worktree still holds the
    * task branch (the previous stage's agent), it is detached (same commit, same files) so this
-   * agent can take the branch over. A dirty holder, or the user's own worktree, is an error.
+   * agent can take the branch over. A dirty holder, or the user's own worktree, is an error. The
+   * caller holds the branch's lock, so no other worktree takes the branch meanwhile.
    */
-  private async releaseBranchElsewhere(
-    branch: string,
-    path: string,
-    entries: readonly WorktreeEntry[],
-  ): Promise<string[]> {
-    const released: string[] = [];
-    const self = await canonicalPath(path);
-    for (const e of entries) {
-      if (e.branch !== branch || e.prunable || (await canonicalPath(e.path)) === self) continue;
-      const agent = e.main ? undefined : await this.agentOf(e.path);
-      if (!agent) {
-        throw new PipelineError('git', `${branch} is checked out in ${e.path}, which is not an agent worktree.`, {
-          where: e.path,
-          fix: `Check out another branch there (git -C "${e.path}" switch <branch>), then try again.`,
-        });
+  private async releaseBranchFrom(branch: string, holders: readonly RegisteredWorktree[]): Promise<string[]> {
+    if (holders.length === 0) return [];
+    return this.repo.locked({ worktrees: holders.map((h) => h.path) }, async () => {
+      const released: string[] = [];
+      for (const e of holders) {
+        // Read again under its lock: it may have switched to its own next task meanwhile.
+        if ((await branchOfGitDir(e.gitDir)) !== branch) continue;
+        const agent = e.main ? undefined : await this.agentOf(e.path);
+        if (!agent) {
+          throw new PipelineError('git', `${branch} is checked out in ${e.path}, which is not an agent worktree.`, {
+            where: e.path,
+            fix: `Check out another branch there (git -C "${e.path}" switch <branch>), then try again.`,
+          });
+        }
+        await this.assertClean(e.path, `hand ${branch} over from ${agent}`, agent, e.gitDir);
+        await this.switchTo(e.path, e.gitDir, ['switch', '--quiet', '--detach']);
+        released.push(agent);
       }
-      await this.assertClean(e.path, `hand ${branch} over from ${agent}`, agent);
-      await this.repo.mutate(['switch', '--quiet', '--detach'], { cwd: e.path });
-      released.push(agent);
-    }
-    return released;
+      return released;
+    });
   }
 
   /**
@@ -435,16 +598,19 @@ export class Worktrees {
   private async ensureTaskDirExcluded(path: string): Promise<void> {
     const file = await this.repo.excludeFile(path);
     const pattern = `/${TASK_DIR}/`;
-    let content = '';
-    try {
-      content = await readFile(file, 'utf8');
-    } catch {
-      await mkdir(dirname(file), { recursive: true });
-    }
-    if (content.split(/\r?\n/).includes(pattern)) return;
-    await appendFile(
-      file,
-      `${content && !content.endsWith('\n') ? '\n' : ''}# Agent Pipeline task files (never committed)\n${pattern}\n`,
-    );
+    // Read, then append: two operations for different agents must not both append.
+    await this.repo.locked({ files: [EXCLUDE_LOCK] }, async () => {
+      let content = '';
+      try {
+        content = await readFile(file, 'utf8');
+      } catch {
+        await mkdir(dirname(file), { recursive: true });
+      }
+      if (content.split(/\r?\n/).includes(pattern)) return;
+      await appendFile(
+        file,
+        `${content && !content.endsWith('\n') ? '\n' : ''}# Agent Pipeline task files (never committed)\n${pattern}\n`,
+      );
+    });
   }
 }

@@ -25,7 +25,7 @@ const taskEventSchema: z.ZodType<TaskEvent> = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fail'), reason: z.string(), notBefore: z.string() }),
   z.strictObject({ type: z.literal('block'), reason: z.string() }),
   z.strictObject({ type: z.literal('unblock') }),
-  z.strictObject({ type: z.literal('requeue'), reason: z.string() }),
+  z.strictObject({ type: z.literal('requeue'), reason: z.string(), notBefore: z.string().optional() }),
   z.strictObject({ type: z.literal('merged'), commit: z.string() }),
   z.strictObject({ type: z.literal('conflict'), reworkStage: nameSchema, files: z.array(z.string()) }),
   z.strictObject({ type: z.literal('cancel'), reason: z.string() }),

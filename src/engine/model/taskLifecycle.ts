@@ -32,8 +32,11 @@ export type TaskEvent =
   | { type: 'block'; reason: string }
   /** A person released a blocked task: blocked → pending (its failures are forgotten). */
   | { type: 'unblock' }
-  /** In-flight work is put back without counting a failure (a forced mode switch, a lost agent). */
-  | { type: 'requeue'; reason: string }
+  /**
+   * In-flight work is put back without counting a failure (a forced mode switch, a lost agent); with
+   * `notBefore`, not taken again before then (a git lock another process holds: transient).
+   */
+  | { type: 'requeue'; reason: string; notBefore?: string }
   /** The merge landed: merging → done. */
   | { type: 'merged'; commit: string }
   /** The merge would conflict: merging → queued at `reworkStage`. */
@@ -143,6 +146,7 @@ export function transitionTask(task: Task, event: TaskEvent, at: string): Task {
     case 'requeue':
       next.status = 'queued';
       next.assigned_to = null;
+      if (event.notBefore !== undefined) next.not_before = event.notBefore;
       note = event.reason;
       break;
     case 'merged':

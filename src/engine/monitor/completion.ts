@@ -2,9 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { findAppendedMarker, type Marker } from '../agents/completionMarker';
 import { parseTaskFileName } from '../agents/taskFile';
+import { PipelineError } from '../errors';
+import { taskBranch } from '../model/ids';
 import type { RunExit } from '../ports/agentRunner';
 import { disarm, type Attempt } from './attemptTable';
 import { exitFailure } from './attemptOutput';
+import { formatDelay, isLockHeld } from './lockBackoff';
 import { errText, type MonitorContext } from './monitorContext';
 import { settle } from './settle';
 
@@ -56,14 +59,62 @@ export async function applyMarker(ctx: MonitorContext, a: Attempt, m: Marker): P
     });
   }
   if (check && !ctx.attempts.move(a, { type: 'checked' })) return;
-  try {
-    await ctx.ports.workspace.commitAll(a.agentId, `${task.id} ${a.stage.name}: work left uncommitted by ${a.agentId}`);
-  } catch (e) {
-    ctx.warn(`could not commit what ${a.agentId} left for ${task.id}: ${errText(e)}`, task.id, a.agentId);
-  }
+  if (!(await commitLeftovers(ctx, a, task.id))) return;
   // While the check or the commit ran, the task may have been blocked, cancelled or requeued (a
   // stop): settle then finds it no longer current and only frees the agent.
   await settle(ctx, a, { kind: 'marker', marker: m });
+}
+
+/**
+ * Commits what the agent left uncommitted. A git lock held by another process changed nothing, and
+ * settling now would hand the task on without that work: the commit is tried again after a back-off
+ * (lockBackoff.ts) for as long as the lock is held. False when the attempt ended meanwhile (a stop,
+ * a person's block or cancel settled it) or the monitor stopped: the caller then settles nothing; a
+ * next monitor finds the marker again and commits then.
+ */
+async function commitLeftovers(ctx: MonitorContext, a: Attempt, taskId: string): Promise<boolean> {
+  const lockKey = `commit ${a.agentId}`;
+  for (;;) {
+    try {
+      await ctx.ports.workspace.commitAll(
+        a.agentId,
+        `${taskId} ${a.stage.name}: work left uncommitted by ${a.agentId}`,
+        taskBranch(taskId),
+      );
+      ctx.lockBackoff.clear(lockKey);
+      return true;
+    } catch (e) {
+      // Off the task's branch (a detached HEAD, another branch), what the agent did is not on the
+      // branch that merges: the stage is not done. Settle keeps its commits and files aside.
+      if (e instanceof PipelineError && e.code === 'off-branch') {
+        ctx.lockBackoff.clear(lockKey);
+        await settle(ctx, a, {
+          kind: 'failed',
+          failure: {
+            reason: `${a.agentId} (${a.stage.name}) finished off the task's branch: ${e.message}`,
+            class: 'transient',
+          },
+        });
+        return false;
+      }
+      if (!isLockHeld(e)) {
+        ctx.lockBackoff.clear(lockKey);
+        ctx.warn(`could not commit what ${a.agentId} left for ${taskId}: ${errText(e)}`, taskId, a.agentId);
+        return true;
+      }
+      const delay = ctx.lockBackoff.next(lockKey, ctx.config.retry);
+      ctx.warn(
+        `committing what ${a.agentId} left for ${taskId} waits for a git lock another process holds; trying again in ${formatDelay(delay)}: ${errText(e)}`,
+        taskId,
+        a.agentId,
+      );
+      await ctx.pause(delay);
+      if (ctx.stopped || a.status === 'settled') {
+        ctx.lockBackoff.clear(lockKey);
+        return false;
+      }
+    }
+  }
 }
 
 /** The command ended: its marker decides; without one, the attempt failed. */

@@ -21,9 +21,9 @@ export function fencedWorkspace(inner: WorkspacePort, fence: () => Promise<void>
       await fence();
       return inner.prepare(agentId, taskId, base);
     },
-    commitAll: async (agentId, message) => {
+    commitAll: async (agentId, message, branch) => {
       await fence();
-      return inner.commitAll(agentId, message);
+      return inner.commitAll(agentId, message, branch);
     },
     setAside: async (agentId, ref, message) => {
       await fence();

@@ -6,6 +6,7 @@ import type { StageConfig, Task } from '../model/schema';
 import type { Attempt } from './attemptTable';
 import { writeAttemptHeader } from './attemptOutput';
 import { checkMarker, lastCheckFailure, onExit } from './completion';
+import { formatDelay, isLockHeld } from './lockBackoff';
 import { errText, type MonitorContext } from './monitorContext';
 import { settle } from './settle';
 
@@ -14,7 +15,8 @@ import { settle } from './settle';
  * the base branch), the attempt's task file is written (role, task, what prerequisites and earlier
  * stages left, a conflict or failed check to fix, the completion protocol), and the agent's command
  * is started by the runner. The attempt was assigned in the journal before this runs; anything that
- * fails here fails the attempt.
+ * fails here fails the attempt, but a git lock held by another process (nothing changed) requeues
+ * the task without counting a failure, not to be started again before a back-off (lockBackoff.ts).
  */
 export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig): Promise<void> {
   const agentId = task.assigned_to!;
@@ -28,9 +30,11 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
     startedAt: ctx.now(),
     launching: true,
   });
+  const lockKey = `launch ${task.id}`;
   try {
     const base = await ctx.ensureBase();
     const prepared = await ctx.ports.workspace.prepare(agentId, task.id, base);
+    ctx.lockBackoff.clear(lockKey);
     const dir = join(prepared.worktree, TASK_DIR);
     await mkdir(dir, { recursive: true });
     a.taskFile = join(dir, taskFileName(task.id, task.attempt));
@@ -66,6 +70,16 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
     // The agent may have finished before the watcher saw its directory.
     void checkMarker(ctx, a);
   } catch (e) {
+    if (isLockHeld(e)) {
+      const delay = ctx.lockBackoff.next(lockKey, ctx.config.retry);
+      await settle(ctx, a, {
+        kind: 'requeued',
+        reason: `${agentId} could not start on ${task.id}: another process holds a git lock; tried again in ${formatDelay(delay)} (${errText(e)})`,
+        agent: 'idle',
+        notBefore: ctx.now() + delay,
+      });
+      return;
+    }
     await settle(ctx, a, {
       kind: 'failed',
       failure: {

@@ -1,3 +1,4 @@
+import { formatDelay, isLockHeld } from './lockBackoff';
 import { cleanUpMergedBranch } from './mergedBranchCleanup';
 import { errText, type MonitorContext } from './monitorContext';
 
@@ -5,7 +6,9 @@ import { errText, type MonitorContext } from './monitorContext';
  * Merging a task whose last stage approved it: a dry run first (in the workspace port), then the
  * merge into the target branch (the pilot branch in pilot mode) by compare-and-swap. A conflict
  * sends the task back to the rework stage with the conflicting files; a rework that keeps
- * conflicting is blocked after `retry.maxAttempts` rounds, for a person to resolve.
+ * conflicting is blocked after `retry.maxAttempts` rounds, for a person to resolve. A git lock held
+ * by another process changed nothing: the task stays `merging` and the merge is tried again after a
+ * back-off (lockBackoff.ts); any other failure blocks the task.
  */
 export async function merge(ctx: MonitorContext, taskId: string): Promise<void> {
   // Shadow mode changes no git state: an approved task waits in `merging` until the mode changes.
@@ -13,6 +16,7 @@ export async function merge(ctx: MonitorContext, taskId: string): Promise<void> 
   ctx.merging.add(taskId);
   const p = ctx.pipeline;
   const started = ctx.now();
+  const lockKey = `merge ${taskId}`;
   try {
     const task = p.state.tasks[taskId];
     if (!task || task.status !== 'merging') return;
@@ -33,6 +37,7 @@ export async function merge(ctx: MonitorContext, taskId: string): Promise<void> 
       } else b.transition(taskId, { type: 'conflict', reworkStage: ctx.config.reworkStage, files: r.conflicts });
     }
     await p.commit(b);
+    ctx.lockBackoff.clear(lockKey);
     p.events.emit('merge:finished', {
       taskId,
       into,
@@ -42,6 +47,16 @@ export async function merge(ctx: MonitorContext, taskId: string): Promise<void> 
     });
     if (r.merged) await cleanUpMergedBranch(ctx, taskId, into);
   } catch (e) {
+    if (isLockHeld(e) && !ctx.stopped) {
+      const delay = ctx.lockBackoff.next(lockKey, ctx.config.retry);
+      ctx.warn(
+        `merging ${taskId} waits for a git lock another process holds; trying again in ${formatDelay(delay)}: ${errText(e)}`,
+        taskId,
+      );
+      ctx.later(delay, () => void merge(ctx, taskId));
+      return;
+    }
+    ctx.lockBackoff.clear(lockKey);
     ctx.warn(`merging ${taskId} failed: ${errText(e)}`, taskId);
     const t = p.state.tasks[taskId];
     if (t?.status === 'merging' && p.isLeader) {

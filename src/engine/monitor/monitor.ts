@@ -275,6 +275,7 @@ export class Monitor implements Disposable {
     if (this.ctx.stopped) return;
     this.ctx.stopped = true;
     this.rescan.dispose();
+    this.ctx.cancelTimers();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const s of this.subscriptions) s.dispose();
     this.subscriptions = [];

@@ -8,6 +8,7 @@ import type { AgentRunner, RunRequest } from '../ports/agentRunner';
 import type { CheckRunner } from '../ports/checkRunner';
 import type { WorkspacePort } from '../ports/workspacePort';
 import { AttemptTable, type Attempt } from './attemptTable';
+import { LockBackoff } from './lockBackoff';
 
 /**
  * What the monitor's jobs (launch, completion, checks, merges, recovery, rescan) share: the
@@ -26,6 +27,10 @@ export class MonitorContext {
   readonly merging = new Set<string>();
   watcher: MarkerWatcher | undefined;
   stopped = true;
+  /** Git locks held by other processes, in a row, per call: the back-off of what meets one. */
+  readonly lockBackoff = new LockBackoff();
+  /** Timers of `later` and `pause`, each with what a stop does to it. */
+  private readonly timers = new Map<NodeJS.Timeout, () => void>();
 
   constructor(
     readonly pipeline: Pipeline,
@@ -68,6 +73,37 @@ export class MonitorContext {
     const base = this.baseBranch();
     if (base !== this.config.targetBranch) await this.ports.workspace.ensureBranch(base, this.config.targetBranch);
     return base;
+  }
+
+  /** Runs `fn` after `ms` unless the monitor stops first; the timer never keeps the process alive. */
+  later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    t.unref();
+    this.timers.set(t, () => undefined);
+  }
+
+  /** Resolves after `ms`, or at once when the monitor stops meanwhile (the caller then sees `stopped`). */
+  pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      t.unref();
+      this.timers.set(t, resolve);
+    });
+  }
+
+  /** The monitor stops: nothing scheduled with `later` runs, every `pause` ends now. */
+  cancelTimers(): void {
+    for (const [t, onStop] of this.timers) {
+      clearTimeout(t);
+      onStop();
+    }
+    this.timers.clear();
   }
 
   /** The task when this attempt is still the one the state says is running; null for a late one. */

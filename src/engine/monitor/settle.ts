@@ -14,8 +14,11 @@ export type AttemptOutcome =
   | { kind: 'marker'; marker: Marker }
   /** The attempt failed: retried with back-off, or blocked when retries ran out or cannot help. */
   | { kind: 'failed'; failure: AttemptFailure }
-  /** The monitor or a person took the work back: requeued without counting a failure. */
-  | { kind: 'requeued'; reason: string; agent: 'idle' | 'offline' }
+  /**
+   * The monitor or a person took the work back: requeued without counting a failure; with
+   * `notBefore` (epoch ms), not started again before then.
+   */
+  | { kind: 'requeued'; reason: string; agent: 'idle' | 'offline'; notBefore?: number }
   /** The state moved on without this attempt (a person blocked or cancelled the task). */
   | { kind: 'abandoned' };
 
@@ -65,7 +68,11 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
         break;
       }
       case 'requeued':
-        b.transition(task.id, { type: 'requeue', reason: outcome.reason + kept });
+        b.transition(task.id, {
+          type: 'requeue',
+          reason: outcome.reason + kept,
+          ...(outcome.notBefore !== undefined ? { notBefore: new Date(outcome.notBefore).toISOString() } : {}),
+        });
         break;
       case 'abandoned':
         if (keptAt) ctx.warn(`${a.taskId} was taken back from ${a.agentId}${kept}.`, a.taskId, a.agentId);

@@ -7,6 +7,9 @@ import type { PriorWork } from '../agents/taskFile';
  * What the monitor needs from git, as a narrow port: prepare an agent's worktree for a task, collect
  * what earlier stages left, commit what an agent left uncommitted, and merge. The real adapter is
  * git/gitWorkspace.ts; keeping the monitor on this port keeps its policy readable and testable.
+ *
+ * A call that meets a git lock another process holds (after the adapter's own short retries) throws
+ * a PipelineError with code `git-lock` and changes nothing: the caller tries again later.
  */
 export interface PreparedWorktree {
   worktree: string;
@@ -26,8 +29,12 @@ export interface WorkspacePort {
   repair(agentIds: readonly string[]): Promise<string[]>;
   /** Puts the agent's worktree on the task's branch, created from `base` if missing and brought up to date with it. */
   prepare(agentId: string, taskId: string, base: string): Promise<PreparedWorktree>;
-  /** Commits whatever the agent left uncommitted in its worktree; false when there was nothing. */
-  commitAll(agentId: string, message: string): Promise<boolean>;
+  /**
+   * Commits whatever the agent left uncommitted in its worktree; false when there was nothing.
+   * Refuses (PipelineError code off-branch) when the worktree is not on `branch` (when given) or on
+   * no branch at all: the agent's work would not be the task's.
+   */
+  commitAll(agentId: string, message: string, branch?: string): Promise<boolean>;
   /**
    * Keeps what the agent left uncommitted (an attempt that ended without its marker) as a commit
    * under `ref`, whose parent is the worktree's HEAD, and clears it from the worktree so the agent

@@ -7,7 +7,6 @@ import { isPipelineError } from '../../../src/engine/errors';
 import { gitEnvironment } from '../../../src/engine/git/gitEnv';
 import { GitCommandError } from '../../../src/engine/git/gitErrors';
 import { GitRepo, isRepo } from '../../../src/engine/git/gitRepo';
-import { withRepoLock } from '../../../src/engine/git/repoLock';
 import { fixturePerFile, git } from './gitFixture';
 
 const f = fixturePerFile();
@@ -83,7 +82,7 @@ void test('environment: no prompts, no optional locks on reads, no GIT_* leaking
   }
 });
 
-void test('the repository lock: shared by every instance of one repository, FIFO, re-entrant', async () => {
+void test('the exclusive lock: shared by every instance of one repository, FIFO, re-entrant', async () => {
   await git(f.dir, 'worktree', 'add', '--quiet', '--detach', join(f.base, 'side'));
   const fromWorktree = await GitRepo.open(join(f.base, 'side'));
   assert.equal(fromWorktree.commonDir, f.repo.commonDir);
@@ -99,6 +98,8 @@ void test('the repository lock: shared by every instance of one repository, FIFO
       await new Promise((r) => setTimeout(r, 5));
       // Re-entrant: a locked helper called inside a locked section does not deadlock.
       await repo.exclusive(async () => repo.mutate(['update-index', '--refresh']));
+      // The whole repository covers every finer lock of it.
+      await repo.locked({ branches: ['main'], worktrees: [f.dir] }, () => Promise.resolve());
       order.push(n);
       inside--;
     });
@@ -108,10 +109,10 @@ void test('the repository lock: shared by every instance of one repository, FIFO
 
   // A failing holder releases the lock.
   await assert.rejects(
-    withRepoLock('k', () => Promise.reject(new Error('boom'))),
+    f.repo.exclusive(() => Promise.reject(new Error('boom'))),
     /boom/,
   );
-  assert.equal(await withRepoLock('k', () => Promise.resolve(7)), 7);
+  assert.equal(await f.repo.exclusive(() => Promise.resolve(7)), 7);
   await git(f.dir, 'worktree', 'remove', join(f.base, 'side'));
 });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { observeGit } from '../../../src/engine/git/gitMetrics';
 import { GitWorkspace } from '../../../src/engine/git/gitWorkspace';
 import { commitFiles, fixturePerFile, git } from './gitFixture';
 
@@ -50,4 +51,31 @@ void test('repair reports in one line per finding', async () => {
     `re-created the missing worktree of tester at ${ws.worktreePath('tester')} (pipeline/TASK-002)`,
     'created the worktree of supervisor',
   ]);
+});
+
+void test('priorWork right after prepare was read during the switch; after the branch moved, it is read again', async () => {
+  const commands: string[] = [];
+  const stop = observeGit((e) => {
+    if (e.type === 'command') commands.push(e.command);
+  });
+  try {
+    const p = await ws.prepare('reviewer', 'TASK-003', 'main');
+    await commitFiles(p.worktree, { 'review.md': 'r\n' }, 'TASK-003 review notes');
+    const handed = await ws.prepare('architect', 'TASK-003', 'main');
+    assert.equal(handed.worktree, ws.worktreePath('architect'));
+    commands.length = 0;
+    const prior = await ws.priorWork('TASK-003', 'main');
+    assert.deepEqual(prior.files, ['review.md']);
+    assert.deepEqual(commands, [], 'no git command: it was read during prepare');
+    // Asked again (nothing prefetched now): read from git, the same answer.
+    assert.deepEqual(await ws.priorWork('TASK-003', 'main'), prior);
+    assert.ok(commands.length > 0);
+
+    // The branch moves between prepare and priorWork: what was read during prepare is not used.
+    await ws.prepare('reviewer', 'TASK-003', 'main');
+    await commitFiles(ws.worktreePath('reviewer'), { 'more.md': 'm\n' }, 'TASK-003 more');
+    assert.deepEqual((await ws.priorWork('TASK-003', 'main')).files.sort(), ['more.md', 'review.md']);
+  } finally {
+    stop();
+  }
 });

@@ -8,6 +8,7 @@ import { RemoteWorkspace } from '../../../src/engine/git/remoteWorkspace';
 import { initRepo } from '../../../src/engine/git/initRepo';
 import { isPipelineError } from '../../../src/engine/errors';
 import { patience } from '../../support/waiting';
+import { isGitLockError } from '../../../src/engine/git/gitErrors';
 
 const WORKER = resolve('dist/gitWorker.js');
 
@@ -44,6 +45,15 @@ test('the git worker prepares a worktree, commits, merges, reports errors as Pip
       await new Promise((r) => setTimeout(r, 20));
     const again = await ws.prepare('tester', 'TASK-003', 'main');
     assert.equal(again.worktree, ws.worktreePath('tester'));
+
+    // A git lock held elsewhere crosses the process boundary as its own code: the monitor retries it.
+    await writeFile(join(again.worktree, 'tested.txt'), 'tested\n');
+    assert.equal(await ws.commitAll('tester', 'TASK-003 tests'), true);
+    const lock = join(repo.commonDir, 'refs', 'heads', 'main.lock');
+    await writeFile(lock, '');
+    await assert.rejects(ws.merge('TASK-003', 'main', 'Merge TASK-003'), (e: unknown) => isGitLockError(e));
+    await rm(lock);
+    assert.ok((await ws.merge('TASK-003', 'main', 'Merge TASK-003')).merged);
   } finally {
     ws.dispose();
     await rm(dir, { recursive: true, force: true });

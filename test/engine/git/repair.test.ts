@@ -4,8 +4,9 @@ import { access, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gitProcessesIn } from '../../../src/engine/git/gitProcesses';
+import { recordMove } from '../../../src/engine/git/pendingMove';
 import { repairRepository } from '../../../src/engine/git/repair';
-import { commitFiles, fixturePerFile, git, gitCode } from './gitFixture';
+import { commitFiles, commitOnBranch, fixturePerFile, git, gitCode } from './gitFixture';
 
 const f = fixturePerFile();
 
@@ -17,7 +18,15 @@ async function oldLock(path: string): Promise<void> {
 
 void test('a clean repository: nothing to report', async () => {
   const report = await repairRepository(f.worktrees);
-  assert.deepEqual(report, { locks: [], recreated: [], pruned: [], created: [], unfinished: [], strays: [] });
+  assert.deepEqual(report, {
+    locks: [],
+    recreated: [],
+    pruned: [],
+    created: [],
+    unfinished: [],
+    strays: [],
+    moves: [],
+  });
 });
 
 void test('worktree directories deleted by hand: agent worktrees come back on their branch, others are pruned', async () => {
@@ -147,4 +156,54 @@ void test('strays in the worktree root are reported and left alone', async () =>
   assert.deepEqual(report.strays, [stray]);
   await access(stray);
   await rm(stray);
+});
+
+void test('every stale git lock is found, not only index.lock: a ref, packed-refs, a worktree HEAD, config', async () => {
+  const wt = f.worktrees.pathOf('implementer');
+  const gitDir = await f.repo.gitDirOf(wt);
+  const locks = [
+    join(f.repo.commonDir, 'refs', 'heads', 'main.lock'),
+    join(f.repo.commonDir, 'packed-refs.lock'),
+    join(f.repo.commonDir, 'config.lock'),
+    join(gitDir, 'HEAD.lock'),
+  ].sort();
+  for (const l of locks) await oldLock(l);
+  // One that a git process may own (young) is kept; the old ones are removed.
+  const young = join(f.repo.commonDir, 'HEAD.lock');
+  await writeFile(young, '');
+  const report = await repairRepository(f.worktrees);
+  assert.deepEqual(
+    report.locks.map((l) => [l.path, l.action]),
+    [...locks.map((l) => [l, 'removed']), [young, 'kept']].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+  );
+  for (const l of locks) await assert.rejects(access(l));
+  await rm(young);
+  // The repository works again: main can move, the worktree can switch.
+  await commitFiles(f.dir, { 'after-repair.txt': 'x\n' }, 'after repair');
+  await f.worktrees.checkoutTask('implementer', 'TASK-020', 'main');
+  assert.equal(await git(wt, 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-020');
+});
+
+void test('a merge into the checked-out main cut short between its files and its ref: the files are put back', async () => {
+  // As if the engine died after the files of the main working tree moved and before main did.
+  const old = await git(f.dir, 'rev-parse', 'main');
+  await git(f.dir, 'branch', 'pipeline/TASK-030', 'main');
+  const next = await commitOnBranch(f.dir, 'pipeline/TASK-030', { 'cut-short.txt': 'x\n' }, 'TASK-030 work');
+  await recordMove(f.repo.commonDir, { ref: 'refs/heads/main', oldSha: old, newSha: next });
+  await git(f.dir, 'read-tree', '-m', '-u', old, next);
+  assert.equal(await git(f.dir, 'status', '--porcelain'), 'A  cut-short.txt', 'the checkout looks half merged');
+
+  const report = await repairRepository(f.worktrees);
+  assert.deepEqual(report.moves, [{ path: f.dir, ref: 'refs/heads/main', action: 'rolled-back' }]);
+  assert.equal(await git(f.dir, 'status', '--porcelain'), '');
+  assert.equal(await git(f.dir, 'rev-parse', 'main'), old);
+  await assert.rejects(access(join(f.dir, 'cut-short.txt')));
+  assert.deepEqual((await repairRepository(f.worktrees)).moves, [], 'the record is gone');
+
+  // Died after the ref moved, before the record was removed: nothing to undo.
+  await recordMove(f.repo.commonDir, { ref: 'refs/heads/main', oldSha: old, newSha: old });
+  assert.deepEqual((await repairRepository(f.worktrees)).moves, [
+    { path: f.dir, ref: 'refs/heads/main', action: 'completed' },
+  ]);
+  await git(f.dir, 'branch', '-D', 'pipeline/TASK-030');
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { TASK_STATUSES, type Task, type TaskStatus } from '../../../src/engine/model/schema';
 import { LEGAL_FROM, transitionTask, type TaskEvent } from '../../../src/engine/model/taskLifecycle';
 import { isPipelineError } from '../../../src/engine/errors';
+import { stateRecordSchema } from '../../../src/engine/model/stateRecords';
 
 function task(status: TaskStatus, extra: Partial<Task> = {}): Task {
   return {
@@ -138,6 +139,17 @@ test('fail counts the failure and sets the backoff; unblock forgets both', () =>
   assert.equal(u.not_before, null);
   assert.equal(u.blocked_reason, null);
   assert.equal(u.stage, 'implementation', 'an unblocked task resumes at the stage where it stopped');
+});
+
+test('requeue counts no failure; with notBefore it holds the task back, and the journal record keeps it', () => {
+  const plain = transitionTask(task('working'), { type: 'requeue', reason: 'forced switch' }, AT);
+  assert.deepEqual([plain.status, plain.failures, plain.not_before, plain.attempt], ['queued', 1, null, 2]);
+  const event: TaskEvent = { type: 'requeue', reason: 'a git lock is held', notBefore: '2026-01-02T00:00:02.000Z' };
+  const held = transitionTask(task('working'), event, AT);
+  assert.deepEqual([held.status, held.failures, held.not_before], ['queued', 1, '2026-01-02T00:00:02.000Z']);
+  assert.equal(held.history[0]?.note, 'a git lock is held');
+  const record = { type: 'task.transition', id: 'TASK-001', event, at: AT };
+  assert.deepEqual(stateRecordSchema.parse(JSON.parse(JSON.stringify(record))), record);
 });
 
 test('changes requested and merge conflicts go back to the rework stage with the reason in history', () => {

@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { TmuxRunner } from '../../../src/engine/agents/tmuxRunner';
 import { homeAt } from '../../../src/engine/home/pipelineHome';
-import { assertAllMerged, assertGitHealthy, readState, requireBuild, runMonitorQuietly, sandbox } from './monitorKit';
+import {
+  assertAllMerged,
+  assertGitHealthy,
+  readState,
+  requireBuild,
+  runMonitorQuietly,
+  sandbox,
+  within,
+} from './monitorKit';
 
 /**
  * The tmux runner (the seed's way: a window per agent, commands typed in with send-keys) runs a
@@ -17,7 +26,7 @@ import { assertAllMerged, assertGitHealthy, readState, requireBuild, runMonitorQ
 requireBuild();
 const run = promisify(execFile);
 
-void test('pipeline run --runner tmux: a window per agent, every task merged, the session killed at the end', async (t) => {
+void test('pipeline run --runner tmux: a window per agent, every task merged, no session left at the end', async (t) => {
   assert.ok(
     await TmuxRunner.available(),
     "tmux is not installed: install it (apt-get install tmux; .ci/run does) to run the tmux runner's test",
@@ -51,18 +60,52 @@ void test('pipeline run --runner tmux: a window per agent, every task merged, th
     'the exit status came through tmux',
   );
 
-  const windows = (await run('tmux', ['list-windows', '-t', runner.session, '-F', '#{window_name}'])).stdout
-    .split('\n')
-    .filter(Boolean);
+  // Each agent ran in its window, whose output is teed into the agent's log.
   for (const agent of ['architect', 'tester', 'implementer', 'supervisor'])
-    assert.ok(windows.includes(agent), `a window for ${agent}: ${windows.join(', ')}`);
+    assert.match(
+      await readFile(join(home.logsDir, 'agents', `${agent}.log`), 'utf8'),
+      new RegExp(`\\[scripted ${agent} `),
+    );
   // The window's output is teed into the agent's log.
   assert.match(
     await readFile(join(home.logsDir, 'agents', 'implementer.log'), 'utf8'),
     /\[scripted implementer TASK-00[12]\] committed/,
   );
   await assertGitHealthy(sb);
-
-  await runner.killSession();
+  // The run stopped its agents as it ended, and left no session behind.
   await assert.rejects(run('tmux', ['has-session', '-t', runner.session]), 'the session is gone');
+});
+
+void test('tmux runner: a window gets the environment of the run, not of a tmux server started before it; the session goes when nothing runs', async (t) => {
+  assert.ok(await TmuxRunner.available(), 'tmux is not installed: install it (apt-get install tmux)');
+  const dir = await mkdtemp(join(tmpdir(), 'pipeline-tmux-env-'));
+  const runner = new TmuxRunner(join(dir, 'run'), dir);
+  t.after(async () => {
+    await runner.killSession();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // A tmux server and the pipeline's session, started without the variable (an earlier shell).
+  await run('tmux', ['new-session', '-d', '-s', runner.session, '-n', 'pipeline'], {
+    env: { ...process.env, PIPELINE_TEST_SECRET: 'stale value' },
+  });
+  process.env.PIPELINE_TEST_SECRET = 'set for this run';
+  try {
+    const out = join(dir, 'seen.txt');
+    const h = await runner.start({
+      agentId: 'tester',
+      taskId: 'TASK-001',
+      attempt: 1,
+      role: 'tester',
+      worktree: dir,
+      taskFile: join(dir, 'task.md'),
+      command: { argv: [], env: {}, display: `sh -c 'printf %s "$PIPELINE_TEST_SECRET" > ${out}'` },
+      logFile: join(dir, 'logs', 'tester.log'),
+    });
+    assert.equal((await within('the command ending', 60_000, h.exited)).code, 0);
+    assert.equal(await readFile(out, 'utf8'), 'set for this run');
+  } finally {
+    delete process.env.PIPELINE_TEST_SECRET;
+  }
+  await runner.dispose();
+  await assert.rejects(run('tmux', ['has-session', '-t', runner.session]), 'no session is left behind');
 });

@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { TASK_DIR } from '../../../src/engine/agents/taskFile';
+import { isPipelineError } from '../../../src/engine/errors';
 import type { WorkspacePort } from '../../../src/engine/ports/workspacePort';
 
 /**
@@ -22,6 +23,11 @@ export interface WorkspaceSubject {
   show(branch: string, path: string): Promise<string | undefined>;
   /** True when `ancestor` (a commit or branch) is reachable from `descendant`. */
   contains(descendant: string, ancestor: string): Promise<boolean>;
+  /**
+   * Another process takes a git lock and keeps it until the returned release: the one a merge into
+   * `main` needs, or the one a commit in the agent's worktree needs.
+   */
+  holdLock(call: 'merge' | 'commitAll', agentId?: string): Promise<() => Promise<void>>;
   cleanup(): Promise<void>;
 }
 
@@ -214,6 +220,30 @@ export function workspacePortConformance(name: string, make: () => Promise<Works
         await assert.rejects(ws.prepare('implementer', 'TASK-002', 'main'), /uncommitted changes.*left\.txt/);
         assert.equal(await onDisk(p.worktree, 'left.txt'), 'uncommitted\n');
         assert.equal(await s.head('pipeline/TASK-002'), undefined, 'no branch was created for the new task');
+      }),
+    );
+
+    void test(
+      'a git lock another process holds fails the call with code git-lock and changes nothing; released, the call succeeds',
+      withSubject(async (s, ws) => {
+        const isLock = (e: unknown) => isPipelineError(e) && e.code === 'git-lock';
+        const p = await ws.prepare('implementer', 'TASK-001', 'main');
+        await put(p.worktree, 'a.txt', 'task\n');
+        const before = await s.head('pipeline/TASK-001');
+        let release = await s.holdLock('commitAll', 'implementer');
+        await assert.rejects(ws.commitAll('implementer', 'TASK-001: a'), isLock);
+        assert.equal(await s.head('pipeline/TASK-001'), before, 'the branch did not move');
+        assert.equal(await onDisk(p.worktree, 'a.txt'), 'task\n', 'the work is still there');
+        await release();
+        assert.equal(await ws.commitAll('implementer', 'TASK-001: a'), true);
+        const main = await s.head('main');
+        release = await s.holdLock('merge');
+        await assert.rejects(ws.merge('TASK-001', 'main', 'Merge TASK-001'), isLock);
+        assert.equal(await s.head('main'), main, 'main did not move');
+        await release();
+        const r = await ws.merge('TASK-001', 'main', 'Merge TASK-001');
+        assert.equal(r.merged, true);
+        assert.equal(await s.show('main', 'a.txt'), 'task\n');
       }),
     );
 

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GitWorkspace } from '../../../src/engine/git/gitWorkspace';
 import { MemoryWorkspace } from '../../support/twins/memoryWorkspace';
@@ -33,6 +35,16 @@ workspacePortConformance('GitWorkspace (git in a temporary repository)', async (
         ? (await run('git', ['show', `${branch}:${path}`], { cwd: f.dir, env: cleanEnv() })).stdout
         : undefined,
     contains: (descendant, ancestor) => gitOk(f.dir, 'merge-base', '--is-ancestor', ancestor, descendant),
+    // A fresh lock file, as a live git process holds it (not stale: far younger than staleLockMs).
+    holdLock: async (call, agentId) => {
+      const dir =
+        call === 'merge'
+          ? join(f.repo.commonDir, 'refs', 'heads')
+          : await git(port.worktreePath(agentId!), 'rev-parse', '--absolute-git-dir');
+      const lock = join(dir, call === 'merge' ? 'main.lock' : 'index.lock');
+      await writeFile(lock, '');
+      return () => rm(lock, { force: true });
+    },
     cleanup: async () => {
       try {
         await assertRepoHealthy(f.repo);
@@ -51,6 +63,10 @@ workspacePortConformance('MemoryWorkspace (the in-memory twin)', async () => {
     head: (branch) => Promise.resolve(ws.head(branch)),
     show: (branch, path) => Promise.resolve(ws.read(branch, path)),
     contains: (descendant, ancestor) => Promise.resolve(ws.contains(descendant, ancestor)),
+    holdLock: (call) => {
+      const held = ws.holdLock(call);
+      return Promise.resolve(() => Promise.resolve(held.release()));
+    },
     cleanup: () => ws.dispose(),
   };
 });

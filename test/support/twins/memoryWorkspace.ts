@@ -5,7 +5,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import type { PriorWork } from '../../../src/engine/agents/taskFile';
 import { TASK_DIR } from '../../../src/engine/agents/taskFile';
 import { PipelineError } from '../../../src/engine/errors';
-import { DirtyWorktreeError, listFiles } from '../../../src/engine/git/gitErrors';
+import { DirtyWorktreeError, GitLockError, listFiles } from '../../../src/engine/git/gitErrors';
 import { assertName, taskBranch } from '../../../src/engine/model/ids';
 import type {
   BranchCleanup,
@@ -36,13 +36,15 @@ import type {
  *   detaching any agent worktree that has it checked out.
  * - every port call is serialised (the real adapter holds the repository's lock) and logged in
  *   `calls`, so a test can say that shadow mode asked nothing of git.
+ * - a git lock held by another process (`holdLock`): the calls that need it fail with GitLockError
+ *   (code `git-lock`) and change nothing, as the real adapter's do once its own retries run out.
  *
  * What it does not model: line-level merging (a path changed differently on both sides conflicts,
  * even where git would merge different lines of one file cleanly), renames (a rename is a delete
  * and an add), binary files, file modes and symlinks, .gitignore (only the task directory is left
- * out), hooks, locks left by a crash, unfinished merges or rebases, and a target branch checked out
- * in a worktree. `repair` only creates missing worktrees and re-creates ones whose directory has
- * gone.
+ * out), hooks, lock files on disk (a held lock is only `holdLock`'s flag; nothing removes a stale
+ * one), unfinished merges or rebases, and a target branch checked out in a worktree. `repair` only
+ * creates missing worktrees and re-creates ones whose directory has gone.
  */
 
 /** A commit's files: path (with `/`) → content. */
@@ -73,9 +75,30 @@ export interface MemoryWorkspaceOptions {
   root?: string;
 }
 
+/** The port calls that take a git lock, so another process holding it makes them fail. */
+export type LockingCall = 'repair' | 'prepare' | 'commitAll' | 'ensureBranch' | 'merge';
+
+/** A lock held by `holdLock`: how many calls it failed so far, and its release. */
+export interface HeldLock {
+  readonly lockFile: string;
+  /** Calls that failed on this lock so far. */
+  readonly failed: number;
+  /** The other process lets go: the next call succeeds. */
+  release(): void;
+}
+
+interface Hold {
+  readonly call: LockingCall;
+  readonly lockFile: string;
+  /** Calls still to fail; Infinity until released. */
+  remaining: number;
+  failed: number;
+}
+
 export class MemoryWorkspace implements WorkspacePort {
   /** The port calls made so far, one line each (`prepare implementer TASK-001 main`). */
   readonly calls: string[] = [];
+  private holds: Hold[] = [];
   private readonly commits = new Map<string, MemoryCommit>();
   private readonly branches = new Map<string, string>();
   /** Refs that are not branches (work set aside), by full name. */
@@ -159,14 +182,20 @@ export class MemoryWorkspace implements WorkspacePort {
     });
   }
 
-  commitAll(agentId: string, message: string): Promise<boolean> {
+  commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
     return this.exclusive(`commitAll ${agentId}`, async () => {
       const wt = this.trees.get(agentId);
       if (!wt || !wt.branch)
         throw new PipelineError(
-          'git',
-          `Cannot commit in the worktree of ${agentId}: it is on no branch, so the commit would belong to no task.`,
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId}: it is on no branch (detached HEAD), so the commit would belong to no task.`,
           { where: this.worktreePath(agentId), fix: 'Give the agent a task first.' },
+        );
+      if (branch && wt.branch !== branch)
+        throw new PipelineError(
+          'off-branch',
+          `Cannot commit in the worktree of ${agentId}: it is on ${wt.branch}, not on the task's branch ${branch}.`,
+          { where: this.worktreePath(agentId), fix: `Put the worktree back on ${branch}.` },
         );
       const files = await readWorkingCopy(wt.path);
       if (sameFiles(files, this.commit(wt.head).files)) return false;
@@ -263,6 +292,13 @@ export class MemoryWorkspace implements WorkspacePort {
     return Object.fromEntries([...this.branches.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }
 
+  /** Detaches an agent's worktree (same commit, no branch), as `git checkout --detach` there would. */
+  detach(agentId: string): void {
+    const wt = this.trees.get(agentId);
+    if (!wt) throw new Error(`no worktree of ${agentId} in the twin workspace`);
+    wt.branch = undefined;
+  }
+
   /** The agents' worktrees: branch (undefined when detached) and commit. */
   worktrees(): Array<{ agentId: string; branch: string | undefined; head: string }> {
     return [...this.trees.values()].map((w) => ({ agentId: w.agentId, branch: w.branch, head: w.head }));
@@ -334,10 +370,60 @@ export class MemoryWorkspace implements WorkspacePort {
     });
   }
 
+  /**
+   * Another process holds a git lock that `call` needs (an editor's `git status`, a person's commit,
+   * a crashed command's lock file): each such call fails with GitLockError and changes nothing, for
+   * the next `times` calls, or until `release()`. The lock file named in the error defaults to the
+   * one the real adapter would meet: the agent worktree's `index.lock` for prepare and commitAll,
+   * the branch's ref lock for merge and ensureBranch.
+   */
+  holdLock(call: LockingCall, o: { times?: number; lockFile?: string } = {}): HeldLock {
+    const hold: Hold = {
+      call,
+      lockFile:
+        o.lockFile ??
+        join(this.root, '.git', call === 'merge' || call === 'ensureBranch' ? 'refs/heads/main.lock' : 'index.lock'),
+      remaining: o.times ?? Infinity,
+      failed: 0,
+    };
+    this.holds.push(hold);
+    return {
+      lockFile: hold.lockFile,
+      get failed() {
+        return hold.failed;
+      },
+      release: () => {
+        hold.remaining = 0;
+      },
+    };
+  }
+
   // ------------------------------------------------------------------------------------------
 
-  private exclusive<T>(call: string, fn: () => Promise<T>): Promise<T> {
+  /** Throws GitLockError when a held lock is in the way of `call` (nothing done). */
+  private meetLocks(call: string): void {
+    const [name = ''] = call.split(' ');
+    const hold = this.holds.find((h) => h.call === name && h.remaining > 0);
+    if (!hold) return;
+    hold.remaining--;
+    hold.failed++;
+    this.holds = this.holds.filter((h) => h.remaining > 0);
+    throw new GitLockError(
+      call.split(' '),
+      this.root,
+      128,
+      `fatal: Unable to create '${hold.lockFile}': File exists.`,
+      '',
+      hold.lockFile,
+    );
+  }
+
+  private exclusive<T>(call: string, body: () => Promise<T>): Promise<T> {
     this.calls.push(call);
+    const fn = () => {
+      this.meetLocks(call);
+      return body();
+    };
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;

@@ -312,6 +312,36 @@ void test('an attempt that crashed after writing files does not keep the retry f
   });
 });
 
+void test('a marker written off the task branch (a detached HEAD) fails the attempt, keeps the work aside, and the retry completes', async () => {
+  let runs = 0;
+  await withRig(
+    {
+      tasks: ONE,
+      programs: (workspace) => ({
+        implementer: async (req, io) => {
+          await io.write(`src/${req.taskId}.js`, 'written while detached\n');
+          if (++runs === 1) {
+            workspace.detach(req.agentId);
+            return io.complete();
+          }
+          return diligent(req, io);
+        },
+      }),
+    },
+    async (rig) => {
+      const idle = await rig.run();
+      const t = rig.task('TASK-001');
+      assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, `${story(t)}: ${t.blocked_reason ?? ''}`);
+      const failed = entries(t, 'fail');
+      assert.equal(failed.length, 1, story(t));
+      assert.match(failed[0]!.note ?? '', /finished off the task's branch: .*detached HEAD/);
+      const kept = /kept at (refs\/pipeline\/set-aside\/TASK-001\/attempt-\d+)\)/.exec(failed[0]!.note ?? '');
+      assert.ok(kept, failed[0]!.note);
+      assert.equal(rig.workspace.read(kept[1]!, 'src/TASK-001.js'), 'written while detached\n');
+    },
+  );
+});
+
 /** Writes its file, then crashes (exit 1) on its first run; diligent after. */
 function failsAfterWriting(): ScriptedAgent {
   let runs = 0;

@@ -1,0 +1,155 @@
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { gitEnvironment, stripTrace } from './gitEnv';
+import { GitCommandError, GitLockError, heldLockOf } from './gitErrors';
+import { emitGitEvent, gitObserved } from './gitMetrics';
+
+/**
+ * Moves one ref by compare-and-swap while git's lock on it is held across other work: `git
+ * update-ref --stdin` in transaction mode (`start`, `update`, `prepare`, then `commit` or `abort`,
+ * git ≥ 2.28). `prepare` takes the ref's lock file and checks its old value; until `commit`, nobody
+ * else can move the ref, and `abort` (or our process dying, which closes git's stdin) leaves it as it
+ * was. The update of a checked-out branch's working tree runs in between (branches.ts), so a ref that
+ * cannot be locked is found before any file changes, and a tree that cannot be updated leaves the
+ * ref where it was.
+ */
+
+export type TransactionOutcome<T> = { readonly kind: 'committed'; readonly value: T } | { readonly kind: 'moved' };
+
+/** Thrown by a failed `commit` after a successful `prepare` (git could not rename its lock into place). */
+export class RefCommitError extends GitCommandError {}
+
+interface Session {
+  send(line: string): void;
+  end(): void;
+  /** Resolves when stdout has shown `line`; rejects with the failure when git exits first. */
+  until(line: string): Promise<void>;
+  exited: Promise<{ code: number | null; stderr: string }>;
+  kill(): void;
+}
+
+function startSession(args: readonly string[], cwd: string, timeoutMs: number): Session {
+  const child = spawn('git', [...args], { cwd, env: gitEnvironment(false), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<{ line: string; resolve: () => void; reject: (e: Error) => void }> = [];
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    child.on('close', (code) => resolve({ code, stderr: stripTrace(stderr) }));
+    child.on('error', (e) => {
+      stderr += `\n${e.message}`;
+      resolve({ code: -1, stderr: stripTrace(stderr) });
+    });
+  });
+  const check = (): void => {
+    const lines = stdout.split('\n');
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i]!;
+      if (lines.includes(w.line)) {
+        waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString('utf8');
+    check();
+  });
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  // A write after git exited fails with EPIPE; the exit explains it.
+  child.stdin.on('error', () => undefined);
+  void exited.then(({ code }) => {
+    for (const w of waiters.splice(0)) w.reject(new Error(`git exited (${code ?? 'killed'}) before "${w.line}"`));
+  });
+  return {
+    send: (line) => void child.stdin.write(`${line}\n`),
+    end: () => child.stdin.end(),
+    // An answer that does not come within the timeout (git waiting on something) stops git.
+    until: async (line) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          waiters.push({ line, resolve, reject });
+          check();
+        });
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    exited,
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+/**
+ * Moves `ref` from `oldSha` to `newSha`, running `whileLocked` with the ref locked and checked at
+ * `oldSha`. Returns 'moved' (nothing done, `whileLocked` not run) when the ref is no longer at
+ * `oldSha`; throws GitLockError when another process holds the ref's lock (nothing done). When
+ * `whileLocked` throws, the transaction is aborted and its error rethrown: the ref did not move.
+ * When the final commit fails, RefCommitError says so: the ref did not move, but whatever
+ * `whileLocked` did stands, and the caller undoes it.
+ */
+export async function updateRefLocked<T>(
+  cwd: string,
+  ref: string,
+  newSha: string,
+  oldSha: string,
+  reason: string,
+  timeoutMs: number,
+  whileLocked: () => Promise<T>,
+): Promise<TransactionOutcome<T>> {
+  const args = ['update-ref', '-m', reason, '--stdin'];
+  const started = gitObserved() ? performance.now() : 0;
+  const s = startSession(args, cwd, timeoutMs);
+  const failure = async (): Promise<GitCommandError> => {
+    const { code, stderr } = await s.exited;
+    const lock = heldLockOf(stderr);
+    if (lock) return new GitLockError(args, cwd, code ?? -1, stderr, '', lock);
+    return new GitCommandError(args, cwd, code ?? -1, stderr, '');
+  };
+  try {
+    s.send('start');
+    s.send(`update ${ref} ${newSha} ${oldSha}`);
+    s.send('prepare');
+    try {
+      await s.until('prepare: ok');
+    } catch {
+      const e = await failure();
+      if (!(e instanceof GitLockError) && /is at [0-9a-f]+ but expected|unable to resolve reference/.test(e.stderr)) {
+        return { kind: 'moved' };
+      }
+      throw e;
+    }
+    let value: T;
+    try {
+      value = await whileLocked();
+    } catch (e) {
+      s.send('abort');
+      s.end();
+      await s.exited;
+      throw e;
+    }
+    s.send('commit');
+    s.end();
+    try {
+      await s.until('commit: ok');
+    } catch {
+      const e = await failure();
+      throw new RefCommitError(args, cwd, e.exitCode, e.stderr, '');
+    }
+    const { code, stderr } = await s.exited;
+    if (code !== 0) throw new RefCommitError(args, cwd, code ?? -1, stderr, '');
+    return { kind: 'committed', value };
+  } finally {
+    s.kill();
+    if (started) {
+      const { code } = await s.exited;
+      emitGitEvent({
+        type: 'command',
+        command: 'update-ref',
+        cwd,
+        ms: performance.now() - started,
+        exitCode: code ?? -1,
+      });
+    }
+  }
+}
