@@ -1,6 +1,7 @@
 /**
- * Task Master benchmark: the time to pick the next task on one large imported Task Master file,
- * whole process, `pipeline` against Task Master's own `task-master next`.
+ * Task Master benchmark: the time and peak memory to pick the next task on one large imported Task
+ * Master file, whole process, `pipeline` against Task Master's own `task-master next`. Budgets
+ * (shared/engineering.md): at most 1/20 of its time and 1/4 of its peak memory.
  *
  * One tagged tasks.json is generated (test/engine/import/generateTaskMaster.ts: 2 000 tasks, most
  * with subtasks, about three dependencies each, a spread of statuses and priorities). Task Master
@@ -11,6 +12,8 @@
  *
  * - `node dist/cli.js run --dry`: what the scheduler would do now (the tasks that would enter the
  *   pipeline and the agents it would start), read from the pipeline's own state;
+ * - `node dist/cli.js status` (and, on its own, the first one after the import) and
+ *   `node dist/cli.js next` where the build has it;
  * - `task-master next` (its text output) and `task-master next --format json`, run offline with
  *   no API keys (`next` is local; Task Master's once-an-hour update check is made by the warm-up
  *   run and cached);
@@ -25,12 +28,15 @@
  * undefined"); files it writes itself always have one (it defaults to medium). The generator leaves
  * it out on a few tasks, as older files do, so those get "medium" here, in the file both tools read.
  *
+ * Peak memory is the process's peak resident set, as GNU time reports it (`/usr/bin/time -f %M`);
+ * without GNU time, only times are reported.
+ *
  * The only file written in the repository is bench/results/taskmaster.json.
  *
  * Run: node --expose-gc --import tsx bench/taskmaster.bench.ts [--quick] [--tasks N] [--runs N]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -66,14 +72,26 @@ function cleanEnv(): NodeJS.ProcessEnv {
 
 interface Run {
   ms: number;
+  /** Peak resident memory of the process (and any it waited for), in MB; undefined where it cannot be read. */
+  peakMb: number | undefined;
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
+/**
+ * GNU time reports a child's peak resident memory (getrusage's ru_maxrss, which covers the processes
+ * it waited for too): the whole process's figure, which Node cannot read of a child it spawns.
+ */
+const GNU_TIME = ['/usr/bin/time', '/bin/time'].find(
+  (t) => existsSync(t) && spawnSync(t, ['-f', '%M', 'true'], { encoding: 'utf8' }).status === 0,
+);
+
 function timed(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Run {
+  const memFile = GNU_TIME ? join(tmpdir(), `tm-bench-mem-${process.pid}`) : undefined;
+  const [file, argv] = GNU_TIME && memFile ? [GNU_TIME, ['-f', '%M', '-o', memFile, cmd, ...args]] : [cmd, args];
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, {
+  const r = spawnSync(file, argv, {
     cwd,
     env: cleanEnv(),
     encoding: 'utf8',
@@ -81,7 +99,22 @@ function timed(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): R
     maxBuffer: 64 * 1024 * 1024,
   });
   const ms = performance.now() - t0;
-  return { ms, code: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+  let peakMb: number | undefined;
+  if (memFile) {
+    try {
+      const kb = Number(readFileSync(memFile, 'utf8').trim().split('\n').pop());
+      peakMb = Number.isFinite(kb) && kb > 0 ? kb / 1024 : undefined;
+    } catch {
+      peakMb = undefined;
+    }
+  }
+  return {
+    ms,
+    peakMb,
+    code: r.status,
+    stdout: r.stdout ?? '',
+    stderr: (r.stderr ?? '') + (r.error ? String(r.error) : ''),
+  };
 }
 
 function lastLines(text: string, n = 6): string {
@@ -93,9 +126,14 @@ interface Series {
   command: string;
   run: () => Run;
   runs: number[];
+  peaksMb: number[];
   picked: string;
   error?: string;
 }
+
+/** The budgets (shared/engineering.md): a read-only question about the next task, whole process. */
+const BUDGET_TIME_FRACTION = 1 / 20;
+const BUDGET_MEMORY_FRACTION = 1 / 4;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -191,11 +229,15 @@ async function main(): Promise<void> {
       `file: ${(text.length / 1024 / 1024).toFixed(1)} MB, ${masterTasks} tasks + ${masterSubtasks} subtasks in master (${subtasks} subtasks in all tags); priority filled in on ${filled} task(s); pipeline imported ${imported} task(s) in ${imp.ms.toFixed(0)} ms`,
     );
 
+    // The first command after the import, on its own: nothing of the pipeline's is in the page
+    // cache from an earlier run of it but the import's own writes.
+    const firstStatus = timed(process.execPath, [CLI, 'status'], repo);
     const floor: Series = {
       name: 'node -e "" (process start, the floor)',
       command: 'node -e ""',
       run: () => timed(process.execPath, ['-e', ''], repo),
       runs: [],
+      peaksMb: [],
       picked: '-',
     };
     const pipeline: Series = {
@@ -203,9 +245,31 @@ async function main(): Promise<void> {
       command: 'node dist/cli.js run --dry',
       run: () => timed(process.execPath, [CLI, 'run', '--dry'], repo),
       runs: [],
+      peaksMb: [],
       picked: '',
     };
-    const series: Series[] = [floor, pipeline];
+    const status: Series = {
+      name: 'pipeline status',
+      command: 'node dist/cli.js status',
+      run: () => timed(process.execPath, [CLI, 'status'], repo),
+      runs: [],
+      peaksMb: [],
+      picked: '-',
+    };
+    const ours: Series[] = [pipeline, status];
+    // `pipeline next`, where this build has it: its help lists the command (`next --help` alone
+    // proves nothing, since an unknown command with --help prints the program's help and exits 0).
+    if (/^\s+next\b/m.test(timed(process.execPath, [CLI, '--help'], repo).stdout)) {
+      ours.push({
+        name: 'pipeline next',
+        command: 'node dist/cli.js next',
+        run: () => timed(process.execPath, [CLI, 'next'], repo),
+        runs: [],
+        peaksMb: [],
+        picked: '',
+      });
+    }
+    const series: Series[] = [floor, ...ours];
     const tm = taskMasterBinary();
     let tmNote = '';
     let tmText: Series | undefined;
@@ -219,6 +283,7 @@ async function main(): Promise<void> {
         command: 'task-master next',
         run: () => timed(bin, ['next'], tmDir),
         runs: [],
+        peaksMb: [],
         picked: '',
       };
       tmJson = {
@@ -226,6 +291,7 @@ async function main(): Promise<void> {
         command: 'task-master next --format json',
         run: () => timed(bin, ['next', '--format', 'json'], tmDir),
         runs: [],
+        peaksMb: [],
         picked: '',
       };
       // Warm-up: loads its modules into the page cache, makes its update check (cached an hour),
@@ -262,17 +328,20 @@ async function main(): Promise<void> {
           continue;
         }
         s.runs.push(r.ms);
+        if (r.peakMb !== undefined) s.peaksMb.push(r.peakMb);
         if (s === pipeline && !s.picked) {
           const start = /would start (\S+) \((\S+)\) on ([^:]+): (.*)/.exec(r.stdout);
           s.picked = start ? `${start[3]} (${start[4]}; ${start[1]})` : lastLines(r.stdout, 1);
         }
+        if (s.command === 'node dist/cli.js next' && !s.picked) s.picked = r.stdout.split('\n')[0] ?? '';
       }
     }
 
     console.log('');
-    const head = `${'whole process'.padEnd(42)}${'runs'.padStart(5)}${'median ms'.padStart(11)}${'min ms'.padStart(9)}${'max ms'.padStart(9)}   picks`;
+    const head = `${'whole process'.padEnd(42)}${'runs'.padStart(5)}${'median ms'.padStart(11)}${'min ms'.padStart(9)}${'max ms'.padStart(9)}${'peak MB'.padStart(9)}   picks`;
     console.log(head);
     console.log('-'.repeat(head.length + 20));
+    const peak = (s: Series): number | undefined => (s.peaksMb.length ? Math.max(...s.peaksMb) : undefined);
     for (const s of series) {
       if (!s.runs.length) {
         console.log(`${s.name.padEnd(42)}  failed: ${s.error ?? 'no run'}`);
@@ -285,15 +354,37 @@ async function main(): Promise<void> {
           .toFixed(0)
           .padStart(9)}${Math.max(...s.runs)
           .toFixed(0)
-          .padStart(9)}   ${s.picked}${s.error ? `  (some runs failed: ${s.error})` : ''}`,
+          .padStart(
+            9,
+          )}${(peak(s)?.toFixed(0) ?? '-').padStart(9)}   ${s.picked}${s.error ? `  (some runs failed: ${s.error})` : ''}`,
       );
     }
-    const p = pipeline;
-    if (tmNote) console.log(`\n${tmNote}\nOnly the pipeline's figure is reported.`);
-    else if (tmText?.runs.length && p.runs.length) {
+    console.log(
+      `first pipeline status after the import: ${firstStatus.ms.toFixed(0)} ms, peak ${firstStatus.peakMb?.toFixed(0) ?? '-'} MB${firstStatus.code === 0 ? '' : ` (exit ${firstStatus.code})`}`,
+    );
+    const verdicts: { what: string; ok: boolean }[] = [];
+    if (tmNote) console.log(`\n${tmNote}\nOnly the pipeline's figures are reported.`);
+    else if (tmText?.runs.length) {
+      const tmMs = median(tmText.runs);
+      const tmPeak = peak(tmText);
       console.log(
-        `\ntask-master next / pipeline run --dry, medians: ${(median(tmText.runs) / median(p.runs)).toFixed(1)}×`,
+        `\nagainst task-master next (median ${tmMs.toFixed(0)} ms, peak ${tmPeak?.toFixed(0) ?? '-'} MB), whole process:`,
       );
+      const line = (name: string, ms: number, mb: number | undefined): void => {
+        const timeOk = ms <= tmMs * BUDGET_TIME_FRACTION;
+        const memOk = mb !== undefined && tmPeak !== undefined ? mb <= tmPeak * BUDGET_MEMORY_FRACTION : undefined;
+        verdicts.push({ what: `${name} time`, ok: timeOk });
+        if (memOk !== undefined) verdicts.push({ what: `${name} memory`, ok: memOk });
+        console.log(
+          `  ${name.padEnd(32)} time 1/${(tmMs / ms).toFixed(1)} (budget ≤ 1/${1 / BUDGET_TIME_FRACTION}) ${timeOk ? 'OK' : 'OVER BUDGET'}   memory ${
+            mb !== undefined && tmPeak !== undefined
+              ? `1/${(tmPeak / mb).toFixed(1)} (budget ≤ 1/${1 / BUDGET_MEMORY_FRACTION}) ${memOk ? 'OK' : 'OVER BUDGET'}`
+              : 'not measured (no GNU time here)'
+          }`,
+        );
+      };
+      for (const s of ours) if (s.runs.length) line(s.name, median(s.runs), peak(s));
+      line('first pipeline status', firstStatus.ms, firstStatus.peakMb);
     }
     console.log(
       "They answer a little differently: task-master next names one task (in-progress parents' subtasks first, then by priority and dependency count); run --dry lists the tasks whose prerequisites are merged and the agent each free stage would start.",
@@ -322,12 +413,16 @@ async function main(): Promise<void> {
           taskMaster: tmNote
             ? { available: false, note: tmNote }
             : { available: true, version: await taskMasterVersion(), prefix: TASK_MASTER_PREFIX },
+          budgets: { timeFraction: BUDGET_TIME_FRACTION, memoryFraction: BUDGET_MEMORY_FRACTION },
+          firstStatus: { ms: firstStatus.ms, peakMb: firstStatus.peakMb ?? null, code: firstStatus.code },
+          verdicts,
           series: series.map((s) => ({
             name: s.name,
             command: s.command,
             runs: s.runs,
             medianMs: s.runs.length ? median(s.runs) : null,
             minMs: s.runs.length ? Math.min(...s.runs) : null,
+            peaksMb: s.peaksMb,
             picked: s.picked,
             error: s.error ?? null,
           })),

@@ -27,6 +27,10 @@ export const COMMANDS = {
   unblockTask: 'agentPipeline.unblockTask',
   cancelTask: 'agentPipeline.cancelTask',
   reprioritiseTask: 'agentPipeline.reprioritiseTask',
+  editTask: 'agentPipeline.editTask',
+  reviewTask: 'agentPipeline.reviewTask',
+  approveReview: 'agentPipeline.approveReview',
+  requestChanges: 'agentPipeline.requestChanges',
   openAgentTerminal: 'agentPipeline.openAgentTerminal',
   openAgentWorktree: 'agentPipeline.openAgentWorktree',
   restartAgent: 'agentPipeline.restartAgent',
@@ -46,6 +50,8 @@ export const CONTEXT = {
   running: 'agentPipeline.running',
   leading: 'agentPipeline.leading',
   followingOther: 'agentPipeline.followingOther',
+  /** The active editor is the review of a task awaiting review (its Approve / Request Changes show). */
+  reviewing: 'agentPipeline.reviewing',
 } as const;
 
 export const SETTINGS = {

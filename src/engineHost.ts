@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { agentCommands } from './views/commands/agentCommands';
 import type { Handlers } from './views/commands/commandContext';
 import { pipelineCommands } from './views/commands/pipelineCommands';
+import { reviewCommands } from './views/commands/reviewCommands';
 import { taskCommands } from './views/commands/taskCommands';
 import { TaskDiffProvider } from './views/diffProvider';
 import { MetricsPanel, metricsCommands } from './views/metricsPanel';
@@ -32,7 +33,13 @@ export function createHost(context: vscode.ExtensionContext, log: vscode.LogOutp
   );
   return {
     session,
-    handlers: { ...pipelineCommands(ctx), ...taskCommands(ctx), ...agentCommands(ctx), ...metricsCommands(ctx) },
+    handlers: {
+      ...pipelineCommands(ctx),
+      ...taskCommands(ctx),
+      ...reviewCommands(ctx),
+      ...agentCommands(ctx),
+      ...metricsCommands(ctx),
+    },
     diff: new TaskDiffProvider(() => session.root),
     revivePanel: (panel) => MetricsPanel.revive(panel, session, context.extensionUri),
     metricsPanel: () => MetricsPanel.instance,

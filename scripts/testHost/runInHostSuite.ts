@@ -3,6 +3,8 @@
 //   - out/test/vscode/suite/index.js: a trusted window on a repository with a pipeline, opened
 //     through a .code-workspace file (so that adding an agent's worktree as a folder does not
 //     reload the page);
+//   - out/test/vscode/suite/reviewIndex.js: a trusted window on a repository whose supervisor stage
+//     is a person (role human), with scripted agents for the other stages and one task;
 //   - out/test/vscode/suite/untrustedIndex.js: a window with workspace trust on, on a plain
 //     repository, which VS Code opens in restricted mode.
 // Started by runVsCodeTests.mjs (`node --import tsx scripts/testHost/runInHostSuite.ts`) after it has
@@ -10,6 +12,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_STAGES } from '../../src/engine/model/schema';
 import { createTestWorkspace, type TestWorkspaceOptions } from './testWorkspace';
 import { artifactsDir, repoRoot, withVsCode } from './vscodeHost';
 
@@ -27,6 +30,8 @@ const NOISE = [
   /ENOTFOUND open-vsx\.org/,
 ];
 
+const REVIEW_AGENTS = ['architect', 'tester', 'implementer'].map((role) => ({ id: role, role }));
+
 interface Suite {
   name: string;
   entry: string;
@@ -36,13 +41,25 @@ interface Suite {
 }
 
 const SUITES: Suite[] = [
-  { name: 'in-host', entry: 'index.js', workspace: { workspaceFile: true }, workspaceTrust: false, timeoutMs: 170_000 },
+  { name: 'in-host', entry: 'index.js', workspace: { workspaceFile: true }, workspaceTrust: false, timeoutMs: 400_000 },
+  {
+    // A person as the supervisor stage: a task waits for its review, and the review commands answer.
+    name: 'in-host-review',
+    entry: 'reviewIndex.js',
+    workspace: {
+      stages: DEFAULT_STAGES.map((s) => (s.name === 'supervisor' ? { name: 'supervisor', role: 'human' } : s)),
+      agents: REVIEW_AGENTS,
+      tasks: [{ id: 'TASK-001', title: 'Greeting', paths: ['src/**'], description: 'Say hello.' }],
+    },
+    workspaceTrust: false,
+    timeoutMs: 300_000,
+  },
   {
     name: 'in-host-untrusted',
     entry: 'untrustedIndex.js',
     workspace: { pipeline: false },
     workspaceTrust: true,
-    timeoutMs: 60_000,
+    timeoutMs: 150_000,
   },
 ];
 

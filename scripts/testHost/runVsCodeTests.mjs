@@ -2,7 +2,7 @@
 // workbench in the extension host), then the UI tests (test/vscode/ui/*.test.ts, Playwright driving
 // the page, run by Node's test runner). Installs the test host first when needed. Exits non-zero when
 // either part fails, and ends with one `vscode: N passed, N failed` line for both. `--only=suite` or
-// `--only=ui` runs one part. Screenshots and logs go to test-artifacts/vscode/, emptied first.
+// `--only=ui` runs one part; `--build-only` only builds. Screenshots and logs go to test-artifacts/vscode/, emptied first.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -14,9 +14,9 @@ import { ensureTestHost } from './install.mjs';
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const suiteDir = join(repoRoot, 'test', 'vscode', 'suite');
 const artifactsDir = join(repoRoot, 'test-artifacts', 'vscode');
-/** Both in-host suites (runInHostSuite.ts gives each its own limit), with start-up and shutdown. */
-const SUITE_TIMEOUT_MS = 290_000;
-const UI_TIMEOUT_MS = 300_000;
+/** The in-host suites (runInHostSuite.ts gives each its own limit), with start-up and shutdown. */
+const SUITE_TIMEOUT_MS = 900_000;
+const UI_TIMEOUT_MS = 600_000;
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 if (only !== undefined && only !== 'suite' && only !== 'ui') {
@@ -99,8 +99,8 @@ async function build() {
   const { code } = await runNode([join(repoRoot, 'scripts', 'build.mjs')], 120_000);
   if (code !== 0) throw new Error('building the extension failed');
   await esbuild.build({
-    // One entry per in-host suite: the trusted window's and the untrusted window's.
-    entryPoints: [join(suiteDir, 'index.ts'), join(suiteDir, 'untrustedIndex.ts')],
+    // One entry per in-host suite: the trusted window's, the human review window's and the untrusted window's.
+    entryPoints: [join(suiteDir, 'index.ts'), join(suiteDir, 'reviewIndex.ts'), join(suiteDir, 'untrustedIndex.ts')],
     outdir: join(repoRoot, 'out', 'test', 'vscode', 'suite'),
     bundle: true,
     platform: 'node',
@@ -143,6 +143,11 @@ async function runUiTests() {
 }
 
 async function main() {
+  // `--build-only`: the extension and the in-host suites, for another launcher (runElectron.ts).
+  if (process.argv.includes('--build-only')) {
+    await build();
+    return 0;
+  }
   await ensureTestHost();
   // Only this run's screenshots and logs, so none of them is mistaken for a fresh one.
   await rm(artifactsDir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { initRepo } from '../../src/engine/git/initRepo';
 import { Pipeline } from '../../src/engine/pipeline';
 import { initHome } from '../../src/engine/home/pipelineInit';
-import { DEFAULT_STAGES, type TaskSpec } from '../../src/engine/model/schema';
+import { DEFAULT_STAGES, type StageConfig, type TaskSpec } from '../../src/engine/model/schema';
 
 export interface TestWorkspaceOptions {
   /** Create `.pipeline/` (default true). Without it the folder is a plain git repository. */
@@ -26,6 +26,8 @@ export interface TestWorkspaceOptions {
    * workspace file just gains the folder.
    */
   workspaceFile?: boolean;
+  /** The stages (default: the four default ones). */
+  stages?: StageConfig[];
   /** Agents to add, each running the scripted agent. */
   agents?: { id: string; role: string }[];
   tasks?: TaskSpec[];
@@ -52,7 +54,7 @@ export async function createTestWorkspace(options: TestWorkspaceOptions = {}): P
     if (options.pipeline ?? true) {
       await initHome(path, {
         targetBranch: 'main',
-        stages: DEFAULT_STAGES,
+        stages: options.stages ?? DEFAULT_STAGES,
         retry: { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, jitter: 0.2 },
       });
       if (options.agents?.length || options.tasks?.length) {

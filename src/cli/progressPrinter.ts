@@ -1,4 +1,6 @@
+import { awaitingReview } from '../engine/model/humanStage';
 import type { Disposable } from '../engine/model/events';
+import type { Task } from '../engine/model/schema';
 import type { Pipeline } from '../engine/pipeline';
 import { jsonText, printable } from './output';
 
@@ -19,6 +21,8 @@ export function printProgress(
   if (json) {
     return p.events.onAny((e) => {
       if (e.type === 'state:changed') return;
+      // Progress by its steps only (its running counts would be a line per model request).
+      if (e.type === 'agent:progress' && !(e.payload as { line?: string }).line) return;
       // A transition's own `event` (what happened to the task) would overwrite the event's name.
       const { event: transition, ...rest } = summarise(e.payload);
       write(
@@ -31,18 +35,20 @@ export function printProgress(
       );
     });
   }
+  // A task queued at a human stage waits for a person: say so where it arrives there.
+  const review = (t: Task) => (awaitingReview(t, p.config) ? ` (awaiting your review: pipeline review ${t.id})` : '');
   const subs: Disposable[] = [
     p.events.on('task:added', ({ task }) => write(`${stamp()} added ${task.id}: ${task.title}`)),
     p.events.on('task:transition', ({ before, after, event }) => {
       switch (event.type) {
         case 'ready':
-          return write(`${stamp()} ${after.id} queued for ${after.stage} (prerequisites merged)`);
+          return write(`${stamp()} ${after.id} queued for ${after.stage} (prerequisites merged)${review(after)}`);
         case 'assign':
           // The attempt at this stage (what the retry limit counts), not the task's attempts overall.
           return write(`${stamp()} ${event.agent} took ${after.id} (${after.stage}, attempt ${after.failures + 1})`);
         case 'complete':
           return write(
-            `${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}`,
+            `${stamp()} ${after.id} ${before.stage} done${after.status === 'merging' ? ', merging' : ` → ${after.stage}`}${review(after)}`,
           );
         case 'changes_requested':
           return write(`${stamp()} ${after.id} changes requested: ${event.reason} → back to ${after.stage}`);
@@ -62,6 +68,28 @@ export function printProgress(
           return write(`${stamp()} ${after.id} unblocked`);
       }
     }),
+    // The agents' steps as they happen, one readable line each (the raw stream is in their logs).
+    p.events.on('agent:progress', (e) => {
+      if (e.line) write(`${stamp()}   ${e.line}`);
+    }),
+    p.events.on('attempt:usage', ({ taskId, usage }) => {
+      const cost = usage.models.reduce((s, m) => s + (m.costUsd ?? 0), 0);
+      const known = usage.models.every((m) => m.costUsd !== null);
+      const t = usage.models.reduce(
+        (s, m) => ({
+          input: s.input + m.input,
+          output: s.output + m.output,
+          cache: s.cache + m.cacheRead + m.cacheWrite,
+        }),
+        { input: 0, output: 0, cache: 0 },
+      );
+      write(
+        `${stamp()} ${taskId} ${usage.stage} attempt ${usage.attempt} (${usage.agent}): ${t.input} in, ${t.output} out, ${t.cache} cache tokens${known ? `, $${cost.toFixed(4)}` : ', cost unknown (no price for the model)'}`,
+      );
+    }),
+    p.events.on('agent:paused', (e) =>
+      write(`${stamp()} ${e.agentIds.join(', ')} PAUSED until ${new Date(e.until).toLocaleTimeString()}: ${e.reason}`),
+    ),
     p.events.on('check:finished', (e) =>
       write(
         `${stamp()} ${e.taskId} ${e.stage} check ${e.passed ? 'passed' : 'FAILED'} (${e.durationMs} ms; evidence ${e.evidence})`,

@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
-import { startObservability } from '../engine/observability/observability';
 import { Pipeline } from '../engine/pipeline';
-import { parsePort } from './metricsCommand';
 import { withPipeline } from './openPipeline';
 import { EXIT, println, printable } from './output';
-import { printProgress } from './progressPrinter';
-import { createMonitor, type RunnerKind } from './runtime';
+import type { RunnerKind } from './runtime';
 
 interface RunOptions {
   dry?: boolean;
@@ -42,6 +39,8 @@ export function registerRunCommand(program: Command): void {
           where: '--runner',
           fix: 'Use process or tmux.',
         });
+      // Imported here, not at the top: `run --dry` needs no metrics, git or monitor code.
+      const { parsePort } = await import('./metricsCommand.js');
       const metricsPort = o.metricsPort === undefined ? undefined : parsePort(o.metricsPort, '--metrics-port');
       process.exitCode = await runMonitor(o.runner, o.untilIdle ?? false, o.json ?? false, process.cwd(), {
         metricsPort,
@@ -70,6 +69,11 @@ export async function runMonitor(
   cwd = process.cwd(),
   opts: { metricsPort?: number | undefined } = {},
 ): Promise<number> {
+  const [{ startObservability }, { printProgress }, { createMonitor }] = await Promise.all([
+    import('../engine/observability/observability.js'),
+    import('./progressPrinter.js'),
+    import('./runtime.js'),
+  ]);
   const p = await Pipeline.open({ cwd, role: 'lead', label: 'pipeline run' });
   const obs = await startObservability(p, {
     ...(opts.metricsPort !== undefined ? { port: opts.metricsPort } : {}),

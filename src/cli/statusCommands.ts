@@ -3,10 +3,28 @@ import { PipelineError } from '../engine/errors';
 import type { RolloutMode } from '../engine/model/schema';
 import { strategyNames } from '../engine/scheduler/strategyRegistry';
 import { homeWarnings } from '../engine/home/pipelineHome';
-import { gitFactsOf } from '../engine/rollout/rolloutGitFacts';
-import { checkAgents } from '../engine/agents/cli/doctor';
 import { withPipeline } from './openPipeline';
 import { EXIT, printJson, println } from './output';
+import type { Agent } from '../engine/model/schema';
+import type { AgentProgress } from '../engine/progress/progressBoard';
+import { tokensText, usd } from '../engine/usage/pricing';
+
+/** One agent in `pipeline status`: who, what it works on, and what it does now or why it waits. */
+export function agentLine(a: Agent, progress: AgentProgress | undefined): string {
+  const head = `${a.id.padEnd(15)} ${a.role.padEnd(12)} ${a.status.padEnd(8)} ${a.current_task ?? ''}`;
+  if (a.status === 'paused' && a.paused_until)
+    return `${head} paused until ${hhmm(a.paused_until)}${a.paused_reason ? `: ${a.paused_reason}` : ''}`.trimEnd();
+  if (!progress) return head.trimEnd();
+  const now = progress.step ?? 'starting';
+  const spent = progress.usage ? ` (${tokensText(progress.usage)}, ${usd(progress.usage.costUsd)})` : '';
+  return `${head} ${progress.stage} attempt ${progress.attempt}: ${now}${spent}`;
+}
+
+/** "17:30" in the local zone: a reset within the day reads best as a time of day. */
+function hhmm(iso: string): string {
+  const d = new Date(iso);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
 
 export function registerStatusCommands(program: Command): void {
   program
@@ -15,6 +33,8 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', "print the state as JSON (the seed's shape, with queues)")
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline status', async (p) => {
+        // What the agents do now is in the leader's progress file, not in the journal.
+        await p.refreshProgress();
         // The store's warnings, and those about the home directory that no single part sees.
         const warnings = [...(await homeWarnings(p.home)), ...p.storeWarnings];
         const s = { ...p.status(), warnings };
@@ -30,11 +50,18 @@ export function registerStatusCommands(program: Command): void {
         println('queues:');
         for (const [q, ids] of Object.entries(s.queues))
           println(`  ${q.padEnd(15)} ${ids.length ? ids.join(' ') : '-'}`);
+        if (s.awaiting_review.length)
+          println(
+            `awaiting review: ${s.awaiting_review.join(' ')} (answer with \`pipeline review <id> approve|changes|block\`)`,
+          );
         println('agents:');
         const agents = Object.values(s.agents);
         if (agents.length === 0) println('  none');
-        for (const a of agents)
-          println(`  ${a.id.padEnd(15)} ${a.role.padEnd(12)} ${a.status.padEnd(8)} ${a.current_task ?? ''}`);
+        for (const a of agents) println(`  ${agentLine(a, s.progress[a.id])}`);
+        if (s.usage.total.input + s.usage.total.output + s.usage.total.cacheRead + s.usage.total.cacheWrite > 0)
+          println(
+            `spent:         ${usd(s.usage.total.costUsd)} (${tokensText(s.usage.total)})${s.usage.unpriced ? `; ${s.usage.unpriced} model use(s) without a price` : ''}`,
+          );
         for (const w of warnings) println(`warning: ${w}`);
       });
     });
@@ -82,6 +109,11 @@ export function registerStatusCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline rollout check', async (p) => {
+        // Imported here: `pipeline status` and `mode` need no git or agent-CLI code.
+        const [{ gitFactsOf }, { checkAgents }] = await Promise.all([
+          import('../engine/rollout/rolloutGitFacts.js'),
+          import('../engine/agents/cli/doctor.js'),
+        ]);
         const r = p.rolloutCheck(
           await gitFactsOf(p),
           await checkAgents(Object.values(p.state.agents), { permissions: p.config.agentCli }),

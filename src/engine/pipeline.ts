@@ -25,6 +25,7 @@ import type { NextTaskReport } from './scheduler/nextTask';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
 import { StateBatch } from './model/stateBatch';
 import { pipelineStateCodec } from './model/stateCodec';
+import { taskWith } from './model/lazySnapshot';
 import type { StateRecord, TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { LeaderLease, type LeaderInfo } from './store/leaderLease';
@@ -40,10 +41,12 @@ import {
   type MutationHost,
   type MutationName,
   type MutationResult,
+  type ReviewAnswer,
   type SwitchOptions,
   type SwitchResult,
 } from './pipelineMutations';
 import { isFinal } from './model/taskLifecycle';
+import { ProgressBoard, progressFileOf } from './progress/progressBoard';
 
 /**
  * The engine's facade: one pipeline (one `.pipeline/` home), opened by the CLI, by `pipeline run`
@@ -74,7 +77,7 @@ export interface OpenPipelineOptions {
   adjustConfig?: (c: PipelineConfig) => PipelineConfig;
 }
 
-export type { AddAgentOptions, SwitchOptions, SwitchResult } from './pipelineMutations';
+export type { AddAgentOptions, ReviewAnswer, SwitchOptions, SwitchResult } from './pipelineMutations';
 export { notLeaderError } from './leadership';
 
 /** Times a change is sent again after its leader stopped leading before taking it. */
@@ -82,6 +85,8 @@ const MAX_FORWARD_ATTEMPTS = 50;
 
 export class Pipeline implements Disposable, MutationHost {
   readonly events = new TypedEvents<PipelineEventMap>();
+  /** What working agents do now (not state: the leader's memory, and a file for followers). */
+  readonly progress: ProgressBoard;
   private index: SchedulerIndex;
   private readonly leadership: Leadership;
   private closed = false;
@@ -95,6 +100,7 @@ export class Pipeline implements Disposable, MutationHost {
     opts: OpenPipelineOptions,
   ) {
     this.index = SchedulerIndex.build(store.state, config);
+    this.progress = new ProgressBoard(progressFileOf(home.dir), this.events);
     this.leadership = new Leadership(
       {
         home,
@@ -159,10 +165,16 @@ export class Pipeline implements Disposable, MutationHost {
 
   /** Catches up with what the leader wrote (a follower). */
   private async refresh(): Promise<void> {
-    if (await this.store.refresh()) {
-      this.index = SchedulerIndex.build(this.store.state, this.config);
-      this.events.emit('state:changed', { seq: this.store.seq });
-    }
+    const stateChanged = await this.store.refresh();
+    if (stateChanged) this.index = SchedulerIndex.build(this.store.state, this.config);
+    // The leader's progress file too: a follower's trees and status show what agents do now.
+    const progressChanged = await this.progress.refresh().catch(() => false);
+    if (stateChanged || progressChanged) this.events.emit('state:changed', { seq: this.store.seq });
+  }
+
+  /** A follower reads the leader's progress file now (a one-shot command such as `pipeline status`). */
+  async refreshProgress(): Promise<void> {
+    await this.progress.refresh().catch(() => false);
   }
 
   /** Takes the lead now; throws `not-leader` naming the process that leads instead. */
@@ -216,7 +228,13 @@ export class Pipeline implements Disposable, MutationHost {
   }
 
   status(): StatusReport {
-    return statusReport(this.store.state, this.config, this.leader, this.store.warnings);
+    return statusReport(
+      this.store.state,
+      this.config,
+      this.leader,
+      this.store.warnings,
+      this.leader ? this.progress.all() : {},
+    );
   }
 
   rolloutCheck(git: GitFacts | null, agents: RolloutFacts['agents'] = null): RolloutCheckResult {
@@ -248,10 +266,16 @@ export class Pipeline implements Disposable, MutationHost {
     let d = decide({ state: this.store.state, config: this.config, scheduler: this.index, now });
     const promote = d.promote;
     if (promote.length) {
-      // Plan as if the promoted tasks were queued, on a copy: nothing is written.
-      const copy = structuredClone<PipelineState>(this.store.state);
-      for (const id of promote) copy.tasks[id] = { ...copy.tasks[id]!, status: 'queued' };
-      d = decide({ state: copy, config: this.config, scheduler: SchedulerIndex.build(copy, this.config), now });
+      // Plan as if the promoted tasks were queued: on a view of the state with those tasks replaced,
+      // and on the index with them changed for the length of the call. Nothing is written, and
+      // neither the state nor the index is copied whole.
+      const state = this.store.state;
+      const queued = promote.map((id) => taskWith(state.tasks[id]!, { status: 'queued' }));
+      const view: PipelineState = { ...state, tasks: { ...state.tasks } };
+      for (const t of queued) view.tasks[t.id] = t;
+      d = this.index.withChanges(queued, () =>
+        decide({ state: view, config: this.config, scheduler: this.index, now }),
+      );
     }
     const tasks = this.store.state.tasks;
     const lines = [
@@ -359,6 +383,10 @@ export class Pipeline implements Disposable, MutationHost {
   }
   cancelTask(id: string, reason: string): Promise<Task> {
     return this.forward('cancelTask', [id, reason]);
+  }
+  /** A person's answer to a task awaiting review at a human stage: approve, changes or block. */
+  reviewTask(id: string, answer: ReviewAnswer): Promise<Task> {
+    return this.forward('reviewTask', [id, answer]);
   }
   setOrchestrationMode(mode: string, opts: SwitchOptions = {}): Promise<SwitchResult> {
     return this.forward('setOrchestrationMode', [mode, opts]);

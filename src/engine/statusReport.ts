@@ -1,5 +1,8 @@
+import { tasksAwaitingReview } from './model/humanStage';
 import type { PipelineConfig, PipelineState, Task } from './model/schema';
 import type { LeaderInfo } from './store/leaderLease';
+import type { AgentProgress } from './progress/progressBoard';
+import { usageSummary, type UsageSummary } from './usage/usageSummary';
 
 /**
  * The state as `pipeline status --json` prints it: the seed's shape and words (`version`,
@@ -18,6 +21,15 @@ export interface StatusReport {
   agents: PipelineState['agents'];
   queues: Record<string, string[]>;
   counts: Record<string, number>;
+  /** Tasks queued at a human stage, waiting for `pipeline review` (model/humanStage.ts), oldest first. */
+  awaiting_review: string[];
+  /**
+   * What each working agent does now (its step, tokens and cost so far), as the leader last published
+   * it; only agents the state shows at work on the same task (a file left by a leader that died says nothing).
+   */
+  progress: Record<string, AgentProgress>;
+  /** Tokens and cost of every recorded attempt, in total and by stage, agent and model. */
+  usage: Omit<UsageSummary, 'byAgentModel'>;
   /**
    * What a person should know about the state: damaged or lost journal records, a missing state
    * directory, requests moved aside. Empty when all is well; scripts can test its length.
@@ -60,7 +72,10 @@ export function statusReport(
   config: PipelineConfig,
   leader: LeaderInfo | null,
   warnings: readonly string[] = [],
+  progress: Record<string, AgentProgress> = {},
 ): StatusReport {
+  const { byAgentModel, ...usage } = usageSummary(state);
+  void byAgentModel; // Prometheus's breakdown; the agents and models apart say the same here.
   const counts: Record<string, number> = {};
   for (const t of Object.values(state.tasks)) counts[t.status] = (counts[t.status] ?? 0) + 1;
   return {
@@ -74,6 +89,23 @@ export function statusReport(
     agents: state.agents,
     queues: queuesOf(state, config),
     counts,
+    progress: currentProgress(state, progress),
+    usage,
+    awaiting_review: tasksAwaitingReview(state.tasks, config),
     warnings: [...warnings],
   };
+}
+
+/** The progress of agents that still work on the task it is about, in agent order. */
+export function currentProgress(
+  state: PipelineState,
+  progress: Record<string, AgentProgress>,
+): Record<string, AgentProgress> {
+  const out: Record<string, AgentProgress> = {};
+  for (const id of Object.keys(progress).sort()) {
+    const p = progress[id]!;
+    const agent = state.agents[id];
+    if (agent?.status === 'working' && agent.current_task === p.taskId) out[id] = p;
+  }
+  return out;
 }

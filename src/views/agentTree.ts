@@ -11,6 +11,7 @@ import { since } from './taskTree';
 const ICONS: Record<Agent['status'], [string, string?]> = {
   idle: ['person', undefined],
   working: ['sync~spin', 'charts.blue'],
+  paused: ['debug-pause', 'charts.yellow'],
   blocked: ['error', 'errorForeground'],
   offline: ['circle-slash', 'disabledForeground'],
 };

@@ -1,11 +1,12 @@
 import * as vscode from 'vscode';
 import type { Disposable } from '../engine/model/events';
+import { awaitingReview } from '../engine/model/humanStage';
 import type { Pipeline } from '../engine/pipeline';
 import { COMMANDS, SETTINGS } from '../contributions';
 
 /**
  * Notifications that name the task, the agent and the reason, with the actions that help: open the
- * task file, show the diff, retry. Only the window that runs the pipeline notifies, so several
+ * task file, show the diff, retry, review. Only the window that runs the pipeline notifies, so several
  * windows on one repository do not all speak at once.
  */
 export function notifyFromEvents(p: Pipeline, running: () => boolean): Disposable {
@@ -25,6 +26,9 @@ export function notifyFromEvents(p: Pipeline, running: () => boolean): Disposabl
         if (a) void vscode.commands.executeCommand(a[1], after.id);
       });
     };
+    // Arrived at a human stage (after the stage before it, or released from blocked): a person's turn.
+    if (awaitingReview(after, p.config) && !awaitingReview(before, p.config))
+      return act(`${after.id} awaits your review: ${after.title}`, 'info', [['Review', COMMANDS.reviewTask]]);
     switch (event.type) {
       case 'block':
         return act(`${name} is blocked${agent}: ${event.reason}`, 'error', [

@@ -24,13 +24,18 @@ export const TASK_FLAGS = {
   canReprioritise: 'canReprioritise',
   /** An agent has had it (attempt 1 or later), so a task file exists. */
   hasTaskFile: 'hasTaskFile',
+  /** Its title, description, priority, labels and paths may still change: any status that is not final. */
+  canEdit: 'canEdit',
+  /** It waits for a person's review at a human stage (engine/model/humanStage.ts): Review, Approve, Request Changes. */
+  canReview: 'canReview',
 } as const;
 export type TaskFlag = keyof typeof TASK_FLAGS;
 
 /** The context value of a task that is not a prerequisite row. */
 export const TASK_CONTEXT = 'task';
 
-export function taskActions(t: Pick<Task, 'status' | 'attempt'>): Record<TaskFlag, boolean> {
+/** `awaitingReview`: whether the task is queued at a human stage, which the status alone does not tell. */
+export function taskActions(t: Pick<Task, 'status' | 'attempt'>, awaitingReview = false): Record<TaskFlag, boolean> {
   return {
     canRetry: LEGAL_FROM.unblock.includes(t.status),
     canUnblock: LEGAL_FROM.unblock.includes(t.status),
@@ -38,11 +43,13 @@ export function taskActions(t: Pick<Task, 'status' | 'attempt'>): Record<TaskFla
     canCancel: LEGAL_FROM.cancel.includes(t.status),
     canReprioritise: !isFinal(t.status),
     hasTaskFile: t.attempt > 0,
+    canEdit: !isFinal(t.status),
+    canReview: awaitingReview && t.status === 'queued',
   };
 }
 
 /** `task` and the flags that hold, in the order of TASK_FLAGS. */
-export function taskContextValue(t: Pick<Task, 'status' | 'attempt'>): string {
-  const actions = taskActions(t);
+export function taskContextValue(t: Pick<Task, 'status' | 'attempt'>, awaitingReview = false): string {
+  const actions = taskActions(t, awaitingReview);
   return [TASK_CONTEXT, ...Object.values(TASK_FLAGS).filter((f) => actions[f])].join(' ');
 }

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
+import { awaitingReview } from '../engine/model/humanStage';
 import { taskContextValue } from './taskActions';
 
 /**
@@ -23,8 +24,12 @@ const ICONS: Record<TaskStatus, [string, string?]> = {
   cancelled: ['circle-slash', 'disabledForeground'],
 };
 
-export function taskIcon(status: TaskStatus): vscode.ThemeIcon {
-  const [id, color] = ICONS[status];
+/** A task queued at a human stage waits for a person, not for an agent: it looks different. */
+const REVIEW_ICON: [string, string] = ['eye', 'charts.orange'];
+export const AWAITING_REVIEW = 'awaiting your review';
+
+export function taskIcon(status: TaskStatus, awaitingReview = false): vscode.ThemeIcon {
+  const [id, color] = awaitingReview ? REVIEW_ICON : ICONS[status];
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 }
 
@@ -115,13 +120,15 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         ? vscode.TreeItemCollapsibleState.Collapsed
         : vscode.TreeItemCollapsibleState.None,
     );
+    const review = p ? awaitingReview(t, p.config) : false;
+    const state = review ? AWAITING_REVIEW : t.status;
     item.id = node.kind === 'task' ? `task:${t.id}` : `prereq:${node.of}:${t.id}`;
-    item.iconPath = taskIcon(t.status);
-    item.description = node.kind === 'prerequisite' ? `prerequisite · ${t.status}` : describeTask(t);
-    item.tooltip = tooltip(t);
-    item.contextValue = node.kind === 'task' ? taskContextValue(t) : 'prerequisite';
+    item.iconPath = taskIcon(t.status, review);
+    item.description = node.kind === 'prerequisite' ? `prerequisite · ${state}` : describeTask(t, Date.now(), review);
+    item.tooltip = tooltip(t, review);
+    item.contextValue = node.kind === 'task' ? taskContextValue(t, review) : 'prerequisite';
     item.accessibilityInformation = {
-      label: `${t.id} ${t.title}, ${t.status}${t.assigned_to ? `, ${t.assigned_to}` : ''}`,
+      label: `${t.id} ${t.title}, ${state}${t.assigned_to ? `, ${t.assigned_to}` : ''}`,
     };
     return item;
   }
@@ -143,8 +150,9 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
   }
 }
 
-export function describeTask(t: Task, now = Date.now()): string {
-  const parts: string[] = [t.status];
+/** `awaitingReview`: the task is queued at a human stage (engine/model/humanStage.ts). */
+export function describeTask(t: Task, now = Date.now(), awaitingReview = false): string {
+  const parts: string[] = [awaitingReview ? AWAITING_REVIEW : t.status];
   if (t.status === 'working' && t.assigned_to) {
     const assigned = [...t.history].reverse().find((h) => h.event === 'assign');
     parts.push(`${t.assigned_to} ${since(assigned?.at ?? null, now)}`.trim());
@@ -157,11 +165,13 @@ export function describeTask(t: Task, now = Date.now()): string {
   return parts.join(' · ');
 }
 
-function tooltip(t: Task): vscode.MarkdownString {
+function tooltip(t: Task, awaitingReview: boolean): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**${t.id}**: ${escape(t.title)}\n\n`);
   md.appendMarkdown(
-    `$(${ICONS[t.status][0].replace('~spin', '')}) ${t.status} · stage ${t.stage}${t.assigned_to ? ` · ${t.assigned_to}` : ''}\n\n`,
+    awaitingReview
+      ? `$(${REVIEW_ICON[0]}) ${AWAITING_REVIEW} at the ${t.stage} stage: Review shows its changes, with Approve and Request Changes\n\n`
+      : `$(${ICONS[t.status][0].replace('~spin', '')}) ${t.status} · stage ${t.stage}${t.assigned_to ? ` · ${t.assigned_to}` : ''}\n\n`,
   );
   md.appendMarkdown(`priority ${t.priority} · attempt ${t.attempt} · branch \`${t.branch}\`\n\n`);
   if (t.prerequisites.length) md.appendMarkdown(`needs ${t.prerequisites.join(', ')}\n\n`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { resolveCommand, type ResolveOptions } from '../../src/engine/agents/commandTemplate';
 import { findAppendedMarker, findMarker } from '../../src/engine/agents/completionMarker';
@@ -11,6 +11,7 @@ import { agentCliPath, git, isolatedEnv, runCli, tailOf, tempRepo, type TempRepo
 import { startAnthropicServer } from '../support/modelServers/anthropicServer';
 import type { ModelAction, ModelServer, ScriptedModel } from '../support/modelServers/scriptedModel';
 import { stageModel } from '../support/modelServers/stageModel';
+import { parseRun } from '../support/streamKit';
 import { newTask } from '../support/taskFixtures';
 
 /**
@@ -175,6 +176,47 @@ void test('claude: one stage end to end: reads the task file, writes, runs the t
       .filter((c) => c.type === 'tool_use')
       .map((c) => c.name);
     assert.deepEqual(toolUses, ['Read', 'Write', 'Bash', 'Bash', 'Bash']);
+
+    // What the monitor makes of this output (the adapter's parser, the progress code it runs):
+    // each step in order, paths shown within the worktree, the tokens so far growing request by
+    // request, then the run's totals and Claude Code's own cost, and the session to resume.
+    const parsed = parseRun(claudeAdapter, run.output, { worktree: s.repo.worktree, argv: s.argv });
+    assert.deepEqual(parsed.steps, [
+      `Read ${relative(s.repo.worktree, s.taskFile)}`,
+      'Write work/TASK-001/test.md',
+      'Bash: npm test',
+      `Bash: git add -A && git commit -q -m "TASK-001 test: tester's work"`,
+      `Bash: printf '\\n%s\\n' '## Status: COMPLETED ✅' >> '${relative(s.repo.worktree, s.taskFile)}'`,
+    ]);
+    assert.deepEqual(
+      parsed.lines.slice(0, 3),
+      ['Read', 'Write', 'Bash'].map((_, i) => `agent-1 TASK-001 (test): ${parsed.steps[i]}`),
+    );
+    assert.equal(parsed.progress.steps, 5);
+    assert.equal(parsed.progress.step, parsed.steps.at(-1));
+    assert.equal(parsed.progress.message, 'Done.');
+    assert.equal(parsed.progress.session, init.session_id);
+    assert.ok(parsed.final, 'the result event gave the totals');
+    assert.deepEqual(
+      { ...parsed.usageSeen[0], costUsd: 0 },
+      { input: usage.input, output: 1, cacheRead: usage.cacheRead, cacheWrite: usage.cacheWrite, costUsd: 0 },
+      "while it runs: the first request's tokens (its output count a placeholder until the result)",
+    );
+    const sum = (k: 'input' | 'output' | 'cacheRead' | 'cacheWrite') => parsed.models.reduce((acc, m) => acc + m[k], 0);
+    assert.deepEqual(
+      { input: sum('input'), output: sum('output'), cacheRead: sum('cacheRead'), cacheWrite: sum('cacheWrite') },
+      {
+        input: usage.input * n,
+        output: usage.output * n,
+        cacheRead: usage.cacheRead * n,
+        cacheWrite: usage.cacheWrite * n,
+      },
+    );
+    assert.ok(parsed.models.every((m) => m.costSource === 'cli'));
+    const cost = parsed.models.reduce((acc, m) => acc + (m.costUsd ?? 0), 0);
+    assert.ok(Math.abs(cost - result.total_cost_usd) < 1e-9, `${cost} vs ${String(result.total_cost_usd)}`);
+    assert.equal(parsed.progress.usage?.input, usage.input * n);
+    assert.ok(Math.abs(parsed.progress.usage.costUsd - cost) < 1e-9);
 
     // The saved sample for the stream parser has every kind of event this run had.
     if (record) await writeFile(FIXTURE, run.stdout);

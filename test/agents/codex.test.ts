@@ -21,6 +21,7 @@ import {
 import { startOpenAIServer } from '../support/modelServers/openaiServer';
 import type { ModelServer, ScriptedModel } from '../support/modelServers/scriptedModel';
 import { stageModel } from '../support/modelServers/stageModel';
+import { parseRun } from '../support/streamKit';
 import { newTask } from '../support/taskFixtures';
 
 /**
@@ -192,6 +193,41 @@ for (const where of ['/tmp', 'outside /tmp'] as const) {
       assert.equal(facts.lastMessage, 'Done.');
       // Codex adds up the turn's six responses; input counts the cached tokens too (OpenAI's way).
       assert.deepEqual(facts.usage, { input: 6 * 1600, cachedInput: 6 * 400, output: 6 * 80, reasoningOutput: 0 });
+
+      // What the monitor makes of it: each command as it starts, in order; the tokens with the cached
+      // part apart (input without it), priced from the config (Codex reports no cost), the thread id.
+      const prices = { 'local-*': { inputPerMTok: 2, outputPerMTok: 8, cacheReadPerMTok: 0.5 } };
+      // The stream never names the model: the monitor takes it from Codex's config.toml, as here.
+      const model = await codexAdapter.configuredModel?.(codexEnv(repo.home, 'sk-local-test'));
+      assert.equal(model, 'local-test-model');
+      const argv = codexAdapter.invocation(contextOf(repo, taskFile)).argv;
+      const parsed = parseRun(
+        codexAdapter,
+        run.stdout + run.stderr,
+        { worktree: repo.worktree, argv, model },
+        { prices },
+      );
+      assert.equal(parsed.steps.length, 5, parsed.steps.join('\n'));
+      assert.ok(parsed.steps.every((x) => x.startsWith('Bash: ')));
+      assert.equal(parsed.steps[0], "Bash: cat '.pipeline-task/TASK-001.attempt-1.md'");
+      assert.equal(parsed.steps[2], `Bash: ${CHECK}`);
+      assert.match(parsed.steps[3]!, /^Bash: git add -A && git commit/);
+      assert.deepEqual(parsed.lines[2], `agent-1 TASK-001 (test): Bash: ${CHECK}`);
+      assert.equal(parsed.progress.session, facts.threadId);
+      assert.equal(parsed.progress.message, 'Done.');
+      assert.ok(parsed.final);
+      assert.deepEqual(parsed.models, [
+        {
+          model: 'local-test-model',
+          input: 6 * 1200,
+          output: 6 * 80,
+          cacheRead: 6 * 400,
+          cacheWrite: 0,
+          costUsd: (6 * 1200 * 2 + 6 * 80 * 8 + 6 * 400 * 0.5) / 1_000_000,
+          costSource: 'prices',
+        },
+      ]);
+      assert.equal(parsed.progress.usage?.costUsd, parsed.models[0]!.costUsd);
       const commands = events.filter((e) => e.type === 'item.completed' && e.item?.type === 'command_execution');
       assert.equal(commands.length, 5);
       assert.ok(commands.every((e) => e.item?.exit_code === 0));
@@ -319,6 +355,20 @@ void test('codex exec resume continues the thread, in the same sandbox, from the
   assert.match(last.toolResults[1]!, /committed/);
   // The usage of a resumed thread is the whole thread's: both runs' four responses.
   assert.deepEqual(second.usage, { input: 4 * 100, cachedInput: 0, output: 4 * 20, reasoningOutput: 0 });
+  // The attempt's own share is what the thread grew by in this run: its two responses.
+  const argv = inv.argv;
+  const before = parseRun(codexAdapter, s.run.stdout, { worktree: s.repo.worktree, argv, model: 'm' });
+  const share = parseRun(
+    codexAdapter,
+    run.stdout,
+    { worktree: s.repo.worktree, argv, model: 'm' },
+    { threadBefore: before.models },
+  );
+  assert.deepEqual(
+    share.models.map((m) => [m.model, m.input, m.output]),
+    [['m', 2 * 100, 2 * 20]],
+  );
+  assert.deepEqual(share.steps, ['Bash: git add -A && git commit -q -m resumed && echo committed']);
 });
 
 describe("the adapter's reading of Codex's real failures", () => {

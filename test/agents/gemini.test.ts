@@ -1,10 +1,12 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { geminiAdapter } from '../../src/engine/agents/cli/geminiAdapter';
 import { findMarker } from '../../src/engine/agents/completionMarker';
 import { startGeminiServer } from '../support/modelServers/geminiServer';
 import { stageModel, stageWorkFile } from '../support/modelServers/stageModel';
+import { parseRun } from '../support/streamKit';
 import { always, geminiInstalled, gitIn, playGemini, SAMPLE_TEST_COMMAND, streamEvents } from '../support/geminiKit';
 
 /**
@@ -79,6 +81,40 @@ describe('Gemini CLI 0.61.0 runs a pipeline stage', { skip }, () => {
     assert.equal(result.stats.input_tokens, usage.input * server.requests.length);
     assert.equal(result.stats.output_tokens, usage.output * server.requests.length);
     assert.equal(result.stats.cached, usage.cacheRead * server.requests.length);
+
+    // What the monitor makes of it: each tool call in order, paths within the worktree, the session
+    // to resume, and the tokens per model (the router's too) with the cached part apart from the
+    // input (Google counts it in the prompt), priced from the config (the CLI reports no cost).
+    const prices = { '*': { inputPerMTok: 1, outputPerMTok: 4, cacheReadPerMTok: 0.25 } };
+    const argv = geminiAdapter.invocation(ctx).argv;
+    const parsed = parseRun(
+      geminiAdapter,
+      run.stdout + run.stderr,
+      { worktree: sb.worktree, argv },
+      { prices, stage: 'implementation' },
+    );
+    const rel = relative(sb.worktree, sb.taskFile);
+    assert.deepEqual(parsed.steps, [
+      `Read ${rel}`,
+      `Write ${work}`,
+      `Bash: ${SAMPLE_TEST_COMMAND}`,
+      `Bash: git add -A && git commit -q -m "TASK-001 implementation: implementer's work"`,
+      `Bash: printf '\\n%s\\n' '## Status: COMPLETED ✅' >> '${rel}'`,
+    ]);
+    assert.equal(parsed.lines[0], `agent-1 TASK-001 (implementation): Read ${rel}`);
+    assert.equal(parsed.progress.session, init?.['session_id']);
+    assert.ok(parsed.final);
+    const n = server.requests.length;
+    const sum = (k: 'input' | 'output' | 'cacheRead') => parsed.models.reduce((acc, m) => acc + m[k], 0);
+    assert.deepEqual(
+      [sum('input'), sum('output'), sum('cacheRead')],
+      [(usage.input - usage.cacheRead) * n, usage.output * n, usage.cacheRead * n],
+    );
+    const main = parsed.models.find((m) => m.model === turns[0]!.model);
+    assert.equal(main?.output, usage.output * turns.length, JSON.stringify(parsed.models));
+    assert.ok(parsed.models.every((m) => m.costSource === 'prices'));
+    const cost = ((usage.input - usage.cacheRead) * n * 1 + usage.output * n * 4 + usage.cacheRead * n * 0.25) / 1e6;
+    assert.ok(Math.abs(parsed.progress.usage!.costUsd - cost) < 1e-12, `${parsed.progress.usage!.costUsd} vs ${cost}`);
 
     // The saved sample (fixtures/gemini-stream.jsonl, a run of 0.61.0 with a denied `git push`) still
     // has the shape of what the CLI writes: the same fields on each kind of event.

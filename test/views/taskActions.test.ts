@@ -20,11 +20,11 @@ const MANIFEST = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.js
 
 /** What each status allows, written out by hand (hasTaskFile depends on the attempt, not the status). */
 const EXPECTED: Record<TaskStatus, TaskFlag[]> = {
-  pending: ['canBlock', 'canCancel', 'canReprioritise'],
-  queued: ['canBlock', 'canCancel', 'canReprioritise'],
-  working: ['canBlock', 'canCancel', 'canReprioritise'],
-  merging: ['canBlock', 'canCancel', 'canReprioritise'],
-  blocked: ['canRetry', 'canUnblock', 'canCancel', 'canReprioritise'],
+  pending: ['canBlock', 'canCancel', 'canReprioritise', 'canEdit'],
+  queued: ['canBlock', 'canCancel', 'canReprioritise', 'canEdit'],
+  working: ['canBlock', 'canCancel', 'canReprioritise', 'canEdit'],
+  merging: ['canBlock', 'canCancel', 'canReprioritise', 'canEdit'],
+  blocked: ['canRetry', 'canUnblock', 'canCancel', 'canReprioritise', 'canEdit'],
   done: [],
   cancelled: [],
 };
@@ -116,6 +116,7 @@ for (const status of TASK_STATUSES) {
         ['canBlock', COMMANDS.blockTask],
         ['canCancel', COMMANDS.cancelTask],
         ['canReprioritise', COMMANDS.reprioritiseTask],
+        ['canEdit', COMMANDS.editTask],
       ];
       for (const [flag, command] of action) {
         const entry = MANIFEST.contributes.menus['view/item/context']!.find((e) => e.command === command);
@@ -125,6 +126,29 @@ for (const status of TASK_STATUSES) {
     });
   }
 }
+
+void test('a task awaiting review (queued at a human stage) also offers Review, Approve and Request Changes', () => {
+  for (const status of TASK_STATUSES) {
+    const t = task(status, 3);
+    // Only a queued task can await review; the flag never shows on another status, whatever the caller says.
+    const review = status === 'queued';
+    assert.equal(taskActions(t, true).canReview, review, status);
+    assert.equal(taskActions(t, false).canReview, false, status);
+    const extra = taskMenu(taskContextValue(t, true)).filter((e) => !taskMenu(taskContextValue(t)).includes(e));
+    assert.deepEqual(
+      extra,
+      review
+        ? [
+            `${COMMANDS.approveReview}@0_review@2`,
+            `${COMMANDS.requestChanges}@0_review@3`,
+            `${COMMANDS.reviewTask}@0_review@1`,
+            `${COMMANDS.reviewTask}@inline@0`,
+          ]
+        : [],
+      status,
+    );
+  }
+});
 
 void test("no task menu restates the lifecycle: the menus test flags, never a status's name", () => {
   const whens = (MANIFEST.contributes.menus['view/item/context'] ?? [])

@@ -73,6 +73,10 @@ export interface ResolveOptions {
   node?: string;
   /** What the user allowed or refused beyond an adapter's defaults (`agentCli.<name>` in the config). */
   permissions?: Partial<AgentPermissions>;
+  /** Continue this session of the CLI (its own resume), when the adapter has one. */
+  resume?: string;
+  /** The CLI's interactive interface (a person watches in a terminal), when the adapter has one. */
+  interactive?: boolean;
 }
 
 export interface ResolvedCommand {
@@ -82,6 +86,10 @@ export interface ResolvedCommand {
   display: string;
   /** Files the adapter needs written before the command starts (absolute paths). */
   files?: { path: string; content: string }[];
+  /** The session this run continues (the CLI's own resume). */
+  resumed?: string;
+  /** The CLI's interactive interface: it waits for a person, and never ends by itself. */
+  interactive?: boolean;
 }
 
 export function templateOf(command: string): string {
@@ -118,7 +126,7 @@ export function resolveCommand(command: string, ctx: CommandContext, opts: Resol
   };
   const adapter = adapterFor(command);
   if (adapter) {
-    const inv = adapter.invocation({
+    const invocationCtx = {
       ...ctx,
       gitWritableDirs: gitWritableDirs(ctx.worktree),
       prompt: PROMPT.replace('{taskFile}', ctx.taskFile),
@@ -127,12 +135,21 @@ export function resolveCommand(command: string, ctx: CommandContext, opts: Resol
         deny: opts.permissions?.deny ?? [],
         extraArgs: opts.permissions?.extraArgs ?? [],
       },
-    });
+    };
+    const interactive = opts.interactive === true && adapter.interactiveInvocation !== undefined;
+    const resume = !interactive && opts.resume && adapter.resumeInvocation ? opts.resume : undefined;
+    const inv = interactive
+      ? adapter.interactiveInvocation!(invocationCtx)
+      : resume
+        ? adapter.resumeInvocation!(invocationCtx, resume)
+        : adapter.invocation(invocationCtx);
     return {
       argv: inv.argv,
       env: { ...inv.env, ...env },
       display: inv.argv.map(shellQuote).join(' '),
       ...(inv.files ? { files: inv.files } : {}),
+      ...(resume ? { resumed: resume } : {}),
+      ...(interactive ? { interactive: true } : {}),
     };
   }
   const values: Record<string, string> = {

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { shellQuote } from './shellWords';
 import type { RunExit, RunRequest } from '../ports/agentRunner';
@@ -22,15 +22,16 @@ export function exitFileOf(runDir: string, req: Pick<RunRequest, 'agentId' | 'ta
 export function shellLine(req: RunRequest, exitFile: string): string {
   const env = Object.entries(req.command.env).map(([k, v]) => `${k}=${shellQuote(v)}`);
   // tee cannot create the log's directory, and without it the output would reach no log.
-  // In a subshell that handles SIGINT (`trap :`, which the command itself does not inherit): Ctrl-C,
-  // how a runner stops a command, ends the command but not the line, so the status (130) is still
-  // written. An interactive shell would drop the rest of the line instead, and the runner, left
+  // In a subshell that handles SIGINT and SIGTERM (`trap :`, which the command itself does not
+  // inherit): Ctrl-C or a SIGTERM to the command's process group, how a runner stops a command, ends
+  // the command but not the line, so its status (130, 143) is still written for every handle of the
+  // attempt. An interactive shell would drop the rest of the line instead, and the runner, left
   // without a status, would have to end the shell itself, and the agent's terminal with it.
-  return `( trap : INT; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)} )`;
+  return `( trap : INT TERM; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)} )`;
 }
 
 /**
- * Waits until the exit file has a status, then removes it. `gone` is asked on every poll once
+ * Waits until the exit file has a status. `gone` is asked on every poll once
  * `stopping()` is true: a shell that was killed writes no status.
  */
 export async function waitForExitFile(
@@ -41,7 +42,8 @@ export async function waitForExitFile(
   const status = async (): Promise<RunExit | undefined> => {
     const text = (await readFile(exitFile, 'utf8').catch(() => '')).trim();
     if (text === '') return undefined;
-    await rm(exitFile, { force: true });
+    // Left in place: every handle of the attempt (one re-attached after a restart too) reads it. A
+    // new start of the same agent, task and attempt removes it first.
     const code = Number(text);
     return {
       code: Number.isFinite(code) ? code : null,

@@ -1,6 +1,7 @@
-import type { Agent, RolloutMode, Task } from './schema';
+import type { Agent, AttemptUsage, RolloutMode, Task } from './schema';
 import type { TaskEvent } from './taskLifecycle';
 import type { LeaderInfo } from '../store/leaderLease';
+import type { AgentProgress } from '../progress/progressBoard';
 
 /**
  * Every event the engine emits, one line each. The trees, the status bar, the metrics, the CLI's
@@ -42,6 +43,16 @@ export interface PipelineEventMap extends Record<string, unknown> {
     signal: string | null;
     marker: boolean;
   };
+  /**
+   * What a working agent does now (its step, its last words, its tokens so far); null when its
+   * attempt ended. `line` is the step as one readable line, when this news is a new step. Not state:
+   * never journaled, only the leader emits it.
+   */
+  'agent:progress': { agentId: string; progress: AgentProgress | null; line?: string };
+  /** What an attempt spent, recorded in the journal ('attempt.usage'). */
+  'attempt:usage': { taskId: string; usage: AttemptUsage };
+  /** Agents paused by a usage or rate limit of their CLI, until `until` (ISO time). */
+  'agent:paused': { agentIds: string[]; until: string; reason: string; taskId: string };
   /** A stage's check command ran; its output is kept in `evidence`. */
   'check:finished': { taskId: string; stage: string; passed: boolean; evidence: string; durationMs: number };
   /** A merge was attempted: `commit` when it landed, `conflicts` when it did not. */

@@ -74,6 +74,25 @@ export const agentPermissionsSchema = z.strictObject({
   extraArgs: z.array(z.string()).default([]),
 });
 
+/** What a model's tokens cost, in US dollars per million tokens (`prices` in the config). */
+export const modelPriceSchema = z.strictObject({
+  inputPerMTok: z.number().min(0),
+  outputPerMTok: z.number().min(0),
+  /** Cached input read; default: the input price. */
+  cacheReadPerMTok: z.number().min(0).optional(),
+  /** Input written to the cache; default: the input price. */
+  cacheWritePerMTok: z.number().min(0).optional(),
+});
+export type ModelPrice = z.infer<typeof modelPriceSchema>;
+
+/** Spending limits: a task (or the run) over its budget is blocked, with the figure in the reason. */
+export const budgetSchema = z.strictObject({
+  /** US dollars one task may cost, every stage and attempt together. */
+  perTaskUsd: z.number().positive().optional(),
+  /** US dollars one run of the monitor (`pipeline run`, a window's Start) may cost, all tasks together. */
+  perRunUsd: z.number().positive().optional(),
+});
+
 export const DEFAULT_STAGES: StageConfig[] = [
   { name: 'architect', role: 'architect' },
   { name: 'test', role: 'tester' },
@@ -138,6 +157,20 @@ export const configSchema = z
     deleteMergedBranches: z.boolean().default(true),
     /** Per agent CLI (`claude`, `codex`, `gemini`, `aider`): what its agents may do beyond, or short of, the preset's defaults. */
     agentCli: z.record(z.string(), agentPermissionsSchema).default({}),
+    /**
+     * Prices per model, for CLIs that report tokens but no cost (Codex, Gemini CLI). A key is a
+     * model name, a prefix ending in `*` (`gpt-5*`), or `*` for any other model.
+     */
+    prices: z.record(z.string(), modelPriceSchema).default({}),
+    /** Spending limits per task and per run (US dollars); none by default. */
+    budget: budgetSchema.default({}),
+    /** Seconds an agent pauses after a usage or rate limit whose reset time its CLI did not say. */
+    limitBackoffSeconds: z.number().int().positive().default(900),
+    /**
+     * Seconds an agent's command may go on after its completion marker, to finish its output (the
+     * token counts and cost come last), before it is stopped.
+     */
+    markerGraceSeconds: z.number().min(0).max(300).default(10),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();
@@ -222,6 +255,47 @@ export const taskSpecSchema = z.strictObject({
 export type TaskSpec = z.input<typeof taskSpecSchema>;
 export type TaskSpecParsed = z.infer<typeof taskSpecSchema>;
 
+const tokenCount = z.number().int().min(0);
+
+/** Tokens one model spent in one attempt, and what they cost (null: no price known). */
+export const modelUsageSchema = z.strictObject({
+  model: z.string(),
+  input: tokenCount,
+  output: tokenCount,
+  cacheRead: tokenCount,
+  cacheWrite: tokenCount,
+  costUsd: z.number().min(0).nullable(),
+  /** Where the cost comes from: the CLI's own report, or the config's `prices`. */
+  costSource: z.enum(['cli', 'prices']).nullable(),
+});
+export type ModelUsageRecord = z.infer<typeof modelUsageSchema>;
+
+/** What one attempt spent, recorded once its command has finished its output. */
+export const attemptUsageSchema = z.strictObject({
+  attempt: z.number().int().min(1),
+  stage: nameSchema,
+  agent: nameSchema,
+  at: isoTime,
+  models: z.array(modelUsageSchema),
+  /** The CLI's session (thread) id, which its resume takes. */
+  session: z.string().nullable(),
+  /** For a CLI that counts per conversation (Codex): the thread's totals when this run ended. */
+  thread: z.array(modelUsageSchema).optional(),
+});
+export type AttemptUsage = z.infer<typeof attemptUsageSchema>;
+
+export const usageTotalsSchema = z.strictObject({
+  input: tokenCount,
+  output: tokenCount,
+  cacheRead: tokenCount,
+  cacheWrite: tokenCount,
+  costUsd: z.number().min(0),
+});
+export type UsageTotals = z.infer<typeof usageTotalsSchema>;
+
+export const taskUsageSchema = usageTotalsSchema.extend({ attempts: z.array(attemptUsageSchema) });
+export type TaskUsage = z.infer<typeof taskUsageSchema>;
+
 export const taskSchema = z.strictObject({
   id: taskIdSchema,
   title: z.string(),
@@ -248,13 +322,15 @@ export const taskSchema = z.strictObject({
   seq: z.number().int().min(0),
   merged_commit: z.string().nullable(),
   history: z.array(historyEntrySchema),
+  /** Tokens and cost, every attempt's and their totals (absent until an attempt reported any). */
+  usage: taskUsageSchema.optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Agents.
 
-export const AGENT_STATUSES = ['idle', 'working', 'blocked', 'offline'] as const;
+export const AGENT_STATUSES = ['idle', 'working', 'paused', 'blocked', 'offline'] as const;
 export type AgentStatus = (typeof AGENT_STATUSES)[number];
 
 export const agentSchema = z.strictObject({
@@ -267,13 +343,23 @@ export const agentSchema = z.strictObject({
   /** When the agent took its current task. */
   since: isoTime.nullable(),
   created_at: isoTime,
+  /** While `paused` (a usage or rate limit of its CLI): when it resumes. */
+  paused_until: isoTime.nullable().optional(),
+  /** While `paused`: why, in the CLI's words. */
+  paused_reason: z.string().nullable().optional(),
+  /** Runs its CLI's own interactive interface in a terminal, for a person to watch and type to. */
+  interactive: z.boolean().optional(),
 });
 export type Agent = z.infer<typeof agentSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // The state.
 
-export const STATE_SCHEMA_VERSION = 1;
+/**
+ * 2: tasks may carry `usage`, agents `paused_until`, `paused_reason` and `interactive`, and an agent
+ * may be `paused` (a build that knows only 1 would misread such a state, so it refuses it).
+ */
+export const STATE_SCHEMA_VERSION = 2;
 
 export const decisionSchema = z.strictObject({ at: isoTime, text: z.string() });
 

@@ -2,6 +2,7 @@ import { PipelineError } from '../errors';
 import { describeZodError, emptyState, stateSchema, STATE_SCHEMA_VERSION, type PipelineState } from './schema';
 import { applyRecord, stateRecordSchema, type StateRecord } from './stateRecords';
 import type { StoreCodec } from '../store/stateStore';
+import { LAZY_LAYOUT, readLazySnapshot, writeLazySnapshot } from './lazySnapshot';
 
 /**
  * How the pipeline state is read from snapshots and journal records. Snapshots written by an older
@@ -19,6 +20,9 @@ const MIGRATIONS: Record<number, Migration> = {
     ...emptyState(),
     orchestration_mode: typeof old.orchestration_mode === 'string' ? old.orchestration_mode : 'parallel',
   }),
+  // Version 1 had no token usage, no pauses and no interactive agents: every new field is optional
+  // and absent means none, so a version 1 state is a valid version 2 state as it is.
+  1: (old) => old,
 };
 
 export function migrateState(json: unknown, file = 'state snapshot'): unknown {
@@ -50,6 +54,7 @@ export function parseState(json: unknown, file = 'state snapshot'): PipelineStat
     throw new PipelineError('invalid-state', `${file} is not a valid pipeline state: ${describeZodError(r.error)}.`, {
       file,
       where: r.error.issues[0]?.path.join('.') || '(top level)',
+      fix: `Move ${file} aside (for example to ${file}.bad) and run the command again: the state is then recovered from the older snapshot and the journal.`,
     });
   }
   return r.data;
@@ -57,11 +62,17 @@ export function parseState(json: unknown, file = 'state snapshot'): PipelineStat
 
 export const pipelineStateCodec: StoreCodec<PipelineState, StateRecord> = {
   initial: emptyState,
-  parseSnapshot: (json) => parseState(json),
+  parseSnapshot: (json, file) => parseState(json, file),
   parseRecord: (json) => {
     const r = stateRecordSchema.safeParse(json);
     if (!r.success) throw new PipelineError('corrupt-journal', `Invalid journal record: ${describeZodError(r.error)}.`);
     return r.data;
   },
   apply: applyRecord,
+  // Snapshots are read part by part (see lazySnapshot.ts); older json snapshots still read whole.
+  layout: {
+    name: LAZY_LAYOUT,
+    write: writeLazySnapshot,
+    read: (body, file) => readLazySnapshot(body, file, (json) => parseState(json, file)),
+  },
 };

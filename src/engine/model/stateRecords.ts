@@ -2,12 +2,16 @@ import { z } from 'zod';
 import { PipelineError } from '../errors';
 import {
   agentSchema,
+  attemptUsageSchema,
   nameSchema,
   prioritySchema,
   rolloutModeSchema,
   taskIdSchema,
   taskSchema,
+  type AttemptUsage,
   type PipelineState,
+  type Task,
+  type TaskUsage,
 } from './schema';
 import { transitionTask, type TaskEvent } from './taskLifecycle';
 
@@ -52,6 +56,9 @@ export const agentChangeSchema = z.strictObject({
   current_task: taskIdSchema.nullable().optional(),
   since: z.string().nullable().optional(),
   command: z.string().min(1).optional(),
+  paused_until: z.string().nullable().optional(),
+  paused_reason: z.string().nullable().optional(),
+  interactive: z.boolean().optional(),
 });
 export type AgentChange = z.infer<typeof agentChangeSchema>;
 
@@ -69,6 +76,8 @@ export const stateRecordSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('mode.pending_switch'), mode: nameSchema.nullable() }),
   z.strictObject({ type: z.literal('sequential.current'), id: taskIdSchema.nullable() }),
   z.strictObject({ type: z.literal('decision'), text: z.string(), at: z.string() }),
+  /** What one attempt spent (tokens, cost) and its CLI's session id, once its command finished its output. */
+  z.strictObject({ type: z.literal('attempt.usage'), id: taskIdSchema, usage: attemptUsageSchema }),
 ]);
 export type StateRecord = z.infer<typeof stateRecordSchema>;
 
@@ -146,11 +155,36 @@ export function applyRecord(state: PipelineState, rec: StateRecord): void {
     case 'sequential.current':
       state.current_task = rec.id;
       return;
+    case 'attempt.usage': {
+      const t = requireTask(state, rec.id);
+      state.tasks[rec.id] = { ...t, usage: withAttemptUsage(t.usage, rec.usage) };
+      return;
+    }
     case 'decision':
       state.decisions.push({ at: rec.at, text: rec.text });
       if (state.decisions.length > MAX_DECISIONS) state.decisions.splice(0, state.decisions.length - MAX_DECISIONS);
       return;
   }
+}
+
+/**
+ * A task's usage with one attempt's added; a second record for the same attempt (a record applied
+ * again after a restart) replaces the first, so it is never counted twice.
+ */
+export function withAttemptUsage(prev: Task['usage'], u: AttemptUsage): TaskUsage {
+  const attempts = [...(prev?.attempts ?? []).filter((a) => a.attempt !== u.attempt), u].sort(
+    (a, b) => a.attempt - b.attempt,
+  );
+  const total: TaskUsage = { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, costUsd: 0, attempts };
+  for (const a of attempts)
+    for (const m of a.models) {
+      total.input += m.input;
+      total.output += m.output;
+      total.cacheRead += m.cacheRead;
+      total.cacheWrite += m.cacheWrite;
+      total.costUsd += m.costUsd ?? 0;
+    }
+  return total;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

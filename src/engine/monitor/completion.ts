@@ -139,6 +139,8 @@ export async function onExit(ctx: MonitorContext, a: Attempt, exit: RunExit): Pr
         reason: `${a.agentId} (${a.stage.name}) ended without a completion marker`,
         class: exit.startError ? ('permanent' as const) : ('transient' as const),
       };
+  // A usage or rate limit is a pause, not a failure (limits.ts).
+  if ('cli' in failure && failure.cli?.kind === 'limit') return settle(ctx, a, { kind: 'limit', failure: failure.cli });
   await settle(ctx, a, { kind: 'failed', failure: { reason: failure.reason, class: failure.class } });
 }
 

@@ -11,6 +11,10 @@ import type { PlanResult, SchedulerIndex } from '../scheduler/schedulerIndex';
  * A decision is read in this order: queue the tasks in `promote` (their prerequisites are merged);
  * if `draining`, start nothing; else make the plan's assignments (in shadow mode, only record them);
  * when there is nothing to do at all, `idle` says what is done, blocked and waiting.
+ *
+ * Human stages (model/humanStage.ts) are left to people: the scheduler has no agent for them, so a
+ * task queued at one is never assigned; it counts as waiting (for its review) in the idle report,
+ * and the `reviewTask` mutation moves it on.
  */
 export interface DecideInput {
   state: PipelineState;
@@ -24,7 +28,7 @@ export interface IdleReport {
   done: number;
   /** Blocked tasks, which need a person. */
   blocked: string[];
-  /** Tasks that cannot start: their prerequisites are blocked, or no agent can take them. */
+  /** Tasks that cannot start: their prerequisites are blocked, no agent can take them, or they await a person's review. */
   waiting: string[];
 }
 

@@ -6,6 +6,7 @@ import type { StageConfig, Task } from '../model/schema';
 import type { Attempt } from './attemptTable';
 import { writeAttemptHeader } from './attemptOutput';
 import { checkMarker, lastCheckFailure, onExit } from './completion';
+import { resumeFor } from './limits';
 import { formatDelay, isLockHeld } from './lockBackoff';
 import { errText, type MonitorContext } from './monitorContext';
 import { settle } from './settle';
@@ -32,6 +33,8 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
   });
   const lockKey = `launch ${task.id}`;
   try {
+    // The agent's previous command may still be finishing its output after its marker.
+    await ctx.streams.untilFree(agentId);
     const base = await ctx.ensureBase();
     const prepared = await ctx.ports.workspace.prepare(agentId, task.id, base);
     ctx.lockBackoff.clear(lockKey);
@@ -43,7 +46,12 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
     // process to stop): start nothing, or an agent would run with no monitor and no task.
     if (a.status !== 'preparing' || ctx.stopped) return;
     ctx.watcher?.watchDir(dir);
-    const req = ctx.runRequest(a, prepared.worktree, agent.command);
+    // After a usage limit, the same agent continues its conversation with its CLI's own resume.
+    const resume = agent.interactive ? null : resumeFor(task, agentId, agent.command);
+    const req = ctx.runRequest(a, prepared.worktree, agent.command, {
+      resume: resume?.session,
+      interactive: agent.interactive,
+    });
     a.request = req;
     // Files the agent's CLI needs for this run (a policy or settings file its adapter wrote).
     for (const f of req.command.files ?? []) {
@@ -51,6 +59,11 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
       await writeFile(f.path, f.content);
     }
     await writeAttemptHeader(req, new Date(ctx.now()).toISOString());
+    const outputStart = await stat(req.logFile).then(
+      (s) => s.size,
+      () => 0,
+    );
+    await ctx.streams.follow(a, outputStart, resume?.thread);
     a.handle = await ctx.ports.runner.start(req);
     if (!ctx.attempts.move(a, { type: 'started' }) || ctx.stopped) {
       await a.handle.stop();

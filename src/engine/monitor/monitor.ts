@@ -1,6 +1,7 @@
 import { MarkerWatcher } from '../agents/markerWatcher';
 import { ShellCheckRunner } from '../agents/shellCheckRunner';
 import type { Disposable } from '../model/events';
+import { HUMAN_AGENT } from '../model/humanStage';
 import type { Task } from '../model/schema';
 import type { Pipeline } from '../pipeline';
 import type { AgentRunner } from '../ports/agentRunner';
@@ -8,7 +9,9 @@ import type { CheckRunner } from '../ports/checkRunner';
 import type { WorkspacePort } from '../ports/workspacePort';
 import { onTaskFileHint } from './completion';
 import { decide, type Decision, type IdleReport } from './decide';
+import { overRunBudget } from './budget';
 import { launch } from './launch';
+import { PauseClock } from './limits';
 import { merge } from './merges';
 import { fencedRunner, fencedWorkspace } from './fencing';
 import { errText, MonitorContext } from './monitorContext';
@@ -55,6 +58,8 @@ export interface MonitorOptions {
 export class Monitor implements Disposable {
   private readonly ctx: MonitorContext;
   private readonly rescan: Rescan;
+  private readonly pauses: PauseClock;
+  private overBudgetSaid = false;
   private running = false;
   private again = false;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -78,6 +83,7 @@ export class Monitor implements Disposable {
       () => this.kick(),
     );
     this.rescan = new Rescan(this.ctx, () => options.rescanSeconds ?? this.ctx.config.rescanSeconds);
+    this.pauses = new PauseClock(this.ctx);
   }
 
   private get pipeline(): Pipeline {
@@ -112,6 +118,15 @@ export class Monitor implements Disposable {
         }
       }),
     );
+    // A person's review answer (model/humanStage.ts) moves a task on with no attempt of this monitor's
+    // to settle it: the next stage's agent may take it now, or its merge starts.
+    this.subscriptions.push(
+      p.events.on('task:transition', (e) => {
+        if (e.before.status !== 'working' || e.before.assigned_to !== HUMAN_AGENT) return;
+        if (e.after.status === 'merging') void merge(this.ctx, e.after.id);
+        this.kick();
+      }),
+    );
     // Shadow mode changes no git state: agents' worktrees are created once they get work.
     const create = p.state.mode === 'shadow' ? [] : Object.keys(p.state.agents);
     const repaired = await this.ctx.ports.workspace
@@ -122,6 +137,13 @@ export class Monitor implements Disposable {
       else this.ctx.warn(r);
     }
     await recover(this.ctx);
+    // Paused agents (a usage limit) resume when their time comes, across restarts too.
+    this.subscriptions.push(
+      p.events.on('agent:changed', (e) => {
+        if (e.after.status === 'paused' || e.before.status === 'paused') this.pauses.arm();
+      }),
+    );
+    await this.pauses.resumeDue();
     this.rescan.schedule();
     this.kick();
   }
@@ -187,6 +209,14 @@ export class Monitor implements Disposable {
       await this.recordShadowDecisions(d);
       return this.reportIdle(d);
     }
+    if (plan.assignments.length && overRunBudget(this.ctx)) {
+      if (!this.overBudgetSaid)
+        this.ctx.warn(
+          `no new work starts: this run is over budget.perRunUsd (${this.ctx.config.budget.perRunUsd} USD in .pipeline/config.json)`,
+        );
+      this.overBudgetSaid = true;
+      return this.reportIdle(d);
+    }
     for (const a of plan.assignments) {
       const task = state.tasks[a.taskId]!;
       const stage = this.ctx.stageOf(a.stage);
@@ -218,6 +248,8 @@ export class Monitor implements Disposable {
   /** Announces idleness when the decision says so and nothing is in flight in this process either. */
   private reportIdle(d: Decision): void {
     if (!d.idle || this.ctx.attempts.size > 0 || this.ctx.merging.size > 0 || this.again) return;
+    // An attempt's usage still to be recorded, or work waiting for a paused agent, is not idleness.
+    if (this.ctx.streams.busy || (d.idle.waiting.length > 0 && this.pauses.anyPaused())) return;
     this.pipeline.events.emit('monitor:idle', d.idle);
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -275,6 +307,7 @@ export class Monitor implements Disposable {
     if (this.ctx.stopped) return;
     this.ctx.stopped = true;
     this.rescan.dispose();
+    this.pauses.dispose();
     this.ctx.cancelTimers();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const s of this.subscriptions) s.dispose();
@@ -295,6 +328,9 @@ export class Monitor implements Disposable {
           .applyPendingSwitch()
           .catch((e: unknown) => this.ctx.warn(`could not apply the pending mode switch: ${errText(e)}`));
     }
+    // Attempts' usage still being recorded is written (each within its grace) before the runner goes.
+    await this.ctx.streams.drain().catch(() => undefined);
+    await p.progress.reset().catch(() => undefined);
     await this.ctx.ports.runner.dispose();
   }
 

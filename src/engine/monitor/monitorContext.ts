@@ -7,6 +7,7 @@ import type { Pipeline } from '../pipeline';
 import type { AgentRunner, RunRequest } from '../ports/agentRunner';
 import type { CheckRunner } from '../ports/checkRunner';
 import type { WorkspacePort } from '../ports/workspacePort';
+import { AgentStreams } from './agentStream';
 import { AttemptTable, type Attempt } from './attemptTable';
 import { LockBackoff } from './lockBackoff';
 
@@ -25,6 +26,8 @@ export class MonitorContext {
   readonly attempts = new AttemptTable();
   /** Tasks whose merge is under way. */
   readonly merging = new Set<string>();
+  /** What working agents print, read as it comes: progress, tokens, cost, session ids. */
+  readonly streams: AgentStreams = new AgentStreams(this);
   watcher: MarkerWatcher | undefined;
   stopped = true;
   /** Git locks held by other processes, in a row, per call: the back-off of what meets one. */
@@ -112,12 +115,22 @@ export class MonitorContext {
     return t && t.status === 'working' && t.attempt === a.attempt && t.assigned_to === a.agentId ? t : null;
   }
 
-  runRequest(a: Attempt, worktree: string, command: string): RunRequest {
+  runRequest(
+    a: Attempt,
+    worktree: string,
+    command: string,
+    how: { resume?: string | undefined; interactive?: boolean | undefined } = {},
+  ): RunRequest {
     const permissions = this.config.agentCli[command];
     const resolved = resolveCommand(
       command,
       { taskFile: a.taskFile, taskId: a.taskId, worktree, role: a.stage.role },
-      { scriptedAgent: this.scriptedAgent, ...(permissions ? { permissions } : {}) },
+      {
+        scriptedAgent: this.scriptedAgent,
+        ...(permissions ? { permissions } : {}),
+        ...(how.resume ? { resume: how.resume } : {}),
+        ...(how.interactive ? { interactive: true } : {}),
+      },
     );
     return {
       agentId: a.agentId,

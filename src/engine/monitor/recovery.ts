@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { TASK_DIR, taskFileName } from '../agents/taskFile';
+import { attemptOutputOffset } from './agentStream';
+import { HUMAN_AGENT } from '../model/humanStage';
 import { applyMarker, onExit, readMarker } from './completion';
 import { armTimeout } from './launch';
 import { merge } from './merges';
@@ -43,6 +45,9 @@ export async function recover(ctx: MonitorContext): Promise<void> {
     a.request = ctx.runRequest(a, worktree, agent.command);
     const handle = await ctx.ports.runner.reattach(a.request).catch(() => null);
     a.handle = handle;
+    // Its output is read on from its header, so a command still finishing after its marker has
+    // its tokens and cost recorded too.
+    if (handle) await ctx.streams.follow(a, await attemptOutputOffset(a.request.logFile, a.request));
     const marker = await readMarker(taskFile);
     if (marker) {
       await applyMarker(ctx, a, marker);
@@ -58,6 +63,14 @@ export async function recover(ctx: MonitorContext): Promise<void> {
         agent: 'idle',
       });
     }
+  }
+  // A person's review answer is committed with its `assign` in one write; a crash that tore that
+  // write after the assign leaves the task working for nobody. It waits for the answer again.
+  for (const t of Object.values(p.state.tasks)) {
+    if (t.status !== 'working' || t.assigned_to !== HUMAN_AGENT) continue;
+    const b = p.newBatch();
+    b.transition(t.id, { type: 'requeue', reason: 'the review answer was cut short by a crash: answer again' });
+    await p.commit(b);
   }
   for (const t of Object.values(p.state.tasks)) if (t.status === 'merging') void merge(ctx, t.id);
 }

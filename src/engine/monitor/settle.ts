@@ -1,6 +1,9 @@
+import type { CliFailure } from '../agents/cli/agentCli';
 import type { Marker } from '../agents/completionMarker';
 import type { AgentEvent } from '../model/agentLifecycle';
 import type { Attempt } from './attemptTable';
+import { limitRequeue, pauseAgents } from './limits';
+import { markerTransition } from './markerTransition';
 import { merge } from './merges';
 import type { MonitorContext } from './monitorContext';
 import { decideRetry, type AttemptFailure } from './retryPolicy';
@@ -14,6 +17,8 @@ export type AttemptOutcome =
   | { kind: 'marker'; marker: Marker }
   /** The attempt failed: retried with back-off, or blocked when retries ran out or cannot help. */
   | { kind: 'failed'; failure: AttemptFailure }
+  /** The agent's CLI hit a usage or rate limit: requeued without counting a failure, its CLI's agents paused (limits.ts). */
+  | { kind: 'limit'; failure: CliFailure }
   /**
    * The monitor or a person took the work back: requeued without counting a failure; with
    * `notBefore` (epoch ms), not started again before then.
@@ -54,7 +59,7 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
   if (task) {
     switch (outcome.kind) {
       case 'marker':
-        b.transition(task.id, markerEvent(ctx, a, outcome.marker));
+        b.transition(task.id, markerTransition(ctx.config, a.stage, a.agentId, outcome.marker));
         break;
       case 'failed': {
         const d = decideRetry(task.failures, outcome.failure, ctx.config.retry);
@@ -74,17 +79,30 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
           ...(outcome.notBefore !== undefined ? { notBefore: new Date(outcome.notBefore).toISOString() } : {}),
         });
         break;
+      case 'limit':
+        b.transition(task.id, limitRequeue(ctx, a, outcome.failure));
+        break;
       case 'abandoned':
         if (keptAt) ctx.warn(`${a.taskId} was taken back from ${a.agentId}${kept}.`, a.taskId, a.agentId);
         break;
     }
   }
   if (p.state.agents[a.agentId]) b.agentEvent(a.agentId, agentEvent);
+  const paused = outcome.kind === 'limit' ? pauseAgents(ctx, a, outcome.failure, b) : [];
   // The transition event says what happened; no separate warning, so nothing is reported twice.
   if (p.isLeader) await p.commit(b);
-  // The agent said it is done: a command that lingers would share the worktree with its next task.
+  if (paused.length && outcome.kind === 'limit' && p.isLeader)
+    p.events.emit('agent:paused', {
+      agentIds: paused,
+      until: p.state.agents[paused[0]!]?.paused_until ?? '',
+      reason: outcome.failure.summary,
+      taskId: a.taskId,
+    });
+  // The agent said it is done: its command gets a short grace to finish its output (its token
+  // counts come last), then it is stopped; its agent takes no new task meanwhile (agentStream.ts).
   // Stopped after the commit, so the next stage's agent is not kept waiting for it.
-  if (outcome.kind === 'marker') void a.handle?.stop();
+  if (outcome.kind === 'marker') ctx.streams.afterMarker(a);
+  else ctx.streams.ended(a);
   if (task && p.state.tasks[task.id]?.status === 'merging') void merge(ctx, task.id);
 }
 
@@ -106,18 +124,4 @@ async function setAside(ctx: MonitorContext, a: Attempt): Promise<string | null>
     );
     return null;
   }
-}
-
-function markerEvent(ctx: MonitorContext, a: Attempt, m: Marker) {
-  const next = ctx.nextStage(a.stage.name);
-  if (m.kind === 'completed')
-    return { type: 'complete' as const, nextStage: next, note: `${a.stage.name} done by ${a.agentId}` };
-  if (m.kind === 'blocked') return { type: 'block' as const, reason: `${a.agentId} (${a.stage.name}): ${m.reason}` };
-  if (ctx.isLastStage(a.stage))
-    return { type: 'changes_requested' as const, reworkStage: ctx.config.reworkStage, reason: m.reason };
-  return {
-    type: 'complete' as const,
-    nextStage: next,
-    note: `changes requested outside review, taken as done: ${m.reason}`,
-  };
 }

@@ -206,6 +206,35 @@ function describe(e: KnownEvent): Described {
         message: `idle: ${x.done} task(s) completed${x.blocked.length ? `, blocked: ${x.blocked.join(', ')}` : ''}${x.waiting.length ? `, waiting: ${x.waiting.join(', ')}` : ''}`,
       };
     }
+    case 'agent:progress':
+      return {
+        level: 'debug',
+        agent: e.payload.agentId,
+        task: e.payload.progress?.taskId,
+        omit: ['agentId', 'progress', 'line'],
+        message: e.payload.line ?? `${e.payload.agentId}: ${e.payload.progress?.step ?? 'no step'}`,
+      };
+    case 'attempt:usage': {
+      const u = e.payload.usage;
+      const cost = u.models.reduce((s, m) => s + (m.costUsd ?? 0), 0);
+      const tokens = u.models.map(
+        (m) => `${m.model} ${m.input} in, ${m.output} out, ${m.cacheRead + m.cacheWrite} cache`,
+      );
+      return {
+        level: 'info',
+        task: e.payload.taskId,
+        agent: u.agent,
+        omit: ['taskId'],
+        message: `${e.payload.taskId} attempt ${u.attempt} (${u.stage}) spent ${tokens.join('; ') || 'no tokens'}, $${cost.toFixed(4)}`,
+      };
+    }
+    case 'agent:paused':
+      return {
+        level: 'warn',
+        task: e.payload.taskId,
+        omit: ['taskId'],
+        message: `${e.payload.agentIds.join(', ')} paused until ${e.payload.until}: ${e.payload.reason}`,
+      };
     case 'monitor:info':
       return { level: 'info', message: e.payload.message, omit: ['message'] };
     case 'monitor:warning':

@@ -110,6 +110,8 @@ export class JsonLogger implements Disposable {
     const sub = events.onAny((e) => {
       const type = String(e.type);
       if (type === 'state:changed') return;
+      // Progress is logged by its steps only: its other news (words, running token counts) would flood the log.
+      if (type === 'agent:progress' && !(e.payload as { line?: string }).line) return;
       this.write({ ...describeEvent(type, e.payload), time: new Date(this.now()).toISOString() });
     });
     this.subs.push(sub);

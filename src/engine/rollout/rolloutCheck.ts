@@ -1,5 +1,6 @@
 // src/engine/rollout/ — `pipeline rollout check`: is the pipeline ready for the next rollout mode. Main
 // file: this one. It imports the model, and git facts gathered by rolloutGitFacts.ts.
+import { HUMAN_ROLE } from '../model/humanStage';
 import type { PipelineConfig, PipelineState, RolloutMode } from '../model/schema';
 
 /**
@@ -45,6 +46,11 @@ export function rolloutCheck(f: RolloutFacts): RolloutCheckResult {
 
   const agents = Object.values(state.agents);
   for (const s of config.stages) {
+    // People work human stages: they need no agent.
+    if (s.role === HUMAN_ROLE) {
+      passed.push(`stage ${s.name} is reviewed by a person`);
+      continue;
+    }
     const n = agents.filter((a) => a.role === s.role && a.status !== 'offline').length;
     check(
       n > 0,

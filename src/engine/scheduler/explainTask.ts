@@ -1,4 +1,5 @@
 import { PipelineError } from '../errors';
+import { HUMAN_ROLE } from '../model/humanStage';
 import type { PipelineState, Task } from '../model/schema';
 import type { OrchestrationStrategy } from './orchestrationStrategy';
 import type { SchedulerParts } from './schedulerParts';
@@ -67,6 +68,8 @@ function explainQueued(
   const stage = parts.stageByName.get(task.stage);
   if (!stage)
     return `${task.id} is queued at "${task.stage}", which is not a stage of the configuration; requeue it at one of ${parts.config.stages.map((s) => s.name).join(', ')}.`;
+  if (stage.role === HUMAN_ROLE)
+    return `${task.id} is awaiting your review at ${stage.name}: answer with \`pipeline review ${task.id} approve\`, \`changes "<what to change>"\` or \`block "<reason>"\`.`;
   const reasons: string[] = [];
   const until = backoffUntil(task);
   if (until !== null && until > now)

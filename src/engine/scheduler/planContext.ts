@@ -1,4 +1,5 @@
 import type { PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
+import { HUMAN_ROLE } from '../model/humanStage';
 import { firstOverlap } from './globOverlap';
 import type { Assignment, PlanView } from './orchestrationStrategy';
 import type { SchedulerParts } from './schedulerParts';
@@ -67,6 +68,8 @@ export class PlanContext implements PlanView {
   }
 
   freeAgents(role: string): string[] {
+    // People work human stages (model/humanStage.ts): no agent is ever given their tasks.
+    if (role === HUMAN_ROLE) return [];
     return this.parts.agents.idle(role).filter((a) => !this.takenAgents.has(a));
   }
 

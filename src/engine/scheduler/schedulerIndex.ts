@@ -162,6 +162,29 @@ export class SchedulerIndex {
     this.tasks.delete(id);
   }
 
+  /**
+   * Runs `fn` on the index as if `tasks` had replaced the tasks with their ids, then puts those tasks
+   * back: a dry run plans on the state it would reach without copying the state or the index. Each
+   * task must already be in the index.
+   */
+  withChanges<T>(tasks: readonly Task[], fn: () => T): T {
+    const before = tasks.map((t) => {
+      const b = this.tasks.get(t.id);
+      if (!b) throw new PipelineError('unknown-task', `There is no task ${t.id}.`, { where: t.id });
+      return b;
+    });
+    let changed = 0;
+    try {
+      for (const t of tasks) {
+        this.taskChanged(undefined, t);
+        changed++;
+      }
+      return fn();
+    } finally {
+      for (let i = changed - 1; i >= 0; i--) this.taskChanged(undefined, before[i]!);
+    }
+  }
+
   agentChanged(before: Agent | undefined, after: Agent | undefined): void {
     const id = after?.id ?? before?.id;
     if (id === undefined) return;

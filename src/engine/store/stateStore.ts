@@ -33,6 +33,7 @@ import {
   type JournalEntry,
   type Layout,
   type SegmentFile,
+  type SnapshotHeader,
 } from './storeFiles';
 
 /**
@@ -61,12 +62,26 @@ import {
 
 export interface StoreCodec<S, R> {
   initial(): S;
-  /** Validates a snapshot's content; throws on invalid content. */
-  parseSnapshot(json: unknown): S;
+  /** Validates a snapshot's content (read from `file`); throws on invalid content, naming `file`. */
+  parseSnapshot(json: unknown, file: string): S;
   /** Validates a record read back from the journal (or about to be written); throws on invalid content. */
   parseRecord(json: unknown): R;
   /** Applies one record in place; throws, leaving the state unchanged, when the record does not apply. */
   apply(state: S, rec: R): void;
+  /**
+   * A snapshot layout of the codec's own, named in the snapshot's header, so that a state can be
+   * read part by part and a snapshot can reuse what did not change. Without one, a snapshot's body
+   * is the state's json, read by `parseSnapshot`. Snapshots of either kind are always read.
+   */
+  readonly layout?: SnapshotLayout<S>;
+}
+
+export interface SnapshotLayout<S> {
+  readonly name: string;
+  /** The body of a snapshot of `state` that will be written as `file`; yields to the event loop as it goes. */
+  write(state: S, file: string): Promise<Buffer>;
+  /** The state from a body `write` produced (checksum already verified); throws on invalid content, naming `file`. */
+  read(body: Buffer, file: string): S;
 }
 
 export interface StoreOpenOptions<S, R> {
@@ -592,11 +607,11 @@ export class StateStore<S, R> {
   private async captureSnapshot(force: boolean): Promise<{ task: Promise<void> } | undefined> {
     const seq = this._seq;
     if (force ? seq === this.snapshotSeqOnDisk : seq < this.nextSnapshotAt) return undefined;
-    const json = await sliceStringify(this._state);
+    const body = await this.snapshotBody(snapshotName(seq, this.lease!.epoch));
     // A failure is retried after another full interval, not at every commit.
     this.nextSnapshotAt = seq + this.snapshotEvery;
     if (this.segStart !== seq + 1) await this.startSegment();
-    const task = this.writeSnapshot(seq, json);
+    const task = this.writeSnapshot(seq, body);
     this.snapshotRunning = task;
     void task
       .catch((e: unknown) =>
@@ -611,11 +626,11 @@ export class StateStore<S, R> {
     return { task };
   }
 
-  private async writeSnapshot(seq: number, json: string): Promise<void> {
+  private async writeSnapshot(seq: number, body: { body: Buffer; layout?: string }): Promise<void> {
     const lease = this.lease!;
     // Let the commit that triggered this resolve before the checksum pass over the whole state.
     await nextTurn();
-    const data = encodeSnapshot(seq, lease.epoch, json);
+    const data = encodeSnapshot(seq, lease.epoch, body.body, body.layout);
     await writeFileAtomic(join(this.dir, snapshotName(seq, lease.epoch)), data, () => lease.assertLeader());
     this.snapshotSeqOnDisk = Math.max(this.snapshotSeqOnDisk, seq);
     await this.cleanupAfterSnapshot();
@@ -783,7 +798,7 @@ export class StateStore<S, R> {
             `its header says record ${header.seq} and epoch ${header.epoch}, its name says record ${snap.seq} and epoch ${snap.epoch}`,
           );
         }
-        base = { state: this.codec.parseSnapshot(body), seq: snap.seq, epoch: snap.epoch, name: snap.name };
+        base = { state: this.parseSnapshotBody(header, body, path), seq: snap.seq, epoch: snap.epoch, name: snap.name };
         break;
       } catch (e) {
         if (isEnoent(e) || isPipelineError(e)) throw e;
@@ -843,6 +858,35 @@ export class StateStore<S, R> {
       if (dmg.hasLoss) throw this.lossError();
       await this.autoRepair();
     } else this.reportDamage();
+  }
+
+  /** The state in a snapshot's verified body, in the layout its header names. */
+  private parseSnapshotBody(header: SnapshotHeader, body: Buffer, path: string): S {
+    if (header.layout === undefined) {
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new Error('checksum matches but the body does not parse as json');
+      }
+      return this.codec.parseSnapshot(json, path);
+    }
+    const layout = this.codec.layout;
+    if (layout?.name !== header.layout) {
+      throw new PipelineError(
+        'invalid-state',
+        `${path} is written in the snapshot layout "${header.layout}", which this version of Agent Pipeline does not read.`,
+        { file: path, fix: 'Use the version of Agent Pipeline that wrote it, or a newer one.' },
+      );
+    }
+    return layout.read(body, path);
+  }
+
+  /** A snapshot body of the current state, in the codec's layout when it has one. */
+  private async snapshotBody(name: string): Promise<{ body: Buffer; layout?: string }> {
+    const layout = this.codec.layout;
+    if (layout) return { body: await layout.write(this._state, join(this.dir, name)), layout: layout.name };
+    return { body: Buffer.from(await sliceStringify(this._state), 'utf8') };
   }
 
   /** Warnings for what replay found, for a process that changes nothing (a reader, or a dry run). */
@@ -1008,7 +1052,8 @@ export class StateStore<S, R> {
   private async writeRepairSnapshot(): Promise<string> {
     const lease = this.lease!;
     const name = snapshotName(this._seq, lease.epoch);
-    const data = encodeSnapshot(this._seq, lease.epoch, await sliceStringify(this._state));
+    const body = await this.snapshotBody(name);
+    const data = encodeSnapshot(this._seq, lease.epoch, body.body, body.layout);
     await writeFileAtomic(join(this.dir, name), data, () => lease.assertLeader());
     this.snapshotSeqOnDisk = Math.max(this.snapshotSeqOnDisk, this._seq);
     return name;

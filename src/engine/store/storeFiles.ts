@@ -12,7 +12,9 @@ import { isTempName } from './fsUtil';
  *   lines all carry `last`, the seq of the commit's last record: replay applies the commit only
  *   when every line through `last` is whole, so a crash never leaves half a commit applied.
  * - `snapshot-<seq>-e<epoch>.json`: the whole state after record `seq`, written by the leader of
- *   that epoch: one header line `{"format","seq","epoch","ts","bytes","crc"}`, then the state's json.
+ *   that epoch: one header line `{"format","version","layout"?,"seq","epoch","ts","bytes","crc"}`,
+ *   then the body: the state's json (version 1), or the state in a layout of the codec's own that
+ *   it can read part by part (version 2, `layout` names it; see model/lazySnapshot.ts).
  * - `*.tmp-<pid>-<hex>`: a write in progress (or orphaned by a crash: the leader sweeps them).
  * - `*.corrupt-<time>`, `*.stale-<time>`: files moved aside by recovery; never read, never deleted.
  *
@@ -216,7 +218,9 @@ const SNAPSHOT_FORMAT = 'agent-pipeline-state-snapshot';
 
 export interface SnapshotHeader {
   readonly format: typeof SNAPSHOT_FORMAT;
-  readonly version: 1;
+  /** 1: the body is the state's json; 2: the body is in the codec's `layout`. */
+  readonly version: 1 | 2;
+  readonly layout?: string;
   readonly seq: number;
   readonly epoch: number;
   readonly ts: string;
@@ -226,13 +230,15 @@ export interface SnapshotHeader {
 
 /**
  * The snapshot file's bytes: a header line with the body's length and checksum, then the body. Two
- * buffers, written one after the other, so a 5 MB body is not copied once more to join them.
+ * buffers, written one after the other, so a 5 MB body is not copied once more to join them. The
+ * body is the state's json, or (with `layout`) bytes in a layout the codec defines.
  */
-export function encodeSnapshot(seq: number, epoch: number, stateJson: string): [Buffer, Buffer] {
-  const body = Buffer.from(stateJson, 'utf8');
+export function encodeSnapshot(seq: number, epoch: number, state: string | Buffer, layout?: string): [Buffer, Buffer] {
+  const body = typeof state === 'string' ? Buffer.from(state, 'utf8') : state;
   const header: SnapshotHeader = {
     format: SNAPSHOT_FORMAT,
-    version: 1,
+    version: layout === undefined ? 1 : 2,
+    ...(layout === undefined ? {} : { layout }),
     seq,
     epoch,
     ts: new Date().toISOString(),
@@ -242,8 +248,11 @@ export function encodeSnapshot(seq: number, epoch: number, stateJson: string): [
   return [Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body];
 }
 
-/** Checks a snapshot file's bytes; returns its header and parsed body, or throws why it is bad. */
-export function decodeSnapshot(buf: Buffer): { header: SnapshotHeader; body: unknown } {
+/**
+ * Checks a snapshot file's bytes: its header, length and checksum. Returns the header and the body's
+ * bytes (parsed by the store, in the layout the header names), or throws why the file is bad.
+ */
+export function decodeSnapshot(buf: Buffer): { header: SnapshotHeader; body: Buffer } {
   const nl = buf.indexOf(NL);
   if (nl === -1) throw new Error('no header line (the file is empty or cut short)');
   let h: unknown;
@@ -253,7 +262,11 @@ export function decodeSnapshot(buf: Buffer): { header: SnapshotHeader; body: unk
     throw new Error('the header line is not json');
   }
   const o = (typeof h === 'object' && h !== null ? h : {}) as Record<string, unknown>;
-  if (o.format !== SNAPSHOT_FORMAT || o.version !== 1) throw new Error('not a state snapshot (unknown header)');
+  if (
+    o.format !== SNAPSHOT_FORMAT ||
+    !(o.version === 1 ? o.layout === undefined : o.version === 2 && typeof o.layout === 'string')
+  )
+    throw new Error('not a state snapshot (unknown header)');
   if (
     !Number.isSafeInteger(o.seq) ||
     !Number.isSafeInteger(o.epoch) ||
@@ -268,9 +281,5 @@ export function decodeSnapshot(buf: Buffer): { header: SnapshotHeader; body: unk
   if (body.length !== header.bytes)
     throw new Error(`the body has ${body.length} bytes, the header says ${header.bytes} (cut short or appended to)`);
   if (crc32Hex(body) !== header.crc) throw new Error('checksum mismatch (the file is damaged)');
-  try {
-    return { header, body: JSON.parse(body.toString('utf8')) };
-  } catch {
-    throw new Error('checksum matches but the body does not parse as json');
-  }
+  return { header, body };
 }

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { HUMAN_ROLE } from '../../engine/model/humanStage';
 import { PRESETS, validateCommand } from '../../engine/agents/commandTemplate';
 import { PipelineError, isPipelineError } from '../../engine/errors';
 import { NAME_PATTERN } from '../../engine/model/ids';
@@ -48,7 +49,8 @@ export function agentCommands({ session }: CommandContext): Handlers {
         if (!typed) return;
         command = typed;
       }
-      const roles = [...new Set(p.config.stages.map((s) => s.role))];
+      // People work human stages: no agent plays that role.
+      const roles = [...new Set(p.config.stages.map((s) => s.role))].filter((r) => r !== HUMAN_ROLE);
       const role = await vscode.window.showQuickPick(
         roles.map((r) => ({
           label: r,

@@ -6,68 +6,93 @@ import { PipelineError } from '../../engine/errors';
 import { importFile } from '../../engine/import/taskImport';
 import { worktreeRootOf } from '../../engine/home/pipelineHome';
 import { PRIORITIES } from '../../engine/model/schema';
-import { taskPathProblem } from '../../engine/model/taskFactory';
 import { COMMANDS } from '../../contributions';
+import type { TaskEdit } from '../../engine/model/stateRecords';
 import { TaskDiffProvider } from '../diffProvider';
 import { taskActions } from '../taskActions';
 import { taskIdFrom, type CommandContext, type Handlers } from './commandContext';
+import { askDescription, askLabels, askPaths, askPrerequisites, askPriority, askTitle, type Step } from './taskFields';
 
-/** Adding and importing tasks, and the actions on one task (the Tasks tree's context menu). */
+/** Adding, editing and importing tasks, and the actions on one task (the Tasks tree's context menu). */
 export function taskCommands({ session }: CommandContext): Handlers {
   return {
     [COMMANDS.addTask]: async () => {
       const p = await session.open();
-      const title = await vscode.window.showInputBox({
-        title: 'Add Task (1/4)',
-        prompt: 'Title of the task',
-        validateInput: (v) => (v.trim() ? undefined : 'A title is required.'),
-      });
-      if (!title) return;
-      const description = await vscode.window.showInputBox({
-        title: 'Add Task (2/4)',
-        prompt: 'Description (markdown, optional)',
-      });
-      if (description === undefined) return;
-      const open = Object.values(p.state.tasks)
+      const candidates = Object.values(p.state.tasks)
         .filter((t) => t.status !== 'cancelled')
         .sort((a, b) => a.seq - b.seq);
-      let prerequisites: string[] = [];
-      if (open.length) {
-        const picked = await vscode.window.showQuickPick(
-          open.map((t) => ({ label: t.id, description: t.status, detail: t.title })),
-          {
-            title: 'Add Task (3/4)',
-            placeHolder: 'Prerequisites (tasks that must be merged first); none is fine',
-            canPickMany: true,
-            matchOnDetail: true,
-          },
-        );
-        if (!picked) return;
-        prerequisites = picked.map((x) => x.label);
-      }
-      const paths = await vscode.window.showInputBox({
-        title: 'Add Task (4/4)',
-        prompt: 'Paths it will touch, as comma-separated globs (for conflict avoidance; optional)',
-        placeHolder: 'src/parser/**, docs/parser.md',
-        validateInput: (v) => {
-          const problem = splitPaths(v).map(taskPathProblem).find(Boolean);
-          return problem ? `Invalid path: ${problem}. Use paths relative to the repository root.` : undefined;
-        },
-      });
-      if (paths === undefined) return;
+      // The prerequisites question is asked only when there are tasks to choose from.
+      const of = candidates.length ? 6 : 5;
+      const step = (n: number): Step => ({ title: 'Add Task', step: [n, of] });
+      const title = await askTitle(step(1));
+      if (!title) return;
+      const description = await askDescription(step(2));
+      if (description === undefined) return;
+      const priority = await askPriority(step(3));
+      if (!priority) return;
+      const labels = await askLabels(step(4), p);
+      if (!labels) return;
+      const paths = await askPaths(step(5));
+      if (!paths) return;
+      const prerequisites = await askPrerequisites(step(6), candidates);
+      if (!prerequisites) return;
       const [t] = await p.addTasks([
-        {
-          spec: {
-            title: title.trim(),
-            description,
-            prerequisites,
-            paths: splitPaths(paths),
-          },
-          source: 'the Add Task command',
-        },
+        { spec: { title, description, priority, labels, paths, prerequisites }, source: 'the Add Task command' },
       ]);
       void vscode.window.showInformationMessage(`Added ${t!.id}: ${t!.title}`);
       return t!.id;
+    },
+    [COMMANDS.editTask]: async (arg) => {
+      const p = await session.open();
+      const id = await taskIdFrom(p, arg, (t) => taskActions(t).canEdit, 'Edit which task?');
+      if (!id) return;
+      const t = p.task(id);
+      const none = '(none)';
+      const fields: (vscode.QuickPickItem & { field: keyof TaskEdit })[] = [
+        { label: 'Title', field: 'title', description: t.title },
+        { label: 'Description', field: 'description', description: t.description.split('\n')[0] || none },
+        { label: 'Priority', field: 'priority', description: t.priority },
+        { label: 'Labels', field: 'labels', description: t.labels.join(', ') || none },
+        { label: 'Paths', field: 'paths', description: t.paths.join(', ') || none },
+      ];
+      const picked = await vscode.window.showQuickPick(fields, {
+        title: `Edit ${id}: ${t.title}`,
+        placeHolder: 'Which field?',
+      });
+      if (!picked) return;
+      const s: Step = { title: `Edit ${id}: ${picked.label}` };
+      let changes: TaskEdit | undefined;
+      switch (picked.field) {
+        case 'title': {
+          const v = await askTitle(s, t.title);
+          if (v !== undefined) changes = { title: v };
+          break;
+        }
+        case 'description': {
+          const v = await askDescription(s, t.description);
+          if (v !== undefined) changes = { description: v };
+          break;
+        }
+        case 'priority': {
+          const v = await askPriority(s, t.priority);
+          if (v !== undefined) changes = { priority: v };
+          break;
+        }
+        case 'labels': {
+          const v = await askLabels(s, p, t.labels);
+          if (v !== undefined) changes = { labels: v };
+          break;
+        }
+        case 'paths': {
+          const v = await askPaths(s, t.paths);
+          if (v !== undefined) changes = { paths: v };
+          break;
+        }
+      }
+      if (!changes) return;
+      const after = await p.editTask(id, changes);
+      void vscode.window.showInformationMessage(`Edited ${id}: ${picked.label.toLowerCase()}.`);
+      return after.id;
     },
     [COMMANDS.importTasks]: async () => {
       const p = await session.open();
@@ -169,11 +194,4 @@ export function taskCommands({ session }: CommandContext): Handlers {
       if (picked && picked.label !== cur) await p.reprioritise(id, picked.label);
     },
   };
-}
-
-function splitPaths(v: string): string[] {
-  return v
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
 }

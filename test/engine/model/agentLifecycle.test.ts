@@ -4,6 +4,8 @@ import { transitionAgent, type AgentEvent } from '../../../src/engine/model/agen
 import { AGENT_STATUSES, type Agent, type AgentStatus } from '../../../src/engine/model/schema';
 import { isPipelineError } from '../../../src/engine/errors';
 
+const UNTIL = '2026-01-02T05:00:00.000Z';
+
 function agent(status: AgentStatus): Agent {
   const working = status === 'working';
   return {
@@ -14,6 +16,7 @@ function agent(status: AgentStatus): Agent {
     current_task: working ? 'TASK-001' : null,
     since: working ? '2026-01-01T00:00:00.000Z' : null,
     created_at: '2026-01-01T00:00:00.000Z',
+    ...(status === 'paused' ? { paused_until: '2026-01-02T01:00:00.000Z', paused_reason: 'usage limit' } : {}),
   };
 }
 
@@ -23,15 +26,24 @@ const EVENTS: AgentEvent[] = [
   { type: 'release' },
   { type: 'stop' },
   { type: 'start' },
+  { type: 'pause', until: UNTIL, reason: "You've hit your limit" },
+  { type: 'resume' },
 ];
 
 /** The status each (status, event) pair leads to; null: nothing changes; 'throws': illegal. */
 const EXPECTED: Record<AgentStatus, Record<AgentEvent['type'], AgentStatus | null | 'throws'>> = {
-  idle: { take: 'working', release: null, stop: 'offline', start: null },
-  working: { take: 'throws', release: 'idle', stop: 'offline', start: 'idle' },
-  blocked: { take: 'throws', release: null, stop: 'offline', start: 'idle' },
-  offline: { take: 'throws', release: null, stop: null, start: 'idle' },
+  idle: { take: 'working', release: null, stop: 'offline', start: null, pause: 'paused', resume: null },
+  working: { take: 'throws', release: 'idle', stop: 'offline', start: 'idle', pause: 'throws', resume: null },
+  paused: { take: 'throws', release: null, stop: 'offline', start: 'idle', pause: 'paused', resume: 'idle' },
+  blocked: { take: 'throws', release: null, stop: 'offline', start: 'idle', pause: null, resume: null },
+  offline: { take: 'throws', release: null, stop: null, start: 'idle', pause: null, resume: null },
 };
+
+test('the table covers every status and every event', () => {
+  assert.deepEqual(Object.keys(EXPECTED).sort(), [...AGENT_STATUSES].sort());
+  for (const status of AGENT_STATUSES)
+    assert.deepEqual(Object.keys(EXPECTED[status]).sort(), EVENTS.map((e) => e.type).sort(), status);
+});
 
 test('every event in every agent status does what the table says', () => {
   for (const status of AGENT_STATUSES) {
@@ -50,8 +62,25 @@ test('every event in every agent status does what the table says', () => {
         continue;
       }
       assert.equal(change?.status, want, `${status} + ${event.type}`);
-      // Only a working agent has a task and a start time.
+      // Only a working agent has a task and a start time; only a paused one a time to resume; leaving
+      // a pause forgets it.
       if (want === 'working') assert.deepEqual(change, { status: 'working', current_task: 'TASK-002', since: AT });
+      else if (want === 'paused')
+        assert.deepEqual(change, {
+          status: 'paused',
+          current_task: null,
+          since: null,
+          paused_until: UNTIL,
+          paused_reason: "You've hit your limit",
+        });
+      else if (status === 'paused')
+        assert.deepEqual(change, {
+          status: want,
+          current_task: null,
+          since: null,
+          paused_until: null,
+          paused_reason: null,
+        });
       else assert.deepEqual(change, { status: want, current_task: null, since: null });
     }
   }

@@ -300,3 +300,76 @@ void test('a failing write is reported and the logger goes on', async () => {
     await cleanup();
   }
 });
+
+void test("an agent's steps, its spending and its pause become lines; its running counts do not", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const events = new TypedEvents<PipelineEventMap>();
+    const logger = JsonLogger.forPipeline({ events, home: { logsDir: join(dir, 'logs') } });
+    const lines: LogRecord[] = [];
+    logger.onLine(({ record }) => lines.push(record));
+    const progress = {
+      agentId: 'impl',
+      taskId: 'TASK-001',
+      stage: 'implementation',
+      attempt: 1,
+      startedAt: 1,
+      step: 'Bash: npm test',
+      stepAt: 2,
+      steps: 3,
+      message: null,
+      usage: null,
+      session: null,
+    };
+    events.emit('agent:progress', {
+      agentId: 'impl',
+      progress,
+      line: 'impl TASK-001 (implementation): Bash: npm test',
+    });
+    // Tokens so far, a message, the attempt's end: not worth a line each.
+    events.emit('agent:progress', { agentId: 'impl', progress: { ...progress, message: 'Running the tests.' } });
+    events.emit('agent:progress', { agentId: 'impl', progress: null });
+    events.emit('attempt:usage', {
+      taskId: 'TASK-001',
+      usage: {
+        attempt: 1,
+        stage: 'implementation',
+        agent: 'impl',
+        at: 'x',
+        session: 's-1',
+        models: [
+          { model: 'opus', input: 1200, output: 80, cacheRead: 400, cacheWrite: 0, costUsd: 0.0123, costSource: 'cli' },
+        ],
+      },
+    });
+    events.emit('agent:paused', {
+      agentIds: ['impl', 'tester'],
+      until: '2031-01-15T17:30:00.000Z',
+      reason: 'usage limit reached',
+      taskId: 'TASK-001',
+    });
+    await logger.close();
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.event, l.task, l.agent, l.message]),
+      [
+        ['debug', 'agent:progress', 'TASK-001', 'impl', 'impl TASK-001 (implementation): Bash: npm test'],
+        [
+          'info',
+          'attempt:usage',
+          'TASK-001',
+          'impl',
+          'TASK-001 attempt 1 (implementation) spent opus 1200 in, 80 out, 400 cache, $0.0123',
+        ],
+        [
+          'warn',
+          'agent:paused',
+          'TASK-001',
+          undefined,
+          'impl, tester paused until 2031-01-15T17:30:00.000Z: usage limit reached',
+        ],
+      ],
+    );
+  } finally {
+    await cleanup();
+  }
+});

@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyRecord, stateRecordSchema, type StateRecord } from '../../../src/engine/model/stateRecords';
 import { emptyState, stateSchema, type PipelineState, type Task } from '../../../src/engine/model/schema';
+import { pipelineStateCodec } from '../../../src/engine/model/stateCodec';
 import { LeaderLease, type LeaseOptions } from '../../../src/engine/store/leaderLease';
 import { StateStore, type StoreCodec } from '../../../src/engine/store/stateStore';
 import { newTask } from '../../support/taskFixtures';
 
 /**
  * Shared pieces of the store tests: the real pipeline codec (the engine facade has its own; this one
- * is the minimum that exercises the real schemas and reducer), record builders and temp dirs.
+ * is the minimum that exercises the real schemas and reducer, with the real snapshot layout so that
+ * the crash and recovery tests cover the snapshots the pipeline writes), record builders and temp dirs.
  */
 
 export const pipelineCodec: StoreCodec<PipelineState, StateRecord> = {
@@ -17,6 +19,7 @@ export const pipelineCodec: StoreCodec<PipelineState, StateRecord> = {
   parseSnapshot: (json) => stateSchema.parse(json),
   parseRecord: (json) => stateRecordSchema.parse(json),
   apply: applyRecord,
+  layout: pipelineStateCodec.layout!,
 };
 
 export function makeTask(id: string, seq: number): Task {

@@ -311,6 +311,53 @@ function scenarios(): Scenario[] {
       },
     },
     {
+      command: id.editTask,
+      how: "changes a task's labels, then its title, through the field picker",
+      run: async () => {
+        const p = await openPipeline();
+        const answer = (value: string) => (() => Promise.resolve(value)) as typeof vscode.window.showInputBox;
+        await withWindowStubs(
+          { showQuickPick: pickLabel('Labels'), showInputBox: answer('pilot, backend, pilot') },
+          () => vscode.commands.executeCommand(id.editTask, 'TASK-004'),
+        );
+        assert.deepEqual(p.task('TASK-004').labels, ['pilot', 'backend']);
+        await withWindowStubs({ showQuickPick: pickLabel('Title'), showInputBox: answer('  Something else  ') }, () =>
+          vscode.commands.executeCommand(id.editTask, 'TASK-004'),
+        );
+        assert.equal(p.task('TASK-004').title, 'Something else');
+      },
+    },
+    {
+      command: id.reviewTask,
+      how: 'refuses a task that is not at a human stage, naming it',
+      expectErrors: [/^TASK-004 is not awaiting review: it is pending at architect\./],
+      run: async () => {
+        await vscode.commands.executeCommand(id.reviewTask, 'TASK-004');
+      },
+    },
+    {
+      command: id.approveReview,
+      how: "refuses a task that is not at a human stage, with the engine's fix",
+      expectErrors: [/^TASK-004 is not awaiting review: it is pending\. No stage of .* is worked by people/],
+      run: async () => {
+        await vscode.commands.executeCommand(id.approveReview, 'TASK-004');
+      },
+    },
+    {
+      command: id.requestChanges,
+      how: 'refuses a task that is not at a human stage before asking for the text',
+      expectErrors: [/^TASK-004 is not awaiting review: it is pending at architect\./],
+      run: async () => {
+        const asked = await withWindowStubs(
+          {
+            showInputBox: () => Promise.reject(new Error('asked for the text')),
+          },
+          () => vscode.commands.executeCommand(id.requestChanges, 'TASK-004'),
+        );
+        assert.equal(asked, undefined);
+      },
+    },
+    {
       command: id.blockTask,
       how: 'blocks the task with the proposed reason',
       run: async () => {
@@ -350,6 +397,56 @@ function scenarios(): Scenario[] {
           vscode.commands.executeCommand(id.cancelTask, 'TASK-004'),
         );
         assert.equal(p.task('TASK-004').status, 'cancelled');
+      },
+    },
+    {
+      command: id.addTask,
+      how: 'asks title, description, priority, labels, paths and prerequisites, and adds what was answered',
+      run: async () => {
+        const p = await openPipeline();
+        const typed: Record<string, string> = {
+          'Add Task (1/6)': 'Output formatter',
+          'Add Task (2/6)': 'Format the results.',
+          'Add Task (4/6)': 'pilot, backend',
+          'Add Task (5/6)': 'src/format/**, docs/format.md',
+        };
+        const titles: string[] = [];
+        const inputBox = ((o?: vscode.InputBoxOptions) => {
+          titles.push(o?.title ?? '');
+          return Promise.resolve(typed[o?.title ?? '']);
+        }) as typeof vscode.window.showInputBox;
+        const prerequisites = (async (
+          items: readonly vscode.QuickPickItem[] | Thenable<readonly vscode.QuickPickItem[]>,
+          o?: vscode.QuickPickOptions,
+        ) => {
+          titles.push(o?.title ?? '');
+          assert.equal(o?.canPickMany, true);
+          return (await items).filter((i) => i.label === 'TASK-001');
+        }) as unknown as typeof vscode.window.showQuickPick;
+        // The priority question is a real quick pick: accepting it keeps medium, the preselected one.
+        const added = await withWindowStubs({ showInputBox: inputBox, showQuickPick: prerequisites }, () =>
+          runAnswering<string>(id.addTask, [], 'accept'),
+        );
+        assert.deepEqual(titles, [
+          'Add Task (1/6)',
+          'Add Task (2/6)',
+          'Add Task (4/6)',
+          'Add Task (5/6)',
+          'Add Task (6/6)',
+        ]);
+        const t = p.task(added!);
+        assert.deepEqual(
+          [t.title, t.description, t.priority, t.labels, t.paths, t.prerequisites],
+          [
+            'Output formatter',
+            'Format the results.',
+            'medium',
+            ['pilot', 'backend'],
+            ['src/format/**', 'docs/format.md'],
+            ['TASK-001'],
+          ],
+        );
+        await p.cancelTask(t.id, 'added only to test Add Task');
       },
     },
     {

@@ -31,6 +31,12 @@ function delay(ms: number): Promise<void> {
 }
 
 /**
+ * Deadlines here only turn a hang into a failure that names what did not happen: each is stretched
+ * by this factor so a busy 2-core machine never meets one while the workbench still moves.
+ */
+const PATIENCE = Number(process.env.TEST_PATIENCE ?? '') || 3;
+
+/**
  * Polls until `condition` holds (a pending promise counts as not yet), and fails naming `what`
  * after `timeoutMs`. The harness's per-test limit is the outer bound.
  */
@@ -39,22 +45,24 @@ export async function waitFor(
   what: string | (() => string),
   timeoutMs = 15_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const limitMs = timeoutMs * PATIENCE;
+  const deadline = Date.now() + limitMs;
   for (;;) {
     const result = condition();
     const ok = typeof result === 'boolean' ? result : await Promise.race([result, delay(50).then(() => false)]);
     if (ok) return;
     if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+      throw new Error(`timed out after ${limitMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await delay(50);
   }
 }
 
 /** Resolves or rejects like `promise`, or rejects naming `what` after `timeoutMs`. */
 export async function within<T>(promise: Thenable<T>, what: string, timeoutMs = 15_000): Promise<T> {
+  const limitMs = timeoutMs * PATIENCE;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`timed out after ${limitMs} ms waiting for ${what}`)), limitMs);
   });
   try {
     return await Promise.race([Promise.resolve(promise), timeout]);

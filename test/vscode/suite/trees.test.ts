@@ -62,7 +62,7 @@ export function treeTests(t: TestApi): void {
         const [item] = api.tasks.getChildren(group.node).map((n) => api.tasks.getTreeItem(n));
         assert.equal(item && labelOf(item), 'TASK-001  Core module layout');
         assert.equal(item?.description, 'pending');
-        assert.equal(item?.contextValue, 'task canBlock canCancel canReprioritise');
+        assert.equal(item?.contextValue, 'task canBlock canCancel canReprioritise canEdit');
       } finally {
         changes.dispose();
       }

@@ -1,9 +1,9 @@
 // UI test: what a person sees of a pipeline in VS Code. The workspace has four scripted agents and
 // two tasks (one the prerequisite of the other) before VS Code opens. The steps share one window and
 // run in order: the activity-bar container and its two views, a task expanded to its prerequisite,
-// the status bar, Show Pipeline Status, Add Task typed into its input boxes, a run started from the
-// Tasks view's title bar to every task merged, and the metrics panel in the dark and the light
-// theme. Screenshots: test-artifacts/vscode/ui-*.png.
+// the status bar, Show Pipeline Status, Add Task answered question by question (title, description,
+// priority, labels, paths, prerequisites), a run started from the Tasks view's title bar to every
+// task merged, and the metrics panel in the dark and the light theme. Screenshots: test-artifacts/vscode/ui-*.png.
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createTestWorkspace } from '../../../scripts/testHost/testWorkspace';
@@ -122,10 +122,10 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
           await q.input.waitFor({ state: 'hidden' });
         });
 
-        await step('"Add Task" asks through four input boxes and adds what was typed', async () => {
+        await step('"Add Task" asks title, description, priority, labels, paths and prerequisites', async () => {
           await runFromCommandPalette(page, 'Agent Pipeline: Add Task');
           const q = quickInput(page);
-          await q.title.filter({ hasText: 'Add Task (1/4)' }).waitFor({ timeout: 15_000 });
+          await q.title.filter({ hasText: 'Add Task (1/6)' }).waitFor({ timeout: 15_000 });
           // An empty title is refused with a message.
           await page.keyboard.press('Enter');
           await q.message.filter({ hasText: 'A title is required.' }).waitFor();
@@ -135,19 +135,46 @@ void test('the Agent Pipeline views, palette commands, a run and the metrics pan
           );
           t.diagnostic(`screenshot: ${await screenshot(page, 'ui-add-task')}`);
           await page.keyboard.press('Enter');
-          await q.title.filter({ hasText: 'Add Task (2/4)' }).waitFor();
+          await q.title.filter({ hasText: 'Add Task (2/6)' }).waitFor();
           await page.keyboard.type('Format the results for the terminal.');
           await page.keyboard.press('Enter');
-          await q.title.filter({ hasText: 'Add Task (3/4)' }).waitFor();
-          // No prerequisite: accept the empty selection.
+          // Priority: a pick of the four, medium preselected; typing narrows it to high.
+          await q.title.filter({ hasText: 'Add Task (3/6)' }).waitFor();
+          await q.rows.filter({ hasText: 'critical' }).waitFor();
+          assert.equal(await q.rows.count(), 4);
+          await page.keyboard.type('high');
+          await q.rows.first().filter({ hasText: 'high' }).waitFor();
+          t.diagnostic(`screenshot: ${await screenshot(page, 'ui-add-task-priority')}`);
           await page.keyboard.press('Enter');
-          await q.title.filter({ hasText: 'Add Task (4/4)' }).waitFor();
+          // Labels: a label that is not a name is refused before the next question.
+          await q.title.filter({ hasText: 'Add Task (4/6)' }).waitFor();
+          await page.keyboard.type('pilot, Back End');
+          await q.message.filter({ hasText: '"Back End": labels are lower-case letters' }).waitFor();
+          t.diagnostic(`screenshot: ${await screenshot(page, 'ui-add-task-labels')}`);
+          for (let i = 0; i < 'Back End'.length; i++) await page.keyboard.press('Backspace');
+          await page.keyboard.type('backend');
+          await page.waitForFunction(
+            '!document.querySelector(".quick-input-message")?.textContent?.includes("labels are lower-case")',
+          );
+          await page.keyboard.press('Enter');
+          await q.title.filter({ hasText: 'Add Task (5/6)' }).waitFor();
           await page.keyboard.type('src/format/**');
+          await page.keyboard.press('Enter');
+          // Prerequisites: a multi-select of the existing tasks; TASK-002 is ticked.
+          await q.title.filter({ hasText: 'Add Task (6/6)' }).waitFor();
+          const parser = q.rows.filter({ hasText: 'TASK-002' });
+          await parser.waitFor();
+          // Clicking a row of a multi-select ticks it.
+          await parser.click();
+          await q.rows.filter({ hasText: 'TASK-002' }).and(page.locator('[aria-checked="true"]')).waitFor();
+          t.diagnostic(`screenshot: ${await screenshot(page, 'ui-add-task-prerequisites')}`);
           await page.keyboard.press('Enter');
           await notificationToasts(page)
             .filter({ hasText: 'Added TASK-003: Output formatter' })
             .waitFor({ timeout: 15_000 });
+          // It waits for TASK-002, beside it.
           await treeRows(tasks, 'TASK-003 Output formatter, pending').waitFor({ timeout: 10_000 });
+          assert.match(await treeRows(tasks, 'Waiting for prerequisites').innerText(), /Waiting for prerequisites\s*2/);
           assert.equal((await statusBarItem(page).innerText()).trim(), 'parallel · production · 0/4 busy · 3 waiting');
         });
 

@@ -73,6 +73,7 @@ void test('the packaged .vsix ships only what .vscodeignore lets through, instal
             'LICENSE.txt',
             'dist/extension.js',
             'dist/cli.js',
+            'dist/cliMain.js',
             'dist/scriptedAgent.js',
             'dist/gitWorker.js',
             'dist/engineHost.js',

@@ -9,6 +9,8 @@
  * `vscode`. One file per CLI, registered in `agentCliRegistry.ts`.
  */
 
+import type { StreamParser, StreamParserContext } from './agentActivity';
+
 /** Everything an adapter may use to build one stage's invocation. */
 export interface AgentInvocationContext {
   /** The task file the agent must read and append its marker to (absolute). */
@@ -83,6 +85,23 @@ export interface AgentCliAdapter {
    * monitor treats it as a transient failure.
    */
   classify(exit: { code: number | null; signal: string | null }, outputTail: string): CliFailure | null;
+  /**
+   * A parser for one run's structured output (one JSON event per line): steps, messages, token
+   * usage and the session id. Absent when the CLI prints nothing the engine can read.
+   */
+  streamParser?(ctx: StreamParserContext): StreamParser;
+  /**
+   * The invocation that continues an earlier run's conversation (its session id, from the stream)
+   * with a new prompt, so an agent resumed after a usage limit keeps its context.
+   */
+  resumeInvocation?(ctx: AgentInvocationContext, sessionId: string): AgentInvocation;
+  /**
+   * The CLI's own interactive interface for one stage, for a person to watch and type to in a
+   * terminal (an agent with `interactive: true`); completion is still the marker in the task file.
+   */
+  interactiveInvocation?(ctx: AgentInvocationContext): AgentInvocation;
+  /** The model the CLI's configuration names, for a stream that never says (Codex's config.toml). */
+  configuredModel?(env: Record<string, string | undefined>): Promise<string | undefined>;
   /** Arguments that print the CLI's version (`--version`). */
   readonly versionArgs: string[];
   /** Environment variables any one of which gives the CLI a key (for `pipeline doctor`). */

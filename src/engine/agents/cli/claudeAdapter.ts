@@ -1,4 +1,5 @@
 import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailure } from './agentCli';
+import { claudeStreamParser } from './claudeStream';
 
 /**
  * Claude Code (`claude`, checked with 2.1.332) as a pipeline agent.
@@ -40,14 +41,19 @@ export const CLAUDE_DEFAULT_ALLOW: readonly string[] = [
 /** Refused even where a pattern would allow it: the pipeline merges; agents never push. */
 export const CLAUDE_DEFAULT_DENY: readonly string[] = ['Bash(git push:*)'];
 
-function invocation(ctx: AgentInvocationContext): AgentInvocation {
-  const { allow, deny, extraArgs } = ctx.permissions;
+function permissionSettings(ctx: AgentInvocationContext): string {
+  const { allow, deny } = ctx.permissions;
   // The user's word wins over a default in both directions: a denied default is no longer allowed,
   // an allowed default is no longer denied.
   const permissions = {
     allow: unique([...CLAUDE_DEFAULT_ALLOW.filter((p) => !deny.includes(p)), ...allow]),
     deny: unique([...CLAUDE_DEFAULT_DENY.filter((p) => !allow.includes(p)), ...deny]),
   };
+  return JSON.stringify({ permissions });
+}
+
+/** `claude -p` for one stage; `resume` continues an earlier session (`--resume <id>`). */
+function invocation(ctx: AgentInvocationContext, resume?: string): AgentInvocation {
   return {
     argv: [
       'claude',
@@ -60,13 +66,34 @@ function invocation(ctx: AgentInvocationContext): AgentInvocation {
       '--permission-prompts',
       'none',
       '--settings',
-      JSON.stringify({ permissions }),
-      ...extraArgs,
+      permissionSettings(ctx),
+      ...(resume ? ['--resume', resume] : []),
+      ...ctx.permissions.extraArgs,
       // Options such as --add-dir take several values: `--` ends them before the prompt.
       '--',
       ctx.prompt,
     ],
     // The user's environment (keys, base URL, proxy) reaches the CLI through the runner as it is.
+    env: {},
+  };
+}
+
+/**
+ * Claude Code's own interface, for a person to watch and type to: the prompt as the first message,
+ * the same permissions (a tool they do not allow asks the person, who is there to answer).
+ */
+function interactiveInvocation(ctx: AgentInvocationContext): AgentInvocation {
+  return {
+    argv: [
+      'claude',
+      '--permission-mode',
+      'acceptEdits',
+      '--settings',
+      permissionSettings(ctx),
+      ...ctx.permissions.extraArgs,
+      '--',
+      ctx.prompt,
+    ],
     env: {},
   };
 }
@@ -262,8 +289,11 @@ export const claudeAdapter: AgentCliAdapter = {
     'Creates and edits files in its worktree only (acceptEdits); runs git add/commit/rm/mv/status/diff/log/show ' +
     'and the usual test commands (npm/yarn/pnpm test, make test, pytest, go test, cargo test); never git push; ' +
     'anything else is refused without asking. Widen with agentCli.claude.allow (e.g. "Bash(make lint:*)").',
-  invocation,
+  invocation: (ctx) => invocation(ctx),
   classify,
+  streamParser: claudeStreamParser,
+  resumeInvocation: (ctx, session) => invocation(ctx, session),
+  interactiveInvocation,
   versionArgs: ['--version'],
   credentialEnv: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'],
 };

@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { PipelineError } from '../../errors';
 import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailure } from './agentCli';
+import { codexConfiguredModel, codexStreamParser } from './codexStream';
 
 /**
  * Codex CLI (`codex`, checked with 0.171.0) as a pipeline agent.
@@ -296,6 +297,9 @@ export const codexAdapter: AgentCliAdapter = {
     "Runs commands and edits files in its worktree under Codex's workspace-write sandbox (no network, nothing else writable but temporary directories); the worktree's git directories are writable so it can commit.",
   invocation,
   classify,
+  streamParser: codexStreamParser,
+  resumeInvocation: codexResumeInvocation,
+  configuredModel: codexConfiguredModel,
   versionArgs: ['--version'],
   credentialEnv: ['OPENAI_API_KEY', 'CODEX_API_KEY'],
 };

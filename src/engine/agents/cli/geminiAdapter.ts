@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { splitWords } from '../shellWords';
 import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailure } from './agentCli';
+import { geminiStreamParser } from './geminiStream';
 
 /**
  * Gemini CLI (`@google/gemini-cli`, checked with 0.61.0), one stage per run:
@@ -220,27 +221,33 @@ export const geminiAdapter: AgentCliAdapter = {
   permissionsSummary:
     'Edits files inside its worktree (Gemini CLI refuses paths outside it) and runs shell commands (tests, git add, git commit); ' +
     '`git push` and `git worktree` are denied. Shell commands are not confined to the worktree unless Gemini CLI runs in a sandbox (`--sandbox`).',
-  invocation(ctx: AgentInvocationContext): AgentInvocation {
-    const policy = geminiPolicyPath(ctx);
-    return {
-      argv: [
-        'gemini',
-        '--prompt',
-        ctx.prompt,
-        '--skip-trust',
-        '--approval-mode',
-        'auto_edit',
-        '--policy',
-        policy,
-        '--output-format',
-        'stream-json',
-        ...splitArgs(ctx.permissions.extraArgs),
-      ],
-      env: { GEMINI_CLI_NO_RELAUNCH: 'true' },
-      files: [{ path: policy, content: geminiPolicy(ctx) }],
-    };
-  },
+  invocation: (ctx) => geminiInvocation(ctx),
   classify: (exit, tail) => classifyGemini(exit, tail),
+  streamParser: geminiStreamParser,
+  resumeInvocation: (ctx, session) => geminiInvocation(ctx, session),
   versionArgs: ['--version'],
   credentialEnv: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_GENAI_USE_GCA'],
 };
+
+/** One stage's run; `resume` continues an earlier session (`--resume <session_id>`). */
+function geminiInvocation(ctx: AgentInvocationContext, resume?: string): AgentInvocation {
+  const policy = geminiPolicyPath(ctx);
+  return {
+    argv: [
+      'gemini',
+      '--prompt',
+      ctx.prompt,
+      '--skip-trust',
+      '--approval-mode',
+      'auto_edit',
+      '--policy',
+      policy,
+      '--output-format',
+      'stream-json',
+      ...(resume ? ['--resume', resume] : []),
+      ...splitArgs(ctx.permissions.extraArgs),
+    ],
+    env: { GEMINI_CLI_NO_RELAUNCH: 'true' },
+    files: [{ path: policy, content: geminiPolicy(ctx) }],
+  };
+}

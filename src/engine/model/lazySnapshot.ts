@@ -1,0 +1,349 @@
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { PipelineError } from '../errors';
+import { NAME_PATTERN, TASK_ID_PATTERN } from './ids';
+import {
+  describeZodError,
+  PRIORITIES,
+  stateSchema,
+  STATE_SCHEMA_VERSION,
+  TASK_STATUSES,
+  taskSchema,
+  type PipelineState,
+  type Task,
+} from './schema';
+
+/**
+ * The pipeline's own snapshot layout, read part by part: a command that only asks what to do next
+ * on a 6 000-task state must not parse and validate 5 MB of task descriptions and histories.
+ *
+ * The body (after the store's header line, which checksums all of it) is lines of json:
+ *
+ *   1. the state without its tasks (modes, agents, decisions, counters);
+ *   2. the index: one row per task, in the tasks' order, with the fields that scheduling, lists and
+ *      views read (ROW_FIELDS below);
+ *   3. then one line per task, the whole task as JSON.stringify writes it.
+ *
+ * Reading parses lines 1 and 2 only and checks every row field; each task is an object whose row
+ * fields are plain values and whose other fields (description, history, timestamps, branch) are
+ * read from its own line the first time anything asks for one of them. That line is then validated
+ * against the task schema in full and must agree with the row, or reading it throws an error that
+ * names the snapshot, the line and what to do. The checksum in the header has already proved that
+ * the bytes are those the leader wrote.
+ *
+ * Writing reuses the bytes of every task line that is unchanged since it was read or written (tasks
+ * are replaced on every change, never changed in place, so the same object means the same line),
+ * which makes a snapshot's cost follow what changed rather than the whole state. Serialisation
+ * yields to the event loop every few milliseconds, as sliceStringify does.
+ */
+
+export const LAZY_LAYOUT = 'pipeline-task-lines-1';
+
+/** A task's fields in the schema's order, the order JSON.stringify writes them in. */
+const TASK_KEYS = Object.keys(taskSchema.shape) as (keyof Task)[];
+
+/** The fields kept in the index row, read at open. */
+export const ROW_FIELDS = [
+  'id',
+  'title',
+  'prerequisites',
+  'priority',
+  'paths',
+  'labels',
+  'status',
+  'stage',
+  'assigned_to',
+  'attempt',
+  'failures',
+  'not_before',
+  'blocked_reason',
+  'seq',
+  'merged_commit',
+] as const satisfies readonly (keyof Task)[];
+
+/** The fields read from the task's own line on first use: every field the row does not hold. */
+export const LINE_FIELDS: readonly (keyof Task)[] = TASK_KEYS.filter(
+  (k) => !(ROW_FIELDS as readonly string[]).includes(k),
+);
+
+const ROW_INDEX = new Map<string, number>(ROW_FIELDS.map((k, i) => [k, i]));
+
+type Row = unknown[];
+
+/** Where a task's line is, for reading it on first use and for reusing its bytes in the next snapshot. */
+interface LineRef {
+  readonly body: Buffer;
+  readonly start: number;
+  readonly end: number;
+  /** The snapshot file and the line in it, for error messages. */
+  readonly file: string;
+  readonly line: number;
+  /** The row written with this line: a task whose row differs was changed in place and is written afresh. */
+  readonly row: Row;
+}
+
+const lineOf = new WeakMap<object, LineRef>();
+
+const NL = 0x0a;
+const NL_BUF = Buffer.from('\n');
+const SLICE_MS = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Reading.
+
+function snapshotError(file: string, where: string, what: string): PipelineError {
+  return new PipelineError('invalid-state', `${file} is not a valid pipeline state: ${what}.`, {
+    file,
+    where,
+    fix: `Move ${file} aside (for example to ${file}.bad) and run the command again: the state is then recovered from the older snapshot and the journal.`,
+  });
+}
+
+/** Reads the task's line, validates it, and turns its lazy fields into plain ones. */
+function materialize(task: Record<string, unknown>): void {
+  const ref = lineOf.get(task);
+  if (!ref) throw new Error('a task read from a snapshot lost its line (this is a bug)');
+  const where = `line ${ref.line} (task ${String(task.id)})`;
+  let json: unknown;
+  try {
+    json = JSON.parse(ref.body.toString('utf8', ref.start, ref.end));
+  } catch {
+    throw snapshotError(ref.file, where, `line ${ref.line} is not json`);
+  }
+  const r = taskSchema.safeParse(json);
+  if (!r.success) throw snapshotError(ref.file, where, `task ${String(task.id)}: ${describeZodError(r.error)}`);
+  const full = r.data as Record<string, unknown>;
+  for (const k of ROW_FIELDS) {
+    if (!sameValue(full[k], ref.row[ROW_INDEX.get(k)!]))
+      throw snapshotError(ref.file, where, `task ${String(task.id)}'s ${k} differs from its index row`);
+  }
+  for (const k of LINE_FIELDS)
+    Object.defineProperty(task, k, { value: full[k], writable: true, enumerable: true, configurable: true });
+}
+
+/** Getters for the fields read on first use; shared by every lazy task (they find the line by `this`). */
+const LAZY_DESCRIPTORS: PropertyDescriptorMap = Object.fromEntries(
+  LINE_FIELDS.map((k) => [
+    k,
+    {
+      enumerable: true,
+      configurable: true,
+      get(this: Record<string, unknown>): unknown {
+        materialize(this);
+        return this[k];
+      },
+    },
+  ]),
+);
+
+/**
+ * A task whose row fields are plain values and whose line fields are getters. Written out field by
+ * field in the schema's order, each getter added as a new property: so every lazy task shares one
+ * hidden class and stays a fast object (redefining properties, or a loop over the keys, makes
+ * V8 turn 6 000 objects into slow dictionaries, which costs more than the parsing saved). A test
+ * holds the order to the schema's.
+ */
+function lazyTask(r: Row): Task {
+  const t: Record<string, unknown> = { id: r[0], title: r[1] };
+  Object.defineProperty(t, 'description', LAZY_DESCRIPTORS.description!);
+  t.prerequisites = r[2];
+  t.priority = r[3];
+  t.paths = r[4];
+  t.labels = r[5];
+  t.status = r[6];
+  t.stage = r[7];
+  t.assigned_to = r[8];
+  Object.defineProperty(t, 'branch', LAZY_DESCRIPTORS.branch!);
+  t.attempt = r[9];
+  t.failures = r[10];
+  t.not_before = r[11];
+  t.blocked_reason = r[12];
+  Object.defineProperty(t, 'created_at', LAZY_DESCRIPTORS.created_at!);
+  Object.defineProperty(t, 'updated_at', LAZY_DESCRIPTORS.updated_at!);
+  t.seq = r[13];
+  t.merged_commit = r[14];
+  Object.defineProperty(t, 'history', LAZY_DESCRIPTORS.history!);
+  return t as unknown as Task;
+}
+
+/**
+ * `task` with some of its row fields changed, for a what-if (a dry run): its details stay unread
+ * when they are, since reading and validating them costs more than the rest of the question.
+ */
+export function taskWith(task: Task, changes: Partial<Pick<Task, (typeof ROW_FIELDS)[number]>>): Task {
+  const ref = lineOf.get(task);
+  const unread = ref !== undefined && typeof Object.getOwnPropertyDescriptor(task, LINE_FIELDS[0]!)?.get === 'function';
+  if (!unread) return { ...task, ...changes };
+  const copy = Object.defineProperties({}, Object.getOwnPropertyDescriptors(task)) as Task;
+  Object.assign(copy, changes);
+  lineOf.set(copy, ref);
+  return copy;
+}
+
+const STATUSES: ReadonlySet<unknown> = new Set(TASK_STATUSES);
+const PRIORITY_SET: ReadonlySet<unknown> = new Set(PRIORITIES);
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isStrList = (v: unknown, each?: RegExp): boolean =>
+  Array.isArray(v) && v.every((x) => isStr(x) && (!each || each.test(x)));
+
+/**
+ * What is wrong with a row, or undefined: the same rules the task schema gives these fields, in
+ * plain code because checking 6 000 rows with the schema would cost more than everything else a
+ * read-only command does (a test holds the two to the same verdicts).
+ */
+export function rowProblem(row: unknown): string | undefined {
+  if (!Array.isArray(row) || row.length !== ROW_FIELDS.length) return `not a row of ${ROW_FIELDS.length} fields`;
+  const r = row as unknown[];
+  const [id, title, prerequisites, priority, paths, labels, status, stage, assignedTo, attempt, failures] = r;
+  const [notBefore, blockedReason, seq, mergedCommit] = r.slice(11);
+  if (!isStr(id) || !TASK_ID_PATTERN.test(id)) return 'id is not a task id';
+  if (!isStr(title)) return 'title is not a string';
+  if (!isStrList(prerequisites, TASK_ID_PATTERN)) return 'prerequisites is not a list of task ids';
+  if (!PRIORITY_SET.has(priority)) return 'priority is not one of the priorities';
+  if (!isStrList(paths)) return 'paths is not a list of strings';
+  if (!isStrList(labels)) return 'labels is not a list of strings';
+  if (!STATUSES.has(status)) return 'status is not one of the statuses';
+  if (!isStr(stage) || !NAME_PATTERN.test(stage)) return 'stage is not a name';
+  if (assignedTo !== null && (!isStr(assignedTo) || !NAME_PATTERN.test(assignedTo)))
+    return 'assigned_to is neither null nor a name';
+  if (!isCount(attempt)) return 'attempt is not a whole number';
+  if (!isCount(failures)) return 'failures is not a whole number';
+  if (notBefore !== null && (!isStr(notBefore) || notBefore.length === 0))
+    return 'not_before is neither null nor a time';
+  if (blockedReason !== null && !isStr(blockedReason)) return 'blocked_reason is neither null nor a string';
+  if (!isCount(seq)) return 'seq is not a whole number';
+  if (mergedCommit !== null && !isStr(mergedCommit)) return 'merged_commit is neither null nor a string';
+  return undefined;
+}
+
+/**
+ * Reads a body written by writeLazySnapshot. `file` names the snapshot in errors. A body of an
+ * older schema version is read whole and migrated by `parseWhole`.
+ */
+export function readLazySnapshot(
+  body: Buffer,
+  file: string,
+  parseWhole: (json: unknown) => PipelineState,
+): PipelineState {
+  const shellEnd = body.indexOf(NL);
+  const rowsEnd = shellEnd === -1 ? -1 : body.indexOf(NL, shellEnd + 1);
+  if (rowsEnd === -1) throw new Error('the body ends before its index line');
+  let shell: Record<string, unknown>;
+  let rows: unknown;
+  try {
+    shell = JSON.parse(body.toString('utf8', 0, shellEnd)) as Record<string, unknown>;
+    rows = JSON.parse(body.toString('utf8', shellEnd + 1, rowsEnd));
+  } catch {
+    throw new Error('checksum matches but the state or index line does not parse as json');
+  }
+  if (typeof shell !== 'object' || shell === null || !Array.isArray(rows))
+    throw snapshotError(file, 'line 2', 'the first lines are not a state and an index');
+
+  // Task lines: exactly one per row, each a whole line.
+  const spans: [number, number][] = [];
+  let start = rowsEnd + 1;
+  while (start < body.length) {
+    const end = body.indexOf(NL, start);
+    if (end === -1) throw new Error('the last task line is not complete');
+    spans.push([start, end]);
+    start = end + 1;
+  }
+  if (spans.length !== rows.length)
+    throw new Error(`the index lists ${rows.length} tasks but the body has ${spans.length} task lines`);
+
+  if (shell.schema_version !== STATE_SCHEMA_VERSION) {
+    // Another schema version: migrations work on the whole state, so read it whole.
+    const tasks: Record<string, unknown> = {};
+    for (const [s, e] of spans) {
+      const t = JSON.parse(body.toString('utf8', s, e)) as { id?: unknown };
+      tasks[String(t.id)] = t;
+    }
+    return parseWhole(withTasks(shell, tasks));
+  }
+
+  const checked = stateSchema.safeParse(withTasks(shell, {}));
+  if (!checked.success) throw snapshotError(file, 'line 2', describeZodError(checked.error));
+  const tasks: Record<string, Task> = {};
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Row;
+    const line = i + 4; // the header, the state and the index come first
+    const problem = rowProblem(row);
+    if (problem) throw snapshotError(file, `line 3, row ${i + 1}`, `task row ${i + 1}: ${problem}`);
+    const id = row[0] as string;
+    if (Object.prototype.hasOwnProperty.call(tasks, id))
+      throw snapshotError(file, `line 3, row ${i + 1}`, `task ${id} appears twice in the index`);
+    const t = lazyTask(row);
+    lineOf.set(t, { body, start: spans[i]![0], end: spans[i]![1], file, line, row });
+    tasks[id] = t;
+  }
+  return { ...checked.data, tasks };
+}
+
+/** The state's members in the schema's order, with `tasks` in its place. */
+function withTasks(shell: Record<string, unknown>, tasks: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(stateSchema.shape)) out[k] = k === 'tasks' ? tasks : shell[k];
+  for (const k of Object.keys(shell)) if (!(k in out)) out[k] = shell[k];
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing.
+
+function rowOf(t: Task): Row {
+  return ROW_FIELDS.map((k) => t[k]);
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  return a.every((x, i) => x === b[i]);
+}
+
+function sameRow(a: Row, b: Row): boolean {
+  return a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+}
+
+/**
+ * The body of a snapshot of `state` in this layout, to be written as `file`. Afterwards every task
+ * of the state reads (and is reused) from this body, so the previous one can be collected.
+ */
+export async function writeLazySnapshot(state: PipelineState, file: string): Promise<Buffer> {
+  let deadline = performance.now() + SLICE_MS;
+  const pause = async (): Promise<void> => {
+    if (performance.now() <= deadline) return;
+    await nextTurn();
+    deadline = performance.now() + SLICE_MS;
+  };
+  const shell = JSON.stringify({ ...state, tasks: undefined });
+  const tasks = Object.entries(state.tasks);
+  const rows: Row[] = [];
+  const rowJson: string[] = [];
+  const lines: Buffer[] = [];
+  for (const [key, t] of tasks) {
+    if (key !== t.id) throw new Error(`task ${t.id} is stored under the key ${key}`);
+    const row = rowOf(t);
+    rows.push(row);
+    rowJson.push(JSON.stringify(row));
+    const ref = lineOf.get(t);
+    lines.push(
+      ref && sameRow(ref.row, row) ? ref.body.subarray(ref.start, ref.end) : Buffer.from(JSON.stringify(t), 'utf8'),
+    );
+    await pause();
+  }
+  const head = Buffer.from(`${shell}\n[${rowJson.join(',')}]\n`, 'utf8');
+  const parts: Buffer[] = [head];
+  for (const l of lines) parts.push(l, NL_BUF);
+  const body = Buffer.concat(parts);
+  await pause();
+  // From now on the tasks read from, and are reused from, this body.
+  let at = head.length;
+  for (let i = 0; i < tasks.length; i++) {
+    const end = at + lines[i]!.length;
+    lineOf.set(tasks[i]![1], { body, start: at, end, file, line: i + 4, row: rows[i]! });
+    at = end + 1;
+  }
+  return body;
+}
