@@ -200,6 +200,7 @@ function timed(
       priorWork: (t, b) => time('priorWork', ws.priorWork(t, b)),
       ensureBranch: (n, f) => time('ensureBranch', ws.ensureBranch(n, f)),
       merge: (t, i, m) => time('merge', ws.merge(t, i, m)),
+      deleteMergedBranch: (t, i) => time('deleteMergedBranch', ws.deleteMergedBranch(t, i)),
     },
     runner: {
       kind: runner.kind,

@@ -1,4 +1,9 @@
 import type { Command } from 'commander';
+import { removeAgentWorktree } from '../engine/git/agentWorktreeRemoval';
+import { GitRepo } from '../engine/git/gitRepo';
+import { Worktrees } from '../engine/git/worktrees';
+import { worktreeRootOf } from '../engine/home/pipelineHome';
+import type { Pipeline } from '../engine/pipeline';
 import { withPipeline } from './openPipeline';
 import { printJson, println, printable, table } from './output';
 
@@ -45,8 +50,36 @@ export function registerAgentCommands(program: Command): void {
     .option('--force', 'remove it even while it works, requeueing its task')
     .action(async (id: string, o: { force?: boolean }) => {
       await withPipeline('auto', 'pipeline agent remove', async (p) => {
+        const working = p.state.agents[id]?.status === 'working';
         await p.removeAgent(id, o.force ?? false);
         println(`Removed agent ${id}.`);
+        await removeWorktreeOf(p, id, working);
       });
     });
+}
+
+/**
+ * A removed agent's worktree goes too when nothing in it would be lost; otherwise it stays, with a
+ * warning that says why and how to remove it. An agent removed while working (--force) may still be
+ * stopping in it, under the leader's hand, so its worktree is left for a person.
+ */
+async function removeWorktreeOf(p: Pipeline, id: string, wasWorking: boolean): Promise<void> {
+  const worktrees = new Worktrees(await GitRepo.open(p.home.root), worktreeRootOf(p.home, p.config.worktreeRoot));
+  const path = worktrees.pathOf(id);
+  if (wasWorking) {
+    warn(
+      `kept the worktree of ${id} at ${path}: the agent was working and may still be stopping. Once its work is saved or no longer wanted: git worktree remove "${path}"`,
+    );
+    return;
+  }
+  const r = await removeAgentWorktree(worktrees, id);
+  if (r.outcome === 'removed') println(`Removed its worktree ${r.path}.`);
+  else if (r.outcome === 'kept')
+    warn(
+      `kept the worktree of ${id} at ${r.path}: ${r.reason} Remove it by hand once nothing in it is needed: git worktree remove --force "${r.path}"`,
+    );
+}
+
+function warn(text: string): void {
+  process.stderr.write(`pipeline: warning: ${text}\n`);
 }

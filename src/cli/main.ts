@@ -21,6 +21,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   repair: async () => (await import('./repairCommand.js')).registerRepairCommand,
   review: async () => (await import('./reviewCommand.js')).registerReviewCommand,
   doctor: async () => (await import('./doctorCommand.js')).registerDoctorCommand,
+  next: async () => (await import('./nextCommand.js')).registerNextCommand,
+  pilot: async () => (await import('./pilotCommand.js')).registerPilotCommands,
   demo: async () => (await import('./demo.js')).registerDemo,
 };
 /** Commands registered by another command's module. */

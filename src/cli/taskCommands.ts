@@ -6,6 +6,7 @@ import { assertTaskId } from '../engine/model/ids';
 import { PRIORITIES, TASK_STATUSES, type Priority, type Task, type TaskStatus } from '../engine/model/schema';
 import { assertTaskPaths } from '../engine/model/taskFactory';
 import { registerTaskExport } from './exportCommand';
+import { registerTaskEditing } from './taskEditCommands';
 import { taskUsageLines } from './taskUsageLines';
 import { withPipeline } from './openPipeline';
 import { eprintln, printJson, println, printable, splitList, table } from './output';
@@ -174,6 +175,7 @@ export function registerTaskCommands(program: Command): void {
     });
 
   registerTaskExport(task);
+  registerTaskEditing(task);
 
   const simple = (
     name: string,

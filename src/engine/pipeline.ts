@@ -21,6 +21,7 @@ import {
   type Task,
 } from './model/schema';
 import { decide } from './monitor/decide';
+import type { NextTaskReport } from './scheduler/nextTask';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
 import { StateBatch } from './model/stateBatch';
 import { pipelineStateCodec } from './model/stateCodec';
@@ -246,6 +247,11 @@ export class Pipeline implements Disposable, MutationHost {
     });
   }
 
+  /** The task that would enter the pipeline next and why, or what holds back the best candidates (`pipeline next`). */
+  next(limit = 3): NextTaskReport {
+    return this.index.next(this.store.state, this.clock.now(), limit);
+  }
+
   /** Agents with work in progress, as "agent (TASK-ID)". */
   busyAgents(): string[] {
     return busyAgents(this.store.state).map((a) => `${a.id} (${a.current_task})`);
@@ -298,11 +304,13 @@ export class Pipeline implements Disposable, MutationHost {
     await this.store.commit(batch.records);
     for (const c of batch.taskChanges) this.index.taskChanged(c.before, c.after);
     for (const c of batch.agentChanges) this.index.agentChanged(c.before, c.after);
+    for (const t of batch.removedTasks) this.index.taskRemoved(t);
     for (const c of batch.taskChanges) {
       if (!c.before) this.events.emit('task:added', { task: c.after });
       else if (c.event) this.events.emit('task:transition', { before: c.before, after: c.after, event: c.event });
       else this.events.emit('task:edited', { task: c.after });
     }
+    for (const t of batch.removedTasks) this.events.emit('task:removed', { task: t });
     for (const c of batch.agentChanges) {
       if (!c.before && c.after) this.events.emit('agent:added', { agent: c.after });
       else if (c.before && !c.after) this.events.emit('agent:removed', { agent: c.before });
@@ -355,6 +363,10 @@ export class Pipeline implements Disposable, MutationHost {
   }
   editTask(id: string, changes: TaskEdit): Promise<Task> {
     return this.forward('editTask', [id, changes]);
+  }
+  /** Removes a task no agent has worked on; `force` also takes it out of the prerequisites of tasks waiting for it. */
+  removeTask(id: string, force = false): Promise<{ task: Task; released: string[] }> {
+    return this.forward('removeTask', [id, force]);
   }
   reprioritise(id: string, priority: Priority): Promise<Task> {
     return this.editTask(id, { priority });

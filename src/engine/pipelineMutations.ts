@@ -6,7 +6,9 @@ import { awaitingReview, HUMAN_AGENT, HUMAN_ROLE } from './model/humanStage';
 import { assertName } from './model/ids';
 import type { PipelineEventMap } from './model/pipelineEvents';
 import {
+  describeZodError,
   rolloutModeSchema,
+  taskSpecSchema,
   type Agent,
   type PipelineConfig,
   type PipelineState,
@@ -14,8 +16,9 @@ import {
   type Task,
 } from './model/schema';
 import type { StateBatch } from './model/stateBatch';
-import { taskEditSchema } from './model/stateRecords';
-import { buildTasks, type NewTask } from './model/taskFactory';
+import { taskEditSchema, type TaskEdit } from './model/stateRecords';
+import { isFinal } from './model/taskLifecycle';
+import { assertTaskPaths, buildTasks, type NewTask } from './model/taskFactory';
 import type { PipelineHome } from './home/pipelineHome';
 import type { SchedulerIndex } from './scheduler/schedulerIndex';
 import { getStrategy } from './scheduler/strategyRegistry';
@@ -158,12 +161,90 @@ export const MUTATIONS = {
     await h.commit(batch);
   }),
 
-  editTask: mutation(z.tuple([id, taskEditSchema]), async (h, [taskId, changes]): Promise<Task> => {
+  /**
+   * Changes a task's fields. New prerequisites must exist and must not close a cycle. A task that
+   * has entered the pipeline (queued, working, merging) can only get prerequisites that are merged
+   * already, since it cannot go back to waiting; block it first (it waits again once unblocked). A
+   * finished task's prerequisites no longer matter and are not changed.
+   */
+  editTask: mutation(z.tuple([id, taskEditSchema]), async (h, [taskId, raw]): Promise<Task> => {
     const batch = h.newBatch();
+    const cur = batch.task(taskId);
+    const changes = checkEdit(taskId, raw);
+    if (changes.prerequisites) {
+      const prerequisites = [...new Set(changes.prerequisites)];
+      changes.prerequisites = prerequisites;
+      if (isFinal(cur.status) && !sameList(prerequisites, cur.prerequisites))
+        throw new PipelineError(
+          'illegal-transition',
+          `Task ${taskId} is ${cur.status}; its prerequisites no longer matter and are kept as they were.`,
+          { where: '--depends-on', fix: 'Leave --depends-on out when editing a finished task.' },
+        );
+      h.scheduler.checkPrerequisiteEdit(taskId, prerequisites);
+      const unmet = prerequisites.filter((p) => h.state.tasks[p]?.status !== 'done');
+      const entered = cur.status === 'queued' || cur.status === 'working' || cur.status === 'merging';
+      const added = unmet.filter((p) => !cur.prerequisites.includes(p));
+      if (entered && added.length > 0)
+        throw new PipelineError(
+          'illegal-transition',
+          `Task ${taskId} has entered the pipeline (${cur.status} at ${cur.stage}), so it cannot wait for ${added.join(', ')}, which ${added.length === 1 ? 'is' : 'are'} not merged yet.`,
+          {
+            where: '--depends-on',
+            fix: `Block it first (\`pipeline task block ${taskId}\`), edit it, then unblock it: it waits for its prerequisites again.`,
+          },
+        );
+    }
     const t = batch.editTask(taskId, changes);
     await h.commit(batch);
     return t;
   }),
+
+  /**
+   * Removes a task that no agent has worked on yet (attempt 0; pending, queued or blocked): work
+   * that has started has a branch and a history, and is cancelled instead. A task that other
+   * unfinished tasks wait for is not removed, and they are named, unless `force`: then it is also
+   * taken out of their prerequisites (in the same commit), so they no longer wait for it.
+   */
+  removeTask: mutation(
+    z.tuple([id, z.boolean()]),
+    async (h, [taskId, force]): Promise<{ task: Task; released: string[] }> => {
+      const batch = h.newBatch();
+      const t = batch.task(taskId);
+      if (isFinal(t.status))
+        throw new PipelineError(
+          'illegal-transition',
+          `Task ${taskId} is ${t.status}; finished tasks stay as a record.`,
+          {
+            where: taskId,
+            fix: 'Nothing to do: it takes no part in scheduling any more.',
+          },
+        );
+      if (t.attempt > 0 || t.status === 'working' || t.status === 'merging')
+        throw new PipelineError(
+          'illegal-transition',
+          `Task ${taskId} has started (${t.status} at ${t.stage}, attempt ${t.attempt}); only a task no agent has worked on can be removed.`,
+          {
+            where: taskId,
+            fix: `Cancel it instead: \`pipeline task cancel ${taskId}\` (its branch and history are kept).`,
+          },
+        );
+      const waiting = h.scheduler.dependentsOf(taskId).filter((d) => !isFinal(batch.task(d).status));
+      if (waiting.length > 0 && !force)
+        throw new PipelineError(
+          'busy',
+          `Task ${taskId} cannot be removed: ${waiting.join(', ')} ${waiting.length === 1 ? 'waits' : 'wait'} for it.`,
+          {
+            where: taskId,
+            fix: `Take ${taskId} out of their prerequisites first (\`pipeline task edit ${waiting[0]} --depends-on …\`), or pass --force to do that as part of the removal.`,
+          },
+        );
+      for (const d of waiting)
+        batch.editTask(d, { prerequisites: batch.task(d).prerequisites.filter((p) => p !== taskId) });
+      const removed = batch.removeTask(taskId);
+      await h.commit(batch);
+      return { task: removed, released: waiting };
+    },
+  ),
 
   blockTask: mutation(z.tuple([id, z.string()]), async (h, [taskId, reason]) => {
     const batch = h.newBatch();
@@ -384,6 +465,48 @@ function notRetryable(t: Task): { why: string; fix: string } {
 
 export function busyAgents(state: Readonly<PipelineState>): Agent[] {
   return Object.values(state.agents).filter((a) => a.status === 'working' && a.current_task);
+}
+
+/** A person's edit, checked with the limits a new task has (the journal's record is more lenient). */
+const spec = taskSpecSchema.shape;
+// Each field without its default: a field left out of an edit is left as it is.
+const personEditSchema = z.strictObject({
+  title: spec.title.optional(),
+  description: spec.description.unwrap().optional(),
+  priority: spec.priority.unwrap().optional(),
+  paths: spec.paths.unwrap().optional(),
+  labels: spec.labels.unwrap().optional(),
+  prerequisites: spec.prerequisites.unwrap().optional(),
+});
+
+function checkEdit(taskId: string, raw: TaskEdit): TaskEdit {
+  const r = personEditSchema.safeParse(stripUndefined(raw));
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = String(issue?.path[0] ?? '');
+    throw new PipelineError('invalid-task', `Invalid change to ${taskId}: ${describeZodError(r.error)}.`, {
+      where: field === 'prerequisites' ? '--depends-on' : field ? `--${field}` : taskId,
+      fix: 'Correct the value and run the edit again.',
+    });
+  }
+  const changes: TaskEdit = {};
+  for (const [k, v] of Object.entries(r.data)) if (v !== undefined) (changes as Record<string, unknown>)[k] = v;
+  // The path rule every new task follows (the editor's Edit Task reaches this without the CLI's check).
+  if (changes.paths) assertTaskPaths(changes.paths, '--paths');
+  if (Object.keys(changes).length === 0)
+    throw new PipelineError('usage', `Nothing to change in ${taskId}.`, {
+      where: taskId,
+      fix: 'Give at least one of --title, --description, --priority, --paths, --labels, --depends-on.',
+    });
+  return changes;
+}
+
+function stripUndefined(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function describeBusy(busy: Agent[]): string {

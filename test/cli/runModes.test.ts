@@ -61,7 +61,13 @@ test('with an agent at work: status shows it, and a switch is refused naming it 
       assert.match(await ok(dir, 'agent', 'list'), /^architect\s+architect\s+working\s+TASK-001\s+scripted$/m);
 
       // Unknown modes list the known ones.
-      mentions(await fails(dir, 2, 'mode', 'orchestration', 'hybrid'), '"hybrid"', 'parallel', 'sequential');
+      mentions(
+        await fails(dir, 2, 'mode', 'orchestration', 'round-robin'),
+        '"round-robin"',
+        'hybrid',
+        'parallel',
+        'sequential',
+      );
       // Busy: refused, naming the agent and its task, saying what to do.
       mentions(
         await fails(dir, 1, 'mode', 'orchestration', 'sequential'),

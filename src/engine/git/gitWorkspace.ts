@@ -3,12 +3,13 @@
 // ports and the agents' task-file names; nothing above it.
 import type { PriorWork } from '../agents/taskFile';
 import { taskBranch } from '../model/ids';
-import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
+import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
 import { ensureBranch } from './branches';
 import { taskWork } from './changes';
 import { MergeConflictError } from './gitErrors';
 import { GitRepo, type GitRepoOptions } from './gitRepo';
 import { mergeTask } from './merge';
+import { deleteMergedBranch } from './mergedBranches';
 import { repairRepository, type RepairReport } from './repair';
 import { readLooseRef } from './worktreeRegistry';
 import { Worktrees } from './worktrees';
@@ -112,6 +113,13 @@ export class GitWorkspace implements WorkspacePort {
       if (e instanceof MergeConflictError) return { merged: false, conflicts: [...e.files] };
       throw e;
     }
+  }
+
+  async deleteMergedBranch(taskId: string, into: string): Promise<BranchCleanup> {
+    const r = await deleteMergedBranch(this.repo, taskBranch(taskId), into, async (p) =>
+      Boolean(await this.worktrees.agentOf(p)),
+    );
+    return r.deleted ? { deleted: true } : { deleted: false, reason: r.reason, detail: r.detail };
   }
 }
 

@@ -4,7 +4,7 @@ import type { PriorWork } from '../agents/taskFile';
 import { PipelineError, type PipelineErrorCode } from '../errors';
 import type { Disposable } from '../model/events';
 import { assertName } from '../model/ids';
-import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
+import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
 import { workspaceReplySchema, type WorkspaceMethod } from './workspaceProtocol';
 
 /**
@@ -109,6 +109,9 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
   }
   merge(taskId: string, into: string, message: string): Promise<MergeOutcome> {
     return this.call('merge', [taskId, into, message]);
+  }
+  deleteMergedBranch(taskId: string, into: string): Promise<BranchCleanup> {
+    return this.call('deleteMergedBranch', [taskId, into]);
   }
 
   dispose(): void {

@@ -13,6 +13,7 @@ export const WORKSPACE_METHODS = [
   'priorWork',
   'ensureBranch',
   'merge',
+  'deleteMergedBranch',
 ] as const;
 export type WorkspaceMethod = (typeof WORKSPACE_METHODS)[number];
 

@@ -67,6 +67,17 @@ export const LINE_FIELDS: readonly (keyof Task)[] = TASK_KEYS.filter(
 );
 
 const ROW_INDEX = new Map<string, number>(ROW_FIELDS.map((k, i) => [k, i]));
+/**
+ * After the row fields, whether the task has `usage` (an optional line field): a lazy task has
+ * the field's getter only then, so it has the same keys as the plain task it stands for. Rows
+ * written before usage existed lack the flag and read as false.
+ */
+const HAS_USAGE = ROW_FIELDS.length;
+
+function hasUsage(t: Task): boolean {
+  const d = Object.getOwnPropertyDescriptor(t, 'usage');
+  return d !== undefined && (d.get !== undefined || d.value !== undefined);
+}
 
 type Row = unknown[];
 
@@ -117,8 +128,13 @@ function materialize(task: Record<string, unknown>): void {
     if (!sameValue(full[k], ref.row[ROW_INDEX.get(k)!]))
       throw snapshotError(ref.file, where, `task ${String(task.id)}'s ${k} differs from its index row`);
   }
-  for (const k of LINE_FIELDS)
-    Object.defineProperty(task, k, { value: full[k], writable: true, enumerable: true, configurable: true });
+  if ((full.usage !== undefined) !== (ref.row[HAS_USAGE] === true))
+    throw snapshotError(ref.file, where, `task ${String(task.id)}'s usage differs from its index row`);
+  for (const k of LINE_FIELDS) {
+    // An optional field the line does not have is absent, as in a plain task.
+    if (full[k] === undefined) delete task[k];
+    else Object.defineProperty(task, k, { value: full[k], writable: true, enumerable: true, configurable: true });
+  }
 }
 
 /** Getters for the fields read on first use; shared by every lazy task (they find the line by `this`). */
@@ -163,6 +179,7 @@ function lazyTask(r: Row): Task {
   t.seq = r[13];
   t.merged_commit = r[14];
   Object.defineProperty(t, 'history', LAZY_DESCRIPTORS.history!);
+  if (r[HAS_USAGE] === true) Object.defineProperty(t, 'usage', LAZY_DESCRIPTORS.usage!);
   return t as unknown as Task;
 }
 
@@ -194,8 +211,10 @@ const isStrList = (v: unknown, each?: RegExp): boolean =>
  * read-only command does (a test holds the two to the same verdicts).
  */
 export function rowProblem(row: unknown): string | undefined {
-  if (!Array.isArray(row) || row.length !== ROW_FIELDS.length) return `not a row of ${ROW_FIELDS.length} fields`;
+  if (!Array.isArray(row) || (row.length !== ROW_FIELDS.length && row.length !== ROW_FIELDS.length + 1))
+    return `not a row of ${ROW_FIELDS.length + 1} fields`;
   const r = row as unknown[];
+  if (r.length > HAS_USAGE && typeof r[HAS_USAGE] !== 'boolean') return 'the usage flag is not true or false';
   const [id, title, prerequisites, priority, paths, labels, status, stage, assignedTo, attempt, failures] = r;
   const [notBefore, blockedReason, seq, mergedCommit] = r.slice(11);
   if (!isStr(id) || !TASK_ID_PATTERN.test(id)) return 'id is not a task id';
@@ -293,7 +312,9 @@ function withTasks(shell: Record<string, unknown>, tasks: Record<string, unknown
 // Writing.
 
 function rowOf(t: Task): Row {
-  return ROW_FIELDS.map((k) => t[k]);
+  const row: Row = ROW_FIELDS.map((k) => t[k]);
+  row.push(hasUsage(t));
+  return row;
 }
 
 function sameValue(a: unknown, b: unknown): boolean {

@@ -12,8 +12,10 @@ export interface PipelineEventMap extends Record<string, unknown> {
   'task:added': { task: Task };
   /** Any change of a task's status or stage; `event` says which. */
   'task:transition': { before: Task; after: Task; event: TaskEvent };
-  /** A task's title, priority, paths or labels changed. */
+  /** A task's title, description, priority, paths, labels or prerequisites changed. */
   'task:edited': { task: Task };
+  /** A task that had not started was removed (as it was before). */
+  'task:removed': { task: Task };
   /** An agent was registered. */
   'agent:added': { agent: Agent };
   /** An agent was removed. */

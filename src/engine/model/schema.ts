@@ -46,6 +46,11 @@ export const stageSchema = z.strictObject({
   timeoutSeconds: z.number().int().positive().optional(),
   /** Seconds without any output from the agent after which the attempt counts as stalled (0: never; default: `stallSeconds`). */
   stallSeconds: z.number().int().min(0).optional(),
+  /**
+   * A work-in-progress limit: at most this many tasks working at this stage at once, however many
+   * agents its role has (default: as many as there are agents).
+   */
+  maxAgents: z.number().int().min(1).optional(),
 });
 export type StageConfig = z.infer<typeof stageSchema>;
 
@@ -145,6 +150,11 @@ export const configSchema = z
     stageTimeoutSeconds: z.number().int().positive().default(3600),
     /** Seconds without any output from an agent after which its attempt counts as stalled (0: never). */
     stallSeconds: z.number().int().min(0).default(900),
+    /**
+     * After a task's branch is merged, delete it (never a branch with commits the branch it was merged
+     * into lacks): `git branch` then lists the work still under way.
+     */
+    deleteMergedBranches: z.boolean().default(true),
     /** Per agent CLI (`claude`, `codex`, `gemini`, `aider`): what its agents may do beyond, or short of, the preset's defaults. */
     agentCli: z.record(z.string(), agentPermissionsSchema).default({}),
     /**

@@ -24,7 +24,10 @@ export class StateBatch {
   readonly records: StateRecord[] = [];
   readonly taskChanges: TaskChange[] = [];
   readonly agentChanges: AgentChangeEntry[] = [];
+  /** Tasks removed by this batch, as they were. */
+  readonly removedTasks: Task[] = [];
   private tasks = new Map<string, Task>();
+  private removed = new Set<string>();
   private agents = new Map<string, Agent | undefined>();
 
   constructor(
@@ -33,7 +36,7 @@ export class StateBatch {
   ) {}
 
   task(id: string): Task {
-    const t = this.tasks.get(id) ?? this.state.tasks[id];
+    const t = this.removed.has(id) ? undefined : (this.tasks.get(id) ?? this.state.tasks[id]);
     if (!t)
       throw new PipelineError('unknown-task', `Unknown task ${id}.`, {
         where: id,
@@ -75,6 +78,16 @@ export class StateBatch {
     this.tasks.set(id, after);
     this.taskChanges.push({ before, after });
     return after;
+  }
+
+  /** Removes a task from the state; the caller has checked that nothing needs it any more. */
+  removeTask(id: string): Task {
+    const before = this.task(id);
+    this.records.push({ type: 'task.removed', id, at: this.at });
+    this.tasks.delete(id);
+    this.removed.add(id);
+    this.removedTasks.push(before);
+    return before;
   }
 
   addAgent(agent: Agent): void {

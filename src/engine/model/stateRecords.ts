@@ -35,12 +35,19 @@ const taskEventSchema: z.ZodType<TaskEvent> = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('cancel'), reason: z.string() }),
 ]);
 
+/**
+ * A change of a task's fields. `prerequisites` replaces the whole list; it is optional, so journals
+ * written before it could be edited still read the same (no new state schema version). The record
+ * stays as lenient as journals already written need; a person's edit is checked more strictly by
+ * the mutation (pipelineMutations.ts), with the same limits as a new task.
+ */
 export const taskEditSchema = z.strictObject({
   title: z.string().trim().min(1).optional(),
   description: z.string().optional(),
   priority: prioritySchema.optional(),
   paths: z.array(z.string()).optional(),
   labels: z.array(nameSchema).optional(),
+  prerequisites: z.array(taskIdSchema).optional(),
 });
 export type TaskEdit = z.infer<typeof taskEditSchema>;
 
@@ -59,6 +66,8 @@ export const stateRecordSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('task.added'), task: taskSchema }),
   z.strictObject({ type: z.literal('task.transition'), id: taskIdSchema, event: taskEventSchema, at: z.string() }),
   z.strictObject({ type: z.literal('task.edited'), id: taskIdSchema, changes: taskEditSchema, at: z.string() }),
+  /** A task that never started, withdrawn by a person (see pipelineMutations' removeTask). */
+  z.strictObject({ type: z.literal('task.removed'), id: taskIdSchema, at: z.string() }),
   z.strictObject({ type: z.literal('agent.added'), agent: agentSchema }),
   z.strictObject({ type: z.literal('agent.removed'), id: nameSchema }),
   z.strictObject({ type: z.literal('agent.updated'), id: nameSchema, changes: agentChangeSchema }),
@@ -112,6 +121,11 @@ export function applyRecord(state: PipelineState, rec: StateRecord): void {
       state.tasks[rec.id] = { ...t, ...stripUndefined(rec.changes), updated_at: rec.at };
       return;
     }
+    case 'task.removed':
+      requireTask(state, rec.id);
+      delete state.tasks[rec.id];
+      if (state.current_task === rec.id) state.current_task = null;
+      return;
     case 'agent.added':
       if (state.agents[rec.agent.id])
         throw new PipelineError('duplicate-id', `Agent ${rec.agent.id} exists already.`, { where: rec.agent.id });

@@ -3,6 +3,7 @@ import { dirname, relative } from 'node:path';
 import { adapterFor } from '../agents/cli/agentCliRegistry';
 import type { CliFailure } from '../agents/cli/agentCli';
 import type { RunExit, RunRequest } from '../ports/agentRunner';
+import { rotateLogIfFull } from '../observability/jsonLogger';
 import type { AttemptFailure } from './retryPolicy';
 
 /**
@@ -25,6 +26,8 @@ export function attemptHeader(
 
 export async function writeAttemptHeader(req: RunRequest, at: string): Promise<void> {
   await mkdir(dirname(req.logFile), { recursive: true });
+  // Between attempts nobody writes the agent's log: rotated here like pipeline.log (5 MB × 5).
+  await rotateLogIfFull(req.logFile);
   await appendFile(req.logFile, attemptHeader(req, req.command.display, at));
 }
 

@@ -37,6 +37,10 @@ export function fencedWorkspace(inner: WorkspacePort, fence: () => Promise<void>
       await fence();
       return inner.merge(taskId, into, message);
     },
+    deleteMergedBranch: async (taskId, into) => {
+      await fence();
+      return inner.deleteMergedBranch(taskId, into);
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import { formatDelay, isLockHeld } from './lockBackoff';
+import { cleanUpMergedBranch } from './mergedBranchCleanup';
 import { errText, type MonitorContext } from './monitorContext';
 
 /**
@@ -44,6 +45,7 @@ export async function merge(ctx: MonitorContext, taskId: string): Promise<void> 
       conflicts: r.merged ? [] : r.conflicts,
       durationMs: ctx.now() - started,
     });
+    if (r.merged) await cleanUpMergedBranch(ctx, taskId, into);
   } catch (e) {
     if (isLockHeld(e) && !ctx.stopped) {
       const delay = ctx.lockBackoff.next(lockKey, ctx.config.retry);

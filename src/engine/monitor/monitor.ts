@@ -94,7 +94,7 @@ export class Monitor implements Disposable {
     const p = this.pipeline;
     this.ctx.stopped = false;
     if (this.options.fileEvents !== false) this.ctx.watcher = new MarkerWatcher((f) => onTaskFileHint(this.ctx, f));
-    for (const name of ['task:added', 'agent:added', 'mode:orchestration', 'mode:rollout'] as const) {
+    for (const name of ['task:added', 'task:edited', 'agent:added', 'mode:orchestration', 'mode:rollout'] as const) {
       this.subscriptions.push(p.events.on(name, () => this.kick()));
     }
     // Merges held while in shadow mode go ahead once it is left.

@@ -124,6 +124,12 @@ function describe(e: KnownEvent): Described {
     }
     case 'task:edited':
       return { level: 'info', task: e.payload.task.id, message: `${e.payload.task.id} edited` };
+    case 'task:removed':
+      return {
+        level: 'info',
+        task: e.payload.task.id,
+        message: `${e.payload.task.id} removed (${e.payload.task.status}, never started): ${e.payload.task.title}`,
+      };
     case 'agent:added':
       return {
         level: 'info',

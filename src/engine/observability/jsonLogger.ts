@@ -1,4 +1,4 @@
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Emitter, type Disposable, type Event, type TypedEvents } from '../model/events';
 import type { PipelineEventMap } from '../model/pipelineEvents';
@@ -31,6 +31,38 @@ export interface JsonLoggerOptions {
   now?: () => number;
 }
 
+/** The rotation every log of a pipeline shares: 5 MB per file, 5 rotated files kept. */
+export const LOG_ROTATION = { maxBytes: 5 * 1024 * 1024, maxFiles: 5 } as const;
+
+/**
+ * Rotates `file`: `file.<maxFiles>` is removed, each `file.<i>` becomes `file.<i+1>`, and `file`
+ * becomes `file.1` (the newest rotated file). Missing files are skipped. The caller makes sure no
+ * one appends to `file` meanwhile, or those lines land in `file.1`.
+ */
+export async function rotateLogFile(file: string, maxFiles: number = LOG_ROTATION.maxFiles): Promise<void> {
+  const name = (i: number) => `${file}.${i}`;
+  await unlink(name(maxFiles)).catch(ignoreEnoent);
+  for (let i = maxFiles - 1; i >= 1; i--) await rename(name(i), name(i + 1)).catch(ignoreEnoent);
+  await rename(file, name(1)).catch(ignoreEnoent);
+}
+
+/**
+ * Rotates `file` when it has reached `maxBytes`: for logs that others append to (an agent's output,
+ * written by its runner), rotated between writers, before the next one starts. True when it rotated.
+ */
+export async function rotateLogIfFull(
+  file: string,
+  o: { maxBytes?: number; maxFiles?: number } = {},
+): Promise<boolean> {
+  const size = await stat(file).then(
+    (s) => s.size,
+    () => 0,
+  );
+  if (size < (o.maxBytes ?? LOG_ROTATION.maxBytes)) return false;
+  await rotateLogFile(file, o.maxFiles ?? LOG_ROTATION.maxFiles);
+  return true;
+}
+
 /** Where the pipeline's log lives under a home's logs directory. */
 export function pipelineLogFile(logsDir: string): string {
   return join(logsDir, 'pipeline.log');
@@ -57,8 +89,8 @@ export class JsonLogger implements Disposable {
     readonly file: string,
     private readonly opts: JsonLoggerOptions = {},
   ) {
-    this.maxBytes = Math.max(1, opts.maxBytes ?? 5 * 1024 * 1024);
-    this.maxFiles = Math.max(1, opts.maxFiles ?? 5);
+    this.maxBytes = Math.max(1, opts.maxBytes ?? LOG_ROTATION.maxBytes);
+    this.maxFiles = Math.max(1, opts.maxFiles ?? LOG_ROTATION.maxFiles);
     this.maxQueued = Math.max(1, opts.maxQueuedLines ?? 10_000);
     this.now = opts.now ?? Date.now;
   }
@@ -221,10 +253,7 @@ export class JsonLogger implements Disposable {
   private async rotate(): Promise<FileHandle> {
     await this.fh?.close();
     this.fh = undefined;
-    const name = (i: number) => `${this.file}.${i}`;
-    await unlink(name(this.maxFiles)).catch(ignoreEnoent);
-    for (let i = this.maxFiles - 1; i >= 1; i--) await rename(name(i), name(i + 1)).catch(ignoreEnoent);
-    await rename(this.file, name(1)).catch(ignoreEnoent);
+    await rotateLogFile(this.file, this.maxFiles);
     return this.ensureOpen();
   }
 

@@ -131,6 +131,8 @@ export class PipelineMetrics implements Disposable {
     };
     on('task:added', ({ task }) => l.taskAdded(task));
     on('task:transition', ({ before, after }) => l.taskTransition(before, after));
+    // Rare (a person removing a task not started): the catch-up from the state forgets it.
+    on('task:removed', () => l.resync());
     on('agent:added', ({ agent }) => l.levels.addAgent(agent));
     on('agent:removed', ({ agent }) => l.levels.removeAgent(agent.id));
     on('agent:changed', ({ after }) => l.levels.changeAgent(after));

@@ -19,6 +19,9 @@ export interface PreparedWorktree {
 
 export type MergeOutcome = { merged: true; commit: string } | { merged: false; conflicts: string[] };
 
+/** What became of a merged task's branch: deleted, or kept and why (see git/mergedBranches.ts). */
+export type BranchCleanup = { deleted: true } | { deleted: false; reason: string; detail: string };
+
 export interface WorkspacePort {
   /** Where an agent's worktree is (whether or not it exists yet). */
   worktreePath(agentId: string): string;
@@ -45,4 +48,6 @@ export interface WorkspacePort {
   ensureBranch(name: string, from: string): Promise<void>;
   /** Dry-run merge, then the merge of the task's branch into `into`; a conflict changes nothing. */
   merge(taskId: string, into: string, message: string): Promise<MergeOutcome>;
+  /** Deletes the task's branch when every commit of it is in `into` (after its merge); never one with commits `into` lacks. */
+  deleteMergedBranch(taskId: string, into: string): Promise<BranchCleanup>;
 }

@@ -86,6 +86,16 @@ function explainQueued(
       );
     }
   }
+  if (stage.maxAgents !== undefined) {
+    const working = [...parts.inFlight].filter((id) => {
+      const t = parts.tasks.get(id);
+      return t?.status === 'working' && t.stage === stage.name;
+    });
+    if (working.length >= stage.maxAgents)
+      reasons.push(
+        `the ${stage.name} stage is at its limit of ${stage.maxAgents} task${stage.maxAgents === 1 ? '' : 's'} at once (maxAgents): ${working.sort().join(', ')} ${working.length === 1 ? 'is' : 'are'} working there`,
+      );
+  }
   const agents = parts.agents.count(stage.role);
   if (agents === 0) reasons.push(`no ${stage.role} agent exists: add one`);
   else if (parts.agents.idle(stage.role).length === 0)

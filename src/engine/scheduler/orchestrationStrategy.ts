@@ -47,6 +47,17 @@ export interface PlanView {
   holdsClaim(taskId: string): boolean;
   /** Tasks being worked on or merged, in no particular order. */
   inFlight(): Iterable<Task>;
+  /**
+   * Tasks on their way through the stages before this plan (working, merging, or queued after their
+   * first assignment), in no particular order. Blocked tasks are not among them.
+   */
+  started(): Iterable<Task>;
+  /**
+   * How many more tasks may start working at `stage` in this plan: the stage's `maxAgents` less the
+   * tasks working there and those assigned there earlier in this plan; Infinity without a limit.
+   * `assign` refuses beyond it, so a strategy asks before it assigns.
+   */
+  room(stage: string): number;
   /** Records an assignment: the agent is taken and, in a conflict stage, the task's claim counts from now on. */
   assign(task: Task, agentId: string, stage: string): void;
   /** Earliest back-off end after `now` (at `stage`, or anywhere), or null. */

@@ -18,6 +18,8 @@ export class PlanContext implements PlanView {
   readonly parkings: { taskId: string; stage: string; holder: string }[] = [];
   /** Claims taken in this plan: few (at most one per free agent), so a list is enough. */
   private readonly newClaims: { taskId: string; paths: readonly string[] }[] = [];
+  /** Tasks working per stage, counted once per plan on first use (only stages with maxAgents ask). */
+  private working: Map<string, number> | undefined;
   readonly config: PipelineConfig;
   readonly stages: readonly StageConfig[];
 
@@ -96,6 +98,27 @@ export class PlanContext implements PlanView {
     }
   }
 
+  *started(): Generator<Task, void, undefined> {
+    for (const id of this.parts.started) {
+      const t = this.parts.tasks.get(id);
+      if (t) yield t;
+    }
+  }
+
+  room(stage: string): number {
+    const max = this.parts.stageByName.get(stage)?.maxAgents;
+    if (max === undefined) return Infinity;
+    if (!this.working) {
+      // In-flight tasks are few (at most one per agent, plus merges), so counting them is cheap.
+      this.working = new Map();
+      for (const id of this.parts.inFlight) {
+        const t = this.parts.tasks.get(id);
+        if (t?.status === 'working') this.working.set(t.stage, (this.working.get(t.stage) ?? 0) + 1);
+      }
+    }
+    return Math.max(0, max - (this.working.get(stage) ?? 0));
+  }
+
   assign(task: Task, agentId: string, stage: string): void {
     // These are strategy bugs, not user errors: fail loudly rather than hand the facade a bad plan.
     const agent = this.parts.agents.get(agentId);
@@ -106,8 +129,10 @@ export class PlanContext implements PlanView {
       throw new Error(`scheduler: agent ${agentId} (${agent.role}) cannot work stage ${stage}`);
     if (task.status !== 'queued' || task.stage !== stage || this.chosenTasks.has(task.id))
       throw new Error(`scheduler: task ${task.id} is not queued at ${stage}`);
+    if (this.room(stage) <= 0) throw new Error(`scheduler: stage ${stage} is at its maxAgents limit`);
     this.takenAgents.add(agentId);
     this.chosenTasks.add(task.id);
+    if (this.working) this.working.set(stage, (this.working.get(stage) ?? 0) + 1);
     if (this.parts.conflictStages.has(stage) && task.paths.length > 0)
       this.newClaims.push({ taskId: task.id, paths: task.paths });
     this.assignments.push({ taskId: task.id, agentId, stage });

@@ -52,6 +52,29 @@ export class PrerequisiteGraph {
     this.refresh(id, after.status, this.unmet.get(id) ?? 0);
   }
 
+  /**
+   * Call before the index forgets a removed task. Its dependents keep listing it (a prerequisite
+   * that is not a task counts as unmet), so the graph equals one rebuilt from the state without it.
+   */
+  remove(task: Task): void {
+    const id = task.id;
+    if (task.status === 'done') {
+      for (const d of this.dependents.get(id) ?? []) {
+        const n = (this.unmet.get(d) ?? 0) + 1;
+        this.unmet.set(d, n);
+        const dt = this.tasks.get(d);
+        if (dt) this.refresh(d, dt.status, n);
+      }
+    }
+    this.unlink(id);
+    if (this.ready.delete(id)) this.sorted = null;
+  }
+
+  /** The tasks that list `id` among their prerequisites (existing ones only), in no particular order. */
+  dependentsOf(id: string): string[] {
+    return (this.dependents.get(id) ?? []).filter((d) => this.tasks.has(d));
+  }
+
   unmetCount(id: string): number {
     return this.unmet.get(id) ?? 0;
   }
@@ -157,6 +180,52 @@ export class PrerequisiteGraph {
         },
       );
     }
+  }
+}
+
+/**
+ * Throws for a change of an existing task's prerequisites when one of them does not exist, is the
+ * task itself, or would close a cycle (a new prerequisite that already waits, directly or not, for
+ * the task). Changes nothing. `prerequisitesOf` gives every other task's current list.
+ */
+export function checkPrerequisiteEdit(
+  id: string,
+  prerequisites: readonly string[],
+  exists: (id: string) => boolean,
+  prerequisitesOf: (id: string) => readonly string[],
+): void {
+  for (const p of prerequisites) {
+    if (!exists(p)) {
+      throw new PipelineError('unknown-task', `Task ${id} cannot wait for ${p}: there is no task ${p}.`, {
+        where: `${id}.prerequisites`,
+        fix: `Add ${p} first, or leave it out of --depends-on (the tasks: \`pipeline task list\`).`,
+      });
+    }
+  }
+  const edges = (x: string): readonly string[] => (x === id ? prerequisites : prerequisitesOf(x));
+  const cycle = findCycle([id], edges);
+  if (cycle && cycle[0] !== id) {
+    // Not made by this change (an import can leave one): named all the same, since it blocks the task.
+    throw new PipelineError('cycle', `The prerequisites already form a cycle: ${cycle.join(' → ')}.`, {
+      where: `${cycle[0]}.prerequisites`,
+      fix: `Remove one link of it first, for example ${cycle[1]} from ${cycle[0]}'s prerequisites.`,
+    });
+  }
+  if (cycle) {
+    const second = cycle[1] ?? id;
+    throw new PipelineError(
+      'cycle',
+      cycle.length === 2
+        ? `Task ${id} cannot wait for itself.`
+        : `The prerequisites would form a cycle: ${cycle.join(' → ')} (each task waits for the next, so none could start).`,
+      {
+        where: `${id}.prerequisites`,
+        fix:
+          cycle.length === 2
+            ? `Leave ${id} out of its own --depends-on.`
+            : `Leave ${second} out of ${id}'s prerequisites, or first remove the link that makes ${second} wait for ${id}.`,
+      },
+    );
   }
 }
 

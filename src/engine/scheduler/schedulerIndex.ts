@@ -6,9 +6,10 @@ import { AgentPool } from './agentPool';
 import { rolloutEligibility } from './eligibility';
 import { explainTask } from './explainTask';
 import type { Assignment, OrchestrationStrategy } from './orchestrationStrategy';
+import { nextTask, type NextTaskReport } from './nextTask';
 import { holdsClaim, PathClaims } from './pathClaims';
 import { PlanContext } from './planContext';
-import { PrerequisiteGraph } from './prerequisiteGraph';
+import { checkPrerequisiteEdit, PrerequisiteGraph } from './prerequisiteGraph';
 import type { SchedulerParts } from './schedulerParts';
 import { getStrategy } from './strategyRegistry';
 import { TaskQueues } from './taskQueues';
@@ -70,6 +71,7 @@ export class SchedulerIndex {
   private readonly agents = new AgentPool();
   private readonly claims = new PathClaims();
   private readonly inFlight = new Set<string>();
+  private readonly started = new Set<string>();
   private readonly conflictStages: ReadonlySet<string>;
   private readonly stageByName: ReadonlyMap<string, StageConfig>;
   private readonly parts: SchedulerParts;
@@ -87,6 +89,7 @@ export class SchedulerIndex {
       agents: this.agents,
       claims: this.claims,
       inFlight: this.inFlight,
+      started: this.started,
     };
   }
 
@@ -102,6 +105,25 @@ export class SchedulerIndex {
     this.graph.checkNewTasks(tasks);
   }
 
+  /**
+   * throws 'cycle' / 'unknown-task' when an existing task's prerequisites would change to
+   * `prerequisites` (a prerequisite that does not exist, the task itself, or one that waits for it);
+   * changes nothing
+   */
+  checkPrerequisiteEdit(taskId: string, prerequisites: readonly string[]): void {
+    checkPrerequisiteEdit(
+      taskId,
+      prerequisites,
+      (id) => this.tasks.has(id),
+      (id) => this.tasks.get(id)?.prerequisites ?? [],
+    );
+  }
+
+  /** The existing tasks that list `taskId` among their prerequisites, sorted by id. */
+  dependentsOf(taskId: string): string[] {
+    return this.graph.dependentsOf(taskId).sort();
+  }
+
   /** call after every change to a task (before = undefined when added) and for agents */
   taskChanged(_before: Task | undefined, after: Task): void {
     const id = after.id;
@@ -114,6 +136,8 @@ export class SchedulerIndex {
     this.tasks.set(id, after);
     if (after.status === 'queued') this.queues.add(after);
     if (after.status === 'working' || after.status === 'merging') this.inFlight.add(id);
+    if (isStarted(after)) this.started.add(id);
+    else this.started.delete(id);
     const heldClaim = this.claims.holds(id);
     if (holdsClaim(after, this.conflictStages)) {
       // Same claim (the usual case: test → implementation) keeps what is parked behind it.
@@ -121,6 +145,21 @@ export class SchedulerIndex {
       this.claims.take(id, after.paths);
     } else this.claims.release(id);
     if (heldClaim) this.queues.unpark(id);
+  }
+
+  /** call after a task was removed from the state (`task` as it was) */
+  taskRemoved(task: Task): void {
+    const id = task.id;
+    const prev = this.tasks.get(id);
+    if (!prev) return;
+    this.queues.remove(id, prev.stage);
+    this.inFlight.delete(id);
+    this.started.delete(id);
+    const heldClaim = this.claims.holds(id);
+    this.claims.release(id);
+    if (heldClaim) this.queues.unpark(id);
+    this.graph.remove(prev);
+    this.tasks.delete(id);
   }
 
   /**
@@ -188,6 +227,17 @@ export class SchedulerIndex {
     return explainTask(this.parts, taskId, state, now, eligible ?? rolloutEligibility(state, this.config), strategy);
   }
 
+  /**
+   * for `pipeline next`: the task that would enter the pipeline next and why, or what holds back the
+   * best candidates when none can (at most `limit` of them). Eligibility defaults to the state's
+   * rollout mode.
+   */
+  next(state: PipelineState, now: number, limit = 3, eligible?: (t: Task) => boolean): NextTaskReport {
+    return nextTask(this.parts, limit, eligible ?? rolloutEligibility(state, this.config), (id) =>
+      this.explain(id, state, now, eligible),
+    );
+  }
+
   /** The unmet prerequisites of a task, in its own order: for `pipeline task show`. */
   unmetPrerequisites(taskId: string): string[] {
     if (!this.tasks.has(taskId))
@@ -215,6 +265,11 @@ export class SchedulerIndex {
       idleAgents: this.agents.idleSnapshot(),
     };
   }
+}
+
+/** On its way through the stages: see SchedulerParts.started. */
+function isStarted(t: Task): boolean {
+  return t.status === 'working' || t.status === 'merging' || (t.status === 'queued' && t.attempt > 0);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -19,4 +19,9 @@ export interface SchedulerParts {
   readonly claims: PathClaims;
   /** Ids of the tasks that are working or merging. */
   readonly inFlight: ReadonlySet<string>;
+  /**
+   * Ids of the tasks on their way through the stages: working, merging, or queued after their first
+   * assignment (between stages, or waiting to retry). Blocked tasks are not: they wait for a person.
+   */
+  readonly started: ReadonlySet<string>;
 }

@@ -95,7 +95,8 @@ export const sequentialStrategy: OrchestrationStrategy = {
     const until = backoffUntil(current);
     if (until !== null && until > view.now) return { currentTask: current.id, wakeAt: until };
     const stage = view.stages.find((s) => s.name === current.stage);
-    if (stage && view.isEligible(current) && view.conflictFree(current, stage.name)) {
+    // A stage's maxAgents matters only while work left over from another mode still occupies it.
+    if (stage && view.isEligible(current) && view.room(stage.name) > 0 && view.conflictFree(current, stage.name)) {
       const agent = view.freeAgents(stage.role)[0];
       if (agent !== undefined) view.assign(current, agent, stage.name);
     }

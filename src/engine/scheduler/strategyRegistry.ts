@@ -1,5 +1,6 @@
 import { PipelineError } from '../errors';
 import { isName } from '../model/ids';
+import { hybridStrategy } from './hybridStrategy';
 import type { OrchestrationStrategy } from './orchestrationStrategy';
 import { parallelStrategy } from './parallelStrategy';
 import { sequentialStrategy } from './sequentialStrategy';
@@ -48,3 +49,4 @@ export function strategyNames(): string[] {
 // The built-in modes.
 registerStrategy(sequentialStrategy);
 registerStrategy(parallelStrategy);
+registerStrategy(hybridStrategy);

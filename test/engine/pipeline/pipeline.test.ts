@@ -196,8 +196,8 @@ test('a follower forwards mutations to the leader through the inbox and its stat
     const role = await rejection(follower.addAgent({ id: 'rev', role: 'reviewer', command: 'scripted' }));
     assert.equal(role.code, 'unknown-role');
     assert.match(role.details.fix ?? '', /architect, tester, implementer, supervisor/);
-    const mode = await rejection(follower.setOrchestrationMode('hybrid'));
-    assert.match(mode.message, /parallel, sequential/);
+    const mode = await rejection(follower.setOrchestrationMode('round-robin'));
+    assert.match(mode.message, /hybrid, parallel, sequential/);
     assert.deepEqual(Object.keys(leader.state.tasks), ['TASK-001'], 'nothing half applied');
 
     // The leader's own changes reach the follower through its heartbeat.
@@ -284,8 +284,8 @@ test('orchestration switch: refused while an agent works, drained once it is idl
     await work('TASK-001');
     assert.deepEqual(p.busyAgents(), ['architect (TASK-001)']);
 
-    const unknown = await rejection(p.setOrchestrationMode('hybrid'));
-    assert.match(unknown.message, /Known modes: parallel, sequential/);
+    const unknown = await rejection(p.setOrchestrationMode('round-robin'));
+    assert.match(unknown.message, /Known modes: hybrid, parallel, sequential/);
     const busy = await rejection(p.setOrchestrationMode('sequential'));
     assert.equal(busy.code, 'busy');
     assert.match(busy.message, /architect \(TASK-001\)/);

@@ -310,6 +310,34 @@ export function workspacePortConformance(name: string, make: () => Promise<Works
     );
 
     void test(
+      'deleteMergedBranch: kept while it has commits the target lacks; deleted once merged, from under the worktree that had it',
+      withSubject(async (s, ws) => {
+        const p = await ws.prepare('supervisor', 'TASK-001', 'main');
+        await put(p.worktree, 'c.txt', 'one\n');
+        await ws.commitAll('supervisor', 'TASK-001 review: c');
+        const tip = await s.head('pipeline/TASK-001');
+        const unmerged = await ws.deleteMergedBranch('TASK-001', 'main');
+        assert.equal(unmerged.deleted, false);
+        assert.equal(!unmerged.deleted && unmerged.reason, 'unmerged');
+        assert.equal(await s.head('pipeline/TASK-001'), tip, 'an unmerged branch is kept');
+
+        const r = await ws.merge('TASK-001', 'main', 'Merge pipeline/TASK-001: one');
+        assert.ok(r.merged);
+        assert.deepEqual(await ws.deleteMergedBranch('TASK-001', 'main'), { deleted: true });
+        assert.equal(await s.head('pipeline/TASK-001'), undefined, 'the merged branch is gone');
+        assert.equal(await s.show('main', 'c.txt'), 'one\n', 'its work is on the target');
+        assert.equal(await onDisk(p.worktree, 'c.txt'), 'one\n', 'the worktree that had it keeps its files');
+        const again = await ws.deleteMergedBranch('TASK-001', 'main');
+        assert.equal(!again.deleted && again.reason, 'missing');
+
+        // The agent whose worktree had the branch takes its next task as usual.
+        const q = await ws.prepare('supervisor', 'TASK-002', 'main');
+        assert.deepEqual(q.conflicts, []);
+        assert.equal(await onDisk(q.worktree, 'c.txt'), 'one\n', 'the next branch starts from the merged target');
+      }),
+    );
+
+    void test(
       'pilot mode: work merged into a branch made by ensureBranch leaves the target alone',
       withSubject(async (s, ws) => {
         const main = await s.head('main');

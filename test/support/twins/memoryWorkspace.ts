@@ -7,7 +7,12 @@ import { TASK_DIR } from '../../../src/engine/agents/taskFile';
 import { PipelineError } from '../../../src/engine/errors';
 import { DirtyWorktreeError, GitLockError, listFiles } from '../../../src/engine/git/gitErrors';
 import { assertName, taskBranch } from '../../../src/engine/model/ids';
-import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../../../src/engine/ports/workspacePort';
+import type {
+  BranchCleanup,
+  MergeOutcome,
+  PreparedWorktree,
+  WorkspacePort,
+} from '../../../src/engine/ports/workspacePort';
 
 /**
  * The WorkspacePort's in-memory twin: a small git, enough for the monitor's policy.
@@ -27,6 +32,8 @@ import type { MergeOutcome, PreparedWorktree, WorkspacePort } from '../../../src
  *   holds the branch is detached first.
  * - merge as mergeTask does: up to date when the base already contains the branch, a fast-forward
  *   when it can, else a three-way merge commit; a conflict changes nothing and names the files.
+ * - deleteMergedBranch as git/mergedBranches.ts does: only a branch whose tip `into` contains, after
+ *   detaching any agent worktree that has it checked out.
  * - every port call is serialised (the real adapter holds the repository's lock) and logged in
  *   `calls`, so a test can say that shadow mode asked nothing of git.
  * - a git lock held by another process (`holdLock`): the calls that need it fail with GitLockError
@@ -251,6 +258,24 @@ export class MemoryWorkspace implements WorkspacePort {
       const c = this.newCommit([ours, theirs], message, m.files);
       this.branches.set(into, c.id);
       return Promise.resolve({ merged: true, commit: c.id });
+    });
+  }
+
+  deleteMergedBranch(taskId: string, into: string): Promise<BranchCleanup> {
+    return this.exclusive(`deleteMergedBranch ${taskId} ${into}`, (): Promise<BranchCleanup> => {
+      const branch = taskBranch(taskId);
+      const tip = this.branches.get(branch);
+      if (tip === undefined)
+        return Promise.resolve({ deleted: false, reason: 'missing', detail: `${branch} does not exist` });
+      if (!this.isAncestor(tip, this.requireBranch(into, 'target branch')))
+        return Promise.resolve({
+          deleted: false,
+          reason: 'unmerged',
+          detail: `${branch} has commits that ${into} lacks; it was kept`,
+        });
+      for (const wt of this.trees.values()) if (wt.branch === branch) wt.branch = undefined;
+      this.branches.delete(branch);
+      return Promise.resolve({ deleted: true });
     });
   }
 

@@ -87,7 +87,7 @@ export interface RigOptions {
   programs?: Record<string, ScriptedAgent> | ((ws: MemoryWorkspace) => Record<string, ScriptedAgent>);
   /** The stage checks' answers (MemoryChecks). */
   checks?: Record<string, CheckAnswer | CheckFunction> | CheckFunction;
-  orchestration?: 'parallel' | 'sequential';
+  orchestration?: 'parallel' | 'sequential' | 'hybrid';
   rollout?: RolloutMode;
   config?: Partial<ConfigInput>;
   clock?: Clock;

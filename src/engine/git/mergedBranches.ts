@@ -1,0 +1,86 @@
+import { isAncestor, requireBranch } from './branches';
+import type { GitRepo } from './gitRepo';
+import { assertBranchName } from './refNames';
+import { canonicalPath, listWorktrees } from './worktreeList';
+
+/**
+ * Deleting a task's branch once it is merged (configuration `deleteMergedBranches`, on by default),
+ * so that `git branch` lists the work still under way rather than every task ever merged.
+ *
+ * A branch is deleted only when every one of its commits is in the branch it was merged into, and
+ * by compare-and-swap on the tip that was checked: a branch someone committed to meanwhile is kept.
+ * An agent's worktree that still has it checked out (the reviewer's, after the last stage) is
+ * detached first, at the same commit, with its files as they are; a branch checked out anywhere
+ * else (the user's own checkout) is kept.
+ */
+
+export type BranchDeletion =
+  | { readonly deleted: true; readonly branch: string; readonly sha: string; readonly detached: readonly string[] }
+  | {
+      readonly deleted: false;
+      readonly branch: string;
+      readonly reason: 'missing' | 'unmerged' | 'checked-out' | 'moved';
+      readonly detail: string;
+    };
+
+/**
+ * Deletes `branch` when it is fully merged into `into`. `agentWorktree(path)` says whether a
+ * worktree at `path` is an agent's (which may be detached), as Worktrees.agentOf does.
+ */
+export async function deleteMergedBranch(
+  repo: GitRepo,
+  branch: string,
+  into: string,
+  agentWorktree: (path: string) => Promise<boolean>,
+): Promise<BranchDeletion> {
+  assertBranchName(branch, 'task branch');
+  assertBranchName(into, 'target branch');
+  return repo.exclusive(async () => {
+    const tip = await repo.branchHead(branch);
+    if (!tip) return { deleted: false, branch, reason: 'missing', detail: `${branch} does not exist` };
+    const intoTip = await requireBranch(repo, into, 'target branch');
+    if (!(await isAncestor(repo, tip, intoTip))) {
+      return {
+        deleted: false,
+        branch,
+        reason: 'unmerged',
+        detail: `${branch} has commits that ${into} lacks (its tip ${tip.slice(0, 12)} is not in ${into}); it was kept`,
+      };
+    }
+    const detached: string[] = [];
+    for (const w of await listWorktrees(repo)) {
+      if (w.branch !== branch || w.prunable || w.bare) continue;
+      if (w.main || !(await agentWorktree(w.path))) {
+        return {
+          deleted: false,
+          branch,
+          reason: 'checked-out',
+          detail: `${branch} is checked out in ${w.path}; it was kept (delete it by hand once that checkout has moved on: git branch -d ${branch})`,
+        };
+      }
+      // Same commit, same files, local changes kept: only the branch is let go.
+      await repo.mutate(['switch', '--quiet', '--detach'], { cwd: w.path });
+      detached.push(await canonicalPath(w.path));
+    }
+    try {
+      await repo.mutate([
+        'update-ref',
+        '-m',
+        `pipeline: delete ${branch}, merged into ${into}`,
+        '-d',
+        `refs/heads/${branch}`,
+        tip,
+      ]);
+    } catch (e) {
+      // Another process moved it between the check and the deletion: its new commits are kept.
+      if ((await repo.branchHead(branch)) === tip) throw e;
+      return {
+        deleted: false,
+        branch,
+        reason: 'moved',
+        detail: `${branch} moved while it was being deleted; it was kept`,
+      };
+    }
+    return { deleted: true, branch, sha: tip, detached };
+  });
+}
