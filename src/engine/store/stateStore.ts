@@ -1,14 +1,14 @@
 // src/engine/store/ — durable state: the checksummed journal, snapshots, recovery and salvage, the leader
 // lease with its fencing epochs. Main file: this one. It imports only ../errors and the model's events; it
 // knows nothing of tasks beyond the codec it is given.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PipelineError } from '../errors';
 import type { Disposable } from '../model/events';
-import { fsyncDir, isEnoent, writeAll } from './fsUtil';
+import { isEnoent } from './fsUtil';
 import { lossError, reportDamage } from './damageReport';
 import { JournalDamage } from './journalDamage';
+import { encodeCommit, fenceVerdict, JournalWriter } from './journalWriter';
 import { replayJournal, ReplayRestart, type ReplayPosition, type StoreMode } from './journalReplay';
 import type { LeaderLease } from './leaderLease';
 import { followStep } from './readerFollow';
@@ -26,7 +26,7 @@ import {
   storeBrokenError,
   storeClosedError,
 } from './storeErrors';
-import { EMPTY_LAYOUT, encodeLine, readLayout, segmentName, snapshotName, type Layout } from './storeFiles';
+import { EMPTY_LAYOUT, readLayout, snapshotName, type Layout } from './storeFiles';
 import { autoRepair, repairNow, type RepairContext, type RepairReport } from './storeRepair';
 
 export type { SnapshotLayout, StoreCodec } from './storeCodec';
@@ -114,10 +114,7 @@ export class StateStore<S, R> {
   private damagedSnapshots: string[] = [];
 
   // Writing.
-  private fh: FileHandle | undefined;
-  private segName = '';
-  private segStart = 0;
-  private segSize = 0;
+  private readonly segment: JournalWriter;
   private nextSnapshotAt = 0;
   private snapshotSeqOnDisk = 0;
   private snapshotRunning: Promise<void> | undefined;
@@ -133,6 +130,7 @@ export class StateStore<S, R> {
       });
     }
     this.lease = opts.lease;
+    this.segment = new JournalWriter(opts.dir);
     this.mode = opts.lease ? 'writer' : 'reader';
     this.pos = { state: opts.codec.initial(), seq: 0, cursor: undefined, cursorSeenSize: 0, appliedEpochs: new Map() };
   }
@@ -176,7 +174,7 @@ export class StateStore<S, R> {
       return await repairNow(store.repairContext(), found, !opts.dryRun);
     } finally {
       store.closed = true;
-      await store.fh?.close();
+      await store.segment.close();
     }
   }
 
@@ -251,8 +249,7 @@ export class StateStore<S, R> {
         return Promise.resolve();
       });
       if (this.snapshotRunning) await this.snapshotRunning.catch(() => undefined);
-      await this.fh?.close();
-      this.fh = undefined;
+      await this.segment.close();
       this.leaseSub?.dispose();
     })();
     return this.closing;
@@ -281,7 +278,6 @@ export class StateStore<S, R> {
   private async doCommit(records: readonly R[]): Promise<void> {
     this.assertWritable();
     const lease = this.lease!;
-    const fh = this.fh!;
     if (records.length === 0) return;
     try {
       await lease.assertLeader();
@@ -290,22 +286,9 @@ export class StateStore<S, R> {
       throw e;
     }
 
-    // Validate what will be replayed: the record as it reads back from its json. A record that
-    // applied in memory but failed to parse at replay would stop every later recovery there.
-    const ts = new Date().toISOString();
     const first = this.pos.seq + 1;
     const last = this.pos.seq + records.length;
-    const parsed: R[] = [];
-    const lines: Buffer[] = [];
-    for (let i = 0; i < records.length; i++) {
-      const json = JSON.stringify(records[i]);
-      if (json === undefined)
-        throw new PipelineError('invalid-state', `Record ${i} of the commit cannot be serialised.`, {
-          where: `records[${i}]`,
-        });
-      parsed.push(this.codec.parseRecord(JSON.parse(json)));
-      lines.push(encodeLine(first + i, lease.epoch, ts, last, json));
-    }
+    const { parsed, buf } = encodeCommit(this.codec, records, first, lease.epoch);
 
     let applied = 0;
     try {
@@ -320,19 +303,13 @@ export class StateStore<S, R> {
       throw e;
     }
 
-    const buf = lines.length === 1 ? lines[0]! : Buffer.concat(lines);
-    const sizeBefore = this.segSize;
     try {
-      await writeAll(fh, buf);
-      await fh.datasync();
+      await this.segment.append(buf);
     } catch (e) {
-      // Take back whatever part of the write landed, so the journal does not end in a torn commit
-      // that the next append would bury; if even that fails, recovery in rebuild() cuts it off.
-      await fh.truncate(sizeBefore).catch(() => undefined);
+      // The segment took back what it could of the write; recovery in rebuild() cuts off the rest.
       await this.rebuild();
       throw e;
     }
-    this.segSize += buf.length;
     this.pos.seq = last;
     this.pos.appliedEpochs.set(lease.epoch, last);
 
@@ -343,7 +320,7 @@ export class StateStore<S, R> {
       // An I/O error reading the lease says nothing about who leads: report it as it is.
       if (!isNotLeader(e)) throw e;
       this.lost = true;
-      const verdict = await this.fenceVerdict(last);
+      const verdict = await fenceVerdict(this.dir, this.segment.name, last);
       await this.becomeReader();
       if (verdict !== 'kept') throw lostDuringCommitError(this.dir, e, verdict, first, last);
     }
@@ -362,22 +339,6 @@ export class StateStore<S, R> {
   }
 
   /**
-   * After losing the lease during a commit: did the new leader's takeover include our records? Its
-   * first segment starts after the last record its recovery saw, so records below that start are
-   * kept and records at or past it are fenced. Before that segment exists, nobody can tell yet.
-   */
-  private async fenceVerdict(last: number): Promise<'kept' | 'fenced' | 'unknown'> {
-    try {
-      const layout = await readLayout(this.dir);
-      const ours = layout.segments.find((seg) => seg.name === this.segName);
-      if (!ours || ours.fence === Infinity) return 'unknown';
-      return last < ours.fence ? 'kept' : 'fenced';
-    } catch {
-      return 'unknown';
-    }
-  }
-
-  /**
    * Rebuilds the in-memory state from disk after a failed commit, and reopens our segment. If even
    * that fails, the store refuses all further work: its state may hold half a commit.
    */
@@ -392,36 +353,13 @@ export class StateStore<S, R> {
   }
 
   /** Opens (creating if needed) this epoch's segment starting at the next seq. */
-  private async startSegment(): Promise<void> {
-    const epoch = this.lease!.epoch;
-    const start = this.pos.seq + 1;
-    const name = segmentName(start, epoch);
-    if (this.fh && this.segName === name) {
-      // Still the right file (a failed commit was undone in it): only its size may have changed.
-      this.segSize = (await this.fh.stat()).size;
-      return;
-    }
-    const old = this.fh;
-    this.fh = undefined;
-    await old?.close();
-    let fh: FileHandle;
-    try {
-      fh = await open(join(this.dir, name), 'a');
-    } catch (e) {
-      throw fsProblem(e, join(this.dir, name), 'a journal file');
-    }
-    this.fh = fh;
-    this.segName = name;
-    this.segStart = start;
-    this.segSize = (await fh.stat()).size;
-    await fsyncDir(this.dir);
+  private startSegment(): Promise<void> {
+    return this.segment.roll(this.pos.seq + 1, this.lease!.epoch);
   }
 
   private async becomeReader(): Promise<void> {
     this.mode = 'reader';
-    const fh = this.fh;
-    this.fh = undefined;
-    await fh?.close();
+    await this.segment.close();
     try {
       await this.load('reader');
     } catch (e) {
@@ -446,7 +384,7 @@ export class StateStore<S, R> {
     const body = await snapshotBody(this.codec, this.pos.state, this.dir, snapshotName(seq, this.lease!.epoch));
     // A failure is retried after another full interval, not at every commit.
     this.nextSnapshotAt = seq + this.snapshotEvery;
-    if (this.segStart !== seq + 1) await this.startSegment();
+    if (this.segment.start !== seq + 1) await this.startSegment();
     const task = this.writeSnapshot(seq, body);
     this.snapshotRunning = task;
     void task
@@ -468,7 +406,7 @@ export class StateStore<S, R> {
     await nextTurn();
     await writeSnapshotFile(this.dir, seq, lease, body);
     this.snapshotSeqOnDisk = Math.max(this.snapshotSeqOnDisk, seq);
-    await cleanupAfterSnapshot(this.dir, lease, () => this.segName);
+    await cleanupAfterSnapshot(this.dir, lease, () => this.segment.name);
   }
 
   // -------------------------------------------------------------------------------------------
