@@ -94,7 +94,7 @@ interface Place {
   parent?: Place;
 }
 
-/** The reason the import gives a task blocked in Task Master (importTypes/taskMasterFormat). */
+/** The reason the import gives a task blocked in Task Master (importTypes/taskMasterDrafts). */
 const IMPORTED_HELD = /^Imported from Task Master with status "(blocked|deferred)"\.$/;
 /** The reason the import gives a pending subtask of a blocked or deferred parent. */
 const IMPORTED_HELD_PARENT = /^Its parent \S+ was imported from Task Master with status "(blocked|deferred)"\.$/;
@@ -271,7 +271,7 @@ function tmStatus(task: ExportTask, parent: ExportTask | null, warnings: ImportW
 
 const DETAILS = '\n\n## Details\n\n';
 const TEST_STRATEGY = '\n\n## Test strategy\n\n';
-/** The sections the import appends (taskMasterFormat.ts `toDrafts`), matched at the very end. */
+/** The sections the import appends (taskMasterDrafts.ts `toDrafts`), matched at the very end. */
 const PARENT_SECTION = /(?:^|\n\n)## Parent task\n\n[^\n]*$/;
 const SUBTASKS_SECTION = /(?:^|\n\n)## Subtasks\n\nThis task comes after its subtasks:\n\n(?:- [^\n]*(?:\n|$))+$/;
 

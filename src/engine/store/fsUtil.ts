@@ -1,4 +1,4 @@
-import { copyFile, open, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -134,4 +134,43 @@ export async function copyAside(path: string, tag = 'corrupt'): Promise<string> 
   }
   await fsyncDir(dirname(path));
   return target;
+}
+
+/** The bytes of a file from `offset` to its end (empty when it is no longer). */
+export async function readFrom(path: string, offset: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size <= offset) return Buffer.alloc(0);
+    const buf = Buffer.allocUnsafe(size - offset);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got === buf.length ? buf : buf.subarray(0, got);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Cuts a file to `size` bytes and syncs it. */
+export async function truncateFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.truncate(size);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes the whole buffer at the handle's position (a write may take only part of it). */
+export async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
 }

@@ -264,7 +264,7 @@ void test('a write that fails half way is taken back: nothing is applied, the jo
     const sizeBefore = (await stat(seg)).size;
     // Reach into the store's journal handle (a test-only liberty) to make one write land half
     // and then fail, as a full disk would.
-    const handle = (store as unknown as { fh: FileHandle }).fh;
+    const handle = (store as unknown as { segment: { fh: FileHandle } }).segment.fh;
     const realWrite = handle.write.bind(handle) as (
       b: Buffer,
       o: number,
