@@ -54,6 +54,7 @@ export function taskCommands({ session }: CommandContext): Handlers {
         { label: 'Priority', field: 'priority', description: t.priority },
         { label: 'Labels', field: 'labels', description: t.labels.join(', ') || none },
         { label: 'Paths', field: 'paths', description: t.paths.join(', ') || none },
+        { label: 'Prerequisites', field: 'prerequisites', description: t.prerequisites.join(', ') || none },
       ];
       const picked = await vscode.window.showQuickPick(fields, {
         title: `Edit ${id}: ${t.title}`,
@@ -86,6 +87,15 @@ export function taskCommands({ session }: CommandContext): Handlers {
         case 'paths': {
           const v = await askPaths(s, t.paths);
           if (v !== undefined) changes = { paths: v };
+          break;
+        }
+        case 'prerequisites': {
+          // Every other task that is not cancelled; the engine refuses a cycle, naming it.
+          const candidates = Object.values(p.state.tasks)
+            .filter((c) => c.id !== id && c.status !== 'cancelled')
+            .sort((a, b) => a.seq - b.seq);
+          const v = await askPrerequisites(s, candidates, t.prerequisites);
+          if (v !== undefined) changes = { prerequisites: v };
           break;
         }
       }

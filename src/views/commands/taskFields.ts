@@ -98,10 +98,14 @@ export function askPaths(s: Step, current: readonly string[] = []): Promise<stri
 }
 
 /** Tasks that must be merged first: a multi-select of the tasks that are not cancelled (none is fine). */
-export async function askPrerequisites(s: Step, candidates: readonly Task[]): Promise<string[] | undefined> {
+export async function askPrerequisites(
+  s: Step,
+  candidates: readonly Task[],
+  current: readonly string[] = [],
+): Promise<string[] | undefined> {
   if (candidates.length === 0) return [];
   const picked = await vscode.window.showQuickPick(
-    candidates.map((t) => ({ label: t.id, description: t.status, detail: t.title })),
+    candidates.map((t) => ({ label: t.id, description: t.status, detail: t.title, picked: current.includes(t.id) })),
     {
       title: titleOf(s),
       placeHolder: 'Prerequisites (tasks that must be merged first); none is fine',

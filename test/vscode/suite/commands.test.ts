@@ -312,7 +312,7 @@ function scenarios(): Scenario[] {
     },
     {
       command: id.editTask,
-      how: "changes a task's labels, then its title, through the field picker",
+      how: "changes a task's labels, its title, then its prerequisites, through the field picker",
       run: async () => {
         const p = await openPipeline();
         const answer = (value: string) => (() => Promise.resolve(value)) as typeof vscode.window.showInputBox;
@@ -325,6 +325,18 @@ function scenarios(): Scenario[] {
           vscode.commands.executeCommand(id.editTask, 'TASK-004'),
         );
         assert.equal(p.task('TASK-004').title, 'Something else');
+        // Prerequisites: the field, then (a second, multi-select pick) every other task, the current ones picked.
+        let offered: string[] = [];
+        const picks = (async (items: readonly vscode.QuickPickItem[] | Thenable<readonly vscode.QuickPickItem[]>) => {
+          const all = await items;
+          const field = all.find((i) => i.label === 'Prerequisites');
+          if (field) return field;
+          offered = all.map((i) => i.label);
+          return all.slice(0, 1);
+        }) as unknown as typeof vscode.window.showQuickPick;
+        await withWindowStubs({ showQuickPick: picks }, () => vscode.commands.executeCommand(id.editTask, 'TASK-004'));
+        assert.ok(offered.length > 0 && !offered.includes('TASK-004'), `offered: ${offered.join(', ')}`);
+        assert.deepEqual(p.task('TASK-004').prerequisites, [offered[0]]);
       },
     },
     {
