@@ -16,6 +16,7 @@ export const COMMANDS = {
   switchOrchestration: 'agentPipeline.switchOrchestration',
   switchRollout: 'agentPipeline.switchRollout',
   rolloutCheck: 'agentPipeline.rolloutCheck',
+  promotePilot: 'agentPipeline.promotePilot',
   exportStatus: 'agentPipeline.exportStatus',
   showMetrics: 'agentPipeline.showMetrics',
   showLog: 'agentPipeline.showLog',

@@ -6,6 +6,8 @@ import { initPipelineAt } from '../../engine/home/pipelineInit';
 import { ROLLOUT_MODES, type RolloutMode } from '../../engine/model/schema';
 import { getStrategy, strategyNames } from '../../engine/scheduler/strategyRegistry';
 import { gitFactsOf } from '../../engine/rollout/rolloutGitFacts';
+import { GitRepo } from '../../engine/git/gitRepo';
+import { planPromotion, promoteBranch } from '../../engine/git/promote';
 import { COMMANDS } from '../../contributions';
 import type { CommandContext, Handlers } from './commandContext';
 
@@ -140,6 +142,41 @@ export function pipelineCommands({ session }: CommandContext): Handlers {
         'Show Details',
       );
       if (choice) session.log.show(true);
+      return r;
+    },
+    // `pipeline pilot promote`: the pilot branch merged into the target branch the way every task's
+    // merge is done (a dry run, then a compare-and-swap); a conflict changes nothing and names the files.
+    [COMMANDS.promotePilot]: async () => {
+      const p = await session.open();
+      const { pilotBranch, targetBranch } = p.config;
+      const repo = await GitRepo.open(p.home.root);
+      const merged = Object.values(p.state.tasks).flatMap((t) =>
+        t.merged_commit ? [{ id: t.id, commit: t.merged_commit }] : [],
+      );
+      const plan = await planPromotion(repo, pilotBranch, targetBranch, merged);
+      if (plan.commits === 0) {
+        void vscode.window.showInformationMessage(
+          `Nothing to promote: ${targetBranch} has everything ${pilotBranch} has.`,
+        );
+        return plan;
+      }
+      const tasks = plan.tasks.length ? ` (${plan.tasks.join(', ')})` : '';
+      if (plan.conflicts.length)
+        throw new PipelineError(
+          'git',
+          `Promoting ${pilotBranch} into ${targetBranch} would conflict in ${plan.conflicts.join(', ')}; nothing was changed.`,
+          { fix: `Merge ${targetBranch} into ${pilotBranch} and resolve the files there, then promote again.` },
+        );
+      const ok = await vscode.window.showWarningMessage(
+        `Promote ${plan.commits} commit(s) of ${pilotBranch} into ${targetBranch}${tasks}?`,
+        { modal: true, detail: 'One merge commit on the target branch; a conflict would change nothing.' },
+        'Promote',
+      );
+      if (ok !== 'Promote') return;
+      const r = await promoteBranch(repo, pilotBranch, targetBranch, merged);
+      void vscode.window.showInformationMessage(
+        `Promoted ${pilotBranch} into ${targetBranch} as ${r.sha.slice(0, 12)}: ${r.commits} commit(s)${tasks}.`,
+      );
       return r;
     },
     [COMMANDS.exportStatus]: async () => {

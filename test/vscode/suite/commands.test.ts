@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -308,6 +309,22 @@ function scenarios(): Scenario[] {
         ]);
         await runAnswering(id.reprioritiseTask, ['TASK-004'], 'accept');
         assert.equal(p.task('TASK-004').priority, 'critical');
+      },
+    },
+    {
+      command: id.promotePilot,
+      how: 'names a missing pilot branch; with the pilot branch at the target, says there is nothing to promote',
+      expectErrors: [/^The pilot branch pipeline\/pilot does not exist in /],
+      run: async () => {
+        const p = await openPipeline();
+        await vscode.commands.executeCommand(id.promotePilot);
+        execFileSync('git', ['branch', 'pipeline/pilot', p.config.targetBranch], { cwd: p.home.root });
+        try {
+          const plan = await vscode.commands.executeCommand<{ commits: number }>(id.promotePilot);
+          assert.equal(plan.commits, 0);
+        } finally {
+          execFileSync('git', ['branch', '-D', 'pipeline/pilot'], { cwd: p.home.root });
+        }
       },
     },
     {
