@@ -1,0 +1,99 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { git, readState, type Sandbox } from '../../test/engine/monitor/monitorKit';
+import type { GitFault } from './soakPlan';
+
+/**
+ * The git faults a soak trial leaves between two runs, done with plain git and the file system as
+ * a crashed git command, an agent or a person would leave them. Each returns one line saying what
+ * it did (or why it did nothing: no agent worktree exists yet), for the trial's log.
+ */
+
+/** Older than the stale-lock age (10 s), so the engine may treat the lock as stale. */
+const STALE_AGE_MS = 60_000;
+
+async function staleLock(path: string): Promise<string> {
+  await writeFile(path, '');
+  const old = new Date(Date.now() - STALE_AGE_MS);
+  await utimes(path, old, old);
+  return `left a stale ${path}`;
+}
+
+/** The agent worktrees on disk, sorted, so a pick in [0, 1) names the same one on a replay. */
+async function agentWorktrees(sb: Sandbox): Promise<string[]> {
+  if (!existsSync(sb.worktreeRoot)) return [];
+  return (await readdir(sb.worktreeRoot)).sort();
+}
+
+function choose<T>(xs: T[], pick: number): T | undefined {
+  return xs[Math.min(xs.length - 1, Math.floor(pick * xs.length))];
+}
+
+export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number): Promise<string> {
+  switch (fault.kind) {
+    case 'stale-index-lock':
+      return staleLock(join(sb.dir, '.git', 'index.lock'));
+    case 'stale-ref-lock':
+      return staleLock(join(sb.dir, '.git', 'refs', 'heads', 'main.lock'));
+    case 'human-commit': {
+      const file = join(sb.dir, 'human', `note-${serial}.md`);
+      await mkdir(join(sb.dir, 'human'), { recursive: true });
+      await writeFile(file, `A person's note ${serial}.\n`);
+      await git(sb.dir, 'add', '--', file);
+      await git(
+        sb.dir,
+        '-c',
+        'user.name=A Person',
+        '-c',
+        'user.email=person@localhost',
+        'commit',
+        '-q',
+        '--no-verify',
+        '-m',
+        `A person's note ${serial}`,
+        '--',
+        file,
+      );
+      return `a person committed human/note-${serial}.md on main`;
+    }
+    case 'deleted-worktree': {
+      const name = choose(await agentWorktrees(sb), fault.agentPick);
+      if (!name) return 'no agent worktree to delete yet';
+      await rm(join(sb.worktreeRoot, name), { recursive: true, force: true });
+      return `deleted the worktree directory of ${name}`;
+    }
+    case 'detached-head': {
+      const name = choose(await agentWorktrees(sb), fault.agentPick);
+      if (!name) return 'no agent worktree to detach yet';
+      const wt = join(sb.worktreeRoot, name);
+      // A worktree whose checkout a crash interrupted may not be a working tree at all.
+      const ok = await git(wt, 'checkout', '-q', '--detach').then(
+        () => true,
+        () => false,
+      );
+      if (!ok) return `could not detach ${name} (not a working tree)`;
+      const agent = (await readState(sb.dir)).agents[name];
+      const task = agent?.current_task;
+      if (!fault.commit || !task) return `detached HEAD in ${name}`;
+      // The agent's own work, committed where no branch follows it: it must not end unreachable.
+      const rel = `src/${task.toLowerCase()}-detached-${serial}.js`;
+      await mkdir(join(wt, 'src'), { recursive: true });
+      await writeFile(join(wt, rel), `// work committed on a detached HEAD (${serial})\n`);
+      await git(wt, 'add', '--', rel);
+      await git(
+        wt,
+        '-c',
+        'user.name=Scripted Agent',
+        '-c',
+        'user.email=scripted-agent@localhost',
+        'commit',
+        '-q',
+        '--no-verify',
+        '-m',
+        `${task} detached: work committed on a detached HEAD (${serial})`,
+      );
+      return `detached HEAD in ${name} and committed ${rel} for ${task} on it`;
+    }
+  }
+}
