@@ -26,6 +26,14 @@ async function agentWorktrees(sb: Sandbox): Promise<string[]> {
   return (await readdir(sb.worktreeRoot)).sort();
 }
 
+const AGENT = ['-c', 'user.name=Scripted Agent', '-c', 'user.email=scripted-agent@localhost'];
+const PERSON = ['-c', 'user.name=A Person', '-c', 'user.email=person@localhost'];
+
+function firstLine(e: unknown): string {
+  const m = e instanceof Error ? ((e as { stderr?: string }).stderr ?? e.message) : String(e);
+  return m.trim().split('\n')[0] ?? '';
+}
+
 function choose<T>(xs: T[], pick: number): T | undefined {
   return xs[Math.min(xs.length - 1, Math.floor(pick * xs.length))];
 }
@@ -40,21 +48,15 @@ export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number
       const file = join(sb.dir, 'human', `note-${serial}.md`);
       await mkdir(join(sb.dir, 'human'), { recursive: true });
       await writeFile(file, `A person's note ${serial}.\n`);
-      await git(sb.dir, 'add', '--', file);
-      await git(
-        sb.dir,
-        '-c',
-        'user.name=A Person',
-        '-c',
-        'user.email=person@localhost',
-        'commit',
-        '-q',
-        '--no-verify',
-        '-m',
-        `A person's note ${serial}`,
-        '--',
-        file,
-      );
+      try {
+        await git(sb.dir, 'add', '--', file);
+        await git(sb.dir, ...PERSON, 'commit', '-q', '--no-verify', '-m', `A person's note ${serial}`, '--', file);
+      } catch (e) {
+        // A lock an earlier fault left refuses the person's commit too, as it would refuse anyone's.
+        await rm(file, { force: true });
+        await git(sb.dir, 'reset', '-q', '--', file).catch(() => undefined);
+        return `could not commit as a person: ${firstLine(e)}`;
+      }
       return `a person committed human/note-${serial}.md on main`;
     }
     case 'deleted-worktree': {
@@ -67,12 +69,12 @@ export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number
       const name = choose(await agentWorktrees(sb), fault.agentPick);
       if (!name) return 'no agent worktree to detach yet';
       const wt = join(sb.worktreeRoot, name);
-      // A worktree whose checkout a crash interrupted may not be a working tree at all.
-      const ok = await git(wt, 'checkout', '-q', '--detach').then(
-        () => true,
-        () => false,
+      // A lock a killed agent's git left in the worktree refuses the checkout, as it would a person's.
+      const failed = await git(wt, 'checkout', '-q', '--detach').then(
+        () => null,
+        (e: unknown) => firstLine(e),
       );
-      if (!ok) return `could not detach ${name} (not a working tree)`;
+      if (failed !== null) return `could not detach ${name}: ${failed}`;
       const agent = (await readState(sb.dir)).agents[name];
       const task = agent?.current_task;
       if (!fault.commit || !task) return `detached HEAD in ${name}`;
@@ -80,19 +82,20 @@ export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number
       const rel = `src/${task.toLowerCase()}-detached-${serial}.js`;
       await mkdir(join(wt, 'src'), { recursive: true });
       await writeFile(join(wt, rel), `// work committed on a detached HEAD (${serial})\n`);
-      await git(wt, 'add', '--', rel);
-      await git(
-        wt,
-        '-c',
-        'user.name=Scripted Agent',
-        '-c',
-        'user.email=scripted-agent@localhost',
-        'commit',
-        '-q',
-        '--no-verify',
-        '-m',
-        `${task} detached: work committed on a detached HEAD (${serial})`,
-      );
+      try {
+        await git(wt, 'add', '--', rel);
+        await git(
+          wt,
+          ...AGENT,
+          'commit',
+          '-q',
+          '--no-verify',
+          '-m',
+          `${task} detached: work on a detached HEAD (${serial})`,
+        );
+      } catch (e) {
+        return `detached HEAD in ${name}; could not commit on it: ${firstLine(e)}`;
+      }
       return `detached HEAD in ${name} and committed ${rel} for ${task} on it`;
     }
   }

@@ -4,8 +4,9 @@
  * groups too, a SIGSTOP handover past the lease, stale git locks, a detached HEAD, a deleted
  * worktree, a person's commit on main), then a last run to the end and an audit from git. It prints
  * each trial's figures and the totals, writes them as JSON, and exits 1 when anything was lost,
- * merged twice or left unreachable, or a trial found something else (a last run that did not
- * finish, unhealthy git, a replaced leader that did not stand down).
+ * merged twice or left unreachable; 3 when nothing was, but a trial found something else (a last
+ * run that did not finish every task, unhealthy git, a replaced leader that did not stand down,
+ * processes left behind); 0 when every trial was clean.
  *
  *   npm run soak -- --minutes 10 [--seed S] [--out file.json] [--trial T] [--keep]
  *
@@ -98,7 +99,8 @@ async function main(): Promise<number> {
     ) + '\n',
   );
   console.log(`written to ${out}`);
-  return s.lost + s.duplicated + s.unreachable + s.findings > 0 ? 1 : 0;
+  if (s.lost + s.duplicated + s.unreachable > 0) return 1;
+  return s.findings > 0 ? 3 : 0;
 }
 
 main().then(
