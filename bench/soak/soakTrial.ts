@@ -24,6 +24,8 @@ export interface TrialResult {
   seed: number;
   /** Task adds the CLI acknowledged (exit 0) plus merge commits the runs reported. */
   acknowledged: number;
+  /** Of which task adds. */
+  tasksAcknowledged: number;
   /** Tasks unfinished when a fault struck that ended merged with all their commits on main. */
   recovered: number;
   lost: string[];
@@ -79,6 +81,7 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
   const r: TrialResult = {
     seed: plan.seed,
     acknowledged: 0,
+    tasksAcknowledged: 0,
     recovered: 0,
     lost: [],
     duplicated: [],
@@ -168,6 +171,7 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
 
     const state = await readState(sb.dir);
     const audit = await auditTrial(sb, state, acknowledged, reportedMerges);
+    r.tasksAcknowledged = acknowledged.size;
     r.acknowledged = acknowledged.size + reportedMerges.size;
     r.recovered = [...exposed].filter((id) => audit.merged.has(id)).length;
     r.lost = audit.lost;

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { describePlan, planTrial, type FaultKind } from '../../../bench/soak/soakPlan';
+import { runTrial } from '../../../bench/soak/soakTrial';
+import { trialLine } from '../../../bench/soak/soakTotals';
+import { requireBuild } from '../monitor/monitorKit';
+
+/**
+ * The fast part of the soak battery (bench/soak/soak.ts, `npm run soak -- --minutes N`): two
+ * trials with fixed seeds, each on a fresh repository with real `pipeline run` children killed with
+ * SIGKILL at events of their `--json` output (a merge, an assignment, an agent start), tasks added
+ * through a leading run's inbox just before a kill, and git faults between runs (a stale
+ * `refs/heads/main.lock` and `index.lock`, deleted agent worktrees, work committed on a detached
+ * HEAD, a person's commit on main), then a last run to the end. Nothing acknowledged may be lost or
+ * merged twice, no agent commit may end unreachable, and the last run must finish every task with
+ * git healthy. The SIGSTOP handover (a whole lease of waiting) and the kills of agents' process
+ * groups (whose outcome depends on where each agent was) are left to the soak.
+ */
+
+requireBuild();
+
+const QUICK_FAULTS: FaultKind[] = [
+  'kill-run',
+  'stale-index-lock',
+  'stale-ref-lock',
+  'detached-head',
+  'deleted-worktree',
+  'human-commit',
+];
+
+// Seed 11: three kills at merges, a stale main.lock, a deleted worktree, two detached HEADs with work
+// on them. Seed 14: kills at an assignment and an agent start, a stale index.lock, a deleted
+// worktree, a person's commit.
+for (const seed of [11, 14]) {
+  void test(`soak trial, seed ${seed}: nothing lost, nothing merged twice, no agent commit unreachable`, async () => {
+    const plan = planTrial(seed, { faults: QUICK_FAULTS });
+    const r = await runTrial(plan, { limitMs: 60_000 });
+    const context = `${trialLine(r)}\n${r.log.join('\n')}`;
+    assert.deepEqual(r.lost, [], `lost:\n${context}`);
+    assert.deepEqual(r.duplicated, [], `duplicated:\n${context}`);
+    assert.deepEqual(r.unreachable, [], `unreachable agent commits:\n${context}`);
+    assert.deepEqual(r.findings, [], `findings:\n${context}`);
+    // The plan's faults struck: a trial that met none would prove nothing.
+    const kills = plan.steps.filter((s) => s.kind === 'kill-run').length;
+    assert.ok((r.faults['kill-run'] ?? 0) >= 1, `at least one kill -9 struck:\n${context}`);
+    assert.ok((r.faults['kill-run'] ?? 0) <= kills, describePlan(plan).join('\n'));
+    const gitFaults = Object.entries(r.faults).filter(([k]) => k !== 'kill-run');
+    assert.ok(gitFaults.length >= 2, `git faults struck:\n${context}`);
+    const tasks = plan.tasks.length + plan.steps.reduce((n, s) => n + (s.kind === 'kill-run' ? s.adds.length : 0), 0);
+    // Every task add acknowledged; merges count too when a run printed them before it was killed.
+    assert.equal(r.tasksAcknowledged, tasks, context);
+    assert.ok(r.acknowledged > tasks && r.acknowledged <= 2 * tasks, context);
+    assert.ok(r.recovered >= 1, `a task unfinished at a fault ended merged:\n${context}`);
+  });
+}
