@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git, readState, type Sandbox } from '../../test/engine/monitor/monitorKit';
+import type { PipelineState } from '../../src/engine/model/schema';
 import type { GitFault } from './soakPlan';
 
 /**
@@ -38,6 +39,14 @@ function choose<T>(xs: T[], pick: number): T | undefined {
   return xs[Math.min(xs.length - 1, Math.floor(pick * xs.length))];
 }
 
+/** An agent worktree on disk, one whose agent is at work when there is one: where a fault matters most. */
+async function pickAgent(sb: Sandbox, pick: number): Promise<{ name: string | undefined; state: PipelineState }> {
+  const state = await readState(sb.dir);
+  const all = await agentWorktrees(sb);
+  const working = all.filter((n) => state.agents[n]?.status === 'working');
+  return { name: choose(working.length ? working : all, pick), state };
+}
+
 export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number): Promise<string> {
   switch (fault.kind) {
     case 'stale-index-lock':
@@ -65,8 +74,18 @@ export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number
       await rm(join(sb.worktreeRoot, name), { recursive: true, force: true });
       return `deleted the worktree directory of ${name}`;
     }
+    case 'agent-git-killed': {
+      const { name } = await pickAgent(sb, fault.agentPick);
+      const gitDir = join(sb.dir, '.git', 'worktrees', name ?? '');
+      if (!name || !existsSync(gitDir)) return 'no registered agent worktree to leave a lock in yet';
+      const leftover = `src/killed-agent-${serial}.js`;
+      await mkdir(join(sb.worktreeRoot, name, 'src'), { recursive: true });
+      await writeFile(join(sb.worktreeRoot, name, leftover), `// written before the agent was killed (${serial})\n`);
+      await writeFile(join(gitDir, 'index.lock'), '');
+      return `left ${leftover} and a fresh .git/worktrees/${name}/index.lock, as an agent killed in git add would`;
+    }
     case 'detached-head': {
-      const name = choose(await agentWorktrees(sb), fault.agentPick);
+      const { name, state } = await pickAgent(sb, fault.agentPick);
       if (!name) return 'no agent worktree to detach yet';
       const wt = join(sb.worktreeRoot, name);
       // A lock a killed agent's git left in the worktree refuses the checkout, as it would a person's.
@@ -75,8 +94,7 @@ export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number
         (e: unknown) => firstLine(e),
       );
       if (failed !== null) return `could not detach ${name}: ${failed}`;
-      const agent = (await readState(sb.dir)).agents[name];
-      const task = agent?.current_task;
+      const task = state.agents[name]?.current_task;
       if (!fault.commit || !task) return `detached HEAD in ${name}`;
       // The agent's own work, committed where no branch follows it: it must not end unreachable.
       const rel = `src/${task.toLowerCase()}-detached-${serial}.js`;

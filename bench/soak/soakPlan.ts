@@ -23,7 +23,12 @@ export type GitFault =
   /** An agent worktree directory deleted (`rm -rf`), its registration left behind. */
   | { kind: 'deleted-worktree'; agentPick: number }
   /** A person's commit on the target branch, in the main working tree. */
-  | { kind: 'human-commit' };
+  | { kind: 'human-commit' }
+  /**
+   * What an agent killed inside `git add` leaves: a file it wrote and a fresh `index.lock` in its
+   * worktree's git dir (younger than the stale-lock age), in the worktree of an agent at work.
+   */
+  | { kind: 'agent-git-killed'; agentPick: number };
 
 export type Step =
   /** `kill -9` of `pipeline run` at a moment; with `agentsToo`, of every agent's process group as well. */
@@ -65,6 +70,7 @@ export const ALL_FAULTS: readonly FaultKind[] = [
   'detached-head',
   'deleted-worktree',
   'human-commit',
+  'agent-git-killed',
 ];
 
 export interface PlanOptions {
@@ -132,6 +138,7 @@ function gitFault(kind: GitFault['kind'], rnd: () => number): GitFault {
     case 'detached-head':
       return { kind, agentPick: rnd(), commit: rnd() < 0.6 };
     case 'deleted-worktree':
+    case 'agent-git-killed':
       return { kind, agentPick: rnd() };
     default:
       return { kind };

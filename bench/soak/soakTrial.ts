@@ -6,6 +6,7 @@ import {
   sandbox,
   until,
   within,
+  type ConfigInput,
   type Sandbox,
 } from '../../test/engine/monitor/monitorKit';
 import { applyGitFault } from './gitFaults';
@@ -46,6 +47,8 @@ export interface TrialOptions {
   /** Limit for each wait, before the patience factor (default 120 s). */
   limitMs?: number;
   onLine?: (line: string) => void;
+  /** Settings for `.pipeline/config.json` (the sandbox's fast retries by default). */
+  config?: Partial<ConfigInput>;
 }
 
 const AGENTS: Array<[string, string]> = [
@@ -93,7 +96,7 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
   };
   const fault = (kind: string) => (r.faults[kind] = (r.faults[kind] ?? 0) + 1);
   for (const l of describePlan(plan)) say(`plan: ${l}`);
-  const sb: Sandbox = await sandbox({ tasks: [], agents: AGENTS });
+  const sb: Sandbox = await sandbox({ tasks: [], agents: AGENTS, ...(o.config ? { config: o.config } : {}) });
   say(`repository: ${sb.dir}`);
   const env = { SCRIPTED_AGENT_DELAY_MS: String(plan.agentDelayMs) };
   const acknowledged = new Set<string>();

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { describePlan, planTrial, type FaultKind } from '../../../bench/soak/soakPlan';
 import { runTrial } from '../../../bench/soak/soakTrial';
 import { trialLine } from '../../../bench/soak/soakTotals';
-import { requireBuild } from '../monitor/monitorKit';
+import { auditTrial } from '../../../bench/soak/soakAudit';
+import { git, readState, requireBuild, sandbox } from '../monitor/monitorKit';
 
 /**
  * The fast part of the soak battery (bench/soak/soak.ts, `npm run soak -- --minutes N`): two
@@ -53,3 +55,35 @@ for (const seed of [11, 14]) {
     assert.ok(r.recovered >= 1, `a task unfinished at a fault ended merged:\n${context}`);
   });
 }
+
+void test('the soak audit counts a missing task, a merge off main, a double merge and unreachable agent commits', async () => {
+  const sb = await sandbox({ tasks: [{ id: 'TASK-001', title: 'Audited' }] });
+  try {
+    const main = await git(sb.dir, 'rev-parse', 'HEAD');
+    const tree = await git(sb.dir, 'rev-parse', 'HEAD^{tree}');
+    // An agent commit nothing refers to, as a crash between commit and ref update would leave.
+    const dropped = await git(sb.dir, 'commit-tree', tree, '-p', main, '-m', 'TASK-001 implementation: dropped');
+    // One that only a detached HEAD holds.
+    const wt = join(sb.base, 'detached');
+    await git(sb.dir, 'worktree', 'add', '-q', '--detach', wt, main);
+    await git(wt, 'commit', '-q', '--allow-empty', '-m', 'TASK-001 test: only on a detached HEAD');
+    // Not an agent's commit: left out.
+    await git(sb.dir, 'commit-tree', tree, '-p', main, '-m', 'Merge pipeline/TASK-001: not an agent commit');
+    for (let i = 0; i < 2; i++)
+      await git(sb.dir, 'commit', '-q', '--allow-empty', '-m', `Merge pipeline/TASK-001: TASK-001 Audited (${i})`);
+    const state = await readState(sb.dir);
+    const a = await auditTrial(sb, state, new Set(['TASK-001', 'TASK-009']), new Map([[dropped, 'TASK-001']]));
+    assert.equal(a.lost.length, 2, a.lost.join('\n'));
+    assert.match(a.lost.join('\n'), /TASK-009: acknowledged .* not in the state/);
+    assert.match(a.lost.join('\n'), new RegExp(`the merge ${dropped.slice(0, 10)} a run reported is not on main`));
+    assert.deepEqual(a.duplicated, ['TASK-001: 0 merged entries, 2 merge commits on main']);
+    assert.deepEqual(a.unreachable.map((u) => u.replace(/^[0-9a-f]{10} /, '')).sort(), [
+      '"TASK-001 implementation: dropped"',
+      '"TASK-001 test: only on a detached HEAD"',
+    ]);
+    assert.deepEqual(a.stuck, ['TASK-001: pending at architect']);
+    assert.deepEqual(a.merged, new Set());
+  } finally {
+    await sb.cleanup();
+  }
+});
