@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { git, readState, type Sandbox } from '../../test/engine/monitor/monitorKit';
 import type { PipelineState } from '../../src/engine/model/schema';
 import type { GitFault } from './soakPlan';
@@ -73,6 +73,28 @@ export async function applyGitFault(sb: Sandbox, fault: GitFault, serial: number
       if (!name) return 'no agent worktree to delete yet';
       await rm(join(sb.worktreeRoot, name), { recursive: true, force: true });
       return `deleted the worktree directory of ${name}`;
+    }
+    case 'failing-hook': {
+      // Hooks live in the common git dir: every agent worktree runs this one.
+      const count = join(sb.dir, '.git', `soak-hook-${serial}`);
+      const hook = join(sb.dir, '.git', 'hooks', 'pre-commit');
+      await mkdir(dirname(hook), { recursive: true });
+      await writeFile(
+        hook,
+        [
+          '#!/bin/sh',
+          `# Refuses ${fault.times} commit(s), then lets them through.`,
+          `n=$(cat '${count}' 2>/dev/null || echo 0)`,
+          `if [ "$n" -lt ${fault.times} ]; then`,
+          `  echo $((n + 1)) > '${count}'`,
+          `  echo "pre-commit: refused by a failing check ($((n + 1)) of ${fault.times})" >&2`,
+          '  exit 1',
+          'fi',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      return `installed a pre-commit hook that refuses the next ${fault.times} commit(s)`;
     }
     case 'agent-git-killed': {
       const { name } = await pickAgent(sb, fault.agentPick);

@@ -28,7 +28,9 @@ export type GitFault =
    * What an agent killed inside `git add` leaves: a file it wrote and a fresh `index.lock` in its
    * worktree's git dir (younger than the stale-lock age), in the worktree of an agent at work.
    */
-  | { kind: 'agent-git-killed'; agentPick: number };
+  | { kind: 'agent-git-killed'; agentPick: number }
+  /** A pre-commit hook that refuses the next `times` commits (a failing check), then lets them through. */
+  | { kind: 'failing-hook'; times: number };
 
 export type Step =
   /** `kill -9` of `pipeline run` at a moment; with `agentsToo`, of every agent's process group as well. */
@@ -71,6 +73,7 @@ export const ALL_FAULTS: readonly FaultKind[] = [
   'deleted-worktree',
   'human-commit',
   'agent-git-killed',
+  'failing-hook',
 ];
 
 export interface PlanOptions {
@@ -140,6 +143,8 @@ function gitFault(kind: GitFault['kind'], rnd: () => number): GitFault {
     case 'deleted-worktree':
     case 'agent-git-killed':
       return { kind, agentPick: rnd() };
+    case 'failing-hook':
+      return { kind, times: 1 + Math.floor(rnd() * 2) };
     default:
       return { kind };
   }
