@@ -164,8 +164,14 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
     });
     collect(last);
     say(`last run: exit ${code}`);
-    if (code !== 0)
-      r.findings.push(`seed ${plan.seed}: the last run ended ${code}: ${last.child.output().slice(-800)}`);
+    if (code !== 0) {
+      // The idle event says what was left (blocked, waiting); without one, the run's last words.
+      const idle = jsonEvents(last.child)
+        .filter((e) => e.event === 'monitor:idle')
+        .at(-1);
+      const said = idle ? JSON.stringify({ ...idle, at: undefined }) : last.child.output().slice(-800);
+      r.findings.push(`seed ${plan.seed}: the last run ended ${code}: ${said}`);
+    }
     await until('no agent process left', 60_000, async () => (await processesMentioning(sb.base)).length === 0).catch(
       async () => {
         r.findings.push(`seed ${plan.seed}: processes left after the last run: ${await describeProcesses(sb)}`);
