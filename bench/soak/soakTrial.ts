@@ -10,7 +10,16 @@ import {
   type Sandbox,
 } from '../../test/engine/monitor/monitorKit';
 import { applyGitFault } from './gitFaults';
-import { jsonEvents, kill9, killSandboxProcesses, reach, sigstopHandover, startRun, type Run } from './runFaults';
+import {
+  jsonEvents,
+  kill9,
+  killSandboxProcesses,
+  leaderPid,
+  reach,
+  sigstopHandover,
+  startRun,
+  type Run,
+} from './runFaults';
 import { auditTrial } from './soakAudit';
 import { describePlan, type TaskPlan, type TrialPlan } from './soakPlan';
 
@@ -131,15 +140,25 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
       } else if (step.kind === 'kill-run') {
         const run = startRun(sb, env);
         runs.push(run);
-        // Tasks added while the run leads go through its inbox; the kill may come right after.
-        const adding = Promise.all(step.adds.map(add));
+        // Tasks added while the run leads go through its inbox; the kill may come right after. Not
+        // before it leads: a \`pipeline run\` that starts while an add holds the lease is refused.
+        const adding = (async () => {
+          if (!step.adds.length) return;
+          await until(
+            'the run leading',
+            limitMs,
+            async () => run.exitedNow() || (await leaderPid(sb)) === run.child.proc.pid,
+            10,
+          );
+          await Promise.all(step.adds.map(add));
+        })();
         const struck = await reach(run, step.moment, limitMs);
         if (struck) {
           await kill9(run);
           const agents = step.agentsToo ? await killSandboxProcesses(sb) : 0;
           fault(step.agentsToo ? 'kill-run-and-agents' : 'kill-run');
           say(`kill -9 of the run${step.agentsToo ? ` and ${agents} process(es) of its agents` : ''}`);
-        } else say(`the run ended (exit ${run.code}) before the moment came`);
+        } else say(`the run ended (exit ${run.code}) before the moment came: ${lastWords(run)}`);
         await adding;
         collect(run);
         await markExposed();
@@ -199,6 +218,12 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
     r.ms = Date.now() - t0;
   }
   return r;
+}
+
+/** A run's last line that is not a JSON event (an error it printed), else its last event. */
+function lastWords(run: Run): string {
+  const lines = run.child.output().trim().split('\n');
+  return (lines.filter((l) => !l.startsWith('{')).at(-1) ?? lines.at(-1) ?? '').slice(0, 400);
 }
 
 async function describeProcesses(sb: Sandbox): Promise<string> {
