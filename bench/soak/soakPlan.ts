@@ -54,6 +54,12 @@ export interface TrialPlan {
   seed: number;
   /** SCRIPTED_AGENT_DELAY_MS for the trial's agents. */
   agentDelayMs: number;
+  /**
+   * The retry limit (`retry.maxAttempts`): above the failures the plan itself causes at one stage (a
+   * `scripted: fail` directive and every commit a failing hook refuses), so only the faults' effects
+   * can block a task, never the plan's own arithmetic.
+   */
+  maxAttempts: number;
   /** Added with `pipeline task add` before any run. */
   tasks: TaskPlan[];
   steps: Step[];
@@ -133,7 +139,11 @@ export function planTrial(seed: number, o: PlanOptions = {}): TrialPlan {
       for (let j = int(1, 2); j > 0; j--) steps.push({ kind: 'git-fault', fault: gitFault(pick(gitFaults), rnd) });
     }
   }
-  return { seed, agentDelayMs: pick([40, 80, 150, 300]), tasks, steps };
+  const refused = steps.reduce(
+    (n, s) => n + (s.kind === 'git-fault' && s.fault.kind === 'failing-hook' ? s.fault.times : 0),
+    0,
+  );
+  return { seed, agentDelayMs: pick([40, 80, 150, 300]), maxAttempts: Math.max(3, 2 + refused), tasks, steps };
 }
 
 function gitFault(kind: GitFault['kind'], rnd: () => number): GitFault {
@@ -155,7 +165,7 @@ export function describePlan(plan: TrialPlan): string[] {
   const when = (m: Moment) =>
     m.on === 'time' ? `${m.afterMs} ms after start` : `${m.lagMs} ms after ${m.on} #${m.nth}`;
   const lines = [
-    `seed ${plan.seed}: ${plan.tasks.length} task(s) added first (${plan.tasks.map((t) => `${t.id}${t.prerequisites.length ? `<-${t.prerequisites.join(',')}` : ''}${t.description ? ` [${t.description}]` : ''}`).join(', ')}), agents work ${plan.agentDelayMs} ms`,
+    `seed ${plan.seed}: ${plan.tasks.length} task(s) added first (${plan.tasks.map((t) => `${t.id}${t.prerequisites.length ? `<-${t.prerequisites.join(',')}` : ''}${t.description ? ` [${t.description}]` : ''}`).join(', ')}), agents work ${plan.agentDelayMs} ms, retry limit ${plan.maxAttempts}`,
   ];
   for (const s of plan.steps) {
     if (s.kind === 'kill-run')

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import {
   cli,
+  FAST_RETRY,
   processesMentioning,
   readState,
   sandbox,
@@ -105,7 +106,8 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
   };
   const fault = (kind: string) => (r.faults[kind] = (r.faults[kind] ?? 0) + 1);
   for (const l of describePlan(plan)) say(`plan: ${l}`);
-  const sb: Sandbox = await sandbox({ tasks: [], agents: AGENTS, ...(o.config ? { config: o.config } : {}) });
+  const config = o.config ?? { retry: { ...FAST_RETRY, maxAttempts: plan.maxAttempts } };
+  const sb: Sandbox = await sandbox({ tasks: [], agents: AGENTS, config });
   say(`repository: ${sb.dir}`);
   const env = { SCRIPTED_AGENT_DELAY_MS: String(plan.agentDelayMs) };
   const acknowledged = new Set<string>();
