@@ -179,7 +179,9 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
     const last = startRun(sb, env);
     runs.push(last);
     const code = await within('the last run', limitMs * 2, last.child.exited).catch(async (e: Error) => {
-      say(`the last run hung: ${e.message}`);
+      // What it was doing, for the report: the state as a follower reads it, and its last events.
+      const status = await cli(sb.dir, ['status'], limitMs).catch((x: Error) => ({ output: x.message }));
+      say(`the last run hung: ${e.message}\n${status.output}\n${last.child.output().slice(-3000)}`);
       await kill9(last);
       return 'hung';
     });
