@@ -9,8 +9,9 @@ import { includeIgnoreFile } from '@eslint/compat';
 import { fileURLToPath } from 'node:url';
 
 export default tseslint.config(
-  // Whatever git ignores is built or installed (dist/, media/out/, .test-host/, bench/results/), never
-  // written by hand: lint reads .gitignore itself so a new build output cannot break the next run.
+  // Whatever git ignores is built or installed (dist/, out/, media/out/, .vscode-test/, .tmp-tests/,
+  // .test-host/, bench/results/), never written by hand: lint reads .gitignore itself so a new build
+  // output cannot break the next run.
   includeIgnoreFile(fileURLToPath(new URL('.gitignore', import.meta.url))),
   { ignores: ['media/vendor/**'] },
   {
