@@ -5,7 +5,7 @@ import type { Attempt } from './attemptTable';
 import { limitRequeue, pauseAgents } from './limits';
 import { markerTransition } from './markerTransition';
 import { merge } from './merges';
-import type { MonitorContext } from './monitorContext';
+import { errText, type MonitorContext } from './monitorContext';
 import { decideRetry, type AttemptFailure } from './retryPolicy';
 
 /**
@@ -37,6 +37,11 @@ export async function settle(ctx: MonitorContext, a: Attempt, outcome: AttemptOu
   if (!ctx.attempts.move(a, { type: 'settle' })) return;
   try {
     await record(ctx, a, outcome);
+  } catch (e) {
+    // Every way here is a chain nobody awaits (an exit, a marker, a timer, a person's block), so an
+    // error has no one else to go to. The usual one is a lost lead (`not-leader`): the new leader
+    // re-attaches to this attempt or requeues it, and this monitor stands down.
+    ctx.warn(`could not record how attempt ${a.attempt} of ${a.taskId} ended: ${errText(e)}`, a.taskId, a.agentId);
   } finally {
     ctx.attempts.close(a);
   }
