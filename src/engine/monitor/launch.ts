@@ -6,6 +6,7 @@ import type { StageConfig, Task } from '../model/schema';
 import type { Attempt } from './attemptTable';
 import { writeAttemptHeader } from './attemptOutput';
 import { checkMarker, lastCheckFailure, onExit } from './completion';
+import { inOwnWorktree, previousTaskOf } from './infraFaults';
 import { resumeFor } from './limits';
 import { formatDelay, isLockHeld } from './lockBackoff';
 import { errText, type MonitorContext } from './monitorContext';
@@ -36,7 +37,7 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
     // The agent's previous command may still be finishing its output after its marker.
     await ctx.streams.untilFree(agentId);
     const base = await ctx.ensureBase();
-    const prepared = await ctx.ports.workspace.prepare(agentId, task.id, base);
+    const prepared = await prepareClearing(ctx, task, stage, base);
     ctx.lockBackoff.clear(lockKey);
     const dir = join(prepared.worktree, TASK_DIR);
     await mkdir(dir, { recursive: true });
@@ -98,6 +99,7 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
       failure: {
         reason: `could not start ${agentId} on ${task.id}: ${errText(e)}`,
         class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient',
+        ...(inOwnWorktree(ctx, agentId, e) ? { infrastructure: true } : {}),
       },
     });
   } finally {
@@ -107,6 +109,35 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
       ctx.attempts.close(a);
       ctx.kick();
     }
+  }
+}
+
+/**
+ * Puts the agent's worktree on the task's branch. Work an earlier attempt left uncommitted there
+ * (its agent killed, or its set-aside meeting a git lock when it settled) would refuse the switch
+ * for every task the agent takes: it is set aside under a ref named in a warning, and the switch
+ * tried again. A git lock held meanwhile is a GitLockError, which requeues the task without
+ * counting a failure (see launch).
+ */
+async function prepareClearing(ctx: MonitorContext, task: Task, stage: StageConfig, base: string) {
+  const agentId = task.assigned_to!;
+  try {
+    return await ctx.ports.workspace.prepare(agentId, task.id, base);
+  } catch (e) {
+    if (isLockHeld(e) || !inOwnWorktree(ctx, agentId, e)) throw e;
+    const left = previousTaskOf(ctx.pipeline.state, agentId, task.id) ?? task.id;
+    const kept = await ctx.ports.workspace.setAside(
+      agentId,
+      `refs/pipeline/set-aside/${left}/left-by-${agentId}`,
+      `${left}: left uncommitted by ${agentId}, set aside before it started ${task.id} ${stage.name}`,
+    );
+    if (!kept) throw e;
+    ctx.warn(
+      `${agentId} had left work uncommitted in its worktree (${left}); kept at ${kept} before it started on ${task.id}`,
+      task.id,
+      agentId,
+    );
+    return ctx.ports.workspace.prepare(agentId, task.id, base);
   }
 }
 
