@@ -57,9 +57,17 @@ export class Leadership {
         : { kind: 'following', leader: initial.leader, heartbeat: undefined };
   }
 
-  /** Acquires the lease at open: the lease, or who leads instead. */
-  static async acquire(home: PipelineHome, label: string): Promise<LeaderLease | { leader: LeaderInfo }> {
-    return LeaderLease.acquire(home.leaderDir, { label });
+  /**
+   * Acquires the lease at open: the lease, or who leads instead. `oneChange`: this process leads only
+   * for a short command's change (a CLI command that leads when nobody does), so others that mean to
+   * lead wait for it instead of giving up.
+   */
+  static async acquire(
+    home: PipelineHome,
+    label: string,
+    oneChange = false,
+  ): Promise<LeaderLease | { leader: LeaderInfo }> {
+    return LeaderLease.acquire(home.leaderDir, { label, ...(oneChange ? { oneChange } : {}) });
   }
 
   /** Starts serving the inbox (leading) or the heartbeat (following). */
@@ -108,7 +116,7 @@ export class Leadership {
    */
   async whileNobodyLeads<T>(fn: () => Promise<T>): Promise<{ result: T } | null> {
     if (await LeaderLease.current(this.host.home.leaderDir)) return null;
-    const lease = await this.tryAcquire();
+    const lease = await this.tryAcquire(true);
     if (!lease) return null;
     await this.promote(lease);
     try {
@@ -183,8 +191,11 @@ export class Leadership {
     await this.role.inbox.start();
   }
 
-  private async tryAcquire(): Promise<LeaderLease | null> {
-    const r = await LeaderLease.acquire(this.host.home.leaderDir, { label: this.options.label });
+  private async tryAcquire(oneChange = false): Promise<LeaderLease | null> {
+    const r = await LeaderLease.acquire(this.host.home.leaderDir, {
+      label: this.options.label,
+      ...(oneChange ? { oneChange } : {}),
+    });
     if (r instanceof LeaderLease) return r;
     if (this.role.kind === 'following') this.role.leader = r.leader;
     return null;

@@ -134,7 +134,7 @@ export class Pipeline implements Disposable, MutationHost {
     let initial: LeaderLease | { leader: LeaderInfo | null };
     if (role === 'follow') initial = { leader: await LeaderLease.current(home.leaderDir) };
     else {
-      initial = await Leadership.acquire(home, opts.label ?? `pid ${process.pid}`);
+      initial = await Leadership.acquire(home, opts.label ?? `pid ${process.pid}`, role === 'auto');
       if (!(initial instanceof LeaderLease) && role === 'lead') throw notLeaderError(initial.leader);
     }
     const lease = initial instanceof LeaderLease ? initial : null;

@@ -45,7 +45,12 @@ export interface LeaseOptions {
   leaseMs?: number;
   /** How often the holder renews its heartbeat. Default a third of `leaseMs`. */
   renewMs?: number;
+  /** Claimed for one change only: others that mean to lead wait for it (`untilNoOneChangeLead`). */
+  oneChange?: boolean;
 }
+
+/** How often a process waiting for a one-change lease looks again. */
+const ONE_CHANGE_POLL_MS = 25;
 
 export class LeaderLease {
   private readonly lostEmitter = new Emitter<LeaderInfo | null>();
@@ -102,6 +107,7 @@ export class LeaderLease {
         renewedAt: now,
         label: opts.label ?? '',
         leaseMs,
+        ...(opts.oneChange ? { oneChange: true } : {}),
       };
       // Losing this race means someone else claimed the epoch first: look again at who it is.
       if (!(await createExclusive(leaderDir, join(leaderDir, epochFile(epoch)), JSON.stringify(record)))) continue;
@@ -114,6 +120,27 @@ export class LeaderLease {
       file: leaderDir,
       fix: 'Try again in a moment.',
     });
+  }
+
+  /**
+   * Waits while `dir` is led for one change (a short command's lease, see LeaseOptions.oneChange),
+   * for at most `limitMs`: who leads then (null: nobody). `onWait` is told once, when there is a wait.
+   * A one-change holder that hangs keeps its lease only until its heartbeat lapses (`leaseMs`).
+   */
+  static async untilNoOneChangeLead(
+    dir: string,
+    limitMs: number,
+    onWait?: (holder: LeaderInfo) => void,
+  ): Promise<LeaderInfo | null> {
+    const end = Date.now() + limitMs;
+    let told = false;
+    for (;;) {
+      const leader = await LeaderLease.current(dir);
+      if (!leader?.oneChange || Date.now() >= end) return leader;
+      if (!told) onWait?.(leader);
+      told = true;
+      await new Promise((r) => setTimeout(r, ONE_CHANGE_POLL_MS));
+    }
   }
 
   /** Who leads `dir` now, or null when nobody does (never claimed, released, expired or dead). */

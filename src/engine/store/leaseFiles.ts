@@ -19,6 +19,11 @@ export interface LeaderInfo {
   since: string;
   renewedAt: string;
   label: string;
+  /**
+   * Held for one change only (a `task add` while nobody leads, leadership.ts): let go within moments,
+   * so a process that means to lead waits for it rather than giving up.
+   */
+  oneChange?: boolean;
 }
 
 /** What the lease files hold: the public info plus what others need to judge expiry. */
@@ -74,6 +79,7 @@ function parseRecord(text: string): LeaseRecord | undefined {
       label: typeof v.label === 'string' ? v.label : '',
       leaseMs: typeof v.leaseMs === 'number' && v.leaseMs > 0 ? v.leaseMs : DEFAULT_LEASE_MS,
       released: v.released === true,
+      ...(v.oneChange === true ? { oneChange: true } : {}),
     };
   } catch {
     return undefined;
@@ -81,7 +87,16 @@ function parseRecord(text: string): LeaseRecord | undefined {
 }
 
 export function publicInfo(r: LeaseRecord): LeaderInfo {
-  return { pid: r.pid, host: r.host, epoch: r.epoch, since: r.since, renewedAt: r.renewedAt, label: r.label };
+  const info: LeaderInfo = {
+    pid: r.pid,
+    host: r.host,
+    epoch: r.epoch,
+    since: r.since,
+    renewedAt: r.renewedAt,
+    label: r.label,
+  };
+  if (r.oneChange) info.oneChange = true;
+  return info;
 }
 
 /** The highest claimed epoch and its holder's latest heartbeat, or null when none was ever claimed. */
