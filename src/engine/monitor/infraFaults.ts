@@ -14,11 +14,24 @@ import type { MonitorContext } from './monitorContext';
 /** Appended to the block reason of a task an infrastructure fault blocked; recognised at the next start. */
 export const INFRA_MARK = '[infrastructure fault: the task goes back to work once it is repaired]';
 
-/** True when `e` is about the agent's own worktree (a git error the git layer located there). */
-export function inOwnWorktree(ctx: MonitorContext, agentId: string, e: unknown): boolean {
-  if (!isPipelineError(e) || (e.code !== 'git' && e.code !== 'off-branch')) return false;
+/** The agent whose worktree `e` is about (a git error the git layer located there), if it is one of ours. */
+export function worktreeAgentOf(ctx: MonitorContext, e: unknown): string | undefined {
+  if (!isPipelineError(e) || (e.code !== 'git' && e.code !== 'off-branch')) return undefined;
   const where = e.details.where;
-  return where !== undefined && resolve(where) === resolve(ctx.ports.workspace.worktreePath(agentId));
+  if (where === undefined) return undefined;
+  const at = resolve(where);
+  return Object.keys(ctx.pipeline.state.agents).find((id) => resolve(ctx.ports.workspace.worktreePath(id)) === at);
+}
+
+/**
+ * The agent whose worktree refused `launching`'s prepare and may be cleared now: the launching
+ * agent's own, or that of an agent at rest holding the task's branch (the previous stage's, its
+ * leftovers in the way of the hand-over). Undefined for a worktree whose agent is at work.
+ */
+export function clearableAgent(ctx: MonitorContext, launching: string, e: unknown): string | undefined {
+  const id = worktreeAgentOf(ctx, e);
+  if (id === undefined) return undefined;
+  return id === launching || ctx.pipeline.state.agents[id]?.status !== 'working' ? id : undefined;
 }
 
 /** Blocked tasks whose block an infrastructure fault caused. */
@@ -47,8 +60,9 @@ export async function requeueRepaired(ctx: MonitorContext): Promise<void> {
 }
 
 /**
- * The task an agent worked on before its current assignment to `taskId` (the assignment before the
- * latest, in every task's history), to name what it left behind; undefined when there was none.
+ * The task an agent worked on last (its latest assignment in every task's history), passing over its
+ * assignment to `taskId` when that is the latest (the launch under way), to name what it left
+ * behind; undefined when there was none.
  */
 export function previousTaskOf(state: PipelineState, agentId: string, taskId: string): string | undefined {
   const assigns: Array<{ id: string; at: string }> = [];

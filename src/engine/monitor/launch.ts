@@ -6,7 +6,7 @@ import type { StageConfig, Task } from '../model/schema';
 import type { Attempt } from './attemptTable';
 import { writeAttemptHeader } from './attemptOutput';
 import { checkMarker, lastCheckFailure, onExit } from './completion';
-import { inOwnWorktree, previousTaskOf } from './infraFaults';
+import { clearableAgent, previousTaskOf, worktreeAgentOf } from './infraFaults';
 import { resumeFor } from './limits';
 import { formatDelay, isLockHeld } from './lockBackoff';
 import { errText, type MonitorContext } from './monitorContext';
@@ -99,7 +99,7 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
       failure: {
         reason: `could not start ${agentId} on ${task.id}: ${errText(e)}`,
         class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient',
-        ...(inOwnWorktree(ctx, agentId, e) ? { infrastructure: true } : {}),
+        ...(worktreeAgentOf(ctx, e) !== undefined ? { infrastructure: true } : {}),
       },
     });
   } finally {
@@ -115,8 +115,8 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
 /**
  * Puts the agent's worktree on the task's branch. Work an earlier attempt left uncommitted there
  * (its agent killed, or its set-aside meeting a git lock when it settled) would refuse the switch
- * for every task the agent takes: it is set aside under a ref named in a warning, and the switch
- * tried again. A git lock held meanwhile is a GitLockError, which requeues the task without
+ * for every task the agent takes, and left in the worktree of an agent at rest that holds the task's
+ * branch, the hand-over: it is set aside under a ref named in a warning, and the switch tried again. A git lock held meanwhile is a GitLockError, which requeues the task without
  * counting a failure (see launch).
  */
 async function prepareClearing(ctx: MonitorContext, task: Task, stage: StageConfig, base: string) {
@@ -124,18 +124,19 @@ async function prepareClearing(ctx: MonitorContext, task: Task, stage: StageConf
   try {
     return await ctx.ports.workspace.prepare(agentId, task.id, base);
   } catch (e) {
-    if (isLockHeld(e) || !inOwnWorktree(ctx, agentId, e)) throw e;
-    const left = previousTaskOf(ctx.pipeline.state, agentId, task.id) ?? task.id;
+    const owner = isLockHeld(e) ? undefined : clearableAgent(ctx, agentId, e);
+    if (owner === undefined) throw e;
+    const left = previousTaskOf(ctx.pipeline.state, owner, owner === agentId ? task.id : '') ?? task.id;
     const kept = await ctx.ports.workspace.setAside(
-      agentId,
-      `refs/pipeline/set-aside/${left}/left-by-${agentId}`,
-      `${left}: left uncommitted by ${agentId}, set aside before it started ${task.id} ${stage.name}`,
+      owner,
+      `refs/pipeline/set-aside/${left}/left-by-${owner}`,
+      `${left}: left uncommitted by ${owner}, set aside before ${agentId} started ${task.id} ${stage.name}`,
     );
     if (!kept) throw e;
     ctx.warn(
-      `${agentId} had left work uncommitted in its worktree (${left}); kept at ${kept} before it started on ${task.id}`,
+      `${owner} had left work uncommitted in its worktree (${left}); kept at ${kept} before ${agentId} started on ${task.id}`,
       task.id,
-      agentId,
+      owner,
     );
     return ctx.ports.workspace.prepare(agentId, task.id, base);
   }

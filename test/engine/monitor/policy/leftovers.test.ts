@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { FakeClock } from '../../../../src/engine/clock';
 import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
 import { diligent, entries, story, withRig } from './policyKit';
 
@@ -109,7 +110,7 @@ void test('a launch that finds leftovers in its worktree sets them aside under a
     const kept = rig
       .of('monitor:warning')
       .map((w) =>
-        /^tester had left work uncommitted in its worktree \(TASK-001\); kept at (\S+) before it started on TASK-001/.exec(
+        /^tester had left work uncommitted in its worktree \(TASK-001\); kept at (\S+) before tester started on TASK-001/.exec(
           w.message,
         ),
       )
@@ -122,6 +123,59 @@ void test('a launch that finds leftovers in its worktree sets them aside under a
     );
     assert.equal(rig.workspace.read('main', 'src/killed.js'), undefined, "never merged as the task's work");
   });
+});
+
+void test("leftovers in the worktree of the previous stage's agent, at rest on the task's branch, are set aside for the hand-over", async () => {
+  const clock = new FakeClock();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const architect: ScriptedAgent = async (req, io) => {
+    await gate;
+    return diligent(req, io);
+  };
+  await withRig(
+    {
+      tasks: ONE,
+      clock,
+      programs: { architect },
+      config: { retry: { maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000, jitter: 0 } },
+    },
+    async (rig) => {
+      await rig.start();
+      await rig.whenStarted('architect', 'TASK-001');
+      // The tester's first start meets a lock and waits a second on the clock: time to leave the mess.
+      rig.workspace.holdLock('prepare', { times: 1 });
+      release();
+      await rig.next('task:transition', (e) => e.event.type === 'requeue');
+      assert.equal(rig.task('TASK-001').stage, 'test');
+      assert.equal(rig.pipeline.state.agents.architect!.status, 'idle');
+      // Something wrote into the architect's worktree, still on pipeline/TASK-001, after its stage.
+      await writeFile(join(rig.workspace.worktreePath('architect'), 'stray.txt'), 'written after the stage\n');
+      clock.advance(1000);
+      rig.monitor.kick();
+      const idle = await rig.run();
+      const t = rig.task('TASK-001');
+      assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, `${story(t)}: ${t.blocked_reason ?? ''}`);
+      assert.equal(entries(t, 'fail').length, 0, story(t));
+      const kept = rig
+        .of('monitor:warning')
+        .map((w) =>
+          /^architect had left work uncommitted in its worktree \(TASK-001\); kept at (\S+) before tester started on TASK-001/.exec(
+            w.message,
+          ),
+        )
+        .find(Boolean);
+      assert.ok(
+        kept,
+        rig
+          .of('monitor:warning')
+          .map((w) => w.message)
+          .join('\n'),
+      );
+      assert.equal(rig.workspace.read(kept[1]!, 'stray.txt'), 'written after the stage\n');
+      assert.equal(rig.workspace.read('main', 'stray.txt'), undefined);
+    },
+  );
 });
 
 void test('a task an infrastructure fault blocked goes back to work at the next start, the history saying why', async () => {
