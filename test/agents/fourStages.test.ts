@@ -1,22 +1,24 @@
-import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeAction, projectModel, toolCallsOf } from '../support/modelServers/projectModel';
-import { assertMerged, runRealPipeline } from '../support/realPipelineKit';
-import { git } from '../engine/monitor/monitorKit';
+import { projectModel } from '../support/modelServers/projectModel';
+import { assertAgentsDidTheWork, runRealPipeline, timings, type CliPreset } from '../support/realPipelineKit';
 
-for (const preset of ['codex', 'gemini'] as const)
- void test(`${preset}: four stages`, async (t) => {
-  const run = await runRealPipeline(
-    { architect: preset, tester: preset, implementer: preset, supervisor: preset },
-    projectModel(),
-  );
-  try {
-    t.diagnostic(`${run.ms} ms`);
-    for (const c of toolCallsOf(run.servers.requests()))
-      t.diagnostic(`${c.facts.role} ${describeAction(c.action)} -> ${JSON.stringify(c.result?.slice(0, 300))}`);
-    t.diagnostic(await git(run.sb.dir, 'log', '--graph', '--format=%h %an %s', '--all'));
-    assertMerged(run);
-  } finally {
-    await run.cleanup();
-  }
-});
+/**
+ * Each preset takes one task through the four default stages with its real CLI (the pinned Claude
+ * Code, Codex CLI and Gemini CLI), led by the engine's monitor, against our local model servers: the
+ * agents write the design, the test and the code with the CLI's own tools, run the tests, commit, and
+ * append their markers; the supervisor's approval merges. What is asserted comes from the servers'
+ * request log and from git (see assertAgentsDidTheWork).
+ */
+
+for (const preset of ['claude', 'codex', 'gemini'] as const satisfies readonly CliPreset[]) {
+  void test(`${preset}: one task through architect, test, implementation and supervisor, merged`, async (t) => {
+    const presets = { architect: preset, tester: preset, implementer: preset, supervisor: preset };
+    const run = await runRealPipeline(presets, projectModel());
+    try {
+      t.diagnostic(`${preset}: ${timings(run)}`);
+      await assertAgentsDidTheWork(run, presets);
+    } finally {
+      await run.cleanup();
+    }
+  });
+}

@@ -29,7 +29,7 @@ export const DESIGN_FILE = (task: string): string => `docs/design/${task}.md`;
 export const TEST_FILE = 'test/greet.test.js';
 export const CODE_FILE = 'src/greet.js';
 
-const TEST_SOURCE = `const test = require('node:test');
+export const TEST_SOURCE = `const test = require('node:test');
 const assert = require('node:assert/strict');
 const { greet } = require('../src/greet.js');
 
@@ -38,7 +38,7 @@ test('greet says hello to the name it is given', () => {
 });
 `;
 
-const CODE_SOURCE = `/** A greeting for \`name\`. */
+export const CODE_SOURCE = `/** A greeting for \`name\`. */
 function greet(name) {
   return \`Hello, \${name}!\`;
 }
@@ -46,7 +46,7 @@ function greet(name) {
 module.exports = { greet };
 `;
 
-function design(task: string): string {
+export function design(task: string): string {
   return `# ${task}: greet(name)
 
 - \`${CODE_FILE}\` exports \`greet(name)\`, which returns \`Hello, <name>!\`.
@@ -92,10 +92,19 @@ function stepsOf(f: StageFacts, taskFile: string): ModelAction[] {
         done,
       ];
     case 'supervisor':
-      return [{ kind: 'shell', command: 'git log --format=%s main..HEAD' }, { kind: 'shell', command: 'npm test' }, done];
+      return [
+        { kind: 'shell', command: 'git log --format=%s main..HEAD' },
+        { kind: 'shell', command: 'npm test' },
+        done,
+      ];
     default:
       return [appendMarker(taskFile, `## Status: BLOCKED ⛔ no script for the role ${f.role}`)];
   }
+}
+
+/** Every call a role's conversation makes, in order, as describeAction gives them. */
+export function scriptOf(f: StageFacts, taskFile: string): string[] {
+  return [{ kind: 'read' as const, path: taskFile }, ...stepsOf(f, taskFile)].map(describeAction);
 }
 
 export function projectModel(): ScriptedModel {
