@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -141,6 +141,23 @@ export interface RealRun {
 }
 
 /**
+ * Stops the agents a run left running (the process runner leaves them to a next monitor, and a run
+ * that failed half-way may have one at work): each one's process group, from its pid file.
+ */
+async function stopLeftoverAgents(dir: string): Promise<void> {
+  const runDir = join(dir, '.pipeline', 'run');
+  const names = await readdir(runDir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.endsWith('.pid.json'))) {
+    try {
+      const { pid } = JSON.parse(await readFile(join(runDir, name), 'utf8')) as { pid: number };
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Gone already, or the file was half written: nothing to stop.
+    }
+  }
+}
+
+/**
  * One task (GREETING_TASK on SAMPLE_PROJECT) through the four default stages, one agent per role
  * running the preset given for it, until the pipeline is idle. The caller asserts and cleans up.
  */
@@ -151,6 +168,7 @@ export async function runRealPipeline(presets: StagePresets, model: ScriptedMode
   let sb: Sandbox | undefined;
   let restore: (() => void) | undefined;
   const cleanup = async (): Promise<void> => {
+    if (sb) await stopLeftoverAgents(sb.dir);
     restore?.();
     await servers.close();
     await sb?.cleanup();
@@ -166,8 +184,8 @@ export async function runRealPipeline(presets: StagePresets, model: ScriptedMode
         // A failure here is a defect to see, not to retry past.
         retry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0, jitter: 0 },
         // Safety nets only: a stage of these scripts takes seconds.
-        stageTimeoutSeconds: 600,
-        stallSeconds: 300,
+        stageTimeoutSeconds: 180,
+        stallSeconds: 120,
       },
     });
     restore = await useAgentEnvironment(home, servers);
@@ -313,7 +331,7 @@ export async function assertAgentsDidTheWork(run: RealRun, presets: StagePresets
     task.usage?.attempts.map((a) => `${a.stage} ${a.agent}`),
     roles.map((r) => `${STAGE_OF_ROLE[r]} ${r}-${presets[r]}`),
   );
-  for (const a of task.usage!.attempts)
+  for (const a of task.usage?.attempts ?? [])
     assert.ok(
       a.models.some((m) => m.output > 0),
       `${a.stage}: tokens counted`,

@@ -1,5 +1,5 @@
 import type { ModelAction, ModelApi, ModelReply, ModelRequestRecord, ModelTurn, ScriptedModel } from './scriptedModel';
-import { stageFactsOf, taskFileOf, type StageFacts } from './stageModel';
+import { appendMarker, stageFactsOf, taskFileOf, type StageFacts } from './stageModel';
 
 /**
  * A scripted model that plays each role of the default pipeline on a small Node.js project, the way
@@ -58,11 +58,6 @@ export function design(task: string): string {
 /** The commit message each role writes (the tests find the commits by it). */
 export function commitMessage(f: StageFacts): string {
   return `${f.task} ${f.stage}: ${f.role}'s work`;
-}
-
-/** Appends a completion line to the task file, as the task file's protocol asks. */
-function appendMarker(taskFile: string, line: string): ModelAction {
-  return { kind: 'shell', command: `printf '\\n%s\\n' '${line}' >> '${taskFile}'` };
 }
 
 function commit(f: StageFacts): ModelAction {
