@@ -186,11 +186,14 @@ export async function runRealPipeline(presets: StagePresets, model: ScriptedMode
         // Safety nets only: a stage of these scripts takes seconds.
         stageTimeoutSeconds: 180,
         stallSeconds: 120,
+        // Time for a CLI on a busy machine to end by itself after its marker and report its tokens
+        // (the next stage is another agent's, so this holds nothing up).
+        markerGraceSeconds: 30,
       },
     });
     restore = await useAgentEnvironment(home, servers);
     const started = Date.now();
-    const result = await runUntilIdle(sb.dir, { timeoutMs: 240_000 });
+    const result = await runUntilIdle(sb.dir, { timeoutMs: 120_000 });
     const ms = Date.now() - started;
     return { sb, servers, result, state: await readState(sb.dir), ms, cleanup };
   } catch (e) {
