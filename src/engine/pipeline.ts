@@ -12,14 +12,8 @@ import { Leadership, notLeaderError } from './leadership';
 import { findHome, type PipelineHome } from './home/pipelineHome';
 import type { PipelineEventMap } from './model/pipelineEvents';
 import { rolloutCheck, type GitFacts, type RolloutCheckResult, type RolloutFacts } from './rollout/rolloutCheck';
-import {
-  type Agent,
-  type PipelineConfig,
-  type PipelineState,
-  type Priority,
-  type RolloutMode,
-  type Task,
-} from './model/schema';
+import { type Agent, type PipelineState, type Priority, type RolloutMode, type Task } from './model/schema';
+import { type PipelineConfig } from './model/configSchema';
 import { decide } from './monitor/decide';
 import type { NextTaskReport } from './scheduler/nextTask';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';

@@ -10,11 +10,11 @@ import {
   rolloutModeSchema,
   taskSpecSchema,
   type Agent,
-  type PipelineConfig,
   type PipelineState,
   type RolloutMode,
   type Task,
 } from './model/schema';
+import { type PipelineConfig } from './model/configSchema';
 import type { StateBatch } from './model/stateBatch';
 import { taskEditSchema, type TaskEdit } from './model/stateRecords';
 import { isFinal } from './model/taskLifecycle';
