@@ -1,7 +1,8 @@
 import { isEnoent } from './fsUtil';
 import { lossError, reportDamage } from './damageReport';
 import { JournalDamage } from './journalDamage';
-import { replayJournal, ReplayRestart, type ReplayPosition, type StoreMode } from './journalReplay';
+import { replayJournal } from './journalReplay';
+import { ReplayRestart, type ReplayPosition, type StoreMode } from './replayPosition';
 import type { LeaderLease } from './leaderLease';
 import { followStep } from './readerFollow';
 import { assertRecovered, loadBaseSnapshot } from './snapshotRecovery';

@@ -6,7 +6,7 @@ import { PipelineError } from '../errors';
 import type { Disposable } from '../model/events';
 import type { JournalDamage } from './journalDamage';
 import { encodeCommit, fenceVerdict, JournalWriter } from './journalWriter';
-import type { StoreMode } from './journalReplay';
+import type { StoreMode } from './replayPosition';
 import type { LeaderLease } from './leaderLease';
 import { SnapshotSchedule } from './snapshotSchedule';
 import { sweepTemps } from './snapshotWriter';
