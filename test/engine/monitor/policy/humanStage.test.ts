@@ -5,7 +5,7 @@ import { awaitingReview } from '../../../../src/engine/model/humanStage';
 import { DEFAULT_STAGES, type StageConfig } from '../../../../src/engine/model/configSchema';
 import { type TaskSpec } from '../../../../src/engine/model/schema';
 import { Pipeline } from '../../../../src/engine/pipeline';
-import { dispatchMutation } from '../../../../src/engine/pipelineMutations';
+import { dispatchMutation } from '../../../../src/engine/mutations/mutationTable';
 import { assignedStages, entries, story, withRig, type Rig, type RigOptions } from './policyKit';
 
 /**
