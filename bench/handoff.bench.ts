@@ -47,6 +47,7 @@ import { worktreeRootOf } from '../src/engine/home/pipelineHome';
 import { initHome } from '../src/engine/home/pipelineInit';
 import { DEFAULT_STAGES } from '../src/engine/model/schema';
 import type { WorkspacePort } from '../src/engine/ports/workspacePort';
+import { msText, reportFigure } from './figures';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 
 const QUICK = process.argv.includes('--quick');
@@ -486,6 +487,16 @@ async function main(): Promise<void> {
     results.push(await measure(sc));
   }
   print(results);
+  for (const f of results) {
+    if (f.budgetP95Ms === null) continue;
+    reportFigure({
+      figure: `marker → next agent notified, p95, ${f.label}`,
+      measured: msText(f.handoff.p95),
+      budget: `≤ ${f.budgetP95Ms} ms`,
+      met: f.handoff.p95 <= f.budgetP95Ms,
+      note: `p50 ${msText(f.handoff.p50)}, detect p95 ${msText(f.detect.p95)}, launch p95 ${msText(f.launch.p95)}, lock wait p95 ${msText(f.lockWait.all!.p95)}${QUICK ? ', quick' : ''}${SMALL ? ', one-file repository' : ''}`,
+    });
+  }
   const seed = results.find((r) => r.label.startsWith('seed'));
   const events = results[0]!;
   if (seed && events !== seed) {
