@@ -133,6 +133,14 @@ interface AgentRun {
   end: number;
 }
 
+interface EventCounts {
+  /** Task transitions by type (assign, complete, merged, and any fail, requeue or conflict). */
+  transitions: Record<string, number>;
+  /** The monitor's warnings (a git lock held, a commit that failed…), and the first few. */
+  warnings: number;
+  firstWarnings: string[];
+}
+
 interface RunFigures {
   agents: number;
   perStage: number;
@@ -165,6 +173,7 @@ interface RunFigures {
   loadAfter: number[];
   pipelineCpuSeconds: number | null;
   exitCode: number | null;
+  events: EventCounts;
 }
 
 function pct(xs: readonly number[], p: number): number {
@@ -218,9 +227,16 @@ async function runPipeline(
   dir: string,
   tasks: number,
   onMerged: (count: number) => void,
-): Promise<{ started: number; merged: Map<string, number>; code: number | null; cpuSeconds: number | null }> {
+): Promise<{
+  started: number;
+  merged: Map<string, number>;
+  code: number | null;
+  cpuSeconds: number | null;
+  events: EventCounts;
+}> {
   const started = Date.now();
   const merged = new Map<string, number>();
+  const events: EventCounts = { transitions: {}, warnings: 0, firstWarnings: [] };
   const child = spawn(process.execPath, [CLI, 'run', '--until-idle', '--json'], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -231,11 +247,25 @@ async function runPipeline(
   const lines = createInterface({ input: child.stdout });
   lines.on('line', (line) => {
     if (!line.startsWith('{')) return;
-    let e: { at?: string; event?: string; transition?: { type?: string }; after?: { id?: string } };
+    let e: {
+      at?: string;
+      event?: string;
+      transition?: { type?: string };
+      after?: { id?: string };
+      message?: string;
+    };
     try {
       e = JSON.parse(line) as typeof e;
     } catch {
       return;
+    }
+    if (e.event === 'monitor:warning') {
+      events.warnings++;
+      if (events.firstWarnings.length < 5) events.firstWarnings.push(String(e.message ?? '').slice(0, 300));
+    }
+    if (e.event === 'task:transition' && e.transition?.type) {
+      const t = e.transition.type;
+      events.transitions[t] = (events.transitions[t] ?? 0) + 1;
     }
     if (e.event === 'task:transition' && e.transition?.type === 'merged' && e.after?.id && e.at) {
       merged.set(e.after.id, Date.parse(e.at));
@@ -257,7 +287,7 @@ async function runPipeline(
   const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
   clearInterval(cpuTimer);
   if (merged.size < tasks && stderr) process.stdout.write(`\npipeline run stderr (last lines):\n${stderr}\n`);
-  return { started, merged, code, cpuSeconds };
+  return { started, merged, code, cpuSeconds, events };
 }
 
 async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
@@ -348,6 +378,7 @@ async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
       loadAfter,
       pipelineCpuSeconds: r.cpuSeconds,
       exitCode: r.code,
+      events: r.events,
     };
   } finally {
     // The worktrees are beside the repository (`repo.pipeline-worktrees`), inside `base` too.
@@ -381,6 +412,14 @@ async function main(): Promise<void> {
     const ownMean = Object.values(f.agentOwnMs).reduce((a, b) => a + b, 0) / STAGES.length;
     console.log(
       `${String(f.agents).padEnd(8)}${pad(`${f.merged}/${f.tasks}`, 8)}${pad(`${f.makespanSeconds.toFixed(0)} s`, 10)}${pad(`${f.idealMeasured.makespanSeconds.toFixed(0)} s`, 9)}${pad(f.throughputPerMin.toFixed(1), 11)}${pad(f.idealMeasured.throughputPerMin.toFixed(1), 11)}${pad(`${(f.ofIdeal * 100).toFixed(0)} %`, 10)}${pad(`${(f.ofIdealNominal * 100).toFixed(0)} %`, 11)}${pad(`${ownMean.toFixed(0)} ms`, 11)}${pad(`${(f.agentUtilisation * 100).toFixed(0)} %`, 7)}${pad(`${f.handoffMs.p50} / ${f.handoffMs.p95} ms`, 18)}${pad(`${f.mergeMs.p50} / ${f.mergeMs.p95} ms`, 16)}   ${f.loadBefore[0]!.toFixed(2)} → ${f.loadAfter[0]!.toFixed(2)}`,
+    );
+  }
+  for (const f of results) {
+    const unusual = Object.entries(f.events.transitions).filter(
+      ([t]) => !['ready', 'assign', 'complete', 'merged'].includes(t),
+    );
+    console.log(
+      `${f.agents} agents: pipeline process CPU ${f.pipelineCpuSeconds?.toFixed(1) ?? '–'} s over ${f.makespanSeconds.toFixed(0)} s; ${f.events.warnings} warning(s)${unusual.length ? `; ${unusual.map(([t, n]) => `${t} ${n}×`).join(', ')}` : ''}${f.events.firstWarnings.length ? `; first: ${f.events.firstWarnings.join(' | ')}` : ''}`,
     );
   }
   const atBudget = results.find((f) => f.agents === BUDGET_AGENTS);
