@@ -37,7 +37,7 @@ import { COMPLETED_LINE } from '../src/engine/agents/completionMarker';
 import { parseTaskFileName } from '../src/engine/agents/taskFile';
 import { initRepo } from '../src/engine/git/initRepo';
 import { initHome } from '../src/engine/home/pipelineInit';
-import { DEFAULT_STAGES } from '../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import { Pipeline } from '../src/engine/pipeline';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 import { reportFigure } from './figures';
