@@ -90,7 +90,8 @@ export async function receiveTask(
     else {
       const commits = Number((await repo.read(['rev-list', '--count', `${expected}..${previous}`])).trim());
       if ((options.onUnpublished ?? 'refuse') === 'refuse') {
-        throw new UnpublishedWorkError(context(remote, branch, ACTION), previous, expected, commits, path);
+        const diverged = !(await isAncestor(repo, expected, previous));
+        throw new UnpublishedWorkError(context(remote, branch, ACTION), previous, expected, commits, path, diverged);
       }
       kind = 'replaced';
       setAside = await keepAside(repo, taskId, previous);

@@ -120,7 +120,7 @@ export class PushRejectedError extends PipelineError {
   ) {
     super(
       'git',
-      `Cannot ${context.action} ${context.branch} to ${place(context)}: the push of ${short(localSha)} was rejected (${reason})${
+      `Cannot ${context.action} ${context.branch}: ${place(context)} rejected the push of ${short(localSha)} (${reason})${
         remoteSha
           ? `; ${context.remote}/${context.branch} is at ${short(remoteSha)}, which is not an ancestor of ${short(localSha)}`
           : ''
@@ -142,13 +142,17 @@ export class UnpublishedWorkError extends PipelineError {
     /** How many commits the local branch has that the remote does not. */
     readonly commits: number,
     readonly worktree: string,
+    /** The remote branch also has commits the local one lacks (not only behind). */
+    readonly diverged: boolean,
   ) {
     super(
       'git',
       `Cannot receive ${context.branch} from ${place(context)}: the local ${context.branch} is at ${short(localSha)}, with ${commits} commit(s) that ${context.remote}/${context.branch} (at ${short(remoteSha)}) does not have. Putting ${worktree} on the remote tip would lose them; nothing was changed.`,
       {
         where: `${context.branch} in ${worktree}`,
-        fix: `If that work is the stage's and should count, publish it (git -C "${worktree}" push ${context.remote} ${context.branch}); otherwise receive with onUnpublished: 'set-aside', which keeps it under refs/pipeline/set-aside/… and takes the remote tip.`,
+        fix: diverged
+          ? `The remote branch took other work since (the stage was redone elsewhere). Receive with onUnpublished: 'set-aside', which keeps this clone's commits under refs/pipeline/set-aside/… and takes the remote tip; compare them with git -C "${worktree}" log ${context.remote}/${context.branch}...${context.branch}.`
+          : `If that work should count, publish it (git -C "${worktree}" push ${context.remote} ${context.branch}); otherwise receive with onUnpublished: 'set-aside', which keeps it under refs/pipeline/set-aside/… and takes the remote tip.`,
       },
     );
   }

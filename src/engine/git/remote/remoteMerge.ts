@@ -41,8 +41,6 @@ export interface RemoteMergeResult {
   readonly merged: string;
 }
 
-const ACTION = 'merge into';
-
 /**
  * The merge of `theirs` into `ours` as a commit (parents ours, theirs) made without touching any
  * worktree, or the conflicting files. The commit is only in the object database until a ref points
@@ -87,13 +85,15 @@ export async function mergeIntoRemote(
   const { repo } = remote;
   const maxAttempts = options.maxAttempts ?? 5;
   const backoffMs = options.backoffMs ?? 50;
+  // Messages read "Cannot merge pipeline/TASK-1 into main: …".
+  const action = `merge ${branch} into`;
   return withRemoteLocks(remote, { tracking: [branch, into] }, async () => {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const tips = await fetchBranches(remote, [branch, into], ACTION);
+      const tips = await fetchBranches(remote, [branch, into], action, into);
       const theirs = tips.get(branch);
       const ours = tips.get(into);
-      if (!theirs) throw new RemoteBranchMissingError(context(remote, branch, ACTION));
-      if (!ours) throw new RemoteBranchMissingError(context(remote, into, ACTION));
+      if (!theirs) throw new RemoteBranchMissingError(context(remote, branch, 'merge'));
+      if (!ours) throw new RemoteBranchMissingError(context(remote, into, action));
       // One merge-base answers both questions: it is `theirs` when there is nothing to merge, `ours`
       // when the target can fast-forward.
       const mb = await repo.readResult(['merge-base', ours, theirs], { okExitCodes: [0, 1] });
@@ -121,11 +121,11 @@ export async function mergeIntoRemote(
       }
 
       await options.beforePush?.(attempt);
-      const pushed = await pushBranch(remote, next, into, ACTION, ours);
+      const pushed = await pushBranch(remote, next, into, action, ours);
       if (pushed.kind === 'pushed') return { sha: next, kind, attempts: attempt, merged: theirs };
       if (pushed.kind === 'declined') {
         throw new PushRejectedError(
-          context(remote, into, ACTION),
+          context(remote, into, action),
           next,
           undefined,
           pushed.reason,

@@ -96,6 +96,8 @@ export async function fetchBranches(
   remote: Remote,
   branches: readonly string[],
   action: string,
+  /** The branch a failure's message names; the first of `branches` by default. */
+  about: string = branches[0] ?? '',
 ): Promise<Map<string, string | undefined>> {
   const { repo } = remote;
   const wanted = [...new Set(branches.map((b) => assertBranchName(b)))];
@@ -110,8 +112,7 @@ export async function fetchBranches(
     } catch (e) {
       const gone = e instanceof GitCommandError ? MISSING_REF.exec(e.stderr)?.[1] : undefined;
       const branch = gone?.slice('refs/heads/'.length);
-      if (branch === undefined || !present.includes(branch))
-        throw remoteFailure(e, context(remote, present[0]!, action));
+      if (branch === undefined || !present.includes(branch)) throw remoteFailure(e, context(remote, about, action));
       missing.add(branch);
     }
   }

@@ -160,6 +160,7 @@ void test('receiving over unpublished local commits refuses, or keeps them aside
     assert.equal(e.remoteSha, redone);
     assert.equal(e.commits, 1);
     assert.match(e.message, new RegExp(unpublished.slice(0, 12)));
+    assert.equal(e.diverged, true);
     assert.match(e.details.fix ?? '', /set-aside/);
     return true;
   });
@@ -230,4 +231,21 @@ void test('the merge of a conflicting task is reported as a conflict and pushes 
   assert.equal(again.update, 'conflict');
   assert.deepEqual(again.conflicts, ['a.txt']);
   assert.equal(await git(again.worktree, 'rev-parse', 'HEAD'), await originTip(c, 'pipeline/TASK-6'));
+});
+
+void test('a first stage never published is unpublished work too: the fix says to publish it', async () => {
+  const r = await m('a').remote.receive('architect', 'TASK-7', 'main');
+  const local = await commitFiles(r.worktree, { 'TASK-7.md': 'design\n' }, 'TASK-7: design');
+  // The remote has no TASK-7: the branch would start at the remote main, which lacks the design.
+  await assert.rejects(m('a').remote.receive('architect', 'TASK-7', 'main'), (e: unknown) => {
+    assert.ok(e instanceof UnpublishedWorkError, String(e));
+    assert.equal(e.diverged, false);
+    assert.equal(e.localSha, local);
+    assert.match(e.details.fix ?? '', /publish it \(git -C .* push origin pipeline\/TASK-7\)/);
+    return true;
+  });
+  await m('a').remote.publish('TASK-7');
+  const again = await m('a').remote.receive('architect', 'TASK-7', 'main');
+  assert.equal(again.kind, 'up-to-date');
+  assert.equal(again.head, local);
 });
