@@ -18,8 +18,9 @@
 //   never published (an attempt that died here before publishing, and was redone elsewhere) are kept
 //   under refs/pipeline/set-aside/<task>/unpublished-<commit> and reported in `setAside`. With
 //   `mergeTarget` the target's new commits are merged in as `prepare` does on one machine (a conflict
-//   comes back in `conflicts`, for the task file). Use the worktree path it returns, and the
-//   WorkspacePort for nothing else of the launch: `prepare` would merge the clone's stale local target.
+//   comes back in `conflicts`, for the task file). On a worker it replaces WorkspacePort.prepare,
+//   which would merge the clone's own (stale) target branch; commitAll and setAside stay as they are.
+//   A refusal (DirtyWorktreeError, UnpublishedWorkError without set-aside) means: do not launch.
 // - Publish after the stage's marker. After commitAll (what the agent left uncommitted) and before the
 //   completion is written to the state store: `await remote.publish(taskId)`. The store's completion is
 //   the commit point, so a stage whose push failed is not complete: a transient error

@@ -249,3 +249,26 @@ void test('a first stage never published is unpublished work too: the fix says t
   assert.equal(again.kind, 'up-to-date');
   assert.equal(again.head, local);
 });
+
+void test('six merges from three machines at once all land on main, none lost', async () => {
+  const tasks: Array<{ machine: string; task: string; sha: string }> = [];
+  for (const [i, name] of ['a', 'b', 'c', 'a', 'b', 'c'].entries()) {
+    const task = `TASK-${20 + i}`;
+    const agent = i < 3 ? 'implementer' : 'supervisor';
+    const r = await m(name).remote.receive(agent, task, 'main');
+    tasks.push({
+      machine: name,
+      task,
+      sha: await commitFiles(r.worktree, { [`${task}.txt`]: 'x\n' }, `${task}: work`),
+    });
+    await m(name).remote.publish(task);
+  }
+  const results = await Promise.all(
+    tasks.map((t) => m(t.machine).remote.merge(t.task, 'main', `Merge ${t.task}`, { maxAttempts: 30 })),
+  );
+  const main = await originTip(c, 'main');
+  for (const t of tasks) assert.ok(await isAncestor(c.origin, t.sha, main), `${t.task} is in main`);
+  // Each landed merge is on main's first-parent line: no push replaced another.
+  const firstParents = new Set((await git(c.origin, 'rev-list', '--first-parent', 'main')).split('\n'));
+  for (const r of results) assert.ok(firstParents.has(r.sha), `${r.sha} on main's first-parent line`);
+});
