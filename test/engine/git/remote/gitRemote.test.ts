@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { isPipelineError } from '../../../../src/engine/errors';
 import { DirtyWorktreeError, MergeConflictError } from '../../../../src/engine/git/gitErrors';
 import { PushRejectedError, UnpublishedWorkError } from '../../../../src/engine/git/remote/remoteErrors';
 import { until } from '../../../support/waiting';
@@ -271,4 +272,27 @@ void test('six merges from three machines at once all land on main, none lost', 
   // Each landed merge is on main's first-parent line: no push replaced another.
   const firstParents = new Set((await git(c.origin, 'rev-list', '--first-parent', 'main')).split('\n'));
   for (const r of results) assert.ok(firstParents.has(r.sha), `${r.sha} on main's first-parent line`);
+});
+
+void test("a task branch checked out in a clone's own working tree is refused, and that checkout is left as it is", async () => {
+  const r = await m('a').remote.receive('architect', 'TASK-8', 'main');
+  await commitFiles(r.worktree, { 'TASK-8.md': 'design\n' }, 'TASK-8: design');
+  await m('a').remote.publish('TASK-8');
+  const dir = m('c').dir;
+  await git(dir, 'fetch', '--quiet', 'origin', 'pipeline/TASK-8:pipeline/TASK-8');
+  await git(dir, 'switch', '--quiet', 'pipeline/TASK-8');
+  try {
+    const before = await git(dir, 'rev-parse', 'HEAD');
+    await assert.rejects(m('c').remote.receive('tester', 'TASK-8', 'main'), (e: unknown) => {
+      assert.ok(isPipelineError(e), String(e));
+      assert.match(e.message, /pipeline\/TASK-8 is checked out in .*, which is not an agent worktree/);
+      assert.match(e.details.fix ?? '', /switch <branch>/);
+      return true;
+    });
+    assert.equal(await git(dir, 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-8');
+    assert.equal(await git(dir, 'rev-parse', 'HEAD'), before);
+  } finally {
+    await git(dir, 'switch', '--quiet', 'main');
+  }
+  assert.equal((await m('c').remote.receive('tester', 'TASK-8', 'main')).kind, 'up-to-date');
 });

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { GitRepo } from '../../../../src/engine/git/gitRepo';
 import { initRepo } from '../../../../src/engine/git/initRepo';
 import { GitRemote } from '../../../../src/engine/git/remote/gitRemote';
 import { Worktrees } from '../../../../src/engine/git/worktrees';
-import { commitFiles, git } from '../gitFixture';
+import { assertRepoHealthy, commitFiles, git } from '../gitFixture';
 
 /**
  * Several machines sharing one remote, in temporary directories: a bare `origin.git`, the user's own
@@ -73,13 +74,15 @@ export async function cluster(
   };
 }
 
-/** One cluster for a whole test file, removed after its tests. */
+/** One cluster for a whole test file: every clone checked healthy (fsck, no lock file left) and removed after its tests. */
 export function clusterPerFile(names?: readonly string[]): Cluster {
   const c = {} as Cluster;
   before(async () => {
     Object.assign(c, await cluster(names));
   });
   after(async () => {
+    for (const m of Object.values(c.machines)) await assertRepoHealthy(m.repo);
+    assert.equal(await git(c.origin, 'fsck', '--no-progress', '--no-dangling'), '');
     await c.cleanup();
   });
   return c;
