@@ -69,6 +69,39 @@ export interface CliFailure {
   resetAt?: number;
 }
 
+/**
+ * The CLI's own words in a failed run's output tail, where JSON events and plain lines mix: a plain
+ * line (stderr) as it is, from an event what `fromEvent` reads in it, and from a line cut by the
+ * tail's start (it does not parse) the JSON strings it still holds under `key`.
+ */
+export function tailMessages(outputTail: string, key: string, fromEvent: (ev: unknown) => string[]): string[] {
+  const cut = new RegExp(`"${key}":("(?:[^"\\\\]|\\\\.)*")`, 'g');
+  const out: string[] = [];
+  for (const raw of outputTail.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    if (!line.startsWith('{') && !line.endsWith('}')) {
+      out.push(line);
+      continue;
+    }
+    let ev: unknown;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      for (const m of line.matchAll(cut)) {
+        try {
+          out.push(JSON.parse(m[1]!) as string);
+        } catch {
+          // A string cut by the tail's start: nothing to read in it.
+        }
+      }
+      continue;
+    }
+    out.push(...fromEvent(ev));
+  }
+  return out;
+}
+
 export interface AgentCliAdapter {
   /** The preset name: `claude`, `codex`, `gemini`, `aider`. */
   readonly name: string;
