@@ -1,3 +1,7 @@
+// src/engine/agents/cli/ — one adapter per agent CLI (Claude Code, Codex CLI, Gemini CLI, Aider), its
+// stream parser, and `pipeline doctor`. Main file: this one. It imports the agents' helpers in ../
+// (command templates, shell words, bounded runs), ../../errors and node built-ins.
+
 /**
  * Agent CLI adapters: what the engine knows about each real agent CLI (Claude Code, Codex CLI,
  * Gemini CLI, Aider). An adapter says how to run its CLI for one stage of one task
@@ -5,8 +9,7 @@
  * commit, inside its own worktree and no further), and how to read the CLI's failures from its exit
  * code and its own words. The monitor owns the policy (retry, block, pause); adapters only describe.
  *
- * This folder may import from `../` (command templates, errors) and node built-ins; nothing imports
- * `vscode`. One file per CLI, registered in `agentCliRegistry.ts`.
+ * Nothing here imports `vscode`. One file per CLI, registered in `agentCliRegistry.ts`.
  */
 
 import type { StreamParser, StreamParserContext } from './agentActivity';
