@@ -168,16 +168,21 @@ export function holderAlive(r: LeaseRecord, now = Date.now()): boolean {
   return Number.isFinite(renewed) && renewed + r.leaseMs >= now;
 }
 
-/** Creates `path` with `content` only if it does not exist; false when it does. */
-export async function createExclusive(leaderDir: string, path: string, content: string): Promise<boolean> {
-  const tmp = tempNameFor(path);
-  const fh = await open(tmp, 'wx');
+/** Creates `path` (it must not exist) with `content`, synced before it is closed. */
+async function writeNewSynced(path: string, content: string): Promise<void> {
+  const fh = await open(path, 'wx');
   try {
     await fh.writeFile(content);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Creates `path` with `content` only if it does not exist; false when it does. */
+export async function createExclusive(leaderDir: string, path: string, content: string): Promise<boolean> {
+  const tmp = tempNameFor(path);
+  await writeNewSynced(tmp, content);
   try {
     await link(tmp, path);
     return true;
@@ -188,13 +193,7 @@ export async function createExclusive(leaderDir: string, path: string, content: 
     // No hard links here: O_EXCL still gives one winner; a reader may briefly see the file empty,
     // which readTop treats as a live holder of unknown identity.
     try {
-      const out = await open(path, 'wx');
-      try {
-        await out.writeFile(content);
-        await out.sync();
-      } finally {
-        await out.close();
-      }
+      await writeNewSynced(path, content);
       return true;
     } catch (e2) {
       if (errnoCode(e2) === 'EEXIST') return false;
