@@ -3,6 +3,7 @@ import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/
 import type { SessionView } from './sessionView';
 import { awaitingReview } from '../engine/model/humanStage';
 import { taskContextValue } from './taskActions';
+import { taskSpending } from './taskSpending';
 import { since } from './timeText';
 
 /**
@@ -171,6 +172,12 @@ function tooltip(t: Task, awaitingReview: boolean): vscode.MarkdownString {
   if (t.prerequisites.length) md.appendMarkdown(`needs ${t.prerequisites.join(', ')}\n\n`);
   if (t.paths.length) md.appendMarkdown(`paths ${t.paths.map((p) => `\`${p}\``).join(', ')}\n\n`);
   if (t.blocked_reason) md.appendMarkdown(`blocked: ${escape(t.blocked_reason)}\n\n`);
+  const spent = taskSpending(t);
+  if (spent) {
+    md.appendMarkdown(`spent ${escape(spent.total)}\n\n`);
+    if (spent.byStage) md.appendMarkdown(`by stage: ${escape(spent.byStage)}\n\n`);
+    if (spent.unpriced) md.appendMarkdown(`${escape(spent.unpriced)}\n\n`);
+  }
   const last = t.history[t.history.length - 1];
   if (last) md.appendMarkdown(`last: ${last.event}${last.note ? ` (${escape(last.note)})` : ''} at ${last.at}`);
   return md;
