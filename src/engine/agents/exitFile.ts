@@ -33,10 +33,13 @@ export function shellLine(req: RunRequest, exitFile: string): string {
   // Code answers the prompt as `-p` would and exits. `script` runs it in a terminal of its own, shown
   // in this one and copied to the log (which the stall watch sees grow): util-linux's `script` where
   // there is one, else the BSD one (macOS), whose arguments differ. Both return the command's status.
-  const run = req.command.interactive
-    ? `if script -V >/dev/null 2>&1; then script -qefa -c ${shellQuote(command)} ${log}; else script -qaF ${log} /bin/sh -c ${shellQuote(command)}; fi`
-    : `(${command}) 2>&1 | tee -a ${log}`;
-  return `( trap : INT TERM; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && ${run}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)} )`;
+  // `script` outlives a hang-up of this terminal (a closed terminal, a stopped runner) and keeps the
+  // CLI alive in its own; run in the background with this terminal as its input (`<&0`, else a
+  // background job reads nothing), it is waited for, and a hang-up ends it, which ends the CLI.
+  const script = `trap 'kill -TERM $! 2>/dev/null' HUP; if script -V >/dev/null 2>&1; then script -qefa -c ${shellQuote(command)} ${log} <&0 & else script -qaF ${log} /bin/sh -c ${shellQuote(command)} <&0 & fi; wait $!`;
+  const run = req.command.interactive ? `{ ${script}; }` : `(${command}) 2>&1 | tee -a ${log}`;
+  const status = req.command.interactive ? '$?' : '${PIPESTATUS[0]}';
+  return `( trap : INT TERM; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && ${run}; echo "${status}" > ${shellQuote(exitFile)} )`;
 }
 
 /**
