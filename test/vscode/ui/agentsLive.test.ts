@@ -3,8 +3,9 @@
 // while VS Code follows: one works on TASK-001 and is held in its `npm test` by a gate file; the
 // other meets a usage limit on TASK-002 and is paused. The Agents tree shows the first one's current
 // step and cost so far and the second one's "paused until HH:MM"; once TASK-001 is merged, the
-// metrics panel shows what it cost. Screenshots: test-artifacts/vscode/ui-agents-live.png,
-// ui-metrics-cost.png.
+// metrics panel shows what it cost; the status bar counts the paused agent and its tooltip says when
+// it resumes; the merged task's tooltip in the Tasks tree says what it spent. Screenshots:
+// test-artifacts/vscode/ui-agents-live.png, ui-status-paused.png, ui-task-cost.png, ui-metrics-cost.png.
 import * as assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,15 @@ import { stageModel } from '../../support/modelServers/stageModel';
 import { until } from '../../support/waiting';
 import { sandbox, SCRIPTED_AGENT, type Sandbox } from '../../engine/monitor/monitorKit';
 import { runFromCommandPalette, waitForWorkbench } from './commandPalette';
-import { activityBarIcon, clearNotifications, screenshot, sideBarView, treeRows, webviewContent } from './workbench';
+import {
+  activityBarIcon,
+  clearNotifications,
+  screenshot,
+  sideBarView,
+  statusBarItem,
+  treeRows,
+  webviewContent,
+} from './workbench';
 
 void test('the Agents tree shows an agent at work with its step and cost, a paused agent, and the metrics panel the cost', async (t) => {
   agentCliPath('claude'); // fails with the install command when the CLI is missing
@@ -127,6 +136,21 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         await busy.filter({ hasText: 'Bash: npm test' }).waitFor();
         t.diagnostic(`screenshot: ${await screenshot(page, 'ui-agents-live')}`);
 
+        // The status bar counts the paused agent; its tooltip says when it resumes and why.
+        const status = statusBarItem(page);
+        await status.filter({ hasText: '1 paused' }).waitFor({ timeout: 30_000 });
+        assert.match(await status.innerText(), /1\/2 busy · 1 paused · \d+ waiting/);
+        await status.hover();
+        const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'paused until' }).first();
+        await hover.waitFor({ timeout: 30_000 });
+        assert.match(
+          await hover.innerText(),
+          new RegExp(`${working.paused} paused until \\d\\d:\\d\\d: .*(429|limit)`, 'i'),
+        );
+        t.diagnostic(`screenshot: ${await screenshot(page, 'ui-status-paused')}`);
+        await page.mouse.move(bar ? bar.x + bar.width + 400 : 600, bar ? bar.y + 40 : 200);
+        await hover.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+
         // The agent at work finishes; its attempt's cost is recorded and the panel shows it.
         await writeFile(gate, '');
         // Its spending is recorded once its command has ended, which may be just after the merge.
@@ -138,6 +162,20 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         );
         const cost = leader.state.tasks['TASK-001']!.usage!.costUsd;
         assert.ok(cost > 0, 'the attempt had a cost');
+
+        // The merged task's tooltip in the Tasks tree says what it spent (the Done group opened first).
+        const tasks = sideBarView(page, 'Tasks');
+        const doneGroup = treeRows(tasks, 'Done');
+        await doneGroup.waitFor({ timeout: 30_000 });
+        if ((await doneGroup.getAttribute('aria-expanded')) !== 'true') await doneGroup.click();
+        const merged = treeRows(tasks, 'TASK-001');
+        await merged.first().hover();
+        const spent = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'spent' }).first();
+        await spent.waitFor({ timeout: 30_000 });
+        assert.match(await spent.innerText(), /spent \$0\.\d{4} over 1 attempt \(\d/);
+        t.diagnostic(`screenshot: ${await screenshot(page, 'ui-task-cost')}`);
+        await page.mouse.move(bar ? bar.x + bar.width + 400 : 600, bar ? bar.y + bar.height - 40 : 400);
+        await spent.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
         await clearNotifications(page);
         await runFromCommandPalette(page, 'Agent Pipeline: Show Metrics');
         const content = webviewContent(page);
