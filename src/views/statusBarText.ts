@@ -45,7 +45,7 @@ export function statusBarText(s: Readonly<PipelineState>, where: StatusBarSituat
   const lines = [
     `Agent Pipeline: ${where.running ? 'running in this window' : where.leader ? `led by ${where.leader.label} (pid ${where.leader.pid} on ${where.leader.host})` : 'stopped'}`,
     `orchestration ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch})` : ''}, rollout ${s.mode}`,
-    `${busy} of ${agents.length} agents busy${paused.length ? `, ${paused.length} paused` : ''}, ${queued} tasks waiting, ${blocked} blocked, ${tasks.filter((t) => t.status === 'done').length} done`,
+    `${busy} of ${agents.length} agents busy${paused.length ? `, ${paused.length} paused` : ''}, ${queued} task${queued === 1 ? '' : 's'} waiting, ${blocked} blocked, ${tasks.filter((t) => t.status === 'done').length} done`,
   ];
   for (const a of paused)
     lines.push(

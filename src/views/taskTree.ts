@@ -3,6 +3,7 @@ import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/
 import type { SessionView } from './sessionView';
 import { awaitingReview } from '../engine/model/humanStage';
 import { taskContextValue } from './taskActions';
+import { waitsOutLimit } from './taskLimit';
 import { taskSpending } from './taskSpending';
 import { since } from './timeText';
 
@@ -152,6 +153,7 @@ export function describeTask(t: Task, now = Date.now(), awaitingReview = false):
     const assigned = [...t.history].reverse().find((h) => h.event === 'assign');
     parts.push(`${t.assigned_to} ${since(assigned?.at ?? null, now)}`.trim());
   }
+  if (waitsOutLimit(t)) parts.push('paused by a usage limit');
   if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now)
     parts.push(`retry in ${Math.ceil((Date.parse(t.not_before) - now) / 1000)}s`);
   if (t.status === 'blocked' && t.blocked_reason) parts.push(t.blocked_reason);

@@ -48,7 +48,7 @@ void test('no paused agent: the words as before, nothing about pauses', () => {
     [
       'Agent Pipeline: stopped',
       'orchestration parallel, rollout production',
-      '1 of 2 agents busy, 1 tasks waiting, 0 blocked, 0 done',
+      '1 of 2 agents busy, 1 task waiting, 0 blocked, 0 done',
     ].join('\n'),
   );
   assert.equal(t.warn, false);
@@ -70,7 +70,7 @@ void test('paused agents: counted beside the busy ones, each with its reset time
   assert.equal(t.text, '$(sync~spin) parallel · production · 1/3 busy · $(debug-pause) 2 paused · 1 waiting');
   const lines = t.tooltip.split('\n');
   assert.equal(lines[0], 'Agent Pipeline: running in this window');
-  assert.equal(lines[2], '1 of 3 agents busy, 2 paused, 1 tasks waiting, 0 blocked, 0 done');
+  assert.equal(lines[2], '1 of 3 agents busy, 2 paused, 1 task waiting, 0 blocked, 0 done');
   assert.deepEqual(lines.slice(3), [
     `claude-2 paused until ${clockTime(iso(sooner), NOW)}: usage limit reached`,
     `claude-1 paused until ${clockTime(iso(later), NOW)}: API Error: Request rejected (429) Limit resets at …`,

@@ -121,6 +121,9 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         const parked = treeRows(agents, working.paused);
         await parked.filter({ hasText: 'paused until' }).waitFor({ timeout: 30_000 });
         assert.match(await parked.innerText(), /tester · paused until \d\d:\d\d/);
+        // Its task is back in its queue, and the Tasks tree says why it waits.
+        const requeued = treeRows(sideBarView(page, 'Tasks'), 'TASK-002');
+        await requeued.filter({ hasText: 'paused by a usage limit' }).waitFor({ timeout: 30_000 });
         // The side bar is narrow by default; widened, the step and the cost fit beside the name.
         const bar = await page.locator('.part.sidebar').boundingBox();
         if (bar) {
@@ -139,7 +142,8 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         // The status bar counts the paused agent; its tooltip says when it resumes and why.
         const status = statusBarItem(page);
         await status.filter({ hasText: '1 paused' }).waitFor({ timeout: 30_000 });
-        assert.match(await status.innerText(), /1\/2 busy · 1 paused · \d+ waiting/);
+        // Each icon is an element of its own, which innerText puts on a line of its own.
+        assert.match((await status.innerText()).replace(/\s+/g, ' '), /1\/2 busy · 1 paused · \d+ waiting/);
         await status.hover();
         const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'paused until' }).first();
         await hover.waitFor({ timeout: 30_000 });
@@ -164,15 +168,24 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         assert.ok(cost > 0, 'the attempt had a cost');
 
         // The merged task's tooltip in the Tasks tree says what it spent (the Done group opened first).
+        // A redraw of the tree closes a hover: first the state settles, which it does once the other
+        // agent, free again, has met the same limit on TASK-002 (both paused for two hours).
+        await until('both agents paused', 180_000, () =>
+          Object.values(leader.state.agents).every((a) => a.status === 'paused') ? true : undefined,
+        );
         const tasks = sideBarView(page, 'Tasks');
         const doneGroup = treeRows(tasks, 'Done');
         await doneGroup.waitFor({ timeout: 30_000 });
         if ((await doneGroup.getAttribute('aria-expanded')) !== 'true') await doneGroup.click();
-        const merged = treeRows(tasks, 'TASK-001');
-        await merged.first().hover();
+        const merged = treeRows(tasks, 'TASK-001').first();
         const spent = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'spent' }).first();
-        await spent.waitFor({ timeout: 30_000 });
-        assert.match(await spent.innerText(), /spent \$0\.\d{4} over 1 attempt \(\d/);
+        const tooltipText = await until('the tooltip of TASK-001 with its spending', 60_000, async () => {
+          await page.mouse.move(0, 0);
+          await merged.hover();
+          await spent.waitFor({ timeout: 5_000 }).catch(() => undefined);
+          return spent.innerText({ timeout: 1_000 }).catch(() => undefined);
+        });
+        assert.match(tooltipText, /spent \$0\.\d{4} over 1 attempt \(\d/);
         t.diagnostic(`screenshot: ${await screenshot(page, 'ui-task-cost')}`);
         await page.mouse.move(bar ? bar.x + bar.width + 400 : 600, bar ? bar.y + bar.height - 40 : 400);
         await spent.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
@@ -188,6 +201,15 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
             : undefined,
         );
         assert.match(await content.locator('.cost').innerText(), /test\s+\$0\.\d{4}/);
+        // The pointer off the workbench's buttons, so no hover covers the figures.
+        await page.mouse.move(bar ? bar.x + bar.width + 700 : 900, bar ? bar.y + bar.height - 20 : 700);
+        await until('no hover over the panel', 30_000, async () =>
+          (await page
+            .locator('.monaco-hover:visible, .workbench-hover:visible, .monaco-hover-content:visible')
+            .count()) === 0
+            ? true
+            : undefined,
+        );
         t.diagnostic(`screenshot: ${await screenshot(page, 'ui-metrics-cost')}`);
       },
     );
