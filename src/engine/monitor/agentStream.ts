@@ -1,7 +1,8 @@
 import { open, stat } from 'node:fs/promises';
 import type { AgentActivity, StreamParser, TokenCounts } from '../agents/cli/agentActivity';
 import { adapterFor } from '../agents/cli/agentCliRegistry';
-import type { AttemptUsage, ModelPrice } from '../model/schema';
+import type { AttemptUsage } from '../model/schema';
+import type { ModelPrice } from '../model/configSchema';
 import type { AgentProgress } from '../progress/progressBoard';
 import { addTo, emptyTotals, priced } from '../usage/pricing';
 import { UsageTally } from '../usage/usageTally';
@@ -205,6 +206,8 @@ export class AgentStreams {
     this.lingering.set(a.agentId, lingering);
     void lingering.then(() => {
       if (this.lingering.get(a.agentId) === lingering) this.lingering.delete(a.agentId);
+      // The agent can take work again (the plan left it out meanwhile).
+      this.ctx.kick();
     });
     this.track(done);
   }
@@ -213,6 +216,11 @@ export class AgentStreams {
   private async untilFinal(f: Follow): Promise<void> {
     while (!f.stopped && !f.tally.final) await new Promise((r) => setTimeout(r, POLL_MS));
     if (f.tally.final) await new Promise((r) => setTimeout(r, 1000));
+  }
+
+  /** Whether the agent's previous command is still in its grace after its marker. */
+  lingers(agentId: string): boolean {
+    return this.lingering.has(agentId);
   }
 
   /** Waits until the agent's previous command is gone (bounded by its grace). */

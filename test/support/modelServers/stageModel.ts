@@ -1,4 +1,4 @@
-import type { ModelReply, ModelTurn, ModelUsage, ScriptedModel } from './scriptedModel';
+import type { ModelAction, ModelReply, ModelTurn, ModelUsage, ScriptedModel } from './scriptedModel';
 
 /**
  * A scripted model that plays one pipeline stage the way a real model would, through the CLI's own
@@ -46,6 +46,11 @@ export function stageWorkFile(f: StageFacts): string {
   return `work/${f.task}/${f.stage}.md`;
 }
 
+/** A shell command that appends a completion line below the task file's last line, as its protocol asks. */
+export function appendMarker(taskFile: string, line: string): ModelAction {
+  return { kind: 'shell', command: `printf '\\n%s\\n' '${line}' >> '${taskFile}'` };
+}
+
 export function stageModel(opts: StageModelOptions = {}): ScriptedModel {
   const usage = opts.usage;
   const reply = (action: ModelReply['action']): ModelReply => (usage ? { action, usage } : { action });
@@ -70,10 +75,10 @@ export function stageModel(opts: StageModelOptions = {}): ScriptedModel {
           kind: 'shell',
           command: `git add -A && git commit -q -m "${facts.task} ${facts.stage}: ${facts.role}'s work"`,
         });
-      case 4: {
-        const line = change ? `## Status: CHANGES REQUESTED ${change}` : '## Status: COMPLETED ✅';
-        return reply({ kind: 'shell', command: `printf '\\n%s\\n' '${line}' >> '${taskFile}'` });
-      }
+      case 4:
+        return reply(
+          appendMarker(taskFile, change ? `## Status: CHANGES REQUESTED ${change}` : '## Status: COMPLETED ✅'),
+        );
       default:
         return reply({ kind: 'text', text: change ? `Changes requested: ${change}` : 'Done.' });
     }
