@@ -25,6 +25,8 @@ export type PipelineErrorCode =
   /** A git lock file (`index.lock`, `refs/heads/main.lock`) is held by another process: transient, retry later. */
   | 'git-lock'
   | 'import'
+  /** The PostgreSQL state store: unreachable, not migrated, or migrated by a newer build. */
+  | 'database'
   | 'usage';
 
 export interface PipelineErrorDetails {

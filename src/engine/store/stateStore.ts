@@ -10,6 +10,7 @@ import { lossError, reportDamage } from './damageReport';
 import { JournalDamage } from './journalDamage';
 import { encodeCommit, fenceVerdict, JournalWriter } from './journalWriter';
 import { replayJournal, ReplayRestart, type ReplayPosition, type StoreMode } from './journalReplay';
+import type { StatePort } from '../ports/statePort';
 import type { LeaderLease } from './leaderLease';
 import { followStep } from './readerFollow';
 import { assertRecovered, loadBaseSnapshot } from './snapshotRecovery';
@@ -80,7 +81,7 @@ const MAX_WARNINGS = 200;
  */
 const CONSOLIDATE_SEGMENTS = 8;
 
-export class StateStore<S, R> {
+export class StateStore<S, R> implements StatePort<S, R> {
   /** Human-readable notes of what recovery moved aside, cut off or ignored: the file, the place and what to do. */
   readonly warnings: string[] = [];
   /** What the last recovery found damaged, lost or not applied (see journalDamage.ts). */
