@@ -45,7 +45,7 @@ import type { MonitorOptions } from '../src/engine/monitor/monitor';
 import { Pipeline } from '../src/engine/pipeline';
 import { worktreeRootOf } from '../src/engine/home/pipelineHome';
 import { initHome } from '../src/engine/home/pipelineInit';
-import { DEFAULT_STAGES } from '../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import type { WorkspacePort } from '../src/engine/ports/workspacePort';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 

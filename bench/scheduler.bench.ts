@@ -22,12 +22,11 @@ import { globsOverlap } from '../src/engine/scheduler/globOverlap';
 import { holdsClaim } from '../src/engine/scheduler/pathClaims';
 import { SchedulerIndex } from '../src/engine/scheduler/schedulerIndex';
 import { backoffUntil } from '../src/engine/scheduler/taskQueues';
+import { configSchema, type PipelineConfig } from '../src/engine/model/configSchema';
 import {
-  configSchema,
   emptyState,
   PRIORITY_RANK,
   type Agent,
-  type PipelineConfig,
   type PipelineState,
   type Priority,
   type Task,

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cleanEnv } from '../../test/engine/git/gitFixture';
 import { assertGitHealthy, git, isAncestorOf, type Sandbox } from '../../test/engine/monitor/monitorKit';
-import { DEFAULT_STAGES, type PipelineState } from '../../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../../src/engine/model/configSchema';
+import { type PipelineState } from '../../src/engine/model/schema';
 
 /**
  * What a soak trial ends with, read from git and the stored state after the last run: every

@@ -12,7 +12,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_STAGES } from '../../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../../src/engine/model/configSchema';
 import { createTestWorkspace, type TestWorkspaceOptions } from './testWorkspace';
 import { artifactsDir, repoRoot, withVsCode } from './vscodeHost';
 

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { initRepo } from '../../src/engine/git/initRepo';
 import { Pipeline } from '../../src/engine/pipeline';
 import { initHome } from '../../src/engine/home/pipelineInit';
-import { DEFAULT_STAGES, type StageConfig, type TaskSpec } from '../../src/engine/model/schema';
+import { DEFAULT_STAGES, type StageConfig } from '../../src/engine/model/configSchema';
+import { type TaskSpec } from '../../src/engine/model/schema';
 
 export interface TestWorkspaceOptions {
   /** Create `.pipeline/` (default true). Without it the folder is a plain git repository. */

@@ -7,7 +7,8 @@ import { isAncestor } from '../engine/git/branches';
 import { GitRepo } from '../engine/git/gitRepo';
 import { Pipeline } from '../engine/pipeline';
 import { initHome } from '../engine/home/pipelineInit';
-import { DEFAULT_STAGES, type TaskSpec } from '../engine/model/schema';
+import { DEFAULT_STAGES } from '../engine/model/configSchema';
+import { type TaskSpec } from '../engine/model/schema';
 import { println } from './output';
 import { runMonitor } from './runCommand';
 

@@ -12,14 +12,8 @@ import { Leadership, notLeaderError } from './leadership';
 import { findHome, type PipelineHome } from './home/pipelineHome';
 import type { PipelineEventMap } from './model/pipelineEvents';
 import { rolloutCheck, type GitFacts, type RolloutCheckResult, type RolloutFacts } from './rollout/rolloutCheck';
-import {
-  type Agent,
-  type PipelineConfig,
-  type PipelineState,
-  type Priority,
-  type RolloutMode,
-  type Task,
-} from './model/schema';
+import { type Agent, type PipelineState, type Priority, type RolloutMode, type Task } from './model/schema';
+import type { PipelineConfig } from './model/configSchema';
 import { decide } from './monitor/decide';
 import type { NextTaskReport } from './scheduler/nextTask';
 import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
@@ -31,20 +25,17 @@ import { statusReport, type StatusReport } from './statusReport';
 import { LeaderLease, type LeaderInfo } from './store/leaderLease';
 import { StateStore } from './store/stateStore';
 import type { NewTask } from './model/taskFactory';
+import { applyPendingSwitch, busyAgents, type SwitchOptions, type SwitchResult } from './mutations/modeMutations';
 import {
-  applyPendingSwitch,
-  busyAgents,
   dispatchMutation,
   runMutation,
-  type AddAgentOptions,
   type MutationArgs,
-  type MutationHost,
   type MutationName,
   type MutationResult,
-  type ReviewAnswer,
-  type SwitchOptions,
-  type SwitchResult,
-} from './pipelineMutations';
+} from './mutations/mutationTable';
+import type { AddAgentOptions } from './mutations/agentMutations';
+import type { MutationHost } from './mutations/mutationHost';
+import type { ReviewAnswer } from './mutations/reviewMutation';
 import { isFinal } from './model/taskLifecycle';
 import { ProgressBoard, progressFileOf } from './progress/progressBoard';
 
@@ -77,7 +68,9 @@ export interface OpenPipelineOptions {
   adjustConfig?: (c: PipelineConfig) => PipelineConfig;
 }
 
-export type { AddAgentOptions, ReviewAnswer, SwitchOptions, SwitchResult } from './pipelineMutations';
+export type { AddAgentOptions } from './mutations/agentMutations';
+export type { ReviewAnswer } from './mutations/reviewMutation';
+export type { SwitchOptions, SwitchResult } from './mutations/modeMutations';
 export { notLeaderError } from './leadership';
 
 /** Times a change is sent again after its leader stopped leading before taking it. */

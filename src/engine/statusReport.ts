@@ -1,5 +1,6 @@
 import { tasksAwaitingReview } from './model/humanStage';
-import type { PipelineConfig, PipelineState, Task } from './model/schema';
+import type { PipelineConfig } from './model/configSchema';
+import type { PipelineState, Task } from './model/schema';
 import type { LeaderInfo } from './store/leaderLease';
 import type { AgentProgress } from './progress/progressBoard';
 import { usageSummary, type UsageSummary } from './usage/usageSummary';

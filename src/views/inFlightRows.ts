@@ -1,4 +1,5 @@
-import type { PipelineConfig, PipelineState } from '../engine/model/schema';
+import type { PipelineConfig } from '../engine/model/configSchema';
+import type { PipelineState } from '../engine/model/schema';
 import type { AgentProgress } from '../engine/progress/progressBoard';
 import { usd } from '../engine/usage/pricing';
 import type { InFlightRow } from './webviewProtocol';

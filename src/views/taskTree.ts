@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import type { PipelineConfig, PipelineState, Task, TaskStatus } from '../engine/model/schema';
+import type { PipelineConfig } from '../engine/model/configSchema';
+import type { PipelineState, Task, TaskStatus } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
 import { awaitingReview } from '../engine/model/humanStage';
 import { taskContextValue } from './taskActions';

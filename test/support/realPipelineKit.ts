@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_STAGES, type PipelineState } from '../../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../../src/engine/model/configSchema';
+import type { PipelineState } from '../../src/engine/model/schema';
 import {
   git,
   intervals,

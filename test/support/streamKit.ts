@@ -1,7 +1,7 @@
 import type { StreamParserContext, TokenCounts } from '../../src/engine/agents/cli/agentActivity';
 import type { AgentCliAdapter } from '../../src/engine/agents/cli/agentCli';
 import { applyActivity } from '../../src/engine/monitor/agentStream';
-import type { ModelPrice } from '../../src/engine/model/schema';
+import type { ModelPrice } from '../../src/engine/model/configSchema';
 import type { AgentProgress } from '../../src/engine/progress/progressBoard';
 import { priced } from '../../src/engine/usage/pricing';
 import { UsageTally } from '../../src/engine/usage/usageTally';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { configSchema, emptyState, type AttemptUsage, type PipelineState } from '../../src/engine/model/schema';
+import { configSchema } from '../../src/engine/model/configSchema';
+import { emptyState, type AttemptUsage, type PipelineState } from '../../src/engine/model/schema';
 import type { AgentProgress } from '../../src/engine/progress/progressBoard';
 import { usageSummary } from '../../src/engine/usage/usageSummary';
 import { costView } from '../../src/views/costView';

@@ -1,4 +1,5 @@
-import type { StageConfig, Task } from '../model/schema';
+import type { StageConfig } from '../model/configSchema';
+import type { Task } from '../model/schema';
 import { BLOCKED_PREFIX, CHANGES_PREFIX, COMPLETED_LINE, END_OF_TASK_FILE } from './completionMarker';
 
 /**

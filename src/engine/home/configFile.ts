@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PipelineError } from '../errors';
 import { describeJsonSyntaxError, formatJsonPath, placeOfPath, stripByteOrderMark } from '../import/jsonLocation';
-import { configSchema, describeZodError, type ConfigIssueParams, type PipelineConfig } from '../model/schema';
+import { configSchema, type ConfigIssueParams, type PipelineConfig } from '../model/configSchema';
+import { describeZodError } from '../model/schema';
 import { writeFileAtomic } from '../store/fsUtil';
 
 /**

@@ -5,7 +5,7 @@ import { writeConfig } from './configFile';
 import { PipelineError } from '../errors';
 import { homeAt, type PipelineHome } from './pipelineHome';
 import { GitRepo } from '../git/gitRepo';
-import { DEFAULT_STAGES, type configSchema } from '../model/schema';
+import { DEFAULT_STAGES, type configSchema } from '../model/configSchema';
 
 /** Files in `.pipeline/` that belong to one machine's run, not to the repository. */
 const HOME_GITIGNORE = ['state/', 'leader/', 'inbox/', 'logs/', 'evidence/', 'run/', 'current-task.txt', ''].join('\n');

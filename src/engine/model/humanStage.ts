@@ -1,4 +1,5 @@
-import type { PipelineConfig, Task } from './schema';
+import type { PipelineConfig } from './configSchema';
+import type { Task } from './schema';
 
 /**
  * A person as a stage. A stage whose role is `human` (`{ "name": "supervisor", "role": "human" }`)

@@ -66,7 +66,7 @@ export const stateRecordSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('task.added'), task: taskSchema }),
   z.strictObject({ type: z.literal('task.transition'), id: taskIdSchema, event: taskEventSchema, at: z.string() }),
   z.strictObject({ type: z.literal('task.edited'), id: taskIdSchema, changes: taskEditSchema, at: z.string() }),
-  /** A task that never started, withdrawn by a person (see pipelineMutations' removeTask). */
+  /** A task that never started, withdrawn by a person (see removeTask in mutations/taskMutations.ts). */
   z.strictObject({ type: z.literal('task.removed'), id: taskIdSchema, at: z.string() }),
   z.strictObject({ type: z.literal('agent.added'), agent: agentSchema }),
   z.strictObject({ type: z.literal('agent.removed'), id: nameSchema }),

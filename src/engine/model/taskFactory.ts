@@ -1,13 +1,7 @@
 import { PipelineError } from '../errors';
 import { formatTaskId, taskBranch } from './ids';
-import {
-  describeZodError,
-  taskSpecSchema,
-  type PipelineConfig,
-  type PipelineState,
-  type Task,
-  type TaskSpec,
-} from './schema';
+import { describeZodError, taskSpecSchema, type PipelineState, type Task, type TaskSpec } from './schema';
+import { type PipelineConfig } from './configSchema';
 
 /**
  * Turns what a user or an import gives (a TaskSpec) into a Task as stored: validated, with an id

@@ -1,7 +1,8 @@
 import { open, stat } from 'node:fs/promises';
 import type { AgentActivity, StreamParser, TokenCounts } from '../agents/cli/agentActivity';
 import { adapterFor } from '../agents/cli/agentCliRegistry';
-import type { AttemptUsage, ModelPrice } from '../model/schema';
+import type { AttemptUsage } from '../model/schema';
+import type { ModelPrice } from '../model/configSchema';
 import type { AgentProgress } from '../progress/progressBoard';
 import { addTo, emptyTotals, priced } from '../usage/pricing';
 import { UsageTally } from '../usage/usageTally';

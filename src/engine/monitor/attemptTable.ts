@@ -1,5 +1,5 @@
 import { transitionAttempt, type AttemptEvent, type AttemptStatus } from '../model/attemptLifecycle';
-import type { StageConfig } from '../model/schema';
+import type { StageConfig } from '../model/configSchema';
 import type { RunHandle, RunRequest } from '../ports/agentRunner';
 
 /**

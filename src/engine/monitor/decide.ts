@@ -1,4 +1,5 @@
-import type { PipelineConfig, PipelineState, Task } from '../model/schema';
+import type { PipelineConfig } from '../model/configSchema';
+import type { PipelineState, Task } from '../model/schema';
 import { isFinal } from '../model/taskLifecycle';
 import { rolloutEligibility } from '../scheduler/eligibility';
 import type { PlanResult, SchedulerIndex } from '../scheduler/schedulerIndex';

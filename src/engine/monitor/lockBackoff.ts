@@ -1,5 +1,5 @@
 import { isPipelineError } from '../errors';
-import type { RetryConfig } from '../model/schema';
+import type { RetryConfig } from '../model/configSchema';
 import { retryDelayMs } from './retryPolicy';
 
 /**

@@ -1,5 +1,5 @@
 import type { Marker } from '../agents/completionMarker';
-import type { PipelineConfig, StageConfig } from '../model/schema';
+import type { PipelineConfig, StageConfig } from '../model/configSchema';
 import type { TaskEvent } from '../model/taskLifecycle';
 
 /**

@@ -1,4 +1,4 @@
-import type { RetryConfig } from '../model/schema';
+import type { RetryConfig } from '../model/configSchema';
 
 /**
  * When a failed attempt is tried again: exponential backoff from `baseDelayMs`, capped at

@@ -1,4 +1,5 @@
-import type { HistoryEntry, PipelineConfig, PipelineState, RolloutMode, Task } from '../model/schema';
+import type { HistoryEntry, PipelineState, RolloutMode, Task } from '../model/schema';
+import type { PipelineConfig } from '../model/configSchema';
 import type { DurationSample, MetricsCounters, MetricsSnapshot, StageOutcome } from './metricsSnapshot';
 import type { PrometheusMetrics } from './prometheusMetrics';
 import { StatusCounts } from './statusCounts';

@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
 import { Emitter, type Disposable, type Event, type TypedEvents } from '../model/events';
 import type { PipelineEventMap } from '../model/pipelineEvents';
-import type { PipelineConfig, PipelineState } from '../model/schema';
+import type { PipelineConfig } from '../model/configSchema';
+import type { PipelineState } from '../model/schema';
 import type { LeaderInfo } from '../store/leaderLease';
 import { usageSummary } from '../usage/usageSummary';
 import { MetricsLedger } from './metricsLedger';

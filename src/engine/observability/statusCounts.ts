@@ -3,10 +3,10 @@ import {
   TASK_STATUSES,
   type Agent,
   type AgentStatus,
-  type PipelineConfig,
   type PipelineState,
   type TaskStatus,
 } from '../model/schema';
+import { type PipelineConfig } from '../model/configSchema';
 import type { MetricsSnapshot } from './metricsSnapshot';
 import type { PrometheusMetrics } from './prometheusMetrics';
 

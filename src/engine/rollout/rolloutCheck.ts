@@ -1,7 +1,8 @@
 // src/engine/rollout/ — `pipeline rollout check`: is the pipeline ready for the next rollout mode. Main
 // file: this one. It imports the model, and git facts gathered by rolloutGitFacts.ts.
 import { HUMAN_ROLE } from '../model/humanStage';
-import type { PipelineConfig, PipelineState, RolloutMode } from '../model/schema';
+import type { PipelineConfig } from '../model/configSchema';
+import type { PipelineState, RolloutMode } from '../model/schema';
 
 /**
  * `pipeline rollout check`: is the pipeline ready to move to the next rollout mode, and if not, why.

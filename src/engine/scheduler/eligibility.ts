@@ -1,4 +1,5 @@
-import type { PipelineConfig, PipelineState, Task } from '../model/schema';
+import type { PipelineConfig } from '../model/configSchema';
+import type { PipelineState, Task } from '../model/schema';
 
 /**
  * Which tasks may run under the rollout mode: in pilot mode only those labelled `config.pilotLabel`

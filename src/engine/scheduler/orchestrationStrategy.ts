@@ -1,4 +1,5 @@
-import type { PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
+import type { PipelineConfig, StageConfig } from '../model/configSchema';
+import type { PipelineState, Task } from '../model/schema';
 
 /**
  * The contract between the scheduler and an orchestration mode. A mode is a strategy: given a view

@@ -1,4 +1,5 @@
-import type { StageConfig, Task } from '../model/schema';
+import type { StageConfig } from '../model/configSchema';
+import type { Task } from '../model/schema';
 import type { OrchestrationStrategy, PlanView, StrategyOutcome } from './orchestrationStrategy';
 
 /**

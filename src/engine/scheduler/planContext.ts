@@ -1,4 +1,5 @@
-import type { PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
+import type { PipelineConfig, StageConfig } from '../model/configSchema';
+import type { PipelineState, Task } from '../model/schema';
 import { HUMAN_ROLE } from '../model/humanStage';
 import { firstOverlap } from './globOverlap';
 import type { Assignment, PlanView } from './orchestrationStrategy';

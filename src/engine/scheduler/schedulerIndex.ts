@@ -1,7 +1,8 @@
 // src/engine/scheduler/ — deciding who works on what: the prerequisite graph, ready queues, path claims and
 // the orchestration strategies. Main file: this one. It imports only the model and ../errors: no I/O.
 import { PipelineError } from '../errors';
-import type { Agent, PipelineConfig, PipelineState, StageConfig, Task } from '../model/schema';
+import type { Agent, PipelineState, Task } from '../model/schema';
+import type { PipelineConfig, StageConfig } from '../model/configSchema';
 import { AgentPool } from './agentPool';
 import { rolloutEligibility } from './eligibility';
 import { explainTask } from './explainTask';

@@ -1,4 +1,5 @@
-import type { PipelineConfig, StageConfig, Task } from '../model/schema';
+import type { PipelineConfig, StageConfig } from '../model/configSchema';
+import type { Task } from '../model/schema';
 import type { AgentPool } from './agentPool';
 import type { PathClaims } from './pathClaims';
 import type { PrerequisiteGraph } from './prerequisiteGraph';

@@ -10,59 +10,16 @@ import {
   type DamagedPiece,
   type LineGuess,
 } from './journalDamage';
-import type { StoreCodec } from './storeCodec';
+import { ReplayRestart, type Cursor, type ReplayContext, type ReplayPosition, type StoreMode } from './replayPosition';
 import { fsProblem, message } from './storeErrors';
 import { scanLines, type JournalEntry, type Layout, type SegmentFile } from './storeFiles';
 
 /**
  * Replay of the journal into the state: recovery reads it from the snapshot on, and a reader
  * follows it from where it stopped. Which records can be placed after damaged lines is decided in
- * journalDamage.ts; the file formats are in storeFiles.ts.
+ * journalDamage.ts; the file formats are in storeFiles.ts; the position replay moves on is in
+ * replayPosition.ts.
  */
-
-/** Whether the store writes (a leader) or only reads what a leader wrote. */
-export type StoreMode = 'writer' | 'reader';
-
-/** Where a reader (or recovery) has got to: the next byte to read in one segment. */
-export interface Cursor {
-  seg: string;
-  offset: number;
-  line: number;
-}
-
-/** The state as far as replay has got, and where it reads next. The store holds one; replay moves it on. */
-export interface ReplayPosition<S> {
-  /** Mutated in place by replay; replaced when the store loads again. */
-  state: S;
-  /** The seq of the last record replay placed. */
-  seq: number;
-  cursor: Cursor | undefined;
-  /** The cursor segment's size when it was last read, so an idle refresh is a readdir and a stat. */
-  cursorSeenSize: number;
-  /** For each epoch, the highest seq applied from it (the snapshot included): a new fence below it means reload. */
-  appliedEpochs: Map<number, number>;
-}
-
-/** What replay needs besides the position: where the files are, how to read records, and where to report. */
-export interface ReplayContext<S, R> {
-  readonly dir: string;
-  readonly codec: StoreCodec<S, R>;
-  /** Where what cannot be placed or applied is recorded. */
-  readonly damage: JournalDamage;
-  /** Commits that applied in part at an earlier attempt, by first seq, with why: left out this time. */
-  readonly replaySkip: ReadonlyMap<number, string>;
-  readonly warn: (text: string) => void;
-}
-
-/** Replay applied part of a commit before one of its records failed: start again and leave that commit out. */
-export class ReplayRestart extends Error {
-  constructor(
-    readonly firstSeq: number,
-    readonly why: string,
-  ) {
-    super(`replay restarts to leave out the commit at record ${firstSeq}`);
-  }
-}
 
 interface Group {
   seg: SegmentFile;
@@ -223,17 +180,7 @@ export async function replayJournal<S, R>(
       if (group) {
         if (seg.start === group.first) {
           // The open commit at the end of the previous file was never acknowledged (torn).
-          dmg.tails.set(`${group.seg.name}:${group.offset}`, {
-            seg: group.seg,
-            offset: group.offset,
-            end: group.end.offset,
-            line: group.line,
-            reason: `the commit starting at line ${group.line} is incomplete (a crash during a write; it was never acknowledged)`,
-            guess: undefined,
-            startsLine: true,
-            embeddedStarts: 0,
-            afterIntact: true,
-          });
+          dmg.tails.set(`${group.seg.name}:${group.offset}`, incompleteCommit(group));
           for (const p of run) dmg.tails.set(`${p.seg.name}:${p.offset}`, p);
           run = [];
           group = undefined;
@@ -387,23 +334,26 @@ export async function replayJournal<S, R>(
     if (group) {
       const last = segs[segs.length - 1];
       if (mode === 'reader' && group.seg === last) waiting = true;
-      else {
-        dmg.tails.set(`${group.seg.name}:${group.offset}`, {
-          seg: group.seg,
-          offset: group.offset,
-          end: group.end.offset,
-          line: group.line,
-          reason: `the commit starting at line ${group.line} is incomplete (a crash during a write; it was never acknowledged)`,
-          guess: undefined,
-          startsLine: true,
-          embeddedStarts: 0,
-          afterIntact: true,
-        });
-      }
+      else dmg.tails.set(`${group.seg.name}:${group.offset}`, incompleteCommit(group));
     }
     for (const p of run) dmg.tails.set(`${p.seg.name}:${p.offset}`, p);
   }
   return changed;
+}
+
+/** A commit whose last line was never written: a crash during a write, so it was never acknowledged. */
+function incompleteCommit(g: Group): DamagedPiece {
+  return {
+    seg: g.seg,
+    offset: g.offset,
+    end: g.end.offset,
+    line: g.line,
+    reason: `the commit starting at line ${g.line} is incomplete (a crash during a write; it was never acknowledged)`,
+    guess: undefined,
+    startsLine: true,
+    embeddedStarts: 0,
+    afterIntact: true,
+  };
 }
 
 async function readSegment(dir: string, seg: SegmentFile, offset: number): Promise<Buffer> {

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isEnoent } from './fsUtil';
-import type { ReplayPosition } from './journalReplay';
+import type { ReplayPosition } from './replayPosition';
 import { fsProblem } from './storeErrors';
 import { readLayout, type Layout } from './storeFiles';
 

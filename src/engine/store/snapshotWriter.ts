@@ -8,7 +8,7 @@ import { encodeSnapshot, readLayout, snapshotName } from './storeFiles';
 /**
  * Writing snapshots and the cleanup after them: a snapshot's body in the codec's layout, the
  * durable write fenced by the lease, and the deletion of what the kept snapshots cover. When to
- * take a snapshot is the store's decision (stateStore.ts); the format is in storeFiles.ts.
+ * take a snapshot is decided in snapshotSchedule.ts; the format is in storeFiles.ts.
  */
 
 /** The newest two good snapshots are kept, so a damaged newest one still leaves a way back. */

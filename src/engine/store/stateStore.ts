@@ -1,20 +1,17 @@
 // src/engine/store/ — durable state: the checksummed journal, snapshots, recovery and salvage, the leader
-// lease with its fencing epochs. Main file: this one. It imports only ../errors and the model's events; it
-// knows nothing of tasks beyond the codec it is given.
+// lease with its fencing epochs. Main file: this one. It imports only ../errors, the model's events and the
+// state port it implements; it knows nothing of tasks beyond the codec it is given.
 import { mkdir } from 'node:fs/promises';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PipelineError } from '../errors';
 import type { Disposable } from '../model/events';
-import { isEnoent } from './fsUtil';
-import { lossError, reportDamage } from './damageReport';
-import { JournalDamage } from './journalDamage';
+import type { JournalDamage } from './journalDamage';
 import { encodeCommit, fenceVerdict, JournalWriter } from './journalWriter';
-import { replayJournal, ReplayRestart, type ReplayPosition, type StoreMode } from './journalReplay';
+import type { StoreMode } from './replayPosition';
 import type { StatePort } from '../ports/statePort';
 import type { LeaderLease } from './leaderLease';
-import { followStep } from './readerFollow';
-import { assertRecovered, loadBaseSnapshot } from './snapshotRecovery';
-import { cleanupAfterSnapshot, snapshotBody, sweepTemps, writeSnapshotFile, type SnapshotBody } from './snapshotWriter';
+import { SnapshotSchedule } from './snapshotSchedule';
+import { sweepTemps } from './snapshotWriter';
+import { StateLoader } from './stateLoader';
 import type { StoreCodec } from './storeCodec';
 import {
   fsProblem,
@@ -22,13 +19,11 @@ import {
   leaseLostError,
   lostDuringCommitError,
   message,
-  newerLeaderError,
   readOnlyError,
   storeBrokenError,
   storeClosedError,
 } from './storeErrors';
-import { EMPTY_LAYOUT, readLayout, snapshotName, type Layout } from './storeFiles';
-import { autoRepair, repairNow, type RepairContext, type RepairReport } from './storeRepair';
+import { repairNow, type RepairReport } from './storeRepair';
 
 export type { SnapshotLayout, StoreCodec } from './storeCodec';
 export { fsProblem } from './storeErrors';
@@ -56,9 +51,10 @@ export type { RepairReport } from './storeRepair';
  *   in each file name fences a paused ex-leader's late writes (see storeFiles.ts).
  *
  * The file formats are described in storeFiles.ts, the lease in leaderLease.ts. The parts live in
- * files of their own: replay in journalReplay.ts (a reader's follow in readerFollow.ts), the
- * starting snapshot in snapshotRecovery.ts, snapshot writing in snapshotWriter.ts, damage reports in
- * damageReport.ts and repairs in storeRepair.ts.
+ * files of their own: loading and following in stateLoader.ts, which replays the journal with
+ * journalReplay.ts (a reader's follow in readerFollow.ts) from the starting snapshot of
+ * snapshotRecovery.ts; when to take a snapshot in snapshotSchedule.ts, writing it in
+ * snapshotWriter.ts; damage reports in damageReport.ts and repairs in storeRepair.ts.
  */
 
 export interface StoreOpenOptions<S, R> {
@@ -73,27 +69,18 @@ export interface StoreOpenOptions<S, R> {
 
 const DEFAULT_SNAPSHOT_EVERY = 1000;
 const MAX_WARNINGS = 200;
-/**
- * A new writer takes a snapshot at open when this many journal files have piled up since the newest
- * one: every short-lived writer (a `pipeline task add` while nothing leads) starts a file of its own,
- * because its epoch must be in a file name to fence it, so without this the files would grow with
- * every command. The snapshot lets cleanup delete what it covers.
- */
-const CONSOLIDATE_SEGMENTS = 8;
 
 export class StateStore<S, R> implements StatePort<S, R> {
   /** Human-readable notes of what recovery moved aside, cut off or ignored: the file, the place and what to do. */
   readonly warnings: string[] = [];
-  /** What the last recovery found damaged, lost or not applied (see journalDamage.ts). */
-  damage = new JournalDamage();
 
   private readonly dir: string;
   private readonly codec: StoreCodec<S, R>;
   private readonly snapshotEvery: number;
   private readonly lease: LeaderLease | undefined;
 
-  /** The state, its seq, and where reading resumes; replay moves it on (journalReplay.ts). */
-  private pos: ReplayPosition<S>;
+  /** Loads the state and follows the journal; holds the position replay reached (stateLoader.ts). */
+  private readonly loader: StateLoader<S, R>;
   private mode: StoreMode;
   private closed = false;
   /** Set when a failed commit could not be undone by rebuilding from disk (see rebuild). */
@@ -105,20 +92,11 @@ export class StateStore<S, R> implements StatePort<S, R> {
   /** Every operation that reads or changes the state runs here, one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly warned = new Set<string>();
-  /** Commits that applied in part at replay, by first seq, with why: left out when replay starts again. */
-  private replaySkip = new Map<number, string>();
-  /** `StateStore.repair` loads as the writer without refusing damage or moving anything yet. */
-  private repairing = false;
-  private layoutAtLoad: Layout = EMPTY_LAYOUT;
-  /** Snapshots the last load found written by a replaced leader, or damaged and left in place. */
-  private staleSnapshots: string[] = [];
-  private damagedSnapshots: string[] = [];
 
   // Writing.
   private readonly segment: JournalWriter;
-  private nextSnapshotAt = 0;
-  private snapshotSeqOnDisk = 0;
-  private snapshotRunning: Promise<void> | undefined;
+  /** When the next snapshot is due, and the one being written (snapshotSchedule.ts). */
+  private readonly snapshots: SnapshotSchedule<S, R>;
 
   private constructor(opts: StoreOpenOptions<S, R>) {
     this.dir = opts.dir;
@@ -133,7 +111,25 @@ export class StateStore<S, R> implements StatePort<S, R> {
     this.lease = opts.lease;
     this.segment = new JournalWriter(opts.dir);
     this.mode = opts.lease ? 'writer' : 'reader';
-    this.pos = { state: opts.codec.initial(), seq: 0, cursor: undefined, cursorSeenSize: 0, appliedEpochs: new Map() };
+    this.loader = new StateLoader({
+      dir: opts.dir,
+      codec: opts.codec,
+      lease: opts.lease,
+      warn: this.warn,
+      lostLead: () => {
+        this.lost = true;
+      },
+    });
+    this.snapshots = new SnapshotSchedule({
+      dir: opts.dir,
+      codec: opts.codec,
+      lease: opts.lease,
+      loader: this.loader,
+      segment: this.segment,
+      every: this.snapshotEvery,
+      startSegment: () => this.startSegment(),
+      warn: this.warn,
+    });
   }
 
   /** Opens (and recovers) the store in `opts.dir`; with a lease it becomes the writer. */
@@ -141,15 +137,14 @@ export class StateStore<S, R> implements StatePort<S, R> {
     const store = new StateStore(opts);
     if (store.lease) {
       await store.becomeWriter();
-      await store.load('writer');
+      await store.loader.load('writer');
       await store.startSegment();
-      store.nextSnapshotAt = store.pos.seq + store.snapshotEvery;
       store.leaseSub = store.lease.onLost(() => {
         store.lost = true;
       });
-      store.consolidate();
+      store.snapshots.start();
     } else {
-      await store.load('reader');
+      await store.loader.load('reader');
     }
     return store;
   }
@@ -164,15 +159,9 @@ export class StateStore<S, R> implements StatePort<S, R> {
     const store = new StateStore(opts.dryRun ? { ...opts, lease: undefined } : opts);
     try {
       if (store.lease) await store.becomeWriter();
-      store.repairing = true;
-      await store.load(store.lease ? 'writer' : 'reader');
-      const found = {
-        seq: store.pos.seq,
-        segments: store.layoutAtLoad.segments,
-        damagedSnapshots: store.damagedSnapshots,
-        staleSnapshots: store.staleSnapshots,
-      };
-      return await repairNow(store.repairContext(), found, !opts.dryRun);
+      store.loader.repairing = true;
+      await store.loader.load(store.lease ? 'writer' : 'reader');
+      return await repairNow(store.loader.repairContext(), store.loader.findings(), !opts.dryRun);
     } finally {
       store.closed = true;
       await store.segment.close();
@@ -190,28 +179,24 @@ export class StateStore<S, R> implements StatePort<S, R> {
     await lease.assertLeader();
     // The leader directory may have been lost (deleted, restored from an old backup) while the
     // journal kept higher epochs: move past them now rather than fail until the epochs catch up.
-    const layout = await this.listLayout('writer');
+    const layout = await this.loader.listLayout('writer');
     if (layout.maxEpoch >= lease.epoch) await lease.raiseAbove(layout.maxEpoch);
     await sweepTemps(this.dir);
   }
 
-  /**
-   * When journal files have piled up since the newest snapshot (see CONSOLIDATE_SEGMENTS), the
-   * first commit takes one. Not at open: a command that fails after opening changes no file.
-   */
-  private consolidate(): void {
-    const pending = this.layoutAtLoad.segments.filter((s) => s.lastValidBound > this.snapshotSeqOnDisk).length;
-    if (pending + 1 >= CONSOLIDATE_SEGMENTS) this.nextSnapshotAt = Math.min(this.nextSnapshotAt, this.pos.seq + 1);
-  }
-
   /** The current state. Mutated in place by commits; replaced by a reader's full reload. */
   get state(): S {
-    return this.pos.state;
+    return this.loader.pos.state;
   }
 
   /** The seq of the last applied record (0 for an empty journal). */
   get seq(): number {
-    return this.pos.seq;
+    return this.loader.pos.seq;
+  }
+
+  /** What the last recovery found damaged, lost or not applied (see journalDamage.ts). */
+  get damage(): JournalDamage {
+    return this.loader.damage;
   }
 
   /** Applies the records, appends them in one write, and resolves once they are synced to disk. */
@@ -231,10 +216,10 @@ export class StateStore<S, R> implements StatePort<S, R> {
   /** Writes a snapshot of the current state now and waits until it is durable. */
   async snapshotNow(): Promise<void> {
     for (;;) {
-      if (this.snapshotRunning) await this.snapshotRunning.catch(() => undefined);
+      if (this.snapshots.running) await this.snapshots.running.catch(() => undefined);
       const started = await this.enqueue<{ task: Promise<void> } | 'busy' | undefined>(() => {
         this.assertWritable();
-        return this.snapshotRunning ? Promise.resolve('busy') : this.captureSnapshot(true);
+        return this.snapshots.running ? Promise.resolve('busy') : this.snapshots.capture(true);
       });
       if (started === 'busy') continue;
       if (started) await started.task;
@@ -249,7 +234,7 @@ export class StateStore<S, R> implements StatePort<S, R> {
         this.closed = true;
         return Promise.resolve();
       });
-      if (this.snapshotRunning) await this.snapshotRunning.catch(() => undefined);
+      if (this.snapshots.running) await this.snapshots.running.catch(() => undefined);
       await this.segment.close();
       this.leaseSub?.dispose();
     })();
@@ -287,14 +272,14 @@ export class StateStore<S, R> implements StatePort<S, R> {
       throw e;
     }
 
-    const first = this.pos.seq + 1;
-    const last = this.pos.seq + records.length;
+    const first = this.loader.pos.seq + 1;
+    const last = this.loader.pos.seq + records.length;
     const { parsed, buf } = encodeCommit(this.codec, records, first, lease.epoch);
 
     let applied = 0;
     try {
       for (const r of parsed) {
-        this.codec.apply(this.pos.state, r);
+        this.codec.apply(this.loader.pos.state, r);
         applied++;
       }
     } catch (e) {
@@ -311,8 +296,8 @@ export class StateStore<S, R> implements StatePort<S, R> {
       await this.rebuild();
       throw e;
     }
-    this.pos.seq = last;
-    this.pos.appliedEpochs.set(lease.epoch, last);
+    this.loader.pos.seq = last;
+    this.loader.pos.appliedEpochs.set(lease.epoch, last);
 
     // The records are durable, but count only if nobody took over before they landed.
     try {
@@ -326,13 +311,12 @@ export class StateStore<S, R> implements StatePort<S, R> {
       if (verdict !== 'kept') throw lostDuringCommitError(this.dir, e, verdict, first, last);
     }
 
-    if (this.pos.seq >= this.nextSnapshotAt && !this.snapshotRunning) {
+    if (this.snapshots.due && !this.snapshots.running) {
       // After this commit resolves, before the next one: the snapshot's serialisation must see
       // the state at one seq exactly.
       void this.enqueue(() => {
-        if (this.closed || this.lost || this.snapshotRunning || this.pos.seq < this.nextSnapshotAt)
-          return Promise.resolve();
-        return this.captureSnapshot(false).then(() => undefined);
+        if (this.closed || this.lost || this.snapshots.running || !this.snapshots.due) return Promise.resolve();
+        return this.snapshots.capture(false).then(() => undefined);
       }).catch((e: unknown) =>
         this.warn(`Could not start a snapshot of ${this.dir}: ${message(e)}. The journal still holds every record.`),
       );
@@ -345,7 +329,7 @@ export class StateStore<S, R> implements StatePort<S, R> {
    */
   private async rebuild(): Promise<void> {
     try {
-      await this.load('writer');
+      await this.loader.load('writer');
       await this.startSegment();
     } catch (e) {
       this.broken = e;
@@ -355,59 +339,19 @@ export class StateStore<S, R> implements StatePort<S, R> {
 
   /** Opens (creating if needed) this epoch's segment starting at the next seq. */
   private startSegment(): Promise<void> {
-    return this.segment.roll(this.pos.seq + 1, this.lease!.epoch);
+    return this.segment.roll(this.loader.pos.seq + 1, this.lease!.epoch);
   }
 
   private async becomeReader(): Promise<void> {
     this.mode = 'reader';
     await this.segment.close();
     try {
-      await this.load('reader');
+      await this.loader.load('reader');
     } catch (e) {
       this.warn(
         `After losing the leader lease, reloading ${this.dir} failed: ${message(e)}. The state shown may be out of date.`,
       );
     }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Snapshots.
-
-  /**
-   * Serialises the state, rolls the journal to a new segment, and starts writing the snapshot in
-   * the background. Runs inside the queue, so no commit changes the state while it is serialised
-   * (the snapshot is the state at exactly `seq`); the serialisation yields to the event loop every
-   * few milliseconds, so only commits wait for it, not the rest of the extension host.
-   */
-  private async captureSnapshot(force: boolean): Promise<{ task: Promise<void> } | undefined> {
-    const seq = this.pos.seq;
-    if (force ? seq === this.snapshotSeqOnDisk : seq < this.nextSnapshotAt) return undefined;
-    const body = await snapshotBody(this.codec, this.pos.state, this.dir, snapshotName(seq, this.lease!.epoch));
-    // A failure is retried after another full interval, not at every commit.
-    this.nextSnapshotAt = seq + this.snapshotEvery;
-    if (this.segment.start !== seq + 1) await this.startSegment();
-    const task = this.writeSnapshot(seq, body);
-    this.snapshotRunning = task;
-    void task
-      .catch((e: unknown) =>
-        this.warn(
-          `Writing a snapshot of ${this.dir} at record ${seq} failed: ${message(e)}. The journal still holds every record; the next snapshot is tried after ${this.snapshotEvery} more.`,
-        ),
-      )
-      .finally(() => {
-        if (this.snapshotRunning === task) this.snapshotRunning = undefined;
-      });
-    // Wrapped: an async function returning the promise itself would make the queue wait for the write.
-    return { task };
-  }
-
-  private async writeSnapshot(seq: number, body: SnapshotBody): Promise<void> {
-    const lease = this.lease!;
-    // Let the commit that triggered this resolve before the checksum pass over the whole state.
-    await nextTurn();
-    await writeSnapshotFile(this.dir, seq, lease, body);
-    this.snapshotSeqOnDisk = Math.max(this.snapshotSeqOnDisk, seq);
-    await cleanupAfterSnapshot(this.dir, lease, () => this.segment.name);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -427,101 +371,6 @@ export class StateStore<S, R> implements StatePort<S, R> {
       await this.becomeReader();
       return true;
     }
-    const step = await followStep(this.dir, this.pos);
-    if (step.kind === 'idle') return false;
-    if (step.kind === 'reload') {
-      await this.load('reader');
-      return true;
-    }
-    try {
-      const changed = await this.advance(step.layout, 'reader');
-      reportDamage(this.damage, this.dir, this.warn);
-      return changed;
-    } catch (e) {
-      if (!(e instanceof ReplayRestart) && !isEnoent(e)) throw e;
-      await this.load('reader');
-      return true;
-    }
-  }
-
-  private async load(mode: StoreMode): Promise<void> {
-    this.replaySkip = new Map();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.loadOnce(mode);
-        return;
-      } catch (e) {
-        // A commit applied in part before one of its records failed: start again and leave it out.
-        if (e instanceof ReplayRestart && !this.replaySkip.has(e.firstSeq)) {
-          this.replaySkip.set(e.firstSeq, e.why);
-          continue;
-        }
-        // The leader deleted a file we listed (a snapshot covered it): list again.
-        if (isEnoent(e) && attempt < 5) continue;
-        throw e;
-      }
-    }
-  }
-
-  private async listLayout(mode: StoreMode): Promise<Layout> {
-    try {
-      return await readLayout(this.dir);
-    } catch (e) {
-      // A reader of a pipeline that never wrote its state sees an empty one; it creates nothing.
-      if (isEnoent(e) && mode === 'reader') return EMPTY_LAYOUT;
-      throw fsProblem(e, this.dir, 'the state directory');
-    }
-  }
-
-  private async loadOnce(mode: StoreMode): Promise<void> {
-    const layout = await this.listLayout(mode);
-    this.layoutAtLoad = layout;
-    const epoch = this.lease?.epoch ?? 0;
-    if (mode === 'writer' && layout.maxEpoch > epoch) {
-      this.lost = true;
-      throw newerLeaderError(this.dir, layout.maxEpoch, epoch);
-    }
-
-    const moveFiles = mode === 'writer' && !this.repairing;
-    const found = await loadBaseSnapshot(layout, { dir: this.dir, codec: this.codec, moveFiles, warn: this.warn });
-    this.staleSnapshots = found.stale;
-    this.damagedSnapshots = found.damaged.filter((d) => !d.movedTo).map((d) => d.name);
-    const base = found.base;
-    this.pos = {
-      state: base?.state ?? this.codec.initial(),
-      seq: base?.seq ?? 0,
-      cursor: undefined,
-      cursorSeenSize: 0,
-      appliedEpochs: new Map(base ? [[base.epoch, base.seq]] : []),
-    };
-    this.snapshotSeqOnDisk = base?.seq ?? 0;
-    this.damage = new JournalDamage();
-    await this.advance(layout, mode);
-    const dmg = this.damage;
-    await assertRecovered(this.dir, layout, found, this.pos.seq, dmg, this.warn);
-    if (mode === 'writer' && !this.repairing) {
-      if (dmg.hasLoss) throw lossError(dmg, this.dir);
-      await autoRepair(this.repairContext());
-    } else reportDamage(dmg, this.dir, this.warn);
-  }
-
-  /** Writes the recovered state as a snapshot at the current seq (synced), so damaged files can go. */
-  private async writeRepairSnapshot(): Promise<string> {
-    const lease = this.lease!;
-    const name = snapshotName(this.pos.seq, lease.epoch);
-    const body = await snapshotBody(this.codec, this.pos.state, this.dir, name);
-    await writeSnapshotFile(this.dir, this.pos.seq, lease, body);
-    this.snapshotSeqOnDisk = Math.max(this.snapshotSeqOnDisk, this.pos.seq);
-    return name;
-  }
-
-  private repairContext(): RepairContext {
-    return { dir: this.dir, damage: this.damage, writeSnapshot: () => this.writeRepairSnapshot(), warn: this.warn };
-  }
-
-  /** Replays the journal from the position on (see journalReplay.ts); true when the state changed. */
-  private advance(layout: Layout, mode: StoreMode): Promise<boolean> {
-    const ctx = { dir: this.dir, codec: this.codec, damage: this.damage, replaySkip: this.replaySkip, warn: this.warn };
-    return replayJournal(this.pos, ctx, layout, mode);
+    return this.loader.follow();
   }
 }

@@ -1,5 +1,6 @@
 import type { ModelUsage } from '../agents/cli/agentActivity';
-import type { ModelPrice, ModelUsageRecord, UsageTotals } from '../model/schema';
+import type { ModelPrice } from '../model/configSchema';
+import type { ModelUsageRecord, UsageTotals } from '../model/schema';
 
 /**
  * What tokens cost: the CLI's own figure where it gives one (Claude Code's `costUSD`), else the

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configSchema, emptyState } from '../../../src/engine/model/schema';
+import { configSchema } from '../../../src/engine/model/configSchema';
+import { emptyState } from '../../../src/engine/model/schema';
 import { applyRecord } from '../../../src/engine/model/stateRecords';
 import { buildTasks } from '../../../src/engine/model/taskFactory';
 import { isPipelineError } from '../../../src/engine/errors';

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isPipelineError } from '../../../src/engine/errors';
-import { configSchema, emptyState } from '../../../src/engine/model/schema';
+import { configSchema } from '../../../src/engine/model/configSchema';
+import { emptyState } from '../../../src/engine/model/schema';
 import { assertTaskPaths, buildTasks, taskPathProblem } from '../../../src/engine/model/taskFactory';
 
 /** The one rule for task paths, used by the CLI, the editor's Add Task and every import. */

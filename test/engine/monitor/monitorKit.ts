@@ -14,9 +14,8 @@ import type { Monitor, MonitorOptions } from '../../../src/engine/monitor/monito
 import { Pipeline } from '../../../src/engine/pipeline';
 import { initHome } from '../../../src/engine/home/pipelineInit';
 import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
+import { DEFAULT_STAGES, type configSchema } from '../../../src/engine/model/configSchema';
 import {
-  DEFAULT_STAGES,
-  type configSchema,
   type HistoryEntry,
   type PipelineState,
   type RolloutMode,

@@ -10,7 +10,7 @@ import { initRepo } from '../../../src/engine/git/initRepo';
 import type { LogRecord } from '../../../src/engine/observability/jsonLogger';
 import { Pipeline } from '../../../src/engine/pipeline';
 import { initHome } from '../../../src/engine/home/pipelineInit';
-import { DEFAULT_STAGES } from '../../../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../../../src/engine/model/configSchema';
 import { assertBuilt, eventually, metric, REPO_ROOT, scrape, SCRIPTED_AGENT, tempRepoDir, TSX_LOADER } from './obsKit';
 
 /**

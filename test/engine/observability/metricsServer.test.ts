@@ -8,7 +8,8 @@ import { MetricsServer, readiness } from '../../../src/engine/observability/metr
 import type { MetricsSnapshot } from '../../../src/engine/observability/metricsSnapshot';
 import { PipelineMetrics, type MetricsSource } from '../../../src/engine/observability/pipelineMetrics';
 import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
-import { configSchema, emptyState } from '../../../src/engine/model/schema';
+import { configSchema } from '../../../src/engine/model/configSchema';
+import { emptyState } from '../../../src/engine/model/schema';
 import type { LeaderInfo } from '../../../src/engine/store/leaderLease';
 
 /** The endpoint itself: 127.0.0.1 only, its routes, readiness, and a port in use. */

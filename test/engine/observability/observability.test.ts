@@ -9,7 +9,8 @@ import { pipelineLogFile, type LogRecord } from '../../../src/engine/observabili
 import { startObservability, type ObservedPipeline } from '../../../src/engine/observability/observability';
 import { PipelineMetrics } from '../../../src/engine/observability/pipelineMetrics';
 import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
-import { configSchema, emptyState, type Agent } from '../../../src/engine/model/schema';
+import { configSchema } from '../../../src/engine/model/configSchema';
+import { emptyState, type Agent } from '../../../src/engine/model/schema';
 import { metric, parseProm, scrape } from './obsKit';
 
 /**

@@ -9,7 +9,7 @@ import { initRepo } from '../../../src/engine/git/initRepo';
 import { Pipeline, type OpenPipelineOptions } from '../../../src/engine/pipeline';
 import type { PipelineEventMap } from '../../../src/engine/model/pipelineEvents';
 import { initHome } from '../../../src/engine/home/pipelineInit';
-import { DEFAULT_STAGES } from '../../../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../../../src/engine/model/configSchema';
 import type { StateRecord } from '../../../src/engine/model/stateRecords';
 import { LeaderLease } from '../../../src/engine/store/leaderLease';
 import { patience, until } from '../../support/waiting';

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
+import { configSchema, type PipelineConfig } from '../../../src/engine/model/configSchema';
 import {
-  configSchema,
   emptyState,
   type Agent,
-  type PipelineConfig,
   type PipelineState,
   type Priority,
   type Task,

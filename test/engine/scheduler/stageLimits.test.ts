@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configSchema, type StageConfig } from '../../../src/engine/model/schema';
+import { configSchema, type StageConfig } from '../../../src/engine/model/configSchema';
 import { defaultAgents, makeTask, prng, Sim, testConfig, tid } from './schedulerFixtures';
 
 /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agentLine } from '../../../src/cli/statusCommands';
+import { configSchema } from '../../../src/engine/model/configSchema';
 import {
-  configSchema,
   emptyState,
   type Agent,
   type AttemptUsage,

@@ -5,7 +5,7 @@ import { mock, test } from 'node:test';
 import { COMPLETED_LINE } from '../../../../src/engine/agents/completionMarker';
 import { TASK_DIR, taskFileName } from '../../../../src/engine/agents/taskFile';
 import { FakeClock } from '../../../../src/engine/clock';
-import { DEFAULT_STAGES } from '../../../../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../../../../src/engine/model/configSchema';
 import { appendFile } from 'node:fs/promises';
 import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
 import { assignedStages, committing, diligent, entries, failsFirst, story, withRig, type Rig } from './policyKit';

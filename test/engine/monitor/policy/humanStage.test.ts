@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPipelineError, type PipelineError } from '../../../../src/engine/errors';
 import { awaitingReview } from '../../../../src/engine/model/humanStage';
-import { DEFAULT_STAGES, type StageConfig, type TaskSpec } from '../../../../src/engine/model/schema';
+import { DEFAULT_STAGES, type StageConfig } from '../../../../src/engine/model/configSchema';
+import { type TaskSpec } from '../../../../src/engine/model/schema';
 import { Pipeline } from '../../../../src/engine/pipeline';
-import { dispatchMutation } from '../../../../src/engine/pipelineMutations';
+import { dispatchMutation } from '../../../../src/engine/mutations/mutationTable';
 import { assignedStages, entries, story, withRig, type Rig, type RigOptions } from './policyKit';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_STAGES } from '../../../../src/engine/model/schema';
+import { DEFAULT_STAGES } from '../../../../src/engine/model/configSchema';
 import { assignedStages, committing, diligent, entries, story, withRig } from './policyKit';
 import type { ScriptedAgent } from '../../../support/twins/memoryRunner';
 

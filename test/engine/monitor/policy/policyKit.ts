@@ -8,14 +8,8 @@ import type { Clock } from '../../../../src/engine/clock';
 import { initHome } from '../../../../src/engine/home/pipelineInit';
 import type { Disposable } from '../../../../src/engine/model/events';
 import type { PipelineEventMap } from '../../../../src/engine/model/pipelineEvents';
-import {
-  DEFAULT_STAGES,
-  type configSchema,
-  type HistoryEntry,
-  type RolloutMode,
-  type Task,
-  type TaskSpec,
-} from '../../../../src/engine/model/schema';
+import { DEFAULT_STAGES, type configSchema } from '../../../../src/engine/model/configSchema';
+import { type HistoryEntry, type RolloutMode, type Task, type TaskSpec } from '../../../../src/engine/model/schema';
 import type { IdleReport } from '../../../../src/engine/monitor/decide';
 import { Monitor, type MonitorOptions } from '../../../../src/engine/monitor/monitor';
 import { Pipeline } from '../../../../src/engine/pipeline';
