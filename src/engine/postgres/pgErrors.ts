@@ -70,3 +70,14 @@ export function seqMismatchError(db: Named, expected: number, found: number): Pi
     },
   );
 }
+
+/**
+ * A commit that gave up waiting for the server: it was not acknowledged, but if the connection
+ * broke just as it committed, it may have landed, so a person checks before repeating it.
+ */
+export function notAcknowledged(e: PipelineError): PipelineError {
+  return new PipelineError('database', `${e.message} The change was not acknowledged.`, {
+    ...e.details,
+    fix: `${e.details.fix ?? ''} If the database went away just as it committed, the change may be there after all: check with \`pipeline status\` before repeating it.`.trim(),
+  });
+}

@@ -20,26 +20,36 @@ import type { TablePlan, TableProjection } from './stateTables';
 type Head = Omit<PipelineState, 'tasks' | 'agents'>;
 
 interface Touched {
+  /** Each task the records touch, as it was before them. */
   tasks: Map<string, Task | undefined>;
-  agents: Set<string>;
-  head: boolean;
+  /** Each agent the records touch, as it was before them. */
+  agents: Map<string, Agent | undefined>;
+  /** Everything but tasks and agents, as it was, when the records change any of it. */
+  head: Head | undefined;
 }
 
 function touched(state: PipelineState, records: readonly StateRecord[]): Touched {
-  const t: Touched = { tasks: new Map(), agents: new Set(), head: false };
+  const t: Touched = { tasks: new Map(), agents: new Map(), head: undefined };
+  // Lifecycles and edits replace task and agent objects, never change them: keeping the object is
+  // keeping the task as it was. Only the decisions list is changed in place, so it is copied.
   const task = (id: string) => {
-    // The task as it was before this commit: lifecycle and edits replace task objects, never change them.
     if (!t.tasks.has(id)) t.tasks.set(id, state.tasks[id]);
+  };
+  const agent = (id: string) => {
+    if (!t.agents.has(id)) t.agents.set(id, state.agents[id]);
+  };
+  const head = () => {
+    t.head ??= { ...headOf(state), decisions: [...state.decisions] };
   };
   for (const r of records) {
     switch (r.type) {
       case 'task.added':
         task(r.task.id);
-        t.head = true; // next_seq, next_task_number
+        head(); // next_seq, next_task_number
         break;
       case 'task.removed':
         task(r.id);
-        t.head = true; // current_task
+        head(); // current_task
         break;
       case 'task.transition':
       case 'task.edited':
@@ -47,18 +57,18 @@ function touched(state: PipelineState, records: readonly StateRecord[]): Touched
         task(r.id);
         break;
       case 'agent.added':
-        t.agents.add(r.agent.id);
+        agent(r.agent.id);
         break;
       case 'agent.removed':
       case 'agent.updated':
-        t.agents.add(r.id);
+        agent(r.id);
         break;
       case 'mode.orchestration':
       case 'mode.rollout':
       case 'mode.pending_switch':
       case 'sequential.current':
       case 'decision':
-        t.head = true;
+        head();
         break;
     }
   }
@@ -207,7 +217,7 @@ async function writeTasks(sql: Sql, t: Touched, state: PipelineState, seq: numbe
   await attempts(usage, 'usage = EXCLUDED.usage');
 }
 
-async function writeAgents(sql: Sql, ids: Set<string>, state: PipelineState, seq: number): Promise<void> {
+async function writeAgents(sql: Sql, ids: Iterable<string>, state: PipelineState, seq: number): Promise<void> {
   const rows: unknown[] = [];
   const gone: string[] = [];
   for (const id of ids) {
@@ -233,8 +243,19 @@ export const pipelineTables: TableProjection<PipelineState, StateRecord> = {
     return {
       async write(sql, after, seq) {
         await writeTasks(sql, t, after, seq);
-        if (t.agents.size) await writeAgents(sql, t.agents, after, seq);
+        if (t.agents.size) await writeAgents(sql, t.agents.keys(), after, seq);
         if (t.head) await sql.query('UPDATE pipeline.state_head SET body = $1 WHERE id = 1', [headOf(after)]);
+      },
+      undo(s) {
+        for (const [id, before] of t.tasks) {
+          if (before) s.tasks[id] = before;
+          else delete s.tasks[id];
+        }
+        for (const [id, before] of t.agents) {
+          if (before) s.agents[id] = before;
+          else delete s.agents[id];
+        }
+        if (t.head) Object.assign(s, t.head);
       },
     };
   },

@@ -4,12 +4,12 @@
 // their errors (pgDatabase.ts, pgErrors.ts), LISTEN/NOTIFY (pgListener.ts). Main file: this one. It
 // imports the `pg` driver, ../errors, ../ports and the model (the pipeline's tables only); never vscode,
 // never the file store.
-import { PipelineError } from '../errors';
+import { isPipelineError, PipelineError } from '../errors';
 import { Emitter, type Disposable, type Event } from '../model/events';
 import type { StatePort } from '../ports/statePort';
 import type { StoreCodec } from '../store/storeCodec';
-import type { PgDatabase, Sql } from './pgDatabase';
-import { invalidTablesError, message, seqMismatchError } from './pgErrors';
+import { isTransient, type PgDatabase, type Sql } from './pgDatabase';
+import { invalidTablesError, message, notAcknowledged, seqMismatchError } from './pgErrors';
 import type { PgLeaderLease } from './pgLease';
 import { PgListener } from './pgListener';
 import { assertMigrated } from './schemaMigrations';
@@ -211,8 +211,8 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
         applied++;
       }
     } catch (e) {
-      // apply() leaves the state unchanged for the record that throws; earlier ones are undone by reloading.
-      if (applied > 0) await this.undo();
+      // apply() leaves the state unchanged for the record that throws; the plan undoes earlier ones.
+      if (applied > 0) plan.undo(this.pos.state);
       throw e;
     }
 
@@ -225,8 +225,9 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
         (e) => this.warn(`${this.db.where} went away during a commit (${message(e)}); waiting for it to come back.`),
       );
     } catch (e) {
-      await this.undo();
-      throw e;
+      plan.undo(this.pos.state);
+      await this.afterFailedWrite(e);
+      throw isPipelineError(e) && e.code === 'database' ? notAcknowledged(e) : e;
     }
     this.pos.seq = last;
   }
@@ -294,16 +295,22 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
     await sql.query('SELECT pg_notify($1, $2)', [STATE_CHANNEL, String(last)]);
   }
 
-  /** After a failed commit: the state in memory goes back to what the tables hold. */
-  private async undo(): Promise<void> {
+  /**
+   * After a commit's transaction failed (its records already undone in memory): a writer that lost
+   * its lease follows the tables from now on; a commit cut off by the server going away may have
+   * landed after all (the answer to COMMIT was lost), so the tables are read again, now if the
+   * server answers, else before the next operation.
+   */
+  private async afterFailedWrite(e: unknown): Promise<void> {
     if (this.lost) this.mode = 'reader';
+    if (!this.lost && !isTransient(e) && !isPipelineError(e)) return;
     try {
       // Briefly: a commit that waited its whole bound for the server should not wait as long again.
-      await this.reload(Math.min(this.retryMs, UNDO_RETRY_MS), 'reloading the state after a failed commit');
-    } catch (e) {
+      await this.reload(Math.min(this.retryMs, UNDO_RETRY_MS), 'reading the state again after a failed commit');
+    } catch (r) {
       this.stale = true;
       this.warn(
-        `After a failed commit, the state could not be reloaded from ${this.db.where} (${message(e)}); it is reloaded before the next change.`,
+        `After a failed commit, the state could not be read again from ${this.db.where} (${message(r)}); it is read before the next change.`,
       );
     }
   }

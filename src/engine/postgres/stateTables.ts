@@ -24,4 +24,9 @@ export interface TableProjection<S, R> {
 
 export interface TablePlan<S> {
   write(sql: Sql, state: S, seq: number): Promise<void>;
+  /**
+   * Puts back in `state` what the records changed, as it was when the plan was made: a commit that
+   * failed leaves nothing applied in memory, even while the database cannot be read.
+   */
+  undo(state: S): void;
 }
