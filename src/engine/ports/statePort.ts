@@ -78,3 +78,8 @@ export interface LeaseSource<L extends LeasePort = LeasePort> {
   /** Who leads now, or null when nobody does (never claimed, released or expired). */
   current(): Promise<LeaderInfo | null>;
 }
+
+/** True for a lease, false for the answer "someone else leads" that `LeaseSource.acquire` gives. */
+export function isLease(x: LeasePort | { leader: LeaderInfo | null }): x is LeasePort {
+  return 'assertLeader' in x;
+}
