@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   next: async () => (await import('./nextCommand.js')).registerNextCommand,
   pilot: async () => (await import('./pilotCommand.js')).registerPilotCommands,
   demo: async () => (await import('./demo.js')).registerDemo,
+  db: async () => (await import('./dbCommand.js')).registerDbCommands,
 };
 /** Commands registered by another command's module. */
 const ALIASES: Record<string, string> = { mode: 'status', rollout: 'status' };

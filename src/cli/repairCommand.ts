@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { JsonLogger, pipelineLogFile } from '../engine/observability/jsonLogger';
 import { notLeaderError } from '../engine/pipeline';
+import { PipelineError } from '../engine/errors';
+import { loadConfig } from '../engine/home/configFile';
 import { findHome } from '../engine/home/pipelineHome';
 import { pipelineStateCodec } from '../engine/model/stateCodec';
 import { LeaderLease } from '../engine/store/leaderLease';
@@ -23,6 +25,16 @@ export function registerRepairCommand(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (o: { dryRun?: boolean; json?: boolean }) => {
       const home = await findHome(process.cwd());
+      if ((await loadConfig(home.configFile)).store?.kind === 'postgres')
+        throw new PipelineError(
+          'usage',
+          'This pipeline keeps its state in PostgreSQL: there are no state files to repair.',
+          {
+            file: home.configFile,
+            where: 'store',
+            fix: 'Every commit there is one transaction, so nothing is half written; `pipeline db status` checks the schema.',
+          },
+        );
       const dryRun = o.dryRun === true;
       let report: RepairReport;
       if (dryRun) {

@@ -36,7 +36,7 @@ export function registerStatusCommands(program: Command): void {
         // What the agents do now is in the leader's progress file, not in the journal.
         await p.refreshProgress();
         // The store's warnings, and those about the home directory that no single part sees.
-        const warnings = [...(await homeWarnings(p.home)), ...p.storeWarnings];
+        const warnings = [...(await homeWarnings(p.home, p.storeLocation.kind === 'file')), ...p.storeWarnings];
         const s = { ...p.status(), warnings };
         if (o.json) return printJson(s);
         println(

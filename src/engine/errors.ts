@@ -27,6 +27,8 @@ export type PipelineErrorCode =
   /** The git remote cannot be reached (network, DNS, a server error, a timeout): transient, retry later. */
   | 'git-unreachable'
   | 'import'
+  /** The PostgreSQL state store: unreachable, not migrated, or migrated by a newer build. */
+  | 'database'
   | 'usage';
 
 export interface PipelineErrorDetails {

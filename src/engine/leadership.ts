@@ -2,11 +2,11 @@ import type { PipelineHome } from './home/pipelineHome';
 import { InboxServer } from './inbox';
 import type { Disposable } from './model/events';
 import { PipelineError } from './errors';
-import { LeaderLease, type LeaderInfo } from './store/leaderLease';
+import { isLease, type LeaderInfo, type LeasePort, type LeaseSource } from './ports/statePort';
 
 /**
  * Who this process is to its pipeline, made explicit. Exactly one process leads a pipeline at a
- * time (a lease with a fencing epoch, see store/leaderLease.ts):
+ * time (a lease with a fencing epoch: store/leaderLease.ts, or postgres/pgLease.ts):
  *
  * - `leading`: this process holds the lease, writes the journal and serves the inbox (changes other
  *   processes forward). When the lease is lost (another process took over after it lapsed), it
@@ -18,13 +18,15 @@ import { LeaderLease, type LeaderInfo } from './store/leaderLease';
  * lease, or as a reader) through the host's `reopenStore`.
  */
 export type Role =
-  | { kind: 'leading'; lease: LeaderLease; inbox: InboxServer; lostSubscription: Disposable }
+  | { kind: 'leading'; lease: LeasePort; inbox: InboxServer; lostSubscription: Disposable }
   | { kind: 'following'; leader: LeaderInfo | null; heartbeat: NodeJS.Timeout | undefined };
 
 export interface LeadershipHost {
   readonly home: PipelineHome;
+  /** Where leases of this pipeline are taken (the lease files, or the database's leader row). */
+  readonly leases: LeaseSource;
   /** Reopens the state store: the writer under `lease`, or a reader when null. */
-  reopenStore(lease: LeaderLease | null): Promise<void>;
+  reopenStore(lease: LeasePort | null): Promise<void>;
   /** A follower's re-read of the state. */
   refresh(): Promise<void>;
   /** Runs a request forwarded by another process (the inbox's handler). */
@@ -49,25 +51,11 @@ export class Leadership {
   constructor(
     private readonly host: LeadershipHost,
     private readonly options: LeadershipOptions,
-    initial: LeaderLease | { leader: LeaderInfo | null },
+    initial: LeasePort | { leader: LeaderInfo | null },
   ) {
-    this.role =
-      initial instanceof LeaderLease
-        ? { kind: 'leading', lease: initial, inbox: this.newInbox(), lostSubscription: this.watchLoss(initial) }
-        : { kind: 'following', leader: initial.leader, heartbeat: undefined };
-  }
-
-  /**
-   * Acquires the lease at open: the lease, or who leads instead. `oneChange`: this process leads only
-   * for a short command's change (a CLI command that leads when nobody does), so others that mean to
-   * lead wait for it instead of giving up.
-   */
-  static async acquire(
-    home: PipelineHome,
-    label: string,
-    oneChange = false,
-  ): Promise<LeaderLease | { leader: LeaderInfo }> {
-    return LeaderLease.acquire(home.leaderDir, { label, ...(oneChange ? { oneChange } : {}) });
+    this.role = isLease(initial)
+      ? { kind: 'leading', lease: initial, inbox: this.newInbox(), lostSubscription: this.watchLoss(initial) }
+      : { kind: 'following', leader: initial.leader, heartbeat: undefined };
   }
 
   /** Starts serving the inbox (leading) or the heartbeat (following). */
@@ -92,7 +80,7 @@ export class Leadership {
   }
 
   /** The lease, for the store's writer; null when following. */
-  get lease(): LeaderLease | null {
+  get lease(): LeasePort | null {
     return this.role.kind === 'leading' ? this.role.lease : null;
   }
 
@@ -115,7 +103,7 @@ export class Leadership {
    * it back. Null when another process leads (the change must be forwarded to it).
    */
   async whileNobodyLeads<T>(fn: () => Promise<T>): Promise<{ result: T } | null> {
-    if (await LeaderLease.current(this.host.home.leaderDir)) return null;
+    if (await this.host.leases.current()) return null;
     const lease = await this.tryAcquire(true);
     if (!lease) return null;
     await this.promote(lease);
@@ -150,7 +138,7 @@ export class Leadership {
     return new InboxServer(this.host.home.inboxDir, (method, args) => this.host.dispatch(method, args));
   }
 
-  private watchLoss(lease: LeaderLease): Disposable {
+  private watchLoss(lease: LeasePort): Disposable {
     return lease.onLost((leader) => void this.onLost(leader));
   }
 
@@ -176,7 +164,7 @@ export class Leadership {
   }
 
   /** Following → leading with a lease just acquired: the store is reopened as the writer. */
-  private async promote(lease: LeaderLease): Promise<void> {
+  private async promote(lease: LeasePort): Promise<void> {
     if (this.role.kind !== 'following') return;
     if (this.role.heartbeat) clearInterval(this.role.heartbeat);
     this.role.heartbeat = undefined;
@@ -191,12 +179,9 @@ export class Leadership {
     await this.role.inbox.start();
   }
 
-  private async tryAcquire(oneChange = false): Promise<LeaderLease | null> {
-    const r = await LeaderLease.acquire(this.host.home.leaderDir, {
-      label: this.options.label,
-      ...(oneChange ? { oneChange } : {}),
-    });
-    if (r instanceof LeaderLease) return r;
+  private async tryAcquire(oneChange = false): Promise<LeasePort | null> {
+    const r = await this.host.leases.acquire(this.options.label, oneChange ? { oneChange } : undefined);
+    if (isLease(r)) return r;
     if (this.role.kind === 'following') this.role.leader = r.leader;
     return null;
   }
@@ -213,7 +198,7 @@ export class Leadership {
     this.heartbeatBusy = true;
     try {
       await this.host.refresh();
-      const leader = await LeaderLease.current(this.host.home.leaderDir);
+      const leader = await this.host.leases.current();
       if (this.role.kind === 'following') this.role.leader = leader;
       if (this.options.takeOver && !leader) {
         const lease = await this.tryAcquire();

@@ -1,7 +1,8 @@
 // src/engine/ — the engine: everything the pipeline does, for the CLI, the extension and the tests alike.
 // This file is its facade. The engine never imports `vscode` (a lint rule keeps it so); its rooms are
-// model/ (the state), home/, store/, mutations/, scheduler/, monitor/, ports/, git/, agents/, import/,
-// rollout/, progress/, usage/, observability/, each described by its main file.
+// model/ (the state), home/, store/ (files) and postgres/ (the shared store, chosen in storeSelection.ts),
+// mutations/, scheduler/, monitor/, ports/, git/, agents/, import/, rollout/, progress/, usage/,
+// observability/, each described by its main file.
 import { writeFile } from 'node:fs/promises';
 import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';
@@ -18,11 +19,11 @@ import { dryRun, type DryRun } from './monitor/dryRun';
 import type { NextTaskReport } from './scheduler/nextTask';
 import { SchedulerIndex } from './scheduler/schedulerIndex';
 import { StateBatch } from './model/stateBatch';
-import { pipelineStateCodec } from './model/stateCodec';
-import type { StateRecord, TaskEdit } from './model/stateRecords';
+import { taskWith } from './model/lazySnapshot';
+import type { TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
-import { LeaderLease, type LeaderInfo } from './store/leaderLease';
-import { StateStore } from './store/stateStore';
+import { isLease, type LeaderInfo, type LeasePort } from './ports/statePort';
+import { stateBackend, type PipelineStore, type PostgresBackendOptions, type StateBackend } from './storeSelection';
 import type { NewTask } from './model/taskFactory';
 import { applyPendingSwitch, busyAgents, type SwitchOptions, type SwitchResult } from './mutations/modeMutations';
 import {
@@ -43,7 +44,7 @@ import { ProgressBoard, progressFileOf } from './progress/progressBoard';
  * and by the extension alike.
  *
  * Exactly one process leads a pipeline at a time (a lease with a fencing epoch, see
- * store/leaderLease). The leader owns the state store and the scheduler and applies every change;
+ * ports/statePort.ts). The leader owns the state store and the scheduler and applies every change;
  * other processes follow read-only, and their mutating calls are sent to the leader through the
  * inbox. A follower that wants to lead takes over when the leader's lease lapses.
  */
@@ -65,6 +66,8 @@ export interface OpenPipelineOptions {
   followIntervalMs?: number;
   /** Adjusts the configuration after it is read and validated (the extension fills in stage checks from its settings). */
   adjustConfig?: (c: PipelineConfig) => PipelineConfig;
+  /** How the PostgreSQL store waits for its database (when the config names one). */
+  storeOptions?: PostgresBackendOptions;
 }
 
 export type { AddAgentOptions } from './mutations/agentMutations';
@@ -82,20 +85,25 @@ export class Pipeline implements Disposable, MutationHost {
   private index: SchedulerIndex;
   private readonly leadership: Leadership;
   private closed = false;
+  /** The store's hint that another process committed (a database notification): refresh at once. */
+  private storeWake: Disposable | undefined;
 
   private constructor(
     readonly home: PipelineHome,
     readonly config: PipelineConfig,
-    private store: StateStore<PipelineState, StateRecord>,
-    initial: LeaderLease | { leader: LeaderInfo | null },
+    private readonly backend: StateBackend,
+    private store: PipelineStore,
+    initial: LeasePort | { leader: LeaderInfo | null },
     readonly clock: Clock,
     opts: OpenPipelineOptions,
   ) {
     this.index = SchedulerIndex.build(store.state, config);
     this.progress = new ProgressBoard(progressFileOf(home.dir), this.events);
+    this.watchStore();
     this.leadership = new Leadership(
       {
         home,
+        leases: backend.leases,
         reopenStore: (lease) => this.reopenStore(lease),
         refresh: () => this.refresh(),
         // A request taken while leading is applied here or refused, never forwarded again.
@@ -123,36 +131,60 @@ export class Pipeline implements Disposable, MutationHost {
     const loaded = await loadConfig(home.configFile);
     const config = opts.adjustConfig ? opts.adjustConfig(loaded) : loaded;
     const role = opts.role ?? 'auto';
-    let initial: LeaderLease | { leader: LeaderInfo | null };
-    if (role === 'follow') initial = { leader: await LeaderLease.current(home.leaderDir) };
-    else {
-      initial = await Leadership.acquire(home, opts.label ?? `pid ${process.pid}`, role === 'auto');
-      if (!(initial instanceof LeaderLease) && role === 'lead') throw notLeaderError(initial.leader);
-    }
-    const lease = initial instanceof LeaderLease ? initial : null;
-    let store: StateStore<PipelineState, StateRecord>;
+    const backend = stateBackend(home, config, opts.storeOptions);
+    let initial: LeasePort | { leader: LeaderInfo | null };
+    let store: PipelineStore;
     try {
-      store = await openStore(home, config, lease);
+      if (role === 'follow') initial = { leader: await backend.leases.current() };
+      else {
+        initial = await backend.leases.acquire(
+          opts.label ?? `pid ${process.pid}`,
+          // A command that leads only while nobody does holds the lease for one change.
+          role === 'auto' ? { oneChange: true } : undefined,
+        );
+        if (!isLease(initial) && role === 'lead') throw notLeaderError(initial.leader);
+      }
+      const lease = isLease(initial) ? initial : null;
+      try {
+        store = await backend.open(lease);
+      } catch (e) {
+        await lease?.release();
+        throw e;
+      }
     } catch (e) {
-      await lease?.release();
+      await backend.close().catch(() => undefined);
       throw e;
     }
-    const p = new Pipeline(home, config, store, initial, opts.clock ?? systemClock, opts);
+    const p = new Pipeline(home, config, backend, store, initial, opts.clock ?? systemClock, opts);
     await p.leadership.start();
     return p;
   }
 
   /** Reopens the state store as the writer under `lease`, or as a reader; the index follows. */
-  private async reopenStore(lease: LeaderLease | null): Promise<void> {
+  private async reopenStore(lease: LeasePort | null): Promise<void> {
     const old = this.store;
     if (lease) {
-      this.store = await openStore(this.home, this.config, lease);
+      this.store = await this.backend.open(lease);
       await old.close().catch(() => undefined);
     } else {
       await old.close().catch(() => undefined);
-      this.store = await openStore(this.home, this.config, null);
+      this.store = await this.backend.open(null);
     }
+    this.watchStore();
     this.index = SchedulerIndex.build(this.store.state, this.config);
+  }
+
+  /** Follows the current store's hints (a reader of PostgreSQL is notified of commits); polling stays the backstop. */
+  private watchStore(): void {
+    this.storeWake?.dispose();
+    this.storeWake = this.store.onDidChange?.(() => {
+      if (!this.closed && !this.isLeader) void this.refresh().catch(() => undefined);
+    });
+  }
+
+  /** Where the state is kept: `file` (the journal in .pipeline/state/) or `postgres`, and where. */
+  get storeLocation(): { kind: StateBackend['kind']; where: string } {
+    return { kind: this.backend.kind, where: this.backend.where };
   }
 
   /** Catches up with what the leader wrote (a follower). */
@@ -284,7 +316,7 @@ export class Pipeline implements Disposable, MutationHost {
       if (here) return here.result;
       const leader = this.leader;
       const label = leader ? `${leader.label}, pid ${leader.pid} on ${leader.host}` : undefined;
-      const leaderGone = async () => !(await LeaderLease.current(this.home.leaderDir));
+      const leaderGone = async () => !(await this.backend.leases.current());
       try {
         const result = await sendInboxRequest(this.home.inboxDir, name, args, {
           leaderGone,
@@ -371,25 +403,14 @@ export class Pipeline implements Disposable, MutationHost {
     if (this.closed) return;
     this.closed = true;
     await this.leadership.close();
+    this.storeWake?.dispose();
     await this.store.close();
     await this.leadership.release();
+    await this.backend.close();
     this.events.dispose();
   }
 
   dispose(): void {
     void this.close();
   }
-}
-
-function openStore(
-  home: PipelineHome,
-  config: PipelineConfig,
-  lease: LeaderLease | null,
-): Promise<StateStore<PipelineState, StateRecord>> {
-  return StateStore.open({
-    dir: home.stateDir,
-    codec: pipelineStateCodec,
-    snapshotEvery: config.snapshotEvery,
-    ...(lease ? { lease } : {}),
-  });
 }

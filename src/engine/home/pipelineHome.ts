@@ -96,9 +96,17 @@ async function names(dir: string): Promise<string[]> {
 /**
  * Warnings about the home directory that no single part of the engine sees: a state directory that
  * is missing or empty although the pipeline has written state before (a leader claimed an epoch,
- * and every leader starts a journal file; or it has logs), and inbox requests moved aside.
+ * and every leader starts a journal file; or it has logs), and inbox requests moved aside. A
+ * pipeline whose state is in PostgreSQL (`stateInFiles` false) has no state directory to miss.
  */
-export async function homeWarnings(home: PipelineHome): Promise<string[]> {
+export async function homeWarnings(home: PipelineHome, stateInFiles = true): Promise<string[]> {
+  const out: string[] = [];
+  out.push(...(stateInFiles ? await stateDirWarnings(home) : []));
+  out.push(...(await inboxWarnings(home.inboxDir)));
+  return out;
+}
+
+async function stateDirWarnings(home: PipelineHome): Promise<string[]> {
   const out: string[] = [];
   const stateKind = await kindOf(home.stateDir);
   const hasState =
@@ -116,7 +124,6 @@ export async function homeWarnings(home: PipelineHome): Promise<string[]> {
       );
     }
   }
-  out.push(...(await inboxWarnings(home.inboxDir)));
   return out;
 }
 

@@ -85,6 +85,48 @@ export interface ConfigIssueParams {
   fix: string;
 }
 
+/** The environment variable a PostgreSQL store's URL is read from unless `store.urlEnv` names another. */
+export const DEFAULT_DATABASE_URL_ENV = 'PIPELINE_DATABASE_URL';
+
+/**
+ * Where the state is kept: absent or `{"kind": "file"}`, the file journal in `.pipeline/state/`
+ * (the embedded default); `{"kind": "postgres", "urlEnv": "PIPELINE_DATABASE_URL"}`, a PostgreSQL
+ * database whose URL is read from that environment variable. The URL itself is never stored in the
+ * file: it usually holds a password, and the file is committed with the repository.
+ */
+export const storeConfigSchema = z
+  .looseObject({
+    kind: z.enum(['file', 'postgres']),
+    urlEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable, such as PIPELINE_DATABASE_URL')
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    for (const key of Object.keys(s)) {
+      if (key === 'kind' || key === 'urlEnv') continue;
+      const url = /url|uri|dsn|connection|password/i.test(key);
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: url
+          ? 'a database URL or password is never stored in the configuration file'
+          : 'is not a store setting',
+        params: {
+          fix: url
+            ? `Delete "${key}" and put the URL in the environment variable named by "urlEnv" (default ${DEFAULT_DATABASE_URL_ENV}), for example \`export ${DEFAULT_DATABASE_URL_ENV}=postgres://user:password@host:5432/pipeline\`.`
+            : 'A store takes "kind" ("file" or "postgres") and, for postgres, "urlEnv".',
+        } satisfies ConfigIssueParams,
+      });
+    }
+  })
+  .transform((s) =>
+    s.kind === 'postgres'
+      ? { kind: 'postgres' as const, urlEnv: s.urlEnv ?? DEFAULT_DATABASE_URL_ENV }
+      : { kind: 'file' as const },
+  );
+export type StoreConfig = z.infer<typeof storeConfigSchema>;
+
 export const configSchema = z
   .strictObject({
     schema_version: z.literal(1).default(1),
@@ -143,6 +185,8 @@ export const configSchema = z
      * token counts and cost come last), before it is stopped.
      */
     markerGraceSeconds: z.number().min(0).max(300).default(10),
+    /** Where the state is kept (see storeConfigSchema); absent: the file journal. */
+    store: storeConfigSchema.optional(),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

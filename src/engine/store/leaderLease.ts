@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PipelineError } from '../errors';
 import { Emitter, type Event } from '../model/events';
+import type { LeasePort, LeaseSource } from '../ports/statePort';
 import { exists } from './fsUtil';
 import {
   cleanupLeaseFiles,
@@ -52,7 +53,7 @@ export interface LeaseOptions {
 /** How often a process waiting for a one-change lease looks again. */
 const ONE_CHANGE_POLL_MS = 25;
 
-export class LeaderLease {
+export class LeaderLease implements LeasePort {
   private readonly lostEmitter = new Emitter<LeaderInfo | null>();
   /** Fires once when another process took over (with its info when readable) or our claim vanished. */
   readonly onLost: Event<LeaderInfo | null> = this.lostEmitter.event;
@@ -256,4 +257,12 @@ export class LeaderLease {
       this.renewing = false;
     }
   }
+}
+
+/** The file lease as a lease source: leases on the pipeline directory `dir` (files in `dir/leader/`). */
+export function fileLeaseSource(dir: string, opts: Omit<LeaseOptions, 'label'> = {}): LeaseSource<LeaderLease> {
+  return {
+    acquire: (label, o) => LeaderLease.acquire(dir, { ...opts, label, ...(o?.oneChange ? { oneChange: true } : {}) }),
+    current: () => LeaderLease.current(dir),
+  };
 }

@@ -2,6 +2,7 @@ import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pro
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PipelineError } from '../errors';
+import type { LeaderInfo } from '../ports/statePort';
 import { errnoCode, fsyncDir, isEnoent, isTempName, tempNameFor, unlinkQuiet } from './fsUtil';
 
 /**
@@ -11,20 +12,8 @@ import { errnoCode, fsyncDir, isEnoent, isTempName, tempNameFor, unlinkQuiet } f
  * leaderLease.ts.
  */
 
-/** Who leads a pipeline, as other processes see it. */
-export interface LeaderInfo {
-  pid: number;
-  host: string;
-  epoch: number;
-  since: string;
-  renewedAt: string;
-  label: string;
-  /**
-   * Held for one change only (a `task add` while nobody leads, leadership.ts): let go within moments,
-   * so a process that means to lead waits for it rather than giving up.
-   */
-  oneChange?: boolean;
-}
+/** Who leads a pipeline, as other processes see it (the lease port's type). */
+export type { LeaderInfo };
 
 /** What the lease files hold: the public info plus what others need to judge expiry. */
 export interface LeaseRecord extends LeaderInfo {

@@ -1,12 +1,13 @@
 // src/engine/store/ — durable state: the checksummed journal, snapshots, recovery and salvage, the leader
-// lease with its fencing epochs. Main file: this one. It imports only ../errors and the model's events; it
-// knows nothing of tasks beyond the codec it is given.
+// lease with its fencing epochs. Main file: this one. It imports only ../errors, the model's events and the
+// state port it implements; it knows nothing of tasks beyond the codec it is given.
 import { mkdir } from 'node:fs/promises';
 import { PipelineError } from '../errors';
 import type { Disposable } from '../model/events';
 import type { JournalDamage } from './journalDamage';
 import { encodeCommit, fenceVerdict, JournalWriter } from './journalWriter';
 import type { StoreMode } from './replayPosition';
+import type { StatePort } from '../ports/statePort';
 import type { LeaderLease } from './leaderLease';
 import { SnapshotSchedule } from './snapshotSchedule';
 import { sweepTemps } from './snapshotWriter';
@@ -69,7 +70,7 @@ export interface StoreOpenOptions<S, R> {
 const DEFAULT_SNAPSHOT_EVERY = 1000;
 const MAX_WARNINGS = 200;
 
-export class StateStore<S, R> {
+export class StateStore<S, R> implements StatePort<S, R> {
   /** Human-readable notes of what recovery moved aside, cut off or ignored: the file, the place and what to do. */
   readonly warnings: string[] = [];
 
