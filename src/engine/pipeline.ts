@@ -19,7 +19,6 @@ import { dryRun, type DryRun } from './monitor/dryRun';
 import type { NextTaskReport } from './scheduler/nextTask';
 import { SchedulerIndex } from './scheduler/schedulerIndex';
 import { StateBatch } from './model/stateBatch';
-import { taskWith } from './model/lazySnapshot';
 import type { TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { isLease, type LeaderInfo, type LeasePort } from './ports/statePort';
