@@ -248,10 +248,13 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
     last: number,
     lease: PgLeaderLease,
   ): Promise<void> {
-    const leader = await sql.query<{ epoch: string; token: string }>(
-      'SELECT epoch, token FROM pipeline.leader WHERE id = 1 FOR SHARE',
+    // One round trip: the leader row locked against a takeover, the head locked against any other
+    // writer, and what both hold.
+    const locked = await sql.query<{ epoch: string; token: string; seq: string }>(
+      `SELECT l.epoch, l.token, h.seq FROM pipeline.leader l, pipeline.state_head h
+        WHERE l.id = 1 AND h.id = 1 FOR SHARE OF l FOR UPDATE OF h`,
     );
-    const row = leader.rows[0];
+    const row = locked.rows[0];
     if (!row || Number(row.epoch) !== lease.epoch || row.token !== lease.token) {
       const by = await sql
         .query<{ epoch: string; pid: number; host: string; label: string; since: Date; renewed_at: Date }>(
@@ -276,8 +279,7 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
         info,
       );
     }
-    const head = await sql.query<{ seq: string }>('SELECT seq FROM pipeline.state_head WHERE id = 1 FOR UPDATE');
-    const headSeq = Number(head.rows[0]?.seq ?? -1);
+    const headSeq = Number(row.seq);
     if (headSeq === last) {
       const mine = await sql.query('SELECT 1 FROM pipeline.state_records WHERE seq = $1 AND epoch = $2', [
         first,
@@ -286,17 +288,18 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
       if (mine.rowCount) return;
     }
     if (headSeq !== first - 1) throw seqMismatchError(this.db, first - 1, headSeq);
-    await sql.query(
-      `INSERT INTO pipeline.state_records (seq, epoch, record)
-       SELECT $1::bigint + t.ord - 1, $2, t.r FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(r, ord)`,
-      [first, lease.epoch, JSON.stringify(json)],
-    );
     await writeTables(sql, this.pos.state, last);
-    await sql.query('UPDATE pipeline.state_head SET seq = $1, epoch = $2, updated_at = now() WHERE id = 1', [
-      last,
-      lease.epoch,
-    ]);
-    await sql.query('SELECT pg_notify($1, $2)', [STATE_CHANNEL, String(last)]);
+    // The records, the head's new seq and the notification, in one statement.
+    await sql.query(
+      `WITH recs AS (
+         INSERT INTO pipeline.state_records (seq, epoch, record)
+         SELECT $1::bigint + t.ord - 1, $2, t.r FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(r, ord)
+       ), head AS (
+         UPDATE pipeline.state_head SET seq = $4, epoch = $2, updated_at = now() WHERE id = 1
+       )
+       SELECT pg_notify($5, $4::text)`,
+      [first, lease.epoch, JSON.stringify(json), last, STATE_CHANNEL],
+    );
   }
 
   /**
