@@ -23,7 +23,8 @@ import { taskWith } from './model/lazySnapshot';
 import type { TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { isLease, type LeaderInfo, type LeasePort } from './ports/statePort';
-import { stateBackend, type PipelineStore, type PostgresBackendOptions, type StateBackend } from './storeSelection';
+import type { PipelineStore, PostgresBackendOptions, StateBackend } from './stateBackend';
+import { stateBackend } from './storeSelection';
 import type { NewTask } from './model/taskFactory';
 import { applyPendingSwitch, busyAgents, type SwitchOptions, type SwitchResult } from './mutations/modeMutations';
 import {
@@ -131,7 +132,7 @@ export class Pipeline implements Disposable, MutationHost {
     const loaded = await loadConfig(home.configFile);
     const config = opts.adjustConfig ? opts.adjustConfig(loaded) : loaded;
     const role = opts.role ?? 'auto';
-    const backend = stateBackend(home, config, opts.storeOptions);
+    const backend = await stateBackend(home, config, opts.storeOptions);
     let initial: LeasePort | { leader: LeaderInfo | null };
     let store: PipelineStore;
     try {

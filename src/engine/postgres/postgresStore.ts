@@ -1,9 +1,10 @@
 // src/engine/postgres/ — the state store in PostgreSQL, for a pipeline shared between machines: the store
 // (this file), its tables (stateTables.ts, the pipeline's in pipelineTables.ts), the leader lease row with
 // its fencing epoch (pgLease.ts), versioned migrations (schemaMigrations.ts, migrations/), connections and
-// their errors (pgDatabase.ts, pgErrors.ts), LISTEN/NOTIFY (pgListener.ts). Main file: this one. It
-// imports the `pg` driver, ../errors, ../ports and the model (the pipeline's tables only); never vscode,
-// never the file store.
+// their errors (pgDatabase.ts, pgErrors.ts), LISTEN/NOTIFY (pgListener.ts), and the pipeline's backend on
+// all of it (pgBackend.ts, loaded only when the config names PostgreSQL). Main file: this one. It imports
+// the `pg` driver, ../errors, ../ports, the model (the pipeline's tables and codec) and, in pgBackend.ts,
+// ../stateBackend; never vscode, never the file store (only its codec interface, ../store/storeCodec.ts).
 import { isPipelineError, PipelineError } from '../errors';
 import { Emitter, type Disposable, type Event } from '../model/events';
 import type { StatePort } from '../ports/statePort';
