@@ -4,7 +4,7 @@ import { loadConfig } from '../engine/home/configFile';
 import { findHome, type PipelineHome } from '../engine/home/pipelineHome';
 import { PgDatabase } from '../engine/postgres/pgDatabase';
 import { label, migrate, migrationStatus, type MigrationStatus } from '../engine/postgres/schemaMigrations';
-import { databaseUrl } from '../engine/storeSelection';
+import { databaseUrl } from '../engine/stateBackend';
 import { EXIT, printJson, println } from './output';
 
 /**

@@ -22,7 +22,8 @@ import { StateBatch } from './model/stateBatch';
 import type { TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { isLease, type LeaderInfo, type LeasePort } from './ports/statePort';
-import { stateBackend, type PipelineStore, type PostgresBackendOptions, type StateBackend } from './storeSelection';
+import type { PipelineStore, PostgresBackendOptions, StateBackend } from './stateBackend';
+import { stateBackend } from './storeSelection';
 import type { NewTask } from './model/taskFactory';
 import { applyPendingSwitch, busyAgents, type SwitchOptions, type SwitchResult } from './mutations/modeMutations';
 import {
@@ -130,7 +131,7 @@ export class Pipeline implements Disposable, MutationHost {
     const loaded = await loadConfig(home.configFile);
     const config = opts.adjustConfig ? opts.adjustConfig(loaded) : loaded;
     const role = opts.role ?? 'auto';
-    const backend = stateBackend(home, config, opts.storeOptions);
+    const backend = await stateBackend(home, config, opts.storeOptions);
     let initial: LeasePort | { leader: LeaderInfo | null };
     let store: PipelineStore;
     try {
@@ -173,11 +174,21 @@ export class Pipeline implements Disposable, MutationHost {
     this.index = SchedulerIndex.build(this.store.state, this.config);
   }
 
-  /** Follows the current store's hints (a reader of PostgreSQL is notified of commits); polling stays the backstop. */
+  /**
+   * Follows the current store's hints: a reader of PostgreSQL is notified of commits (polling stays
+   * the backstop); a writer's store says so when it read the state again (a commit whose answer was
+   * lost landed after all), and the index is rebuilt from it.
+   */
   private watchStore(): void {
     this.storeWake?.dispose();
     this.storeWake = this.store.onDidChange?.(() => {
-      if (!this.closed && !this.isLeader) void this.refresh().catch(() => undefined);
+      if (this.closed) return;
+      if (!this.isLeader) {
+        void this.refresh().catch(() => undefined);
+        return;
+      }
+      this.index = SchedulerIndex.build(this.store.state, this.config);
+      this.events.emit('state:changed', { seq: this.store.seq });
     });
   }
 

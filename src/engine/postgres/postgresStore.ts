@@ -1,9 +1,10 @@
 // src/engine/postgres/ — the state store in PostgreSQL, for a pipeline shared between machines: the store
 // (this file), its tables (stateTables.ts, the pipeline's in pipelineTables.ts), the leader lease row with
 // its fencing epoch (pgLease.ts), versioned migrations (schemaMigrations.ts, migrations/), connections and
-// their errors (pgDatabase.ts, pgErrors.ts), LISTEN/NOTIFY (pgListener.ts). Main file: this one. It
-// imports the `pg` driver, ../errors, ../ports and the model (the pipeline's tables only); never vscode,
-// never the file store.
+// their errors (pgDatabase.ts, pgErrors.ts), LISTEN/NOTIFY (pgListener.ts), and the pipeline's backend on
+// all of it (pgBackend.ts, loaded only when the config names PostgreSQL). Main file: this one. It imports
+// the `pg` driver, ../errors, ../ports, the model (the pipeline's tables and codec) and, in pgBackend.ts,
+// ../stateBackend; never vscode, never the file store (only its codec interface, ../store/storeCodec.ts).
 import { isPipelineError, PipelineError } from '../errors';
 import { Emitter, type Disposable, type Event } from '../model/events';
 import type { StatePort } from '../ports/statePort';
@@ -184,7 +185,11 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
   private async doCommit(records: readonly R[]): Promise<void> {
     this.assertWritable();
     if (records.length === 0) return;
-    if (this.stale) await this.reload(this.retryMs, 'reloading the state after a failed commit');
+    if (this.stale) {
+      const before = this.pos.seq;
+      await this.reload(this.retryMs, 'reading the state again after a failed commit');
+      if (this.pos.seq !== before) throw this.landedAfterAll(before);
+    }
     const lease = this.lease!;
 
     // The same validation as the journal: every record survives a round trip through JSON and the codec.
@@ -244,10 +249,13 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
     last: number,
     lease: PgLeaderLease,
   ): Promise<void> {
-    const leader = await sql.query<{ epoch: string; token: string }>(
-      'SELECT epoch, token FROM pipeline.leader WHERE id = 1 FOR SHARE',
+    // One round trip: the leader row locked against a takeover, the head locked against any other
+    // writer, and what both hold.
+    const locked = await sql.query<{ epoch: string; token: string; seq: string }>(
+      `SELECT l.epoch, l.token, h.seq FROM pipeline.leader l, pipeline.state_head h
+        WHERE l.id = 1 AND h.id = 1 FOR SHARE OF l FOR UPDATE OF h`,
     );
-    const row = leader.rows[0];
+    const row = locked.rows[0];
     if (!row || Number(row.epoch) !== lease.epoch || row.token !== lease.token) {
       const by = await sql
         .query<{ epoch: string; pid: number; host: string; label: string; since: Date; renewed_at: Date }>(
@@ -272,8 +280,7 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
         info,
       );
     }
-    const head = await sql.query<{ seq: string }>('SELECT seq FROM pipeline.state_head WHERE id = 1 FOR UPDATE');
-    const headSeq = Number(head.rows[0]?.seq ?? -1);
+    const headSeq = Number(row.seq);
     if (headSeq === last) {
       const mine = await sql.query('SELECT 1 FROM pipeline.state_records WHERE seq = $1 AND epoch = $2', [
         first,
@@ -282,17 +289,18 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
       if (mine.rowCount) return;
     }
     if (headSeq !== first - 1) throw seqMismatchError(this.db, first - 1, headSeq);
-    await sql.query(
-      `INSERT INTO pipeline.state_records (seq, epoch, record)
-       SELECT $1::bigint + t.ord - 1, $2, t.r FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(r, ord)`,
-      [first, lease.epoch, JSON.stringify(json)],
-    );
     await writeTables(sql, this.pos.state, last);
-    await sql.query('UPDATE pipeline.state_head SET seq = $1, epoch = $2, updated_at = now() WHERE id = 1', [
-      last,
-      lease.epoch,
-    ]);
-    await sql.query('SELECT pg_notify($1, $2)', [STATE_CHANNEL, String(last)]);
+    // The records, the head's new seq and the notification, in one statement.
+    await sql.query(
+      `WITH recs AS (
+         INSERT INTO pipeline.state_records (seq, epoch, record)
+         SELECT $1::bigint + t.ord - 1, $2, t.r FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(r, ord)
+       ), head AS (
+         UPDATE pipeline.state_head SET seq = $4, epoch = $2, updated_at = now() WHERE id = 1
+       )
+       SELECT pg_notify($5, $4::text)`,
+      [first, lease.epoch, JSON.stringify(json), last, STATE_CHANNEL],
+    );
   }
 
   /**
@@ -304,15 +312,35 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
   private async afterFailedWrite(e: unknown): Promise<void> {
     if (this.lost) this.mode = 'reader';
     if (!this.lost && !isTransient(e) && !isPipelineError(e)) return;
+    const before = this.pos.seq;
     try {
       // Briefly: a commit that waited its whole bound for the server should not wait as long again.
       await this.reload(Math.min(this.retryMs, UNDO_RETRY_MS), 'reading the state again after a failed commit');
+      // The commit landed although its answer was lost: whoever keeps views of the state rebuilds them.
+      if (this.pos.seq !== before) this.changed.fire();
     } catch (r) {
       this.stale = true;
       this.warn(
         `After a failed commit, the state could not be read again from ${this.db.where} (${message(r)}); it is read before the next change.`,
       );
     }
+  }
+
+  /**
+   * A commit whose answer was lost landed after all (the tables are past `before`): the change
+   * being made now was computed on the state without it, so it is refused, and holders of views of
+   * the state are told to rebuild them.
+   */
+  private landedAfterAll(before: number): PipelineError {
+    this.changed.fire();
+    return new PipelineError(
+      'database',
+      `An earlier change reached ${this.db.where} after all (the state is at record ${this.pos.seq}, not ${before}); this change was made against the state without it and was not applied.`,
+      {
+        where: this.db.source,
+        fix: 'Check the state with `pipeline status` and make the change again if it still applies.',
+      },
+    );
   }
 
   private async reload(boundMs: number, what: string): Promise<void> {
