@@ -177,7 +177,15 @@ export class Monitor implements Disposable {
 
   private decideNow(): Decision {
     const p = this.pipeline;
-    return decide({ state: p.state, config: p.config, scheduler: p.scheduler, now: p.clock.now() });
+    // An agent whose previous command is still in its grace after its marker would only be waited
+    // for: its stage's other agents take the work, or it waits for the first one free.
+    return decide({
+      state: p.state,
+      config: p.config,
+      scheduler: p.scheduler,
+      now: p.clock.now(),
+      unavailable: (id) => this.ctx.streams.lingers(id),
+    });
   }
 
   private async tick(): Promise<void> {
