@@ -46,7 +46,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--agents <ids>', 'the agents this worker runs, comma-separated (registered with `pipeline agent add`)')
     .option('--name <name>', 'how this worker is named in status and metrics (default: host-pid)')
     .option('--coordinate', 'also coordinate: schedule and merge while leading, take over when the coordinator goes')
-    .option('--lease <seconds>', 'how long a claim holds without a heartbeat', '30')
+    .option('--lease <seconds>', "how long a claim (and the coordinator's lead) holds without a heartbeat", '30')
     .option('--poll <seconds>', 'how often to look for work when no notification comes', '2')
     .action(async (o: WorkerCliOptions) => {
       process.exitCode = await runWorker(o);
@@ -111,7 +111,7 @@ async function runWorker(o: WorkerCliOptions): Promise<number> {
         role: 'auto',
         takeOver: true,
         label: `pipeline worker ${name}`,
-        storeOptions: { retryMs: 120_000, openRetryMs: 30_000 },
+        storeOptions: { retryMs: 120_000, openRetryMs: 30_000, leaseMs },
       });
       coordinator = new Coordinator({ pipeline, db, url, leaseMs, pollMs, scriptedAgent: SCRIPTED_AGENT, log });
       pipeline.events.on('monitor:warning', (e) => log(`warning: ${e.message}`));

@@ -62,6 +62,8 @@ export interface PostgresBackendOptions {
   retryMs?: number;
   /** How long opening waits for the database; default 5 s. */
   openRetryMs?: number;
+  /** How long the leader row holds without a heartbeat; default 15 s (a worker's `--lease`). */
+  leaseMs?: number;
 }
 
 /** The PostgreSQL URL named by the config, from the environment; throws naming the file and the fix when unset. */
@@ -105,7 +107,7 @@ export function postgresBackend(
       });
     return checked;
   };
-  const raw = pgLeaseSource(db);
+  const raw = pgLeaseSource(db, opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {});
   const leases: LeaseSource = {
     acquire: async (label) => {
       await ready();

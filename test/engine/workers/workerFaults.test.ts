@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { requireCli } from '../../cli/cliKit';
+import { PostgresCluster } from '../../support/postgresCluster';
+import { until } from '../../support/waiting';
+import { AGENTS, git, makeTeam, ranBy, type Team } from './workersKit';
+
+/**
+ * Workers on several machines when things go wrong, each against a real PostgreSQL server and
+ * real git: a worker killed mid-stage, the database restarted mid-run, a worker frozen past its
+ * lease, two coordinators racing. A "hold" file keeps a stage's agent waiting until the test has
+ * done its harm, so nothing depends on timing.
+ */
+
+requireCli();
+
+let cluster: PostgresCluster;
+before(async () => {
+  cluster = await PostgresCluster.create();
+});
+after(async () => {
+  await cluster?.dispose();
+});
+
+async function withTeam(tasks: readonly string[], fn: (team: Team) => Promise<void>): Promise<void> {
+  const team = await makeTeam(cluster, tasks);
+  const started = Date.now();
+  try {
+    await fn(team);
+    process.stdout.write(`# took ${Date.now() - started} ms after setup\n`);
+  } catch (e) {
+    process.stdout.write(team.output() + '\n');
+    throw e;
+  } finally {
+    await team.cleanup();
+  }
+}
+
+const hold = (team: Team, id: string, role: string) => writeFile(join(team.gate, `hold-${id}-${role}`), '');
+const release = (team: Team, id: string, role: string) => rm(join(team.gate, `hold-${id}-${role}`), { force: true });
+
+/** Kills the worker's agent processes too (each runs in its own process group): a machine that died. */
+async function killMachine(team: Team, name: string): Promise<void> {
+  const w = team.workers.get(name)!;
+  await w.live!.stop('SIGKILL');
+  for (const agent of AGENTS) {
+    const file = join(w.dir, '.pipeline', 'run', 'worker', `${agent}.pid.json`);
+    const rec = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as { pid?: number };
+    try {
+      if (rec.pid) process.kill(-rec.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+interface ClaimLine {
+  attempt: number;
+  status: string;
+  worker: string | null;
+}
+
+function claimsOf(team: Team, id: string): Promise<ClaimLine[]> {
+  return team.query<ClaimLine>(
+    'SELECT attempt, status, worker FROM pipeline.claims WHERE task_id = $1 ORDER BY attempt',
+    [id],
+  );
+}
+
+void test('a worker killed mid-stage: its task resumes on another worker after the lease', async () => {
+  await withTeam(['Core'], async (team) => {
+    await hold(team, 'TASK-001', 'architect');
+    team.startCoordinator('coord');
+    team.startWorker('w1', AGENTS);
+    await until('w1 runs the architect stage', 20_000, async () =>
+      (await ranBy(team, 'started', 'TASK-001', 'architect')).includes('w1'),
+    );
+    team.startWorker('w2', AGENTS);
+    await killMachine(team, 'w1');
+    await release(team, 'TASK-001', 'architect');
+    const s = await team.allMerged(['TASK-001']);
+    assert.deepEqual(await ranBy(team, 'done', 'TASK-001', 'architect'), ['w2'], 'the stage was done once, on w2');
+    const claims = await claimsOf(team, 'TASK-001');
+    assert.deepEqual(claims[0], { attempt: 1, status: 'expired', worker: 'w1' }, "w1's claim expired with its lease");
+    assert.ok(
+      claims.slice(1).every((c) => c.status === 'done' && c.worker === 'w2'),
+      JSON.stringify(claims),
+    );
+    const fail = s.tasks['TASK-001']!.history.find((h) => h.event === 'fail');
+    assert.match(fail?.note ?? '', /lease of w1 expired/, 'the history says why the attempt failed');
+    const main = await git(team.origin, 'log', '--format=%s', 'main');
+    assert.doesNotMatch(main, /by w1/, "nothing of w1's lost attempt reached main");
+  });
+});
