@@ -276,6 +276,10 @@ export class WorkerAttempt {
       } catch (e) {
         if (!isTransient(e) && !isTransientGit(e)) throw e;
         if (this.w.stopping) throw e;
+        if (delay === 100)
+          this.say(
+            `waiting for ${isTransient(e) ? 'the database' : 'git'}: ${e instanceof Error ? e.message : String(e)}`,
+          );
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2_000);
       }

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { requireCli } from '../../cli/cliKit';
 import { PostgresCluster } from '../../support/postgresCluster';
 import { until } from '../../support/waiting';
-import { AGENTS, git, makeTeam, ranBy, type Team } from './workersKit';
+import { AGENTS, git, LEASE, makeTeam, ranBy, type Team } from './workersKit';
 
 /**
  * Workers on several machines when things go wrong, each against a real PostgreSQL server and
@@ -92,5 +92,50 @@ void test('a worker killed mid-stage: its task resumes on another worker after t
     assert.match(fail?.note ?? '', /lease of w1 expired/, 'the history says why the attempt failed');
     const main = await git(team.origin, 'log', '--format=%s', 'main');
     assert.doesNotMatch(main, /by w1/, "nothing of w1's lost attempt reached main");
+  });
+});
+
+void test('PostgreSQL stopped and restarted mid-run: workers wait and resume; nothing is lost or done twice', async () => {
+  const ids = ['TASK-001', 'TASK-002'];
+  await withTeam(['Core', 'Parser'], async (team) => {
+    await hold(team, 'TASK-001', 'implementer');
+    team.startCoordinator('coord');
+    team.startWorker('w1', ['architect', 'tester']);
+    team.startWorker('w2', ['tester', 'implementer']);
+    team.startWorker('w3', ['implementer', 'supervisor', 'architect']);
+    await until(
+      'the implementer runs on TASK-001',
+      30_000,
+      async () => (await ranBy(team, 'started', 'TASK-001', 'implementer')).length > 0,
+    );
+    await cluster.stop('immediate');
+    // The agent finishes while the database is away: its worker must publish and report once it is back.
+    await release(team, 'TASK-001', 'implementer');
+    const stoppedAt = Date.now();
+    await until(
+      'the implementer finished during the outage',
+      20_000,
+      async () => (await ranBy(team, 'done', 'TASK-001', 'implementer')).length > 0,
+    );
+    await until('its worker waits for the database', 20_000, () =>
+      /TASK-001 attempt \d+: waiting for the database/.test(team.output()),
+    );
+    // The outage lasts longer than two leases: claims must survive it (a lower bound, not a deadline).
+    await until('the outage outlasts two leases', 20_000, () => Date.now() - stoppedAt > 2 * Number(LEASE) * 1000);
+    await cluster.start();
+    await team.allMerged(ids);
+    for (const id of ids) {
+      for (const role of AGENTS) {
+        assert.equal((await ranBy(team, 'done', id, role)).length, 1, `${id} ${role} ran exactly once`);
+      }
+      const claims = await claimsOf(team, id);
+      assert.deepEqual(
+        claims.map((c) => c.status),
+        ['done', 'done', 'done', 'done'],
+        `${id}: every claim done, none expired or retried: ${JSON.stringify(claims)}`,
+      );
+    }
+    const main = await git(team.origin, 'log', '--format=%s', 'main');
+    for (const id of ids) for (const role of AGENTS) assert.match(main, new RegExp(`${id} ${role} by`));
   });
 });
