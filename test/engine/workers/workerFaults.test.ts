@@ -139,3 +139,71 @@ void test('PostgreSQL stopped and restarted mid-run: workers wait and resume; no
     for (const id of ids) for (const role of AGENTS) assert.match(main, new RegExp(`${id} ${role} by`));
   });
 });
+
+void test('a worker frozen past its lease: its late write is refused, the task completes elsewhere once', async () => {
+  await withTeam(['Core'], async (team) => {
+    await hold(team, 'TASK-001', 'architect');
+    team.startCoordinator('coord');
+    const w1 = team.startWorker('w1', AGENTS);
+    await until('w1 runs the architect stage', 20_000, async () =>
+      (await ranBy(team, 'started', 'TASK-001', 'architect')).includes('w1'),
+    );
+    process.kill(w1.pid, 'SIGSTOP');
+    try {
+      // Its agent (a process of its own) finishes while the worker is frozen.
+      await release(team, 'TASK-001', 'architect');
+      await until('w1 agent finished', 20_000, async () =>
+        (await ranBy(team, 'done', 'TASK-001', 'architect')).includes('w1'),
+      );
+      team.startWorker('w2', AGENTS);
+      await until('w2 holds a later attempt of the architect stage', 30_000, async () => {
+        const claims = await claimsOf(team, 'TASK-001');
+        return claims[0]?.status === 'expired' && claims.some((c) => c.attempt > 1 && c.worker === 'w2');
+      });
+    } finally {
+      process.kill(w1.pid, 'SIGCONT');
+    }
+    await w1.waitFor(/TASK-001 attempt 1: (lost the claim|the late write was refused)/, 20_000);
+    await team.allMerged(['TASK-001']);
+    const claims = await claimsOf(team, 'TASK-001');
+    assert.deepEqual(claims[0], { attempt: 1, status: 'expired', worker: 'w1' });
+    assert.equal(
+      claims.filter((c) => c.status === 'done').length,
+      4,
+      `one claim done per stage: ${JSON.stringify(claims)}`,
+    );
+    const main = await git(team.origin, 'log', '--format=%s', 'main');
+    assert.equal((main.match(/TASK-001 architect by/g) ?? []).length, 1, `one architect commit on main:\n${main}`);
+    assert.doesNotMatch(main, /TASK-001 architect by w1/, "the frozen worker's work did not reach main");
+    const history = (await team.status()).tasks['TASK-001']!.history;
+    assert.equal(history.filter((h) => h.event === 'merge' || h.to === 'done').length, 1, 'merged once');
+  });
+});
+
+void test('two coordinators racing: one wins; when it dies the other takes over and the pipeline finishes', async () => {
+  await withTeam(['Core', 'Parser'], async (team) => {
+    await hold(team, 'TASK-001', 'tester');
+    const a = team.startCoordinator('coord-a');
+    const b = team.startCoordinator('coord-b');
+    team.startWorker('w1', AGENTS);
+    team.startWorker('w2', AGENTS);
+    const first = await until('one coordinator leads', 20_000, () =>
+      /coordinating/.test(a.output()) ? a : /coordinating/.test(b.output()) ? b : undefined,
+    );
+    const other = first === a ? b : a;
+    await until(
+      'the tester stage runs',
+      30_000,
+      async () => (await ranBy(team, 'started', 'TASK-001', 'tester')).length > 0,
+    );
+    assert.doesNotMatch(other.output(), /coordinating/, 'only one coordinator leads');
+    const leader = await team.query<{ label: string }>('SELECT label FROM pipeline.leader');
+    assert.equal(leader[0]!.label, `pipeline worker ${first === a ? 'coord-a' : 'coord-b'}`);
+    await first.stop('SIGKILL');
+    await other.waitFor(/coordinating/, 20_000);
+    await release(team, 'TASK-001', 'tester');
+    await team.allMerged(['TASK-001', 'TASK-002']);
+    for (const id of ['TASK-001', 'TASK-002'])
+      for (const role of AGENTS) assert.equal((await ranBy(team, 'done', id, role)).length, 1, `${id} ${role} once`);
+  });
+});
