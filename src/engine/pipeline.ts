@@ -170,11 +170,21 @@ export class Pipeline implements Disposable, MutationHost {
     this.index = SchedulerIndex.build(this.store.state, this.config);
   }
 
-  /** Follows the current store's hints (a reader of PostgreSQL is notified of commits); polling stays the backstop. */
+  /**
+   * Follows the current store's hints: a reader of PostgreSQL is notified of commits (polling stays
+   * the backstop); a writer's store says so when it read the state again (a commit whose answer was
+   * lost landed after all), and the index is rebuilt from it.
+   */
   private watchStore(): void {
     this.storeWake?.dispose();
     this.storeWake = this.store.onDidChange?.(() => {
-      if (!this.closed && !this.isLeader) void this.refresh().catch(() => undefined);
+      if (this.closed) return;
+      if (!this.isLeader) {
+        void this.refresh().catch(() => undefined);
+        return;
+      }
+      this.index = SchedulerIndex.build(this.store.state, this.config);
+      this.events.emit('state:changed', { seq: this.store.seq });
     });
   }
 

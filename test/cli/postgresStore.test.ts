@@ -1,17 +1,20 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { PostgresCluster } from '../support/postgresCluster';
+import { until } from '../support/waiting';
 import { freshDatabase } from '../engine/postgres/pgTestKit';
 import {
+  agentPids,
   cli,
   git,
   mentions,
   ok,
   requireCli,
   shown,
+  startCli,
   stateFiles,
   status,
   withRepo,
@@ -206,5 +209,63 @@ void test('errors name the file, the place and the fix: variable unset, database
     const inFile = await cli(dir, ['status']);
     assert.equal(inFile.code, 1, shown(inFile));
     mentions(inFile.stderr, 'store.url', 'never stored in the configuration file', 'PIPELINE_DATABASE_URL');
+  });
+});
+
+/** The text of every task file the agents were given, under the repository's worktrees. */
+async function taskFiles(base: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, depth: number): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.isDirectory() && depth < 3 && e.name !== '.git' && e.name !== 'node_modules') await walk(p, depth + 1);
+      else if (e.isFile() && /^TASK-\d+\.attempt-\d+\.md$/.test(e.name)) out.push(await readFile(p, 'utf8'));
+    }
+  };
+  await walk(base, 0);
+  return out;
+}
+
+void test('pipeline run goes on across a crash of PostgreSQL: commits wait for it, nothing is lost or doubled, every task merges', async () => {
+  const url = await freshDatabase(cluster);
+  const db = on(url);
+  await withRepo({ init: true }, async ({ base, dir }) => {
+    await usePostgres(dir);
+    await db.ok(dir, 'db', 'migrate');
+    await smallPipeline(dir, db.ok);
+    const run = startCli(dir, ['run', '--until-idle'], { [ENV]: url, SCRIPTED_AGENT_DELAY_MS: '300' });
+    try {
+      // An agent is at work (its process started after the lease was checked): then the server crashes.
+      await until('an agent process running', 30_000, async () => (await agentPids(dir)).length > 0);
+      await cluster.stop('immediate');
+      try {
+        // While the server is down an agent finishes its stage: its completion has to wait to be recorded.
+        await until('an agent completes a stage while the database is down', 20_000, async () =>
+          (await taskFiles(base)).some((t) => /^## Status: COMPLETED/m.test(t)),
+        );
+        const down = await db.run(dir, 'status');
+        assert.equal(down.code, 1, shown(down));
+        mentions(down.stderr, 'could not be reached', ENV);
+      } finally {
+        await cluster.start();
+      }
+      const end = await run.exited;
+      assert.equal(end.code, 0, run.output());
+    } finally {
+      await run.stop('SIGKILL');
+    }
+    mentions(run.output(), 'Idle: 3 task(s) completed.');
+    const s = await db.status(dir);
+    assert.deepEqual(s.queues.completed, ['TASK-001', 'TASK-002', 'TASK-003']);
+    for (const t of Object.values(s.tasks)) {
+      // One attempt per stage: the outage cost no attempt and repeated no transition.
+      assert.equal(t.attempt, 4, `${t.id}: ${JSON.stringify(t.history)}\n${run.output()}`);
+      assert.deepEqual(
+        t.history.map((h) => h.event),
+        ['ready', 'assign', 'complete', 'assign', 'complete', 'assign', 'complete', 'assign', 'complete', 'merged'],
+      );
+    }
+    const log = await git(dir, 'log', '--format=%s', 'main');
+    for (const id of ['TASK-001', 'TASK-002', 'TASK-003']) mentions(log, id);
   });
 });

@@ -47,8 +47,10 @@ export interface StatePort<S, R> {
   /** Waits for queued work, then closes. Does not release the lease. */
   close(): Promise<void>;
   /**
-   * A hint that another process probably committed (a notification from the database): call
-   * `refresh`. Absent when the store has no such means; polling `refresh` is always the backstop.
+   * A reader: a hint that another process probably committed (a notification from the database):
+   * call `refresh`. A writer: its state was read again from storage and may differ from what its
+   * commits made it (a commit whose answer was lost landed after all). Absent when the store has no
+   * such means; polling `refresh` is always a reader's backstop.
    */
   readonly onDidChange?: Event<void>;
 }

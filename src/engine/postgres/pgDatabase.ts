@@ -23,10 +23,20 @@ export interface PgDatabaseOptions {
   queryTimeoutMs?: number;
   /** Connections in the pool; default 4 (the store's commits, the lease's heartbeat, loads). */
   max?: number;
+  /**
+   * How long the server lets a session sit idle inside a transaction before it ends the session;
+   * default 5 s. A process frozen mid-commit (SIGSTOP, a suspended laptop) holds the leader row's
+   * lock; this is what frees it, so that another process can take over after the lease.
+   */
+  idleInTransactionMs?: number;
 }
 
-/** SQLSTATEs of a server going away or not yet ready: class 08 and the shutdown/startup codes of class 57. */
-const TRANSIENT_STATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01']);
+/**
+ * SQLSTATEs of a server going away or not yet ready (class 08, the shutdown and startup codes of
+ * class 57), of a session it ended for idling in a transaction (25P03), and of a lost race between
+ * transactions (40001, 40P01): the same work may succeed when tried again.
+ */
+const TRANSIENT_STATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01', '25P03']);
 const TRANSIENT_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 const TRANSIENT_MESSAGES = [
   /Connection terminated/i,
@@ -84,6 +94,7 @@ export class PgDatabase implements Sql {
       query_timeout: opts.queryTimeoutMs ?? 30_000,
       idleTimeoutMillis: 10_000,
       keepAlive: true,
+      idle_in_transaction_session_timeout: opts.idleInTransactionMs ?? 5_000,
       // An idle pool must not keep a CLI process alive once its work is done.
       allowExitOnIdle: true,
     });

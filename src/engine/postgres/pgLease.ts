@@ -127,13 +127,14 @@ export class PgLeaderLease implements LeasePort {
 
   /**
    * The fencing check before a side effect the store's transactions cannot fence (a git mutation,
-   * an agent start): one query. Throws `not-leader` when another epoch holds the row; an error
-   * reaching the database is thrown as it is (it says nothing about who leads).
+   * an agent start): one query. Throws `not-leader` when another epoch holds the row. While the
+   * database does not answer (a restart) it waits, for at most the lease's length: past that,
+   * another process may have taken over once the database is back, so it fails (code `database`).
    */
   async assertLeader(): Promise<void> {
     if (this.released) throw this.notLeader('This process released the leader lease.', null);
     if (!this.lost) {
-      const top = await readLeader(this.db);
+      const top = await this.db.retrying('checking the leader lease', this.leaseMs, () => readLeader(this.db));
       if (Number(top.epoch) !== this.epoch || top.token !== this.token) this.markLost(infoOf(top));
     }
     if (this.lost) {

@@ -184,7 +184,11 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
   private async doCommit(records: readonly R[]): Promise<void> {
     this.assertWritable();
     if (records.length === 0) return;
-    if (this.stale) await this.reload(this.retryMs, 'reloading the state after a failed commit');
+    if (this.stale) {
+      const before = this.pos.seq;
+      await this.reload(this.retryMs, 'reading the state again after a failed commit');
+      if (this.pos.seq !== before) throw this.landedAfterAll(before);
+    }
     const lease = this.lease!;
 
     // The same validation as the journal: every record survives a round trip through JSON and the codec.
@@ -304,15 +308,35 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
   private async afterFailedWrite(e: unknown): Promise<void> {
     if (this.lost) this.mode = 'reader';
     if (!this.lost && !isTransient(e) && !isPipelineError(e)) return;
+    const before = this.pos.seq;
     try {
       // Briefly: a commit that waited its whole bound for the server should not wait as long again.
       await this.reload(Math.min(this.retryMs, UNDO_RETRY_MS), 'reading the state again after a failed commit');
+      // The commit landed although its answer was lost: whoever keeps views of the state rebuilds them.
+      if (this.pos.seq !== before) this.changed.fire();
     } catch (r) {
       this.stale = true;
       this.warn(
         `After a failed commit, the state could not be read again from ${this.db.where} (${message(r)}); it is read before the next change.`,
       );
     }
+  }
+
+  /**
+   * A commit whose answer was lost landed after all (the tables are past `before`): the change
+   * being made now was computed on the state without it, so it is refused, and holders of views of
+   * the state are told to rebuild them.
+   */
+  private landedAfterAll(before: number): PipelineError {
+    this.changed.fire();
+    return new PipelineError(
+      'database',
+      `An earlier change reached ${this.db.where} after all (the state is at record ${this.pos.seq}, not ${before}); this change was made against the state without it and was not applied.`,
+      {
+        where: this.db.source,
+        fix: 'Check the state with `pipeline status` and make the change again if it still applies.',
+      },
+    );
   }
 
   private async reload(boundMs: number, what: string): Promise<void> {
