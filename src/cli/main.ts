@@ -1,5 +1,5 @@
 // src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
-// facade. Main file: this one. It never imports `vscode`.
+// facade. Main file: this one. It imports the engine, never `vscode`, src/host or src/views.
 import { Command, CommanderError } from 'commander';
 import { EXIT, printable, reportError } from './output';
 

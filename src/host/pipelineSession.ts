@@ -229,6 +229,11 @@ export class PipelineSession implements vscode.Disposable {
    * Sets a context key when its value changed: every state change calls updateContext, and each
    * setContext is a message to the window, which a busy run would send several times a second.
    */
+  /** The context keys' values as last sent to the window (VS Code has no API that reads them back). */
+  get contextValues(): ReadonlyMap<string, boolean> {
+    return this.contextSent;
+  }
+
   private async setContext(key: string, value: boolean): Promise<void> {
     if (this.contextSent.get(key) === value) return;
     this.contextSent.set(key, value);

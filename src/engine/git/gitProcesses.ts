@@ -79,3 +79,36 @@ export async function gitProcessesIn(
   }
   return found;
 }
+
+/**
+ * Live processes of any kind whose working directory lies inside `dir` (an agent's worktree: the
+ * agent's CLI, a shell a person opened there, a git command), leaving out this process and, with
+ * `exceptChildrenOf`, its children, and processes whose working directory cannot be read (another
+ * user's). Undefined without /proc.
+ */
+export async function processesWorkingIn(dir: string, exceptChildrenOf?: number): Promise<GitProcess[] | undefined> {
+  let pids: string[];
+  try {
+    pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  const found: GitProcess[] = [];
+  for (const p of pids) {
+    const pid = Number(p);
+    if (pid === process.pid) continue;
+    const stat = await readText(`/proc/${p}/stat`);
+    if (!stat || /\)\s+Z\s/.test(stat)) continue;
+    if (exceptChildrenOf !== undefined && Number(/\)\s+\S+\s+(\d+)/.exec(stat)?.[1]) === exceptChildrenOf) continue;
+    let cwd: string;
+    try {
+      cwd = await readlink(`/proc/${p}/cwd`);
+    } catch {
+      // Gone, or another user's process: one cannot work in our worktree without our permission,
+      // and a git process of theirs is counted by gitProcessesIn anyway.
+      continue;
+    }
+    if (inside(cwd, [dir])) found.push({ pid, reason: `pid ${pid} works in ${cwd}` });
+  }
+  return found;
+}

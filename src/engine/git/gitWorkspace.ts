@@ -143,9 +143,11 @@ export function describeRepair(r: RepairReport): string[] {
     lines.push(
       m.action === 'left'
         ? `${m.path}: an update of ${m.ref} with its files was cut short and a local change is in the way; check its files against ${m.ref} (git -C "${m.path}" status)`
-        : m.action === 'rolled-back'
-          ? `${m.path}: an update of ${m.ref} was cut short; its files were put back where ${m.ref} is`
-          : `${m.path}: an update of ${m.ref} had completed`,
+        : m.action === 'busy'
+          ? `${m.path}: an update of ${m.ref} with its files was cut short and its index is locked (its git may still be running); it is settled before ${m.ref} moves again`
+          : m.action === 'rolled-back'
+            ? `${m.path}: an update of ${m.ref} was cut short; its files were put back where ${m.ref} is`
+            : `${m.path}: an update of ${m.ref} had completed`,
     );
   }
   return lines;

@@ -36,8 +36,9 @@ import { settle } from './settle';
  * agents that still run, reads markers written while it was down, and requeues what it cannot
  * recover.
  *
- * This folder may import the model, the scheduler, the ports and the agents' helpers; it reaches
- * git and processes only through the ports.
+ * This folder may import the model, the scheduler, the ports, the agents' helpers and CLI adapters,
+ * ../errors, progress/, usage/, the log's rotation and (as a type) the pipeline's facade; it reaches
+ * git and processes only through the ports. `pipeline run --dry` asks decide() through dryRun.ts.
  */
 export interface MonitorOptions {
   pipeline: Pipeline;

@@ -3,6 +3,7 @@ import { TASK_DIR, taskFileName } from '../agents/taskFile';
 import { attemptOutputOffset } from './agentStream';
 import { HUMAN_AGENT } from '../model/humanStage';
 import { applyMarker, onExit, readMarker } from './completion';
+import { requeueRepaired } from './infraFaults';
 import { armTimeout } from './launch';
 import { merge } from './merges';
 import type { MonitorContext } from './monitorContext';
@@ -73,4 +74,6 @@ export async function recover(ctx: MonitorContext): Promise<void> {
     await p.commit(b);
   }
   for (const t of Object.values(p.state.tasks)) if (t.status === 'merging') void merge(ctx, t.id);
+  // The start-up repair has run: tasks an infrastructure fault blocked go back to work.
+  await requeueRepaired(ctx);
 }
