@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   pilot: async () => (await import('./pilotCommand.js')).registerPilotCommands,
   demo: async () => (await import('./demo.js')).registerDemo,
   db: async () => (await import('./dbCommand.js')).registerDbCommands,
+  worker: async () => (await import('./workerCommand.js')).registerWorkerCommand,
 };
 /** Commands registered by another command's module. */
 const ALIASES: Record<string, string> = { mode: 'status', rollout: 'status' };
