@@ -63,6 +63,12 @@ export class Monitor implements Disposable {
   private overBudgetSaid = false;
   private running = false;
   private again = false;
+  /**
+   * Until the start-up repair and the recovery of in-flight work are done, no tick runs: a task added
+   * meanwhile (a request in the inbox) would otherwise be given to an agent that the recovery then
+   * finds working with no attempt of an earlier monitor, and requeues while its launch goes on.
+   */
+  private starting = false;
   private wakeTimer: NodeJS.Timeout | undefined;
   private subscriptions: Disposable[] = [];
   private lastShadowDecisions = '';
@@ -92,8 +98,19 @@ export class Monitor implements Disposable {
   }
 
   async start(): Promise<void> {
-    const p = this.pipeline;
     this.ctx.stopped = false;
+    this.starting = true;
+    try {
+      await this.startUp();
+    } finally {
+      this.starting = false;
+    }
+    this.rescan.schedule();
+    this.kick();
+  }
+
+  private async startUp(): Promise<void> {
+    const p = this.pipeline;
     if (this.options.fileEvents !== false) this.ctx.watcher = new MarkerWatcher((f) => onTaskFileHint(this.ctx, f));
     for (const name of ['task:added', 'task:edited', 'agent:added', 'mode:orchestration', 'mode:rollout'] as const) {
       this.subscriptions.push(p.events.on(name, () => this.kick()));
@@ -145,8 +162,6 @@ export class Monitor implements Disposable {
       }),
     );
     await this.pauses.resumeDue();
-    this.rescan.schedule();
-    this.kick();
   }
 
   /** Resolves when the pipeline has nothing left to do (see 'monitor:idle'). */
@@ -159,7 +174,8 @@ export class Monitor implements Disposable {
 
   /** Schedules a tick; ticks never overlap, and a kick during one runs another after it. */
   kick(): void {
-    if (this.ctx.stopped) return;
+    // While starting, `start` kicks once it is done.
+    if (this.ctx.stopped || this.starting) return;
     if (this.running) {
       this.again = true;
       return;

@@ -124,3 +124,30 @@ void test('a marker written while down by an agent that lingers: applied, and th
     },
   );
 });
+
+void test('a task added while the start-up repair runs waits for the recovery: it starts once, never requeued as gone', async () => {
+  await withRig({ tasks: [] }, async (rig) => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const repair = rig.workspace.repair.bind(rig.workspace);
+    rig.workspace.repair = async (ids) => {
+      await gate;
+      return repair(ids);
+    };
+    const starting = rig.start();
+    // A request from another process, served while the monitor is still starting.
+    await rig.pipeline.addTasks([{ spec: { id: 'TASK-001', title: 'Added during the start' }, source: 'test' }]);
+    open();
+    await starting;
+    const idle = await rig.run();
+    const t = rig.task('TASK-001');
+    assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, story(t));
+    assert.equal(entries(t, 'requeue').length, 0, story(t));
+    assert.deepEqual(
+      entries(t, 'assign').map((h) => h.stage),
+      ['architect', 'test', 'implementation', 'supervisor'],
+      story(t),
+    );
+    assert.equal(rig.of('agent:started').length, 4, 'one start per stage');
+  });
+});
