@@ -9,7 +9,7 @@ import { excludeTaskDir } from './taskDirExclude';
 import { listWorktrees } from './worktreeList';
 import { branchOfGitDir, holdersOf, lockPath, worktreeAt, type RegisteredWorktree } from './worktreeRegistry';
 import { unfinishedOperation } from './worktreeState';
-import { assertClean, switchWorktree } from './worktreeGuards';
+import { assertClean, commitOrStash, switchWorktree } from './worktreeGuards';
 import type { AgentWorktree, Worktrees } from './worktrees';
 
 /**
@@ -109,7 +109,9 @@ export async function checkoutTask(
     // else of ours changes this worktree until the switch below (no agent runs in it while it is
     // being given a task); a refusal here may leave a holder detached, which changes no file.
     const [checked, released] = await Promise.allSettled([
-      wt.repo.locked({ worktrees: [path] }, () => assertClean(wt.repo, path, what, agentId, gitDir)),
+      wt.repo.locked({ worktrees: [path] }, () =>
+        assertClean(wt.repo, path, what, commitOrStash(agentId, path), gitDir),
+      ),
       releaseBranchFrom(wt, branch, holders),
     ]);
     if (checked.status === 'rejected') throw checked.reason;
@@ -145,7 +147,7 @@ export async function checkoutTask(
       // Read again under the lock: another checkout may have detached this worktree meanwhile.
       if ((await branchOfGitDir(gitDir)) === branch) return;
       const operation = await unfinishedOperation(gitDir);
-      if (operation) await assertClean(wt.repo, path, what, agentId, gitDir);
+      if (operation) await assertClean(wt.repo, path, what, commitOrStash(agentId, path), gitDir);
       await switchWorktree(wt.repo, path, gitDir, ['switch', '--quiet', branch]);
     });
     // HEAD is now the branch's tip, which this call read or made (a conflict moves nothing).
@@ -177,7 +179,7 @@ async function releaseBranchFrom(
           fix: `Check out another branch there (git -C "${e.path}" switch <branch>), then try again.`,
         });
       }
-      await assertClean(wt.repo, e.path, `hand ${branch} over from ${agent}`, agent, e.gitDir);
+      await assertClean(wt.repo, e.path, `hand ${branch} over from ${agent}`, commitOrStash(agent, e.path), e.gitDir);
       await switchWorktree(wt.repo, e.path, e.gitDir, ['switch', '--quiet', '--detach']);
       released.push(agent);
     }

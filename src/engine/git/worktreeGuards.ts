@@ -36,12 +36,20 @@ export async function switchWorktree(
   });
 }
 
-/** Refuses, saying why and what to do, unless the worktree is clean and in the middle of nothing. */
+/** What to do about the uncommitted changes of an agent's worktree that is to change hands. */
+export function commitOrStash(agentId: string, path: string): string {
+  return `Commit them first (the engine does this with commitAll when ${agentId} finishes), or stash them: git -C "${path}" stash`;
+}
+
+/**
+ * Refuses, saying why and what to do, unless the worktree is clean and in the middle of nothing:
+ * `dirtyFix` says what to do about uncommitted changes.
+ */
 export async function assertClean(
   repo: GitRepo,
   path: string,
   what: string,
-  agentId: string,
+  dirtyFix: string,
   gitDir?: string,
 ): Promise<void> {
   const operation = await unfinishedOperation(gitDir ?? (await repo.gitDirOf(path)));
@@ -59,7 +67,7 @@ export async function assertClean(
       path,
       files,
       `Cannot ${what}: ${path} has uncommitted changes (${listFiles(files)}).`,
-      `Commit them first (the engine does this with commitAll when ${agentId} finishes), or stash them: git -C "${path}" stash`,
+      dirtyFix,
     );
   }
 }

@@ -11,7 +11,7 @@ import { withMessageFile } from './messageFile';
 import { setAsideWork } from './setAside';
 import { checkoutTask, type CheckoutOptions, type TaskCheckout } from './taskCheckout';
 import { excludeTaskDir } from './taskDirExclude';
-import { assertClean, switchWorktree } from './worktreeGuards';
+import { assertClean, commitOrStash, switchWorktree } from './worktreeGuards';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
 import { lockPath, readRegistry, type RegisteredWorktree } from './worktreeRegistry';
 import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
@@ -274,7 +274,7 @@ export class Worktrees {
         await this.repo.mutate(['worktree', 'prune']);
         return;
       }
-      await assertClean(this.repo, path, `remove the worktree of ${agentId}`, agentId);
+      await assertClean(this.repo, path, `remove the worktree of ${agentId}`, commitOrStash(agentId, path));
       if (!entry.branch && entry.head) {
         const holders = await this.repo.read([
           'for-each-ref',
