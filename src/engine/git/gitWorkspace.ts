@@ -1,6 +1,8 @@
 // src/engine/git/ — git for the pipeline: worktrees, task branches, merges by compare-and-swap, repair,
-// the per-repository lock. Main file: this one (the WorkspacePort on real git). It imports the model, the
-// ports and the agents' task-file names; nothing above it.
+// the per-repository lock; remote/ across machines. Main file: this one (the WorkspacePort on real git).
+// It imports the model, ../errors, the ports, the agents' task-file names and the store's file helpers;
+// nothing above it. gitRepo.ts runs every command (gitCommand.ts) under the locks, worktrees.ts keeps
+// the agents' worktrees, taskCheckout.ts gives one a task.
 import type { PriorWork } from '../agents/taskFile';
 import { taskBranch } from '../model/ids';
 import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';

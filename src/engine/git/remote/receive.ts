@@ -1,14 +1,16 @@
 import { PipelineError } from '../../errors';
 import { taskBranch } from '../../model/ids';
 import { advanceBranch, isAncestor } from '../branches';
-import { DirtyWorktreeError, listFiles } from '../gitErrors';
 import type { GitRepo } from '../gitRepo';
 import { branchOfGitDir, holdersOf, lockPath, worktreeAt } from '../worktreeRegistry';
 import type { Worktrees } from '../worktrees';
-import { uncommittedFiles, unfinishedOperation } from '../worktreeState';
+import { assertClean } from '../worktreeGuards';
 import { mergeCommit } from './remoteMerge';
 import { RemoteBranchMissingError, UnpublishedWorkError } from './remoteErrors';
 import { context, fetchBranches, withRemoteLocks, zeroOid, type Remote } from './remoteRefs';
+
+/** What to do about uncommitted changes in a worktree that is to receive a task branch. */
+const RECEIVE_FIX = 'Commit them (the engine does when the stage ends) or set them aside, then receive again.';
 
 export interface ReceiveOptions {
   /**
@@ -173,7 +175,7 @@ async function putOnBranch(
         fix: 'Run the pipeline again: it re-creates the worktrees of its agents at start.',
       });
     }
-    await assertClean(repo, path, mine.gitDir, `receive ${branch} in the worktree of ${agentId}`);
+    await assertClean(repo, path, `receive ${branch} in the worktree of ${agentId}`, RECEIVE_FIX, mine.gitDir);
     if (mine.branch === branch && previous === expected) return;
     for (const h of holders) {
       // Read again under its lock: it may have switched to its own next task meanwhile.
@@ -185,7 +187,7 @@ async function putOnBranch(
           fix: `Check out another branch there (git -C "${h.path}" switch <branch>), then try again.`,
         });
       }
-      await assertClean(repo, h.path, h.gitDir, `hand ${branch} over from ${owner}`);
+      await assertClean(repo, h.path, `hand ${branch} over from ${owner}`, RECEIVE_FIX, h.gitDir);
       await repo.mutate(['switch', '--quiet', '--detach'], { cwd: h.path });
     }
     if (mine.branch === branch) await repo.mutate(['switch', '--quiet', '--detach'], { cwd: path });
@@ -201,25 +203,4 @@ async function putOnBranch(
     }
     await repo.mutate(['switch', '--quiet', branch], { cwd: path });
   });
-}
-
-async function assertClean(repo: GitRepo, path: string, gitDir: string, what: string): Promise<void> {
-  const operation = await unfinishedOperation(gitDir);
-  if (operation) {
-    throw new DirtyWorktreeError(
-      path,
-      [],
-      `Cannot ${what}: ${path} is in the middle of a ${operation}.`,
-      `Finish or abort it (git -C "${path}" ${operation} --abort), then try again.`,
-    );
-  }
-  const files = await uncommittedFiles(repo, path);
-  if (files.length > 0) {
-    throw new DirtyWorktreeError(
-      path,
-      files,
-      `Cannot ${what}: ${path} has uncommitted changes (${listFiles(files)}).`,
-      `Commit them (the engine does when the stage ends) or set them aside, then receive again.`,
-    );
-  }
 }
