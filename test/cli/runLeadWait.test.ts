@@ -72,8 +72,9 @@ void test('pipeline run and pipeline task add started together: the run is never
       mentions(added.stdout, `Added TASK-${String(round).padStart(3, '0')}`);
       assert.doesNotMatch(run.output(), /led by/, `round ${round}: ${run.output()}`);
       assert.match(run.output(), /Running:/, `round ${round}: the run led: ${run.output()}`);
-      // No agents: the run ends idle with the tasks waiting (exit 1), having led.
-      assert.equal(ran.code, 1, run.output());
+      // No agents: the run ends idle, having led: with the new task waiting (exit 1) when the add
+      // went in first or while it led, or with nothing to do (exit 0) when it ended before the add.
+      assert.ok(ran.code === 0 || ran.code === 1, `round ${round}: exit ${ran.code}: ${run.output()}`);
     }
     assert.equal(Object.keys((await status(dir)).tasks).length, 8);
     assert.equal((await status(dir)).leader, null);
