@@ -17,7 +17,8 @@
  *   20 ms late. The host is VS Code's: the built-in git extension, reacting to the agents' commits,
  *   shares it, as it would for a user.
  *
- * The extension is measured as it ships: the bundles are built with `--production` first, and the
+ * The extension is measured as it ships: the bundles are built with `--production` first (a profiled
+ * run uses the development bundles, whose names say what ran), and the
  * development build is put back afterwards. The workspace lives in the OS temp directory; files
  * written in the repository: bench/results/extension.json and the VS Code logs in
  * bench/results/extension-logs/.
@@ -40,9 +41,23 @@ import type { Page } from 'playwright-core';
 import { createTestWorkspace } from '../scripts/testHost/testWorkspace';
 import { repoRoot, withVsCode } from '../scripts/testHost/vscodeHost';
 import type { TaskSpec } from '../src/engine/model/schema';
+import { msText, reportFigure } from './figures';
 
 const QUICK = process.argv.includes('--quick');
 const PROFILE = process.argv.includes('--profile');
+/**
+ * `--setting key=<json>` (repeatable): a user setting for the run, to test what another part of
+ * VS Code adds to the stalls, e.g. `--setting git.enabled=false`.
+ */
+const SETTINGS: Record<string, unknown> = Object.fromEntries(
+  process.argv.flatMap((a, i) => {
+    if (a !== '--setting') return [];
+    const kv = process.argv[i + 1] ?? '';
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--setting takes key=<json>, not "${kv}"`);
+    return [[kv.slice(0, eq), JSON.parse(kv.slice(eq + 1)) as unknown]];
+  }),
+);
 const TASKS = QUICK ? 6 : 20;
 const BUDGET_ACTIVATION_MS = 50;
 const BUDGET_STALL_MS = 50;
@@ -87,7 +102,8 @@ interface Done extends Loop {
   spawns: Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }>;
   hostRssMb: number;
   gitSubcommands: Record<string, number>;
-  busiest?: { ms: number; owners: Record<string, number>; top: string[] }[];
+  busiest?: { ms: number; owners: Record<string, number>; top: string[]; ours: string[] }[];
+  ownFunctions?: { totalMs: number; top: string[] };
 }
 
 /** Reads the activation time VS Code shows for the extension in its Running Extensions editor. */
@@ -127,7 +143,8 @@ async function main(): Promise<void> {
       timeout: 120_000,
     });
   const scratch = await mkdtemp(join(tmpdir(), 'agent-pipeline-bench-'));
-  await build(true);
+  // A profiled run loads the development bundles, whose function names and lines say what ran.
+  await build(!PROFILE);
   const workspace = await createTestWorkspace({ agents: AGENTS, tasks: tasks() });
   try {
     const entry = await buildHostModule(scratch);
@@ -145,6 +162,7 @@ async function main(): Promise<void> {
         extensionDevelopmentPath: repoRoot,
         extensionTestsPath: entry,
         artifactsDir: join(resultsDir, 'extension-logs'),
+        userSettings: SETTINGS,
         onLog: (_level, message) => {
           const m = /^BENCH (.*)$/.exec(message);
           if (!m?.[1]) return;
@@ -183,7 +201,7 @@ async function main(): Promise<void> {
     const verdict = (ok: boolean): string => (ok ? 'OK' : 'OVER BUDGET');
     console.log('');
     console.log(
-      `Extension in VS Code (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''}${PROFILE ? ', PROFILED' : ''}; production bundles)`,
+      `Extension in VS Code (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''}${PROFILE ? ', PROFILED; development bundles' : '; production bundles'})`,
     );
     console.log('');
     console.log(
@@ -222,9 +240,29 @@ async function main(): Promise<void> {
       console.log(
         `busy ${b.ms} ms: ${Object.entries(b.owners)
           .map(([o, ms]) => `${o} ${ms} ms`)
-          .join(', ')}; top: ${b.top.join('; ')}`,
+          .join(', ')}; top: ${b.top.join('; ')}${b.ours.length ? `; ours: ${b.ours.join('; ')}` : ''}`,
       );
+    if (done.ownFunctions)
+      console.log(
+        `this extension's CPU over the run: ${done.ownFunctions.totalMs} ms; by innermost own function: ${done.ownFunctions.top.join('; ')}`,
+      );
+    if (Object.keys(SETTINGS).length) console.log(`user settings for this run: ${JSON.stringify(SETTINGS)}`);
     console.log(`longest stall: ${done.loopDelay.maxMs} ms   budget ≤ ${BUDGET_STALL_MS} ms   ${verdict(okStall)}`);
+    const note = [QUICK ? 'quick' : '', PROFILE ? 'PROFILED' : ''].filter(Boolean).join(', ');
+    reportFigure({
+      figure: 'extension activation: the activate() call',
+      measured: msText(activationMs),
+      budget: `≤ ${BUDGET_ACTIVATION_MS} ms`,
+      met: okActivate,
+      note: `VS Code recorded ${vscodeActivation.ms} ms (code load + activate)${note ? `; ${note}` : ''}`,
+    });
+    reportFigure({
+      figure: `longest extension-host stall during a ${done.tasks}-task run`,
+      measured: msText(done.loopDelay.maxMs),
+      budget: `≤ ${BUDGET_STALL_MS} ms`,
+      met: okStall,
+      note: `${done.terminals} terminals; idle floor ${msText(idle.loopDelay.maxMs)}; ticks late > 50 ms: ${done.stalls.over50ms}${note ? `; ${note}` : ''}`,
+    });
 
     await mkdir(resultsDir, { recursive: true });
     const figures = {
@@ -242,6 +280,7 @@ async function main(): Promise<void> {
       idle,
       run: done,
       profiled: PROFILE,
+      userSettings: SETTINGS,
       withinBudget: { activateCall: okActivate, vscodeRecorded: okRecorded, stall: okStall },
     };
     await writeFile(join(resultsDir, 'extension.json'), `${JSON.stringify(figures, null, 2)}\n`);

@@ -21,9 +21,10 @@
  *
  * Each handoff splits into detect (marker → completion committed: detection, commit of leftovers,
  * journal) and launch (completion committed → next agent notified: tick, worktree, task file, spawn).
- * In parallel mode the next stage's agent may still be busy with another task when the marker comes;
- * "engine" is the handoff from when both the marker and a free agent exist (what the engine can
- * speed up), and "busy" how long the next agent was still busy. Lock wait is the time git operations
+ * In parallel mode the next stage's agent may still be busy with another task when the marker comes
+ * (its completion not yet committed, or its command still in its grace after its marker); "engine"
+ * is the handoff from when both the marker and a free agent exist (what the engine can speed up),
+ * and "busy" how long the next agent was still busy. Lock wait is the time git operations
  * waited for the git layer's locks (repoLock.ts), by lock level. Figures are printed next to the
  * budgets and written to bench/results/handoff.json (gitignored); nothing is asserted.
  *
@@ -47,6 +48,7 @@ import { worktreeRootOf } from '../src/engine/home/pipelineHome';
 import { initHome } from '../src/engine/home/pipelineInit';
 import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import type { WorkspacePort } from '../src/engine/ports/workspacePort';
+import { msText, reportFigure } from './figures';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 
 const QUICK = process.argv.includes('--quick');
@@ -230,6 +232,10 @@ async function measure(sc: Scenario): Promise<Figures> {
     p.events.on('task:transition', (e) => {
       if (e.event.type === 'complete') completed.set(`${e.after.id}#${e.before.attempt}`, Date.now());
     });
+    // When each attempt's command ended: after its marker it may run on for its grace, and its agent
+    // starts nothing else until then.
+    const exited = new Map<string, number>();
+    p.events.on('agent:exited', (e) => exited.set(`${e.taskId}#${e.attempt}`, Date.now()));
     const gitEvents: GitEvent[] = [];
     const stopObserving = observeGit((e) => gitEvents.push(e));
     const t0 = Date.now();
@@ -289,9 +295,12 @@ async function measure(sc: Scenario): Promise<Figures> {
         detect.push(c - t);
         launch.push(after.at - c);
       }
-      // The next agent's previous run, and when it became free (its completion was committed).
+      // The next agent's previous run, and when it became free: its completion was committed and
+      // its command had ended.
       const previous = started.filter((s) => s.agentId === after.agentId && s.at < after.at).pop();
-      const free = previous ? completed.get(`${previous.taskId}#${previous.attempt}`) : undefined;
+      const prevKey = previous ? `${previous.taskId}#${previous.attempt}` : '';
+      const prevDone = completed.get(prevKey);
+      const free = prevDone !== undefined ? Math.max(prevDone, exited.get(prevKey) ?? prevDone) : undefined;
       const waited = free !== undefined ? Math.max(0, free - t) : 0;
       busy.push(waited);
       engine.push(after.at - t - waited);
@@ -486,6 +495,16 @@ async function main(): Promise<void> {
     results.push(await measure(sc));
   }
   print(results);
+  for (const f of results) {
+    if (f.budgetP95Ms === null) continue;
+    reportFigure({
+      figure: `marker → next agent notified, p95, ${f.label}`,
+      measured: msText(f.handoff.p95),
+      budget: `≤ ${f.budgetP95Ms} ms`,
+      met: f.handoff.p95 <= f.budgetP95Ms,
+      note: `p50 ${msText(f.handoff.p50)}, detect p95 ${msText(f.detect.p95)}, launch p95 ${msText(f.launch.p95)}, lock wait p95 ${msText(f.lockWait.all!.p95)}${QUICK ? ', quick' : ''}${SMALL ? ', one-file repository' : ''}`,
+    });
+  }
   const seed = results.find((r) => r.label.startsWith('seed'));
   const events = results[0]!;
   if (seed && events !== seed) {

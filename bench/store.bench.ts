@@ -26,6 +26,7 @@ import { crc32IsNative } from '../src/engine/store/crc32';
 import { LeaderLease } from '../src/engine/store/leaderLease';
 import { StateStore, type StoreCodec } from '../src/engine/store/stateStore';
 import { newTask } from '../test/support/taskFixtures';
+import { msText, reportFigure } from './figures';
 
 const QUICK = process.argv.includes('--quick');
 const COMMITS = QUICK ? 500 : 3_000;
@@ -285,6 +286,29 @@ async function main(): Promise<void> {
     `  reader: ${open.readerMs.map((x) => x.toFixed(0)).join(', ')} ms   writer (repairs, new segment): ${open.writerMs.map((x) => x.toFixed(0)).join(', ')} ms`,
   );
   console.log(`  median ${open.median.toFixed(0)} ms   budget ≤ 500 ms   ${openOk ? 'OK' : 'OVER BUDGET'}`);
+  const note = QUICK ? 'quick' : undefined;
+  for (const f of [small, big])
+    reportFigure({
+      figure: `one state commit, p95, at ${f.tasks} tasks`,
+      measured: msText(f.p95),
+      budget: '≤ 5 ms',
+      met: f.p95 <= 5,
+      note,
+    });
+  reportFigure({
+    figure: `commit p95 at ${BIG} / at ${SMALL} tasks`,
+    measured: `${ratio.toFixed(2)}×`,
+    budget: '≤ 2×',
+    met: ratio <= 2,
+    note,
+  });
+  reportFigure({
+    figure: `open + recover ${open.tasks} tasks with ${open.journalRecords} journal records (slowest)`,
+    measured: msText(Math.max(...open.readerMs, ...open.writerMs)),
+    budget: '≤ 500 ms',
+    met: openOk,
+    note,
+  });
 
   const resultsDir = join(__dirname, 'results');
   await mkdir(resultsDir, { recursive: true });

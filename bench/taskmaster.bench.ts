@@ -43,6 +43,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { initRepo } from '../src/engine/git/initRepo';
 import { generateTaskMasterFile } from '../test/engine/import/generateTaskMaster';
+import { reportFigure } from './figures';
 
 const QUICK = process.argv.includes('--quick');
 const TASKS = numberArg('--tasks', QUICK ? 500 : 2_000);
@@ -375,6 +376,21 @@ async function main(): Promise<void> {
         const memOk = mb !== undefined && tmPeak !== undefined ? mb <= tmPeak * BUDGET_MEMORY_FRACTION : undefined;
         verdicts.push({ what: `${name} time`, ok: timeOk });
         if (memOk !== undefined) verdicts.push({ what: `${name} memory`, ok: memOk });
+        const note = `${ms.toFixed(0)} ms vs ${tmMs.toFixed(0)} ms, ${mb?.toFixed(0) ?? '-'} MB vs ${tmPeak?.toFixed(0) ?? '-'} MB; ${TASKS} tasks${QUICK ? ', quick' : ''}`;
+        reportFigure({
+          figure: `${name}, whole process: time against task-master next`,
+          measured: `1/${(tmMs / ms).toFixed(1)}`,
+          budget: `≤ 1/${1 / BUDGET_TIME_FRACTION}`,
+          met: timeOk,
+          note,
+        });
+        reportFigure({
+          figure: `${name}, whole process: peak memory against task-master next`,
+          measured: mb !== undefined && tmPeak !== undefined ? `1/${(tmPeak / mb).toFixed(1)}` : 'not measured',
+          budget: `≤ 1/${1 / BUDGET_MEMORY_FRACTION}`,
+          met: memOk ?? null,
+          note,
+        });
         console.log(
           `  ${name.padEnd(32)} time 1/${(tmMs / ms).toFixed(1)} (budget ≤ 1/${1 / BUDGET_TIME_FRACTION}) ${timeOk ? 'OK' : 'OVER BUDGET'}   memory ${
             mb !== undefined && tmPeak !== undefined

@@ -13,7 +13,7 @@
 //      the workspace folder, a CPU profile of the host during the run names what ran in the longest
 //      busy stretches (the profiler costs a little, so it is off by default).
 import { Session } from 'node:inspector';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -113,7 +113,15 @@ export async function run(): Promise<void> {
     terminalSub.dispose();
     spawns.dispose();
   });
-  const busiest = profiler ? busiestStretches(await profiler.stop(), join(extension.extensionPath, 'dist')) : undefined;
+  const profile = profiler ? await profiler.stop() : undefined;
+  if (profile) {
+    // The whole profile, for a closer look (Chrome DevTools or VS Code open .cpuprofile files).
+    const file = join(extension.extensionPath, 'bench', 'results', 'extension-host.cpuprofile');
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify(profile));
+  }
+  const busiest = profile ? busiestStretches(profile, join(extension.extensionPath, 'dist')) : undefined;
+  const ownTotals = profile ? ownFunctions(profile, join(extension.extensionPath, 'dist')) : undefined;
   await vscode.commands.executeCommand('agentPipeline.stop');
   report({
     step: 'done',
@@ -128,6 +136,7 @@ export async function run(): Promise<void> {
     gitSubcommands: spawns.gitSubcommands(),
     hostRssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
     ...(busiest ? { busiest } : {}),
+    ...(ownTotals ? { ownFunctions: ownTotals } : {}),
   });
 }
 
@@ -155,13 +164,10 @@ function timeSpawns(bundleDir: string): {
         return original.apply(this, args);
       } finally {
         const ms = performance.now() - started;
-        // Who asked: this extension (the engine's git calls), the built-in git extension, or VS Code.
+        // Who asked: this extension (the engine's git calls), another extension (by its folder), or VS Code.
         const stack = new Error().stack ?? '';
-        const caller = stack.includes(bundleDir)
-          ? 'agent-pipeline'
-          : /[/\\]extensions[/\\]git[/\\]/.test(stack)
-            ? 'git extension'
-            : 'VS Code';
+        const other = /[/\\]extensions[/\\]([^/\\]+)[/\\]/.exec(stack)?.[1];
+        const caller = stack.includes(bundleDir) ? 'agent-pipeline' : other ? `extension ${other}` : 'VS Code';
         const program = String(args[0]).trim().split(/\s+/)[0]?.split('/').pop() || '?';
         const key = `${program} (${caller})`;
         const list = times.get(key) ?? [];
@@ -292,10 +298,38 @@ async function startProfiler(): Promise<{ stop(): Promise<Profile> }> {
  * who had the CPU: this extension, another extension, or VS Code and Node themselves (a sample
  * counts for an extension when one of its functions is on the stack), and its heaviest functions.
  */
+/**
+ * Where this extension's own CPU time went over the whole run: for each sample with one of its
+ * functions on the stack, the innermost of them (what of ours was running, or called what was).
+ */
+function ownFunctions(profile: Profile, bundleDir: string): { totalMs: number; top: string[] } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const totals = new Map<string, number>();
+  let totalMs = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)?.callFrame;
+      if (!f?.url.includes(bundleDir)) continue;
+      const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
+      totals.set(key, (totals.get(key) ?? 0) + dt);
+      totalMs += dt;
+      break;
+    }
+  });
+  const top = [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
+  return { totalMs: Math.round(totalMs), top };
+}
+
 function busiestStretches(
   profile: Profile,
   bundleDir: string,
-): { ms: number; owners: Record<string, number>; top: string[] }[] {
+): { ms: number; owners: Record<string, number>; top: string[]; ours: string[] }[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -338,8 +372,19 @@ function busiestStretches(
     .map((s) => {
       const owners: Record<string, number> = {};
       const self = new Map<string, number>();
+      const ours = new Map<string, number>();
       s.samples.forEach((id, i) => {
         const o = owner(id);
+        if (o === 'agent-pipeline') {
+          // The innermost function of ours on the stack: what of ours ran, or called what ran.
+          for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+            const f = byId.get(at)?.callFrame;
+            if (!f?.url.includes(bundleDir)) continue;
+            const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
+            ours.set(key, (ours.get(key) ?? 0) + s.deltas[i]!);
+            break;
+          }
+        }
         owners[o] = Math.round(((owners[o] ?? 0) + s.deltas[i]!) * 10) / 10;
         const f = byId.get(id)!.callFrame;
         const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
@@ -349,6 +394,10 @@ function busiestStretches(
         .sort((a, b) => b[1] - a[1])
         .slice(0, 4)
         .map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
-      return { ms: Math.round(s.ms * 10) / 10, owners, top };
+      const oursTop = [...ours]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
+      return { ms: Math.round(s.ms * 10) / 10, owners, top, ours: oursTop };
     });
 }

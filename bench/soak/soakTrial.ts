@@ -143,7 +143,8 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
         const run = startRun(sb, env);
         runs.push(run);
         // Tasks added while the run leads go through its inbox; the kill may come right after. Not
-        // before it leads: a `pipeline run` that starts while an add holds the lease is refused.
+        // before it leads: an add that leads for its own change would not go through the inbox (the
+        // run waits for it, runLeadWait.test.ts).
         const adding = (async () => {
           if (!step.adds.length) return;
           await until(

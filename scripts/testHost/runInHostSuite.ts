@@ -5,6 +5,8 @@
 //     reload the page);
 //   - out/test/vscode/suite/reviewIndex.js: a trusted window on a repository whose supervisor stage
 //     is a person (role human), with scripted agents for the other stages and one task;
+//   - out/test/vscode/suite/interactiveIndex.js: a trusted window where an agent runs Claude Code's
+//     own interface in its terminal (against a local model server), scripted agents the others;
 //   - out/test/vscode/suite/untrustedIndex.js: a window with workspace trust on, on a plain
 //     repository, which VS Code opens in restricted mode.
 // Started by runVsCodeTests.mjs (`node --import tsx scripts/testHost/runInHostSuite.ts`) after it has
@@ -49,6 +51,18 @@ const SUITES: Suite[] = [
     workspace: {
       stages: DEFAULT_STAGES.map((s) => (s.name === 'supervisor' ? { name: 'supervisor', role: 'human' } : s)),
       agents: REVIEW_AGENTS,
+      tasks: [{ id: 'TASK-001', title: 'Greeting', paths: ['src/**'], description: 'Say hello.' }],
+    },
+    workspaceTrust: false,
+    timeoutMs: 300_000,
+  },
+  {
+    // Claude Code's own interface in an agent's terminal (interactive: true) takes the architect
+    // stage against a local model server; scripted agents take the others.
+    name: 'in-host-interactive',
+    entry: 'interactiveIndex.js',
+    workspace: {
+      agents: ['tester', 'implementer', 'supervisor'].map((role) => ({ id: role, role })),
       tasks: [{ id: 'TASK-001', title: 'Greeting', paths: ['src/**'], description: 'Say hello.' }],
     },
     workspaceTrust: false,

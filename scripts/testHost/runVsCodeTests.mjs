@@ -99,8 +99,14 @@ async function build() {
   const { code } = await runNode([join(repoRoot, 'scripts', 'build.mjs')], 120_000);
   if (code !== 0) throw new Error('building the extension failed');
   await esbuild.build({
-    // One entry per in-host suite: the trusted window's, the human review window's and the untrusted window's.
-    entryPoints: [join(suiteDir, 'index.ts'), join(suiteDir, 'reviewIndex.ts'), join(suiteDir, 'untrustedIndex.ts')],
+    // One entry per in-host suite: the trusted window's, the human review window's, the interactive
+    // agent's and the untrusted window's.
+    entryPoints: [
+      join(suiteDir, 'index.ts'),
+      join(suiteDir, 'reviewIndex.ts'),
+      join(suiteDir, 'interactiveIndex.ts'),
+      join(suiteDir, 'untrustedIndex.ts'),
+    ],
     outdir: join(repoRoot, 'out', 'test', 'vscode', 'suite'),
     bundle: true,
     platform: 'node',

@@ -1,5 +1,5 @@
 // src/cli/ — the `pipeline` command: one file per group of commands, each a thin layer over the engine's
-// facade. Main file: this one. It never imports `vscode`.
+// facade. Main file: this one. It imports the engine, never `vscode`, src/host or src/views.
 import { Command, CommanderError } from 'commander';
 import { EXIT, printable, reportError } from './output';
 
@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   pilot: async () => (await import('./pilotCommand.js')).registerPilotCommands,
   demo: async () => (await import('./demo.js')).registerDemo,
   db: async () => (await import('./dbCommand.js')).registerDbCommands,
+  worker: async () => (await import('./workerCommand.js')).registerWorkerCommand,
 };
 /** Commands registered by another command's module. */
 const ALIASES: Record<string, string> = { mode: 'status', rollout: 'status' };

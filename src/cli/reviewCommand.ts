@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import { taskChanges } from '../engine/git/changes';
 import { GitRepo } from '../engine/git/gitRepo';
-import { awaitingReview, tasksAwaitingReview } from '../engine/model/humanStage';
-import type { Task } from '../engine/model/schema';
+import { awaitingReview, tasksAwaitingReview, whereAfterReview } from '../engine/model/humanStage';
 import type { Pipeline, ReviewAnswer } from '../engine/pipeline';
 import { withPipeline } from './openPipeline';
 import { println, table } from './output';
@@ -26,7 +25,7 @@ export function registerReviewCommand(program: Command): void {
       const answer = parseAnswer(id, verdict, words.join(' '));
       await withPipeline('auto', 'pipeline review', async (p) => {
         const t = await p.reviewTask(id, answer);
-        println(`${t.id} ${verdictDone(answer)}: ${whereNow(t)}.`);
+        println(`${t.id} ${verdictDone(answer)}: ${whereAfterReview(t)}.`);
       });
     });
 }
@@ -58,19 +57,6 @@ function verdictDone(a: ReviewAnswer): string {
     : a.verdict === 'changes'
       ? 'sent back with changes requested'
       : 'blocked';
-}
-
-function whereNow(t: Task): string {
-  switch (t.status) {
-    case 'merging':
-      return 'it is being merged';
-    case 'queued':
-      return `it waits for the ${t.stage} stage`;
-    case 'blocked':
-      return `it waits for a person (${t.blocked_reason ?? 'no reason given'})`;
-    default:
-      return `it is ${t.status} at ${t.stage}`;
-  }
 }
 
 function listAwaiting(p: Pipeline): void {

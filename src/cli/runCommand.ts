@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { PipelineError } from '../engine/errors';
+import { isPipelineError, PipelineError } from '../engine/errors';
+import { findHome } from '../engine/home/pipelineHome';
+import { LeaderLease, type LeaderInfo } from '../engine/store/leaderLease';
 import { Pipeline } from '../engine/pipeline';
 import { withPipeline } from './openPipeline';
 import { EXIT, println, printable } from './output';
@@ -61,6 +63,48 @@ async function dryRun(): Promise<void> {
   });
 }
 
+/**
+ * How long `pipeline run` waits for a short command that leads for one change (a `task add` while no
+ * pipeline ran) to let go: far longer than such a change takes, and past the lease a holder that
+ * hangs keeps (15 s), after which the lease lapses and the run takes over.
+ */
+export const ONE_CHANGE_WAIT_MS = 30_000;
+
+/**
+ * Opens the pipeline as its leader. A short command leading for one change is waited for, then the
+ * lead is taken; a pipeline led by a run, a window or a one-change holder that does not let go within
+ * ONE_CHANGE_WAIT_MS is refused, naming the holder.
+ */
+async function openToLead(cwd: string, json: boolean): Promise<Pipeline> {
+  const home = await findHome(cwd);
+  const end = Date.now() + ONE_CHANGE_WAIT_MS;
+  for (;;) {
+    try {
+      return await Pipeline.open({ home, role: 'lead', label: 'pipeline run' });
+    } catch (e) {
+      if (!isPipelineError(e) || e.code !== 'not-leader') throw e;
+      const left = end - Date.now();
+      const holder = await LeaderLease.current(home.leaderDir);
+      if (!holder?.oneChange || left <= 0) throw holder?.oneChange ? oneChangeHeld(holder) : e;
+      const after = await LeaderLease.untilNoOneChangeLead(home.leaderDir, left, (h) => {
+        if (json) println(JSON.stringify({ event: 'leader:waiting', holder: h, at: new Date().toISOString() }));
+        else println(`Waiting for ${h.label || 'another process'} (pid ${h.pid}) to finish its change…`);
+      });
+      if (after?.oneChange) throw oneChangeHeld(after);
+    }
+  }
+}
+
+function oneChangeHeld(holder: LeaderInfo): PipelineError {
+  return new PipelineError(
+    'not-leader',
+    `This pipeline is led for one change by ${holder.label || 'another process'} (pid ${holder.pid} on ${holder.host}, since ${holder.since}), which did not let go within ${ONE_CHANGE_WAIT_MS / 1000} s.`,
+    {
+      fix: `Look at what pid ${holder.pid} is doing (a stopped or hung command keeps the lead until its lease lapses), end it, then run again.`,
+    },
+  );
+}
+
 /** Runs the monitor in this process, leading the pipeline; returns the exit code. Logs to .pipeline/logs/pipeline.log. */
 export async function runMonitor(
   runner: RunnerKind,
@@ -74,7 +118,7 @@ export async function runMonitor(
     import('./progressPrinter.js'),
     import('./runtime.js'),
   ]);
-  const p = await Pipeline.open({ cwd, role: 'lead', label: 'pipeline run' });
+  const p = await openToLead(cwd, json);
   const obs = await startObservability(p, {
     ...(opts.metricsPort !== undefined ? { port: opts.metricsPort } : {}),
   }).catch(async (e: unknown) => {

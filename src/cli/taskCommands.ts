@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
-import { importFile } from '../engine/import/taskImport';
+import { importedNewTasks, importFile } from '../engine/import/taskImport';
 import { assertTaskId } from '../engine/model/ids';
 import { PRIORITIES, TASK_STATUSES, type Priority, type Task, type TaskStatus } from '../engine/model/schema';
 import { assertTaskPaths } from '../engine/model/taskFactory';
@@ -156,14 +156,7 @@ export function registerTaskCommands(program: Command): void {
       const r = await importFile(file, { ...(o.prefix ? { prefix: o.prefix } : {}), ...(o.tag ? { tag: o.tag } : {}) });
       for (const w of r.warnings) eprintln(`pipeline: warning: ${printable(w)}`);
       await withPipeline('auto', 'pipeline task import', async (p) => {
-        const added = await p.addTasks(
-          r.tasks.map((t) => ({
-            spec: t.spec,
-            status: t.status,
-            source: `${file} ${t.source}`,
-            ...(t.reason ? { reason: t.reason } : {}),
-          })),
-        );
+        const added = await p.addTasks(importedNewTasks(file, r));
         const by: Record<string, number> = {};
         for (const t of added) by[t.status] = (by[t.status] ?? 0) + 1;
         println(

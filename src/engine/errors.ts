@@ -24,6 +24,8 @@ export type PipelineErrorCode =
   | 'off-branch'
   /** A git lock file (`index.lock`, `refs/heads/main.lock`) is held by another process: transient, retry later. */
   | 'git-lock'
+  /** The git remote cannot be reached (network, DNS, a server error, a timeout): transient, retry later. */
+  | 'git-unreachable'
   | 'import'
   /** The PostgreSQL state store: unreachable, not migrated, or migrated by a newer build. */
   | 'database'

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { fileTimestamp, writeFileAtomic } from './store/fsUtil';
-import { PipelineError, isPipelineError, type PipelineErrorCode } from './errors';
+import { PipelineError } from './errors';
+import { answer, fromWireError, type Reply } from './rpc/requestReply';
 import type { Disposable } from './model/events';
 
 /**
@@ -26,6 +27,11 @@ const requestSchema = z.strictObject({
 });
 type InboxRequest = z.infer<typeof requestSchema>;
 
+/**
+ * A reply file. Files outlive the process that wrote them, and the sender may be another version:
+ * the format stays as it was, narrower than the shared reply (rpc/requestReply.ts): an error always
+ * has a code (`internal` for one that is not a PipelineError) and only its string details.
+ */
 const replySchema = z.union([
   z.strictObject({ id: z.string(), ok: z.literal(true), result: z.unknown() }),
   z.strictObject({
@@ -38,6 +44,22 @@ const replySchema = z.union([
     }),
   }),
 ]);
+
+type InboxReply = z.infer<typeof replySchema>;
+
+/** The shared reply, narrowed to the reply file's format. */
+function inboxReply(r: Reply<string>): InboxReply {
+  if (r.ok) return r;
+  const { code, message, details } = r.error;
+  const strings = details
+    ? (Object.fromEntries(Object.entries(details).filter(([, v]) => typeof v === 'string')) as Record<string, string>)
+    : undefined;
+  return {
+    id: r.id,
+    ok: false,
+    error: { code: code ?? 'internal', message, ...(strings ? { details: strings } : {}) },
+  };
+}
 
 export type InboxHandler = (method: string, args: unknown[]) => Promise<unknown>;
 
@@ -175,22 +197,7 @@ export class InboxServer implements Disposable {
         return took;
       }
       took++;
-      let reply: z.infer<typeof replySchema>;
-      try {
-        reply = { id: req.id, ok: true, result: (await this.handler(req.method, req.args)) ?? null };
-      } catch (e) {
-        const err = isPipelineError(e)
-          ? {
-              code: e.code,
-              message: e.message,
-              details: Object.fromEntries(Object.entries(e.details).filter(([, v]) => typeof v === 'string')) as Record<
-                string,
-                string
-              >,
-            }
-          : { code: 'internal', message: e instanceof Error ? e.message : String(e) };
-        reply = { id: req.id, ok: false, error: err };
-      }
+      const reply = inboxReply(await answer(req.id, () => this.handler(req.method, req.args)));
       await writeFileAtomic(join(this.dir, `${req.id}.res.json`), JSON.stringify(reply));
       await rm(taken, { force: true });
     }
@@ -293,8 +300,7 @@ export async function sendInboxRequest(
         await rm(takenFile, { force: true });
         const reply = replySchema.parse(JSON.parse(text));
         if (reply.ok) return reply.result;
-        const { code, message, details } = reply.error;
-        throw new PipelineError(code as PipelineErrorCode, message, details ?? {});
+        throw fromWireError(reply.error);
       }
       if (opts.leaderGone && Date.now() >= nextLeaderCheck) {
         nextLeaderCheck = Date.now() + LEADER_CHECK_MS;

@@ -106,7 +106,7 @@ export class Leadership {
    */
   async whileNobodyLeads<T>(fn: () => Promise<T>): Promise<{ result: T } | null> {
     if (await this.host.leases.current()) return null;
-    const lease = await this.tryAcquire();
+    const lease = await this.tryAcquire(true);
     if (!lease) return null;
     await this.promote(lease);
     try {
@@ -185,8 +185,8 @@ export class Leadership {
     await this.role.inbox.start();
   }
 
-  private async tryAcquire(): Promise<LeasePort | null> {
-    const r = await this.host.leases.acquire(this.options.label);
+  private async tryAcquire(oneChange = false): Promise<LeasePort | null> {
+    const r = await this.host.leases.acquire(this.options.label, oneChange ? { oneChange } : undefined);
     if (isLease(r)) return r;
     if (this.role.kind === 'following') this.role.leader = r.leader;
     return null;

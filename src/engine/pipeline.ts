@@ -1,8 +1,8 @@
 // src/engine/ — the engine: everything the pipeline does, for the CLI, the extension and the tests alike.
 // This file is its facade. The engine never imports `vscode` (a lint rule keeps it so); its rooms are
 // model/ (the state), home/, store/ (files) and postgres/ (the shared store, chosen in storeSelection.ts),
-// scheduler/, monitor/, ports/, git/, agents/, import/, rollout/, observability/, each described by its
-// main file.
+// mutations/, scheduler/, monitor/, ports/, git/, agents/, import/, rollout/, progress/, usage/,
+// observability/, each described by its main file.
 import { writeFile } from 'node:fs/promises';
 import { loadConfig } from './home/configFile';
 import { systemClock, type Clock } from './clock';
@@ -11,15 +11,14 @@ import { TypedEvents, type Disposable } from './model/events';
 import { InboxRequestWithdrawn, sendInboxRequest } from './inbox';
 import { Leadership, notLeaderError } from './leadership';
 import { findHome, type PipelineHome } from './home/pipelineHome';
-import type { PipelineEventMap } from './model/pipelineEvents';
+import { announceBatch, type PipelineEventMap } from './model/pipelineEvents';
 import { rolloutCheck, type GitFacts, type RolloutCheckResult, type RolloutFacts } from './rollout/rolloutCheck';
 import { type Agent, type PipelineState, type Priority, type RolloutMode, type Task } from './model/schema';
 import type { PipelineConfig } from './model/configSchema';
-import { decide } from './monitor/decide';
+import { dryRun, type DryRun } from './monitor/dryRun';
 import type { NextTaskReport } from './scheduler/nextTask';
-import { SchedulerIndex, type PlanResult } from './scheduler/schedulerIndex';
+import { SchedulerIndex } from './scheduler/schedulerIndex';
 import { StateBatch } from './model/stateBatch';
-import { taskWith } from './model/lazySnapshot';
 import type { TaskEdit } from './model/stateRecords';
 import { statusReport, type StatusReport } from './statusReport';
 import { isLease, type LeaderInfo, type LeasePort } from './ports/statePort';
@@ -138,7 +137,11 @@ export class Pipeline implements Disposable, MutationHost {
     try {
       if (role === 'follow') initial = { leader: await backend.leases.current() };
       else {
-        initial = await backend.leases.acquire(opts.label ?? `pid ${process.pid}`);
+        initial = await backend.leases.acquire(
+          opts.label ?? `pid ${process.pid}`,
+          // A command that leads only while nobody does holds the lease for one change.
+          role === 'auto' ? { oneChange: true } : undefined,
+        );
         if (!isLease(initial) && role === 'lead') throw notLeaderError(initial.leader);
       }
       const lease = isLease(initial) ? initial : null;
@@ -288,38 +291,9 @@ export class Pipeline implements Disposable, MutationHost {
     return busyAgents(this.store.state).map((a) => `${a.id} (${a.current_task})`);
   }
 
-  /**
-   * What the scheduler would do now, without doing it: tasks that would enter the pipeline and the
-   * assignments it would make. Works on a copy, so it is safe in any process.
-   */
-  dryRun(): { promote: string[]; plan: PlanResult; lines: string[] } {
-    const now = this.clock.now();
-    let d = decide({ state: this.store.state, config: this.config, scheduler: this.index, now });
-    const promote = d.promote;
-    if (promote.length) {
-      // Plan as if the promoted tasks were queued: on a view of the state with those tasks replaced,
-      // and on the index with them changed for the length of the call. Nothing is written, and
-      // neither the state nor the index is copied whole.
-      const state = this.store.state;
-      const queued = promote.map((id) => taskWith(state.tasks[id]!, { status: 'queued' }));
-      const view: PipelineState = { ...state, tasks: { ...state.tasks } };
-      for (const t of queued) view.tasks[t.id] = t;
-      d = this.index.withChanges(queued, () =>
-        decide({ state: view, config: this.config, scheduler: this.index, now }),
-      );
-    }
-    const tasks = this.store.state.tasks;
-    const lines = [
-      ...promote.map((id) => `would queue ${id} for ${tasks[id]!.stage} (prerequisites merged)`),
-      ...d.plan.assignments.map(
-        (a) => `would start ${a.agentId} (${a.stage}) on ${a.taskId}: ${tasks[a.taskId]!.title}`,
-      ),
-    ];
-    if (d.draining)
-      lines.push(
-        `a switch to ${this.store.state.pending_switch} mode waits for in-flight work to drain: no new work starts`,
-      );
-    return { promote, plan: d.plan, lines };
+  /** What the scheduler would do now, without doing it (`pipeline run --dry`; see monitor/dryRun.ts). */
+  dryRun(): DryRun {
+    return dryRun({ state: this.store.state, config: this.config, scheduler: this.index, now: this.clock.now() });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -336,18 +310,7 @@ export class Pipeline implements Disposable, MutationHost {
     for (const c of batch.taskChanges) this.index.taskChanged(c.before, c.after);
     for (const c of batch.agentChanges) this.index.agentChanged(c.before, c.after);
     for (const t of batch.removedTasks) this.index.taskRemoved(t);
-    for (const c of batch.taskChanges) {
-      if (!c.before) this.events.emit('task:added', { task: c.after });
-      else if (c.event) this.events.emit('task:transition', { before: c.before, after: c.after, event: c.event });
-      else this.events.emit('task:edited', { task: c.after });
-    }
-    for (const t of batch.removedTasks) this.events.emit('task:removed', { task: t });
-    for (const c of batch.agentChanges) {
-      if (!c.before && c.after) this.events.emit('agent:added', { agent: c.after });
-      else if (c.before && !c.after) this.events.emit('agent:removed', { agent: c.before });
-      else if (c.before && c.after) this.events.emit('agent:changed', { before: c.before, after: c.after });
-    }
-    this.events.emit('state:changed', { seq: this.store.seq });
+    announceBatch(this.events, batch, this.store.seq);
   }
 
   /**

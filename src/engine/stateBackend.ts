@@ -28,6 +28,8 @@ export interface PostgresBackendOptions {
   retryMs?: number;
   /** How long opening waits for the database; default 5 s. */
   openRetryMs?: number;
+  /** How long the leader row holds without a heartbeat; default 15 s (a worker's `--lease`). */
+  leaseMs?: number;
 }
 
 export type PostgresStoreConfig = Extract<StoreConfig, { kind: 'postgres' }>;

@@ -39,6 +39,8 @@ export class PipelineSession implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly opened = new vscode.EventEmitter<Pipeline>();
   private changeTimer: NodeJS.Timeout | undefined;
+  /** The context keys' values last sent to the window. */
+  private readonly contextSent = new Map<string, boolean>();
   private disposed = false;
 
   /** Fires (coalesced) when the state or the session changed: trees and the status bar redraw. */
@@ -217,14 +219,25 @@ export class PipelineSession implements vscode.Disposable {
 
   async updateContext(): Promise<void> {
     const p = this.pipeline;
-    await vscode.commands.executeCommand(
-      'setContext',
-      CONTEXT.initialised,
-      p !== undefined || (await this.isInitialised()),
-    );
-    await vscode.commands.executeCommand('setContext', CONTEXT.running, this.running);
-    await vscode.commands.executeCommand('setContext', CONTEXT.leading, p?.isLeader ?? false);
-    await vscode.commands.executeCommand('setContext', CONTEXT.followingOther, !!p && !p.isLeader && p.leader !== null);
+    await this.setContext(CONTEXT.initialised, p !== undefined || (await this.isInitialised()));
+    await this.setContext(CONTEXT.running, this.running);
+    await this.setContext(CONTEXT.leading, p?.isLeader ?? false);
+    await this.setContext(CONTEXT.followingOther, !!p && !p.isLeader && p.leader !== null);
+  }
+
+  /**
+   * Sets a context key when its value changed: every state change calls updateContext, and each
+   * setContext is a message to the window, which a busy run would send several times a second.
+   */
+  /** The context keys' values as last sent to the window (VS Code has no API that reads them back). */
+  get contextValues(): ReadonlyMap<string, boolean> {
+    return this.contextSent;
+  }
+
+  private async setContext(key: string, value: boolean): Promise<void> {
+    if (this.contextSent.get(key) === value) return;
+    this.contextSent.set(key, value);
+    await vscode.commands.executeCommand('setContext', key, value);
   }
 
   dispose(): void {

@@ -67,7 +67,12 @@ export class TerminalRunner implements AgentRunner {
         if (!terminal) return;
         await interruptThenKill(
           exited,
-          () => terminal.sendText('\x03', false),
+          () => {
+            terminal.sendText('\x03', false);
+            // A CLI's own interface (Claude Code's) takes a second Ctrl-C soon after the first as the
+            // word to exit: it ends its session itself and the terminal keeps what it showed.
+            if (req.command.interactive) setTimeout(() => terminal.sendText('\x03', false), 300);
+          },
           () => terminal.dispose(),
         );
       },

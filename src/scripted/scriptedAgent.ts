@@ -1,3 +1,6 @@
+// src/scripted/ — the scripted agent, a program of its own (dist/scriptedAgent.js) for the demo and the
+// tests. Main file: this one, the folder's only one. It imports only node built-ins: it runs as an agent
+// CLI would, outside the engine.
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

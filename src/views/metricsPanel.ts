@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { CommandContext, Handlers } from './commands/commandContext';
 import { COMMANDS, METRICS_VIEW_TYPE } from '../contributions';
 import type { PipelineSession } from '../host/pipelineSession';
+import { answer } from '../engine/rpc/requestReply';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 import { costView } from './costView';
 import { inFlightRows } from './inFlightRows';
@@ -84,19 +85,13 @@ export class MetricsPanel implements vscode.Disposable {
       case 'drawn':
         this.drawn = { charts: m.charts, rows: m.rows };
         return;
-      case 'openTask':
-        try {
-          await vscode.commands.executeCommand(COMMANDS.openTaskFile, m.taskId);
-          void this.panel.webview.postMessage({ type: 'reply', requestId: m.requestId, ok: true } satisfies HostToPage);
-        } catch (e) {
-          void this.panel.webview.postMessage({
-            type: 'reply',
-            requestId: m.requestId,
-            ok: false,
-            error: String(e),
-          } satisfies HostToPage);
-        }
+      case 'openTask': {
+        const r = await answer(m.requestId, () =>
+          Promise.resolve(vscode.commands.executeCommand(COMMANDS.openTaskFile, m.taskId)),
+        );
+        void this.panel.webview.postMessage({ type: 'reply', reply: r } satisfies HostToPage);
         return;
+      }
     }
   }
 

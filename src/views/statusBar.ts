@@ -1,10 +1,12 @@
 import * as vscode from 'vscode';
 import { COMMANDS } from '../contributions';
 import type { SessionView } from './sessionView';
+import { statusBarText } from './statusBarText';
 
 /**
- * The status-bar indicator: orchestration mode, rollout mode, busy agents and queue length; who leads
- * when another process does. Clicking it offers the common actions.
+ * The status-bar indicator: orchestration mode, rollout mode, busy and paused agents and queue
+ * length; who leads when another process does (the words in `statusBarText.ts`). Clicking it offers
+ * the common actions.
  */
 export class PipelineStatusBar implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
@@ -25,23 +27,13 @@ export class PipelineStatusBar implements vscode.Disposable {
       this.item.hide();
       return;
     }
-    const s = p.state;
-    const agents = Object.values(s.agents);
-    const busy = agents.filter((a) => a.status === 'working').length;
-    const tasks = Object.values(s.tasks);
-    // Pending and queued alike: "waiting", the word of the tooltip and the status quick pick (the
-    // Tasks tree shows pending tasks apart from queued ones, so "queued" would contradict it).
-    const queued = tasks.filter((t) => t.status === 'queued' || t.status === 'pending').length;
-    const blocked = tasks.filter((t) => t.status === 'blocked').length;
-    const icon = this.session.running ? '$(sync~spin)' : p.leader && !p.isLeader ? '$(eye)' : '$(debug-pause)';
-    this.item.text = `${icon} ${s.orchestration_mode} · ${s.mode} · ${busy}/${agents.length} busy · ${queued} waiting${blocked ? ` · $(error) ${blocked}` : ''}`;
-    const lines = [
-      `Agent Pipeline: ${this.session.running ? 'running in this window' : p.leader && !p.isLeader ? `led by ${p.leader.label} (pid ${p.leader.pid} on ${p.leader.host})` : 'stopped'}`,
-      `orchestration ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch})` : ''}, rollout ${s.mode}`,
-      `${busy} of ${agents.length} agents busy, ${queued} tasks waiting, ${blocked} blocked, ${tasks.filter((t) => t.status === 'done').length} done`,
-    ];
-    this.item.tooltip = lines.join('\n');
-    this.item.backgroundColor = blocked ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    const t = statusBarText(p.state, {
+      running: this.session.running,
+      leader: p.leader && !p.isLeader ? p.leader : null,
+    });
+    this.item.text = t.text;
+    this.item.tooltip = t.tooltip;
+    this.item.backgroundColor = t.warn ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     this.item.show();
   }
 

@@ -4,6 +4,8 @@ import type { PipelineState, Task, TaskStatus } from '../engine/model/schema';
 import type { SessionView } from './sessionView';
 import { awaitingReview } from '../engine/model/humanStage';
 import { taskContextValue } from './taskActions';
+import { waitsOutLimit } from './taskLimit';
+import { taskSpending } from './taskSpending';
 import { since } from './timeText';
 
 /**
@@ -152,6 +154,7 @@ export function describeTask(t: Task, now = Date.now(), awaitingReview = false):
     const assigned = [...t.history].reverse().find((h) => h.event === 'assign');
     parts.push(`${t.assigned_to} ${since(assigned?.at ?? null, now)}`.trim());
   }
+  if (waitsOutLimit(t)) parts.push('paused by a usage limit');
   if (t.status === 'queued' && t.not_before && Date.parse(t.not_before) > now)
     parts.push(`retry in ${Math.ceil((Date.parse(t.not_before) - now) / 1000)}s`);
   if (t.status === 'blocked' && t.blocked_reason) parts.push(t.blocked_reason);
@@ -172,6 +175,12 @@ function tooltip(t: Task, awaitingReview: boolean): vscode.MarkdownString {
   if (t.prerequisites.length) md.appendMarkdown(`needs ${t.prerequisites.join(', ')}\n\n`);
   if (t.paths.length) md.appendMarkdown(`paths ${t.paths.map((p) => `\`${p}\``).join(', ')}\n\n`);
   if (t.blocked_reason) md.appendMarkdown(`blocked: ${escape(t.blocked_reason)}\n\n`);
+  const spent = taskSpending(t);
+  if (spent) {
+    md.appendMarkdown(`spent ${escape(spent.total)}\n\n`);
+    if (spent.byStage) md.appendMarkdown(`by stage: ${escape(spent.byStage)}\n\n`);
+    if (spent.unpriced) md.appendMarkdown(`${escape(spent.unpriced)}\n\n`);
+  }
   const last = t.history[t.history.length - 1];
   if (last) md.appendMarkdown(`last: ${last.event}${last.note ? ` (${escape(last.note)})` : ''} at ${last.at}`);
   return md;

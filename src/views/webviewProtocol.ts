@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import type { MetricsSnapshot } from '../engine/observability/metricsSnapshot';
+import type { Reply } from '../engine/rpc/requestReply';
 
 /**
  * The one message protocol between the metrics panel's host and its page. The page starts with
  * `ready`; the host answers with a full `snapshot` and sends a new one whenever a figure changes
- * (throttled). Requests carry an id that the reply repeats. Messages from the page are untrusted
- * input and are validated here, on the host side.
+ * (throttled). Requests carry an id that the reply repeats, in the shape every request/reply of the
+ * engine has (engine/rpc/requestReply.ts). Messages from the page are untrusted input and are
+ * validated here, on the host side.
  */
 export interface InFlightRow {
   id: string;
@@ -37,7 +39,8 @@ export interface CostView {
 
 export type HostToPage =
   | { type: 'snapshot'; snapshot: MetricsSnapshot; inFlight: InFlightRow[]; cost: CostView }
-  | { type: 'reply'; requestId: number; ok: boolean; error?: string };
+  /** The answer to a request, with the result or the error as rpc/requestReply.ts carries them. */
+  | { type: 'reply'; reply: Reply<number> };
 
 export const pageToHostSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready') }),

@@ -179,7 +179,8 @@ function costSection(cost: CostView): HTMLElement {
   if (cost.byStage.length) {
     const t = el('table');
     const head = el('tr');
-    for (const h of ['Stage', 'Cost', 'Tokens']) head.append(el('th', {}, h));
+    // A figure's heading sits over its figures, to the right like them.
+    for (const h of ['Stage', 'Cost', 'Tokens']) head.append(el('th', h === 'Cost' ? { class: 'num' } : {}, h));
     t.append(head);
     for (const r of cost.byStage) {
       const tr = el('tr');
@@ -201,7 +202,8 @@ function table(rows: InFlightRow[]): HTMLElement {
   }
   const t = el('table');
   const head = el('tr');
-  for (const h of ['Task', 'Title', 'Stage', 'Status', 'Agent', 'For', 'Now', 'Cost']) head.append(el('th', {}, h));
+  for (const h of ['Task', 'Title', 'Stage', 'Status', 'Agent', 'For', 'Now', 'Cost'])
+    head.append(el('th', h === 'Cost' ? { class: 'num' } : {}, h));
   t.append(head);
   for (const r of rows) {
     const tr = el('tr');

@@ -96,6 +96,7 @@ void test('a write action streams a Write tool call with the path made absolute 
       {
         api: 'anthropic',
         prompt: 'Read the task file /work/repo/t.md and do it.',
+        prompts: ['Read the task file /work/repo/t.md and do it.'],
         toolResults: ['file text'],
         model: 'claude-test',
       },

@@ -50,6 +50,21 @@ test("the leader's PipelineError comes back to the requester with its code and f
   });
 });
 
+test("any other error of the leader's comes back as an `internal` PipelineError with its message", async () => {
+  await withDir(async (dir) => {
+    const server = new InboxServer(dir, () => Promise.reject(new TypeError('cannot read x')));
+    await server.start();
+    try {
+      await assert.rejects(
+        sendInboxRequest(dir, 'blockTask', ['TASK-9']),
+        (e: unknown) => isPipelineError(e) && e.code === ('internal' as string) && e.message === 'cannot read x',
+      );
+    } finally {
+      server.dispose();
+    }
+  });
+});
+
 test('a leader that replied and then stopped before removing the request: the requester removes it, so no next leader applies it again', async () => {
   await withDir(async (dir) => {
     // A stand-in for a leader paused right after its reply: it answers but leaves the request.

@@ -27,7 +27,19 @@ export function shellLine(req: RunRequest, exitFile: string): string {
   // the command but not the line, so its status (130, 143) is still written for every handle of the
   // attempt. An interactive shell would drop the rest of the line instead, and the runner, left
   // without a status, would have to end the shell itself, and the agent's terminal with it.
-  return `( trap : INT TERM; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && (env ${env.join(' ')} ${req.command.display}) 2>&1 | tee -a ${shellQuote(req.logFile)}; echo "\${PIPESTATUS[0]}" > ${shellQuote(exitFile)} )`;
+  const command = `env ${env.join(' ')} ${req.command.display}`;
+  const log = shellQuote(req.logFile);
+  // A CLI's own interactive interface needs a terminal on its output too: behind `tee`'s pipe, Claude
+  // Code answers the prompt as `-p` would and exits. `script` runs it in a terminal of its own, shown
+  // in this one and copied to the log (which the stall watch sees grow): util-linux's `script` where
+  // there is one, else the BSD one (macOS), whose arguments differ. Both return the command's status.
+  // `script` outlives a hang-up of this terminal (a closed terminal, a stopped runner) and keeps the
+  // CLI alive in its own; run in the background with this terminal as its input (`<&0`, else a
+  // background job reads nothing), it is waited for, and a hang-up ends it, which ends the CLI.
+  const script = `trap 'kill -TERM $! 2>/dev/null' HUP; if script -V >/dev/null 2>&1; then script -qefa -c ${shellQuote(command)} ${log} <&0 & else script -qaF ${log} /bin/sh -c ${shellQuote(command)} <&0 & fi; wait $!`;
+  const run = req.command.interactive ? `{ ${script}; }` : `(${command}) 2>&1 | tee -a ${log}`;
+  const status = req.command.interactive ? '$?' : '${PIPESTATUS[0]}';
+  return `( trap : INT TERM; mkdir -p ${shellQuote(dirname(req.logFile))}; cd ${shellQuote(req.worktree)} && ${run}; echo "${status}" > ${shellQuote(exitFile)} )`;
 }
 
 /**

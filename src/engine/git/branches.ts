@@ -1,9 +1,10 @@
+import { join } from 'node:path';
 import { PipelineError } from '../errors';
 import { DirtyWorktreeError, GitCommandError, GitLockError, listFiles } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { assertBranchName, branchRef } from './refNames';
-import { clearMove, recordMove } from './pendingMove';
-import { RefCommitError, updateRefLocked } from './refTransaction';
+import { clearMove, moveRecordPath, recordMove, recoverMove } from './pendingMove';
+import { updateRefLocked } from './refTransaction';
 import { branchOfGitDir, holdersOf } from './worktreeRegistry';
 import { unfinishedOperation } from './worktreeState';
 
@@ -174,23 +175,52 @@ export async function advanceBranch(
             `Finish or abort the ${operation} in ${holder.path} (git -C "${holder.path}" ${operation} --abort), then run the merge again.`,
           );
         }
+        // A move of this checkout that a dead engine left unfinished is settled first: its record
+        // is never overwritten, and the files must be where the ref is before they move again.
+        await settlePendingMove(repo, holder.path, holder.gitDir);
+        let recorded = false;
         try {
           const outcome = await updateRefLocked(holder.path, ref, newSha, oldSha, reason, repo.timeoutMs, async () => {
-            // Recorded before the files move, for the start-up repair should the engine die now.
+            // Recorded (durably) before any file moves, for whoever finds it should the engine die now.
             await recordMove(holder.gitDir, { ref, oldSha, newSha });
+            recorded = true;
             await moveCheckout(repo, holder.path, branch, oldSha, newSha, reason);
           });
+          await clearMove(holder.gitDir);
           return outcome.kind === 'committed' ? 'advanced' : 'moved';
         } catch (e) {
-          // The files moved but the ref did not: put the files back, so the checkout is as it was.
-          if (e instanceof RefCommitError)
-            await repo.mutate(['read-tree', '-m', '-u', newSha, oldSha], { cwd: holder.path });
+          // The ref did not move. Whatever the files did (all moved before a failed commit, some
+          // moved before a read-tree that was stopped), they go back where the ref is; when that
+          // cannot be done now, the record stays for the next move or the start-up repair.
+          if (recorded) {
+            // git's refusal (a local change in the way, a held lock) comes before it writes a file.
+            if (e instanceof DirtyWorktreeError || e instanceof GitLockError) await clearMove(holder.gitDir);
+            else await recoverMove(repo, holder.path, holder.gitDir).catch(() => undefined);
+          }
           throw e;
-        } finally {
-          await clearMove(holder.gitDir);
         }
       });
     }),
+  );
+}
+
+/**
+ * Settles a move record left in the worktree of a checked-out branch (pendingMove.ts). A held
+ * index lock (a `read-tree` of the dead engine still running, or its stale lock) is a GitLockError:
+ * transient, tried again later. A local change in the way refuses the new move, naming the files.
+ */
+async function settlePendingMove(repo: GitRepo, path: string, gitDir: string): Promise<void> {
+  const r = await recoverMove(repo, path, gitDir);
+  if (!r || r.action === 'completed' || r.action === 'rolled-back') return;
+  if (r.action === 'busy') {
+    const lock = r.lock ?? join(gitDir, 'index.lock');
+    throw new GitLockError(['read-tree'], path, -1, `fatal: Unable to create '${lock}': File exists.`, '', lock);
+  }
+  throw new DirtyWorktreeError(
+    path,
+    r.files,
+    `An earlier update of ${r.move.ref} from ${r.move.oldSha.slice(0, 12)} to ${r.move.newSha.slice(0, 12)} in ${path} was cut short, and ${r.files.length ? `local changes are in the way (${listFiles(r.files)})` : `${r.move.ref} is now at neither commit`}. Nothing was changed.`,
+    `Make the files in ${path} match ${r.move.ref} (git -C "${path}" status; keep what you need, then git checkout / git clean), delete ${moveRecordPath(gitDir)}, then run the merge again.`,
   );
 }
 

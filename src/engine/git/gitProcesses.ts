@@ -30,6 +30,28 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/** The pids /proc lists, but this process's; undefined without /proc. */
+async function otherPids(): Promise<number[] | undefined> {
+  try {
+    return (await readdir('/proc'))
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .filter((pid) => pid !== process.pid);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A zombie has exited and holds nothing; the state follows the parenthesised command name. */
+function isZombie(stat: string): boolean {
+  return /\)\s+Z\s/.test(stat);
+}
+
+/** The parent's pid, which follows the state. */
+function parentOf(stat: string): number {
+  return Number(/\)\s+\S+\s+(\d+)/.exec(stat)?.[1]);
+}
+
 /**
  * Live git processes working in `dirs`; undefined when this platform has no /proc to look at.
  *
@@ -42,24 +64,17 @@ export async function gitProcessesIn(
   dirs: readonly string[],
   exceptChildrenOf?: number,
 ): Promise<GitProcess[] | undefined> {
-  let pids: string[];
-  try {
-    pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
-  } catch {
-    return undefined;
-  }
+  const pids = await otherPids();
+  if (!pids) return undefined;
   const found: GitProcess[] = [];
-  for (const p of pids) {
-    const pid = Number(p);
-    if (pid === process.pid) continue;
+  for (const pid of pids) {
+    const p = String(pid);
     const comm = (await readText(`/proc/${p}/comm`))?.trim();
     if (!comm || !(comm === 'git' || comm.startsWith('git-'))) continue;
     const stat = await readText(`/proc/${p}/stat`);
-    // A zombie has exited and holds no lock; the state follows the parenthesised command name.
-    if (stat && /\)\s+Z\s/.test(stat)) continue;
-    // The parent's pid follows the state.
-    if (exceptChildrenOf !== undefined && stat && Number(/\)\s+\S+\s+(\d+)/.exec(stat)?.[1]) === exceptChildrenOf)
-      continue;
+    // A zombie holds no lock.
+    if (stat && isZombie(stat)) continue;
+    if (exceptChildrenOf !== undefined && stat && parentOf(stat) === exceptChildrenOf) continue;
     let cwd: string | undefined;
     try {
       cwd = await readlink(`/proc/${p}/cwd`);
@@ -76,6 +91,34 @@ export async function gitProcessesIn(
     } else if (args.some((a) => inside(a, dirs) || dirs.some((d) => a.includes(d)))) {
       found.push({ pid, reason: `${args.join(' ')} (pid ${pid}) works on the repository` });
     }
+  }
+  return found;
+}
+
+/**
+ * Live processes of any kind whose working directory lies inside `dir` (an agent's worktree: the
+ * agent's CLI, a shell a person opened there, a git command), leaving out this process and, with
+ * `exceptChildrenOf`, its children, and processes whose working directory cannot be read (another
+ * user's). Undefined without /proc.
+ */
+export async function processesWorkingIn(dir: string, exceptChildrenOf?: number): Promise<GitProcess[] | undefined> {
+  const pids = await otherPids();
+  if (!pids) return undefined;
+  const found: GitProcess[] = [];
+  for (const pid of pids) {
+    const p = String(pid);
+    const stat = await readText(`/proc/${p}/stat`);
+    if (!stat || isZombie(stat)) continue;
+    if (exceptChildrenOf !== undefined && parentOf(stat) === exceptChildrenOf) continue;
+    let cwd: string;
+    try {
+      cwd = await readlink(`/proc/${p}/cwd`);
+    } catch {
+      // Gone, or another user's process: one cannot work in our worktree without our permission,
+      // and a git process of theirs is counted by gitProcessesIn anyway.
+      continue;
+    }
+    if (inside(cwd, [dir])) found.push({ pid, reason: `pid ${pid} works in ${cwd}` });
   }
   return found;
 }

@@ -1,17 +1,17 @@
-import { readFile, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { GitError, GitPluginError, simpleGit, type SimpleGit } from 'simple-git';
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { GitError, type SimpleGit } from 'simple-git';
 import { PipelineError } from '../errors';
-import { ALLOWED_GIT_ENV, gitEnvironment, stripTrace } from './gitEnv';
-import { GitCommandError, GitLockError, heldLockOf } from './gitErrors';
-import { emitGitEvent, gitObserved } from './gitMetrics';
+import { createClient, execGit, type RunResult } from './gitCommand';
+import { gitDirFromDotGit, isDirectory } from './gitDirs';
+import { GitCommandError, GitLockError } from './gitErrors';
+import { emitGitEvent } from './gitMetrics';
 import { holdsLock, lockKey, withLocks, type LockRequest } from './repoLock';
 import { DEFAULT_STALE_LOCK_MS, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
 import { lockPath, readRegistry } from './worktreeRegistry';
 
 /**
- * One git repository and every git command the pipeline runs on it.
+ * One git repository and every git command the pipeline runs on it (each one run by gitCommand.ts).
  *
  * - Every call gets `GIT_TERMINAL_PROMPT=0` and a timeout (simple-git's `timeout.block`: git is
  *   killed after `timeoutMs` without output), read-only calls get `GIT_OPTIONAL_LOCKS=0`.
@@ -65,11 +65,6 @@ export interface RunOptions {
   readonly lockRetries?: boolean;
 }
 
-export interface RunResult {
-  readonly stdout: string;
-  readonly exitCode: number;
-}
-
 const DEFAULT_TIMEOUT_MS = 60_000;
 /**
  * Attempts of a mutating command that finds a git lock file held by another process (an editor's
@@ -79,106 +74,8 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const LOCK_ATTEMPTS = 5;
 const LOCK_BACKOFF_MS = 50;
 
-/** A non-zero exit, carried through simple-git with its code and both streams intact. */
-class GitExit extends GitError {
-  constructor(
-    readonly exitCode: number,
-    readonly stdout: string,
-    readonly stderr: string,
-  ) {
-    super(undefined, `git exited with ${exitCode}`);
-  }
-}
-
-function createClient(cwd: string, readOnly: boolean, timeoutMs: number): SimpleGit {
-  return simpleGit({
-    baseDir: cwd,
-    trimmed: false,
-    timeout: { block: timeoutMs },
-    allowEnvironment: [...ALLOWED_GIT_ENV],
-    // simple-git treats a non-zero exit with an empty stderr as success (`merge-tree` exits 1 on
-    // conflicts, silently): every non-zero exit becomes a GitExit so the caller decides.
-    errors(error, result) {
-      if (result.exitCode === 0 || error instanceof GitPluginError) return error;
-      return new GitExit(
-        result.exitCode,
-        Buffer.concat(result.stdOut).toString('utf8'),
-        stripTrace(Buffer.concat(result.stdErr).toString('utf8')),
-      );
-    },
-  }).env(gitEnvironment(readOnly));
-}
-
-async function execGit(
-  client: SimpleGit,
-  args: readonly string[],
-  cwd: string,
-  timeoutMs: number,
-  okExitCodes: readonly number[],
-): Promise<RunResult> {
-  const started = gitObserved() ? performance.now() : 0;
-  const observe = (exitCode: number): void => {
-    if (started)
-      emitGitEvent({ type: 'command', command: args[0] ?? '', cwd, ms: performance.now() - started, exitCode });
-  };
-  try {
-    const stdout = await client.raw([...args]);
-    observe(0);
-    return { stdout, exitCode: 0 };
-  } catch (e) {
-    observe(e instanceof GitExit ? e.exitCode : -1);
-    if (e instanceof GitExit) {
-      if (okExitCodes.includes(e.exitCode)) return { stdout: e.stdout, exitCode: e.exitCode };
-      const lock = heldLockOf(e.stderr);
-      if (lock) throw new GitLockError(args, cwd, e.exitCode, e.stderr, e.stdout, lock);
-      throw new GitCommandError(args, cwd, e.exitCode, e.stderr, e.stdout);
-    }
-    if (e instanceof GitPluginError && e.plugin === 'timeout') {
-      throw new GitCommandError(
-        args,
-        cwd,
-        -1,
-        `no output for ${timeoutMs} ms; git was stopped`,
-        '',
-        'Look for a git hook or credential helper that waits for input, or a very large repository; the timeout is GitRepoOptions.timeoutMs.',
-      );
-    }
-    if (e instanceof GitError) throw new GitCommandError(args, cwd, -1, stripTrace(e.message), '');
-    throw e;
-  }
-}
-
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
-}
-
-async function isDirectory(dir: string): Promise<boolean> {
-  try {
-    return (await stat(dir)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The git dir named by the `.git` file at the top of a linked worktree (`gitdir: <path>`), or the
- * `.git` directory of a main working tree: what git itself reads to find it, without starting git.
- * Undefined when `cwd` is not the top of a working tree (a subdirectory, a missing directory) or the
- * git dir it names is gone; the caller asks git then, which explains the problem.
- */
-async function gitDirFromDotGit(cwd: string): Promise<string | undefined> {
-  const dotGit = join(cwd, '.git');
-  try {
-    const s = await stat(dotGit);
-    if (s.isDirectory()) return dotGit;
-    if (!s.isFile()) return undefined;
-    const m = /^gitdir: (.+?)\r?\n?$/.exec(await readFile(dotGit, 'utf8'));
-    if (!m?.[1]) return undefined;
-    const dir = resolve(cwd, m[1]);
-    return (await isDirectory(dir)) ? dir : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export class GitRepo {

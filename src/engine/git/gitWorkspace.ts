@@ -1,6 +1,8 @@
 // src/engine/git/ — git for the pipeline: worktrees, task branches, merges by compare-and-swap, repair,
-// the per-repository lock. Main file: this one (the WorkspacePort on real git). It imports the model, the
-// ports and the agents' task-file names; nothing above it.
+// the per-repository lock; remote/ across machines. Main file: this one (the WorkspacePort on real git).
+// It imports the model, ../errors, the ports, the agents' task-file names and the store's file helpers;
+// nothing above it. gitRepo.ts runs every command (gitCommand.ts) under the locks, worktrees.ts keeps
+// the agents' worktrees, taskCheckout.ts gives one a task.
 import type { PriorWork } from '../agents/taskFile';
 import { taskBranch } from '../model/ids';
 import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
@@ -143,9 +145,11 @@ export function describeRepair(r: RepairReport): string[] {
     lines.push(
       m.action === 'left'
         ? `${m.path}: an update of ${m.ref} with its files was cut short and a local change is in the way; check its files against ${m.ref} (git -C "${m.path}" status)`
-        : m.action === 'rolled-back'
-          ? `${m.path}: an update of ${m.ref} was cut short; its files were put back where ${m.ref} is`
-          : `${m.path}: an update of ${m.ref} had completed`,
+        : m.action === 'busy'
+          ? `${m.path}: an update of ${m.ref} with its files was cut short and its index is locked (its git may still be running); it is settled before ${m.ref} moves again`
+          : m.action === 'rolled-back'
+            ? `${m.path}: an update of ${m.ref} was cut short; its files were put back where ${m.ref} is`
+            : `${m.path}: an update of ${m.ref} had completed`,
     );
   }
   return lines;

@@ -1,10 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { PriorWork } from '../agents/taskFile';
-import { PipelineError, type PipelineErrorCode } from '../errors';
+import { PipelineError } from '../errors';
 import type { Disposable } from '../model/events';
 import { assertName } from '../model/ids';
 import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
+import { PendingReplies } from '../rpc/requestReply';
 import { workspaceReplySchema, type WorkspaceMethod } from './workspaceProtocol';
 
 /**
@@ -17,8 +18,7 @@ import { workspaceReplySchema, type WorkspaceMethod } from './workspaceProtocol'
 export class RemoteWorkspace implements WorkspacePort, Disposable {
   private worker: ChildProcess | undefined;
   private ready: Promise<ChildProcess> | undefined;
-  private nextId = 1;
-  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly pending = new PendingReplies();
   private readonly worktreeRoot: string;
 
   constructor(
@@ -50,14 +50,7 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
           resolveReady(child);
           return;
         }
-        const p = this.pending.get(r.data.id);
-        if (!p) return;
-        this.pending.delete(r.data.id);
-        if (r.data.ok) p.resolve(r.data.result);
-        else {
-          const { code, message, details } = r.data.error;
-          p.reject(code ? new PipelineError(code as PipelineErrorCode, message, details ?? {}) : new Error(message));
-        }
+        this.pending.settle(r.data);
       });
       child.on('exit', (code, signal) => {
         const err = new PipelineError(
@@ -68,8 +61,7 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
         this.worker = undefined;
         this.ready = undefined;
         reject(err);
-        for (const p of this.pending.values()) p.reject(err);
-        this.pending.clear();
+        this.pending.failAll(err);
       });
       child.on('error', (e) => reject(new PipelineError('git', `Cannot start the git worker: ${e.message}.`)));
     });
@@ -78,15 +70,11 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
 
   private async call<T>(method: WorkspaceMethod, args: unknown[]): Promise<T> {
     const child = await this.start();
-    const id = this.nextId++;
-    return new Promise<T>((res, rej) => {
-      this.pending.set(id, { resolve: (v) => res(v as T), reject: rej });
-      child.send({ id, method, args }, (err) => {
-        if (!err) return;
-        this.pending.delete(id);
-        rej(new PipelineError('git', `Cannot reach the git worker: ${err.message}.`));
-      });
+    const { id, result } = this.pending.open();
+    child.send({ id, method, args }, (err) => {
+      if (err) this.pending.fail(id, new PipelineError('git', `Cannot reach the git worker: ${err.message}.`));
     });
+    return (await result) as T;
   }
 
   repair(agentIds: readonly string[]): Promise<string[]> {

@@ -1,5 +1,6 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { existsQuiet } from '../store/fsUtil';
 import { recoverMove, type MoveRecovery } from './pendingMove';
 import { findLockFiles, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
 import { canonicalPath, listWorktrees } from './worktreeList';
@@ -17,15 +18,6 @@ import { unfinishedOperation, type UnfinishedOperation } from './worktreeState';
  */
 
 export type { LockFinding } from './staleLocks';
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface UnfinishedFinding {
   readonly path: string;
@@ -118,7 +110,7 @@ export async function repairRepository(worktrees: Worktrees, options: RepairOpti
     }
 
     const strays: string[] = [];
-    if (await exists(worktrees.root)) {
+    if (await existsQuiet(worktrees.root)) {
       const registered = new Set<string>();
       for (const e of live) registered.add(await canonicalPath(e.path));
       for (const name of await readdir(worktrees.root)) {

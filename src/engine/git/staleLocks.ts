@@ -1,6 +1,6 @@
-import { readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { gitProcessesIn, type GitProcess } from './gitProcesses';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { gitProcessesIn, processesWorkingIn, type GitProcess } from './gitProcesses';
 
 /**
  * Lock files a crashed git process left behind (`index.lock`, `refs/heads/main.lock`,
@@ -9,6 +9,12 @@ import { gitProcessesIn, type GitProcess } from './gitProcesses';
  * working tree, its git dir or any of its worktrees). Deleting the lock of a live git command
  * corrupts what it is writing; keeping a stale one costs a clear error and a retry. Used by the
  * start-up repair for every lock in the git dir, and during a run for a lock a command found held.
+ *
+ * A lock in a linked worktree's own git dir (an agent's index) need not wait for its age: when no
+ * process at all works in that worktree and no git process in the repository, nobody can hold it
+ * (an agent killed inside `git add` leaves one), so the next start, or the next command of the
+ * pipeline that meets it, removes it at once. Between runs such a lock stays until then: nothing of
+ * the pipeline works in an idle agent's worktree meanwhile.
  */
 
 export interface LockFinding {
@@ -24,6 +30,8 @@ export interface StaleLockOptions {
   readonly gitProcesses?: (dirs: readonly string[]) => Promise<GitProcess[] | undefined>;
   /** Leave out git processes this process started (during a run: our own commands hold no stale lock). */
   readonly exceptOwnChildren?: boolean;
+  /** Finds live processes of any kind working in a worktree (the /proc scan by default). */
+  readonly processesWorkingIn?: (dir: string) => Promise<GitProcess[] | undefined>;
 }
 
 export const DEFAULT_STALE_LOCK_MS = 10_000;
@@ -73,6 +81,14 @@ export async function removeStaleLocks(
       continue; // Gone meanwhile: its holder finished.
     }
     if (age < (options.staleLockMs ?? DEFAULT_STALE_LOCK_MS)) {
+      // In a linked worktree's own git dir, a young lock nobody can hold is known without its age:
+      // no process works in that worktree at all (an agent killed in `git add` left it).
+      const orphan = options.staleLockMs === Infinity ? undefined : await orphanedWorktreeLock(lock, dirs, options);
+      if (orphan) {
+        await rm(lock, { force: true });
+        findings.push({ path: lock, action: 'removed', reason: orphan });
+        continue;
+      }
       findings.push({
         path: lock,
         action: 'kept',
@@ -107,4 +123,36 @@ export async function removeStaleLocks(
     }
   }
   return findings;
+}
+
+/**
+ * Why `lock` may go although it is young, or undefined when it may not: it lies in the own git dir of
+ * a linked worktree (`<common>/worktrees/<name>/`), no process at all works in that worktree (no
+ * agent, no shell, no git), and no git process of the repository is alive (`dirs`, as for stale
+ * locks). git takes a worktree's locks from a process working in it or naming it, so nobody holds
+ * this one. Only where /proc can tell; not for the main working tree, where a person's tools work.
+ */
+async function orphanedWorktreeLock(
+  lock: string,
+  dirs: readonly string[],
+  options: StaleLockOptions,
+): Promise<string | undefined> {
+  const m = /^(.*[\\/]worktrees[\\/][^\\/]+)[\\/][^\\/]+\.lock$/.exec(lock);
+  if (!m?.[1]) return undefined;
+  let worktree: string;
+  try {
+    // `gitdir` names the worktree's `.git` file.
+    worktree = dirname((await readFile(join(m[1], 'gitdir'), 'utf8')).trim());
+  } catch {
+    return undefined;
+  }
+  const except = options.exceptOwnChildren ? process.pid : undefined;
+  // Our own children count here: an agent runs as one, in its worktree.
+  const working = options.processesWorkingIn
+    ? await options.processesWorkingIn(worktree)
+    : await processesWorkingIn(worktree);
+  if (working === undefined || working.length > 0) return undefined;
+  const git = options.gitProcesses ? await options.gitProcesses(dirs) : await gitProcessesIn(dirs, except);
+  if (git === undefined || git.length > 0) return undefined;
+  return `no process works in ${worktree} and no git process in the repository, so nobody holds it`;
 }

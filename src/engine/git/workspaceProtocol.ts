@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { replySchema, type Reply } from '../rpc/requestReply';
 
 /**
  * The messages between the engine and its git worker process (see remoteWorkspace.ts): a request
- * names one WorkspacePort method and its arguments; the reply carries the result or the error's
- * code, message and details, so a PipelineError crosses the process boundary intact.
+ * names one WorkspacePort method and its arguments; the reply (rpc/requestReply.ts) carries the
+ * result or the error's code, message and details, so a PipelineError crosses the process boundary
+ * intact.
  */
 export const WORKSPACE_METHODS = [
   'repair',
@@ -24,17 +26,6 @@ export const workspaceRequestSchema = z.strictObject({
 });
 export type WorkspaceRequest = z.infer<typeof workspaceRequestSchema>;
 
-export const workspaceReplySchema = z.union([
-  z.strictObject({ id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
-  z.strictObject({
-    id: z.number().int(),
-    ok: z.literal(false),
-    error: z.strictObject({
-      name: z.string(),
-      code: z.string().optional(),
-      message: z.string(),
-      details: z.record(z.string(), z.unknown()).optional(),
-    }),
-  }),
-]);
-export type WorkspaceReply = z.infer<typeof workspaceReplySchema>;
+/** Id 0 is the worker's greeting (`ready`); requests count from 1 (rpc/requestReply.ts). */
+export const workspaceReplySchema = replySchema(z.number().int());
+export type WorkspaceReply = Reply<number>;

@@ -1,4 +1,4 @@
-import { isPipelineError } from '../errors';
+import { answer } from '../rpc/requestReply';
 import { GitWorkspace } from './gitWorkspace';
 import { workspaceRequestSchema, type WorkspaceReply } from './workspaceProtocol';
 
@@ -22,17 +22,9 @@ async function main(): Promise<void> {
     const parsed = workspaceRequestSchema.safeParse(raw);
     if (!parsed.success) return;
     const { id, method, args } = parsed.data;
-    void (async () => {
-      try {
-        const result = await (ws as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...args);
-        send({ id, ok: true, result: result ?? null });
-      } catch (e) {
-        const error = isPipelineError(e)
-          ? { name: e.name, code: e.code, message: e.message, details: { ...e.details } }
-          : { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) };
-        send({ id, ok: false, error });
-      }
-    })();
+    void answer(id, () =>
+      (ws as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...args),
+    ).then(send);
   });
   process.on('disconnect', () => process.exit(0));
   send({ id: 0, ok: true, result: 'ready' });

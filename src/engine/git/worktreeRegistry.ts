@@ -1,5 +1,6 @@
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { existsQuiet } from '../store/fsUtil';
 
 /**
  * The worktree registry as git keeps it on disk, read without starting git: the main working tree's
@@ -29,15 +30,6 @@ async function readText(p: string): Promise<string | undefined> {
     return await readFile(p, 'utf8');
   } catch {
     return undefined;
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -81,7 +73,7 @@ export async function readRegistry(root: string, commonDir: string): Promise<Reg
       path: dirname(dotGit),
       gitDir,
       ...headFields(await readText(join(gitDir, 'HEAD'))),
-      present: await exists(dotGit),
+      present: await existsQuiet(dotGit),
       main: false,
     });
   }
@@ -132,7 +124,7 @@ export async function holdersOf(root: string, commonDir: string, branch: string)
     const pointer = (await readText(join(gitDir, 'gitdir')))?.trim();
     if (!pointer) continue;
     const dotGit = resolve(gitDir, pointer);
-    if (await exists(dotGit))
+    if (await existsQuiet(dotGit))
       out.push({ path: dirname(dotGit), gitDir, branch, detachedAt: undefined, present: true, main: false });
   }
   return out;

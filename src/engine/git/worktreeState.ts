@@ -1,5 +1,6 @@
-import { access, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { existsQuiet } from '../store/fsUtil';
 import type { GitRepo } from './gitRepo';
 
 /** What a worktree is in the middle of, read from the markers git leaves in its git dir. */
@@ -13,15 +14,6 @@ const MARKERS: ReadonlyArray<readonly [string, UnfinishedOperation]> = [
   ['REVERT_HEAD', 'revert'],
 ];
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The unfinished merge, rebase, cherry-pick or revert in the worktree whose git dir is `gitDir`: one
  * listing of the git dir (it is small), not a look-up per marker.
@@ -32,7 +24,7 @@ export async function unfinishedOperation(gitDir: string): Promise<UnfinishedOpe
     names = new Set(await readdir(gitDir));
   } catch {
     // Unreadable: look for each marker, as git would.
-    for (const [marker, operation] of MARKERS) if (await exists(join(gitDir, marker))) return operation;
+    for (const [marker, operation] of MARKERS) if (await existsQuiet(join(gitDir, marker))) return operation;
     return undefined;
   }
   for (const [marker, operation] of MARKERS) if (names.has(marker)) return operation;

@@ -1,6 +1,7 @@
 // src/engine/home/ — a pipeline's home, `.pipeline/` at the repository root: where its files are, its
-// configuration file, `pipeline init`. Main file: this one. It imports the model, the store's file names,
-// the inbox and git's repository helpers for init.
+// configuration file, `pipeline init`. Main file: this one. It imports the model, ../errors, the store's
+// file names and atomic write, the import's JSON error places, the inbox and git's repository helpers for
+// init.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PipelineError } from '../errors';
 import { taskSpecSchema, type TaskSpecParsed } from '../model/schema';
+import type { NewTask } from '../model/taskFactory';
 import { orderWithoutCycles } from './importCycles';
 import {
   DEFAULT_PREFIX,
@@ -243,6 +244,16 @@ export async function importFile(file: string, opts: ImportFileOptions = {}): Pr
     if (current) return detectAndParse(text, file, { ...parseOpts, tag: current.tag, tagSource: current.source });
   }
   return detectAndParse(text, file, parseOpts);
+}
+
+/** The imported tasks as the `addTasks` mutation takes them, each noting the file and the place it came from. */
+export function importedNewTasks(file: string, imported: ImportResult): NewTask[] {
+  return imported.tasks.map((t) => ({
+    spec: t.spec,
+    status: t.status,
+    source: `${file} ${t.source}`,
+    ...(t.reason ? { reason: t.reason } : {}),
+  }));
 }
 
 function readError(file: string, err: unknown): PipelineError {

@@ -36,3 +36,17 @@ export function tasksAwaitingReview(
     .sort((a, b) => a.seq - b.seq)
     .map((t) => t.id);
 }
+
+/** Where a task stands after a person's review answer, as the end of a sentence: "it waits for the test stage". */
+export function whereAfterReview(t: Task): string {
+  switch (t.status) {
+    case 'merging':
+      return 'it is being merged';
+    case 'queued':
+      return `it waits for the ${t.stage} stage`;
+    case 'blocked':
+      return `it waits for a person (${t.blocked_reason ?? 'no reason given'})`;
+    default:
+      return `it is ${t.status} at ${t.stage}`;
+  }
+}

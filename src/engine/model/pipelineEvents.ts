@@ -2,6 +2,8 @@ import type { Agent, AttemptUsage, RolloutMode, Task } from './schema';
 import type { TaskEvent } from './taskLifecycle';
 import type { LeaderInfo } from '../store/leaderLease';
 import type { AgentProgress } from '../progress/progressBoard';
+import type { TypedEvents } from './events';
+import type { StateBatch } from './stateBatch';
 
 /**
  * Every event the engine emits, one line each. The trees, the status bar, the metrics, the CLI's
@@ -67,4 +69,20 @@ export interface PipelineEventMap extends Record<string, unknown> {
   'leader:lost': { leader: LeaderInfo | null };
   /** This process became the leader (at open or by taking over a lapsed lease). */
   'leader:acquired': { leader: LeaderInfo };
+}
+
+/** Announces a committed batch's changes, one event each, then the state's new `seq`. */
+export function announceBatch(events: TypedEvents<PipelineEventMap>, batch: StateBatch, seq: number): void {
+  for (const c of batch.taskChanges) {
+    if (!c.before) events.emit('task:added', { task: c.after });
+    else if (c.event) events.emit('task:transition', { before: c.before, after: c.after, event: c.event });
+    else events.emit('task:edited', { task: c.after });
+  }
+  for (const t of batch.removedTasks) events.emit('task:removed', { task: t });
+  for (const c of batch.agentChanges) {
+    if (!c.before && c.after) events.emit('agent:added', { agent: c.after });
+    else if (c.before && !c.after) events.emit('agent:removed', { agent: c.before });
+    else if (c.before && c.after) events.emit('agent:changed', { before: c.before, after: c.after });
+  }
+  events.emit('state:changed', { seq });
 }

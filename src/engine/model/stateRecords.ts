@@ -28,7 +28,7 @@ const taskEventSchema: z.ZodType<TaskEvent> = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('changes_requested'), reworkStage: nameSchema, reason: z.string() }),
   z.strictObject({ type: z.literal('fail'), reason: z.string(), notBefore: z.string() }),
   z.strictObject({ type: z.literal('block'), reason: z.string() }),
-  z.strictObject({ type: z.literal('unblock') }),
+  z.strictObject({ type: z.literal('unblock'), reason: z.string().optional() }),
   z.strictObject({ type: z.literal('requeue'), reason: z.string(), notBefore: z.string().optional() }),
   z.strictObject({ type: z.literal('merged'), commit: z.string() }),
   z.strictObject({ type: z.literal('conflict'), reworkStage: nameSchema, files: z.array(z.string()) }),

@@ -30,8 +30,11 @@ export type TaskEvent =
   | { type: 'fail'; reason: string; notBefore: string }
   /** Needs a person: pending, queued, working or merging → blocked. */
   | { type: 'block'; reason: string }
-  /** A person released a blocked task: blocked → pending (its failures are forgotten). */
-  | { type: 'unblock' }
+  /**
+   * A person released a blocked task, or the monitor did once the infrastructure fault that blocked
+   * it was repaired (`reason` says so in the history): blocked → pending (its failures are forgotten).
+   */
+  | { type: 'unblock'; reason?: string }
   /**
    * In-flight work is put back without counting a failure (a forced mode switch, a lost agent); with
    * `notBefore`, not taken again before then (a git lock another process holds: transient).
@@ -142,6 +145,7 @@ export function transitionTask(task: Task, event: TaskEvent, at: string): Task {
       next.blocked_reason = null;
       next.failures = 0;
       next.not_before = null;
+      note = event.reason;
       break;
     case 'requeue':
       next.status = 'queued';

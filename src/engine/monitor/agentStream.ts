@@ -206,6 +206,8 @@ export class AgentStreams {
     this.lingering.set(a.agentId, lingering);
     void lingering.then(() => {
       if (this.lingering.get(a.agentId) === lingering) this.lingering.delete(a.agentId);
+      // The agent can take work again (the plan left it out meanwhile).
+      this.ctx.kick();
     });
     this.track(done);
   }
@@ -214,6 +216,11 @@ export class AgentStreams {
   private async untilFinal(f: Follow): Promise<void> {
     while (!f.stopped && !f.tally.final) await new Promise((r) => setTimeout(r, POLL_MS));
     if (f.tally.final) await new Promise((r) => setTimeout(r, 1000));
+  }
+
+  /** Whether the agent's previous command is still in its grace after its marker. */
+  lingers(agentId: string): boolean {
+    return this.lingering.has(agentId);
   }
 
   /** Waits until the agent's previous command is gone (bounded by its grace). */

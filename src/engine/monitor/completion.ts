@@ -69,7 +69,7 @@ export async function applyMarker(ctx: MonitorContext, a: Attempt, m: Marker): P
  * Commits what the agent left uncommitted. A git lock held by another process changed nothing, and
  * settling now would hand the task on without that work: the commit is tried again after a back-off
  * (lockBackoff.ts) for as long as the lock is held. False when the attempt ended meanwhile (a stop,
- * a person's block or cancel settled it) or the monitor stopped: the caller then settles nothing; a
+ * a person's block or cancel) or the monitor stopped: the caller then settles nothing; a
  * next monitor finds the marker again and commits then.
  */
 async function commitLeftovers(ctx: MonitorContext, a: Attempt, taskId: string): Promise<boolean> {
@@ -109,7 +109,9 @@ async function commitLeftovers(ctx: MonitorContext, a: Attempt, taskId: string):
         a.agentId,
       );
       await ctx.pause(delay);
-      if (ctx.stopped || a.status === 'settled') {
+      // A person's block or cancel frees the agent in the state at once; the monitor settles the
+      // attempt a moment later. No commit is tried in between: the work is no longer this stage's.
+      if (ctx.stopped || a.status === 'settled' || !ctx.current(a)) {
         ctx.lockBackoff.clear(lockKey);
         return false;
       }

@@ -22,6 +22,8 @@ export interface DecideInput {
   config: PipelineConfig;
   scheduler: SchedulerIndex;
   now: number;
+  /** Idle agents that cannot start yet (see PlanOptions.unavailable). */
+  unavailable?: (agentId: string) => boolean;
 }
 
 export interface IdleReport {
@@ -51,7 +53,7 @@ export function eligibility(state: PipelineState, config: PipelineConfig): (t: T
   return rolloutEligibility(state, config) ?? (() => true);
 }
 
-export function decide({ state, config, scheduler, now }: DecideInput): Decision {
+export function decide({ state, config, scheduler, now, unavailable }: DecideInput): Decision {
   const eligible = eligibility(state, config);
   const shadow = state.mode === 'shadow';
   const promote = scheduler.readyPending().filter((id) => eligible(state.tasks[id]!));
@@ -60,7 +62,7 @@ export function decide({ state, config, scheduler, now }: DecideInput): Decision
   if (promote.length) return { promote, draining, shadow, plan: { assignments: [], wakeAt: null }, idle: null };
   const plan: PlanResult = draining
     ? { assignments: [], wakeAt: null }
-    : scheduler.plan(state.orchestration_mode, state, { now, eligible });
+    : scheduler.plan(state.orchestration_mode, state, { now, eligible, ...(unavailable ? { unavailable } : {}) });
   const idle = idleReport(state, now, shadow, eligible, plan);
   return { promote, draining, shadow, plan, idle };
 }

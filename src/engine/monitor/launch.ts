@@ -7,6 +7,7 @@ import type { Task } from '../model/schema';
 import type { Attempt } from './attemptTable';
 import { writeAttemptHeader } from './attemptOutput';
 import { checkMarker, lastCheckFailure, onExit } from './completion';
+import { clearableAgent, previousTaskOf, worktreeAgentOf } from './infraFaults';
 import { resumeFor } from './limits';
 import { formatDelay, isLockHeld } from './lockBackoff';
 import { errText, type MonitorContext } from './monitorContext';
@@ -37,7 +38,7 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
     // The agent's previous command may still be finishing its output after its marker.
     await ctx.streams.untilFree(agentId);
     const base = await ctx.ensureBase();
-    const prepared = await ctx.ports.workspace.prepare(agentId, task.id, base);
+    const prepared = await prepareClearing(ctx, task, stage, base);
     ctx.lockBackoff.clear(lockKey);
     const dir = join(prepared.worktree, TASK_DIR);
     await mkdir(dir, { recursive: true });
@@ -99,6 +100,7 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
       failure: {
         reason: `could not start ${agentId} on ${task.id}: ${errText(e)}`,
         class: isPipelineError(e) && e.code === 'usage' ? 'permanent' : 'transient',
+        ...(worktreeAgentOf(ctx, e) !== undefined ? { infrastructure: true } : {}),
       },
     });
   } finally {
@@ -108,6 +110,36 @@ export async function launch(ctx: MonitorContext, task: Task, stage: StageConfig
       ctx.attempts.close(a);
       ctx.kick();
     }
+  }
+}
+
+/**
+ * Puts the agent's worktree on the task's branch. Work an earlier attempt left uncommitted there
+ * (its agent killed, or its set-aside meeting a git lock when it settled) would refuse the switch
+ * for every task the agent takes, and left in the worktree of an agent at rest that holds the task's
+ * branch, the hand-over: it is set aside under a ref named in a warning, and the switch tried again. A git lock held meanwhile is a GitLockError, which requeues the task without
+ * counting a failure (see launch).
+ */
+async function prepareClearing(ctx: MonitorContext, task: Task, stage: StageConfig, base: string) {
+  const agentId = task.assigned_to!;
+  try {
+    return await ctx.ports.workspace.prepare(agentId, task.id, base);
+  } catch (e) {
+    const owner = isLockHeld(e) ? undefined : clearableAgent(ctx, agentId, e);
+    if (owner === undefined) throw e;
+    const left = previousTaskOf(ctx.pipeline.state, owner, owner === agentId ? task.id : '') ?? task.id;
+    const kept = await ctx.ports.workspace.setAside(
+      owner,
+      `refs/pipeline/set-aside/${left}/left-by-${owner}`,
+      `${left}: left uncommitted by ${owner}, set aside before ${agentId} started ${task.id} ${stage.name}`,
+    );
+    if (!kept) throw e;
+    ctx.warn(
+      `${owner} had left work uncommitted in its worktree (${left}); kept at ${kept} before ${agentId} started on ${task.id}`,
+      task.id,
+      owner,
+    );
+    return ctx.ports.workspace.prepare(agentId, task.id, base);
   }
 }
 

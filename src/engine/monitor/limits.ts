@@ -3,6 +3,7 @@ import { adapterFor } from '../agents/cli/agentCliRegistry';
 import type { StateBatch } from '../model/stateBatch';
 import type { ModelUsageRecord, Task } from '../model/schema';
 import type { Attempt } from './attemptTable';
+import { LIMIT_NOTE } from './limitNote';
 import type { MonitorContext } from './monitorContext';
 
 /**
@@ -16,7 +17,7 @@ import type { MonitorContext } from './monitorContext';
  */
 
 /** How a limit's requeue is noted in the task's history (the next attempt looks for it). */
-export const LIMIT_NOTE = 'paused by a usage limit';
+export { LIMIT_NOTE };
 
 /** A time as a person reads it in a reason: "15:30" today, else "Dec 4 15:30". */
 export function clockTime(t: number, now: number): string {

@@ -9,7 +9,8 @@ import { retryDelayMs } from './retryPolicy';
  * (see WorkspacePort). Another attempt fixes it: the holder lets go, or the lock, once old enough
  * with no git process alive, is removed as stale by the git layer. So the monitor never blocks a task
  * or counts a failed attempt for it: a merge is tried again, a launch is requeued, a completion
- * commit is repeated, each after a back-off that grows while the lock stays held.
+ * commit is repeated, setting aside what a failed attempt left is repeated, each after a back-off
+ * that grows while the lock stays held.
  */
 
 /** True when a workspace call failed because another process holds a git lock (code `git-lock`). */

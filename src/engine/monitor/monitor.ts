@@ -36,8 +36,9 @@ import { settle } from './settle';
  * agents that still run, reads markers written while it was down, and requeues what it cannot
  * recover.
  *
- * This folder may import the model, the scheduler, the ports and the agents' helpers; it reaches
- * git and processes only through the ports.
+ * This folder may import the model, the scheduler, the ports, the agents' helpers and CLI adapters,
+ * ../errors, progress/, usage/, the log's rotation and (as a type) the pipeline's facade; it reaches
+ * git and processes only through the ports. `pipeline run --dry` asks decide() through dryRun.ts.
  */
 export interface MonitorOptions {
   pipeline: Pipeline;
@@ -62,6 +63,12 @@ export class Monitor implements Disposable {
   private overBudgetSaid = false;
   private running = false;
   private again = false;
+  /**
+   * Until the start-up repair and the recovery of in-flight work are done, no tick runs: a task added
+   * meanwhile (a request in the inbox) would otherwise be given to an agent that the recovery then
+   * finds working with no attempt of an earlier monitor, and requeues while its launch goes on.
+   */
+  private starting = false;
   private wakeTimer: NodeJS.Timeout | undefined;
   private subscriptions: Disposable[] = [];
   private lastShadowDecisions = '';
@@ -91,8 +98,19 @@ export class Monitor implements Disposable {
   }
 
   async start(): Promise<void> {
-    const p = this.pipeline;
     this.ctx.stopped = false;
+    this.starting = true;
+    try {
+      await this.startUp();
+    } finally {
+      this.starting = false;
+    }
+    this.rescan.schedule();
+    this.kick();
+  }
+
+  private async startUp(): Promise<void> {
+    const p = this.pipeline;
     if (this.options.fileEvents !== false) this.ctx.watcher = new MarkerWatcher((f) => onTaskFileHint(this.ctx, f));
     for (const name of ['task:added', 'task:edited', 'agent:added', 'mode:orchestration', 'mode:rollout'] as const) {
       this.subscriptions.push(p.events.on(name, () => this.kick()));
@@ -144,8 +162,6 @@ export class Monitor implements Disposable {
       }),
     );
     await this.pauses.resumeDue();
-    this.rescan.schedule();
-    this.kick();
   }
 
   /** Resolves when the pipeline has nothing left to do (see 'monitor:idle'). */
@@ -158,7 +174,8 @@ export class Monitor implements Disposable {
 
   /** Schedules a tick; ticks never overlap, and a kick during one runs another after it. */
   kick(): void {
-    if (this.ctx.stopped) return;
+    // While starting, `start` kicks once it is done.
+    if (this.ctx.stopped || this.starting) return;
     if (this.running) {
       this.again = true;
       return;
@@ -177,7 +194,15 @@ export class Monitor implements Disposable {
 
   private decideNow(): Decision {
     const p = this.pipeline;
-    return decide({ state: p.state, config: p.config, scheduler: p.scheduler, now: p.clock.now() });
+    // An agent whose previous command is still in its grace after its marker would only be waited
+    // for: its stage's other agents take the work, or it waits for the first one free.
+    return decide({
+      state: p.state,
+      config: p.config,
+      scheduler: p.scheduler,
+      now: p.clock.now(),
+      unavailable: (id) => this.ctx.streams.lingers(id),
+    });
   }
 
   private async tick(): Promise<void> {

@@ -3,6 +3,7 @@ import { TASK_DIR, taskFileName } from '../agents/taskFile';
 import { attemptOutputOffset } from './agentStream';
 import { HUMAN_AGENT } from '../model/humanStage';
 import { applyMarker, onExit, readMarker } from './completion';
+import { requeueRepaired } from './infraFaults';
 import { armTimeout } from './launch';
 import { merge } from './merges';
 import type { MonitorContext } from './monitorContext';
@@ -64,6 +65,7 @@ export async function recover(ctx: MonitorContext): Promise<void> {
       });
     }
   }
+  await requeueOrphans(ctx);
   // A person's review answer is committed with its `assign` in one write; a crash that tore that
   // write after the assign leaves the task working for nobody. It waits for the answer again.
   for (const t of Object.values(p.state.tasks)) {
@@ -73,4 +75,37 @@ export async function recover(ctx: MonitorContext): Promise<void> {
     await p.commit(b);
   }
   for (const t of Object.values(p.state.tasks)) if (t.status === 'merging') void merge(ctx, t.id);
+  // The start-up repair has run: tasks an infrastructure fault blocked go back to work.
+  await requeueRepaired(ctx);
+}
+
+/**
+ * Tasks working for an agent that is not working on them (the agent idle, at work on another task,
+ * or gone): no attempt will ever end them, so they would hold a run open for ever. An earlier monitor
+ * left them so (its recovery raced with its own first launch, soak seed 1730519424). A command of
+ * that attempt still running is stopped; the task is requeued without counting a failure.
+ */
+async function requeueOrphans(ctx: MonitorContext): Promise<void> {
+  const p = ctx.pipeline;
+  for (const t of Object.values(p.state.tasks)) {
+    const agentId = t.assigned_to;
+    if (t.status !== 'working' || !agentId || agentId === HUMAN_AGENT) continue;
+    const agent = p.state.agents[agentId];
+    if (agent?.status === 'working' && agent.current_task === t.id) continue;
+    const stage = ctx.stageOf(t.stage);
+    if (agent && stage && !ctx.attempts.get(agentId)) {
+      const worktree = ctx.ports.workspace.worktreePath(agentId);
+      const a = ctx.attempts.open({ agentId, taskId: t.id, attempt: t.attempt, stage, startedAt: ctx.now() });
+      ctx.attempts.move(a, { type: 'settle' });
+      const handle = await ctx.ports.runner.reattach(ctx.runRequest(a, worktree, agent.command)).catch(() => null);
+      await handle?.stop();
+      ctx.attempts.close(a);
+    }
+    const b = p.newBatch();
+    b.transition(t.id, {
+      type: 'requeue',
+      reason: `attempt ${t.attempt} of ${agentId} had no agent working on it (${agent ? `${agentId} is ${agent.status}` : `${agentId} is gone`}); requeued at start`,
+    });
+    await p.commit(b);
+  }
 }

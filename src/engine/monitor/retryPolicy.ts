@@ -20,6 +20,11 @@ export type FailureClass = 'transient' | 'permanent';
 export interface AttemptFailure {
   reason: string;
   class: FailureClass;
+  /**
+   * The pipeline's own machinery failed (the agent's worktree could not be prepared), not the task:
+   * a block it causes is undone once the fault is repaired (infraFaults.ts).
+   */
+  infrastructure?: boolean;
 }
 
 export type RetryDecision = { retry: true; delayMs: number } | { retry: false; reason: string };

@@ -2,7 +2,9 @@ import type { CliFailure } from '../agents/cli/agentCli';
 import type { Marker } from '../agents/completionMarker';
 import type { AgentEvent } from '../model/agentLifecycle';
 import type { Attempt } from './attemptTable';
+import { INFRA_MARK } from './infraFaults';
 import { limitRequeue, pauseAgents } from './limits';
+import { formatDelay, isLockHeld } from './lockBackoff';
 import { markerTransition } from './markerTransition';
 import { merge } from './merges';
 import { errText, type MonitorContext } from './monitorContext';
@@ -74,7 +76,11 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
             reason: outcome.failure.reason + kept,
             notBefore: new Date(ctx.now() + d.delayMs).toISOString(),
           });
-        else b.transition(task.id, { type: 'block', reason: d.reason + kept });
+        else
+          b.transition(task.id, {
+            type: 'block',
+            reason: d.reason + kept + (outcome.failure.infrastructure ? ` ${INFRA_MARK}` : ''),
+          });
         break;
       }
       case 'requeued':
@@ -111,22 +117,53 @@ async function record(ctx: MonitorContext, a: Attempt, outcome: AttemptOutcome):
   if (task && p.state.tasks[task.id]?.status === 'merging') void merge(ctx, task.id);
 }
 
-/** Sets aside what the attempt left in its agent's worktree; the ref, or null when there was nothing. */
+/**
+ * How long a set-aside waits for a git lock another process holds before the attempt settles without
+ * it: longer than the age at which the git layer removes a lock no live git process holds (10 s), so a
+ * lock a killed agent's `git add` left is outlived; a lock someone really holds that long is left to
+ * the agent's next launch, which sets the leftovers aside itself (launch.ts).
+ */
+export const SET_ASIDE_LOCK_WAIT_MS = 30_000;
+
+/**
+ * Sets aside what the attempt left in its agent's worktree; the ref, or null when there was nothing.
+ * A git lock held by another process changed nothing: tried again after a back-off (lockBackoff.ts)
+ * while the monitor leads, for up to SET_ASIDE_LOCK_WAIT_MS.
+ */
 async function setAside(ctx: MonitorContext, a: Attempt): Promise<string | null> {
-  if (!ctx.pipeline.isLeader) return null;
-  try {
-    return await ctx.ports.workspace.setAside(
-      a.agentId,
-      `refs/pipeline/set-aside/${a.taskId}/attempt-${a.attempt}`,
-      `${a.taskId} ${a.stage.name}: left uncommitted by ${a.agentId} in attempt ${a.attempt}`,
-    );
-  } catch (e) {
-    // The agent's next prepare names the files and the fix; nothing is removed here.
-    ctx.warn(
-      `Could not set aside what ${a.agentId} left uncommitted for ${a.taskId}: ${e instanceof Error ? e.message : String(e)}`,
-      a.taskId,
-      a.agentId,
-    );
-    return null;
+  const lockKey = `set-aside ${a.agentId}`;
+  const since = ctx.now();
+  for (;;) {
+    if (!ctx.pipeline.isLeader) return null;
+    try {
+      const ref = await ctx.ports.workspace.setAside(
+        a.agentId,
+        `refs/pipeline/set-aside/${a.taskId}/attempt-${a.attempt}`,
+        `${a.taskId} ${a.stage.name}: left uncommitted by ${a.agentId} in attempt ${a.attempt}`,
+      );
+      ctx.lockBackoff.clear(lockKey);
+      return ref;
+    } catch (e) {
+      const waited = ctx.now() - since;
+      if (isLockHeld(e) && !ctx.stopped && waited < SET_ASIDE_LOCK_WAIT_MS) {
+        const delay = ctx.lockBackoff.next(lockKey, ctx.config.retry);
+        ctx.warn(
+          `setting aside what ${a.agentId} left uncommitted for ${a.taskId} waits for a git lock another process holds; trying again in ${formatDelay(delay)}: ${errText(e)}`,
+          a.taskId,
+          a.agentId,
+        );
+        await ctx.pause(delay);
+        continue;
+      }
+      ctx.lockBackoff.clear(lockKey);
+      // The agent's next launch sets the leftovers aside before it prepares (launch.ts); nothing is
+      // removed here.
+      ctx.warn(
+        `Could not set aside what ${a.agentId} left uncommitted for ${a.taskId}: ${errText(e)}`,
+        a.taskId,
+        a.agentId,
+      );
+      return null;
+    }
   }
 }

@@ -1,6 +1,7 @@
 // src/engine/observability/ — what a running pipeline tells the world: Prometheus metrics, the
 // 127.0.0.1 endpoint, the JSON log, the metrics panel's data. Main file: this one (wiring for the CLI and
-// the extension). It imports the model, the store's leader info and the pipeline's events.
+// the extension). It imports the model, ../errors, the store's leader info, the usage sums and the agent
+// presets' names.
 import { JsonLogger, type JsonLoggerOptions } from './jsonLogger';
 import { MetricsServer } from './metricsServer';
 import { PipelineMetrics, type MetricsSource, type PipelineMetricsOptions } from './pipelineMetrics';

@@ -16,6 +16,12 @@ export interface LeaderInfo {
   since: string;
   renewedAt: string;
   label: string;
+  /**
+   * Held for one change only (a `task add` while nobody leads, leadership.ts): let go within moments,
+   * so a process that means to lead waits for it rather than giving up. The file lease records it;
+   * the PostgreSQL lease does not (a run there is refused and says who leads).
+   */
+  oneChange?: boolean;
 }
 
 /**
@@ -76,7 +82,7 @@ export interface LeasePort {
 /** Where leases of one pipeline are taken and who holds one is asked. */
 export interface LeaseSource<L extends LeasePort = LeasePort> {
   /** Claims the lease, taking over from a holder that is gone, or says who holds it. */
-  acquire(label: string): Promise<L | { leader: LeaderInfo }>;
+  acquire(label: string, opts?: { oneChange?: boolean }): Promise<L | { leader: LeaderInfo }>;
   /** Who leads now, or null when nobody does (never claimed, released or expired). */
   current(): Promise<LeaderInfo | null>;
 }

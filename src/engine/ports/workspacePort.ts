@@ -1,6 +1,7 @@
 // src/engine/ports/ — what the monitor needs from the world, as narrow interfaces: WorkspacePort (git),
 // AgentRunner (processes), CheckRunner (stage checks). Main file: this one. Real adapters live in git/ and
-// agents/; in-memory twins in test/support/twins/; both pass the suites in test/engine/ports/.
+// agents/; in-memory twins in test/support/twins/; both pass the suites in test/engine/ports/. It imports
+// only types: the agents' task-file and command shapes.
 import type { PriorWork } from '../agents/taskFile';
 
 /**

@@ -41,7 +41,7 @@ export function postgresBackend(
       });
     return checked;
   };
-  const raw = pgLeaseSource(db);
+  const raw = pgLeaseSource(db, opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {});
   const leases: LeaseSource = {
     acquire: async (label) => {
       await ready();

@@ -2,6 +2,7 @@ import type { PgDatabase, Sql } from './pgDatabase';
 import { migrationsMissingError, newerSchemaError } from './pgErrors';
 import type { Migration } from './migrations/migration';
 import { v001Initial } from './migrations/v001Initial';
+import { v002Claims } from './migrations/v002Claims';
 
 export type { Migration } from './migrations/migration';
 
@@ -14,7 +15,7 @@ export type { Migration } from './migrations/migration';
  * lock, and is skipped when `schema_migrations` already lists it.
  */
 
-export const MIGRATIONS: readonly Migration[] = [v001Initial];
+export const MIGRATIONS: readonly Migration[] = [v001Initial, v002Claims];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** The advisory lock every migrating transaction takes (any constant; this one spells "pipe"). */

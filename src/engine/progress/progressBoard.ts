@@ -1,3 +1,5 @@
+// src/engine/progress/ — what working agents do right now (not state: it never reaches the journal). Main
+// file: this one, the folder's only one. It imports the model's events and types.
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { TypedEvents } from '../model/events';

@@ -1,5 +1,6 @@
 // src/engine/rollout/ — `pipeline rollout check`: is the pipeline ready for the next rollout mode. Main
-// file: this one. It imports the model, and git facts gathered by rolloutGitFacts.ts.
+// file: this one. It imports the model, and git facts gathered by rolloutGitFacts.ts (which reads them
+// with git/gitRepo.ts for the pipeline's facade).
 import { HUMAN_ROLE } from '../model/humanStage';
 import type { PipelineConfig } from '../model/configSchema';
 import type { PipelineState, RolloutMode } from '../model/schema';

@@ -29,6 +29,7 @@ export class PlanContext implements PlanView {
     readonly state: PipelineState,
     readonly now: number,
     private readonly eligible: ((t: Task) => boolean) | undefined,
+    private readonly unavailable?: (agentId: string) => boolean,
   ) {
     this.config = parts.config;
     this.stages = parts.config.stages;
@@ -71,7 +72,7 @@ export class PlanContext implements PlanView {
   freeAgents(role: string): string[] {
     // People work human stages (model/humanStage.ts): no agent is ever given their tasks.
     if (role === HUMAN_ROLE) return [];
-    return this.parts.agents.idle(role).filter((a) => !this.takenAgents.has(a));
+    return this.parts.agents.idle(role).filter((a) => !this.takenAgents.has(a) && !(this.unavailable?.(a) ?? false));
   }
 
   conflictFree(task: Task, stage: string): boolean {

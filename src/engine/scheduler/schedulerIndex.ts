@@ -52,6 +52,12 @@ export interface PlanOptions {
   now: number;
   /** Which tasks may run (pilot mode: see rolloutEligibility); all when omitted. */
   eligible?: (t: Task) => boolean;
+  /**
+   * Idle agents that cannot start yet: their previous command is still in its grace after its
+   * marker (monitor/agentStream.ts). They get no work in this plan, so a task goes to an agent of
+   * its stage that can start now, or waits for one; none when omitted.
+   */
+  unavailable?: (agentId: string) => boolean;
 }
 
 /** A canonical picture of the index, equal for equal states whatever the history: for tests and debugging. */
@@ -201,7 +207,7 @@ export class SchedulerIndex {
   plan(mode: string, state: PipelineState, opts: PlanOptions): PlanResult {
     const strategy = getStrategy(mode);
     this.queues.promote(opts.now);
-    const context = new PlanContext(this.parts, state, opts.now, opts.eligible);
+    const context = new PlanContext(this.parts, state, opts.now, opts.eligible, opts.unavailable);
     const outcome = strategy.plan(context);
     // After the strategy, not during: parking changes the heaps its lazy walks were reading.
     for (const p of context.parkings) this.queues.park(p.taskId, p.stage, p.holder);

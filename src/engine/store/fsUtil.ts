@@ -1,4 +1,4 @@
-import { copyFile, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { access, copyFile, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -96,6 +96,16 @@ export async function exists(path: string): Promise<boolean> {
   } catch (e) {
     if (isEnoent(e)) return false;
     throw e;
+  }
+}
+
+/** Whether a path can be seen: any error (missing, no permission, a file on the way) counts as absent. */
+export async function existsQuiet(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

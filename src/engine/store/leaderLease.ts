@@ -46,7 +46,12 @@ export interface LeaseOptions {
   leaseMs?: number;
   /** How often the holder renews its heartbeat. Default a third of `leaseMs`. */
   renewMs?: number;
+  /** Claimed for one change only: others that mean to lead wait for it (`untilNoOneChangeLead`). */
+  oneChange?: boolean;
 }
+
+/** How often a process waiting for a one-change lease looks again. */
+const ONE_CHANGE_POLL_MS = 25;
 
 export class LeaderLease implements LeasePort {
   private readonly lostEmitter = new Emitter<LeaderInfo | null>();
@@ -103,6 +108,7 @@ export class LeaderLease implements LeasePort {
         renewedAt: now,
         label: opts.label ?? '',
         leaseMs,
+        ...(opts.oneChange ? { oneChange: true } : {}),
       };
       // Losing this race means someone else claimed the epoch first: look again at who it is.
       if (!(await createExclusive(leaderDir, join(leaderDir, epochFile(epoch)), JSON.stringify(record)))) continue;
@@ -115,6 +121,27 @@ export class LeaderLease implements LeasePort {
       file: leaderDir,
       fix: 'Try again in a moment.',
     });
+  }
+
+  /**
+   * Waits while `dir` is led for one change (a short command's lease, see LeaseOptions.oneChange),
+   * for at most `limitMs`: who leads then (null: nobody). `onWait` is told once, when there is a wait.
+   * A one-change holder that hangs keeps its lease only until its heartbeat lapses (`leaseMs`).
+   */
+  static async untilNoOneChangeLead(
+    dir: string,
+    limitMs: number,
+    onWait?: (holder: LeaderInfo) => void,
+  ): Promise<LeaderInfo | null> {
+    const end = Date.now() + limitMs;
+    let told = false;
+    for (;;) {
+      const leader = await LeaderLease.current(dir);
+      if (!leader?.oneChange || Date.now() >= end) return leader;
+      if (!told) onWait?.(leader);
+      told = true;
+      await new Promise((r) => setTimeout(r, ONE_CHANGE_POLL_MS));
+    }
   }
 
   /** Who leads `dir` now, or null when nobody does (never claimed, released, expired or dead). */
@@ -235,7 +262,7 @@ export class LeaderLease implements LeasePort {
 /** The file lease as a lease source: leases on the pipeline directory `dir` (files in `dir/leader/`). */
 export function fileLeaseSource(dir: string, opts: Omit<LeaseOptions, 'label'> = {}): LeaseSource<LeaderLease> {
   return {
-    acquire: (label) => LeaderLease.acquire(dir, { ...opts, label }),
+    acquire: (label, o) => LeaderLease.acquire(dir, { ...opts, label, ...(o?.oneChange ? { oneChange: true } : {}) }),
     current: () => LeaderLease.current(dir),
   };
 }

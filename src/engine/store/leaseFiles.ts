@@ -68,6 +68,7 @@ function parseRecord(text: string): LeaseRecord | undefined {
       label: typeof v.label === 'string' ? v.label : '',
       leaseMs: typeof v.leaseMs === 'number' && v.leaseMs > 0 ? v.leaseMs : DEFAULT_LEASE_MS,
       released: v.released === true,
+      ...(v.oneChange === true ? { oneChange: true } : {}),
     };
   } catch {
     return undefined;
@@ -75,7 +76,16 @@ function parseRecord(text: string): LeaseRecord | undefined {
 }
 
 export function publicInfo(r: LeaseRecord): LeaderInfo {
-  return { pid: r.pid, host: r.host, epoch: r.epoch, since: r.since, renewedAt: r.renewedAt, label: r.label };
+  const info: LeaderInfo = {
+    pid: r.pid,
+    host: r.host,
+    epoch: r.epoch,
+    since: r.since,
+    renewedAt: r.renewedAt,
+    label: r.label,
+  };
+  if (r.oneChange) info.oneChange = true;
+  return info;
 }
 
 /** The highest claimed epoch and its holder's latest heartbeat, or null when none was ever claimed. */
@@ -147,16 +157,21 @@ export function holderAlive(r: LeaseRecord, now = Date.now()): boolean {
   return Number.isFinite(renewed) && renewed + r.leaseMs >= now;
 }
 
-/** Creates `path` with `content` only if it does not exist; false when it does. */
-export async function createExclusive(leaderDir: string, path: string, content: string): Promise<boolean> {
-  const tmp = tempNameFor(path);
-  const fh = await open(tmp, 'wx');
+/** Creates `path` (it must not exist) with `content`, synced before it is closed. */
+async function writeNewSynced(path: string, content: string): Promise<void> {
+  const fh = await open(path, 'wx');
   try {
     await fh.writeFile(content);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Creates `path` with `content` only if it does not exist; false when it does. */
+export async function createExclusive(leaderDir: string, path: string, content: string): Promise<boolean> {
+  const tmp = tempNameFor(path);
+  await writeNewSynced(tmp, content);
   try {
     await link(tmp, path);
     return true;
@@ -167,13 +182,7 @@ export async function createExclusive(leaderDir: string, path: string, content: 
     // No hard links here: O_EXCL still gives one winner; a reader may briefly see the file empty,
     // which readTop treats as a live holder of unknown identity.
     try {
-      const out = await open(path, 'wx');
-      try {
-        await out.writeFile(content);
-        await out.sync();
-      } finally {
-        await out.close();
-      }
+      await writeNewSynced(path, content);
       return true;
     } catch (e2) {
       if (errnoCode(e2) === 'EEXIST') return false;

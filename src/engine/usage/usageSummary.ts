@@ -1,3 +1,6 @@
+// src/engine/usage/ — tokens and cost: what one run spent (usageTally.ts), what it cost (pricing.ts), and
+// the sums over the state (this file). Main file: this one. It imports the model and the agent CLIs'
+// activity types.
 import type { PipelineState, UsageTotals } from '../model/schema';
 import { addTo, emptyTotals } from './pricing';
 

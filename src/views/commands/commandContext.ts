@@ -1,3 +1,6 @@
+// src/views/commands/ — the commands of the palette, the trees' menus and the status bar, one file per
+// feature (pipeline, tasks, agents, review); extension.ts registers them in one loop. Main file: this
+// one. It imports the engine, the session (src/host/), the contributed ids and the views it opens.
 import * as vscode from 'vscode';
 import { PipelineError } from '../../engine/errors';
 import type { Pipeline } from '../../engine/pipeline';

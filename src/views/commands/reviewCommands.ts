@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { PipelineError } from '../../engine/errors';
 import { taskChanges } from '../../engine/git/changes';
 import { GitRepo } from '../../engine/git/gitRepo';
-import { awaitingReview } from '../../engine/model/humanStage';
+import { awaitingReview, whereAfterReview } from '../../engine/model/humanStage';
 import { isTaskId } from '../../engine/model/ids';
 import type { Task } from '../../engine/model/schema';
 import type { Pipeline } from '../../engine/pipeline';
@@ -37,7 +37,7 @@ export function reviewCommands({ session, extension }: CommandContext): Handlers
       if (!id) return;
       const t = await p.reviewTask(id, { verdict: 'approve' });
       await closeReview(id);
-      void vscode.window.showInformationMessage(`${id} approved: ${whereNow(t)}.`);
+      void vscode.window.showInformationMessage(`${id} approved: ${whereAfterReview(t)}.`);
       return t.status;
     },
     [COMMANDS.requestChanges]: async (arg) => {
@@ -56,7 +56,7 @@ export function reviewCommands({ session, extension }: CommandContext): Handlers
       if (!text?.trim()) return;
       const t = await p.reviewTask(id, { verdict: 'changes', text: text.trim() });
       await closeReview(id);
-      void vscode.window.showInformationMessage(`${id}: changes requested; ${whereNow(t)}.`);
+      void vscode.window.showInformationMessage(`${id}: changes requested; ${whereAfterReview(t)}.`);
       return t.status;
     },
   };
@@ -137,17 +137,4 @@ async function openReview(p: Pipeline, root: string, t: Task): Promise<string> {
 async function closeReview(taskId: string): Promise<void> {
   const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((tab) => reviewTabTask(tab) === taskId);
   if (tabs.length) await vscode.window.tabGroups.close(tabs);
-}
-
-function whereNow(t: Task): string {
-  switch (t.status) {
-    case 'merging':
-      return 'it is being merged';
-    case 'queued':
-      return `it waits for the ${t.stage} stage`;
-    case 'blocked':
-      return `it is blocked (${t.blocked_reason ?? 'no reason given'})`;
-    default:
-      return `it is ${t.status} at ${t.stage}`;
-  }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { TASK_DIR, taskFileName } from '../../engine/agents/taskFile';
 import { PipelineError } from '../../engine/errors';
-import { importFile } from '../../engine/import/taskImport';
+import { importedNewTasks, importFile } from '../../engine/import/taskImport';
 import { worktreeRootOf } from '../../engine/home/pipelineHome';
 import { PRIORITIES } from '../../engine/model/schema';
 import { COMMANDS } from '../../contributions';
@@ -116,14 +116,7 @@ export function taskCommands({ session }: CommandContext): Handlers {
       if (!file) return;
       const r = await importFile(file);
       for (const w of r.warnings) session.log.warn(`import: ${w}`);
-      const added = await p.addTasks(
-        r.tasks.map((t) => ({
-          spec: t.spec,
-          status: t.status,
-          source: `${file} ${t.source}`,
-          ...(t.reason ? { reason: t.reason } : {}),
-        })),
-      );
+      const added = await p.addTasks(importedNewTasks(file, r));
       void vscode.window.showInformationMessage(
         `Imported ${added.length} task(s) from ${file} (${r.format}).${r.warnings.length ? ` ${r.warnings.length} warning(s) in the log.` : ''}`,
       );

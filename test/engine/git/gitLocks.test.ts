@@ -226,7 +226,22 @@ void test("index.lock in an agent's worktree during commit and checkout: GitLock
   const wt = prepared.worktree;
   const gitDir = await f.repo.gitDirOf(wt);
   const indexLock = join(gitDir, 'index.lock');
+  // The other process that holds the locks works in the worktree (an editor, a person's shell): a
+  // lock there with nobody working in the worktree would be removed at once as orphaned.
+  const holder = spawn('sleep', ['600'], { cwd: wt, stdio: 'ignore' });
+  try {
+    await lockedAgentWorktree(ws, wt, gitDir, indexLock);
+  } finally {
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+  }
+  // Without them, the same checkout goes through.
+  const next = await ws.prepare('implementer', 'TASK-011', 'main');
+  assert.equal(await git(next.worktree, 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-011');
+  assert.equal(await gitCode(wt, 'diff', '--quiet', 'HEAD'), 0);
+});
 
+async function lockedAgentWorktree(ws: GitWorkspace, wt: string, gitDir: string, indexLock: string): Promise<void> {
   // Commit: refused with the lock held; the work stays in the worktree, uncommitted.
   await writeFile(join(wt, 'work.txt'), 'work\n');
   const tip = await git(f.dir, 'rev-parse', 'pipeline/TASK-010');
@@ -263,8 +278,4 @@ void test("index.lock in an agent's worktree during commit and checkout: GitLock
     assert.equal(await git(wt, 'status', '--porcelain'), '', name);
     assert.equal(await readFile(join(wt, 'work.txt'), 'utf8'), 'work\n');
   }
-  // Without them, the same checkout goes through.
-  const next = await ws.prepare('implementer', 'TASK-011', 'main');
-  assert.equal(await git(next.worktree, 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-011');
-  assert.equal(await gitCode(wt, 'diff', '--quiet', 'HEAD'), 0);
-});
+}

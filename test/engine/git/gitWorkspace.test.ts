@@ -63,6 +63,10 @@ void test('priorWork right after prepare was read during the switch; after the b
     await commitFiles(p.worktree, { 'review.md': 'r\n' }, 'TASK-003 review notes');
     const handed = await ws.prepare('architect', 'TASK-003', 'main');
     assert.equal(handed.worktree, ws.worktreePath('architect'));
+    // The read started during the switch may still be running its git commands on a busy machine:
+    // let it finish, so what follows counts only the commands priorWork itself runs.
+    const prefetched = (ws as unknown as { prefetched: Map<string, { work: Promise<unknown> }> }).prefetched;
+    await prefetched.get('TASK-003\u0000main')?.work;
     commands.length = 0;
     const prior = await ws.priorWork('TASK-003', 'main');
     assert.deepEqual(prior.files, ['review.md']);

@@ -7,7 +7,7 @@ import { taskChanges, taskWork } from '../../../src/engine/git/changes';
 import { DirtyWorktreeError } from '../../../src/engine/git/gitErrors';
 import type { GitRepo } from '../../../src/engine/git/gitRepo';
 import { GitWorkspace } from '../../../src/engine/git/gitWorkspace';
-import { TASK_DIR } from '../../../src/engine/git/worktrees';
+import { TASK_DIR } from '../../../src/engine/agents/taskFile';
 import { worktreeStatus } from '../../../src/engine/git/worktreeState';
 import { commitFiles, commitOnBranch, fixturePerFile, git, gitCode } from './gitFixture';
 

@@ -207,3 +207,45 @@ void test('a merge into the checked-out main cut short between its files and its
   ]);
   await git(f.dir, 'branch', '-D', 'pipeline/TASK-030');
 });
+
+void test('a young lock in an agent worktree nobody works in is removed at once; with a process working there, it waits for its age', async () => {
+  const wt = (await f.worktrees.ensureWorktree('idle-agent')).path;
+  const lock = join(await f.repo.gitDirOf(wt), 'index.lock');
+  const mainLock = join(f.repo.commonDir, 'index.lock');
+  // What an agent killed inside `git add` leaves: a lock a moment old.
+  await writeFile(lock, '');
+  // The main working tree's young lock keeps its age rule: a person's tools work there.
+  await writeFile(mainLock, '');
+  const report = await repairRepository(f.worktrees);
+  assert.deepEqual(
+    report.locks.map((l) => [l.path, l.action]).sort(),
+    [
+      [lock, 'removed'],
+      [mainLock, 'kept'],
+    ].sort(),
+    JSON.stringify(report.locks),
+  );
+  assert.match(report.locks.find((l) => l.path === lock)?.reason ?? '', /no process works in .*idle-agent/);
+  await rm(mainLock);
+
+  // An agent (any process) working in the worktree may be about to take the lock: kept while young.
+  await writeFile(lock, '');
+  const agent = spawn('sleep', ['600'], { cwd: wt, stdio: 'ignore' });
+  try {
+    const kept = await repairRepository(f.worktrees);
+    assert.deepEqual(
+      kept.locks.map((l) => [l.path, l.action]),
+      [[lock, 'kept']],
+    );
+  } finally {
+    agent.kill('SIGKILL');
+    await new Promise((r) => agent.once('exit', r));
+  }
+  // Gone: the lock goes with the next look, however young.
+  const after = await repairRepository(f.worktrees);
+  assert.deepEqual(
+    after.locks.map((l) => [l.path, l.action]),
+    [[lock, 'removed']],
+  );
+  await f.worktrees.removeWorktree('idle-agent');
+});

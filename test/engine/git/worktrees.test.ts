@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { DirtyWorktreeError, MergeConflictError } from '../../../src/engine/git/gitErrors';
-import { TASK_DIR } from '../../../src/engine/git/worktrees';
+import { TASK_DIR } from '../../../src/engine/agents/taskFile';
 import { commitFiles, fixturePerFile, git, gitCode, write } from './gitFixture';
 
 const f = fixturePerFile();

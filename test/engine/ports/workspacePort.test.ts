@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,7 +35,8 @@ workspacePortConformance('GitWorkspace (git in a temporary repository)', async (
         ? (await run('git', ['show', `${branch}:${path}`], { cwd: f.dir, env: cleanEnv() })).stdout
         : undefined,
     contains: (descendant, ancestor) => gitOk(f.dir, 'merge-base', '--is-ancestor', ancestor, descendant),
-    // A fresh lock file, as a live git process holds it (not stale: far younger than staleLockMs).
+    // A fresh lock file, as a live git process holds it (not stale: far younger than staleLockMs). In
+    // an agent's worktree its holder works there (a lock with nobody in the worktree is orphaned).
     holdLock: async (call, agentId) => {
       const dir =
         call === 'merge'
@@ -43,7 +44,15 @@ workspacePortConformance('GitWorkspace (git in a temporary repository)', async (
           : await git(port.worktreePath(agentId!), 'rev-parse', '--absolute-git-dir');
       const lock = join(dir, call === 'merge' ? 'main.lock' : 'index.lock');
       await writeFile(lock, '');
-      return () => rm(lock, { force: true });
+      const holder =
+        call === 'merge' ? undefined : spawn('sleep', ['600'], { cwd: port.worktreePath(agentId!), stdio: 'ignore' });
+      return async () => {
+        if (holder) {
+          holder.kill('SIGKILL');
+          await new Promise((r) => holder.once('exit', r));
+        }
+        await rm(lock, { force: true });
+      };
     },
     cleanup: async () => {
       try {

@@ -34,6 +34,28 @@ void describe('scheduler index', () => {
     assert.equal(later.wakeAt, null);
   });
 
+  void it('gives no work to an agent that cannot start yet, but to another of its role, or to none', () => {
+    const sim = new Sim(testConfig(), defaultAgents(2));
+    sim.add(makeTask(tid(1)), makeTask(tid(2)));
+    sim.promoteReady();
+    // architect-1's previous command is still in its grace after its marker.
+    const lingering = new Set(['architect-1']);
+    const r = sim.index.plan('parallel', sim.state, { now: sim.now, unavailable: (id) => lingering.has(id) });
+    assert.deepEqual(r.assignments, [{ taskId: tid(1), agentId: 'architect-2', stage: 'architect' }]);
+    lingering.add('architect-2');
+    assert.deepEqual(
+      sim.index.plan('sequential', sim.state, { now: sim.now, unavailable: (id) => lingering.has(id) }).assignments,
+      [],
+    );
+    lingering.clear();
+    assert.deepEqual(
+      sim.index
+        .plan('parallel', sim.state, { now: sim.now, unavailable: (id) => lingering.has(id) })
+        .assignments.map((x) => x.agentId),
+      ['architect-1', 'architect-2'],
+    );
+  });
+
   void it('does not start a backing-off task when the clock goes backwards', () => {
     const sim = new Sim();
     sim.add(makeTask(tid(1)));

@@ -283,3 +283,30 @@ void test('a leader paused past its lease (SIGSTOP) is fenced when it resumes (S
     }
   }
 });
+
+void test('a one-change lease is waited for, up to a limit; an ordinary lease is not waited for', async () => {
+  const dir = await tempDir();
+  try {
+    const short = await LeaderLease.acquire(dir, { label: 'pipeline task add', oneChange: true });
+    assert.ok(short instanceof LeaderLease);
+    assert.equal(short.info.oneChange, true);
+    const waits: LeaderInfo[] = [];
+    // Held throughout: the wait ends at its limit and names the holder.
+    const still = await LeaderLease.untilNoOneChangeLead(dir, 100, (h) => waits.push(h));
+    assert.equal(still?.oneChange, true);
+    assert.equal(still?.label, 'pipeline task add');
+    assert.equal(waits.length, 1, 'told once');
+    // Let go while waited for: the wait ends with nobody leading.
+    const waiting = LeaderLease.untilNoOneChangeLead(dir, 60_000);
+    await short.release();
+    assert.equal(await waiting, null);
+    const long = await acquireLease(dir, { label: 'pipeline run' });
+    assert.equal(long.info.oneChange, undefined);
+    const told: LeaderInfo[] = [];
+    assert.equal((await LeaderLease.untilNoOneChangeLead(dir, 60_000, (h) => told.push(h)))?.label, 'pipeline run');
+    assert.deepEqual(told, [], 'no wait for a lease that is not for one change');
+    await long.release();
+  } finally {
+    await removeDir(dir);
+  }
+});

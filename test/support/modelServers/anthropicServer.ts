@@ -66,6 +66,20 @@ export function promptOf(req: MessagesRequest): string {
     .join('\n');
 }
 
+/** Every user message's text, oldest first, without the reminders; messages of tool results alone are left out. */
+export function promptsOf(req: MessagesRequest): string[] {
+  return (req.messages ?? [])
+    .filter((m) => m.role === 'user')
+    .map((m) =>
+      blocksOf(m)
+        .filter((b): b is TextBlock => b.type === 'text')
+        .map((b) => b.text.replace(REMINDER, '').trim())
+        .filter((t) => t.length > 0)
+        .join('\n'),
+    )
+    .filter((t) => t.length > 0);
+}
+
 /** What the earlier tool calls returned, oldest first (an error result keeps its text). */
 export function toolResultsOf(req: MessagesRequest): string[] {
   const out: string[] = [];
@@ -196,6 +210,7 @@ export async function startAnthropicServer(initial: ScriptedModel): Promise<Mode
       api: 'anthropic',
       prompt: promptOf(body),
       toolResults: toolResultsOf(body),
+      prompts: promptsOf(body),
       model: body.model ?? '',
     };
     let reply;

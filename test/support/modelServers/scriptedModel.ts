@@ -43,6 +43,11 @@ export interface ModelTurn {
   prompt: string;
   /** What the model's earlier tool calls in this conversation returned, oldest first. */
   toolResults: string[];
+  /**
+   * Every user prompt of the conversation, oldest first (where the server reads them: Anthropic's).
+   * A resumed conversation has the first run's prompt and then the resuming run's.
+   */
+  prompts?: string[];
   /** Model name the CLI asked for. */
   model: string;
 }
@@ -68,6 +73,8 @@ export interface ModelRequestRecord {
   model: string;
   prompt: string;
   toolResults: string[];
+  /** Every user prompt, where the server reads them (see ModelTurn). */
+  prompts?: string[];
   /** What the model answered. */
   action: ModelAction;
 }

@@ -76,7 +76,7 @@ export interface MemoryWorkspaceOptions {
 }
 
 /** The port calls that take a git lock, so another process holding it makes them fail. */
-export type LockingCall = 'repair' | 'prepare' | 'commitAll' | 'ensureBranch' | 'merge';
+export type LockingCall = 'repair' | 'prepare' | 'commitAll' | 'setAside' | 'ensureBranch' | 'merge';
 
 /** A lock held by `holdLock`: how many calls it failed so far, and its release. */
 export interface HeldLock {
@@ -374,7 +374,7 @@ export class MemoryWorkspace implements WorkspacePort {
    * Another process holds a git lock that `call` needs (an editor's `git status`, a person's commit,
    * a crashed command's lock file): each such call fails with GitLockError and changes nothing, for
    * the next `times` calls, or until `release()`. The lock file named in the error defaults to the
-   * one the real adapter would meet: the agent worktree's `index.lock` for prepare and commitAll,
+   * one the real adapter would meet: the agent worktree's `index.lock` for prepare, commitAll and setAside,
    * the branch's ref lock for merge and ensureBranch.
    */
   holdLock(call: LockingCall, o: { times?: number; lockFile?: string } = {}): HeldLock {

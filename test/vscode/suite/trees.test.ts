@@ -159,6 +159,15 @@ export function treeTests(t: TestApi): void {
         const item = api.agents.getTreeItem('tester');
         assert.match(tooltipOf(item) ?? '', /^paused until \d\d:\d\d: usage limit reached$/m);
         assert.equal(item.contextValue, 'agent.paused');
+        // The status bar counts it apart from the busy ones, and its tooltip says when it resumes.
+        await waitFor(
+          () => api.statusBar.item.text.includes('0/4 busy · $(debug-pause) 1 paused · 3 waiting'),
+          () => `the status bar to count the paused agent (it shows "${api.statusBar.item.text}")`,
+        );
+        assert.match(
+          tooltipOf(api.statusBar.item) ?? '',
+          new RegExp(`^tester paused until ${clockTime(until)}: usage limit reached$`, 'm'),
+        );
         const resume = p.newBatch();
         resume.agentEvent('tester', { type: 'resume' });
         await p.commit(resume);
@@ -166,6 +175,56 @@ export function treeTests(t: TestApi): void {
           () => api.agents.getTreeItem('tester').description === 'tester · idle',
           'the resumed agent to show idle again',
         );
+        await waitFor(
+          () => !api.statusBar.item.text.includes('paused'),
+          () => `the status bar to forget the pause (it shows "${api.statusBar.item.text}")`,
+        );
+      } finally {
+        await p.follow();
+      }
+    });
+
+    t.it("a task's tooltip says what it spent, summed over its attempts and stages", async () => {
+      const api = await pipelineApi();
+      const p = await openPipeline();
+      // Spending is the leader's to record (the monitor does it when an attempt's command ends).
+      await p.lead();
+      try {
+        const b = p.newBatch();
+        const model = (costUsd: number, input: number) => ({
+          model: 'claude-sonnet',
+          input,
+          output: 200,
+          cacheRead: 0,
+          cacheWrite: 0,
+          costUsd,
+          costSource: 'cli' as const,
+        });
+        const at = new Date().toISOString();
+        for (const [attempt, stage, agent, m] of [
+          [1, 'architect', 'architect', model(0.012, 1000)],
+          [2, 'test', 'tester', model(0.03, 2000)],
+          [3, 'test', 'tester', model(0.008, 500)],
+        ] as const)
+          b.record({
+            type: 'attempt.usage',
+            id: 'TASK-003',
+            usage: { attempt, stage, agent, at, models: [m], session: null },
+          });
+        await p.commit(b);
+        const tooltip = () => {
+          const group = groupOf(api, 'TASK-003');
+          const node = group && api.tasks.getChildren(group.node).find((n) => n.id === 'TASK-003');
+          return (node && tooltipOf(api.tasks.getTreeItem(node))) ?? '';
+        };
+        await waitFor(
+          () => tooltip().includes('spent'),
+          () => `the tooltip of TASK-003 to say what it spent (it says "${tooltip()}")`,
+        );
+        // Markdown escapes its punctuation; what a person reads is the text without the backslashes.
+        const text = tooltip().replace(/\\(.)/g, '$1');
+        assert.match(text, /^spent \$0\.0500 over 3 attempts \(3\.5k in · 600 out\)$/m);
+        assert.match(text, /^by stage: architect \$0\.0120 · test \$0\.0380$/m);
       } finally {
         await p.follow();
       }

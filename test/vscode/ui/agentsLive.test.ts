@@ -3,8 +3,9 @@
 // while VS Code follows: one works on TASK-001 and is held in its `npm test` by a gate file; the
 // other meets a usage limit on TASK-002 and is paused. The Agents tree shows the first one's current
 // step and cost so far and the second one's "paused until HH:MM"; once TASK-001 is merged, the
-// metrics panel shows what it cost. Screenshots: test-artifacts/vscode/ui-agents-live.png,
-// ui-metrics-cost.png.
+// metrics panel shows what it cost; the status bar counts the paused agent and its tooltip says when
+// it resumes; the merged task's tooltip in the Tasks tree says what it spent. Screenshots:
+// test-artifacts/vscode/ui-agents-live.png, ui-status-paused.png, ui-task-cost.png, ui-metrics-cost.png.
 import * as assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,15 @@ import { stageModel } from '../../support/modelServers/stageModel';
 import { until } from '../../support/waiting';
 import { sandbox, SCRIPTED_AGENT, type Sandbox } from '../../engine/monitor/monitorKit';
 import { runFromCommandPalette, waitForWorkbench } from './commandPalette';
-import { activityBarIcon, clearNotifications, screenshot, sideBarView, treeRows, webviewContent } from './workbench';
+import {
+  activityBarIcon,
+  clearNotifications,
+  screenshot,
+  sideBarView,
+  statusBarItem,
+  treeRows,
+  webviewContent,
+} from './workbench';
 
 void test('the Agents tree shows an agent at work with its step and cost, a paused agent, and the metrics panel the cost', async (t) => {
   agentCliPath('claude'); // fails with the install command when the CLI is missing
@@ -112,6 +121,9 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         const parked = treeRows(agents, working.paused);
         await parked.filter({ hasText: 'paused until' }).waitFor({ timeout: 30_000 });
         assert.match(await parked.innerText(), /tester · paused until \d\d:\d\d/);
+        // Its task is back in its queue, and the Tasks tree says why it waits.
+        const requeued = treeRows(sideBarView(page, 'Tasks'), 'TASK-002');
+        await requeued.filter({ hasText: 'paused by a usage limit' }).waitFor({ timeout: 30_000 });
         // The side bar is narrow by default; widened, the step and the cost fit beside the name.
         const bar = await page.locator('.part.sidebar').boundingBox();
         if (bar) {
@@ -127,6 +139,22 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         await busy.filter({ hasText: 'Bash: npm test' }).waitFor();
         t.diagnostic(`screenshot: ${await screenshot(page, 'ui-agents-live')}`);
 
+        // The status bar counts the paused agent; its tooltip says when it resumes and why.
+        const status = statusBarItem(page);
+        await status.filter({ hasText: '1 paused' }).waitFor({ timeout: 30_000 });
+        // Each icon is an element of its own, which innerText puts on a line of its own.
+        assert.match((await status.innerText()).replace(/\s+/g, ' '), /1\/2 busy · 1 paused · \d+ waiting/);
+        await status.hover();
+        const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'paused until' }).first();
+        await hover.waitFor({ timeout: 30_000 });
+        assert.match(
+          await hover.innerText(),
+          new RegExp(`${working.paused} paused until \\d\\d:\\d\\d: .*(429|limit)`, 'i'),
+        );
+        t.diagnostic(`screenshot: ${await screenshot(page, 'ui-status-paused')}`);
+        await page.mouse.move(bar ? bar.x + bar.width + 400 : 600, bar ? bar.y + 40 : 200);
+        await hover.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+
         // The agent at work finishes; its attempt's cost is recorded and the panel shows it.
         await writeFile(gate, '');
         // Its spending is recorded once its command has ended, which may be just after the merge.
@@ -138,6 +166,29 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
         );
         const cost = leader.state.tasks['TASK-001']!.usage!.costUsd;
         assert.ok(cost > 0, 'the attempt had a cost');
+
+        // The merged task's tooltip in the Tasks tree says what it spent (the Done group opened first).
+        // A redraw of the tree closes a hover: first the state settles, which it does once the other
+        // agent, free again, has met the same limit on TASK-002 (both paused for two hours).
+        await until('both agents paused', 180_000, () =>
+          Object.values(leader.state.agents).every((a) => a.status === 'paused') ? true : undefined,
+        );
+        const tasks = sideBarView(page, 'Tasks');
+        const doneGroup = treeRows(tasks, 'Done');
+        await doneGroup.waitFor({ timeout: 30_000 });
+        if ((await doneGroup.getAttribute('aria-expanded')) !== 'true') await doneGroup.click();
+        const merged = treeRows(tasks, 'TASK-001').first();
+        const spent = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'spent' }).first();
+        const tooltipText = await until('the tooltip of TASK-001 with its spending', 60_000, async () => {
+          await page.mouse.move(0, 0);
+          await merged.hover();
+          await spent.waitFor({ timeout: 5_000 }).catch(() => undefined);
+          return spent.innerText({ timeout: 1_000 }).catch(() => undefined);
+        });
+        assert.match(tooltipText, /spent \$0\.\d{4} over 1 attempt \(\d/);
+        t.diagnostic(`screenshot: ${await screenshot(page, 'ui-task-cost')}`);
+        await page.mouse.move(bar ? bar.x + bar.width + 400 : 600, bar ? bar.y + bar.height - 40 : 400);
+        await spent.waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
         await clearNotifications(page);
         await runFromCommandPalette(page, 'Agent Pipeline: Show Metrics');
         const content = webviewContent(page);
@@ -150,6 +201,15 @@ void test('the Agents tree shows an agent at work with its step and cost, a paus
             : undefined,
         );
         assert.match(await content.locator('.cost').innerText(), /test\s+\$0\.\d{4}/);
+        // The pointer off the workbench's buttons, so no hover covers the figures.
+        await page.mouse.move(bar ? bar.x + bar.width + 700 : 900, bar ? bar.y + bar.height - 20 : 700);
+        await until('no hover over the panel', 30_000, async () =>
+          (await page
+            .locator('.monaco-hover:visible, .workbench-hover:visible, .monaco-hover-content:visible')
+            .count()) === 0
+            ? true
+            : undefined,
+        );
         t.diagnostic(`screenshot: ${await screenshot(page, 'ui-metrics-cost')}`);
       },
     );

@@ -1,3 +1,7 @@
+// src/engine/agents/cli/ — one adapter per agent CLI (Claude Code, Codex CLI, Gemini CLI, Aider), its
+// stream parser, and `pipeline doctor`. Main file: this one. It imports the agents' helpers in ../
+// (command templates, shell words, bounded runs), ../../errors and node built-ins.
+
 /**
  * Agent CLI adapters: what the engine knows about each real agent CLI (Claude Code, Codex CLI,
  * Gemini CLI, Aider). An adapter says how to run its CLI for one stage of one task
@@ -5,8 +9,7 @@
  * commit, inside its own worktree and no further), and how to read the CLI's failures from its exit
  * code and its own words. The monitor owns the policy (retry, block, pause); adapters only describe.
  *
- * This folder may import from `../` (command templates, errors) and node built-ins; nothing imports
- * `vscode`. One file per CLI, registered in `agentCliRegistry.ts`.
+ * Nothing here imports `vscode`. One file per CLI, registered in `agentCliRegistry.ts`.
  */
 
 import type { StreamParser, StreamParserContext } from './agentActivity';
@@ -67,6 +70,39 @@ export interface CliFailure {
   summary: string;
   /** For `limit`: when the limit resets, if the CLI or the API said so (ms since the epoch). */
   resetAt?: number;
+}
+
+/**
+ * The CLI's own words in a failed run's output tail, where JSON events and plain lines mix: a plain
+ * line (stderr) as it is, from an event what `fromEvent` reads in it, and from a line cut by the
+ * tail's start (it does not parse) the JSON strings it still holds under `key`.
+ */
+export function tailMessages(outputTail: string, key: string, fromEvent: (ev: unknown) => string[]): string[] {
+  const cut = new RegExp(`"${key}":("(?:[^"\\\\]|\\\\.)*")`, 'g');
+  const out: string[] = [];
+  for (const raw of outputTail.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    if (!line.startsWith('{') && !line.endsWith('}')) {
+      out.push(line);
+      continue;
+    }
+    let ev: unknown;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      for (const m of line.matchAll(cut)) {
+        try {
+          out.push(JSON.parse(m[1]!) as string);
+        } catch {
+          // A string cut by the tail's start: nothing to read in it.
+        }
+      }
+      continue;
+    }
+    out.push(...fromEvent(ev));
+  }
+  return out;
 }
 
 export interface AgentCliAdapter {

@@ -1,4 +1,10 @@
-import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailure } from './agentCli';
+import {
+  tailMessages,
+  type AgentCliAdapter,
+  type AgentInvocation,
+  type AgentInvocationContext,
+  type CliFailure,
+} from './agentCli';
 import { claudeStreamParser } from './claudeStream';
 
 /**
@@ -112,36 +118,21 @@ function unique(xs: string[]): string[] {
  * may start in the middle of a line: such a line still gives up its `result` string.
  */
 export function claudeMessages(outputTail: string): string[] {
-  const out: string[] = [];
-  for (const raw of outputTail.split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    if (!line.startsWith('{') && !line.endsWith('}')) {
-      out.push(line);
-      continue;
-    }
-    try {
-      const ev = JSON.parse(line) as {
-        type?: string;
-        result?: unknown;
-        is_api_error_message?: boolean;
-        message?: { content?: unknown };
-      };
-      if (ev.type === 'result' && typeof ev.result === 'string') out.push(ev.result);
-      else if (ev.type === 'assistant' && ev.is_api_error_message === true && Array.isArray(ev.message?.content))
-        for (const c of ev.message.content as { type?: string; text?: unknown }[])
-          if (c.type === 'text' && typeof c.text === 'string') out.push(c.text);
-    } catch {
-      for (const m of line.matchAll(/"result":("(?:[^"\\]|\\.)*")/g)) {
-        try {
-          out.push(JSON.parse(m[1]!) as string);
-        } catch {
-          // A string cut by the tail's start: nothing to read in it.
-        }
-      }
-    }
-  }
-  return out
+  const fromEvent = (event: unknown): string[] => {
+    const ev = event as {
+      type?: string;
+      result?: unknown;
+      is_api_error_message?: boolean;
+      message?: { content?: unknown };
+    };
+    if (ev.type === 'result' && typeof ev.result === 'string') return [ev.result];
+    if (ev.type === 'assistant' && ev.is_api_error_message === true && Array.isArray(ev.message?.content))
+      return (ev.message.content as { type?: string; text?: unknown }[]).flatMap((c) =>
+        c.type === 'text' && typeof c.text === 'string' ? [c.text] : [],
+      );
+    return [];
+  };
+  return tailMessages(outputTail, 'result', fromEvent)
     .flatMap((m) => m.split('\n'))
     .map((m) => m.trim())
     .filter((m) => m.length > 0);

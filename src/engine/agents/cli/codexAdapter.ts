@@ -1,6 +1,12 @@
 import { isAbsolute } from 'node:path';
 import { PipelineError } from '../../errors';
-import type { AgentCliAdapter, AgentInvocation, AgentInvocationContext, CliFailure } from './agentCli';
+import {
+  tailMessages,
+  type AgentCliAdapter,
+  type AgentInvocation,
+  type AgentInvocationContext,
+  type CliFailure,
+} from './agentCli';
 import { codexConfiguredModel, codexStreamParser } from './codexStream';
 
 /**
@@ -175,29 +181,15 @@ export function readCodexStream(output: string): CodexStreamFacts {
  * line, so a line that does not parse still gives up its `"message"` strings.
  */
 export function codexMessages(outputTail: string): string[] {
-  const out: string[] = [];
-  for (const raw of outputTail.split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    if (!line.startsWith('{') && !line.endsWith('}')) {
-      out.push(line);
-      continue;
-    }
-    try {
-      const ev = JSON.parse(line) as { type?: string; message?: unknown; error?: { message?: unknown } };
-      if (ev.type === 'error' && typeof ev.message === 'string') out.push(ev.message);
-      else if (ev.type === 'turn.failed' && typeof ev.error?.message === 'string') out.push(ev.error.message);
-    } catch {
-      for (const m of line.matchAll(/"message":("(?:[^"\\]|\\.)*")/g)) {
-        try {
-          out.push(JSON.parse(m[1]!) as string);
-        } catch {
-          // A string cut by the tail's start: nothing to read in it.
-        }
-      }
-    }
-  }
-  return out.map((m) => m.trim()).filter((m) => m.length > 0);
+  const fromEvent = (event: unknown): string[] => {
+    const ev = event as { type?: string; message?: unknown; error?: { message?: unknown } };
+    if (ev.type === 'error' && typeof ev.message === 'string') return [ev.message];
+    if (ev.type === 'turn.failed' && typeof ev.error?.message === 'string') return [ev.error.message];
+    return [];
+  };
+  return tailMessages(outputTail, 'message', fromEvent)
+    .map((m) => m.trim())
+    .filter((m) => m.length > 0);
 }
 
 // Codex writes a typographic apostrophe ("You’ve"); older versions and other tools a plain one.

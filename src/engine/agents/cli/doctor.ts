@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { access, constants, mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { runBounded } from '../boundedRun';
 import { templateOf } from '../commandTemplate';
 import { splitWords } from '../shellWords';
 import type { AgentCliAdapter, AgentPermissions } from './agentCli';
@@ -228,40 +228,11 @@ function lastLine(text: string): string {
   return l.length > 200 ? `${l.slice(0, 200)}…` : l;
 }
 
-function run(
+async function run(
   cmd: string,
   args: readonly string[],
   o: { env: NodeJS.ProcessEnv; timeoutMs: number; cwd?: string },
 ): Promise<{ code: number | null; output: string; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, {
-      env: o.env,
-      cwd: o.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let output = '';
-    let timedOut = false;
-    const take = (c: Buffer) => {
-      if (output.length < 256 * 1024) output += c.toString('utf8');
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }, o.timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, output: e.message, timedOut: false });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output, timedOut });
-    });
-  });
+  const r = await runBounded(cmd, args, { ...o, maxOutputBytes: 256 * 1024 });
+  return { code: r.code, output: r.startError ?? r.output, timedOut: r.timedOut };
 }

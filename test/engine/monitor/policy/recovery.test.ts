@@ -124,3 +124,60 @@ void test('a marker written while down by an agent that lingers: applied, and th
     },
   );
 });
+
+void test('a task added while the start-up repair runs waits for the recovery: it starts once, never requeued as gone', async () => {
+  await withRig({ tasks: [] }, async (rig) => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const repair = rig.workspace.repair.bind(rig.workspace);
+    rig.workspace.repair = async (ids) => {
+      await gate;
+      return repair(ids);
+    };
+    const starting = rig.start();
+    // A request from another process, served while the monitor is still starting.
+    await rig.pipeline.addTasks([{ spec: { id: 'TASK-001', title: 'Added during the start' }, source: 'test' }]);
+    open();
+    await starting;
+    const idle = await rig.run();
+    const t = rig.task('TASK-001');
+    assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, story(t));
+    assert.equal(entries(t, 'requeue').length, 0, story(t));
+    assert.deepEqual(
+      entries(t, 'assign').map((h) => h.stage),
+      ['architect', 'test', 'implementation', 'supervisor'],
+      story(t),
+    );
+    assert.equal(rig.of('agent:started').length, 4, 'one start per stage');
+  });
+});
+
+void test('a task left working for an agent that is not working on it is requeued at the next start', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const architect: ScriptedAgent = async (req, io) => {
+    if (req.attempt === 1) await gate;
+    await diligent(req, io);
+  };
+  await withRig({ tasks: [{ id: 'TASK-001', title: 'One' }], programs: { architect } }, async (rig) => {
+    await rig.start();
+    await rig.whenStarted('architect', 'TASK-001');
+    // What an earlier monitor's race left in the state: the agent freed, the task still working for it.
+    const b = rig.pipeline.newBatch();
+    b.agentEvent('architect', { type: 'release', task: 'TASK-001' });
+    await rig.pipeline.commit(b);
+    assert.equal(rig.task('TASK-001').status, 'working');
+    await rig.restart({ reboot: true });
+    release();
+    const idle = await rig.run();
+    const t = rig.task('TASK-001');
+    assert.deepEqual(idle, { done: 1, blocked: [], waiting: [] }, story(t));
+    const requeues = entries(t, 'requeue');
+    assert.equal(requeues.length, 1, story(t));
+    assert.match(
+      requeues[0]!.note!,
+      /^attempt 1 of architect had no agent working on it \(architect is idle\); requeued at start/,
+    );
+    assert.equal(t.failures, 0);
+  });
+});

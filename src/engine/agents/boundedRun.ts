@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process';
+
+/**
+ * Runs a short command to its end (a stage check, a CLI's `--version` or `--help` for the doctor) in
+ * a process group of its own, so that at the timeout the command and everything it started are
+ * killed. Its output, stdout and stderr interleaved as they came, is kept up to a limit.
+ */
+
+export interface BoundedRunOptions {
+  cwd?: string;
+  env: NodeJS.ProcessEnv;
+  timeoutMs: number;
+  /** Output kept at most; what comes after is dropped (default: all of it). */
+  maxOutputBytes?: number;
+}
+
+export interface BoundedRun {
+  /** The exit code; null when a signal ended it, or it never started. */
+  code: number | null;
+  output: string;
+  /** Killed at the timeout. */
+  timedOut: boolean;
+  /** Why it could not be started (ENOENT, EACCES), when it could not. */
+  startError?: string;
+}
+
+export function runBounded(command: string, args: readonly string[], o: BoundedRunOptions): Promise<BoundedRun> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    const take = (c: Buffer) => {
+      if (o.maxOutputBytes !== undefined && kept >= o.maxOutputBytes) return;
+      chunks.push(c);
+      kept += c.length;
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }, o.timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, output: '', timedOut: false, startError: e.message });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: Buffer.concat(chunks).toString('utf8'), timedOut });
+    });
+  });
+}

@@ -1,0 +1,33 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TASK_DIR } from '../agents/taskFile';
+import type { GitRepo } from './gitRepo';
+
+/** The lock name of the exclude file (repoLock.ts, level `file`). */
+const EXCLUDE_LOCK = 'info/exclude';
+
+/**
+ * Keeps the task directory out of commits through git's exclude file, not the repository's
+ * .gitignore (which is the user's and is committed). git 2.39 reads `info/exclude` from the common
+ * git dir only, not from a linked worktree's own git dir, so the pattern goes where
+ * `git rev-parse --git-path info/exclude` says git will read it (which covers every worktree;
+ * asked once per repository). The file itself is read every time: someone may have edited it.
+ */
+export async function excludeTaskDir(repo: GitRepo, path: string): Promise<void> {
+  const file = await repo.excludeFile(path);
+  const pattern = `/${TASK_DIR}/`;
+  // Read, then append: two operations for different agents must not both append.
+  await repo.locked({ files: [EXCLUDE_LOCK] }, async () => {
+    let content = '';
+    try {
+      content = await readFile(file, 'utf8');
+    } catch {
+      await mkdir(dirname(file), { recursive: true });
+    }
+    if (content.split(/\r?\n/).includes(pattern)) return;
+    await appendFile(
+      file,
+      `${content && !content.endsWith('\n') ? '\n' : ''}# Agent Pipeline task files (never committed)\n${pattern}\n`,
+    );
+  });
+}
