@@ -47,6 +47,8 @@ export class Leadership {
   private role: Role;
   private closed = false;
   private heartbeatBusy = false;
+  /** The heartbeat under way, if any: `close` waits for it. Never rejects. */
+  private heartbeatRun: Promise<void> | undefined;
 
   constructor(
     private readonly host: LeadershipHost,
@@ -119,6 +121,10 @@ export class Leadership {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.role.kind === 'following' && this.role.heartbeat) clearInterval(this.role.heartbeat);
+    // A heartbeat under way may be taking the lead: let it end, so that a lead it took is given
+    // back (or closed below) rather than left running after the pipeline closed.
+    await this.heartbeatRun;
     const role = this.role;
     if (role.kind === 'leading') {
       // Answer what other processes queued behind this leader before letting go.
@@ -193,15 +199,24 @@ export class Leadership {
   }
 
   /** A follower's heartbeat: catch up with the leader's writes, and take over a lapsed lease. */
-  private async heartbeat(): Promise<void> {
-    if (this.heartbeatBusy || this.closed || this.role.kind !== 'following') return;
+  private heartbeat(): Promise<void> {
+    if (this.heartbeatBusy || this.closed || this.role.kind !== 'following') return Promise.resolve();
+    this.heartbeatRun = this.heartbeatOnce();
+    return this.heartbeatRun;
+  }
+
+  private async heartbeatOnce(): Promise<void> {
     this.heartbeatBusy = true;
     try {
       await this.host.refresh();
       const leader = await this.host.leases.current();
       if (this.role.kind === 'following') this.role.leader = leader;
-      if (this.options.takeOver && !leader) {
+      if (this.options.takeOver && !leader && !this.closed) {
         const lease = await this.tryAcquire();
+        if (lease && this.closed) {
+          await lease.release();
+          return;
+        }
         if (lease) {
           await this.promote(lease);
           this.host.acquired(lease.info);

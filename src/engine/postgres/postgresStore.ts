@@ -69,6 +69,8 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
   private readonly tables: TableProjection<S, R>;
   private readonly lease: PgLeaderLease | undefined;
   private readonly retryMs: number;
+  /** How long opening and following wait for the server: a command should say soon that it is down. */
+  private readonly openRetryMs: number;
   private pos: Pos<S>;
   private mode: 'writer' | 'reader';
   private closed = false;
@@ -88,6 +90,7 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
     this.tables = opts.tables;
     this.lease = opts.lease;
     this.retryMs = opts.retryMs ?? 30_000;
+    this.openRetryMs = opts.openRetryMs ?? 5_000;
     this.mode = opts.lease ? 'writer' : 'reader';
     this.pos = { state: opts.codec.initial(), seq: 0 };
   }
@@ -95,7 +98,7 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
   /** Opens the store on a migrated database; with a lease it becomes the writer. */
   static async open<S, R>(opts: PgStoreOptions<S, R>): Promise<PgStateStore<S, R>> {
     const store = new PgStateStore(opts);
-    const bound = opts.openRetryMs ?? 5_000;
+    const bound = store.openRetryMs;
     await opts.db.retrying('opening the pipeline state', bound, () => assertMigrated(opts.db));
     if (store.lease) {
       const lease = store.lease;
@@ -366,24 +369,32 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
 
   private async doRefresh(): Promise<boolean> {
     this.assertOpen();
+    const what = 'following the pipeline state';
     if (this.mode === 'writer') {
-      if (!this.lost && !this.stale && !this.lease?.isLost) return false;
-      this.lost = true;
-      this.mode = 'reader';
-      await this.load();
-      return true;
+      if (this.lost || this.lease?.isLost) {
+        this.lost = true;
+        this.mode = 'reader';
+        await this.reload(this.openRetryMs, what);
+        return true;
+      }
+      if (!this.stale) return false;
+      const before = this.pos.seq;
+      await this.reload(this.openRetryMs, what);
+      return this.pos.seq !== before;
     }
     if (this.stale) {
-      await this.load();
+      await this.reload(this.openRetryMs, what);
       return true;
     }
-    const r = await this.db.query<{ seq: string; record: unknown }>(
-      'SELECT seq, record FROM pipeline.state_records WHERE seq > $1 ORDER BY seq LIMIT $2',
-      [this.pos.seq, FOLLOW_LIMIT],
+    const r = await this.db.retrying(what, this.openRetryMs, () =>
+      this.db.query<{ seq: string; record: unknown }>(
+        'SELECT seq, record FROM pipeline.state_records WHERE seq > $1 ORDER BY seq LIMIT $2',
+        [this.pos.seq, FOLLOW_LIMIT],
+      ),
     );
     if (r.rows.length === 0) return false;
     if (Number(r.rows[0]!.seq) !== this.pos.seq + 1 || r.rows.length === FOLLOW_LIMIT) {
-      await this.load();
+      await this.reload(this.openRetryMs, what);
       return true;
     }
     for (const row of r.rows) {
@@ -395,7 +406,7 @@ export class PgStateStore<S, R> implements StatePort<S, R> {
         this.warn(
           `Record ${row.seq} in ${this.db.where} could not be followed (${message(e)}); the state was reloaded.`,
         );
-        await this.load();
+        await this.reload(this.openRetryMs, what);
         return true;
       }
     }

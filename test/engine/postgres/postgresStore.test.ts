@@ -306,10 +306,12 @@ void test('a reader is notified of commits at once (LISTEN/NOTIFY), also after t
   assert.equal(await reader.refresh(), true);
   assert.equal(reader.seq, 1);
 
+  // The listener reconnects and says so (notifications may have been missed meanwhile): listened
+  // for before the restart, since the reconnection may come as soon as the server accepts it.
+  const reconnected = wake();
   await cluster.stop('fast');
   await cluster.start();
-  // The listener reconnects and says so (notifications may have been missed meanwhile).
-  await within('a wake-up once the listener reconnected', 30_000, wake());
+  await within('a wake-up once the listener reconnected', 30_000, reconnected);
   const second = wake();
   await writer.commit([added(2)]);
   await within('a notification after a commit made after the restart', 10_000, second);
