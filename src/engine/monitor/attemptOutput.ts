@@ -57,13 +57,30 @@ export async function attemptOutputTail(
   return lineEnd < 0 ? '' : text.slice(lineEnd + 1);
 }
 
-// eslint-disable-next-line no-control-regex -- terminal escape sequences are what this removes
-const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f]/g;
+const ESCAPES =
+  // eslint-disable-next-line no-control-regex -- terminal escape sequences are what this removes
+  /\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[78=>]|[\x00-\x08\x0b-\x1f\x7f]/g;
+
+/*
+ * An agent in a terminal (an interactive CLI under `script`, tmux) draws its screen with cursor moves
+ * as often as with spaces and newlines: Claude Code prints "accept\x1b[13Gedits". Read as text, a
+ * move along the line is a gap and a move to another line is a line break; every other sequence
+ * (colours, modes, titles) is nothing. Without this, a CLI's words ("usage limit reached") run
+ * together and its adapter cannot recognise them.
+ */
+// eslint-disable-next-line no-control-regex -- terminal escape sequences are what this reads
+const MOVE_ALONG = /\x1b\[[0-9]*[CGX`]/g;
+// eslint-disable-next-line no-control-regex -- terminal escape sequences are what this reads
+const MOVE_DOWN = /\x1b\[[0-9;]*[ABEFHdf]|\r(?!\n)/g;
+
+/** What a terminal shows of `text`, as plain lines: cursor moves become gaps and line breaks. */
+export function screenText(text: string): string {
+  return text.replace(MOVE_ALONG, ' ').replace(MOVE_DOWN, '\n').replace(ESCAPES, '');
+}
 
 /** The last few non-empty lines of an output, without terminal escapes, shortened, on one line. */
 export function lastLines(text: string, count = 3, maxChars = 400): string {
-  const lines = text
-    .replace(ESCAPES, '')
+  const lines = screenText(text)
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l.length > 0);
@@ -102,7 +119,7 @@ export async function exitFailure(
     : exit.code === null
       ? 'ended'
       : `exited with code ${exit.code}`;
-  const tail = await attemptOutputTail(ctx.req);
+  const tail = screenText(await attemptOutputTail(ctx.req));
   const cli = adapterFor(ctx.command)?.classify({ code: exit.code, signal: exit.signal }, tail) ?? null;
   const words = cli?.summary ?? lastLines(tail);
   const said = words ? `: ${words}` : '';
