@@ -248,6 +248,7 @@ async function measure(sc: Scenario): Promise<Figures> {
     );
     const monitor = await createMonitor(p, 'process', { scriptedAgent: '', ...ports, ...sc.monitor });
     let idle: { done: number; blocked: string[]; waiting: string[] };
+    const blockedWhy: string[] = [];
     try {
       await monitor.start();
       let timer: NodeJS.Timeout | undefined;
@@ -264,13 +265,16 @@ async function measure(sc: Scenario): Promise<Figures> {
     } finally {
       stopObserving();
       await monitor.stop();
+      // Why a task blocked, said before the pipeline closes: a benchmark that fails must say why.
+      for (const t of Object.values(p.state.tasks))
+        if (t.status === 'blocked') blockedWhy.push(`${t.id}: ${t.blocked_reason ?? '(no reason recorded)'}`);
       await p.close();
     }
     const wallSeconds = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const engineCpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (idle.done !== sc.tasks)
-      throw new Error(`${sc.label}: ${idle.done} of ${sc.tasks} tasks done (blocked: ${idle.blocked.join(', ')})`);
+      throw new Error(`${sc.label}: ${idle.done} of ${sc.tasks} tasks done; blocked:\n  ${blockedWhy.join('\n  ')}`);
 
     const handoff: number[] = [];
     const detect: number[] = [];
