@@ -40,6 +40,8 @@ export interface ClaimRow {
   check_timed_out: boolean | null;
   check_ms: number | null;
   check_output: string | null;
+  /** The CLI session the attempt continues (after a usage limit); null: a fresh start. */
+  resume_session: string | null;
 }
 
 export interface Offer {
@@ -54,6 +56,8 @@ export interface Offer {
   taskText: string;
   /** The stage's check, which the worker runs in its clone before it publishes; null: none. */
   checkCommand: string | null;
+  /** The CLI session the attempt continues, with the CLI's own resume; null: a fresh start. */
+  resumeSession: string | null;
 }
 
 /** How a stage's check ended on the worker, with its output (the coordinator's evidence). */
@@ -87,8 +91,8 @@ export class ClaimStore {
    */
   async offer(o: Offer, coordinatorEpoch: number): Promise<boolean> {
     const r = await this.db.query(
-      `INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status, check_command)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'offered', $11
+      `INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status, check_command, resume_session)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'offered', $11, $12
        WHERE EXISTS (SELECT 1 FROM pipeline.leader WHERE epoch = $10 AND NOT released)
        ON CONFLICT (task_id, attempt) DO UPDATE SET
          stage = EXCLUDED.stage, role = EXCLUDED.role, agent = EXCLUDED.agent, command = EXCLUDED.command,
@@ -97,7 +101,7 @@ export class ClaimStore {
          offered_at = now(), claimed_at = NULL, heartbeat_at = NULL, lease_expires_at = NULL, finished_at = NULL,
          output = '', final_text = NULL, exit_code = NULL, exit_signal = NULL, start_error = NULL, published = NULL, note = NULL,
          check_command = EXCLUDED.check_command, check_passed = NULL, check_code = NULL, check_timed_out = NULL,
-         check_ms = NULL, check_output = NULL`,
+         check_ms = NULL, check_output = NULL, resume_session = EXCLUDED.resume_session`,
       [
         o.taskId,
         o.attempt,
@@ -110,6 +114,7 @@ export class ClaimStore {
         o.taskText,
         coordinatorEpoch,
         o.checkCommand,
+        o.resumeSession,
       ],
     );
     if (r.rowCount) await this.notify();

@@ -185,6 +185,7 @@ export class RemoteRunner implements AgentRunner {
         taskFileName: basename(req.taskFile),
         taskText,
         checkCommand: p.config.stages.find((s) => s.name === task.stage)?.check ?? null,
+        resumeSession: req.resume ?? null,
       },
       epoch,
     );

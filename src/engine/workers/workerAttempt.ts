@@ -139,7 +139,12 @@ export class WorkerAttempt {
     const command = resolveCommand(
       row.command,
       { taskFile, taskId: this.taskId, worktree: received.worktree, role: row.role },
-      { scriptedAgent: w.scriptedAgent, ...(permissions ? { permissions } : {}) },
+      {
+        scriptedAgent: w.scriptedAgent,
+        ...(permissions ? { permissions } : {}),
+        // After a usage limit, the agent continues its conversation with its CLI's own resume.
+        ...(row.resume_session ? { resume: row.resume_session } : {}),
+      },
     );
     for (const f of command.files ?? []) {
       await mkdir(dirname(f.path), { recursive: true });
