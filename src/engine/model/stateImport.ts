@@ -46,6 +46,19 @@ export function recordsRecreating(state: PipelineState, taskPrefix: string): Sta
   }
   const added = new Set(records.flatMap((r) => (r.type === 'task.added' ? [r.task.id] : [])));
   for (const task of tasks) if (!added.has(task.id)) records.push({ type: 'task.added', task: structuredClone(task) });
+  // The order of tasks (their seq) continues after the last one ever added, removed ones included:
+  // a task numbered 0 (which no generated id takes) carries that seq in and out again.
+  const lastSeq = Math.max(-1, ...tasks.map((t) => t.seq));
+  const zero = formatTaskId(taskPrefix, 0);
+  if (template && state.next_seq > lastSeq + 1 && !state.tasks[zero]) {
+    const placeholder = { ...structuredClone(template), id: zero, title: '(order of removed tasks)', history: [] };
+    delete placeholder.usage;
+    records.push({
+      type: 'task.added',
+      task: { ...placeholder, prerequisites: [], status: 'pending', seq: state.next_seq - 1 },
+    });
+    records.push({ type: 'task.removed', id: zero, at: template.created_at });
+  }
   for (const agent of Object.values(state.agents)) records.push({ type: 'agent.added', agent: structuredClone(agent) });
   records.push({ type: 'mode.orchestration', mode: state.orchestration_mode });
   records.push({ type: 'mode.rollout', mode: state.mode });
