@@ -92,6 +92,7 @@ interface Loop {
   wallMs: number;
   loopDelay: { maxMs: number; p50Ms: number; p99Ms: number; meanMs: number; samples: number };
   stalls: { over20ms: number; over50ms: number; longest: { atMs: number; ms: number }[] };
+  cpu: { ms: number; share: number };
 }
 
 interface Done extends Loop {
@@ -101,6 +102,7 @@ interface Done extends Loop {
   runner: string;
   spawns: Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }>;
   hostRssMb: number;
+  fileEvents: Record<string, number>;
   gitSubcommands: Record<string, number>;
   busiest?: { ms: number; owners: Record<string, number>; top: string[]; ours: string[] }[];
   ownFunctions?: { totalMs: number; top: string[] };
@@ -219,6 +221,17 @@ async function main(): Promise<void> {
       `run: ${done.tasks} tasks (${done.merged} merged), ${done.terminals} terminals opened (runner: ${done.runner}), ${(done.wallMs / 1000).toFixed(1)} s`,
     );
     console.log(`extension-host event-loop delay during the run: ${loop(done)}`);
+    const cpu = (l: Loop): string => `${l.cpu.ms} ms (${(l.cpu.share * 100).toFixed(1)} % of one core)`;
+    console.log(`extension-host CPU: idle ${cpu(idle)}; run ${cpu(done)}`);
+    const events = Object.values(done.fileEvents).reduce((a, b) => a + b, 0);
+    console.log(
+      `file events VS Code delivered to the host for the workspace: ${events} (${(events / (done.wallMs / 1000)).toFixed(1)}/s): ${
+        Object.entries(done.fileEvents)
+          .slice(0, 8)
+          .map(([d, n]) => `${d} ${n}`)
+          .join(', ') || 'none'
+      }`,
+    );
     console.log(
       `longest late ticks: ${done.stalls.longest.map((s) => `${s.ms} ms at ${(s.atMs / 1000).toFixed(1)} s`).join(', ') || 'none'}`,
     );
