@@ -46,7 +46,9 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
     const changed = this.memory.update(
       agents.map((a) => {
         const text = agentItemText(a, p?.progress.get(a.id), now);
-        return [a.id, { source: a, text: `${text.description}\n${text.tooltip}` }];
+        // The words say everything the row shows (its icon and menus follow the status, which they
+        // name), so a state read again, with new but equal agents, redraws nothing.
+        return [a.id, { source: null, text: `${text.description}\n${text.tooltip}` }];
       }),
     );
     const joined = agents.map((a) => a.id).join('\n');

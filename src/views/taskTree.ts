@@ -116,7 +116,25 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       groups,
       Object.values(p.state.tasks).map((t) => {
         const review = awaitingReview(t, p.config);
-        return [t.id, { source: t, text: `${review}|${describeTask(t, now, review)}` }];
+        const description = describeTask(t, now, review);
+        return [
+          t.id,
+          {
+            source: t,
+            text: `${review}|${description}`,
+            // What the task's row and the prerequisite rows that name it show.
+            detail: () =>
+              JSON.stringify([
+                t.title,
+                t.status,
+                t.prerequisites.length > 0,
+                description,
+                tooltip(t, review).value,
+                taskContextValue(t, review),
+                t.assigned_to,
+              ]),
+          },
+        ];
       }),
     );
     if (!change) return;

@@ -6,17 +6,29 @@
  * here, so plain Node tests check the decisions; the tree providers fire the rows named.
  */
 
-/** A tree's rows by id, each with what it shows (any value compared by identity, and its words). */
+/** A tree's rows by id, each with what it shows. */
 export interface RowContent {
   /** The object the row is drawn from; the engine replaces a task or agent object when it changes. */
   readonly source: unknown;
-  /** The row's words, for what changes without its object changing (a time since, a step). */
+  /** The row's words that change without its object changing (a time since, a step). */
   readonly text: string;
+  /**
+   * Everything the row shows (its tooltip too), worked out only when the object or the words
+   * changed: a state read again from disk (a window that takes the lead) has new objects for
+   * unchanged tasks, and their rows need no redraw.
+   */
+  readonly detail?: () => string;
+}
+
+interface Shown {
+  source: unknown;
+  text: string;
+  detail: string | undefined;
 }
 
 /** Remembers what each row last showed and names the rows that changed since. */
 export class RowMemory {
-  private readonly shown = new Map<string, RowContent>();
+  private readonly shown = new Map<string, Shown>();
 
   /**
    * Records the rows as they are now and returns the ids of those that changed since the last call.
@@ -30,8 +42,9 @@ export class RowMemory {
       seen.add(id);
       const last = this.shown.get(id);
       if (last && last.source === row.source && last.text === row.text) continue;
-      if (last) changed.push(id);
-      this.shown.set(id, row);
+      const detail = row.detail?.();
+      if (last && (detail === undefined || detail !== last.detail)) changed.push(id);
+      this.shown.set(id, { source: row.source, text: row.text, detail });
     }
     for (const id of this.shown.keys()) if (!seen.has(id)) this.shown.delete(id);
     return changed;

@@ -55,6 +55,18 @@ void test('a row redraws when its object is replaced or its words change, and no
   );
 });
 
+void test('a row drawn from a new but equal object (a state read again) does not redraw when its detail is the same', () => {
+  const memory = new RowMemory();
+  const detail = (title: string) => () => JSON.stringify([title, 'pending']);
+  memory.update([['TASK-001', { source: { id: 1 }, text: 'pending', detail: detail('Parser') }]]);
+  assert.deepEqual(memory.update([['TASK-001', { source: { id: 1 }, text: 'pending', detail: detail('Parser') }]]), []);
+  assert.deepEqual(
+    memory.update([['TASK-001', { source: { id: 1 }, text: 'pending', detail: detail('Input parser') }]]),
+    ['TASK-001'],
+    'a new title is a change the words beside the row do not show',
+  );
+});
+
 void test('the Tasks tree redraws from the root first, then only the task that changed within its group', () => {
   const memory = new GroupedRowMemory();
   const t1 = { id: 'TASK-001' };
