@@ -335,7 +335,7 @@ async function startProfiler(): Promise<{ stop(): Promise<Profile> }> {
 }
 
 /**
- * The longest stretches of the profile with no idle sample (the loop was busy all along), each with
+ * The busiest stretches of the profile with no idle sample (the loop was busy all along), each with
  * who had the CPU: this extension, another extension, or VS Code and Node themselves (a sample
  * counts for an extension when one of its functions is on the stack), and its heaviest functions.
  */
@@ -370,7 +370,7 @@ function ownFunctions(profile: Profile, bundleDir: string): { totalMs: number; t
 function busiestStretches(
   profile: Profile,
   bundleDir: string,
-): { ms: number; owners: Record<string, number>; top: string[]; ours: string[] }[] {
+): { ms: number; samples: number; owners: Record<string, number>; top: string[]; ours: string[] }[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -407,8 +407,10 @@ function busiestStretches(
     current.deltas.push(dt);
   });
   if (current) stretches.push(current);
+  // By their samples, the CPU the host used in them: under load a stretch's wall time also holds
+  // the time other processes had the core, which no change here can shorten.
   return stretches
-    .sort((a, b) => b.ms - a.ms)
+    .sort((a, b) => b.samples.length - a.samples.length || b.ms - a.ms)
     .slice(0, 5)
     .map((s) => {
       const owners: Record<string, number> = {};
@@ -439,6 +441,6 @@ function busiestStretches(
         .sort((a, b) => b[1] - a[1])
         .slice(0, 4)
         .map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
-      return { ms: Math.round(s.ms * 10) / 10, owners, top, ours: oursTop };
+      return { ms: Math.round(s.ms * 10) / 10, samples: s.samples.length, owners, top, ours: oursTop };
     });
 }
