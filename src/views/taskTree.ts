@@ -137,6 +137,9 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         ];
       }),
     );
+    // Rows of tasks that are gone (removed) are not asked for again.
+    for (const id of this.taskNodes.keys()) if (!p.state.tasks[id]) this.taskNodes.delete(id);
+    for (const id of this.prerequisiteNodes.keys()) if (!p.state.tasks[id]) this.prerequisiteNodes.delete(id);
     if (!change) return;
     if (change.all) {
       this.emitter.fire(undefined);
