@@ -22,7 +22,7 @@
  *   across workers: it is reported beside the single-machine figure. An agent's first start in the
  *   run (its worktree made then) is kept out of the distribution and counted apart.
  *
- * Run: node --import tsx bench/workers.bench.ts [--quick] [--tasks N] [--work-ms MS]
+ * Run: node --import tsx bench/workers.bench.ts [--quick] [--tasks N] [--work-ms MS] [--trace-git]
  *   (needs `npm run build` and Debian's postgresql; writes bench/results/workers.json)
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import { PostgresCluster } from '../test/support/postgresCluster';
 import { msText, reportFigure } from './figures';
+import { gitCommandTimes } from './gitTrace';
 import { cachedRepo, REALISTIC, type RepoShape } from './handoffRepo';
 import { readMarks, writeBenchAgent } from './workersAgent';
 import { dist, handoffsOf, type AttemptTimes, type Dist, type Handoff, type HistoryRow } from './workersHandoffs';
@@ -38,6 +39,8 @@ import { singleMachine } from './workersSingle';
 import { assertBuilt, makeTeam, receivedTimes, seedPipeline, writeJson } from './workersTeam';
 
 const QUICK = process.argv.includes('--quick');
+/** `--trace-git`: the git commands of the workers and the coordinator, timed by a shim (a profile). */
+const TRACE_GIT = process.argv.includes('--trace-git');
 const TASKS = numberArg('--tasks', QUICK ? 8 : 16);
 const WORK_MS = numberArg('--work-ms', 300);
 const SMALL: RepoShape = { files: 300, commits: 300 };
@@ -94,12 +97,18 @@ async function acrossWorkers(
   claims: number[];
   wallSeconds: number;
 }> {
-  const team = await makeTeam(cluster, join(base, 'workers'), repo, GROUPS, (p) =>
-    seedPipeline(p, command, TASKS, WORK_MS),
+  const traceDir = TRACE_GIT ? join(base, 'trace') : undefined;
+  const team = await makeTeam(
+    cluster,
+    join(base, 'workers'),
+    repo,
+    GROUPS,
+    (p) => seedPipeline(p, command, TASKS, WORK_MS),
+    traceDir,
   );
-  const t0 = Date.now();
   try {
-    team.start();
+    await team.start(60_000);
+    const t0 = Date.now();
     await team.untilDone(TASKS, TIMEOUT_MS);
     const wallSeconds = (Date.now() - t0) / 1000;
     const ms = (col: string) => `(extract(epoch FROM ${col}) * 1000)::float8 AS ${col.replace(/_at$/, '')}`;
@@ -138,9 +147,24 @@ async function acrossWorkers(
     }
     const claims = rows.filter((r) => r.claimed !== null).map((r) => r.claimed! - r.offered);
     await writeFile(join(RESULTS, 'workers-output.log'), team.output());
+    if (traceDir) await printGitTrace(traceDir, ['coord', ...Object.keys(GROUPS)]);
     return { history, times, claims, wallSeconds };
   } finally {
     await team.stop();
+  }
+}
+
+async function printGitTrace(dir: string, who: readonly string[]): Promise<void> {
+  console.log('');
+  console.log('git commands by process (their agents’ add and commit included): n, total, p50 / p95');
+  for (const name of who) {
+    const xs = await gitCommandTimes(join(dir, `${name}.log`));
+    console.log(
+      `  ${name.padEnd(6)} ${xs
+        .slice(0, 8)
+        .map((x) => `${x.command} ${x.n}× ${msText(x.totalMs)} (${msText(x.p50)} / ${msText(x.p95)})`)
+        .join('; ')}`,
+    );
   }
 }
 

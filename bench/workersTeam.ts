@@ -19,6 +19,7 @@ import { PgDatabase } from '../src/engine/postgres/pgDatabase';
 import { migrate } from '../src/engine/postgres/schemaMigrations';
 import type { PostgresCluster } from '../test/support/postgresCluster';
 import { freshDatabase } from '../test/engine/postgres/pgTestKit';
+import { writeGitShim } from './gitTrace';
 import { fixedWork } from './workersAgent';
 
 const run = promisify(execFile);
@@ -94,7 +95,11 @@ export interface Team {
   coord: string;
   workerDirs: Map<string, string>;
   lines: Line[];
-  start(): void;
+  /**
+   * Starts the workers, waits until each says it runs (listening for offers), then the coordinator:
+   * so the first offers do not wait for a worker's own start.
+   */
+  start(ms: number): Promise<void>;
   /** Resolves once `n` tasks are done; rejects on a blocked task, an exited process or the deadline. */
   untilDone(n: number, ms: number): Promise<void>;
   query<T extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<T[]>;
@@ -112,6 +117,8 @@ export async function makeTeam(
   repo: string,
   groups: Record<string, readonly string[]>,
   seed: (p: Pipeline) => Promise<void>,
+  /** Where each process notes its git commands (`<traceDir>/<name>.log`, bench/gitTrace.ts), when given. */
+  traceDir?: string,
 ): Promise<Team> {
   const url = await freshDatabase(cluster, 'bench');
   const origin = join(base, 'origin.git');
@@ -151,10 +158,15 @@ export async function makeTeam(
   const children: { who: string; child: ChildProcess; exited: Promise<number | null> }[] = [];
   const client = new pg.Client({ connectionString: url });
   let connected = false;
-  const launch = (who: string, cwd: string, args: string[]) => {
+  const launch = async (who: string, cwd: string, args: string[]) => {
+    const trace: NodeJS.ProcessEnv = {};
+    if (traceDir) {
+      trace.PATH = `${await writeGitShim(traceDir)}:${process.env.PATH ?? ''}`;
+      trace.BENCH_GIT_LOG = join(traceDir, `${who}.log`);
+    }
     const child = spawn(process.execPath, [CLI, 'worker', '--name', who, ...args], {
       cwd,
-      env: { ...gitEnv(), [ENV]: url, NO_COLOR: '1' },
+      env: { ...gitEnv(), [ENV]: url, NO_COLOR: '1', ...trace },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [child.stdout, child.stderr]) {
@@ -175,10 +187,17 @@ export async function makeTeam(
     coord,
     workerDirs,
     lines,
-    start() {
-      launch('coord', coord, ['--coordinate']);
+    async start(ms) {
       for (const [name, agents] of Object.entries(groups))
-        launch(name, workerDirs.get(name)!, ['--agents', agents.join(',')]);
+        await launch(name, workerDirs.get(name)!, ['--agents', agents.join(',')]);
+      const deadline = Date.now() + ms;
+      const names = Object.keys(groups);
+      while (!names.every((n) => lines.some((l) => l.who === n && l.text.startsWith(`worker ${n} runs `)))) {
+        if (Date.now() > deadline)
+          throw new Error(`the workers did not start within ${ms / 1000} s:\n${team.output()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await launch('coord', coord, ['--coordinate']);
     },
     async query<T extends pg.QueryResultRow>(sql: string, values: unknown[] = []) {
       if (!connected) {
