@@ -63,11 +63,12 @@ export class ClaimStore {
   /**
    * Offers an attempt to the workers, fenced by the coordinator's epoch: nothing is written when
    * another coordinator leads now. An offer of the same attempt again (a restarted coordinator)
-   * is a fresh offer. False when fenced out.
+   * is a fresh offer. False when fenced out. The NOTIFY is part of the same statement, so it is sent
+   * when the offer commits, without a second round trip before workers hear of it.
    */
   async offer(o: Offer, coordinatorEpoch: number): Promise<boolean> {
     const r = await this.db.query(
-      `INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status)
+      `WITH offered AS (INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status)
        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'offered'
        WHERE EXISTS (SELECT 1 FROM pipeline.leader WHERE epoch = $10 AND NOT released)
        ON CONFLICT (task_id, attempt) DO UPDATE SET
@@ -75,10 +76,23 @@ export class ClaimStore {
          base = EXCLUDED.base, task_file_name = EXCLUDED.task_file_name, task_text = EXCLUDED.task_text,
          coordinator_epoch = EXCLUDED.coordinator_epoch, status = 'offered', epoch = c.epoch + 1, worker = NULL,
          offered_at = now(), claimed_at = NULL, heartbeat_at = NULL, lease_expires_at = NULL, finished_at = NULL,
-         output = '', final_text = NULL, exit_code = NULL, exit_signal = NULL, start_error = NULL, published = NULL, note = NULL`,
-      [o.taskId, o.attempt, o.stage, o.role, o.agent, o.command, o.base, o.taskFileName, o.taskText, coordinatorEpoch],
+         output = '', final_text = NULL, exit_code = NULL, exit_signal = NULL, start_error = NULL, published = NULL, note = NULL
+       RETURNING 1)
+       SELECT pg_notify($11, '') FROM offered`,
+      [
+        o.taskId,
+        o.attempt,
+        o.stage,
+        o.role,
+        o.agent,
+        o.command,
+        o.base,
+        o.taskFileName,
+        o.taskText,
+        coordinatorEpoch,
+        CLAIMS_CHANNEL,
+      ],
     );
-    if (r.rowCount) await this.notify();
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -120,12 +134,17 @@ export class ClaimStore {
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** The worker's outcome, accepted only under the epoch it holds; false: the late write is refused. */
+  /**
+   * The worker's outcome, accepted only under the epoch it holds; false: the late write is refused.
+   * Its NOTIFY goes with it, as the offer's does.
+   */
   async report(taskId: string, attempt: number, epoch: string, rep: Report, output = ''): Promise<boolean> {
     const r = await this.db.query(
-      `UPDATE pipeline.claims SET status = 'done', finished_at = now(), final_text = $4, exit_code = $5,
+      `WITH reported AS (UPDATE pipeline.claims SET status = 'done', finished_at = now(), final_text = $4, exit_code = $5,
          exit_signal = $6, start_error = $7, published = $8, note = $9, output = output || $10
-       WHERE task_id = $1 AND attempt = $2 AND epoch = $3 AND status = 'claimed'`,
+       WHERE task_id = $1 AND attempt = $2 AND epoch = $3 AND status = 'claimed'
+       RETURNING 1)
+       SELECT pg_notify($11, '') FROM reported`,
       [
         taskId,
         attempt,
@@ -137,9 +156,9 @@ export class ClaimStore {
         rep.published,
         rep.note,
         output,
+        CLAIMS_CHANNEL,
       ],
     );
-    if (r.rowCount) await this.notify();
     return (r.rowCount ?? 0) > 0;
   }
 
