@@ -34,10 +34,10 @@
  * fetch 50–100 ms p50). With one agent per stage the run is throughput-bound, and each stage holds
  * its agent longer across workers, so the time the next agent is still busy dominates the p95.
  *
- * Run: node --import tsx bench/workers.bench.ts [--quick] [--tasks N] [--work-ms MS] [--trace-git]
+ * Run: node --import tsx bench/workers.bench.ts [--quick] [--tasks N] [--work-ms MS] [--rounds N] [--trace-git]
  *   (needs `npm run build` and Debian's postgresql; writes bench/results/workers.json)
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
@@ -55,6 +55,10 @@ const QUICK = process.argv.includes('--quick');
 const TRACE_GIT = process.argv.includes('--trace-git');
 const TASKS = numberArg('--tasks', QUICK ? 8 : 16);
 const WORK_MS = numberArg('--work-ms', 300);
+/** `--rounds N`: N alternating rounds of both runs, pooled (a steadier figure on a busy machine). */
+const ROUNDS = numberArg('--rounds', 1);
+/** What the figures' notes say of the variant run. */
+const VARIANT = `${QUICK ? ', quick' : ''}${ROUNDS > 1 ? `, ${ROUNDS} rounds pooled` : ''}`;
 const SMALL: RepoShape = { files: 300, commits: 300 };
 const SHAPE = QUICK ? SMALL : REALISTIC;
 const STAGES = DEFAULT_STAGES.map((s) => s.name);
@@ -189,39 +193,61 @@ async function main(): Promise<void> {
   const cluster = await PostgresCluster.create();
   const loadBefore = loadavg();
   try {
-    const marksWorkers = join(base, 'marks-workers.jsonl');
-    const marksSingle = join(base, 'marks-single.jsonl');
-    console.log(`across 3 workers: ${TASKS} tasks × ${STAGES.length} stages, agents working ${WORK_MS} ms…`);
-    const w = await acrossWorkers(cluster, base, repo, await writeBenchAgent(join(base, 'agent-w.js'), marksWorkers));
-    console.log(`one machine: the same ${TASKS} tasks…`);
-    const singleCommand = await writeBenchAgent(join(base, 'agent-s.js'), marksSingle);
-    const s = await singleMachine(base, repo, (p) => seedPipeline(p, singleCommand, TASKS, WORK_MS), TASKS, TIMEOUT_MS);
-
-    const across = summarise(
-      'across 3 workers',
-      handoffsOf(STAGES, w.history, await readMarks(marksWorkers), w.times, [
-        'marker',
-        'reported',
-        'complete',
-        'assign',
-        'offered',
-        'claimed',
-        'received',
-        'started',
-      ]),
-      w.wallSeconds,
-    );
-    const single = summarise(
-      'one machine',
-      handoffsOf(STAGES, s.history, await readMarks(marksSingle), s.times, ['marker', 'complete', 'assign', 'started']),
-      s.wallSeconds,
-    );
-    const claim = dist(w.claims);
+    // Rounds alternate the two runs, so a change in the machine's other load falls on both.
+    const acrossHandoffs: Handoff[] = [];
+    const singleHandoffs: Handoff[] = [];
+    const claims: number[] = [];
+    let acrossWall = 0;
+    let singleWall = 0;
+    for (let round = 1; round <= ROUNDS; round++) {
+      const dir = join(base, `round-${round}`);
+      await mkdir(dir, { recursive: true });
+      const of = ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : '';
+      const marksWorkers = join(dir, 'marks-workers.jsonl');
+      const marksSingle = join(dir, 'marks-single.jsonl');
+      console.log(`across 3 workers${of}: ${TASKS} tasks × ${STAGES.length} stages, agents working ${WORK_MS} ms…`);
+      const w = await acrossWorkers(cluster, dir, repo, await writeBenchAgent(join(dir, 'agent-w.js'), marksWorkers));
+      console.log(`one machine${of}: the same ${TASKS} tasks…`);
+      const singleCommand = await writeBenchAgent(join(dir, 'agent-s.js'), marksSingle);
+      const s = await singleMachine(
+        dir,
+        repo,
+        (p) => seedPipeline(p, singleCommand, TASKS, WORK_MS),
+        TASKS,
+        TIMEOUT_MS,
+      );
+      acrossHandoffs.push(
+        ...handoffsOf(STAGES, w.history, await readMarks(marksWorkers), w.times, [
+          'marker',
+          'reported',
+          'complete',
+          'assign',
+          'offered',
+          'claimed',
+          'received',
+          'started',
+        ]),
+      );
+      singleHandoffs.push(
+        ...handoffsOf(STAGES, s.history, await readMarks(marksSingle), s.times, [
+          'marker',
+          'complete',
+          'assign',
+          'started',
+        ]),
+      );
+      claims.push(...w.claims);
+      acrossWall += w.wallSeconds;
+      singleWall += s.wallSeconds;
+    }
+    const across = summarise('across 3 workers', acrossHandoffs, acrossWall);
+    const single = summarise('one machine', singleHandoffs, singleWall);
+    const claim = dist(claims);
     const loadAfter = loadavg();
 
     console.log('');
     console.log(
-      `Workers: ${TASKS} tasks, ${SHAPE.files} files / ${SHAPE.commits} commits, agents ${WORK_MS} ms (Node ${process.version}, ${cpus().length} cores, load ${loadBefore[0]!.toFixed(2)} → ${loadAfter[0]!.toFixed(2)}${QUICK ? ', quick' : ''})`,
+      `Workers: ${TASKS} tasks${ROUNDS > 1 ? ` × ${ROUNDS} rounds` : ''}, ${SHAPE.files} files / ${SHAPE.commits} commits, agents ${WORK_MS} ms (Node ${process.version}, ${cpus().length} cores, load ${loadBefore[0]!.toFixed(2)} → ${loadAfter[0]!.toFixed(2)}${QUICK ? ', quick' : ''})`,
     );
     console.log('p50 / p95 / p99; a hand-off is the marker written → the next stage’s agent process started');
     console.log('');
@@ -253,7 +279,7 @@ async function main(): Promise<void> {
       measured: msText(claim.p95),
       budget: `≤ ${CLAIM_BUDGET_MS} ms`,
       met: claim.p95 <= CLAIM_BUDGET_MS,
-      note: `p50 ${msText(claim.p50)}, p99 ${msText(claim.p99)}, ${claim.n} claims${QUICK ? ', quick' : ''}`,
+      note: `p50 ${msText(claim.p50)}, p99 ${msText(claim.p99)}, ${claim.n} claims${VARIANT}`,
     });
     const partsNote = (r: Summary) =>
       Object.entries(r.parts)
@@ -264,7 +290,7 @@ async function main(): Promise<void> {
       measured: msText(across.handoff.p95),
       budget: `reported (one machine ${msText(single.handoff.p95)}, ${ratio.toFixed(1)}×)`,
       met: null,
-      note: `p50 ${msText(across.handoff.p50)} (one machine ${msText(single.handoff.p50)}), p99 ${msText(across.handoff.p99)}, next agent busy p95 ${msText(across.busy.p95)}; parts p95: ${partsNote(across)}${QUICK ? ', quick' : ''}`,
+      note: `p50 ${msText(across.handoff.p50)} (one machine ${msText(single.handoff.p50)}), p99 ${msText(across.handoff.p99)}, next agent busy p95 ${msText(across.busy.p95)}; parts p95: ${partsNote(across)}${VARIANT}`,
     });
     const engineRatio = across.engine.p95 / single.engine.p95;
     reportFigure({
@@ -272,14 +298,14 @@ async function main(): Promise<void> {
       measured: msText(across.engine.p95),
       budget: `reported (one machine ${msText(single.engine.p95)}, ${engineRatio.toFixed(1)}×)`,
       met: null,
-      note: `p50 ${msText(across.engine.p50)} (one machine ${msText(single.engine.p50)})${QUICK ? ', quick' : ''}`,
+      note: `p50 ${msText(across.engine.p50)} (one machine ${msText(single.engine.p50)})${VARIANT}`,
     });
     reportFigure({
       figure: 'marker → next agent started, p95, one machine (same agents and tasks)',
       measured: msText(single.handoff.p95),
       budget: 'reported',
       met: null,
-      note: `p50 ${msText(single.handoff.p50)}, p99 ${msText(single.handoff.p99)}, next agent busy p95 ${msText(single.busy.p95)}; parts p95: ${partsNote(single)}${QUICK ? ', quick' : ''}`,
+      note: `p50 ${msText(single.handoff.p50)}, p99 ${msText(single.handoff.p99)}, next agent busy p95 ${msText(single.busy.p95)}; parts p95: ${partsNote(single)}${VARIANT}`,
     });
     await writeJson(join(RESULTS, 'workers.json'), {
       at: new Date().toISOString(),
@@ -287,6 +313,7 @@ async function main(): Promise<void> {
       cores: cpus().length,
       quick: QUICK,
       tasks: TASKS,
+      rounds: ROUNDS,
       workMs: WORK_MS,
       repository: SHAPE,
       loadBefore,
