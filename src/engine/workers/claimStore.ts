@@ -87,12 +87,13 @@ export class ClaimStore {
   /**
    * Offers an attempt to the workers, fenced by the coordinator's epoch: nothing is written when
    * another coordinator leads now. An offer of the same attempt again (a restarted coordinator)
-   * is a fresh offer. False when fenced out.
+   * is a fresh offer. False when fenced out. The NOTIFY is part of the same statement, so it is sent
+   * when the offer commits, without a second round trip before workers hear of it.
    */
   async offer(o: Offer, coordinatorEpoch: number): Promise<boolean> {
     const r = await this.db.query(
-      `INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status, check_command, resume_session)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'offered', $11, $12
+      `WITH offered AS (INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status, check_command, resume_session)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'offered', $12, $13
        WHERE EXISTS (SELECT 1 FROM pipeline.leader WHERE epoch = $10 AND NOT released)
        ON CONFLICT (task_id, attempt) DO UPDATE SET
          stage = EXCLUDED.stage, role = EXCLUDED.role, agent = EXCLUDED.agent, command = EXCLUDED.command,
@@ -101,7 +102,9 @@ export class ClaimStore {
          offered_at = now(), claimed_at = NULL, heartbeat_at = NULL, lease_expires_at = NULL, finished_at = NULL,
          output = '', final_text = NULL, exit_code = NULL, exit_signal = NULL, start_error = NULL, published = NULL, note = NULL,
          check_command = EXCLUDED.check_command, check_passed = NULL, check_code = NULL, check_timed_out = NULL,
-         check_ms = NULL, check_output = NULL, resume_session = EXCLUDED.resume_session`,
+         check_ms = NULL, check_output = NULL, resume_session = EXCLUDED.resume_session
+       RETURNING 1)
+       SELECT pg_notify($11, '') FROM offered`,
       [
         o.taskId,
         o.attempt,
@@ -113,11 +116,11 @@ export class ClaimStore {
         o.taskFileName,
         o.taskText,
         coordinatorEpoch,
+        CLAIMS_CHANNEL,
         o.checkCommand,
         o.resumeSession,
       ],
     );
-    if (r.rowCount) await this.notify();
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -159,13 +162,18 @@ export class ClaimStore {
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** The worker's outcome, accepted only under the epoch it holds; false: the late write is refused. */
+  /**
+   * The worker's outcome, accepted only under the epoch it holds; false: the late write is refused.
+   * Its NOTIFY goes with it, as the offer's does.
+   */
   async report(taskId: string, attempt: number, epoch: string, rep: Report, output = ''): Promise<boolean> {
     const r = await this.db.query(
-      `UPDATE pipeline.claims SET status = 'done', finished_at = now(), final_text = $4, exit_code = $5,
+      `WITH reported AS (UPDATE pipeline.claims SET status = 'done', finished_at = now(), final_text = $4, exit_code = $5,
          exit_signal = $6, start_error = $7, published = $8, note = $9, output = output || $10,
-         check_passed = $11, check_code = $12, check_timed_out = $13, check_ms = $14, check_output = $15
-       WHERE task_id = $1 AND attempt = $2 AND epoch = $3 AND status = 'claimed'`,
+         check_passed = $12, check_code = $13, check_timed_out = $14, check_ms = $15, check_output = $16
+       WHERE task_id = $1 AND attempt = $2 AND epoch = $3 AND status = 'claimed'
+       RETURNING 1)
+       SELECT pg_notify($11, '') FROM reported`,
       [
         taskId,
         attempt,
@@ -177,6 +185,7 @@ export class ClaimStore {
         rep.published,
         rep.note,
         output,
+        CLAIMS_CHANNEL,
         rep.check?.passed ?? null,
         rep.check?.code ?? null,
         rep.check?.timedOut ?? null,
@@ -184,7 +193,6 @@ export class ClaimStore {
         rep.check?.output ?? null,
       ],
     );
-    if (r.rowCount) await this.notify();
     return (r.rowCount ?? 0) > 0;
   }
 
