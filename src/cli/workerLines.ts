@@ -38,6 +38,5 @@ export function agentWorkerNote(id: string, w: WorkersStatus): string {
   if (!a) return '';
   if (a.workers.length === 0) return '[offline: no worker runs it]';
   if (!a.live) return `[offline: ${a.workers.join(', ')} ${a.workers.length > 1 ? 'are' : 'is'} offline]`;
-  const live = new Set(w.workers.filter((e) => e.live).map((e) => e.name));
-  return `[on ${a.workers.filter((n) => live.has(n)).join(', ')}]`;
+  return `[on ${a.live_workers.join(', ')}]`;
 }

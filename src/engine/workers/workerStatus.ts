@@ -88,7 +88,9 @@ export interface WorkerEntry {
 export interface AgentWorkers {
   /** Every worker that says it runs the agent, live or not. */
   workers: string[];
-  /** True when at least one of them is live. */
+  /** Those of them that are live. */
+  live_workers: string[];
+  /** True when at least one of them is live: else the agent is offline. */
   live: boolean;
 }
 
@@ -212,11 +214,14 @@ export function workersStatus(
 
   const live = liveAgents(snap.workers);
   const agent_workers: Record<string, AgentWorkers> = {};
-  for (const id of Object.keys(state.agents).sort())
+  for (const id of Object.keys(state.agents).sort()) {
+    const runs = snap.workers.filter((w) => w.agents.includes(id));
     agent_workers[id] = {
-      workers: snap.workers.filter((w) => w.agents.includes(id)).map((w) => w.name),
+      workers: runs.map((w) => w.name),
+      live_workers: runs.filter(isLive).map((w) => w.name),
       live: live.has(id),
     };
+  }
   const waiting: WaitingForWorker[] = [];
   const offeredTasks = new Set<string>();
   for (const c of snap.claims) {

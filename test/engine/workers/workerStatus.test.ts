@@ -97,8 +97,8 @@ void test('status, status --json and /metrics list the workers with their agents
     );
     assert.match(w1!.claims[0]!.epoch, /^\d+$/);
     assert.deepEqual(w2!.claims, []);
-    assert.deepEqual(s.agent_workers.architect, { workers: ['w1'], live: true });
-    assert.deepEqual(s.agent_workers.supervisor, { workers: ['w2'], live: true });
+    assert.deepEqual(s.agent_workers.architect, { workers: ['w1'], live_workers: ['w1'], live: true });
+    assert.deepEqual(s.agent_workers.supervisor, { workers: ['w2'], live_workers: ['w2'], live: true });
     assert.deepEqual(s.waiting_for_workers, [], 'every agent has a live worker');
 
     const text = await team.ok(team.coord, 'status');
@@ -136,9 +136,9 @@ void test('status, status --json and /metrics list the workers with their agents
     const dead = down.workers.find((w) => w.name === 'w1')!;
     assert.ok(dead.heartbeat_age_seconds > dead.lease_seconds, JSON.stringify(dead));
     assert.equal(dead.stopped, false, 'a killed worker never said it stopped');
-    assert.deepEqual(down.agent_workers.architect, { workers: ['w1'], live: false });
-    assert.deepEqual(down.agent_workers.tester, { workers: ['w1'], live: false });
-    assert.deepEqual(down.agent_workers.implementer, { workers: ['w2'], live: true });
+    assert.deepEqual(down.agent_workers.architect, { workers: ['w1'], live_workers: [], live: false });
+    assert.deepEqual(down.agent_workers.tester, { workers: ['w1'], live_workers: [], live: false });
+    assert.deepEqual(down.agent_workers.implementer, { workers: ['w2'], live_workers: ['w2'], live: true });
     const waits = down.waiting_for_workers.find((x) => x.task === 'TASK-001')!;
     assert.equal(waits.stage, 'architect');
     assert.deepEqual(waits.agents, ['architect']);
@@ -170,7 +170,7 @@ void test('status, status --json and /metrics list the workers with their agents
     await release(team, 'TASK-001', 'architect');
     const done = (await team.allMerged(['TASK-001', 'TASK-002'])) as WorkersJson;
     assert.deepEqual(done.waiting_for_workers, []);
-    assert.deepEqual(done.agent_workers.architect, { workers: ['w1', 'w3'], live: true });
+    assert.deepEqual(done.agent_workers.architect, { workers: ['w1', 'w3'], live_workers: ['w3'], live: true });
   } catch (e) {
     process.stdout.write(team.output() + (metrics ? `\n--- metrics\n${metrics.output()}` : '') + '\n');
     throw e;
