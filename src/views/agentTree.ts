@@ -45,7 +45,12 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
     if (!a) return item;
     const [icon, color] = ICONS[a.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    const text = agentItemText(a, this.session.current?.progress.get(id));
+    const text = agentItemText(
+      a,
+      this.session.current?.progress.get(id),
+      Date.now(),
+      this.session.workers?.agent_workers[id],
+    );
     item.description = text.description;
     item.tooltip = text.tooltip;
     item.contextValue = `agent.${a.status}`;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { Pipeline } from '../../../src/engine/pipeline';
+import { WorkersWatch } from '../../../src/host/workersWatch';
 import type { WorkersStatus } from '../../../src/engine/workers/workerStatus';
 import { cli, requireCli, shown, startCli, type LiveCli, type StatusJson } from '../../cli/cliKit';
 import { PostgresCluster } from '../../support/postgresCluster';
@@ -213,6 +214,21 @@ void test('a missing database URL variable is named with its fix, by status, met
         w.workers.map((x) => x.agents),
         [['architect']],
       );
+      // The window's watch (src/host/workersWatch.ts) gives the Agents tree the architect's worker.
+      let changes = 0;
+      const watch = WorkersWatch.start(p, () => changes++, 200)!;
+      try {
+        await until('the watch says w1 runs the architect', 20_000, () =>
+          watch.status.agent_workers.architect?.live && changes > 0 ? true : undefined,
+        );
+        assert.deepEqual(watch.status.agent_workers.architect, {
+          workers: ['w1'],
+          live_workers: ['w1'],
+          live: true,
+        });
+      } finally {
+        watch.dispose();
+      }
     } finally {
       await p.close();
     }
