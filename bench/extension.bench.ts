@@ -15,7 +15,11 @@
  * - stalls: `perf_hooks.monitorEventLoopDelay` (5 ms resolution) in the extension host from the
  *   start of the pipeline to its last merge, and a 10 ms timer that records each tick more than
  *   20 ms late. The host is VS Code's: the built-in git extension, reacting to the agents' commits,
- *   shares it, as it would for a user.
+ *   shares it, as it would for a user;
+ * - the host's CPU time (user + system) over the idle seconds and over the run, which the machine's
+ *   load moves far less than it moves the delays, and the file events VS Code delivered to the host
+ *   for the workspace, by folder (every extension's watchers see them; the git extension schedules a
+ *   `git status` on each one outside `.git/`).
  *
  * The extension is measured as it ships: the bundles are built with `--production` first (a profiled
  * run uses the development bundles, whose names say what ran), and the
@@ -92,6 +96,7 @@ interface Loop {
   wallMs: number;
   loopDelay: { maxMs: number; p50Ms: number; p99Ms: number; meanMs: number; samples: number };
   stalls: { over20ms: number; over50ms: number; longest: { atMs: number; ms: number }[] };
+  cpu: { ms: number; share: number };
 }
 
 interface Done extends Loop {
@@ -101,8 +106,9 @@ interface Done extends Loop {
   runner: string;
   spawns: Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }>;
   hostRssMb: number;
+  fileEvents: Record<string, number>;
   gitSubcommands: Record<string, number>;
-  busiest?: { ms: number; owners: Record<string, number>; top: string[]; ours: string[] }[];
+  busiest?: { ms: number; samples: number; owners: Record<string, number>; top: string[]; ours: string[] }[];
   ownFunctions?: { totalMs: number; top: string[] };
 }
 
@@ -219,6 +225,17 @@ async function main(): Promise<void> {
       `run: ${done.tasks} tasks (${done.merged} merged), ${done.terminals} terminals opened (runner: ${done.runner}), ${(done.wallMs / 1000).toFixed(1)} s`,
     );
     console.log(`extension-host event-loop delay during the run: ${loop(done)}`);
+    const cpu = (l: Loop): string => `${l.cpu.ms} ms (${(l.cpu.share * 100).toFixed(1)} % of one core)`;
+    console.log(`extension-host CPU: idle ${cpu(idle)}; run ${cpu(done)}`);
+    const events = Object.values(done.fileEvents).reduce((a, b) => a + b, 0);
+    console.log(
+      `file events VS Code delivered to the host for the workspace: ${events} (${(events / (done.wallMs / 1000)).toFixed(1)}/s): ${
+        Object.entries(done.fileEvents)
+          .slice(0, 8)
+          .map(([d, n]) => `${d} ${n}`)
+          .join(', ') || 'none'
+      }`,
+    );
     console.log(
       `longest late ticks: ${done.stalls.longest.map((s) => `${s.ms} ms at ${(s.atMs / 1000).toFixed(1)} s`).join(', ') || 'none'}`,
     );
@@ -238,7 +255,9 @@ async function main(): Promise<void> {
     );
     for (const b of done.busiest ?? [])
       console.log(
-        `busy ${b.ms} ms: ${Object.entries(b.owners)
+        // The profiler samples every millisecond of CPU; a stretch much longer than its samples
+        // is one the machine's other processes took the core from (the host was not running).
+        `busy ${b.ms} ms (${b.samples} samples of 1 ms): ${Object.entries(b.owners)
           .map(([o, ms]) => `${o} ${ms} ms`)
           .join(', ')}; top: ${b.top.join('; ')}${b.ours.length ? `; ours: ${b.ours.join('; ')}` : ''}`,
       );

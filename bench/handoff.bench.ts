@@ -237,7 +237,12 @@ async function measure(sc: Scenario): Promise<Figures> {
     const exited = new Map<string, number>();
     p.events.on('agent:exited', (e) => exited.set(`${e.taskId}#${e.attempt}`, Date.now()));
     const gitEvents: GitEvent[] = [];
-    const stopObserving = observeGit((e) => gitEvents.push(e));
+    // For a failed run: when each git command ran in which directory (a worktree's timeline).
+    const commandsAt: Array<{ at: number; command: string; cwd: string }> = [];
+    const stopObserving = observeGit((e) => {
+      gitEvents.push(e);
+      if (e.type === 'command') commandsAt.push({ at: Date.now(), command: e.command, cwd: e.cwd });
+    });
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
     const calls = new Map<string, number[]>();
@@ -248,6 +253,7 @@ async function measure(sc: Scenario): Promise<Figures> {
     );
     const monitor = await createMonitor(p, 'process', { scriptedAgent: '', ...ports, ...sc.monitor });
     let idle: { done: number; blocked: string[]; waiting: string[] };
+    const blockedWhy: string[] = [];
     try {
       await monitor.start();
       let timer: NodeJS.Timeout | undefined;
@@ -264,13 +270,34 @@ async function measure(sc: Scenario): Promise<Figures> {
     } finally {
       stopObserving();
       await monitor.stop();
+      // Why a task blocked, said before the pipeline closes: a benchmark that fails must say why.
+      for (const t of Object.values(p.state.tasks)) {
+        if (t.status !== 'blocked') continue;
+        blockedWhy.push(`${t.id}: ${t.blocked_reason ?? '(no reason recorded)'}`);
+        // The timeline of the agent that failed it: its starts, and the git commands in its worktree.
+        const agent = [...t.history].reverse().find((h) => h.event === 'assign')?.agent;
+        if (!agent) continue;
+        const path = p.home.root + '.pipeline-worktrees/' + agent;
+        const lines = [
+          ...started
+            .filter((x) => x.agentId === agent)
+            .map((x) => ({ at: x.at, what: `started ${x.taskId} ${x.stage}` })),
+          ...commandsAt.filter((c) => c.cwd.startsWith(path)).map((c) => ({ at: c.at, what: `git ${c.command}` })),
+        ].sort((a, b) => a.at - b.at);
+        for (const l of lines.slice(-24))
+          blockedWhy.push(`    ${new Date(l.at).toISOString().slice(11, 23)} ${agent}: ${l.what}`);
+      }
+      for (const x of started.filter((y) => blockedWhy.some((b) => b.startsWith(`${y.taskId}:`))))
+        blockedWhy.push(
+          `  ${new Date(x.at).toISOString().slice(11, 23)} ${x.taskId} ${x.stage} attempt ${x.attempt} on ${x.agentId}`,
+        );
       await p.close();
     }
     const wallSeconds = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const engineCpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (idle.done !== sc.tasks)
-      throw new Error(`${sc.label}: ${idle.done} of ${sc.tasks} tasks done (blocked: ${idle.blocked.join(', ')})`);
+      throw new Error(`${sc.label}: ${idle.done} of ${sc.tasks} tasks done; blocked:\n  ${blockedWhy.join('\n  ')}`);
 
     const handoff: number[] = [];
     const detect: number[] = [];

@@ -15,7 +15,7 @@
 import { Session } from 'node:inspector';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { AgentPipelineApi } from '../../src/extension';
@@ -88,7 +88,13 @@ export async function run(): Promise<void> {
   await vscode.commands.executeCommand('workbench.action.closeAllEditors');
 
   const idle = await measureLoop(() => delay(IDLE_MS));
-  report({ step: 'idle', wallMs: Math.round(idle.wallMs), loopDelay: idle.loopDelay, stalls: idle.stalls });
+  report({
+    step: 'idle',
+    wallMs: Math.round(idle.wallMs),
+    loopDelay: idle.loopDelay,
+    stalls: idle.stalls,
+    cpu: idle.cpu,
+  });
 
   const tasks = Object.keys(p.state.tasks).length;
   let terminals = 0;
@@ -96,6 +102,7 @@ export async function run(): Promise<void> {
   const profiler = (await exists(join(dirname(p.home.root), 'bench-profile'))) ? await startProfiler() : undefined;
   let runner = 'none';
   const spawns = timeSpawns(join(extension.extensionPath, 'dist'));
+  const fileEvents = countFileEvents(p.home.root);
   const measured = await measureLoop(async () => {
     await vscode.commands.executeCommand('agentPipeline.start');
     if (!api.session.running) throw new Error('the pipeline did not start');
@@ -112,6 +119,7 @@ export async function run(): Promise<void> {
   }).finally(() => {
     terminalSub.dispose();
     spawns.dispose();
+    fileEvents.dispose();
   });
   const profile = profiler ? await profiler.stop() : undefined;
   if (profile) {
@@ -132,6 +140,8 @@ export async function run(): Promise<void> {
     wallMs: Math.round(measured.wallMs),
     loopDelay: measured.loopDelay,
     stalls: measured.stalls,
+    cpu: measured.cpu,
+    fileEvents: fileEvents.figures(),
     spawns: spawns.figures(),
     gitSubcommands: spawns.gitSubcommands(),
     hostRssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
@@ -203,6 +213,30 @@ function timeSpawns(bundleDir: string): {
   };
 }
 
+/**
+ * Counts the file events VS Code delivers to this extension host for the workspace folder, by the
+ * folder they happened in (`.pipeline/logs`, `.git/refs`, `src`…): every extension's file watchers,
+ * the built-in git extension's among them (each event makes it look at its settings and schedule a
+ * `git status`), see these, so fewer events is less work for the whole host.
+ */
+function countFileEvents(root: string): { figures(): Record<string, number>; dispose(): void } {
+  const counts = new Map<string, number>();
+  const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), '**'));
+  const count = (uri: vscode.Uri): void => {
+    const rel = relative(root, uri.fsPath).split(sep);
+    const key = rel.length > 2 ? rel.slice(0, 2).join('/') : rel.length === 2 ? `${rel[0]}/` : '(top)';
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
+  const subs = [watcher.onDidChange(count), watcher.onDidCreate(count), watcher.onDidDelete(count)];
+  return {
+    figures: () => Object.fromEntries([...counts].sort((a, b) => b[1] - a[1])),
+    dispose: () => {
+      for (const s of subs) s.dispose();
+      watcher.dispose();
+    },
+  };
+}
+
 /** `status` in `git -c a=b --no-pager status --porcelain`. */
 function gitSubcommand(args: string[]): string {
   for (let i = 0; i < args.length; i++) {
@@ -224,6 +258,8 @@ interface LoopFigures {
   wallMs: number;
   loopDelay: { maxMs: number; p50Ms: number; p99Ms: number; meanMs: number; samples: number };
   stalls: { over20ms: number; over50ms: number; longest: { atMs: number; ms: number }[] };
+  /** CPU time this process used (user + system) and its share of one core: unlike the delays, hardly moved by other processes' load. */
+  cpu: { ms: number; share: number };
 }
 
 /** The event loop's delay while `during` runs: a perf_hooks histogram and a timer that notes its own lateness. */
@@ -231,6 +267,7 @@ async function measureLoop(during: () => Promise<unknown>): Promise<LoopFigures>
   const histogram = monitorEventLoopDelay({ resolution: 5 });
   const stalls: { atMs: number; ms: number }[] = [];
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   let last = started;
   const sampler = setInterval(() => {
     const now = performance.now();
@@ -246,8 +283,12 @@ async function measureLoop(during: () => Promise<unknown>): Promise<LoopFigures>
     clearInterval(sampler);
   }
   const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const wallMs = performance.now() - started;
   return {
-    wallMs: performance.now() - started,
+    cpu: { ms: Math.round(cpuMs), share: Math.round((cpuMs / wallMs) * 1000) / 1000 },
+    wallMs,
     loopDelay: {
       maxMs: ms(histogram.max),
       p50Ms: ms(histogram.percentile(50)),
@@ -294,7 +335,7 @@ async function startProfiler(): Promise<{ stop(): Promise<Profile> }> {
 }
 
 /**
- * The longest stretches of the profile with no idle sample (the loop was busy all along), each with
+ * The busiest stretches of the profile with no idle sample (the loop was busy all along), each with
  * who had the CPU: this extension, another extension, or VS Code and Node themselves (a sample
  * counts for an extension when one of its functions is on the stack), and its heaviest functions.
  */
@@ -329,7 +370,7 @@ function ownFunctions(profile: Profile, bundleDir: string): { totalMs: number; t
 function busiestStretches(
   profile: Profile,
   bundleDir: string,
-): { ms: number; owners: Record<string, number>; top: string[]; ours: string[] }[] {
+): { ms: number; samples: number; owners: Record<string, number>; top: string[]; ours: string[] }[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -366,8 +407,10 @@ function busiestStretches(
     current.deltas.push(dt);
   });
   if (current) stretches.push(current);
+  // By their samples, the CPU the host used in them: under load a stretch's wall time also holds
+  // the time other processes had the core, which no change here can shorten.
   return stretches
-    .sort((a, b) => b.ms - a.ms)
+    .sort((a, b) => b.samples.length - a.samples.length || b.ms - a.ms)
     .slice(0, 5)
     .map((s) => {
       const owners: Record<string, number> = {};
@@ -398,6 +441,6 @@ function busiestStretches(
         .sort((a, b) => b[1] - a[1])
         .slice(0, 4)
         .map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
-      return { ms: Math.round(s.ms * 10) / 10, owners, top, ours: oursTop };
+      return { ms: Math.round(s.ms * 10) / 10, samples: s.samples.length, owners, top, ours: oursTop };
     });
 }

@@ -166,6 +166,9 @@ export async function sigstopHandover(
   const a = startRun(sb, env);
   if (!(await reach(a, moment, limitMs))) return { happened: false, stoodDown: true, note: 'A ended first', runs: [a] };
   const aPid = a.child.proc.pid;
+  // A timed moment can come before A leads (a slow start on a busy machine): then A is not a
+  // replaced leader but a run that finds another leading when it wakes, and says so.
+  const aLed = (await leaderPid(sb)) === aPid;
   a.child.proc.kill('SIGSTOP');
   let b: Run | undefined;
   try {
@@ -192,10 +195,16 @@ export async function sigstopHandover(
     const out = a.child.output();
     const lostEvent = jsonEvents(a.child).some((e) => e.event === 'leader:lost');
     const uncaught = /\n\s+at .+\(.+:\d+:\d+\)|Uncaught|unhandled/i.test(out);
-    if (uncaught || (!lostEvent && code !== 0)) {
+    const refused = !aLed && /This pipeline is led by/.test(out);
+    if (uncaught || (!lostEvent && code !== 0 && !refused)) {
       stoodDown = false;
       note = `A exited ${code} ${lostEvent ? 'after leader:lost' : 'without leader:lost'}${uncaught ? ' with an uncaught error' : ''}: ${out.slice(-600)}`;
-    } else note = lostEvent ? `A stood down (exit ${code})` : `A had ended its work (exit ${code})`;
+    } else
+      note = lostEvent
+        ? `A stood down (exit ${code})`
+        : refused
+          ? `A had not led yet; it found B leading and said so (exit ${code})`
+          : `A had ended its work (exit ${code})`;
   } catch (e) {
     stoodDown = false;
     note = `A did not exit after SIGCONT: ${(e as Error).message}`;

@@ -16,6 +16,8 @@ import type { WorkersStatus } from '../engine/workers/workerStatus';
 import { WorkersWatch } from './workersWatch';
 
 const WAS_RUNNING = 'agentPipeline.wasRunning';
+/** How long changes gather before the views redraw: quick to the eye, few redraws for a busy host. */
+export const CHANGE_COALESCE_MS = 100;
 
 /**
  * src/host/ is the extension's side that is not a view: the session of this window (this file), the
@@ -218,12 +220,14 @@ export class PipelineSession implements vscode.Disposable {
 
   private fireChanged(): void {
     if (this.changeTimer) return;
-    // Bursts of changes (a tick commits several records) redraw once.
+    // Bursts of changes (a tick commits several records, agents finish together) redraw once, at
+    // most every CHANGE_COALESCE_MS; a change during the wait is drawn when it ends, so the last
+    // one is never lost.
     this.changeTimer = setTimeout(() => {
       this.changeTimer = undefined;
       void this.updateContext();
       this.changed.fire();
-    }, 50);
+    }, CHANGE_COALESCE_MS);
   }
 
   async updateContext(): Promise<void> {

@@ -2,6 +2,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { AgentRunner, RunHandle, RunRequest } from '../engine/ports/agentRunner';
 import { exitFileOf, exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from '../engine/agents/exitFile';
+import { ExitFileWaker } from './exitFileWaker';
+
+/**
+ * How often a wait reads its exit file when no file event woke it: the watch of the run directory
+ * ends a wait as soon as the status is written, so this is only the fallback for a lost event.
+ */
+const EXIT_POLL_MS = 1000;
 
 /**
  * Agents in integrated terminals: one terminal per agent, named for its agent, role and task, the
@@ -14,9 +21,18 @@ export class TerminalRunner implements AgentRunner {
   private terminals = new Map<string, vscode.Terminal>();
   private closed = new Set<vscode.Terminal>();
   private readonly sub: vscode.Disposable;
+  /** Wakes the waits for exit files when one is written; they read the file once a second otherwise. */
+  private readonly waker: ExitFileWaker;
+  /** The exit file each open terminal's command writes, to end its wait when the terminal closes. */
+  private readonly exitFiles = new Map<vscode.Terminal, string>();
 
   constructor(private readonly runDir: string) {
-    this.sub = vscode.window.onDidCloseTerminal((t) => this.closed.add(t));
+    this.waker = new ExitFileWaker(runDir);
+    this.sub = vscode.window.onDidCloseTerminal((t) => {
+      this.closed.add(t);
+      const file = this.exitFiles.get(t);
+      if (file) this.waker.wake(file);
+    });
   }
 
   static terminalName(agentId: string, role: string, taskId: string): string {
@@ -32,6 +48,7 @@ export class TerminalRunner implements AgentRunner {
 
   async start(req: RunRequest): Promise<RunHandle> {
     await mkdir(this.runDir, { recursive: true });
+    this.waker.start();
     const exitFile = exitFileOf(this.runDir, req);
     await rm(exitFile, { force: true });
     // A new task gets a fresh terminal with the task in its name; the agent's previous one goes.
@@ -52,10 +69,16 @@ export class TerminalRunner implements AgentRunner {
   /** Follows a command by its exit file; without a terminal, the file must already be written. */
   private follow(req: RunRequest, terminal: vscode.Terminal | undefined, exitFile: string): RunHandle {
     let stopping = false;
+    this.waker.expect(exitFile);
+    if (terminal) this.exitFiles.set(terminal, exitFile);
     const exited = waitForExitFile(exitFile, req, {
       stopping: () => stopping || !terminal || this.closed.has(terminal),
       gone: () => Promise.resolve(!terminal || this.closed.has(terminal) || terminal.exitStatus !== undefined),
-      pollMs: 100,
+      pollMs: EXIT_POLL_MS,
+      sleep: (ms) => this.waker.sleep(exitFile, ms),
+    }).finally(() => {
+      this.waker.forget(exitFile);
+      if (terminal && this.exitFiles.get(terminal) === exitFile) this.exitFiles.delete(terminal);
     });
     return {
       agentId: req.agentId,
@@ -64,6 +87,8 @@ export class TerminalRunner implements AgentRunner {
       exited,
       stop: async () => {
         stopping = true;
+        // The wait looks again now, rather than at its next poll, whether the shell is gone.
+        this.waker.wake(exitFile);
         if (!terminal) return;
         await interruptThenKill(
           exited,
@@ -87,12 +112,15 @@ export class TerminalRunner implements AgentRunner {
       // The terminal is gone, but the command may have finished and left its status.
       return (await exitFileWritten(exitFile)) ? this.follow(req, undefined, exitFile) : null;
     }
+    await mkdir(this.runDir, { recursive: true });
+    this.waker.start();
     this.terminals.set(req.agentId, terminal);
     return this.follow(req, terminal, exitFile);
   }
 
   dispose(): Promise<void> {
     this.sub.dispose();
+    this.waker.dispose();
     return Promise.resolve();
   }
 }

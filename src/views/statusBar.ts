@@ -11,6 +11,8 @@ import { statusBarText } from './statusBarText';
 export class PipelineStatusBar implements vscode.Disposable {
   readonly item: vscode.StatusBarItem;
   private readonly sub: vscode.Disposable;
+  private warn = false;
+  private shown = false;
 
   constructor(private readonly session: SessionView) {
     this.item = vscode.window.createStatusBarItem('agentPipeline.status', vscode.StatusBarAlignment.Left, 10);
@@ -24,6 +26,7 @@ export class PipelineStatusBar implements vscode.Disposable {
   update(): void {
     const p = this.session.current;
     if (!p) {
+      this.shown = false;
       this.item.hide();
       return;
     }
@@ -31,10 +34,17 @@ export class PipelineStatusBar implements vscode.Disposable {
       running: this.session.running,
       leader: p.leader && !p.isLeader ? p.leader : null,
     });
-    this.item.text = t.text;
-    this.item.tooltip = t.tooltip;
-    this.item.backgroundColor = t.warn ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
-    this.item.show();
+    // Each assignment sends the whole item to the window; most state changes leave its words alone.
+    if (this.item.text !== t.text) this.item.text = t.text;
+    if (this.item.tooltip !== t.tooltip) this.item.tooltip = t.tooltip;
+    if (t.warn !== this.warn) {
+      this.warn = t.warn;
+      this.item.backgroundColor = t.warn ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    }
+    if (!this.shown) {
+      this.shown = true;
+      this.item.show();
+    }
   }
 
   dispose(): void {

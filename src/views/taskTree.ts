@@ -7,16 +7,20 @@ import { taskContextValue } from './taskActions';
 import { waitsOutLimit } from './taskLimit';
 import { taskSpending } from './taskSpending';
 import { since } from './timeText';
+import { GroupedRowMemory } from './treeRows';
 
 /**
  * The Tasks tree: tasks grouped by where they are (one group per stage, then waiting, merging,
  * blocked, done, cancelled), each with an icon and a description that tell its state at a glance,
- * and its prerequisites as children. It redraws from the engine's events, never by polling.
+ * and its prerequisites as children. It redraws from the engine's events, never by polling, and only
+ * what changed: the rows of the tasks that changed, and the groups that gained or lost a task (from
+ * the root only when a group appears or goes). Its rows are the same objects from one redraw to the
+ * next, since VS Code finds a row to redraw by the object it was given.
  */
-type Node =
-  | { kind: 'group'; id: string; label: string; tasks: string[] }
-  | { kind: 'task'; id: string; parent: string }
-  | { kind: 'prerequisite'; id: string; of: string };
+type GroupNode = { kind: 'group'; id: string; label: string; tasks: string[] };
+type TaskNode = { kind: 'task'; id: string; parent: string };
+type PrerequisiteNode = { kind: 'prerequisite'; id: string; of: string };
+type Node = GroupNode | TaskNode | PrerequisiteNode;
 
 const ICONS: Record<TaskStatus, [string, string?]> = {
   pending: ['circle-outline', 'disabledForeground'],
@@ -72,26 +76,119 @@ export function groupsOf(
 }
 
 export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
-  private readonly emitter = new vscode.EventEmitter<Node | undefined>();
+  private readonly emitter = new vscode.EventEmitter<Node | Node[] | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly sub: vscode.Disposable;
+  /** What the tree last announced, to name what changed since. */
+  private readonly memory = new GroupedRowMemory();
+  private config: PipelineConfig | undefined;
+  /** The rows handed to VS Code, by id: one object per group, task and prerequisite row. */
+  private readonly groupNodes = new Map<string, GroupNode>();
+  private readonly taskNodes = new Map<string, TaskNode>();
+  /** Prerequisite rows by the task they show, then by the task they belong to. */
+  private readonly prerequisiteNodes = new Map<string, Map<string, PrerequisiteNode>>();
 
   constructor(private readonly session: SessionView) {
-    this.sub = session.onDidChange(() => this.emitter.fire(undefined));
+    this.sub = session.onDidChange(() => this.announce());
   }
 
+  /** Redraws the whole tree. */
   refresh(): void {
-    this.emitter.fire(undefined);
+    this.memory.clear();
+    this.announce();
+  }
+
+  /** Tells VS Code which rows changed since the last announcement (nothing when none did). */
+  private announce(): void {
+    const p = this.session.current;
+    if (!p || p.config !== this.config) {
+      // Another pipeline or configuration (stages, roles): every row may differ.
+      this.memory.clear();
+      this.config = p?.config;
+    }
+    if (!p) {
+      this.emitter.fire(undefined);
+      return;
+    }
+    const now = Date.now();
+    const groups = this.groupsNow(p);
+    const change = this.memory.update(
+      groups,
+      Object.values(p.state.tasks).map((t) => {
+        const review = awaitingReview(t, p.config);
+        const description = describeTask(t, now, review);
+        return [
+          t.id,
+          {
+            source: t,
+            text: `${review}|${description}`,
+            // What the task's row and the prerequisite rows that name it show.
+            detail: () =>
+              JSON.stringify([
+                t.title,
+                t.status,
+                t.prerequisites.length > 0,
+                description,
+                tooltip(t, review).value,
+                taskContextValue(t, review),
+                t.assigned_to,
+              ]),
+          },
+        ];
+      }),
+    );
+    // Rows of tasks that are gone (removed) are not asked for again.
+    for (const id of this.taskNodes.keys()) if (!p.state.tasks[id]) this.taskNodes.delete(id);
+    for (const id of this.prerequisiteNodes.keys()) if (!p.state.tasks[id]) this.prerequisiteNodes.delete(id);
+    if (!change) return;
+    if (change.all) {
+      this.emitter.fire(undefined);
+      return;
+    }
+    const nodes: Node[] = [];
+    for (const g of groups) if (change.groups.includes(g.id)) nodes.push(g);
+    for (const id of change.rows) {
+      const task = this.taskNodes.get(id);
+      if (task) nodes.push(task);
+      nodes.push(...(this.prerequisiteNodes.get(id)?.values() ?? []));
+    }
+    if (nodes.length) this.emitter.fire(nodes);
+  }
+
+  /** The groups as they are now, as the tree's own group objects (updated in place). */
+  private groupsNow(p: { state: PipelineState; config: PipelineConfig }): GroupNode[] {
+    return groupsOf(p.state, p.config).map((g) => {
+      const node = this.groupNodes.get(g.id) ?? { kind: 'group', id: g.id, label: g.label, tasks: [] };
+      node.label = g.label;
+      node.tasks = g.tasks;
+      this.groupNodes.set(g.id, node);
+      return node;
+    });
+  }
+
+  private taskNode(id: string, parent: string): TaskNode {
+    const node = this.taskNodes.get(id) ?? { kind: 'task', id, parent };
+    node.parent = parent;
+    this.taskNodes.set(id, node);
+    return node;
+  }
+
+  private prerequisiteNode(id: string, of: string): PrerequisiteNode {
+    const byOwner = this.prerequisiteNodes.get(id) ?? new Map<string, PrerequisiteNode>();
+    this.prerequisiteNodes.set(id, byOwner);
+    const node = byOwner.get(of) ?? { kind: 'prerequisite', id, of };
+    byOwner.set(of, node);
+    return node;
   }
 
   getChildren(node?: Node): Node[] {
     const p = this.session.current;
     if (!p) return [];
     const state = p.state;
-    if (!node) return groupsOf(state, p.config).map((g) => ({ kind: 'group', ...g }));
-    if (node.kind === 'group') return node.tasks.map((id) => ({ kind: 'task', id, parent: node.id }));
+    if (!node) return this.groupsNow(p);
+    if (node.kind === 'group') return node.tasks.map((id) => this.taskNode(id, node.id));
     if (node.kind === 'task')
-      return (state.tasks[node.id]?.prerequisites ?? []).map((id) => ({ kind: 'prerequisite', id, of: node.id }));
+      return (state.tasks[node.id]?.prerequisites ?? []).map((id) => this.prerequisiteNode(id, node.id));
     return [];
   }
 
@@ -131,14 +228,13 @@ export class TaskTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
   }
 
   getParent(node: Node): Node | undefined {
-    if (node.kind === 'prerequisite') {
-      const p = this.session.current;
-      const t = p?.state.tasks[node.of];
-      if (!p || !t) return undefined;
-      const g = groupsOf(p.state, p.config).find((x) => x.tasks.includes(node.of));
-      return g ? { kind: 'task', id: node.of, parent: g.id } : undefined;
-    }
-    return undefined;
+    if (node.kind === 'group') return undefined;
+    const p = this.session.current;
+    if (!p) return undefined;
+    const owner = node.kind === 'task' ? node.id : node.of;
+    const g = this.groupsNow(p).find((x) => x.tasks.includes(owner));
+    if (!g) return undefined;
+    return node.kind === 'task' ? g : this.taskNode(owner, g.id);
   }
 
   dispose(): void {

@@ -44,12 +44,18 @@ export function shellLine(req: RunRequest, exitFile: string): string {
 
 /**
  * Waits until the exit file has a status. `gone` is asked on every poll once
- * `stopping()` is true: a shell that was killed writes no status.
+ * `stopping()` is true: a shell that was killed writes no status. `sleep`, when given, is the wait
+ * between two reads (by default `pollMs`); a runner that watches the directory ends it early.
  */
 export async function waitForExitFile(
   exitFile: string,
   req: RunRequest,
-  opts: { stopping: () => boolean; gone: () => Promise<boolean>; pollMs?: number },
+  opts: {
+    stopping: () => boolean;
+    gone: () => Promise<boolean>;
+    pollMs?: number;
+    sleep?: (ms: number) => Promise<void>;
+  },
 ): Promise<RunExit> {
   const status = async (): Promise<RunExit | undefined> => {
     const text = (await readFile(exitFile, 'utf8').catch(() => '')).trim();
@@ -69,7 +75,8 @@ export async function waitForExitFile(
     // The status may have been written between the read above and the shell getting its terminal
     // back: read once more before calling the command ended without one.
     if (opts.stopping() && (await opts.gone())) return (await status()) ?? { code: null, signal: 'SIGTERM' };
-    await new Promise((r) => setTimeout(r, opts.pollMs ?? 100));
+    const ms = opts.pollMs ?? 100;
+    await (opts.sleep ? opts.sleep(ms) : new Promise((r) => setTimeout(r, ms)));
   }
 }
 

@@ -155,6 +155,8 @@ async function runCheck(ctx: MonitorContext, a: Attempt): Promise<boolean> {
     env: { PIPELINE_TASK_ID: a.taskId, PIPELINE_ROLE: a.stage.role },
     timeoutMs: CHECK_TIMEOUT_MS,
     evidenceFile: evidence,
+    taskId: a.taskId,
+    attempt: a.attempt,
   });
   ctx.pipeline.events.emit('check:finished', {
     taskId: a.taskId,

@@ -142,6 +142,7 @@ export class MonitorContext {
       taskFile: a.taskFile,
       command: resolved,
       logFile: this.agentLogFile(a.agentId),
+      ...(how.resume ? { resume: how.resume } : {}),
     };
   }
 

@@ -15,6 +15,11 @@ export interface RunRequest {
   command: ResolvedCommand;
   /** Where the command's output goes. */
   logFile: string;
+  /**
+   * The CLI session this attempt continues (after a usage limit); already in `command`. A runner
+   * that resolves the command elsewhere (a worker on another machine) passes it on.
+   */
+  resume?: string;
 }
 
 export interface RunExit {

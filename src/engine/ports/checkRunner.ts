@@ -14,6 +14,9 @@ export interface CheckRequest {
   timeoutMs: number;
   /** Where its output is kept, with a header saying what ran where and how it ended. */
   evidenceFile: string;
+  /** The task and attempt whose work it checks (workers run checks where that work is). */
+  taskId: string;
+  attempt: number;
 }
 
 export interface CheckResult {

@@ -33,6 +33,15 @@ export interface ClaimRow {
   note: string | null;
   lease_expires_at: Date | null;
   heartbeat_at: Date | null;
+  /** The stage's check, from the coordinator's configuration; null: the stage has none. */
+  check_command: string | null;
+  check_passed: boolean | null;
+  check_code: number | null;
+  check_timed_out: boolean | null;
+  check_ms: number | null;
+  check_output: string | null;
+  /** The CLI session the attempt continues (after a usage limit); null: a fresh start. */
+  resume_session: string | null;
 }
 
 export interface Offer {
@@ -45,6 +54,19 @@ export interface Offer {
   base: string;
   taskFileName: string;
   taskText: string;
+  /** The stage's check, which the worker runs in its clone before it publishes; null: none. */
+  checkCommand: string | null;
+  /** The CLI session the attempt continues, with the CLI's own resume; null: a fresh start. */
+  resumeSession: string | null;
+}
+
+/** How a stage's check ended on the worker, with its output (the coordinator's evidence). */
+export interface ReportedCheck {
+  passed: boolean;
+  code: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  output: string;
 }
 
 /** The outcome a worker reports for its claim. */
@@ -55,6 +77,8 @@ export interface Report {
   startError: string | null;
   published: string | null;
   note: string | null;
+  /** The stage's check, when the offer had one and the agent's marker said the stage is done. */
+  check: ReportedCheck | null;
 }
 
 export class ClaimStore {
@@ -67,16 +91,31 @@ export class ClaimStore {
    */
   async offer(o: Offer, coordinatorEpoch: number): Promise<boolean> {
     const r = await this.db.query(
-      `INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'offered'
+      `INSERT INTO pipeline.claims AS c (task_id, attempt, stage, role, agent, command, base, task_file_name, task_text, coordinator_epoch, status, check_command, resume_session)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'offered', $11, $12
        WHERE EXISTS (SELECT 1 FROM pipeline.leader WHERE epoch = $10 AND NOT released)
        ON CONFLICT (task_id, attempt) DO UPDATE SET
          stage = EXCLUDED.stage, role = EXCLUDED.role, agent = EXCLUDED.agent, command = EXCLUDED.command,
          base = EXCLUDED.base, task_file_name = EXCLUDED.task_file_name, task_text = EXCLUDED.task_text,
          coordinator_epoch = EXCLUDED.coordinator_epoch, status = 'offered', epoch = c.epoch + 1, worker = NULL,
          offered_at = now(), claimed_at = NULL, heartbeat_at = NULL, lease_expires_at = NULL, finished_at = NULL,
-         output = '', final_text = NULL, exit_code = NULL, exit_signal = NULL, start_error = NULL, published = NULL, note = NULL`,
-      [o.taskId, o.attempt, o.stage, o.role, o.agent, o.command, o.base, o.taskFileName, o.taskText, coordinatorEpoch],
+         output = '', final_text = NULL, exit_code = NULL, exit_signal = NULL, start_error = NULL, published = NULL, note = NULL,
+         check_command = EXCLUDED.check_command, check_passed = NULL, check_code = NULL, check_timed_out = NULL,
+         check_ms = NULL, check_output = NULL, resume_session = EXCLUDED.resume_session`,
+      [
+        o.taskId,
+        o.attempt,
+        o.stage,
+        o.role,
+        o.agent,
+        o.command,
+        o.base,
+        o.taskFileName,
+        o.taskText,
+        coordinatorEpoch,
+        o.checkCommand,
+        o.resumeSession,
+      ],
     );
     if (r.rowCount) await this.notify();
     return (r.rowCount ?? 0) > 0;
@@ -124,7 +163,8 @@ export class ClaimStore {
   async report(taskId: string, attempt: number, epoch: string, rep: Report, output = ''): Promise<boolean> {
     const r = await this.db.query(
       `UPDATE pipeline.claims SET status = 'done', finished_at = now(), final_text = $4, exit_code = $5,
-         exit_signal = $6, start_error = $7, published = $8, note = $9, output = output || $10
+         exit_signal = $6, start_error = $7, published = $8, note = $9, output = output || $10,
+         check_passed = $11, check_code = $12, check_timed_out = $13, check_ms = $14, check_output = $15
        WHERE task_id = $1 AND attempt = $2 AND epoch = $3 AND status = 'claimed'`,
       [
         taskId,
@@ -137,6 +177,11 @@ export class ClaimStore {
         rep.published,
         rep.note,
         output,
+        rep.check?.passed ?? null,
+        rep.check?.code ?? null,
+        rep.check?.timedOut ?? null,
+        rep.check === null ? null : Math.round(rep.check.durationMs),
+        rep.check?.output ?? null,
       ],
     );
     if (r.rowCount) await this.notify();

@@ -8,6 +8,7 @@ import { Monitor } from '../monitor/monitor';
 import type { Pipeline } from '../pipeline';
 import { ClaimStore } from './claimStore';
 import { RemoteRunner } from './remoteRunner';
+import { ReportedChecks } from './reportedChecks';
 import { RemoteWorkspace } from './remoteWorkspace';
 import type { PgDatabase } from '../postgres/pgDatabase';
 
@@ -80,6 +81,8 @@ export class Coordinator implements Disposable {
       pipeline: p,
       workspace: new RemoteWorkspace(remote, join(p.home.dir, 'remote-agents')),
       runner,
+      // Stage checks run on the worker, in its clone, where the agent's work is.
+      checks: new ReportedChecks(runner),
       scriptedAgent: this.o.scriptedAgent,
       // Agents run on workers: a coordinator that stops leaves them to the next one.
       stopAgentsOnStop: false,

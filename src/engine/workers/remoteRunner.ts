@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import type { Pipeline } from '../pipeline';
 import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
 import { PgListener } from '../postgres/pgListener';
-import { CLAIMS_CHANNEL, type ClaimRow, type ClaimStore } from './claimStore';
+import { CLAIMS_CHANNEL, type ClaimRow, type ClaimStore, type ReportedCheck } from './claimStore';
 import { readLiveAgents } from './workerStatus';
 
 /**
@@ -52,6 +52,8 @@ export class RemoteRunner implements AgentRunner {
   private disposed = false;
   /** When the database last failed a query of this runner (ms), for the expiry grace. */
   private troubleAt = 0;
+  /** How the stage checks that workers ran ended, by attempt, until the monitor asks (ReportedChecks). */
+  private readonly checks = new Map<string, ReportedCheck>();
   /** The agents some live worker runs, as last read; none until the first read. */
   private live = new Set<string>();
   /** Offers already said to wait for a worker (task#attempt), so the warning comes once. */
@@ -141,6 +143,14 @@ export class RemoteRunner implements AgentRunner {
       w.mirrored = row.output.length;
     }
     if (row.status === 'done') {
+      if (row.check_passed !== null)
+        this.checks.set(key(row.task_id, row.attempt), {
+          passed: row.check_passed,
+          code: row.check_code,
+          timedOut: row.check_timed_out ?? false,
+          durationMs: row.check_ms ?? 0,
+          output: row.check_output ?? '',
+        });
       await mkdir(dirname(w.req.taskFile), { recursive: true });
       await writeFile(w.req.taskFile, row.final_text ?? row.task_text);
       if (row.note) await appendFile(w.req.logFile, `\n[${row.worker ?? 'worker'}] ${row.note}\n`);
@@ -219,11 +229,33 @@ export class RemoteRunner implements AgentRunner {
         base: p.state.mode === 'pilot' ? p.config.pilotBranch : p.config.targetBranch,
         taskFileName: basename(req.taskFile),
         taskText,
+        checkCommand: p.config.stages.find((s) => s.name === task.stage)?.check ?? null,
+        resumeSession: req.resume ?? null,
       },
       epoch,
     );
     if (!offered) throw new Error(`another coordinator leads now: ${req.taskId} was not offered`);
     return this.handle(req, 0);
+  }
+
+  /**
+   * How the worker's run of the stage's check for this attempt ended, taken (asked once); read from
+   * the claim when this coordinator did not see the report (it took over after it came).
+   */
+  async takeCheck(taskId: string, attempt: number): Promise<ReportedCheck | null> {
+    const k = key(taskId, attempt);
+    const seen = this.checks.get(k);
+    this.checks.delete(k);
+    if (seen) return seen;
+    const row = await this.claims.get(taskId, attempt);
+    if (!row || row.status !== 'done' || row.check_passed === null) return null;
+    return {
+      passed: row.check_passed,
+      code: row.check_code,
+      timedOut: row.check_timed_out ?? false,
+      durationMs: row.check_ms ?? 0,
+      output: row.check_output ?? '',
+    };
   }
 
   async reattach(req: RunRequest): Promise<RunHandle | null> {

@@ -57,6 +57,8 @@ export interface WorkerContext {
   readonly leaseMs: number;
   readonly scriptedAgent: string;
   readonly stopping: boolean;
+  /** The worker's name, as it registered. */
+  readonly name: string;
   log(line: string): void;
 }
 

@@ -2,13 +2,15 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { resolveCommand } from '../agents/commandTemplate';
+import { ShellCheckRunner } from '../agents/shellCheckRunner';
 import { END_OF_TASK_FILE, findAppendedMarker } from '../agents/completionMarker';
 import { TASK_DIR } from '../agents/taskFile';
 import { taskBranch } from '../model/ids';
 import { writeAttemptHeader } from '../monitor/attemptOutput';
 import type { RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
 import { isTransient } from '../postgres/pgDatabase';
-import type { ClaimRow, Report } from './claimStore';
+import { CHECK_TIMEOUT_MS } from '../monitor/completion';
+import type { ClaimRow, Report, ReportedCheck } from './claimStore';
 import type { WorkerContext } from './worker';
 
 /**
@@ -23,6 +25,8 @@ import type { WorkerContext } from './worker';
 
 /** Most output sent with one heartbeat; the rest follows with the next ones. */
 const CHUNK_BYTES = 256 * 1024;
+/** Most of a stage check's output sent with the report: its end, where a test run says what failed. */
+const CHECK_OUTPUT_BYTES = 256 * 1024;
 
 export class WorkerAttempt {
   readonly taskId: string;
@@ -135,7 +139,12 @@ export class WorkerAttempt {
     const command = resolveCommand(
       row.command,
       { taskFile, taskId: this.taskId, worktree: received.worktree, role: row.role },
-      { scriptedAgent: w.scriptedAgent, ...(permissions ? { permissions } : {}) },
+      {
+        scriptedAgent: w.scriptedAgent,
+        ...(permissions ? { permissions } : {}),
+        // After a usage limit, the agent continues its conversation with its CLI's own resume.
+        ...(row.resume_session ? { resume: row.resume_session } : {}),
+      },
     );
     for (const f of command.files ?? []) {
       await mkdir(dirname(f.path), { recursive: true });
@@ -172,6 +181,18 @@ export class WorkerAttempt {
       await this.report(text, exit, null);
       return;
     }
+    // The stage's check runs here, where the agent's work is, before anything is published; a
+    // failed check publishes nothing and keeps what the agent left aside, as on one machine.
+    const check =
+      marker.kind === 'completed' && row.check_command !== null
+        ? await this.runCheck(row.check_command, received.worktree)
+        : null;
+    if (this.isLost) return;
+    if (check && !check.passed) {
+      await this.keepAside();
+      await this.report(text, { code: 0, signal: null }, `the stage's check failed on ${w.name}`, null, check);
+      return;
+    }
     await w.workspace.commitAll(
       this.agentId,
       `${this.taskId} ${row.stage}: work left uncommitted by ${this.agentId}`,
@@ -181,7 +202,7 @@ export class WorkerAttempt {
     if (!(await this.persist(() => this.heartbeat())) || this.isLost) return;
     const published = await this.persist(() => w.remote.publish(this.taskId));
     if (this.isLost) return;
-    await this.report(text, { code: 0, signal: null }, null, published.sha);
+    await this.report(text, { code: 0, signal: null }, null, published.sha, check);
     // The agent said it is done: it gets a short grace to finish, then it is stopped.
     await Promise.race([this.handle.exited, new Promise((r) => setTimeout(r, 3_000).unref())]);
   }
@@ -226,6 +247,29 @@ export class WorkerAttempt {
     });
   }
 
+  /** Runs the stage's check in the agent's worktree; its output (the end of it) goes with the report. */
+  private async runCheck(command: string, worktree: string): Promise<ReportedCheck> {
+    this.say(`running the stage's check: ${command}`);
+    const evidenceFile = join(
+      this.w.home.dir,
+      'evidence',
+      this.taskId,
+      `${this.row.stage}.attempt-${this.attempt}.check.log`,
+    );
+    const r = await new ShellCheckRunner().run({
+      command,
+      cwd: worktree,
+      env: { PIPELINE_TASK_ID: this.taskId, PIPELINE_ROLE: this.row.role },
+      timeoutMs: CHECK_TIMEOUT_MS,
+      evidenceFile,
+      taskId: this.taskId,
+      attempt: this.attempt,
+    });
+    const text = await readFile(evidenceFile, 'utf8').catch(() => '');
+    this.say(`the check ${r.passed ? 'passed' : 'failed'} (${r.timedOut ? 'timed out' : `exit ${r.code}`})`);
+    return { ...r, output: text.length > CHECK_OUTPUT_BYTES ? `…${text.slice(-CHECK_OUTPUT_BYTES)}` : text };
+  }
+
   /** Stops the agent and keeps what it left uncommitted aside in this clone. */
   private async keepAside(): Promise<void> {
     await this.handle?.stop().catch(() => undefined);
@@ -244,7 +288,13 @@ export class WorkerAttempt {
   }
 
   /** Reports the outcome under this claim's epoch; a refusal means the claim was lost meanwhile. */
-  private async report(finalText: string | null, exit: RunExit, note: string | null, published: string | null = null) {
+  private async report(
+    finalText: string | null,
+    exit: RunExit,
+    note: string | null,
+    published: string | null = null,
+    check: ReportedCheck | null = null,
+  ) {
     const out = await this.newOutput();
     const rep: Report = {
       finalText,
@@ -253,6 +303,7 @@ export class WorkerAttempt {
       startError: exit.startError ?? null,
       published,
       note,
+      check,
     };
     const accepted = await this.persist(() =>
       this.w.claims.report(this.taskId, this.attempt, this.epoch, rep, out.text),

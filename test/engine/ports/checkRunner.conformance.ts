@@ -65,6 +65,8 @@ export function checkRunnerConformance(name: string, make: () => CheckSubject): 
         env: { PIPELINE_TASK_ID: 'TASK-001', PIPELINE_ROLE: 'implementer' },
         timeoutMs,
         evidenceFile: join(dir, 'evidence', 'TASK-001', `implementation.attempt-1.${c}.log`),
+        taskId: 'TASK-001',
+        attempt: 1,
       });
       try {
         await fn(s, req, dir);

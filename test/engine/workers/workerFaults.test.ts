@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { requireCli } from '../../cli/cliKit';
@@ -44,10 +44,19 @@ const release = (team: Team, id: string, role: string) => rm(join(team.gate, `ho
 /** Kills the worker's agent processes too (each runs in its own process group): a machine that died. */
 async function killMachine(team: Team, name: string): Promise<void> {
   const w = team.workers.get(name)!;
+  const pidFile = (agent: string) => join(w.dir, '.pipeline', 'run', 'worker', `${agent}.pid.json`);
+  // An agent can be running (its "started" gate touched) a moment before the worker has recorded its
+  // pid: wait for the record, or the agent would outlive its "machine" and finish its stage.
+  const running = (await readdir(team.gate))
+    .filter((f) => f.startsWith('started-') && f.endsWith(`-${name}`))
+    .map((f) => f.slice(0, -`-${name}`.length).split('-').at(-1)!);
+  await until(`${name}'s running agents (${running.join(', ')}) to have their pids recorded`, 20_000, async () => {
+    for (const agent of running) if (!(await readFile(pidFile(agent), 'utf8').catch(() => ''))) return false;
+    return true;
+  });
   await w.live!.stop('SIGKILL');
   for (const agent of AGENTS) {
-    const file = join(w.dir, '.pipeline', 'run', 'worker', `${agent}.pid.json`);
-    const rec = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as { pid?: number };
+    const rec = JSON.parse(await readFile(pidFile(agent), 'utf8').catch(() => '{}')) as { pid?: number };
     try {
       if (rec.pid) process.kill(-rec.pid, 'SIGKILL');
     } catch {

@@ -231,6 +231,77 @@ export function treeTests(t: TestApi): void {
       }
     });
 
+    t.it('a change to one task or one agent redraws that row alone, never the whole tree', async () => {
+      const api = await pipelineApi();
+      const p = await openPipeline();
+      await p.lead();
+      const taskEvents: unknown[] = [];
+      const agentEvents: unknown[] = [];
+      const subs = [
+        api.tasks.onDidChangeTreeData((e) => taskEvents.push(e)),
+        api.agents.onDidChangeTreeData((e) => agentEvents.push(e)),
+      ];
+      // What an event names: the ids of its rows, or 'the whole tree'.
+      const named = (events: unknown[]): string[] =>
+        events.flatMap((e) =>
+          e === undefined
+            ? ['the whole tree']
+            : (Array.isArray(e) ? e : [e]).map((n) =>
+                typeof n === 'string' ? n : (n as { kind: string; id: string }).kind + ':' + (n as { id: string }).id,
+              ),
+        );
+      try {
+        const b = p.newBatch();
+        const at = new Date().toISOString();
+        b.record({
+          type: 'attempt.usage',
+          id: 'TASK-001',
+          usage: {
+            attempt: 1,
+            stage: 'architect',
+            agent: 'architect',
+            at,
+            models: [
+              {
+                model: 'claude-sonnet',
+                input: 10,
+                output: 20,
+                cacheRead: 0,
+                cacheWrite: 0,
+                costUsd: 0.001,
+                costSource: 'cli',
+              },
+            ],
+            session: null,
+          },
+        });
+        b.agentEvent('supervisor', {
+          type: 'pause',
+          until: new Date(Date.now() + 3_600_000).toISOString(),
+          reason: 'usage limit reached',
+        });
+        await p.commit(b);
+        await waitFor(
+          () => taskEvents.length > 0 && agentEvents.length > 0,
+          () =>
+            `both trees to announce the change (tasks: ${named(taskEvents).join(', ')}; agents: ${named(agentEvents).join(', ')})`,
+        );
+        // The task's row, and the row that shows it as TASK-002's prerequisite.
+        assert.deepEqual([...new Set(named(taskEvents))].sort(), ['prerequisite:TASK-001', 'task:TASK-001']);
+        assert.deepEqual([...new Set(named(agentEvents))], ['supervisor']);
+      } finally {
+        for (const s of subs) s.dispose();
+        const resume = p.newBatch();
+        resume.agentEvent('supervisor', { type: 'resume' });
+        await p.commit(resume);
+        await p.follow();
+      }
+      await waitFor(
+        () => api.agents.getTreeItem('supervisor').description === 'supervisor · idle',
+        'the supervisor idle again',
+      );
+    });
+
     t.it('the status bar counts the agents and the queue', async () => {
       const api = await pipelineApi();
       await waitFor(

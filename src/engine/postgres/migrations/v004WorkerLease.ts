@@ -6,8 +6,8 @@ import type { Migration } from './migration';
  * stopped beating: a worker whose heartbeat is older than its own lease is offline. Rows written by
  * a build before this one have none and are judged by the default lease of `pipeline worker`.
  */
-export const v003WorkerLease: Migration = {
-  version: 3,
+export const v004WorkerLease: Migration = {
+  version: 4,
   name: 'worker_lease',
   sql: `
 ALTER TABLE pipeline.workers ADD COLUMN lease_ms integer CHECK (lease_ms > 0);
