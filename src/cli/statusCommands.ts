@@ -8,6 +8,7 @@ import { EXIT, printJson, println } from './output';
 import type { Agent } from '../engine/model/schema';
 import type { AgentProgress } from '../engine/progress/progressBoard';
 import { tokensText, usd } from '../engine/usage/pricing';
+import { agentWorkerNote, workerLines } from './workerLines';
 
 /** One agent in `pipeline status`: who, what it works on, and what it does now or why it waits. */
 export function agentLine(a: Agent, progress: AgentProgress | undefined): string {
@@ -29,7 +30,7 @@ function hhmm(iso: string): string {
 export function registerStatusCommands(program: Command): void {
   program
     .command('status')
-    .description('show the pipeline: modes, leader, queues, agents')
+    .description('show the pipeline: modes, leader, queues, agents, and the workers of a pipeline in PostgreSQL')
     .option('--json', "print the state as JSON (the seed's shape, with queues)")
     .action(async (o: { json?: boolean }) => {
       await withPipeline('follow', 'pipeline status', async (p) => {
@@ -37,7 +38,9 @@ export function registerStatusCommands(program: Command): void {
         await p.refreshProgress();
         // The store's warnings, and those about the home directory that no single part sees.
         const warnings = [...(await homeWarnings(p.home, p.storeLocation.kind === 'file')), ...p.storeWarnings];
-        const s = { ...p.status(), warnings };
+        // Workers live beside the state in PostgreSQL; a pipeline in files has none.
+        const postgres = p.storeLocation.kind === 'postgres';
+        const s = { ...p.status(postgres ? await p.workers() : undefined), warnings };
         if (o.json) return printJson(s);
         println(
           `orchestration: ${s.orchestration_mode}${s.pending_switch ? ` (switching to ${s.pending_switch} once in-flight work drains)` : ''}`,
@@ -57,7 +60,8 @@ export function registerStatusCommands(program: Command): void {
         println('agents:');
         const agents = Object.values(s.agents);
         if (agents.length === 0) println('  none');
-        for (const a of agents) println(`  ${agentLine(a, s.progress[a.id])}`);
+        for (const a of agents) println(`  ${agentLine(a, s.progress[a.id])} ${agentWorkerNote(a.id, s)}`.trimEnd());
+        if (postgres) for (const line of workerLines(s)) println(line);
         if (s.usage.total.input + s.usage.total.output + s.usage.total.cacheRead + s.usage.total.cacheWrite > 0)
           println(
             `spent:         ${usd(s.usage.total.costUsd)} (${tokensText(s.usage.total)})${s.usage.unpriced ? `; ${s.usage.unpriced} model use(s) without a price` : ''}`,

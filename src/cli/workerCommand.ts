@@ -10,6 +10,7 @@ import { assertMigrated } from '../engine/postgres/schemaMigrations';
 import { databaseUrl } from '../engine/stateBackend';
 import { Coordinator } from '../engine/workers/coordinator';
 import { Worker } from '../engine/workers/worker';
+import { coordinatorLabel } from '../engine/workers/workerStatus';
 import { EXIT, println, printable } from './output';
 import { SCRIPTED_AGENT } from './runtime';
 
@@ -110,7 +111,7 @@ async function runWorker(o: WorkerCliOptions): Promise<number> {
         home,
         role: 'auto',
         takeOver: true,
-        label: `pipeline worker ${name}`,
+        label: coordinatorLabel(name),
         storeOptions: { retryMs: 120_000, openRetryMs: 30_000, leaseMs },
       });
       coordinator = new Coordinator({ pipeline, db, url, leaseMs, pollMs, scriptedAgent: SCRIPTED_AGENT, log });

@@ -38,6 +38,7 @@ import type { MutationHost } from './mutations/mutationHost';
 import type { ReviewAnswer } from './mutations/reviewMutation';
 import { isFinal } from './model/taskLifecycle';
 import { ProgressBoard, progressFileOf } from './progress/progressBoard';
+import { NO_WORKERS, readWorkersStatus, type WorkersStatus } from './workers/workerStatus';
 
 /**
  * The engine's facade: one pipeline (one `.pipeline/` home), opened by the CLI, by `pipeline run`
@@ -261,14 +262,25 @@ export class Pipeline implements Disposable, MutationHost {
     return t;
   }
 
-  status(): StatusReport {
+  /** The status report; `workers` as `workers()` read them (none unless given). */
+  status(workers: WorkersStatus = NO_WORKERS): StatusReport {
     return statusReport(
       this.store.state,
       this.config,
       this.leader,
       this.store.warnings,
       this.leader ? this.progress.all() : {},
+      workers,
     );
+  }
+
+  /**
+   * The workers of a pipeline whose state is in PostgreSQL, as the database has them now, judged
+   * against this state (workers/workerStatus.ts); none for a pipeline in files.
+   */
+  async workers(): Promise<WorkersStatus> {
+    const db = this.backend.database;
+    return db ? readWorkersStatus(db, this.store.state, this.config, this.leader) : NO_WORKERS;
   }
 
   rolloutCheck(git: GitFacts | null, agents: RolloutFacts['agents'] = null): RolloutCheckResult {

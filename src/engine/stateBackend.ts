@@ -4,6 +4,7 @@ import type { StoreConfig } from './model/configSchema';
 import type { PipelineState } from './model/schema';
 import type { StateRecord } from './model/stateRecords';
 import type { LeasePort, LeaseSource, StatePort } from './ports/statePort';
+import type { Sql } from './postgres/pgDatabase';
 
 /**
  * What the pipeline opens its state through, whichever store keeps it (storeSelection.ts picks
@@ -17,6 +18,8 @@ export interface StateBackend {
   /** Where the state is, for messages: the state directory, or "PostgreSQL at host:port/db". */
   readonly where: string;
   readonly leases: LeaseSource;
+  /** The database, for what lives beside the state in it (the workers' tables); none for files. */
+  readonly database?: Sql;
   /** Opens the store as the writer under `lease`, or as a reader when null. */
   open(lease: LeasePort | null): Promise<PipelineStore>;
   /** Closes what the backend holds (a database's connections); the stores are closed first. */

@@ -4,14 +4,16 @@ import type { PipelineState, Task } from './model/schema';
 import type { LeaderInfo } from './store/leaderLease';
 import type { AgentProgress } from './progress/progressBoard';
 import { usageSummary, type UsageSummary } from './usage/usageSummary';
+import { NO_WORKERS, type WorkersStatus } from './workers/workerStatus';
 
 /**
  * The state as `pipeline status --json` prints it: the seed's shape and words (`version`,
  * `orchestration_mode`, `mode`, `tasks`, `agents`, `queues{unassigned, <one per stage>, blocked,
  * completed}`), plus who leads and what is wrong. Queues are derived from the tasks, never stored, so
- * they cannot disagree with them.
+ * they cannot disagree with them. The workers' part (`workers`, `agent_workers`, `waiting_for_workers`,
+ * `offers_not_taken`; workers/workerStatus.ts) is always there, empty on a pipeline kept in files.
  */
-export interface StatusReport {
+export interface StatusReport extends WorkersStatus {
   version: string;
   orchestration_mode: string;
   mode: string;
@@ -74,6 +76,7 @@ export function statusReport(
   leader: LeaderInfo | null,
   warnings: readonly string[] = [],
   progress: Record<string, AgentProgress> = {},
+  workers: WorkersStatus = NO_WORKERS,
 ): StatusReport {
   const { byAgentModel, ...usage } = usageSummary(state);
   void byAgentModel; // Prometheus's breakdown; the agents and models apart say the same here.
@@ -94,6 +97,7 @@ export function statusReport(
     usage,
     awaiting_review: tasksAwaitingReview(state.tasks, config),
     warnings: [...warnings],
+    ...workers,
   };
 }
 

@@ -12,6 +12,8 @@ import { CONTEXT, SETTINGS } from '../contributions';
 import { LeaderRun } from './leaderRun';
 import { metricsSettings, userStageChecks } from './settings';
 import type { TerminalRunner } from './terminalRunner';
+import type { WorkersStatus } from '../engine/workers/workerStatus';
+import { WorkersWatch } from './workersWatch';
 
 const WAS_RUNNING = 'agentPipeline.wasRunning';
 /** How long changes gather before the views redraw: quick to the eye, few redraws for a busy host. */
@@ -37,6 +39,8 @@ export class PipelineSession implements vscode.Disposable {
   private observed: Observability | undefined;
   /** The run this window leads, if it leads. */
   private run: LeaderRun | undefined;
+  /** The workers of a pipeline in PostgreSQL, for the Agents tree. */
+  private workersWatch: WorkersWatch | undefined;
   private starting: Promise<void> | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   private readonly opened = new vscode.EventEmitter<Pipeline>();
@@ -76,6 +80,10 @@ export class PipelineSession implements vscode.Disposable {
   /** The engine's metrics, fed by its events from the moment it opened. */
   get metrics(): PipelineMetrics | undefined {
     return this.observed?.metrics;
+  }
+  /** The workers of a pipeline in PostgreSQL as last read; none for a pipeline in files. */
+  get workers(): WorkersStatus | undefined {
+    return this.workersWatch?.status;
   }
   /** The metrics endpoint, when this window serves one. */
   get metricsServer(): MetricsServer | undefined {
@@ -119,6 +127,7 @@ export class PipelineSession implements vscode.Disposable {
       // Metrics only, as in a window that follows; a LeaderRun adds the log and the endpoint.
       this.observed = await startObservability(p, { log: false, metrics: true });
       this.pipeline = p;
+      this.workersWatch = WorkersWatch.start(p, () => this.fireChanged());
       p.events.on('state:changed', () => this.fireChanged());
       p.events.on('leader:acquired', () => this.fireChanged());
       p.events.on('leader:lost', (e) => {
@@ -253,6 +262,8 @@ export class PipelineSession implements vscode.Disposable {
     this.observed = undefined;
     const p = this.pipeline;
     this.pipeline = undefined;
+    this.workersWatch?.dispose();
+    this.workersWatch = undefined;
     void (async () => {
       // Agents in terminals keep running across a reload; the next window re-attaches to them.
       await run?.dispose({ stopAgents: false });

@@ -1,5 +1,6 @@
 import type { Agent } from '../engine/model/schema';
 import type { AgentProgress } from '../engine/progress/progressBoard';
+import type { AgentWorkers } from '../engine/workers/workerStatus';
 import { tokensText, usd } from '../engine/usage/pricing';
 import { clockTime, since } from './timeText';
 
@@ -7,7 +8,8 @@ import { clockTime, since } from './timeText';
  * What the Agents tree writes of one agent: its description (one line beside its name) and its
  * tooltip. A working agent shows its current step and what its attempt has cost so far, from the
  * leader's progress board (a window that follows reads the leader's progress file); a paused one
- * shows when it resumes. No `vscode` here, so plain Node tests check the words.
+ * shows when it resumes. On a pipeline whose agents run on workers (several machines), it says which
+ * live worker runs the agent, or that none does (the agent is offline). No `vscode` here, so plain Node tests check the words.
  */
 export interface AgentItemText {
   description: string;
@@ -17,7 +19,12 @@ export interface AgentItemText {
 /** Longest step shown beside the name; the tooltip has it whole. */
 const STEP_CHARS = 60;
 
-export function agentItemText(a: Agent, progress: AgentProgress | undefined, now = Date.now()): AgentItemText {
+export function agentItemText(
+  a: Agent,
+  progress: AgentProgress | undefined,
+  now = Date.now(),
+  workers?: AgentWorkers,
+): AgentItemText {
   // Progress left from another task (a leader that died mid-attempt) says nothing of this one.
   const p = a.status === 'working' && progress && progress.taskId === a.current_task ? progress : undefined;
   const paused = a.status === 'paused' && a.paused_until ? `paused until ${clockTime(a.paused_until, now)}` : '';
@@ -30,6 +37,7 @@ export function agentItemText(a: Agent, progress: AgentProgress | undefined, now
     a.current_task ? since(a.since, now) : '',
     shorten(oneLine(step), STEP_CHARS),
     cost,
+    workers ? workerWords(workers) : '',
   ]
     .filter(Boolean)
     .join(' · ');
@@ -44,8 +52,19 @@ export function agentItemText(a: Agent, progress: AgentProgress | undefined, now
     if (p.usage) lines.push(`spent so far: ${tokensText(p.usage)}, ${usd(p.usage.costUsd)}`);
   }
   if (paused) lines.push(`${paused}${a.paused_reason ? `: ${oneLine(a.paused_reason)}` : ''}`);
+  if (workers)
+    lines.push(
+      workers.live
+        ? `runs on ${workers.live_workers.join(', ')}`
+        : `offline: ${workers.workers.length ? `its workers (${workers.workers.join(', ')}) are offline` : 'no worker runs it'}; it is offered no work until a live worker runs it`,
+    );
   lines.push(`command: ${a.command}`);
   return { description, tooltip: lines.join('\n') };
+}
+
+/** Beside the name: the live workers that run the agent, or that it is offline. */
+function workerWords(w: AgentWorkers): string {
+  return w.live ? `on ${w.live_workers.join(', ')}` : 'offline: no live worker';
 }
 
 function oneLine(s: string): string {

@@ -10,7 +10,8 @@ import { RowMemory } from './treeRows';
  * agent does now and has cost so far, or when a paused one resumes (the words in `agentItemText.ts`).
  * It redraws from the engine's events; while agents work, once a second too, so the time on the
  * task moves and a leading window's progress (news that never reaches the state) shows. Either way
- * only the rows whose words changed redraw (from the root when an agent is added or removed).
+ * only the rows whose words changed redraw (from the root when an agent is added or removed). On a
+ * pipeline whose agents run on workers, each row also says which live worker runs it, or that none does.
  */
 const ICONS: Record<Agent['status'], [string, string?]> = {
   idle: ['person', undefined],
@@ -45,7 +46,7 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
     const now = Date.now();
     const changed = this.memory.update(
       agents.map((a) => {
-        const text = agentItemText(a, p?.progress.get(a.id), now);
+        const text = agentItemText(a, p?.progress.get(a.id), now, this.session.workers?.agent_workers[a.id]);
         // The words say everything the row shows (its icon and menus follow the status, which they
         // name), so a state read again, with new but equal agents, redraws nothing.
         return [a.id, { source: null, text: `${text.description}\n${text.tooltip}` }];
@@ -71,7 +72,12 @@ export class AgentTreeProvider implements vscode.TreeDataProvider<string>, vscod
     if (!a) return item;
     const [icon, color] = ICONS[a.status];
     item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    const text = agentItemText(a, this.session.current?.progress.get(id));
+    const text = agentItemText(
+      a,
+      this.session.current?.progress.get(id),
+      Date.now(),
+      this.session.workers?.agent_workers[id],
+    );
     item.description = text.description;
     item.tooltip = text.tooltip;
     item.contextValue = `agent.${a.status}`;

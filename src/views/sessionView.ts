@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { Pipeline } from '../engine/pipeline';
+import type { WorkersStatus } from '../engine/workers/workerStatus';
 
 /**
  * src/views/ presents the session to the user: the Tasks and Agents trees, the status bar, the
@@ -13,6 +14,8 @@ import type { Pipeline } from '../engine/pipeline';
 export interface SessionView {
   readonly current: Pipeline | undefined;
   readonly running: boolean;
+  /** The workers of a pipeline in PostgreSQL (which runs each agent, live or not); none on files. */
+  readonly workers?: WorkersStatus | undefined;
   readonly onDidChange: vscode.Event<void>;
 }
 
@@ -31,6 +34,9 @@ export class DeferredSessionView implements SessionView, vscode.Disposable {
   }
   get running(): boolean {
     return this.target?.running ?? false;
+  }
+  get workers(): WorkersStatus | undefined {
+    return this.target?.workers;
   }
 
   attach(target: SessionView): void {

@@ -121,9 +121,9 @@ void test('a small pipeline runs to merged on PostgreSQL; status --json has the 
     mentions(dbStatus.stdout, 'pending  001_initial');
 
     mentions(await db.ok(dir, 'db', 'migrate'), 'applied 001_initial');
-    mentions(await db.ok(dir, 'db', 'migrate'), 'is up to date (schema version 2)');
+    mentions(await db.ok(dir, 'db', 'migrate'), 'is up to date (schema version 4)');
     const j = JSON.parse(await db.ok(dir, 'db', 'status', '--json')) as { ready: boolean; schemaVersion: number };
-    assert.deepEqual({ ready: j.ready, version: j.schemaVersion }, { ready: true, version: 2 });
+    assert.deepEqual({ ready: j.ready, version: j.schemaVersion }, { ready: true, version: 4 });
 
     await smallPipeline(dir, db.ok);
     const queued = await db.status(dir);

@@ -54,6 +54,11 @@ export interface MonitorOptions {
   rescanSeconds?: { idle: number; normal: number; busy: number };
   /** Stop agents when the monitor stops (default true); their tasks are requeued without a failure. */
   stopAgentsOnStop?: boolean;
+  /**
+   * Idle agents that cannot take work now for a reason of the runner's (on workers: no live worker
+   * runs them); call `kick()` when that changes.
+   */
+  unavailable?: (agentId: string) => boolean;
 }
 
 export class Monitor implements Disposable {
@@ -201,7 +206,7 @@ export class Monitor implements Disposable {
       config: p.config,
       scheduler: p.scheduler,
       now: p.clock.now(),
-      unavailable: (id) => this.ctx.streams.lingers(id),
+      unavailable: (id) => this.ctx.streams.lingers(id) || (this.options.unavailable?.(id) ?? false),
     });
   }
 

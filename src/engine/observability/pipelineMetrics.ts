@@ -5,6 +5,7 @@ import type { PipelineConfig } from '../model/configSchema';
 import type { PipelineState } from '../model/schema';
 import type { LeaderInfo } from '../store/leaderLease';
 import { usageSummary } from '../usage/usageSummary';
+import type { WorkersStatus } from '../workers/workerStatus';
 import { MetricsLedger } from './metricsLedger';
 import type { MetricsSnapshot } from './metricsSnapshot';
 import { leaderUptimeSeconds, PrometheusMetrics } from './prometheusMetrics';
@@ -31,6 +32,9 @@ export interface MetricsSource {
   readonly isLeader: boolean;
   readonly leader: LeaderInfo | null;
   readonly storeWarnings: readonly string[];
+  /** A pipeline in PostgreSQL also has workers, read when scraped (`workerMetrics.ts`). */
+  readonly storeLocation?: { readonly kind: string };
+  readonly workers?: () => Promise<WorkersStatus>;
 }
 
 export interface PipelineMetricsOptions {

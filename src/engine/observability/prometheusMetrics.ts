@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { PipelineState } from '../model/schema';
 import type { LeaderInfo } from '../store/leaderLease';
 import { registerUsageMetrics } from './usageMetrics';
+import { registerWorkerMetrics, type WorkerMetricsSource } from './workerMetrics';
 
 /**
  * Every Prometheus metric the pipeline exposes on `/metrics`, in a registry of their own (never
@@ -20,6 +21,10 @@ export interface ScrapeSource {
   readonly storeWarnings: readonly string[];
   /** Tokens, cost and pauses are read from the state when scraped (`usageMetrics.ts`). */
   readonly state: Readonly<PipelineState>;
+  /** Where the state is kept: the workers' metrics (`workerMetrics.ts`) are there for PostgreSQL only. */
+  readonly storeLocation?: { readonly kind: string };
+  /** The workers, read from the database when scraped. */
+  readonly workers?: WorkerMetricsSource['workers'];
 }
 
 const STAGE_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400];
@@ -227,6 +232,9 @@ export class PrometheusMetrics {
       collect: () => warnings.set(source.storeWarnings.length),
     });
     registerUsageMetrics(this.registry, source);
+    const workers = source.workers;
+    if (source.storeLocation?.kind === 'postgres' && workers)
+      registerWorkerMetrics(this.registry, { workers: () => workers.call(source) });
     if (processMetrics) {
       const shared = processMetricsRegistry();
       for (const { name } of shared.getMetricsAsArray()) {

@@ -55,6 +55,7 @@ export function postgresBackend(
   return {
     kind: 'postgres',
     where: db.where,
+    database: db,
     leases,
     open: (lease) => {
       if (lease && !(lease instanceof PgLeaderLease)) throw wrongLease('PostgreSQL');

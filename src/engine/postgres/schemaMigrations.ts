@@ -4,6 +4,7 @@ import type { Migration } from './migrations/migration';
 import { v001Initial } from './migrations/v001Initial';
 import { v002Claims } from './migrations/v002Claims';
 import { v003ClaimChecks } from './migrations/v003ClaimChecks';
+import { v004WorkerLease } from './migrations/v004WorkerLease';
 
 export type { Migration } from './migrations/migration';
 
@@ -16,7 +17,7 @@ export type { Migration } from './migrations/migration';
  * lock, and is skipped when `schema_migrations` already lists it.
  */
 
-export const MIGRATIONS: readonly Migration[] = [v001Initial, v002Claims, v003ClaimChecks];
+export const MIGRATIONS: readonly Migration[] = [v001Initial, v002Claims, v003ClaimChecks, v004WorkerLease];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** The advisory lock every migrating transaction takes (any constant; this one spells "pipe"). */

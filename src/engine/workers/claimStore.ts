@@ -238,21 +238,34 @@ export class ClaimStore {
     return r.rows;
   }
 
-  /** Says this worker is alive and what it runs. */
-  async registerWorker(w: { name: string; host: string; pid: number; agents: readonly string[]; coordinate: boolean }) {
+  /**
+   * Says this worker is alive, what it runs and its lease (by which readers judge it offline), and
+   * wakes the coordinators: agents this worker runs may now be offered work.
+   */
+  async registerWorker(w: {
+    name: string;
+    host: string;
+    pid: number;
+    agents: readonly string[];
+    coordinate: boolean;
+    leaseMs: number;
+  }) {
     await this.db.query(
-      `INSERT INTO pipeline.workers (name, host, pid, agents, coordinate) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (name) DO UPDATE SET host = $2, pid = $3, agents = $4, coordinate = $5, started_at = now(),
-         heartbeat_at = now(), stopped = false`,
-      [w.name, w.host, w.pid, w.agents, w.coordinate],
+      `INSERT INTO pipeline.workers (name, host, pid, agents, coordinate, lease_ms) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (name) DO UPDATE SET host = $2, pid = $3, agents = $4, coordinate = $5, lease_ms = $6,
+         started_at = now(), heartbeat_at = now(), stopped = false`,
+      [w.name, w.host, w.pid, w.agents, w.coordinate, Math.max(1, Math.round(w.leaseMs))],
     );
+    await this.notify();
   }
 
   async beatWorker(name: string): Promise<void> {
     await this.db.query('UPDATE pipeline.workers SET heartbeat_at = now() WHERE name = $1', [name]);
   }
 
+  /** Says this worker stopped, and wakes the coordinators: its agents may have nobody left to run them. */
   async stopWorker(name: string): Promise<void> {
     await this.db.query('UPDATE pipeline.workers SET stopped = true, heartbeat_at = now() WHERE name = $1', [name]);
+    await this.notify();
   }
 }

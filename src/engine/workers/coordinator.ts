@@ -71,10 +71,13 @@ export class Coordinator implements Disposable {
       pollMs: this.o.pollMs,
       leaseMs: this.o.leaseMs,
       url: this.o.url,
+      onRunnableChange: () => this.monitor?.kick(),
     });
     await runner.begin();
     this.runner = runner;
     this.monitor = new Monitor({
+      // Work goes only to agents a live worker runs (workerStatus.ts); the rest wait, named by status.
+      unavailable: (id) => !runner.runnable(id),
       pipeline: p,
       workspace: new RemoteWorkspace(remote, join(p.home.dir, 'remote-agents')),
       runner,

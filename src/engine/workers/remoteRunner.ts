@@ -4,6 +4,7 @@ import type { Pipeline } from '../pipeline';
 import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
 import { PgListener } from '../postgres/pgListener';
 import { CLAIMS_CHANNEL, type ClaimRow, type ClaimStore, type ReportedCheck } from './claimStore';
+import { readLiveAgents } from './workerStatus';
 
 /**
  * The coordinator's AgentRunner when agents run on workers. `start` offers the attempt (its task
@@ -17,6 +18,10 @@ import { CLAIMS_CHANNEL, type ClaimRow, type ClaimStore, type ReportedCheck } fr
  * epoch is bumped, so the worker's late report is refused, and the attempt ends without a marker
  * (a failed attempt: retried on whichever worker claims it next). Expiry waits one lease after the
  * database was last unreachable from here, so a database restart gives workers time to renew.
+ *
+ * Each poll also reads which agents a live worker runs (workerStatus.ts): the monitor offers work
+ * only to those (`runnable`), and is kicked when the set changes (a worker started, stopped or went
+ * quiet). An offer made before its worker went away waits for one, and says so once.
  */
 export interface RemoteRunnerOptions {
   /** How often the claims are read when no notification comes (ms). */
@@ -25,6 +30,8 @@ export interface RemoteRunnerOptions {
   leaseMs: number;
   /** The database URL, for LISTEN. */
   url: string;
+  /** Called when the agents a live worker runs changed (the monitor's kick). */
+  onRunnableChange?: () => void;
 }
 
 interface Waiting {
@@ -47,6 +54,10 @@ export class RemoteRunner implements AgentRunner {
   private troubleAt = 0;
   /** How the stage checks that workers ran ended, by attempt, until the monitor asks (ReportedChecks). */
   private readonly checks = new Map<string, ReportedCheck>();
+  /** The agents some live worker runs, as last read; none until the first read. */
+  private live = new Set<string>();
+  /** Offers already said to wait for a worker (task#attempt), so the warning comes once. */
+  private readonly saidWaiting = new Set<string>();
 
   constructor(
     private readonly pipeline: Pipeline,
@@ -54,7 +65,15 @@ export class RemoteRunner implements AgentRunner {
     private readonly options: RemoteRunnerOptions,
   ) {}
 
+  /** True when a live worker runs `agentId`: only such agents are offered work. */
+  runnable(agentId: string): boolean {
+    return this.live.has(agentId);
+  }
+
   async begin(): Promise<void> {
+    await this.readLive().catch(() => {
+      this.troubleAt = Date.now();
+    });
     this.listener = await PgListener.start(this.options.url, CLAIMS_CHANNEL, () => this.poke());
     this.schedule();
   }
@@ -88,7 +107,15 @@ export class RemoteRunner implements AgentRunner {
       });
   }
 
+  private async readLive(): Promise<void> {
+    const live = await readLiveAgents(this.claims.db);
+    const changed = live.size !== this.live.size || [...live].some((a) => !this.live.has(a));
+    this.live = live;
+    if (changed) this.options.onRunnableChange?.();
+  }
+
   private async poll(): Promise<void> {
+    await this.readLive();
     if (this.pipeline.isLeader && Date.now() - this.troubleAt > this.options.leaseMs) {
       const expired = await this.claims.expire();
       for (const c of expired) {
@@ -105,6 +132,7 @@ export class RemoteRunner implements AgentRunner {
     for (const row of rows) {
       const w = this.waiting.get(key(row.task_id, row.attempt));
       if (w && !w.done) await this.update(w, row);
+      this.sayIfWaiting(row);
     }
   }
 
@@ -137,10 +165,27 @@ export class RemoteRunner implements AgentRunner {
     }
   }
 
+  /** An offer whose agent no live worker runs: said once in the log, and shown by `pipeline status`. */
+  private sayIfWaiting(row: ClaimRow): void {
+    const k = key(row.task_id, row.attempt);
+    if (row.status !== 'offered' || this.live.has(row.agent)) {
+      this.saidWaiting.delete(k);
+      return;
+    }
+    if (this.saidWaiting.has(k)) return;
+    this.saidWaiting.add(k);
+    this.pipeline.events.emit('monitor:warning', {
+      message: `${row.task_id} attempt ${row.attempt} (${row.stage}) is offered to ${row.agent}, but no live worker runs it: it waits for a worker running ${row.agent}`,
+      taskId: row.task_id,
+      agentId: row.agent,
+    });
+  }
+
   private finish(w: Waiting, exit: RunExit): void {
     if (w.done) return;
     w.done = true;
     this.waiting.delete(key(w.req.taskId, w.req.attempt));
+    this.saidWaiting.delete(key(w.req.taskId, w.req.attempt));
     w.resolve(exit);
   }
 

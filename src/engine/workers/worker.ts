@@ -121,6 +121,7 @@ export class Worker implements WorkerContext {
         pid: process.pid,
         agents: this.o.agents,
         coordinate: this.o.coordinate,
+        leaseMs: this.o.leaseMs,
       }),
     );
     this.listener = await PgListener.start(this.o.url, CLAIMS_CHANNEL, () => this.lookForWork());
