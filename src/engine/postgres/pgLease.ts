@@ -21,6 +21,11 @@ import type { PgDatabase, Sql } from './pgDatabase';
  */
 
 export interface PgLeaseOptions {
+  /**
+   * Held for one change only (`LeaderInfo.oneChange`): recorded in the row, so that a process that
+   * means to lead waits for the holder to let go rather than giving up.
+   */
+  oneChange?: boolean;
   /** How long a heartbeat stays valid; another process may take over after it. Default 15 s. */
   leaseMs?: number;
   /** How often the holder renews. Default a third of `leaseMs`. */
@@ -37,10 +42,11 @@ interface LeaderRow {
   label: string;
   since: Date;
   renewed_at: Date;
+  one_change: boolean;
   alive: boolean;
 }
 
-const ROW = `epoch, token, pid, host, label, since, renewed_at, (NOT released AND expires_at > now()) AS alive`;
+const ROW = `epoch, token, pid, host, label, since, renewed_at, one_change, (NOT released AND expires_at > now()) AS alive`;
 
 function infoOf(r: LeaderRow): LeaderInfo {
   return {
@@ -50,6 +56,7 @@ function infoOf(r: LeaderRow): LeaderInfo {
     since: r.since.toISOString(),
     renewedAt: r.renewed_at.toISOString(),
     label: r.label,
+    ...(r.one_change ? { oneChange: true } : {}),
   };
 }
 
@@ -106,10 +113,10 @@ export class PgLeaderLease implements LeasePort {
       const r = await sql.query<LeaderRow>(
         `UPDATE pipeline.leader
             SET epoch = epoch + 1, token = $1, pid = $2, host = $3, label = $4, since = now(), renewed_at = now(),
-                expires_at = now() + $5 * interval '1 millisecond', released = false
+                expires_at = now() + $5 * interval '1 millisecond', released = false, one_change = $6
           WHERE id = 1
       RETURNING ${ROW}`,
-        [token, process.pid, hostname(), label, leaseMs],
+        [token, process.pid, hostname(), label, leaseMs, opts.oneChange === true],
       );
       return infoOf(r.rows[0]!);
     });
@@ -226,7 +233,7 @@ export class PgLeaderLease implements LeasePort {
 /** The PostgreSQL lease as a lease source. */
 export function pgLeaseSource(db: PgDatabase, opts: PgLeaseOptions = {}): LeaseSource<PgLeaderLease> {
   return {
-    acquire: (label) => PgLeaderLease.acquire(db, label, opts),
+    acquire: (label, o) => PgLeaderLease.acquire(db, label, { ...opts, ...(o?.oneChange ? { oneChange: true } : {}) }),
     current: () => PgLeaderLease.current(db),
   };
 }
