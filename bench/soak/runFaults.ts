@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { LeaderLease } from '../../src/engine/store/leaderLease';
+import type { LeaderInfo } from '../../src/engine/ports/statePort';
 import {
   processesMentioning,
   startCli,
@@ -136,11 +135,12 @@ export async function killSandboxProcesses(sb: Sandbox): Promise<number> {
   return killed;
 }
 
-export const homeOf = (sb: Sandbox) => join(sb.dir, '.pipeline');
+/** Who leads a trial's pipeline, from its store's lease (soakStore.ts TrialStore.leader). */
+export type LeaderOf = (sb: Sandbox) => Promise<LeaderInfo | null>;
 
 /** Who leads the sandbox's pipeline now (its pid), or null. */
-export async function leaderPid(sb: Sandbox): Promise<number | null> {
-  return (await LeaderLease.current(homeOf(sb)))?.pid ?? null;
+export async function leaderPid(sb: Sandbox, leader: LeaderOf): Promise<number | null> {
+  return (await leader(sb))?.pid ?? null;
 }
 
 export interface HandoverResult {
@@ -158,6 +158,7 @@ export interface HandoverResult {
  */
 export async function sigstopHandover(
   sb: Sandbox,
+  leader: LeaderOf,
   env: NodeJS.ProcessEnv,
   moment: Moment,
   contLagMs: number,
@@ -169,14 +170,14 @@ export async function sigstopHandover(
   a.child.proc.kill('SIGSTOP');
   let b: Run | undefined;
   try {
-    await until('the stopped leader lease lapsing', 60_000, async () => (await leaderPid(sb)) !== aPid, 100);
+    await until('the stopped leader lease lapsing', 60_000, async () => (await leaderPid(sb, leader)) !== aPid, 100);
     b = startRun(sb, env);
     const bPid = b.child.proc.pid;
     const bRun = b;
     await until(
       'run B leading',
       60_000,
-      async () => (await leaderPid(sb)) === bPid || bRun.exitedNow(),
+      async () => (await leaderPid(sb, leader)) === bPid || bRun.exitedNow(),
       20,
       () => bRun.child.output().slice(-2000),
     );
