@@ -3,7 +3,7 @@ import { migrationsMissingError, newerSchemaError } from './pgErrors';
 import type { Migration } from './migrations/migration';
 import { v001Initial } from './migrations/v001Initial';
 import { v002Claims } from './migrations/v002Claims';
-import { v003LeaderOneChange } from './migrations/v003LeaderOneChange';
+import { v003LeaderHolder } from './migrations/v003LeaderHolder';
 
 export type { Migration } from './migrations/migration';
 
@@ -16,7 +16,7 @@ export type { Migration } from './migrations/migration';
  * lock, and is skipped when `schema_migrations` already lists it.
  */
 
-export const MIGRATIONS: readonly Migration[] = [v001Initial, v002Claims, v003LeaderOneChange];
+export const MIGRATIONS: readonly Migration[] = [v001Initial, v002Claims, v003LeaderHolder];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** The advisory lock every migrating transaction takes (any constant; this one spells "pipe"). */
