@@ -39,7 +39,7 @@ async function holderProcess(url: string): Promise<{ proc: ChildProcess; epoch: 
   `;
   const proc = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+  proc.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   const epoch = await until('the holder leading', 60_000, () => /epoch (\d+)/.exec(out)?.[1]);
   return { proc, epoch: Number(epoch) };
 }
