@@ -168,6 +168,9 @@ export async function sigstopHandover(
   if (!(await reach(a, moment, limitMs))) return { happened: false, stoodDown: true, note: 'A ended first', runs: [a] };
   const aPid = a.child.proc.pid;
   a.child.proc.kill('SIGSTOP');
+  // Stopped early (a moment in time on a busy machine), A may not have led yet: then it is refused
+  // once B leads, which is right, and there is nothing for it to stand down from.
+  const aLed = (await leaderPid(sb, leader)) === aPid;
   let b: Run | undefined;
   try {
     await until('the stopped leader lease lapsing', 60_000, async () => (await leaderPid(sb, leader)) !== aPid, 100);
@@ -193,7 +196,9 @@ export async function sigstopHandover(
     const out = a.child.output();
     const lostEvent = jsonEvents(a.child).some((e) => e.event === 'leader:lost');
     const uncaught = /\n\s+at .+\(.+:\d+:\d+\)|Uncaught|unhandled/i.test(out);
-    if (uncaught || (!lostEvent && code !== 0)) {
+    const refusedToLead = !aLed && !lostEvent && /This pipeline is led by/.test(out);
+    if (refusedToLead && !uncaught) note = `A had not led when stopped; it was refused once B led (exit ${code})`;
+    else if (uncaught || (!lostEvent && code !== 0)) {
       stoodDown = false;
       note = `A exited ${code} ${lostEvent ? 'after leader:lost' : 'without leader:lost'}${uncaught ? ' with an uncaught error' : ''}: ${out.slice(-600)}`;
     } else note = lostEvent ? `A stood down (exit ${code})` : `A had ended its work (exit ${code})`;
