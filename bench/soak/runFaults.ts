@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { LeaderLease } from '../../src/engine/store/leaderLease';
+import type { LeaderInfo } from '../../src/engine/ports/statePort';
 import {
   processesMentioning,
   startCli,
@@ -136,11 +135,12 @@ export async function killSandboxProcesses(sb: Sandbox): Promise<number> {
   return killed;
 }
 
-export const homeOf = (sb: Sandbox) => join(sb.dir, '.pipeline');
+/** Who leads a trial's pipeline, from its store's lease (soakStore.ts TrialStore.leader). */
+export type LeaderOf = (sb: Sandbox) => Promise<LeaderInfo | null>;
 
 /** Who leads the sandbox's pipeline now (its pid), or null. */
-export async function leaderPid(sb: Sandbox): Promise<number | null> {
-  return (await LeaderLease.current(homeOf(sb)))?.pid ?? null;
+export async function leaderPid(sb: Sandbox, leader: LeaderOf): Promise<number | null> {
+  return (await leader(sb))?.pid ?? null;
 }
 
 export interface HandoverResult {
@@ -158,6 +158,7 @@ export interface HandoverResult {
  */
 export async function sigstopHandover(
   sb: Sandbox,
+  leader: LeaderOf,
   env: NodeJS.ProcessEnv,
   moment: Moment,
   contLagMs: number,
@@ -166,20 +167,20 @@ export async function sigstopHandover(
   const a = startRun(sb, env);
   if (!(await reach(a, moment, limitMs))) return { happened: false, stoodDown: true, note: 'A ended first', runs: [a] };
   const aPid = a.child.proc.pid;
-  // A timed moment can come before A leads (a slow start on a busy machine): then A is not a
-  // replaced leader but a run that finds another leading when it wakes, and says so.
-  const aLed = (await leaderPid(sb)) === aPid;
   a.child.proc.kill('SIGSTOP');
+  // Stopped early (a moment in time on a busy machine), A may not have led yet: then it is refused
+  // once B leads, which is right, and there is nothing for it to stand down from.
+  const aLed = (await leaderPid(sb, leader)) === aPid;
   let b: Run | undefined;
   try {
-    await until('the stopped leader lease lapsing', 60_000, async () => (await leaderPid(sb)) !== aPid, 100);
+    await until('the stopped leader lease lapsing', 60_000, async () => (await leaderPid(sb, leader)) !== aPid, 100);
     b = startRun(sb, env);
     const bPid = b.child.proc.pid;
     const bRun = b;
     await until(
       'run B leading',
       60_000,
-      async () => (await leaderPid(sb)) === bPid || bRun.exitedNow(),
+      async () => (await leaderPid(sb, leader)) === bPid || bRun.exitedNow(),
       20,
       () => bRun.child.output().slice(-2000),
     );
@@ -195,16 +196,12 @@ export async function sigstopHandover(
     const out = a.child.output();
     const lostEvent = jsonEvents(a.child).some((e) => e.event === 'leader:lost');
     const uncaught = /\n\s+at .+\(.+:\d+:\d+\)|Uncaught|unhandled/i.test(out);
-    const refused = !aLed && /This pipeline is led by/.test(out);
-    if (uncaught || (!lostEvent && code !== 0 && !refused)) {
+    const refusedToLead = !aLed && !lostEvent && /This pipeline is led by/.test(out);
+    if (refusedToLead && !uncaught) note = `A had not led when stopped; it was refused once B led (exit ${code})`;
+    else if (uncaught || (!lostEvent && code !== 0)) {
       stoodDown = false;
       note = `A exited ${code} ${lostEvent ? 'after leader:lost' : 'without leader:lost'}${uncaught ? ' with an uncaught error' : ''}: ${out.slice(-600)}`;
-    } else
-      note = lostEvent
-        ? `A stood down (exit ${code})`
-        : refused
-          ? `A had not led yet; it found B leading and said so (exit ${code})`
-          : `A had ended its work (exit ${code})`;
+    } else note = lostEvent ? `A stood down (exit ${code})` : `A had ended its work (exit ${code})`;
   } catch (e) {
     stoodDown = false;
     note = `A did not exit after SIGCONT: ${(e as Error).message}`;

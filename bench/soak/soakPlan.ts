@@ -1,4 +1,5 @@
 import { mulberry32 } from '../../test/support/prng';
+import type { SoakStoreKind } from './soakStore';
 
 /**
  * A soak trial's plan, drawn from one seed: the tasks (some added before the first run, some while a
@@ -40,6 +41,12 @@ export type Step =
    * `contLagMs` the first gets SIGCONT and must stand down; then the second is killed (-9).
    */
   | { kind: 'sigstop-handover'; moment: Moment; contLagMs: number }
+  /**
+   * PostgreSQL only: the server stops at a moment of a run (`fast` as `pg_ctl stop -m fast` does,
+   * `immediate` as a crash of the server), stays down `downMs`, and starts again; the run waits for
+   * it and goes on to its end by itself.
+   */
+  | { kind: 'pg-restart'; moment: Moment; mode: 'fast' | 'immediate'; downMs: number }
   | { kind: 'git-fault'; fault: GitFault };
 
 export interface TaskPlan {
@@ -52,6 +59,8 @@ export interface TaskPlan {
 
 export interface TrialPlan {
   seed: number;
+  /** Where the trial's state is kept (soakStore.ts). */
+  store: SoakStoreKind;
   /** SCRIPTED_AGENT_DELAY_MS for the trial's agents. */
   agentDelayMs: number;
   /**
@@ -65,7 +74,7 @@ export interface TrialPlan {
   steps: Step[];
 }
 
-const PROCESS_FAULTS = ['kill-run', 'kill-run-and-agents', 'sigstop-handover'] as const;
+const PROCESS_FAULTS = ['kill-run', 'kill-run-and-agents', 'sigstop-handover', 'pg-restart'] as const;
 type ProcessFault = (typeof PROCESS_FAULTS)[number];
 export type FaultKind = ProcessFault | GitFault['kind'];
 
@@ -80,11 +89,33 @@ export const ALL_FAULTS: readonly FaultKind[] = [
   'human-commit',
   'agent-git-killed',
   'failing-hook',
+  'pg-restart',
 ];
 
+/** Faults only a store has: left out of the other store's plans. */
+export const STORE_ONLY_FAULTS: Record<SoakStoreKind, readonly FaultKind[]> = {
+  file: [],
+  postgres: ['pg-restart'],
+};
+
+/**
+ * Faults of the file journal's own bytes (a damaged record, a cut file) that make no sense for
+ * PostgreSQL, which keeps no journal file. The battery has none today: a damaged journal is tested
+ * by the store's own recovery tests (test/engine/store/), not by the soak; a plan for PostgreSQL
+ * says so, and this is where such a fault would be left out of it.
+ */
+export const JOURNAL_ONLY_FAULTS: readonly FaultKind[] = [];
 export interface PlanOptions {
   /** The fault kinds a plan may use (all by default); the quick test leaves out the slow handover. */
   faults?: readonly FaultKind[];
+  /** The store the trial runs on (the file journal by default); its faults join the plan, the other's leave it. */
+  store?: SoakStoreKind;
+}
+
+/** The fault kinds a plan on `store` may draw from `faults`. */
+export function faultsFor(store: SoakStoreKind, faults: readonly FaultKind[] = ALL_FAULTS): FaultKind[] {
+  const other = store === 'file' ? STORE_ONLY_FAULTS.postgres : [...STORE_ONLY_FAULTS.file, ...JOURNAL_ONLY_FAULTS];
+  return faults.filter((f) => !other.includes(f));
 }
 
 const DIRECTIVES = ['scripted: fail implementation 1', 'scripted: fail test 1', 'scripted: request-changes 1'];
@@ -94,7 +125,9 @@ export function planTrial(seed: number, o: PlanOptions = {}): TrialPlan {
   const rnd = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
-  const allowed = o.faults ?? ALL_FAULTS;
+  const store = o.store ?? 'file';
+  // A file plan draws exactly as before PostgreSQL's faults existed: the same seed, the same plan.
+  const allowed = faultsFor(store, o.faults);
   const processFaults = allowed.filter((f): f is ProcessFault => (PROCESS_FAULTS as readonly string[]).includes(f));
   const gitFaults = allowed.filter((f): f is GitFault['kind'] => !(PROCESS_FAULTS as readonly string[]).includes(f));
 
@@ -130,6 +163,14 @@ export function planTrial(seed: number, o: PlanOptions = {}): TrialPlan {
       if (kind === 'sigstop-handover') {
         handovers++;
         steps.push({ kind, moment: moment(), contLagMs: int(0, 6000) });
+      } else if (kind === 'pg-restart') {
+        // Down for less than the lease mostly, and sometimes longer (the leader's heartbeat lapses).
+        steps.push({
+          kind,
+          moment: moment(),
+          mode: pick(['fast', 'fast', 'immediate']),
+          downMs: pick([200, 1000, 3000, 6000, 17000]),
+        });
       } else {
         const adds = rnd() < 0.4 ? Array.from({ length: int(1, 2) }, newTask) : [];
         steps.push({ kind: 'kill-run', moment: moment(), agentsToo: kind === 'kill-run-and-agents', adds });
@@ -143,7 +184,7 @@ export function planTrial(seed: number, o: PlanOptions = {}): TrialPlan {
     (n, s) => n + (s.kind === 'git-fault' && s.fault.kind === 'failing-hook' ? s.fault.times : 0),
     0,
   );
-  return { seed, agentDelayMs: pick([40, 80, 150, 300]), maxAttempts: Math.max(3, 2 + refused), tasks, steps };
+  return { seed, store, agentDelayMs: pick([40, 80, 150, 300]), maxAttempts: Math.max(3, 2 + refused), tasks, steps };
 }
 
 function gitFault(kind: GitFault['kind'], rnd: () => number): GitFault {
@@ -165,7 +206,7 @@ export function describePlan(plan: TrialPlan): string[] {
   const when = (m: Moment) =>
     m.on === 'time' ? `${m.afterMs} ms after start` : `${m.lagMs} ms after ${m.on} #${m.nth}`;
   const lines = [
-    `seed ${plan.seed}: ${plan.tasks.length} task(s) added first (${plan.tasks.map((t) => `${t.id}${t.prerequisites.length ? `<-${t.prerequisites.join(',')}` : ''}${t.description ? ` [${t.description}]` : ''}`).join(', ')}), agents work ${plan.agentDelayMs} ms, retry limit ${plan.maxAttempts}`,
+    `seed ${plan.seed} on ${plan.store === 'postgres' ? `PostgreSQL (faults of journal files left out: ${JOURNAL_ONLY_FAULTS.join(', ') || 'the battery has none'}; the server restarted mid-run added)` : 'the file journal'}: ${plan.tasks.length} task(s) added first (${plan.tasks.map((t) => `${t.id}${t.prerequisites.length ? `<-${t.prerequisites.join(',')}` : ''}${t.description ? ` [${t.description}]` : ''}`).join(', ')}), agents work ${plan.agentDelayMs} ms, retry limit ${plan.maxAttempts}`,
   ];
   for (const s of plan.steps) {
     if (s.kind === 'kill-run')
@@ -175,6 +216,10 @@ export function describePlan(plan: TrialPlan): string[] {
     else if (s.kind === 'sigstop-handover')
       lines.push(
         `run A; SIGSTOP A ${when(s.moment)}; after its lease lapses run B; SIGCONT A ${s.contLagMs} ms after B leads; A must stand down; kill -9 B`,
+      );
+    else if (s.kind === 'pg-restart')
+      lines.push(
+        `run; stop PostgreSQL (${s.mode}) ${when(s.moment)}, start it again ${s.downMs} ms later; the run goes on to its end`,
       );
     else lines.push(`git fault: ${JSON.stringify(s.fault)}`);
   }

@@ -22,6 +22,7 @@ import {
   type Run,
 } from './runFaults';
 import { auditTrial } from './soakAudit';
+import { openSoakStore, type SoakStore } from './soakStore';
 import { describePlan, type TaskPlan, type TrialPlan } from './soakPlan';
 
 /**
@@ -52,6 +53,8 @@ export interface TrialResult {
 }
 
 export interface TrialOptions {
+  /** Where the trial keeps its state (soakStore.ts); the file journal when absent. */
+  store?: SoakStore;
   /** Keep the repository for inspection (its path is in the log). */
   keep?: boolean;
   /** Limit for each wait, before the patience factor (default 120 s). */
@@ -106,9 +109,18 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
   };
   const fault = (kind: string) => (r.faults[kind] = (r.faults[kind] ?? 0) + 1);
   for (const l of describePlan(plan)) say(`plan: ${l}`);
-  const config = o.config ?? { retry: { ...FAST_RETRY, maxAttempts: plan.maxAttempts } };
-  const sb: Sandbox = await sandbox({ tasks: [], agents: AGENTS, config });
-  say(`repository: ${sb.dir}`);
+  const store = await (o.store ?? FILE_STORE).forTrial(plan.seed);
+  if (store.kind !== plan.store)
+    throw new Error(`the plan is for the ${plan.store} store, the trial got ${store.kind}`);
+  const config = { ...(o.config ?? { retry: { ...FAST_RETRY, maxAttempts: plan.maxAttempts } }), ...store.config };
+  let sb: Sandbox;
+  try {
+    sb = await sandbox({ tasks: [], agents: AGENTS, config });
+  } catch (e) {
+    await store.dispose(false);
+    throw e;
+  }
+  say(`repository: ${sb.dir}; state: ${store.where}`);
   const env = { SCRIPTED_AGENT_DELAY_MS: String(plan.agentDelayMs) };
   const acknowledged = new Set<string>();
   const reportedMerges = new Map<string, string>();
@@ -150,7 +162,7 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
           await until(
             'the run leading',
             limitMs,
-            async () => run.exitedNow() || (await leaderPid(sb)) === run.child.proc.pid,
+            async () => run.exitedNow() || (await leaderPid(sb, store.leader)) === run.child.proc.pid,
             10,
           );
           await Promise.all(step.adds.map(add));
@@ -165,8 +177,32 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
         await adding;
         collect(run);
         await markExposed();
+      } else if (step.kind === 'pg-restart') {
+        if (!store.restart) throw new Error(`a ${store.kind} store cannot restart: the plan is for another store`);
+        const run = startRun(sb, env);
+        runs.push(run);
+        if (await reach(run, step.moment, limitMs)) {
+          await store.restart(step.mode, step.downMs);
+          fault('pg-restart');
+          say(`PostgreSQL stopped (${step.mode}) and started again ${step.downMs} ms later`);
+          // The run waits for the database and goes on to its end by itself.
+          const code = await within('the run after PostgreSQL came back', limitMs * 2, run.child.exited).catch(
+            async (e: Error) => {
+              await kill9(run);
+              return `hung (${e.message})`;
+            },
+          );
+          const idle = jsonEvents(run.child).some((e) => e.event === 'monitor:idle');
+          say(`the run after the restart: exit ${code}${idle ? ', idle' : ''}`);
+          if (typeof code === 'string' || !idle || UNCAUGHT.test(run.child.output()))
+            r.findings.push(
+              `seed ${plan.seed}: the run did not go on after PostgreSQL restarted (${step.mode}, down ${step.downMs} ms): exit ${code}: ${lastWords(run)}`,
+            );
+        } else say(`the run ended (exit ${run.code}) before the moment came: ${lastWords(run)}`);
+        collect(run);
+        await markExposed();
       } else {
-        const h = await sigstopHandover(sb, env, step.moment, step.contLagMs, limitMs);
+        const h = await sigstopHandover(sb, store.leader, env, step.moment, step.contLagMs, limitMs);
         runs.push(...h.runs);
         h.runs.forEach(collect);
         if (h.happened) fault('sigstop-handover');
@@ -212,18 +248,32 @@ export async function runTrial(plan: TrialPlan, o: TrialOptions = {}): Promise<T
     r.unreachable = audit.unreachable;
     r.findings.push(...audit.stuck.map((s) => `seed ${plan.seed}: not finished: ${s}`));
     r.findings.push(...audit.unhealthy.map((s) => `seed ${plan.seed}: git: ${s}`));
+    r.findings.push(...(await store.audit(sb)).map((s) => `seed ${plan.seed}: ${store.kind}: ${s}`));
   } catch (e) {
     r.findings.push(`seed ${plan.seed}: the trial failed: ${(e as Error).stack ?? String(e)}`);
   } finally {
     for (const run of runs) if (!run.exitedNow()) run.child.proc.kill('SIGKILL');
     await killSandboxProcesses(sb);
     const bad = r.lost.length + r.duplicated.length + r.unreachable.length + r.findings.length;
-    if (!o.keep && bad === 0) await sb.cleanup();
-    else say(`kept ${sb.base} for inspection`);
+    const keep = o.keep === true || bad > 0;
+    await store.dispose(keep).catch((e: Error) => say(`could not clean up ${store.where}: ${e.message}`));
+    if (!keep) await sb.cleanup();
+    else say(`kept ${sb.base}${store.kind === 'postgres' ? ` and ${store.where}` : ''} for inspection`);
     r.ms = Date.now() - t0;
   }
   return r;
 }
+
+/** What an uncaught error looks like in a run's output: a stack trace. */
+const UNCAUGHT = /\n\s+at .+\(.+:\d+:\d+\)|Uncaught|unhandled/i;
+
+/** The file journal, for trials that name no store. */
+const FILE_STORE: SoakStore = {
+  kind: 'file',
+  where: 'the file journal',
+  forTrial: async () => (await openSoakStore('file')).forTrial(0),
+  close: () => Promise.resolve(),
+};
 
 /** A run's last line that is not a JSON event (an error it printed), else its last event. */
 function lastWords(run: Run): string {

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { isPipelineError, PipelineError } from '../engine/errors';
 import { findHome } from '../engine/home/pipelineHome';
-import { LeaderLease, type LeaderInfo } from '../engine/store/leaderLease';
+import { loadConfig } from '../engine/home/configFile';
+import { untilNoOneChangeLead } from '../engine/oneChangeLead';
+import type { LeaderInfo } from '../engine/ports/statePort';
+import { stateBackend } from '../engine/storeSelection';
 import { Pipeline } from '../engine/pipeline';
 import { withPipeline } from './openPipeline';
 import { EXIT, println, printable } from './output';
@@ -84,13 +87,19 @@ async function openToLead(cwd: string, json: boolean): Promise<Pipeline> {
     } catch (e) {
       if (!isPipelineError(e) || e.code !== 'not-leader') throw e;
       const left = end - Date.now();
-      const holder = await LeaderLease.current(home.leaderDir);
-      if (!holder?.oneChange || left <= 0) throw holder?.oneChange ? oneChangeHeld(holder) : e;
-      const after = await LeaderLease.untilNoOneChangeLead(home.leaderDir, left, (h) => {
-        if (json) println(JSON.stringify({ event: 'leader:waiting', holder: h, at: new Date().toISOString() }));
-        else println(`Waiting for ${h.label || 'another process'} (pid ${h.pid}) to finish its change…`);
-      });
-      if (after?.oneChange) throw oneChangeHeld(after);
+      // Asked of the store the config names: the file lease or PostgreSQL's leader row.
+      const backend = await stateBackend(home, await loadConfig(home.configFile));
+      try {
+        const holder = await backend.leases.current();
+        if (!holder?.oneChange || left <= 0) throw holder?.oneChange ? oneChangeHeld(holder) : e;
+        const after = await untilNoOneChangeLead(backend.leases, left, (h) => {
+          if (json) println(JSON.stringify({ event: 'leader:waiting', holder: h, at: new Date().toISOString() }));
+          else println(`Waiting for ${h.label || 'another process'} (pid ${h.pid}) to finish its change…`);
+        });
+        if (after?.oneChange) throw oneChangeHeld(after);
+      } finally {
+        await backend.close();
+      }
     }
   }
 }

@@ -18,8 +18,8 @@ export interface LeaderInfo {
   label: string;
   /**
    * Held for one change only (a `task add` while nobody leads, leadership.ts): let go within moments,
-   * so a process that means to lead waits for it rather than giving up. The file lease records it;
-   * the PostgreSQL lease does not (a run there is refused and says who leads).
+   * so a process that means to lead waits for it rather than giving up (oneChangeLead.ts). Both
+   * leases record it: the file lease in its epoch file, the PostgreSQL lease in its row.
    */
   oneChange?: boolean;
 }

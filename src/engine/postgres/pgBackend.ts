@@ -43,9 +43,9 @@ export function postgresBackend(
   };
   const raw = pgLeaseSource(db, opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {});
   const leases: LeaseSource = {
-    acquire: async (label) => {
+    acquire: async (label, o) => {
       await ready();
-      return db.retrying('taking the leader lease', bound, () => raw.acquire(label));
+      return db.retrying('taking the leader lease', bound, () => raw.acquire(label, o));
     },
     current: async () => {
       await ready();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { PipelineError } from '../errors';
 import { Emitter, type Event } from '../model/events';
@@ -11,7 +12,8 @@ import type { PgDatabase, Sql } from './pgDatabase';
  * agree on expiry).
  *
  * - Taking the lease is one transaction: the row is locked (`FOR UPDATE`), and if its holder
- *   released it or let it expire, the epoch goes up by one and the row names the new holder. Two
+ *   released it, let it expire, or died on this machine (its pid is gone, see `holds`), the epoch
+ *   goes up by one and the row names the new holder. Two
  *   processes racing are serialised by the row lock: the second sees the first one's live claim.
  * - The holder renews by heartbeat (`expires_at` moved on), only while the row still holds its
  *   epoch and token; finding another epoch there means it lost, and `onLost` fires.
@@ -21,6 +23,11 @@ import type { PgDatabase, Sql } from './pgDatabase';
  */
 
 export interface PgLeaseOptions {
+  /**
+   * Held for one change only (`LeaderInfo.oneChange`): recorded in the row, so that a process that
+   * means to lead waits for the holder to let go rather than giving up.
+   */
+  oneChange?: boolean;
   /** How long a heartbeat stays valid; another process may take over after it. Default 15 s. */
   leaseMs?: number;
   /** How often the holder renews. Default a third of `leaseMs`. */
@@ -37,10 +44,12 @@ interface LeaderRow {
   label: string;
   since: Date;
   renewed_at: Date;
+  one_change: boolean;
+  place: string;
   alive: boolean;
 }
 
-const ROW = `epoch, token, pid, host, label, since, renewed_at, (NOT released AND expires_at > now()) AS alive`;
+const ROW = `epoch, token, pid, host, label, since, renewed_at, one_change, place, (NOT released AND expires_at > now()) AS alive`;
 
 function infoOf(r: LeaderRow): LeaderInfo {
   return {
@@ -50,7 +59,50 @@ function infoOf(r: LeaderRow): LeaderInfo {
     since: r.since.toISOString(),
     renewedAt: r.renewed_at.toISOString(),
     label: r.label,
+    ...(r.one_change ? { oneChange: true } : {}),
   };
+}
+
+/**
+ * Where a pid names one process: the kernel's boot (a reboot reuses pids) and the pid namespace (a
+ * container has its own pids), on Linux; '' elsewhere, where a holder's pid is never judged.
+ */
+function readPlace(): string {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const ns = readlinkSync('/proc/self/ns/pid');
+    return boot && ns ? `${boot} ${ns}` : '';
+  } catch {
+    return '';
+  }
+}
+
+let place: string | undefined;
+/** This process's place (readPlace), read once. */
+export function processPlace(): string {
+  return (place ??= readPlace());
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether the row's holder still holds: not released, not expired, and, when it ran in this
+ * process's place, its process still exists. A holder killed with -9 (or crashed) thus lets the
+ * next process of the same machine lead at once, as the file lease does, rather than after the
+ * lease; a holder elsewhere is judged by its heartbeat alone.
+ */
+function holds(r: LeaderRow): boolean {
+  if (!r.alive) return false;
+  const here = r.place !== '' && r.place === processPlace();
+  return !(here && r.pid > 0 && r.pid !== process.pid && !pidAlive(r.pid));
 }
 
 async function readLeader(sql: Sql, lock = ''): Promise<LeaderRow> {
@@ -102,14 +154,15 @@ export class PgLeaderLease implements LeasePort {
     const token = randomUUID();
     const got = await db.transaction(async (sql) => {
       const top = await readLeader(sql, 'FOR UPDATE');
-      if (top.alive) return { leader: infoOf(top) };
+      if (holds(top)) return { leader: infoOf(top) };
       const r = await sql.query<LeaderRow>(
         `UPDATE pipeline.leader
             SET epoch = epoch + 1, token = $1, pid = $2, host = $3, label = $4, since = now(), renewed_at = now(),
-                expires_at = now() + $5 * interval '1 millisecond', released = false
+                expires_at = now() + $5 * interval '1 millisecond', released = false, one_change = $6,
+                place = $7
           WHERE id = 1
       RETURNING ${ROW}`,
-        [token, process.pid, hostname(), label, leaseMs],
+        [token, process.pid, hostname(), label, leaseMs, opts.oneChange === true, processPlace()],
       );
       return infoOf(r.rows[0]!);
     });
@@ -122,7 +175,7 @@ export class PgLeaderLease implements LeasePort {
   /** Who leads now, or null when nobody does (never claimed, released or expired). */
   static async current(db: PgDatabase): Promise<LeaderInfo | null> {
     const top = await readLeader(db);
-    return top.alive ? infoOf(top) : null;
+    return holds(top) ? infoOf(top) : null;
   }
 
   /**
@@ -226,7 +279,7 @@ export class PgLeaderLease implements LeasePort {
 /** The PostgreSQL lease as a lease source. */
 export function pgLeaseSource(db: PgDatabase, opts: PgLeaseOptions = {}): LeaseSource<PgLeaderLease> {
   return {
-    acquire: (label) => PgLeaderLease.acquire(db, label, opts),
+    acquire: (label, o) => PgLeaderLease.acquire(db, label, { ...opts, ...(o?.oneChange ? { oneChange: true } : {}) }),
     current: () => PgLeaderLease.current(db),
   };
 }

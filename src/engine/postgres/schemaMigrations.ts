@@ -5,6 +5,7 @@ import { v001Initial } from './migrations/v001Initial';
 import { v002Claims } from './migrations/v002Claims';
 import { v003ClaimChecks } from './migrations/v003ClaimChecks';
 import { v004WorkerLease } from './migrations/v004WorkerLease';
+import { v005LeaderHolder } from './migrations/v005LeaderHolder';
 
 export type { Migration } from './migrations/migration';
 
@@ -17,7 +18,13 @@ export type { Migration } from './migrations/migration';
  * lock, and is skipped when `schema_migrations` already lists it.
  */
 
-export const MIGRATIONS: readonly Migration[] = [v001Initial, v002Claims, v003ClaimChecks, v004WorkerLease];
+export const MIGRATIONS: readonly Migration[] = [
+  v001Initial,
+  v002Claims,
+  v003ClaimChecks,
+  v004WorkerLease,
+  v005LeaderHolder,
+];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** The advisory lock every migrating transaction takes (any constant; this one spells "pipe"). */

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PipelineError } from '../errors';
 import { Emitter, type Event } from '../model/events';
+import { untilNoOneChangeLead } from '../oneChangeLead';
 import type { LeasePort, LeaseSource } from '../ports/statePort';
 import { exists } from './fsUtil';
 import {
@@ -49,9 +50,6 @@ export interface LeaseOptions {
   /** Claimed for one change only: others that mean to lead wait for it (`untilNoOneChangeLead`). */
   oneChange?: boolean;
 }
-
-/** How often a process waiting for a one-change lease looks again. */
-const ONE_CHANGE_POLL_MS = 25;
 
 export class LeaderLease implements LeasePort {
   private readonly lostEmitter = new Emitter<LeaderInfo | null>();
@@ -133,15 +131,7 @@ export class LeaderLease implements LeasePort {
     limitMs: number,
     onWait?: (holder: LeaderInfo) => void,
   ): Promise<LeaderInfo | null> {
-    const end = Date.now() + limitMs;
-    let told = false;
-    for (;;) {
-      const leader = await LeaderLease.current(dir);
-      if (!leader?.oneChange || Date.now() >= end) return leader;
-      if (!told) onWait?.(leader);
-      told = true;
-      await new Promise((r) => setTimeout(r, ONE_CHANGE_POLL_MS));
-    }
+    return untilNoOneChangeLead({ current: () => LeaderLease.current(dir) }, limitMs, onWait);
   }
 
   /** Who leads `dir` now, or null when nobody does (never claimed, released, expired or dead). */

@@ -3,7 +3,14 @@ import { describe, test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
 import { stateSchema, type PipelineState } from '../../../src/engine/model/schema';
 import type { StateRecord } from '../../../src/engine/model/stateRecords';
-import type { LeasePort, LeaseSource, StatePort } from '../../../src/engine/ports/statePort';
+import { untilNoOneChangeLead } from '../../../src/engine/oneChangeLead';
+import {
+  isLease,
+  type LeaderInfo,
+  type LeasePort,
+  type LeaseSource,
+  type StatePort,
+} from '../../../src/engine/ports/statePort';
 import { until } from '../../support/waiting';
 import { added, decision, replayReference, taskId, transition } from '../store/storeTestKit';
 
@@ -260,6 +267,41 @@ export function statePortConformance(name: string, make: () => Promise<StoreSubj
         assert.equal(r.seq, 2);
         await r.close();
         await lease.release();
+      }),
+    );
+
+    void test(
+      'a lease held for one change says so to other processes, and one that waits for it leads once it is let go',
+      withSubject(async (s) => {
+        // As `pipeline task add` takes it while nobody leads.
+        const held = await s.leases().acquire('pipeline task add', { oneChange: true });
+        assert.ok(isLease(held), 'nobody led: the one-change lease is taken');
+        assert.equal(held.info.oneChange, true);
+        // Another process, as `pipeline run` is: refused for now, told it is a one-change holder.
+        const other = s.leases();
+        const seen = await other.current();
+        assert.equal(seen?.oneChange, true);
+        assert.equal(seen?.label, 'pipeline task add');
+        assert.equal(seen?.epoch, held.epoch);
+        const refused = await other.acquire('pipeline run');
+        assert.ok(!isLease(refused), 'the one-change holder still leads');
+        assert.equal(refused.leader.oneChange, true);
+        const told: LeaderInfo[] = [];
+        const waiting = untilNoOneChangeLead(other, 60_000, (h) => told.push(h));
+        await until('the other process waiting for the one-change holder', 10_000, () => told.length === 1);
+        await held.release();
+        assert.equal(await waiting, null, 'once let go, nobody leads');
+        const run = await other.acquire('pipeline run');
+        assert.ok(isLease(run), isLease(run) ? '' : `${JSON.stringify(run.leader)} still leads`);
+        assert.ok(run.epoch > held.epoch);
+        // A lease taken to lead is not a one-change lease, and a wait for one ends at once.
+        assert.equal(run.info.oneChange, undefined);
+        assert.equal((await s.leases().current())?.oneChange, undefined);
+        const quick = await untilNoOneChangeLead(s.leases(), 60_000, () =>
+          assert.fail('no one-change holder to wait for'),
+        );
+        assert.equal(quick?.epoch, run.epoch);
+        await run.release();
       }),
     );
 
