@@ -6,6 +6,7 @@ import { createClient, execGit, type RunResult } from './gitCommand';
 import { gitDirFromDotGit, isDirectory } from './gitDirs';
 import { GitCommandError, GitLockError } from './gitErrors';
 import { emitGitEvent } from './gitMetrics';
+import { startGitTraceFromEnv } from './gitTrace';
 import { holdsLock, lockKey, withLocks, type LockRequest } from './repoLock';
 import { DEFAULT_STALE_LOCK_MS, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
 import { lockPath, readRegistry } from './worktreeRegistry';
@@ -94,6 +95,7 @@ export class GitRepo {
 
   /** Opens the repository that contains `dir` (its main working tree or any of its worktrees). */
   static async open(dir: string, options: GitRepoOptions = {}): Promise<GitRepo> {
+    startGitTraceFromEnv();
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const at = resolve(dir);
     if (!(await isDirectory(at))) {
