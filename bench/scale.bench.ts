@@ -421,8 +421,12 @@ async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
       events: r.events,
     };
   } finally {
-    // The worktrees are beside the repository (`repo.pipeline-worktrees`), inside `base` too.
-    await rm(base, { recursive: true, force: true });
+    // The worktrees are beside the repository (`repo.pipeline-worktrees`), inside `base` too. An
+    // agent's commit may have started a detached `git gc --auto` that still writes there: retried,
+    // and a directory that will not go is left in the temporary directory rather than losing the run.
+    await rm(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 }).catch((e: unknown) =>
+      console.log(`  (could not remove ${base}: ${String(e)})`),
+    );
   }
 }
 
