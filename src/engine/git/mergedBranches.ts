@@ -1,7 +1,7 @@
 import { isAncestor, requireBranch } from './branches';
 import type { GitRepo } from './gitRepo';
 import { runPlanned } from './lockPlan';
-import { assertBranchName } from './refNames';
+import { assertBranchName, branchRef } from './refNames';
 import { canonicalPath } from './worktreeList';
 import { holdersOf } from './worktreeRegistry';
 
@@ -48,10 +48,13 @@ export async function deleteMergedBranch(
     return { scope: { branches: [branch], worktrees: holders.map((h) => h.path) }, data: holders };
   };
   return runPlanned(repo, plan, async (holders) => {
-    const tip = await repo.branchHead(branch);
-    if (!tip) return { deleted: false, branch, reason: 'missing', detail: `${branch} does not exist` };
-    const intoTip = await requireBranch(repo, into, 'target branch');
-    if (!(await isAncestor(repo, tip, intoTip))) {
+    // Usually one command: the branch is listed, with its tip, only when `into` contains it.
+    let tip = await mergedTip(repo, branch, into);
+    if (!tip) {
+      tip = await repo.branchHead(branch);
+      if (!tip) return { deleted: false, branch, reason: 'missing', detail: `${branch} does not exist` };
+    }
+    if (!(await isAncestor(repo, tip, await requireBranch(repo, into, 'target branch')))) {
       return {
         deleted: false,
         branch,
@@ -94,4 +97,29 @@ export async function deleteMergedBranch(
     }
     return { deleted: true, branch, sha: tip, detached };
   });
+}
+
+/**
+ * The tip of `branch` when `into` contains it, in one git command (`for-each-ref --merged`);
+ * undefined when it does not, when either is missing, or when it cannot tell.
+ */
+async function mergedTip(repo: GitRepo, branch: string, into: string): Promise<string | undefined> {
+  const ref = branchRef(branch, 'task branch');
+  // Exit 129: `into` does not exist ("malformed object name").
+  const r = await repo.readResult(
+    [
+      'for-each-ref',
+      '--format=%(objectname) %(objecttype) %(refname)',
+      `--merged=${branchRef(into, 'target branch')}`,
+      ref,
+    ],
+    { okExitCodes: [0, 129] },
+  );
+  if (r.exitCode !== 0) return undefined;
+  for (const line of r.stdout.split('\n')) {
+    const [sha, type, name] = line.split(' ');
+    // The pattern also matches refs below it (refs/heads/x/y): only the exact name counts.
+    if (sha && type === 'commit' && name === ref) return sha;
+  }
+  return undefined;
 }
