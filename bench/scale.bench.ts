@@ -263,7 +263,7 @@ async function runPipeline(
     let e: {
       at?: string;
       event?: string;
-      transition?: { type?: string };
+      transition?: { type?: string; reason?: string };
       after?: { id?: string };
       message?: string;
     };
@@ -279,6 +279,9 @@ async function runPipeline(
     if (e.event === 'task:transition' && e.transition?.type) {
       const t = e.transition.type;
       events.transitions[t] = (events.transitions[t] ?? 0) + 1;
+      // Why an attempt failed or was taken back (the monitor says it in the transition, not in a warning).
+      if (e.transition.reason && events.firstWarnings.length < 5)
+        events.firstWarnings.push(`${t} ${e.after?.id ?? ''}: ${e.transition.reason.slice(0, 300)}`);
     }
     if (e.event === 'task:transition' && e.transition?.type === 'merged' && e.after?.id && e.at) {
       merged.set(e.after.id, Date.parse(e.at));
