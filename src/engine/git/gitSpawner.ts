@@ -34,7 +34,10 @@ export type SpawnResult =
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { spawn } = require('node:child_process');
-parentPort.on('message', ({ id, args, cwd, env, timeoutMs }) => {
+const envs = new Map();
+parentPort.on('message', ({ id, args, cwd, envId, env: sent, timeoutMs }) => {
+  if (sent) envs.set(envId, sent);
+  const env = envs.get(envId);
   let done = false;
   const out = [];
   const err = [];
@@ -85,12 +88,20 @@ interface Pending {
 interface PoolWorker {
   readonly thread: Worker;
   inFlight: number;
+  /** The environments this worker has been sent, by id: each is sent once, then named. */
+  readonly envs: Set<number>;
 }
 
 class SpawnPool {
   private readonly workers: PoolWorker[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /**
+   * Ids of the environments seen (each client keeps one object): copying a whole environment into
+   * the worker with every command cost the main thread more than starting the command did.
+   */
+  private readonly envIds = new WeakMap<Readonly<Record<string, string>>, number>();
+  private nextEnvId = 1;
 
   run(req: SpawnRequest): Promise<SpawnResult> {
     const w = this.pick();
@@ -98,7 +109,11 @@ class SpawnPool {
     return new Promise<SpawnResult>((resolve) => {
       this.pending.set(id, { resolve, worker: w });
       if (w.inFlight++ === 0) w.thread.ref();
-      w.thread.postMessage({ id, args: [...req.args], cwd: req.cwd, env: req.env, timeoutMs: req.timeoutMs });
+      let envId = this.envIds.get(req.env);
+      if (envId === undefined) this.envIds.set(req.env, (envId = this.nextEnvId++));
+      const env = w.envs.has(envId) ? undefined : req.env;
+      w.envs.add(envId);
+      w.thread.postMessage({ id, args: [...req.args], cwd: req.cwd, envId, env, timeoutMs: req.timeoutMs });
     });
   }
 
@@ -112,7 +127,7 @@ class SpawnPool {
 
   private start(): PoolWorker {
     const thread = new Worker(WORKER_SOURCE, { eval: true });
-    const w: PoolWorker = { thread, inFlight: 0 };
+    const w: PoolWorker = { thread, inFlight: 0, envs: new Set() };
     // Idle, a worker keeps nobody alive; `run` refs it while a command is in flight.
     thread.unref();
     thread.on('message', (m: { id: number } & SpawnResult) => {
