@@ -67,6 +67,11 @@ parentPort.on('message', ({ id, args, cwd, envId, env: sent, timeoutMs }) => {
   child.stdout.on('data', (d) => { out.push(d); arm(); });
   child.stderr.on('data', (d) => { err.push(d); arm(); });
   child.stdin.on('error', () => undefined);
+  // Killed after its timeout, git may leave a child of its own (git-remote-https) holding the pipes
+  // open, so 'close' would never come: its exit is the end.
+  child.on('exit', () => {
+    if (timedOut) finish({ kind: 'timeout', stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+  });
   child.on('error', (e) => finish({ kind: 'error', message: String(e && e.message || e), code: e && e.code }));
   child.on('close', (code) => {
     const stdout = Buffer.concat(out).toString('utf8');
