@@ -25,16 +25,21 @@
  * Results: bench/results/scale.json and bench/results/scale.svg (throughput against agents, with the
  * ideal), both gitignored. Nothing is asserted.
  *
- * Run: node --import tsx bench/scale.bench.ts [--full] [--tasks N] [--agent-ms MS] [--agents 4,8,16] [--small]
+ * Run: node --import tsx bench/scale.bench.ts [--full] [--tasks N] [--agent-ms MS] [--agents 4,8,16] [--small] [--profile]
  *   default (quick): 48 tasks, 2 000 ms a stage; --full: 1 000 tasks (about an hour and a half on two cores).
+ *   --profile: the pipeline process runs with `--cpu-prof` and a git trace (PIPELINE_GIT_TRACE); each
+ *   run prints its top self-time functions, its longest busy stretches, its git commands and its lock
+ *   waits (bench/scaleProfile.ts), and keeps the profile as bench/results/scale-<agents>.cpuprofile.
+ *   Profiling slows the process a little: compare unprofiled runs with the budget.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { COMPLETED_LINE } from '../src/engine/agents/completionMarker';
 import { parseTaskFileName } from '../src/engine/agents/taskFile';
+import { GIT_TRACE_ENV } from '../src/engine/git/gitTrace';
 import { initRepo } from '../src/engine/git/initRepo';
 import { initHome } from '../src/engine/home/pipelineInit';
 import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
@@ -43,11 +48,13 @@ import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 import { reportFigure } from './figures';
 import { idealMakespanMs } from './scaleIdeal';
 import { writePng, writeScaleChart } from './scaleChart';
+import { describeProfile, summariseGitTrace, summariseProfile } from './scaleProfile';
 
 const STAGES = DEFAULT_STAGES.map((s) => s.name);
 const ROLES = DEFAULT_STAGES.map((s) => s.role);
 const FULL = process.argv.includes('--full');
 const SMALL = process.argv.includes('--small');
+const PROFILE = process.argv.includes('--profile');
 const TASKS = numberArg('--tasks', FULL ? 1000 : 48);
 const AGENT_MS = numberArg('--agent-ms', 2000);
 const AGENT_COUNTS = listArg('--agents', [4, 8, 16]);
@@ -227,6 +234,7 @@ async function runPipeline(
   dir: string,
   tasks: number,
   onMerged: (count: number) => void,
+  profileDir?: string,
 ): Promise<{
   started: number;
   merged: Map<string, number>;
@@ -237,10 +245,15 @@ async function runPipeline(
   const started = Date.now();
   const merged = new Map<string, number>();
   const events: EventCounts = { transitions: {}, warnings: 0, firstWarnings: [] };
-  const child = spawn(process.execPath, [CLI, 'run', '--until-idle', '--json'], {
+  const profileArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...profileArgs, CLI, 'run', '--until-idle', '--json'], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    env: {
+      ...process.env,
+      NO_COLOR: '1',
+      ...(profileDir ? { [GIT_TRACE_ENV]: join(profileDir, 'git-trace.jsonl') } : {}),
+    },
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -250,7 +263,7 @@ async function runPipeline(
     let e: {
       at?: string;
       event?: string;
-      transition?: { type?: string };
+      transition?: { type?: string; reason?: string };
       after?: { id?: string };
       message?: string;
     };
@@ -266,6 +279,9 @@ async function runPipeline(
     if (e.event === 'task:transition' && e.transition?.type) {
       const t = e.transition.type;
       events.transitions[t] = (events.transitions[t] ?? 0) + 1;
+      // Why an attempt failed or was taken back (the monitor says it in the transition, not in a warning).
+      if (e.transition.reason && events.firstWarnings.length < 5)
+        events.firstWarnings.push(`${t} ${e.after?.id ?? ''}: ${e.transition.reason.slice(0, 300)}`);
     }
     if (e.event === 'task:transition' && e.transition?.type === 'merged' && e.after?.id && e.at) {
       merged.set(e.after.id, Date.parse(e.at));
@@ -290,6 +306,25 @@ async function runPipeline(
   return { started, merged, code, cpuSeconds, events };
 }
 
+/** Prints what the profiled pipeline process spent its time on, and keeps its profile. */
+async function reportProfile(profileDir: string, agents: number): Promise<void> {
+  const file = (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) {
+    console.log('  (no CPU profile was written: did the pipeline process exit normally?)');
+    return;
+  }
+  await mkdir(RESULTS, { recursive: true });
+  const kept = join(RESULTS, `scale-${agents}.cpuprofile`);
+  await copyFile(join(profileDir, file), kept);
+  const p = await summariseProfile(kept, CLI, ROOT);
+  const g = await summariseGitTrace(join(profileDir, 'git-trace.jsonl'));
+  for (const line of describeProfile(p, g)) console.log(`  ${line}`);
+  await writeFile(
+    join(RESULTS, `scale-${agents}.profile.json`),
+    `${JSON.stringify({ profile: p, git: g }, null, 2)}\n`,
+  );
+}
+
 async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
   const base = await mkdtemp(join(tmpdir(), 'pipeline-scale-bench-'));
   try {
@@ -297,13 +332,21 @@ async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
     const loadBefore = loadavg();
     const t0 = Date.now();
     let last = 0;
-    const r = await runPipeline(dir, graph.length, (n) => {
-      if (n === graph.length || n - last >= Math.max(1, Math.floor(graph.length / 10))) {
-        last = n;
-        process.stdout.write(`  ${n}/${graph.length} merged after ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
-      }
-    });
+    const profileDir = PROFILE ? join(base, 'profile') : undefined;
+    if (profileDir) await mkdir(profileDir, { recursive: true });
+    const r = await runPipeline(
+      dir,
+      graph.length,
+      (n) => {
+        if (n === graph.length || n - last >= Math.max(1, Math.floor(graph.length / 10))) {
+          last = n;
+          process.stdout.write(`  ${n}/${graph.length} merged after ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+        }
+      },
+      profileDir,
+    );
     const loadAfter = loadavg();
+    if (profileDir) await reportProfile(profileDir, agents);
     const wallSeconds = (Date.now() - t0) / 1000;
 
     const runs: AgentRun[] = [];
@@ -381,8 +424,12 @@ async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
       events: r.events,
     };
   } finally {
-    // The worktrees are beside the repository (`repo.pipeline-worktrees`), inside `base` too.
-    await rm(base, { recursive: true, force: true });
+    // The worktrees are beside the repository (`repo.pipeline-worktrees`), inside `base` too. An
+    // agent's commit may have started a detached `git gc --auto` that still writes there: retried,
+    // and a directory that will not go is left in the temporary directory rather than losing the run.
+    await rm(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 }).catch((e: unknown) =>
+      console.log(`  (could not remove ${base}: ${String(e)})`),
+    );
   }
 }
 

@@ -1,14 +1,15 @@
+import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { GitError, GitPluginError, simpleGit, type SimpleGit } from 'simple-git';
-import { ALLOWED_GIT_ENV, gitEnvironment, stripTrace } from './gitEnv';
+import { gitEnvironment, stripTrace } from './gitEnv';
 import { GitCommandError, GitLockError, heldLockOf } from './gitErrors';
 import { emitGitEvent, gitObserved } from './gitMetrics';
+import { spawnGit } from './gitSpawner';
 
 /**
- * One git command, run through simple-git: the environment (gitEnv.ts), the timeout, every non-zero
- * exit either an answer the caller expects (`okExitCodes`) or an error that names the command, the
- * directory and git's stderr (gitErrors.ts), and a timing for the metrics (gitMetrics.ts). Which
- * locks a command runs under is GitRepo's (gitRepo.ts).
+ * One git command, started on a worker thread (gitSpawner.ts): the environment (gitEnv.ts), the
+ * timeout, every non-zero exit either an answer the caller expects (`okExitCodes`) or an error that
+ * names the command, the directory and git's stderr (gitErrors.ts), and a timing for the metrics
+ * (gitMetrics.ts). Which locks a command runs under is GitRepo's (gitRepo.ts).
  */
 
 export interface RunResult {
@@ -16,38 +17,36 @@ export interface RunResult {
   readonly exitCode: number;
 }
 
-/** A non-zero exit, carried through simple-git with its code and both streams intact. */
-class GitExit extends GitError {
-  constructor(
-    readonly exitCode: number,
-    readonly stdout: string,
-    readonly stderr: string,
-  ) {
-    super(undefined, `git exited with ${exitCode}`);
+/** Where and how commands run: a directory, and the environment of a read-only or a mutating call. */
+export interface GitClient {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The directory a client was asked for does not exist (or is not a directory). */
+export class MissingDirectoryError extends Error {
+  override readonly name = 'MissingDirectoryError';
+  constructor(readonly dir: string) {
+    super(`${dir} does not exist or is not a directory`);
   }
 }
 
-export function createClient(cwd: string, readOnly: boolean, timeoutMs: number): SimpleGit {
-  return simpleGit({
-    baseDir: cwd,
-    trimmed: false,
-    timeout: { block: timeoutMs },
-    allowEnvironment: [...ALLOWED_GIT_ENV],
-    // simple-git treats a non-zero exit with an empty stderr as success (`merge-tree` exits 1 on
-    // conflicts, silently): every non-zero exit becomes a GitExit so the caller decides.
-    errors(error, result) {
-      if (result.exitCode === 0 || error instanceof GitPluginError) return error;
-      return new GitExit(
-        result.exitCode,
-        Buffer.concat(result.stdOut).toString('utf8'),
-        stripTrace(Buffer.concat(result.stdErr).toString('utf8')),
-      );
-    },
-  }).env(gitEnvironment(readOnly));
+function isDirectorySync(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A client for `cwd`; throws MissingDirectoryError when it is not a directory. */
+export function createClient(cwd: string, readOnly: boolean): GitClient {
+  if (!isDirectorySync(cwd)) throw new MissingDirectoryError(cwd);
+  return { cwd, env: gitEnvironment(readOnly) };
 }
 
 export async function execGit(
-  client: SimpleGit,
+  client: GitClient,
   args: readonly string[],
   cwd: string,
   timeoutMs: number,
@@ -58,29 +57,26 @@ export async function execGit(
     if (started)
       emitGitEvent({ type: 'command', command: args[0] ?? '', cwd, ms: performance.now() - started, exitCode });
   };
-  try {
-    const stdout = await client.raw([...args]);
-    observe(0);
-    return { stdout, exitCode: 0 };
-  } catch (e) {
-    observe(e instanceof GitExit ? e.exitCode : -1);
-    if (e instanceof GitExit) {
-      if (okExitCodes.includes(e.exitCode)) return { stdout: e.stdout, exitCode: e.exitCode };
-      const lock = heldLockOf(e.stderr);
-      if (lock) throw new GitLockError(args, cwd, e.exitCode, e.stderr, e.stdout, lock);
-      throw new GitCommandError(args, cwd, e.exitCode, e.stderr, e.stdout);
-    }
-    if (e instanceof GitPluginError && e.plugin === 'timeout') {
-      throw new GitCommandError(
-        args,
-        cwd,
-        -1,
-        `no output for ${timeoutMs} ms; git was stopped`,
-        '',
-        'Look for a git hook or credential helper that waits for input, or a very large repository; the timeout is GitRepoOptions.timeoutMs.',
-      );
-    }
-    if (e instanceof GitError) throw new GitCommandError(args, cwd, -1, stripTrace(e.message), '');
-    throw e;
+  const r = await spawnGit({ args, cwd: client.cwd, env: client.env, timeoutMs });
+  if (r.kind === 'timeout') {
+    observe(-1);
+    throw new GitCommandError(
+      args,
+      cwd,
+      -1,
+      `no output for ${timeoutMs} ms; git was stopped`,
+      '',
+      'Look for a git hook or credential helper that waits for input, or a very large repository; the timeout is GitRepoOptions.timeoutMs.',
+    );
   }
+  if (r.kind === 'error') {
+    observe(-1);
+    throw new GitCommandError(args, cwd, -1, r.message, '');
+  }
+  observe(r.exitCode);
+  if (r.exitCode === 0 || okExitCodes.includes(r.exitCode)) return { stdout: r.stdout, exitCode: r.exitCode };
+  const stderr = stripTrace(r.stderr);
+  const lock = heldLockOf(stderr);
+  if (lock) throw new GitLockError(args, cwd, r.exitCode, stderr, r.stdout, lock);
+  throw new GitCommandError(args, cwd, r.exitCode, stderr, r.stdout);
 }

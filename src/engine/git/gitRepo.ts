@@ -1,11 +1,11 @@
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { GitError, type SimpleGit } from 'simple-git';
 import { PipelineError } from '../errors';
-import { createClient, execGit, type RunResult } from './gitCommand';
+import { createClient, execGit, MissingDirectoryError, type GitClient, type RunResult } from './gitCommand';
 import { gitDirFromDotGit, isDirectory } from './gitDirs';
 import { GitCommandError, GitLockError } from './gitErrors';
 import { emitGitEvent } from './gitMetrics';
+import { startGitTraceFromEnv } from './gitTrace';
 import { holdsLock, lockKey, withLocks, type LockRequest } from './repoLock';
 import { DEFAULT_STALE_LOCK_MS, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
 import { lockPath, readRegistry } from './worktreeRegistry';
@@ -13,8 +13,9 @@ import { lockPath, readRegistry } from './worktreeRegistry';
 /**
  * One git repository and every git command the pipeline runs on it (each one run by gitCommand.ts).
  *
- * - Every call gets `GIT_TERMINAL_PROMPT=0` and a timeout (simple-git's `timeout.block`: git is
- *   killed after `timeoutMs` without output), read-only calls get `GIT_OPTIONAL_LOCKS=0`.
+ * - Every call gets `GIT_TERMINAL_PROMPT=0` and a timeout (git is killed after `timeoutMs` without
+ *   output), read-only calls get `GIT_OPTIONAL_LOCKS=0`. Processes start on worker threads
+ *   (gitSpawner.ts), so starting one never blocks the engine's event loop.
  * - Mutating calls run under the layer's locks (repoLock.ts), keyed by the common git dir, so they
  *   are shared by every instance and every worktree of one repository: an operation declares what
  *   it changes (`locked`: the branches it rewrites, the worktrees it changes; `exclusive`: the whole
@@ -22,7 +23,7 @@ import { lockPath, readRegistry } from './worktreeRegistry';
  * - A command that finds one of git's lock files held by another process is tried again a few times
  *   with back-off, then fails with `GitLockError` (transient). A lock older than `staleLockMs`, with
  *   no git process alive in the repository, is stale: it is removed and the command tried once more.
- * - Arguments go to git as an argv array (simple-git spawns without a shell); callers validate ids
+ * - Arguments go to git as an argv array (spawned without a shell); callers validate ids
  *   and branch names before they become arguments.
  * - A failure becomes a `GitCommandError` (a `PipelineError('git')`) naming the command, the
  *   directory and git's stderr, with a fix when one is known.
@@ -79,7 +80,7 @@ async function sleep(ms: number): Promise<void> {
 }
 
 export class GitRepo {
-  private readonly clients = new Map<string, SimpleGit>();
+  private readonly clients = new Map<string, GitClient>();
   /** Where git reads the exclude patterns of every worktree; a fact of the repository, asked once. */
   private excludePath: Promise<string> | undefined;
 
@@ -94,6 +95,7 @@ export class GitRepo {
 
   /** Opens the repository that contains `dir` (its main working tree or any of its worktrees). */
   static async open(dir: string, options: GitRepoOptions = {}): Promise<GitRepo> {
+    startGitTraceFromEnv();
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const at = resolve(dir);
     if (!(await isDirectory(at))) {
@@ -105,7 +107,7 @@ export class GitRepo {
     const args = ['rev-parse', '--path-format=absolute', '--git-common-dir', '--show-toplevel'];
     let out: string;
     try {
-      out = (await execGit(createClient(at, true, timeoutMs), args, at, timeoutMs, [0])).stdout;
+      out = (await execGit(createClient(at, true), args, at, timeoutMs, [0])).stdout;
     } catch (e) {
       if (e instanceof GitCommandError && /not a git repository/i.test(e.stderr)) {
         throw new PipelineError('git', `${at} is not inside a git repository.`, {
@@ -285,14 +287,14 @@ export class GitRepo {
     return this.excludePath;
   }
 
-  private client(cwd: string, readOnly: boolean): SimpleGit {
+  private client(cwd: string, readOnly: boolean): GitClient {
     const key = `${readOnly ? 'r' : 'w'}:${cwd}`;
     let client = this.clients.get(key);
     if (!client) {
       try {
-        client = createClient(cwd, readOnly, this.timeoutMs);
+        client = createClient(cwd, readOnly);
       } catch (e) {
-        if (e instanceof GitError) {
+        if (e instanceof MissingDirectoryError) {
           throw new PipelineError('git', `Cannot run git in ${cwd}: ${e.message}`, {
             where: cwd,
             fix: 'The directory is missing: run the pipeline again to repair worktrees.',
@@ -311,7 +313,7 @@ export async function isRepo(dir: string): Promise<boolean> {
   const at = resolve(dir);
   if (!(await isDirectory(at))) return false;
   const r = await execGit(
-    createClient(at, true, DEFAULT_TIMEOUT_MS),
+    createClient(at, true),
     ['rev-parse', '--is-inside-work-tree'],
     at,
     DEFAULT_TIMEOUT_MS,

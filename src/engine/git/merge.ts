@@ -62,6 +62,11 @@ export interface MergeOptions {
   readonly beforeAdvance?: (attempt: number) => Promise<void>;
   /** The fix sentence of the MergeConflictError, when the caller knows better than the default. */
   readonly conflictFix?: string;
+  /**
+   * The tips of `branch` and `into` as the caller just read them (under the lock of `into`), for the
+   * first attempt: spares reading them again. A later attempt (`into` moved) reads them afresh.
+   */
+  readonly tips?: { readonly branch: string; readonly into: string };
 }
 
 export type MergeKind = 'up-to-date' | 'fast-forward' | 'merge';
@@ -93,7 +98,13 @@ export async function mergeTask(
   // Only `into` is rewritten; `branch` is read once per attempt (a snapshot is what gets merged).
   return repo.locked({ branches: [into] }, async () => {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const tips = await branchTips(repo, [branch, into]);
+      const known = attempt === 1 ? options.tips : undefined;
+      const tips = known
+        ? new Map([
+            [branch, known.branch],
+            [into, known.into],
+          ])
+        : await branchTips(repo, [branch, into]);
       const theirs = tips.get(branch) ?? (await requireBranch(repo, branch, 'branch to merge'));
       const ours = tips.get(into) ?? (await requireBranch(repo, into, 'target branch'));
       // One merge-base answers both questions: it is `theirs` exactly when `theirs` is an ancestor of

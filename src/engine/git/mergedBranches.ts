@@ -1,7 +1,9 @@
 import { isAncestor, requireBranch } from './branches';
 import type { GitRepo } from './gitRepo';
-import { assertBranchName } from './refNames';
-import { canonicalPath, listWorktrees } from './worktreeList';
+import { runPlanned } from './lockPlan';
+import { assertBranchName, branchRef } from './refNames';
+import { canonicalPath } from './worktreeList';
+import { holdersOf } from './worktreeRegistry';
 
 /**
  * Deleting a task's branch once it is merged (configuration `deleteMergedBranches`, on by default),
@@ -12,6 +14,10 @@ import { canonicalPath, listWorktrees } from './worktreeList';
  * An agent's worktree that still has it checked out (the reviewer's, after the last stage) is
  * detached first, at the same commit, with its files as they are; a branch checked out anywhere
  * else (the user's own checkout) is kept.
+ *
+ * It locks the branch and the worktrees that have it checked out, not the repository: it runs after
+ * every merge, and other agents' hand-offs (other branches, other worktrees) go on meanwhile. The
+ * target branch is only read: it moves forward only, so a branch contained in it stays contained.
  */
 
 export type BranchDeletion =
@@ -35,11 +41,20 @@ export async function deleteMergedBranch(
 ): Promise<BranchDeletion> {
   assertBranchName(branch, 'task branch');
   assertBranchName(into, 'target branch');
-  return repo.exclusive(async () => {
-    const tip = await repo.branchHead(branch);
-    if (!tip) return { deleted: false, branch, reason: 'missing', detail: `${branch} does not exist` };
-    const intoTip = await requireBranch(repo, into, 'target branch');
-    if (!(await isAncestor(repo, tip, intoTip))) {
+  // The worktrees that hold the branch, read from the registry on disk (no git process), planned
+  // again under the locks (lockPlan.ts): a worktree that took the branch meanwhile is locked too.
+  const plan = async () => {
+    const holders = await holdersOf(repo.root, repo.commonDir, branch);
+    return { scope: { branches: [branch], worktrees: holders.map((h) => h.path) }, data: holders };
+  };
+  return runPlanned(repo, plan, async (holders) => {
+    // Usually one command: the branch is listed, with its tip, only when `into` contains it.
+    let tip = await mergedTip(repo, branch, into);
+    if (!tip) {
+      tip = await repo.branchHead(branch);
+      if (!tip) return { deleted: false, branch, reason: 'missing', detail: `${branch} does not exist` };
+    }
+    if (!(await isAncestor(repo, tip, await requireBranch(repo, into, 'target branch')))) {
       return {
         deleted: false,
         branch,
@@ -48,8 +63,7 @@ export async function deleteMergedBranch(
       };
     }
     const detached: string[] = [];
-    for (const w of await listWorktrees(repo)) {
-      if (w.branch !== branch || w.prunable || w.bare) continue;
+    for (const w of holders) {
       if (w.main || !(await agentWorktree(w.path))) {
         return {
           deleted: false,
@@ -83,4 +97,29 @@ export async function deleteMergedBranch(
     }
     return { deleted: true, branch, sha: tip, detached };
   });
+}
+
+/**
+ * The tip of `branch` when `into` contains it, in one git command (`for-each-ref --merged`);
+ * undefined when it does not, when either is missing, or when it cannot tell.
+ */
+async function mergedTip(repo: GitRepo, branch: string, into: string): Promise<string | undefined> {
+  const ref = branchRef(branch, 'task branch');
+  // Exit 129: `into` does not exist ("malformed object name").
+  const r = await repo.readResult(
+    [
+      'for-each-ref',
+      '--format=%(objectname) %(objecttype) %(refname)',
+      `--merged=${branchRef(into, 'target branch')}`,
+      ref,
+    ],
+    { okExitCodes: [0, 129] },
+  );
+  if (r.exitCode !== 0) return undefined;
+  for (const line of r.stdout.split('\n')) {
+    const [sha, type, name] = line.split(' ');
+    // The pattern also matches refs below it (refs/heads/x/y): only the exact name counts.
+    if (sha && type === 'commit' && name === ref) return sha;
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import { PipelineError } from '../errors';
 import { taskBranch } from '../model/ids';
-import { createBranchAt, refsIfContains, requireBranch } from './branches';
+import { branchTips, createBranchAt, refsIfContains, requireBranch } from './branches';
 import { MergeConflictError } from './gitErrors';
 import { runPlanned } from './lockPlan';
 import { mergeTask } from './merge';
@@ -79,8 +79,12 @@ export async function checkoutTask(
   };
   return runPlanned(wt.repo, planCheckout, async () => {
     // Usually one command: both tips, and the branch already contains the target (no update due).
+    // Else one more for both tips (the target has moved on since the branch last took it in, the
+    // usual case while other tasks merge), which the update below then starts from.
     const fast = await refsIfContains(wt.repo, branch, targetBranch);
-    const targetHead = fast?.target ?? (await requireBranch(wt.repo, targetBranch, 'target branch'));
+    const tips = fast ? undefined : await branchTips(wt.repo, [branch, targetBranch]);
+    const targetHead =
+      fast?.target ?? tips?.get(targetBranch) ?? (await requireBranch(wt.repo, targetBranch, 'target branch'));
     let mine = await worktreeAt(path, wt.repo.commonDir);
     let created = false;
     if (!mine) {
@@ -98,7 +102,8 @@ export async function checkoutTask(
     }
     const gitDir = mine.gitDir;
     const what = `switch the worktree of ${agentId} to ${branch}`;
-    let head = fast?.branch ?? (await wt.repo.branchHead(branch));
+    // The branch is locked: its tip is still the one read above.
+    let head = fast ? fast.branch : tips?.get(branch);
     // Release first: the update below then moves a branch that no worktree has checked out.
     const holders: RegisteredWorktree[] = [];
     for (const e of await holdersOf(wt.repo.root, wt.repo.commonDir, branch)) {
@@ -132,6 +137,7 @@ export async function checkoutTask(
     if (!fast && !createdBranch) {
       try {
         const merged = await mergeTask(wt.repo, targetBranch, branch, `Merge ${targetBranch} into ${branch}`, {
+          tips: { branch: targetHead, into: head },
           conflictFix: `Resolve it on ${branch}: merge ${targetBranch} into it in a worktree, fix the files and commit, then hand the task on again.`,
         });
         update = merged.kind === 'merge' ? 'merged' : merged.kind;

@@ -16,6 +16,10 @@ const EXCLUDE_LOCK = 'info/exclude';
 export async function excludeTaskDir(repo: GitRepo, path: string): Promise<void> {
   const file = await repo.excludeFile(path);
   const pattern = `/${TASK_DIR}/`;
+  // Nearly always the pattern is there already: read without the lock, which every commit and
+  // checkout of every agent would otherwise queue on. Appends only add lines, so a pattern seen is
+  // a pattern kept; only a missing one needs the lock (and a second look under it).
+  if (hasPattern(await readFile(file, 'utf8').catch(() => ''), pattern)) return;
   // Read, then append: two operations for different agents must not both append.
   await repo.locked({ files: [EXCLUDE_LOCK] }, async () => {
     let content = '';
@@ -24,10 +28,14 @@ export async function excludeTaskDir(repo: GitRepo, path: string): Promise<void>
     } catch {
       await mkdir(dirname(file), { recursive: true });
     }
-    if (content.split(/\r?\n/).includes(pattern)) return;
+    if (hasPattern(content, pattern)) return;
     await appendFile(
       file,
       `${content && !content.endsWith('\n') ? '\n' : ''}# Agent Pipeline task files (never committed)\n${pattern}\n`,
     );
   });
+}
+
+function hasPattern(content: string, pattern: string): boolean {
+  return content.split(/\r?\n/).includes(pattern);
 }

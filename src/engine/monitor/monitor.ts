@@ -2,6 +2,7 @@ import { MarkerWatcher } from '../agents/markerWatcher';
 import { ShellCheckRunner } from '../agents/shellCheckRunner';
 import type { Disposable } from '../model/events';
 import { HUMAN_AGENT } from '../model/humanStage';
+import type { StageConfig } from '../model/configSchema';
 import type { Task } from '../model/schema';
 import type { Pipeline } from '../pipeline';
 import type { AgentRunner } from '../ports/agentRunner';
@@ -247,16 +248,21 @@ export class Monitor implements Disposable {
       this.overBudgetSaid = true;
       return this.reportIdle(d);
     }
+    // Every assignment of the plan in one commit (one journal write and sync), then the launches.
+    const b = p.newBatch();
+    const starts: { task: Task; stage: StageConfig; text: string }[] = [];
     for (const a of plan.assignments) {
       const task = state.tasks[a.taskId]!;
       const stage = this.ctx.stageOf(a.stage);
       if (!stage) continue;
-      const b = p.newBatch();
       const after = b.transition(a.taskId, { type: 'assign', agent: a.agentId, attempt: task.attempt + 1 });
       b.agentEvent(a.agentId, { type: 'take', task: a.taskId, at: b.at });
-      await p.commit(b);
-      p.events.emit('pipeline:decision', { text: `started ${a.agentId} (${a.stage}) on ${a.taskId}`, shadow: false });
-      void launch(this.ctx, after, stage);
+      starts.push({ task: after, stage, text: `started ${a.agentId} (${a.stage}) on ${a.taskId}` });
+    }
+    await p.commit(b);
+    for (const s of starts) {
+      p.events.emit('pipeline:decision', { text: s.text, shadow: false });
+      void launch(this.ctx, s.task, s.stage);
     }
     this.reportIdle(d);
   }

@@ -82,3 +82,52 @@ void test('a removed agent: its clean worktree goes; a dirty one stays, with the
 
   assert.equal((await removeAgentWorktree(f.worktrees, 'never-had-one')).outcome, 'absent');
 });
+
+void test("deleting a merged branch locks its branch and its holders' worktrees, not the repository", async () => {
+  // TASK-004 merged, checked out in the reviewer's worktree; another agent is busy in its own.
+  const co = await f.worktrees.checkoutTask('reviewer', 'TASK-004', 'main');
+  await commitFiles(co.path, { 'four.txt': 'four\n' }, 'TASK-004 work');
+  await mergeTask(f.repo, 'pipeline/TASK-004', 'main', 'Merge pipeline/TASK-004');
+  const other = await f.worktrees.ensureWorktree('implementer-2');
+
+  // Another agent's hand-off holds its worktree and its task branch: the deletion goes on meanwhile.
+  let releaseOther!: () => void;
+  const otherHeld = new Promise<void>((r) => (releaseOther = r));
+  let otherLocked = false;
+  const otherOperation = f.repo.locked({ branches: ['pipeline/TASK-005'], worktrees: [other.path] }, async () => {
+    otherLocked = true;
+    await otherHeld;
+  });
+  while (!otherLocked) await new Promise((r) => setImmediate(r));
+  const r = await deleteMergedBranch(f.repo, 'pipeline/TASK-004', 'main', isAgent);
+  assert.equal(r.deleted, true, 'deleted while another operation held its own locks');
+  releaseOther();
+  await otherOperation;
+
+  // An operation on the holder's worktree is waited for: the deletion detaches it only after.
+  const again = await f.worktrees.checkoutTask('reviewer', 'TASK-006', 'main');
+  await commitFiles(again.path, { 'six.txt': 'six\n' }, 'TASK-006 work');
+  await mergeTask(f.repo, 'pipeline/TASK-006', 'main', 'Merge pipeline/TASK-006');
+  let releaseHolder!: () => void;
+  const holderHeld = new Promise<void>((r) => (releaseHolder = r));
+  let holderLocked = false;
+  const holderOperation = f.repo.locked({ worktrees: [again.path] }, async () => {
+    holderLocked = true;
+    await holderHeld;
+  });
+  while (!holderLocked) await new Promise((r) => setImmediate(r));
+  let settled = false;
+  const deletion = deleteMergedBranch(f.repo, 'pipeline/TASK-006', 'main', isAgent).finally(() => (settled = true));
+  // The deletion has asked for the holder's lock once the worktree lock has a waiter queued; until
+  // it is released, the branch stays where it is and the worktree on it.
+  for (let i = 0; i < 50 && !settled; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(settled, false, 'waits for the operation on the worktree that holds the branch');
+  assert.equal(await git(again.path, 'branch', '--show-current'), 'pipeline/TASK-006');
+  assert.equal(await branchExists('pipeline/TASK-006'), true);
+  releaseHolder();
+  await holderOperation;
+  const done = await deletion;
+  assert.equal(done.deleted, true);
+  assert.equal(await git(again.path, 'branch', '--show-current'), '', 'detached after the wait');
+  assert.equal(await branchExists('pipeline/TASK-006'), false);
+});

@@ -1,0 +1,174 @@
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Where git processes are started: on worker threads, not on the engine's event loop.
+ *
+ * Starting a process blocks the thread that starts it until the child has been forked and has
+ * exec'd git (libuv waits for the exec to report a failure), and on a busy machine that wait is the
+ * scheduler's to decide. A scale run with 16 agents (bench/scale.bench.ts --profile) spent a third
+ * of its wall time inside `ChildProcess.spawn` on the main thread, with the event loop 85 % busy:
+ * every marker, decision and journal write waited behind git starting. On a worker thread the wait
+ * blocks only that thread; each worker has many commands in flight at once.
+ *
+ * A worker runs one git command per request: stdin left open and never written (as simple-git did,
+ * so a command that waits for input is caught by the timeout), stdout and stderr collected, killed
+ * when it stays silent for `timeoutMs`. The workers are plain JavaScript evaluated from a string, so
+ * the bundle needs no file of its own; they do not keep the process alive while nothing runs.
+ */
+
+export interface SpawnRequest {
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Milliseconds without output after which git is killed. */
+  readonly timeoutMs: number;
+}
+
+export type SpawnResult =
+  | { readonly kind: 'exit'; readonly exitCode: number; readonly stdout: string; readonly stderr: string }
+  /** Killed after `timeoutMs` without output. */
+  | { readonly kind: 'timeout'; readonly stdout: string; readonly stderr: string }
+  /** The process could not be started (git missing, the directory gone): the system's message. */
+  | { readonly kind: 'error'; readonly message: string; readonly code: string | undefined };
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { spawn } = require('node:child_process');
+const envs = new Map();
+parentPort.on('message', ({ id, args, cwd, envId, env: sent, timeoutMs }) => {
+  if (sent) envs.set(envId, sent);
+  const env = envs.get(envId);
+  let done = false;
+  const out = [];
+  const err = [];
+  const finish = (r) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    parentPort.postMessage({ id, ...r });
+  };
+  let child;
+  try {
+    child = spawn('git', args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+  } catch (e) {
+    finish({ kind: 'error', message: String(e && e.message || e), code: e && e.code });
+    return;
+  }
+  let timedOut = false;
+  let timer;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+  };
+  arm();
+  child.stdout.on('data', (d) => { out.push(d); arm(); });
+  child.stderr.on('data', (d) => { err.push(d); arm(); });
+  child.stdin.on('error', () => undefined);
+  // Killed after its timeout, git may leave a child of its own (git-remote-https) holding the pipes
+  // open, so 'close' would never come: its exit is the end.
+  child.on('exit', () => {
+    if (timedOut) finish({ kind: 'timeout', stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+  });
+  child.on('error', (e) => finish({ kind: 'error', message: String(e && e.message || e), code: e && e.code }));
+  child.on('close', (code) => {
+    const stdout = Buffer.concat(out).toString('utf8');
+    const stderr = Buffer.concat(err).toString('utf8');
+    if (timedOut) finish({ kind: 'timeout', stdout, stderr });
+    else finish({ kind: 'exit', exitCode: code === null ? -1 : code, stdout, stderr });
+  });
+});
+`;
+
+/** Workers: two cores are what the machines we measure on have; more only adds threads. */
+const WORKERS = 2;
+
+interface Pending {
+  readonly resolve: (r: SpawnResult) => void;
+  readonly worker: PoolWorker;
+}
+
+interface PoolWorker {
+  readonly thread: Worker;
+  inFlight: number;
+  /** The environments this worker has been sent, by id: each is sent once, then named. */
+  readonly envs: Set<number>;
+}
+
+class SpawnPool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  /**
+   * Ids of the environments seen (each client keeps one object): copying a whole environment into
+   * the worker with every command cost the main thread more than starting the command did.
+   */
+  private readonly envIds = new WeakMap<Readonly<Record<string, string>>, number>();
+  private nextEnvId = 1;
+
+  run(req: SpawnRequest): Promise<SpawnResult> {
+    const w = this.pick();
+    const id = this.nextId++;
+    return new Promise<SpawnResult>((resolve) => {
+      this.pending.set(id, { resolve, worker: w });
+      if (w.inFlight++ === 0) w.thread.ref();
+      let envId = this.envIds.get(req.env);
+      if (envId === undefined) this.envIds.set(req.env, (envId = this.nextEnvId++));
+      const env = w.envs.has(envId) ? undefined : req.env;
+      w.envs.add(envId);
+      w.thread.postMessage({ id, args: [...req.args], cwd: req.cwd, envId, env, timeoutMs: req.timeoutMs });
+    });
+  }
+
+  /** The worker with the fewest commands in flight, started when there are fewer than WORKERS. */
+  private pick(): PoolWorker {
+    let best: PoolWorker | undefined;
+    for (const w of this.workers) if (!best || w.inFlight < best.inFlight) best = w;
+    if (best && (best.inFlight === 0 || this.workers.length >= WORKERS)) return best;
+    return this.start();
+  }
+
+  private start(): PoolWorker {
+    const thread = new Worker(WORKER_SOURCE, { eval: true });
+    const w: PoolWorker = { thread, inFlight: 0, envs: new Set() };
+    // Idle, a worker keeps nobody alive; `run` refs it while a command is in flight.
+    thread.unref();
+    thread.on('message', (m: { id: number } & SpawnResult) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      this.settled(p.worker);
+      const { id: _id, ...result } = m;
+      p.resolve(result);
+    });
+    // A worker that dies takes its commands with it: each fails as a process that could not start,
+    // and the next command starts a new worker.
+    const fail = (message: string) => {
+      const at = this.workers.indexOf(w);
+      if (at >= 0) this.workers.splice(at, 1);
+      for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue;
+        this.pending.delete(id);
+        p.resolve({ kind: 'error', message, code: undefined });
+      }
+    };
+    thread.on('error', (e) => fail(`the git worker thread failed: ${e.message}`));
+    thread.on('exit', (code) => fail(`the git worker thread exited (${code})`));
+    this.workers.push(w);
+    return w;
+  }
+
+  private settled(w: PoolWorker): void {
+    if (--w.inFlight === 0) w.thread.unref();
+  }
+}
+
+let pool: SpawnPool | undefined;
+
+/** Runs one git command on a worker thread. */
+export function spawnGit(req: SpawnRequest): Promise<SpawnResult> {
+  pool ??= new SpawnPool();
+  return pool.run(req);
+}
