@@ -51,9 +51,13 @@ for (const seed of [24, 14, 12]) {
     const gitFaults = Object.entries(r.faults).filter(([k]) => k !== 'kill-run');
     assert.ok(gitFaults.length >= 1, `git faults struck:\n${context}`);
     const tasks = plan.tasks.length + plan.steps.reduce((n, s) => n + (s.kind === 'kill-run' ? s.adds.length : 0), 0);
-    // Every task add acknowledged; merges count too when a run printed them before it was killed.
-    assert.equal(r.tasksAcknowledged, tasks, context);
-    assert.ok(r.acknowledged > tasks && r.acknowledged <= 2 * tasks, context);
+    // Every task add acknowledged, but one whose leader was killed between taking the request and
+    // answering it: that add says so ("took the request but did not answer"), which is right, and
+    // it may or may not have been applied. Merges count too when a run printed them before it was killed.
+    const unanswered = r.log.filter((l) => /not acknowledged .*did not answer/.test(l)).length;
+    assert.equal(r.tasksAcknowledged + unanswered, tasks, context);
+    assert.ok(unanswered <= 2, context);
+    assert.ok(r.acknowledged > r.tasksAcknowledged && r.acknowledged <= 2 * tasks, context);
     assert.ok(r.recovered >= 1, `a task unfinished at a fault ended merged:\n${context}`);
   });
 }
