@@ -28,8 +28,9 @@
  * waited for the git layer's locks (repoLock.ts), by lock level. Figures are printed next to the
  * budgets and written to bench/results/handoff.json (gitignored); nothing is asserted.
  *
- * Run: node --expose-gc --import tsx bench/handoff.bench.ts [--quick] [--small] [--only <text>]
- *   --quick: runs 1–4 with fewer handoffs, no seed run; --only: the runs whose label has <text>
+ * Run: node --expose-gc --import tsx bench/handoff.bench.ts [--quick] [--small] [--only <text>] [--timeline]
+ *   --quick: runs 1–4 with fewer handoffs, no seed run; --only: the runs whose label has <text>;
+ *   --timeline: the median handoff of each run step by step (its git commands, in which worktree)
  */
 import { readFile, rm, writeFile, mkdir, mkdtemp } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -53,6 +54,8 @@ import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 
 const QUICK = process.argv.includes('--quick');
 const SMALL = process.argv.includes('--small');
+/** `--timeline`: print the median handoff of each run step by step. */
+const TIMELINE = process.argv.includes('--timeline');
 /** `--only <text>`: only the runs whose label contains the text. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const STAGES = DEFAULT_STAGES.map((s) => s.name);
@@ -122,6 +125,8 @@ interface Figures {
   calls: Record<string, Dist>;
   /** git commands run: how many and how long, by subcommand (the ten that took longest in all). */
   commands: Array<{ command: string; n: number; totalMs: number; p50: number; p95: number }>;
+  /** The median handoff step by step (marker, commit, assignment, git commands, start), ms after its marker. */
+  timeline: string[];
   wallSeconds: number;
   /** CPU time of this process (the engine: monitor, git layer, runner) during the run. */
   engineCpuSeconds: number;
@@ -238,10 +243,10 @@ async function measure(sc: Scenario): Promise<Figures> {
     p.events.on('agent:exited', (e) => exited.set(`${e.taskId}#${e.attempt}`, Date.now()));
     const gitEvents: GitEvent[] = [];
     // For a failed run: when each git command ran in which directory (a worktree's timeline).
-    const commandsAt: Array<{ at: number; command: string; cwd: string }> = [];
+    const commandsAt: Array<{ at: number; command: string; cwd: string; ms: number }> = [];
     const stopObserving = observeGit((e) => {
       gitEvents.push(e);
-      if (e.type === 'command') commandsAt.push({ at: Date.now(), command: e.command, cwd: e.cwd });
+      if (e.type === 'command') commandsAt.push({ at: Date.now(), command: e.command, cwd: e.cwd, ms: e.ms });
     });
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
@@ -306,6 +311,15 @@ async function measure(sc: Scenario): Promise<Figures> {
     const busy: number[] = [];
     const assign: number[] = [];
     const start: number[] = [];
+    const each: Array<{
+      total: number;
+      t: number;
+      c?: number;
+      decided?: number;
+      at: number;
+      from: string;
+      to: string;
+    }> = [];
     for (const line of (await readFile(marks, 'utf8')).split('\n').filter(Boolean)) {
       const { file, t } = JSON.parse(line) as { file: string; t: number };
       const id = parseTaskFileName(basename(file));
@@ -317,6 +331,14 @@ async function measure(sc: Scenario): Promise<Figures> {
       const after = started.find((s) => s.taskId === id.taskId && s.stage === next && s.attempt > id.attempt);
       if (!after) throw new Error(`${sc.label}: no ${next} start after ${basename(file)}`);
       handoff.push(after.at - t);
+      const record: (typeof each)[number] = {
+        total: after.at - t,
+        t,
+        at: after.at,
+        from: mine.agentId,
+        to: after.agentId,
+      };
+      each.push(record);
       const c = completed.get(`${id.taskId}#${id.attempt}`);
       if (c !== undefined) {
         detect.push(c - t);
@@ -332,10 +354,32 @@ async function measure(sc: Scenario): Promise<Figures> {
       busy.push(waited);
       engine.push(after.at - t - waited);
       const decided = decisions.filter((d) => d.key === `${after.agentId}|${after.taskId}` && d.at <= after.at).pop();
+      if (c !== undefined) record.c = c;
+      if (decided) record.decided = decided.at;
       if (decided && c !== undefined) {
         assign.push(decided.at - Math.max(c, free ?? 0));
         start.push(after.at - decided.at);
       }
+    }
+
+    // The median handoff, step by step: what ran between its marker and the next agent's start.
+    const timeline: string[] = [];
+    const median = [...each].sort((x, y) => x.total - y.total)[Math.floor(each.length / 2)];
+    if (median) {
+      const rel = (x: number) => `+${String(Math.round(x - median.t)).padStart(4)} ms`;
+      const lines = [
+        { at: median.t, what: `marker written by ${median.from}` },
+        ...(median.c !== undefined ? [{ at: median.c, what: 'completion committed' }] : []),
+        ...(median.decided !== undefined ? [{ at: median.decided, what: `assigned to ${median.to}` }] : []),
+        { at: median.at, what: `${median.to} notified` },
+        ...commandsAt
+          .filter((x) => x.at >= median.t && x.at - x.ms <= median.at)
+          .map((x) => ({
+            at: x.at - x.ms,
+            what: `git ${x.command} in ${basename(x.cwd)} (${Math.round(x.ms)} ms)`,
+          })),
+      ].sort((x, y) => x.at - y.at);
+      for (const l of lines) timeline.push(`${rel(l.at)}  ${l.what}`);
     }
 
     const lockWait: Record<string, number[]> = { all: [] };
@@ -378,6 +422,7 @@ async function measure(sc: Scenario): Promise<Figures> {
       lockBusy,
       calls: Object.fromEntries([...calls].map(([k, xs]) => [k, dist(xs)])),
       commands,
+      timeline,
       wallSeconds,
       engineCpuSeconds,
       loadBefore,
@@ -440,6 +485,7 @@ function print(results: readonly Figures[]): void {
         .map(([k, d]) => `${k} ${d.n}× ${triple(d).trim()}`)
         .join('; ')}`,
     );
+    if (TIMELINE) for (const l of f.timeline) console.log(`      ${l}`);
     console.log(
       `    commands: ${f.commands.map((c) => `${c.command} ${c.n}× p50 ${ms(c.p50)} p95 ${ms(c.p95)}`).join('; ')}`,
     );

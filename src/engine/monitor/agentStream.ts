@@ -180,7 +180,8 @@ export class AgentStreams {
   /**
    * After a completion marker: the command may finish its output (its last event carries the
    * token counts) for up to `markerGraceSeconds`, then it is stopped; its agent takes no new work
-   * until then (its worktree is still in use). Then the usage is recorded.
+   * until then (its worktree is still in use). A command whose CLI gives no totals is stopped as
+   * soon as its output has stopped. Then the usage is recorded.
    */
   afterMarker(a: Attempt): void {
     const grace = this.ctx.config.markerGraceSeconds * 1000;
@@ -192,11 +193,17 @@ export class AgentStreams {
         // A person's session never ends by itself; a stream that gave its totals has nothing more to say.
         const wait = interactive ? Math.min(grace, 2000) : grace;
         let timer: NodeJS.Timeout | undefined;
+        const quiet = { stopped: false };
         await Promise.race([
           handle.exited,
           new Promise<void>((r) => (timer = setTimeout(r, wait))),
-          f ? this.untilFinal(f) : new Promise<never>(() => undefined),
+          f?.parser ? this.untilFinal(f) : new Promise<never>(() => undefined),
+          // A command whose CLI gives no totals has nothing to finish after its marker but its
+          // output: it is let go once that has stopped, not after the whole grace (its agent would
+          // stand idle meanwhile, and the next stage wait for it).
+          f && !f.parser && !interactive ? untilQuiet(f.logFile, quiet) : new Promise<never>(() => undefined),
         ]);
+        quiet.stopped = true;
         if (timer) clearTimeout(timer);
         await handle.stop().catch(() => undefined);
       }
@@ -308,6 +315,30 @@ export function applyActivity(
       p.usage = totals;
       return undefined;
     }
+  }
+}
+
+/** How long a command's output must not grow after its marker before the command is let go. */
+const QUIET_MS = 200;
+/** How often the log is looked at meanwhile. */
+const QUIET_POLL_MS = 50;
+
+/** Resolves once `logFile` has not grown for QUIET_MS (looked at every QUIET_POLL_MS), or `until.stopped`. */
+async function untilQuiet(logFile: string, until: { stopped: boolean }): Promise<void> {
+  const size = () =>
+    stat(logFile).then(
+      (s) => s.size,
+      () => -1,
+    );
+  let last = await size();
+  let quietSince = Date.now();
+  while (!until.stopped) {
+    await new Promise((r) => setTimeout(r, QUIET_POLL_MS));
+    const now = await size();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= QUIET_MS) return;
   }
 }
 
