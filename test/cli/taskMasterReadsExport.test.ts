@@ -101,6 +101,41 @@ function idsAndTitles(tasks: TaskJson[]): string[] {
 /** Task Master's view without statuses, to compare with the pipeline's. */
 const withoutStatus = (lines: string[]) => lines.map((l) => l.slice(0, l.lastIndexOf(' '))).sort();
 
+interface RawTask {
+  id: number | string;
+  dependencies?: (number | string)[];
+  subtasks?: RawTask[];
+}
+type RawFile = Record<string, { tasks: RawTask[] }>;
+
+/**
+ * The dependencies in a Task Master file that name a subtask id shared by several subtasks of one
+ * task, as Task Master looks them up ("3.3"), with the pipeline task that holds each: a subtask of
+ * such a task is numbered by its position (TM-3.2 is the second), as the import numbers them.
+ */
+function sharedIdReferences(file: RawFile): { holder: string; ref: string }[] {
+  const tasks = Object.values(file)[0]!.tasks;
+  const shared = new Map<string, Set<string>>();
+  for (const t of tasks) {
+    const ids = (t.subtasks ?? []).map((x) => String(x.id));
+    if (new Set(ids).size < ids.length) shared.set(String(t.id), new Set(ids));
+  }
+  const refs: { holder: string; ref: string }[] = [];
+  for (const t of tasks) {
+    for (const d of t.dependencies ?? []) {
+      const [parent, sub] = String(d).split('.');
+      if (sub !== undefined && shared.has(parent!)) refs.push({ holder: `TM-${t.id}`, ref: String(d) });
+    }
+    const siblings = shared.get(String(t.id));
+    if (!siblings) continue;
+    (t.subtasks ?? []).forEach((x, i) => {
+      for (const d of x.dependencies ?? [])
+        if (siblings.has(String(d))) refs.push({ holder: `TM-${t.id}.${i + 1}`, ref: `${t.id}.${d}` });
+    });
+  }
+  return refs;
+}
+
 /** Exports the pipeline in `dir` into a Task Master project of its own and returns that project. */
 async function exportToProject(dir: string, project: string): Promise<string> {
   const file = join(project, '.taskmaster', 'tasks', 'tasks.json');
@@ -110,7 +145,7 @@ async function exportToProject(dir: string, project: string): Promise<string> {
 }
 
 test(
-  'Task Master reads the export of a file from the wild: its dependency check passes where the original failed, list and next agree',
+  'Task Master reads the export of a file from the wild: dependencies on shared ids point where its lookup does; its dependency check passes where the original failed; list and next agree',
   { skip: missing },
   async () => {
     await withRepo({ init: true }, async ({ dir, base }) => {
@@ -123,13 +158,34 @@ test(
       assert.equal(before.valid, false, before.out);
 
       await ok(dir, 'task', 'import', original);
+      // Where a dependency on a shared subtask id points: Task Master's own lookup (`show`) names the
+      // task, and the pipeline's prerequisite is that task.
+      const ours = await json<TaskJson[]>(dir, 'task', 'list', '--json');
+      const refs = sharedIdReferences(JSON.parse(await readFile(original, 'utf8')) as RawFile);
+      assert.ok(refs.length >= 4, `references to shared ids in the fixture (${refs.length})`);
+      const shown = await taskMaster(wild, 'show', [...new Set(refs.map((r) => r.ref))].join(','), '--format', 'json');
+      assert.equal(shown.code, 0, shown.out);
+      const found = JSON.parse(shown.out.slice(shown.out.indexOf('{'))) as {
+        tasks: { id: number | string; parentId?: string; title: string }[];
+      };
+      const titleOf = new Map(found.tasks.map((t) => [t.parentId ? `${t.parentId}.${t.id}` : String(t.id), t.title]));
+      const titles = new Map(ours.map((t) => [t.id, t.title]));
+      for (const { holder, ref } of refs) {
+        const title = titleOf.get(ref);
+        assert.ok(title, `Task Master finds ${ref}:\n${shown.out}`);
+        const prerequisites = ours.find((t) => t.id === holder)!.prerequisites.map((id) => titles.get(id));
+        assert.ok(
+          prerequisites.includes(title),
+          `${holder} depends on ${ref}, which Task Master reads as "${title}"; its prerequisites: ${prerequisites.join(', ')}`,
+        );
+      }
+
       const project = join(base, 'tm');
       const file = await exportToProject(dir, project);
       const after = await dependenciesValid(project, file);
       assert.equal(after.valid, true, after.out);
 
       // Task Master lists every task of the file with its status; they are the pipeline's tasks.
-      const ours = await json<TaskJson[]>(dir, 'task', 'list', '--json');
       const seen = await listed(project);
       assert.deepEqual([...seen].sort(), (await inFile(file)).sort());
       assert.deepEqual(withoutStatus(seen), idsAndTitles(ours));
