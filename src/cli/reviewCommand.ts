@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import { taskChanges } from '../engine/git/changes';
@@ -58,7 +59,8 @@ function parseAnswer(id: string, verdict: string, text: string): ReviewAnswer {
  */
 function pipelineRuns(p: Pipeline): boolean {
   const leader = p.leader;
-  return !p.isLeader && leader !== null && leader.pid !== process.pid && leader.oneChange !== true;
+  const itself = leader !== null && leader.pid === process.pid && leader.host === hostname();
+  return !p.isLeader && leader !== null && !itself && leader.oneChange !== true;
 }
 
 function verdictDone(a: ReviewAnswer): string {
