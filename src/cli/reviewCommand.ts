@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { PipelineError } from '../engine/errors';
 import { taskChanges } from '../engine/git/changes';
@@ -25,7 +26,7 @@ export function registerReviewCommand(program: Command): void {
       const answer = parseAnswer(id, verdict, words.join(' '));
       await withPipeline('auto', 'pipeline review', async (p) => {
         const t = await p.reviewTask(id, answer);
-        println(`${t.id} ${verdictDone(answer)}: ${whereAfterReview(t)}.`);
+        println(`${t.id} ${verdictDone(answer)}: ${whereAfterReview(t, pipelineRuns(p))}.`);
       });
     });
 }
@@ -49,6 +50,17 @@ function parseAnswer(id: string, verdict: string, text: string): ReviewAnswer {
         fix: `Answer with one of ${VERDICTS.join(', ')}: pipeline review ${id} ${ANSWER_HELP}.`,
       });
   }
+}
+
+/**
+ * Whether a pipeline runs now to act on the answer: another process leads for longer than one
+ * change (`pipeline run`, a started VS Code window). When this command led for the answer alone,
+ * nothing merges until the pipeline runs.
+ */
+function pipelineRuns(p: Pipeline): boolean {
+  const leader = p.leader;
+  const itself = leader !== null && leader.pid === process.pid && leader.host === hostname();
+  return !p.isLeader && leader !== null && !itself && leader.oneChange !== true;
 }
 
 function verdictDone(a: ReviewAnswer): string {

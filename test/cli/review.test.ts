@@ -102,3 +102,20 @@ test('pipeline review: a person answers changes, block and approve at a human st
     );
   });
 });
+
+test('an approval while no pipeline runs says the merge comes with the next run, which makes it', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    await humanSupervisor(dir);
+    await ok(dir, 'task', 'add', 'Greeting', '--paths', 'src/**');
+    await runToReview(dir);
+    assert.equal(
+      (await ok(dir, 'review', 'TASK-001', 'approve')).trim(),
+      'TASK-001 approved: it is merged when the pipeline runs (`pipeline run`).',
+    );
+    assert.equal((await status(dir)).tasks['TASK-001']?.status, 'merging', 'nothing merged it yet');
+    const r = await cli(dir, ['run', '--until-idle'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, shown(r));
+    mentions(r.stdout, 'TASK-001 merged (', 'Idle: 1 task(s) completed.');
+    assert.equal((await status(dir)).tasks['TASK-001']?.status, 'done');
+  });
+});

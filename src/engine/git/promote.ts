@@ -1,7 +1,7 @@
 import { requireBranch } from './branches';
 import { MergeConflictError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
-import { dryRunMerge, mergeTask } from './merge';
+import { dryRunMerge, mergeTask, type MergeOptions } from './merge';
 import { assertBranchName } from './refNames';
 
 /**
@@ -81,13 +81,16 @@ export async function planPromotion(
 
 /**
  * Promotes `source` into `into`: the plan (a dry run), then the merge as mergeTask does it. Throws
- * MergeConflictError, changing nothing, when the branches conflict.
+ * MergeConflictError, changing nothing, when the branches conflict. `options` reach mergeTask's
+ * compare-and-swap: how many times to redo the merge when `into` moves meanwhile, and a hook called
+ * just before `into` moves (tests move it there).
  */
 export async function promoteBranch(
   repo: GitRepo,
   source: string,
   into: string,
   merged: readonly MergedTask[] = [],
+  options: Pick<MergeOptions, 'maxAttempts' | 'beforeAdvance'> = {},
 ): Promise<PromotionResult> {
   const conflictFix = `Bring ${source} up to date with ${into} first: merge ${into} into ${source} in a worktree (git switch ${source} && git merge ${into}), resolve the files and commit, then promote again.`;
   return repo.exclusive(async () => {
@@ -98,6 +101,7 @@ export async function promoteBranch(
       plan.tasks.slice(0, 20).join(', ') + (plan.tasks.length > 20 ? `, and ${plan.tasks.length - 20} more` : '');
     const what = plan.tasks.length ? named : `${plan.commits} commit(s)`;
     const r = await mergeTask(repo, source, into, `Promote ${source} into ${into}: ${what}`, {
+      ...options,
       fastForward: false,
       conflictFix,
     });

@@ -8,15 +8,19 @@ import { formatJsonPath } from './jsonLocation';
  *
  * Task Master reads files with cycles: its `next` skips what waits on itself, and a cycle among
  * finished tasks holds nothing back. Real files have them (subtasks written by an AI that depend on
- * each other, then done). So a cycle whose tasks are **all done** is accepted: the links that close
- * it are dropped, with a warning naming the tasks, since they can no longer order anything. A cycle
- * with any task that is not done could never start; it is refused, naming the cycle and the file.
+ * each other, then done). So a cycle whose tasks are **all finished** (done, or cancelled: neither
+ * ever starts again) is accepted: the links that close it are dropped, with a warning naming the
+ * tasks, since they can no longer order anything. A cycle with any task still to do could never
+ * start; it is refused, naming the cycle and the file.
  *
  * Costs nothing on the usual path: the ordering the import does anyway tells whether there is a
  * cycle at all, and only then are the strongly connected parts looked for.
  */
 
-/** Orders the tasks prerequisites first, after breaking the cycles among done tasks; throws for others. */
+/** Statuses a task never leaves: a cycle among such tasks can hold nothing back. */
+const FINISHED: ReadonlySet<string> = new Set(['done', 'cancelled']);
+
+/** Orders the tasks prerequisites first, after breaking the cycles among finished tasks; throws for others. */
 export function orderWithoutCycles(
   tasks: ImportedTask[],
   drafts: readonly TaskDraft[],
@@ -39,7 +43,7 @@ export function orderWithoutCycles(
 
   for (const component of cyclicComponents(edges)) {
     const members = new Set(component);
-    const open = component.filter((i) => tasks[i]?.status !== 'done');
+    const open = component.filter((i) => !FINISHED.has(tasks[i]?.status ?? 'pending'));
     if (open.length) throw cycleError(tasks, drafts, edges, members, open, file);
     // Every link to a member later in the file's order goes: what is left points backwards only,
     // so it has no cycle, and the links that stay are the ones the file's order agrees with.
@@ -55,8 +59,9 @@ export function orderWithoutCycles(
       });
       tasks[i] = { ...t, spec: { ...t.spec, prerequisites: keep } };
     }
+    const allDone = component.every((i) => tasks[i]?.status === 'done');
     warnings.add(
-      'Prerequisite cycles among tasks that are all done, accepted (they hold nothing back); the links that closed them were dropped',
+      `Prerequisite cycles among tasks that are all ${allDone ? 'done' : 'done or cancelled'}, accepted (they hold nothing back); the links that closed them were dropped`,
       `${component.map((i) => tasks[i]?.spec.id).join(', ')} (dropped ${dropped.join(', ')})`,
     );
   }

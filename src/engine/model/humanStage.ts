@@ -37,11 +37,14 @@ export function tasksAwaitingReview(
     .map((t) => t.id);
 }
 
-/** Where a task stands after a person's review answer, as the end of a sentence: "it waits for the test stage". */
-export function whereAfterReview(t: Task): string {
+/**
+ * Where a task stands after a person's review answer, as the end of a sentence: "it waits for the
+ * test stage". `running`: whether a pipeline runs to move it on (an approved task is merged by it).
+ */
+export function whereAfterReview(t: Task, running = true): string {
   switch (t.status) {
     case 'merging':
-      return 'it is being merged';
+      return running ? 'it is being merged' : 'it is merged when the pipeline runs (`pipeline run`)';
     case 'queued':
       return `it waits for the ${t.stage} stage`;
     case 'blocked':

@@ -73,6 +73,17 @@ export const hybridStrategy: OrchestrationStrategy = {
     return {};
   },
 
+  firstToEnter(ready: readonly Task[], underWay: readonly Task[]): Task | undefined {
+    // The same rules as `admit` in plan() above, for the first task to enter.
+    if (underWay.some(runsAlone)) return undefined;
+    for (const t of ready) {
+      // A lone task closes the entry to everything behind it: it is next, once the pipeline drains.
+      if (runsAlone(t)) return t;
+      if (!underWay.some((u) => overlaps(t, u))) return t;
+    }
+    return undefined;
+  },
+
   explainWaiting(task: Task, state: PipelineState): string | null {
     if (task.attempt > 0 || task.status !== 'queued') return null;
     const underWay = Object.values(state.tasks).filter(

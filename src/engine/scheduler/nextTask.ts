@@ -1,4 +1,5 @@
 import { PRIORITY_RANK, type Priority, type Task, type TaskStatus } from '../model/schema';
+import type { OrchestrationStrategy } from './orchestrationStrategy';
 import type { SchedulerParts } from './schedulerParts';
 
 /**
@@ -9,8 +10,10 @@ import type { SchedulerParts } from './schedulerParts';
  *
  * A task enters the pipeline when its first stage takes it, so the candidates are the tasks that no
  * agent has worked on yet (attempt 0) and that are not finished. Of those, the ready ones (pending
- * with every prerequisite merged, or already queued at the first stage) and eligible ones compete;
- * when none is ready, the best few of the rest are listed with what holds each back.
+ * with every prerequisite merged, or already queued at the first stage) and eligible ones compete,
+ * in the mode's own order when it has one (hybrid mode lets a task in before better ones whose paths
+ * overlap work under way); when none is ready, the best few of the rest are listed with what holds
+ * each back.
  *
  * One pass over the tasks (a 10 000-task state takes a few milliseconds), with no clock of its own:
  * the explanations come from the caller, who knows the time.
@@ -56,6 +59,7 @@ export function nextTask(
   limit: number,
   eligible: ((t: Task) => boolean) | undefined,
   explain: (id: string) => string,
+  strategy?: Pick<OrchestrationStrategy, 'name' | 'firstToEnter'>,
 ): NextTaskReport {
   const firstStage = parts.config.stages[0]?.name;
   const ready: Task[] = [];
@@ -78,14 +82,33 @@ export function nextTask(
 
   let best: Task | undefined;
   for (const t of ready) if (!best || better(t, best)) best = t;
+  // A mode may let a later task in first (hybrid: the best ones overlap work under way). Only then is
+  // the ready list sorted; the usual answer stays one pass.
+  let heldAhead: Task[] = [];
+  if (best && strategy?.firstToEnter && ready.length > 1) {
+    const order = [...ready].sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0));
+    const underWay = [...parts.started].flatMap((id) => parts.tasks.get(id) ?? []);
+    const first = strategy.firstToEnter(order, underWay);
+    if (first && first !== best) {
+      heldAhead = order.slice(0, order.indexOf(first));
+      best = first;
+    }
+  }
   if (best) {
     const b = best;
     const samePriority = ready.filter((t) => t.priority === b.priority).length;
-    const why =
-      ready.length === 1
-        ? 'the only task ready to enter the pipeline'
-        : `the highest priority (${b.priority}) of the ${ready.length} tasks ready to enter` +
-          (samePriority > 1 ? `, and the oldest of the ${samePriority} with that priority` : '');
+    let why: string;
+    if (ready.length === 1) why = 'the only task ready to enter the pipeline';
+    else if (heldAhead.length > 0) {
+      const named = heldAhead.slice(0, 3).map((t) => t.id);
+      if (heldAhead.length > 3) named.push(`${heldAhead.length - 3} more`);
+      why =
+        `the first of the ${ready.length} tasks ready to enter that ${strategy?.name ?? 'this'} mode lets in now; ` +
+        `the ${heldAhead.length} ahead of it (${named.join(', ')}) wait for work under way`;
+    } else
+      why =
+        `the highest priority (${b.priority}) of the ${ready.length} tasks ready to enter` +
+        (samePriority > 1 ? `, and the oldest of the ${samePriority} with that priority` : '');
     report.next = { ...candidate(b, explain(b.id)), why };
     return report;
   }

@@ -83,4 +83,10 @@ export interface OrchestrationStrategy {
    * task"), or null when the mode adds nothing. Used by `pipeline status`.
    */
   explainWaiting?(task: Task, state: PipelineState): string | null;
+  /**
+   * For `pipeline next`: of the tasks ready to enter the first stage, best first, the one this mode
+   * starts first given the tasks under way (`started`), or undefined when it holds every one of them
+   * back for now. Without it, the best one enters first (parallel and sequential modes).
+   */
+  firstToEnter?(ready: readonly Task[], underWay: readonly Task[]): Task | undefined;
 }

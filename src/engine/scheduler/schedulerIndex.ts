@@ -240,8 +240,19 @@ export class SchedulerIndex {
    * rollout mode.
    */
   next(state: PipelineState, now: number, limit = 3, eligible?: (t: Task) => boolean): NextTaskReport {
-    return nextTask(this.parts, limit, eligible ?? rolloutEligibility(state, this.config), (id) =>
-      this.explain(id, state, now, eligible),
+    let strategy: OrchestrationStrategy | undefined;
+    try {
+      strategy = getStrategy(state.orchestration_mode);
+    } catch {
+      // An unknown stored mode is reported by the mode commands; the best ready task is still named.
+      strategy = undefined;
+    }
+    return nextTask(
+      this.parts,
+      limit,
+      eligible ?? rolloutEligibility(state, this.config),
+      (id) => this.explain(id, state, now, eligible),
+      strategy,
     );
   }
 

@@ -133,6 +133,82 @@ void test('a conflict changes nothing and names the files; the plan says so befo
   }
 });
 
+void test('compare-and-swap: a commit landing on main while the promotion is made is kept, the merge redone on it', async () => {
+  const f = await fixture();
+  try {
+    await pilotWithTasks(f.dir, f.repo);
+    const pilotTip = await git(f.dir, 'rev-parse', PILOT);
+    let intruder = '';
+    const r = await promoteBranch(f.repo, PILOT, 'main', [], {
+      beforeAdvance: async (attempt) => {
+        // A person commits on main after the merge commit was made and before main moves to it.
+        if (attempt === 1) intruder = await commitFiles(f.dir, { 'person.txt': 'by hand\n' }, 'a commit meanwhile');
+      },
+    });
+    assert.equal(r.promoted, true);
+    assert.equal(await git(f.dir, 'rev-parse', 'main'), r.sha);
+    assert.deepEqual(
+      (await git(f.dir, 'rev-list', '--parents', '-n', '1', r.sha)).split(' ').slice(1),
+      [intruder, pilotTip],
+      "the promotion's merge commit sits on the commit that landed meanwhile, not on main's old tip",
+    );
+    assert.equal(await git(f.dir, 'show', `${r.sha}:person.txt`), 'by hand', 'the commit made meanwhile is kept');
+    assert.equal(await git(f.dir, 'show', `${r.sha}:two.txt`), 'TASK-002', "and the pilot's work arrives");
+    assert.equal(await git(f.dir, 'status', '--porcelain'), '');
+
+    // A main that never stops moving is refused after the attempts allowed, the pilot branch unchanged.
+    await commitOnBranch(f.dir, PILOT, { 'three.txt': 'three\n' }, 'more pilot work');
+    const pilotAgain = await git(f.dir, 'rev-parse', PILOT);
+    await assert.rejects(
+      promoteBranch(f.repo, PILOT, 'main', [], {
+        maxAttempts: 2,
+        beforeAdvance: async (attempt) => {
+          await commitFiles(f.dir, { [`busy-${attempt}.txt`]: 'b\n' }, `busy ${attempt}`);
+        },
+      }),
+      /main moved during each of 2 attempts/,
+    );
+    assert.equal(
+      await git(f.dir, 'log', '-1', '--format=%s', 'main'),
+      'busy 2',
+      "main holds only the person's commits",
+    );
+    assert.equal(await git(f.dir, 'rev-parse', PILOT), pilotAgain);
+  } finally {
+    await f.cleanup();
+  }
+});
+
+void test('compare-and-swap: a conflicting commit landing on main meanwhile makes the promotion a conflict that changes nothing', async () => {
+  const f = await fixture();
+  try {
+    await pilotWithTasks(f.dir, f.repo);
+    const pilotTip = await git(f.dir, 'rev-parse', PILOT);
+    const plan = await planPromotion(f.repo, PILOT, 'main');
+    assert.deepEqual(plan.conflicts, [], 'clean when planned');
+    let intruder = '';
+    await assert.rejects(
+      promoteBranch(f.repo, PILOT, 'main', [], {
+        beforeAdvance: async (attempt) => {
+          if (attempt === 1) intruder = await commitFiles(f.dir, { 'one.txt': 'main one\n' }, 'main writes one.txt');
+        },
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof MergeConflictError, String(e));
+        assert.deepEqual([...e.files], ['one.txt']);
+        assert.match(e.details.fix ?? '', /merge main into pipeline\/pilot/);
+        return true;
+      },
+    );
+    assert.equal(await git(f.dir, 'rev-parse', 'main'), intruder, "main is the person's commit, nothing more");
+    assert.equal(await git(f.dir, 'rev-parse', PILOT), pilotTip);
+    assert.equal(await readFile(join(f.dir, 'one.txt'), 'utf8'), 'main one\n');
+    assert.equal(await git(f.dir, 'status', '--porcelain'), '');
+  } finally {
+    await f.cleanup();
+  }
+});
+
 void test('a missing pilot branch is a clear error naming it', async () => {
   const f = await fixture();
   try {

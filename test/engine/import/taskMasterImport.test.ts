@@ -479,6 +479,33 @@ void test('a real-world file: subtasks sharing an id numbered by position, depen
   assertPrerequisitesFirst(r);
 });
 
+void test('a cycle among done and cancelled tasks holds nothing back: accepted with a warning; one with a task still to do is not', () => {
+  // TM-1 is done, TM-2 cancelled (it never runs), and they wait for each other; TM-3 waits for TM-1.
+  const file = (statusOf2: string) =>
+    legacy([
+      tmTask(1, { status: 'done', dependencies: [2] }),
+      tmTask(2, { status: statusOf2, dependencies: [1] }),
+      tmTask(3, { dependencies: [1] }),
+    ]);
+  const r = detectAndParse(file('cancelled'), 'finished.json');
+  assert.deepEqual(
+    r.tasks.map((t) => `${t.spec.id}:${t.status}:${t.spec.prerequisites.join('+')}`),
+    ['TM-1:done:', 'TM-2:cancelled:TM-1', 'TM-3:pending:TM-1'],
+  );
+  assert.equal(
+    warningMatching(r, /cycles/),
+    'Prerequisite cycles among tasks that are all done or cancelled, accepted (they hold nothing back); the links that closed them were dropped (1): TM-1, TM-2 (dropped TM-1 → TM-2).',
+  );
+
+  // A deferred task comes back some day: the cycle would hold it, so it is refused, naming it.
+  const e = importErrorOf(() => detectAndParse(file('deferred'), 'deferred.json'), 'deferred.json');
+  assert.equal(e.details.where, 'tasks[1].dependencies');
+  assert.match(
+    e.message,
+    /form a cycle: TM-2 \(tasks\[1\]\) → TM-1 \(tasks\[0\]\) → TM-2\. Each waits for the next, and TM-2 is not done/,
+  );
+});
+
 void test('a larger cycle among done tasks keeps the links that point back in the file', () => {
   // 1 → 3 → 2 → 1 and 2 → 4 → 2, all done: one strongly connected group of four.
   const r = detectAndParse(
