@@ -95,6 +95,8 @@ export class InboxServer implements Disposable {
   /** The scan running (or the last one): how many requests it took. */
   private current: Promise<number> = Promise.resolve(0);
   private disposed = false;
+  /** After this time (ms since the epoch) scans take no more requests: see `drain`. */
+  private takeUntil = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly dir: string,
@@ -145,6 +147,9 @@ export class InboxServer implements Disposable {
    */
   async drain(maxMs = 2000): Promise<void> {
     const end = Date.now() + maxMs;
+    // A scan that found many requests would otherwise go on past `end`, one commit each, while the
+    // senders behind the last of them time out; those left are served by the next leader.
+    this.takeUntil = end;
     while (!this.disposed && Date.now() < end) {
       if (this.running) {
         await this.current;
@@ -164,9 +169,9 @@ export class InboxServer implements Disposable {
     }
     let took = 0;
     for (const name of names.filter((n) => n.endsWith(REQ)).sort()) {
-      // Disposed (this process stopped leading): what is not taken yet is left to the next leader,
-      // or taken back by its sender.
-      if (this.disposed) return took;
+      // Disposed (this process stopped leading), or past the end of a drain: what is not taken yet
+      // is left to the next leader, or taken back by its sender.
+      if (this.disposed || Date.now() >= this.takeUntil) return took;
       const file = join(this.dir, name);
       // Taking is a rename, so that a request is either taken here or withdrawn by its sender
       // (which removes it when nobody leads any more), never both.
@@ -237,6 +242,15 @@ export class InboxRequestWithdrawn extends Error {
 const LEADER_CHECK_MS = 500;
 
 /**
+ * A request file's name begins with the time its change was first sent, so the leader, which takes
+ * requests in the order of their names, serves them first come, first served; a request sent again
+ * (after a short-lived leader let go) keeps its place.
+ */
+function requestName(id: string, queuedAt: number): string {
+  return `${String(Math.max(0, Math.floor(queuedAt))).padStart(15, '0')}-${id}${REQ}`;
+}
+
+/**
  * Sends a request to the leader and waits for its reply; the error names the leader on time-out.
  * With `leaderGone`, a sender whose leader stops leading before taking the request takes it back
  * and throws `InboxRequestWithdrawn` (a short-lived leader, such as a `pipeline task add` while no
@@ -246,7 +260,19 @@ export async function sendInboxRequest(
   dir: string,
   method: string,
   args: unknown[],
-  opts: { timeoutMs?: number; leaderLabel?: string; leaderGone?: () => Promise<boolean> } = {},
+  opts: {
+    timeoutMs?: number;
+    leaderLabel?: string;
+    leaderGone?: () => Promise<boolean>;
+    /**
+     * Asked when the time is up and the request is not taken yet: true when the leader will soon
+     * let go (it leads for one change), so the request is taken back (`InboxRequestWithdrawn`) to be
+     * sent again or applied here, rather than reported as failed while a busy machine serves others.
+     */
+    withdrawOnTimeout?: () => Promise<boolean>;
+    /** When the change was first sent (ms since the epoch): its place in the leader's queue. */
+    queuedAt?: number;
+  } = {},
 ): Promise<unknown> {
   await mkdir(dir, { recursive: true });
   const id = randomUUID();
@@ -258,8 +284,9 @@ export async function sendInboxRequest(
     at: new Date().toISOString(),
   };
   const resFile = join(dir, `${id}.res.json`);
-  const reqFile = join(dir, `${id}${REQ}`);
-  const takenFile = join(dir, `${id}${TAKEN}`);
+  const reqName = requestName(id, opts.queuedAt ?? Date.now());
+  const reqFile = join(dir, reqName);
+  const takenFile = join(dir, `${reqName.slice(0, -REQ.length)}${TAKEN}`);
   await writeFileAtomic(reqFile, JSON.stringify(req));
   const timeoutMs = opts.timeoutMs ?? 15_000;
   let deadline = Date.now() + timeoutMs;
@@ -280,9 +307,15 @@ export async function sendInboxRequest(
   try {
     for (;;) {
       if (Date.now() >= deadline) {
+        if (extended) break;
+        if (!(await present(takenFile))) {
+          if (!(opts.withdrawOnTimeout && (await opts.withdrawOnTimeout()))) break;
+          // Not taken, and its leader leads for one change and lets go soon: take the request back,
+          // to be sent again or applied here. Unless that leader took it just now: then wait.
+          if (await removed(reqFile)) throw new InboxRequestWithdrawn();
+        }
         // Taken: the leader is applying it (a busy machine can make that slow); it answers before
         // it lets go. Wait once more rather than report a change that is being made as failed.
-        if (extended || !(await present(takenFile))) break;
         extended = true;
         deadline = Date.now() + timeoutMs;
       }
