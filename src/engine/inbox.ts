@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { fileTimestamp, writeFileAtomic } from './store/fsUtil';
 import { PipelineError } from './errors';
 import { answer, fromWireError, type Reply } from './rpc/requestReply';
-import type { Disposable } from './model/events';
+import { Emitter, type Disposable, type Event } from './model/events';
 
 /**
  * Requests from other processes to the leader. Only the leader writes the state, so a CLI command
@@ -88,6 +88,9 @@ export async function inboxWarnings(dir: string): Promise<string[]> {
 export class InboxServer implements Disposable {
   /** Requests this server moved aside (unreadable), one sentence each. */
   readonly warnings: string[] = [];
+  private readonly warningEmitter = new Emitter<string>();
+  /** Fires each of `warnings` as it is found, so the leader can say it where its person looks. */
+  readonly onWarning: Event<string> = this.warningEmitter.event;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -214,7 +217,9 @@ export class InboxServer implements Disposable {
     try {
       const to = `${file}.${GARBAGE_TAG}-${fileTimestamp()}`;
       await rename(taken, to);
-      this.warnings.push(`Inbox request ${file} is unreadable (${why}); it was moved aside to ${to} and not applied.`);
+      const warning = `Inbox request ${file} is unreadable (${why}); it was moved aside to ${to} and not applied.`;
+      this.warnings.push(warning);
+      this.warningEmitter.fire(warning);
     } catch {
       // Its sender withdrew it in the meantime: nothing is left to keep.
     }
@@ -222,6 +227,7 @@ export class InboxServer implements Disposable {
 
   dispose(): void {
     this.disposed = true;
+    this.warningEmitter.dispose();
     this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
   }

@@ -117,6 +117,7 @@ export class Pipeline implements Disposable, MutationHost {
           this.events.emit('leader:acquired', { leader });
           this.events.emit('state:changed', { seq: this.store.seq });
         },
+        warn: (message) => this.events.emit('monitor:warning', { message }),
       },
       {
         label: opts.label ?? `pid ${process.pid}`,
