@@ -247,6 +247,18 @@ export class InboxRequestWithdrawn extends Error {
 /** How often a sender checks that someone still leads while it waits. */
 const LEADER_CHECK_MS = 500;
 
+/** How many more times a sender waits `timeoutMs` for a request its leader has taken. */
+const MAX_TAKEN_WAITS = 4;
+
+/** The other requests waiting in `dir` besides `name`, not taken yet. */
+async function otherRequests(dir: string, name: string): Promise<Set<string>> {
+  try {
+    return new Set((await readdir(dir)).filter((n) => n.endsWith(REQ) && n !== name));
+  } catch {
+    return new Set();
+  }
+}
+
 /**
  * A request file's name begins with the time its change was first sent, so the leader, which takes
  * requests in the order of their names, serves them first come, first served; a request sent again
@@ -296,7 +308,9 @@ export async function sendInboxRequest(
   await writeFileAtomic(reqFile, JSON.stringify(req));
   const timeoutMs = opts.timeoutMs ?? 15_000;
   let deadline = Date.now() + timeoutMs;
-  let extended = false;
+  let takenWaits = 0;
+  let waiting = await otherRequests(dir, reqName);
+  const started = Date.now();
   let nextLeaderCheck = Date.now() + LEADER_CHECK_MS;
   let watcher: FSWatcher | undefined;
   let wake: (() => void) | undefined;
@@ -313,16 +327,24 @@ export async function sendInboxRequest(
   try {
     for (;;) {
       if (Date.now() >= deadline) {
-        if (extended) break;
-        if (!(await present(takenFile))) {
-          if (!(opts.withdrawOnTimeout && (await opts.withdrawOnTimeout()))) break;
-          // Not taken, and its leader leads for one change and lets go soon: take the request back,
-          // to be sent again or applied here. Unless that leader took it just now: then wait.
-          if (await removed(reqFile)) throw new InboxRequestWithdrawn();
+        if (await present(takenFile)) {
+          // Taken: the leader is applying it (a busy machine can make that slow); it answers before
+          // it lets go. Wait on, a few times, while it leads, rather than report a change that is
+          // being made as failed.
+          if (takenWaits >= MAX_TAKEN_WAITS || (opts.leaderGone && (await opts.leaderGone()))) break;
+          takenWaits++;
+        } else {
+          const before = waiting;
+          waiting = await otherRequests(dir, reqName);
+          // Requests that waited at the last look have been taken since: the leader is busy serving
+          // them (a scan takes those it listed first), not stuck. Wait on.
+          if (![...before].some((n) => !waiting.has(n))) {
+            if (!(opts.withdrawOnTimeout && (await opts.withdrawOnTimeout()))) break;
+            // Not taken, and its leader leads for one change and lets go soon: take the request
+            // back, to be sent again or applied here. Unless that leader took it just now: then wait.
+            if (await removed(reqFile)) throw new InboxRequestWithdrawn();
+          }
         }
-        // Taken: the leader is applying it (a busy machine can make that slow); it answers before
-        // it lets go. Wait once more rather than report a change that is being made as failed.
-        extended = true;
         deadline = Date.now() + timeoutMs;
       }
       let text: string | undefined;
@@ -364,11 +386,12 @@ export async function sendInboxRequest(
       () => true,
       () => false,
     ));
+  const waited = Math.round((Date.now() - started) / 1000);
   throw new PipelineError(
     'not-leader',
     wasTaken
-      ? `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} took the request but did not answer within ${Math.round(timeoutMs / 1000)} s; it may or may not have been applied.`
-      : `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${Math.round(timeoutMs / 1000)} s.`,
+      ? `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} took the request but did not answer within ${waited} s; it may or may not have been applied.`
+      : `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${waited} s.`,
     {
       fix: wasTaken
         ? 'Check with `pipeline status` whether the change was made, and run the command again if not.'

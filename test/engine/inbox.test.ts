@@ -172,3 +172,28 @@ test('a drain (a one-change leader letting go) takes no request after its time; 
 async function requests(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.endsWith('.req.json'));
 }
+
+test('senders behind a busy leader that keeps serving the requests before theirs wait past their time; each is answered', async () => {
+  await withDir(async (dir) => {
+    const server = new InboxServer(dir, async (_method, args) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return args[0];
+    });
+    // Six requests of 300 ms each take 1.8 s; each sender's time is 1 s.
+    const replies = Array.from({ length: 6 }, (_, i) =>
+      sendInboxRequest(dir, 'addTasks', [i], { timeoutMs: 1000, queuedAt: 1_700_000_000_000 + i }),
+    );
+    await until('every request written', 10_000, async () => (await requests(dir)).length === 6);
+    await server.start();
+    try {
+      assert.deepEqual(await Promise.all(replies), [0, 1, 2, 3, 4, 5]);
+    } finally {
+      server.dispose();
+    }
+    // A leader that serves nothing still gets its senders an error after their time.
+    await assert.rejects(
+      sendInboxRequest(dir, 'addTasks', [], { timeoutMs: 300 }),
+      (e: unknown) => isPipelineError(e) && e.code === 'not-leader' && /did not answer within \d+ s/.test(e.message),
+    );
+  });
+});
