@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { fileTimestamp, writeFileAtomic } from './store/fsUtil';
 import { PipelineError } from './errors';
 import { answer, fromWireError, type Reply } from './rpc/requestReply';
-import type { Disposable } from './model/events';
+import { Emitter, type Disposable, type Event } from './model/events';
 
 /**
  * Requests from other processes to the leader. Only the leader writes the state, so a CLI command
@@ -88,6 +88,9 @@ export async function inboxWarnings(dir: string): Promise<string[]> {
 export class InboxServer implements Disposable {
   /** Requests this server moved aside (unreadable), one sentence each. */
   readonly warnings: string[] = [];
+  private readonly warningEmitter = new Emitter<string>();
+  /** Fires each of `warnings` as it is found, so the leader can say it where its person looks. */
+  readonly onWarning: Event<string> = this.warningEmitter.event;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -95,6 +98,8 @@ export class InboxServer implements Disposable {
   /** The scan running (or the last one): how many requests it took. */
   private current: Promise<number> = Promise.resolve(0);
   private disposed = false;
+  /** After this time (ms since the epoch) scans take no more requests: see `drain`. */
+  private takeUntil = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly dir: string,
@@ -145,6 +150,9 @@ export class InboxServer implements Disposable {
    */
   async drain(maxMs = 2000): Promise<void> {
     const end = Date.now() + maxMs;
+    // A scan that found many requests would otherwise go on past `end`, one commit each, while the
+    // senders behind the last of them time out; those left are served by the next leader.
+    this.takeUntil = end;
     while (!this.disposed && Date.now() < end) {
       if (this.running) {
         await this.current;
@@ -164,9 +172,9 @@ export class InboxServer implements Disposable {
     }
     let took = 0;
     for (const name of names.filter((n) => n.endsWith(REQ)).sort()) {
-      // Disposed (this process stopped leading): what is not taken yet is left to the next leader,
-      // or taken back by its sender.
-      if (this.disposed) return took;
+      // Disposed (this process stopped leading), or past the end of a drain: what is not taken yet
+      // is left to the next leader, or taken back by its sender.
+      if (this.disposed || Date.now() >= this.takeUntil) return took;
       const file = join(this.dir, name);
       // Taking is a rename, so that a request is either taken here or withdrawn by its sender
       // (which removes it when nobody leads any more), never both.
@@ -209,7 +217,9 @@ export class InboxServer implements Disposable {
     try {
       const to = `${file}.${GARBAGE_TAG}-${fileTimestamp()}`;
       await rename(taken, to);
-      this.warnings.push(`Inbox request ${file} is unreadable (${why}); it was moved aside to ${to} and not applied.`);
+      const warning = `Inbox request ${file} is unreadable (${why}); it was moved aside to ${to} and not applied.`;
+      this.warnings.push(warning);
+      this.warningEmitter.fire(warning);
     } catch {
       // Its sender withdrew it in the meantime: nothing is left to keep.
     }
@@ -217,6 +227,7 @@ export class InboxServer implements Disposable {
 
   dispose(): void {
     this.disposed = true;
+    this.warningEmitter.dispose();
     this.watcher?.close();
     if (this.timer) clearInterval(this.timer);
   }
@@ -236,6 +247,27 @@ export class InboxRequestWithdrawn extends Error {
 /** How often a sender checks that someone still leads while it waits. */
 const LEADER_CHECK_MS = 500;
 
+/** How many more times a sender waits `timeoutMs` for a request its leader has taken. */
+const MAX_TAKEN_WAITS = 4;
+
+/** The other requests waiting in `dir` besides `name`, not taken yet. */
+async function otherRequests(dir: string, name: string): Promise<Set<string>> {
+  try {
+    return new Set((await readdir(dir)).filter((n) => n.endsWith(REQ) && n !== name));
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * A request file's name begins with the time its change was first sent, so the leader, which takes
+ * requests in the order of their names, serves them first come, first served; a request sent again
+ * (after a short-lived leader let go) keeps its place.
+ */
+function requestName(id: string, queuedAt: number): string {
+  return `${String(Math.max(0, Math.floor(queuedAt))).padStart(15, '0')}-${id}${REQ}`;
+}
+
 /**
  * Sends a request to the leader and waits for its reply; the error names the leader on time-out.
  * With `leaderGone`, a sender whose leader stops leading before taking the request takes it back
@@ -246,7 +278,19 @@ export async function sendInboxRequest(
   dir: string,
   method: string,
   args: unknown[],
-  opts: { timeoutMs?: number; leaderLabel?: string; leaderGone?: () => Promise<boolean> } = {},
+  opts: {
+    timeoutMs?: number;
+    leaderLabel?: string;
+    leaderGone?: () => Promise<boolean>;
+    /**
+     * Asked when the time is up and the request is not taken yet: true when the leader will soon
+     * let go (it leads for one change), so the request is taken back (`InboxRequestWithdrawn`) to be
+     * sent again or applied here, rather than reported as failed while a busy machine serves others.
+     */
+    withdrawOnTimeout?: () => Promise<boolean>;
+    /** When the change was first sent (ms since the epoch): its place in the leader's queue. */
+    queuedAt?: number;
+  } = {},
 ): Promise<unknown> {
   await mkdir(dir, { recursive: true });
   const id = randomUUID();
@@ -258,12 +302,15 @@ export async function sendInboxRequest(
     at: new Date().toISOString(),
   };
   const resFile = join(dir, `${id}.res.json`);
-  const reqFile = join(dir, `${id}${REQ}`);
-  const takenFile = join(dir, `${id}${TAKEN}`);
+  const reqName = requestName(id, opts.queuedAt ?? Date.now());
+  const reqFile = join(dir, reqName);
+  const takenFile = join(dir, `${reqName.slice(0, -REQ.length)}${TAKEN}`);
   await writeFileAtomic(reqFile, JSON.stringify(req));
   const timeoutMs = opts.timeoutMs ?? 15_000;
   let deadline = Date.now() + timeoutMs;
-  let extended = false;
+  let takenWaits = 0;
+  let waiting = await otherRequests(dir, reqName);
+  const started = Date.now();
   let nextLeaderCheck = Date.now() + LEADER_CHECK_MS;
   let watcher: FSWatcher | undefined;
   let wake: (() => void) | undefined;
@@ -280,10 +327,24 @@ export async function sendInboxRequest(
   try {
     for (;;) {
       if (Date.now() >= deadline) {
-        // Taken: the leader is applying it (a busy machine can make that slow); it answers before
-        // it lets go. Wait once more rather than report a change that is being made as failed.
-        if (extended || !(await present(takenFile))) break;
-        extended = true;
+        if (await present(takenFile)) {
+          // Taken: the leader is applying it (a busy machine can make that slow); it answers before
+          // it lets go. Wait on, a few times, while it leads, rather than report a change that is
+          // being made as failed.
+          if (takenWaits >= MAX_TAKEN_WAITS || (opts.leaderGone && (await opts.leaderGone()))) break;
+          takenWaits++;
+        } else {
+          const before = waiting;
+          waiting = await otherRequests(dir, reqName);
+          // Requests that waited at the last look have been taken since: the leader is busy serving
+          // them (a scan takes those it listed first), not stuck. Wait on.
+          if (![...before].some((n) => !waiting.has(n))) {
+            if (!(opts.withdrawOnTimeout && (await opts.withdrawOnTimeout()))) break;
+            // Not taken, and its leader leads for one change and lets go soon: take the request
+            // back, to be sent again or applied here. Unless that leader took it just now: then wait.
+            if (await removed(reqFile)) throw new InboxRequestWithdrawn();
+          }
+        }
         deadline = Date.now() + timeoutMs;
       }
       let text: string | undefined;
@@ -325,11 +386,12 @@ export async function sendInboxRequest(
       () => true,
       () => false,
     ));
+  const waited = Math.round((Date.now() - started) / 1000);
   throw new PipelineError(
     'not-leader',
     wasTaken
-      ? `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} took the request but did not answer within ${Math.round(timeoutMs / 1000)} s; it may or may not have been applied.`
-      : `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${Math.round(timeoutMs / 1000)} s.`,
+      ? `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} took the request but did not answer within ${waited} s; it may or may not have been applied.`
+      : `The pipeline's leader${opts.leaderLabel ? ` (${opts.leaderLabel})` : ''} did not answer within ${waited} s.`,
     {
       fix: wasTaken
         ? 'Check with `pipeline status` whether the change was made, and run the command again if not.'

@@ -35,6 +35,8 @@ export interface LeadershipHost {
   lost(leader: LeaderInfo | null): void;
   /** This process took the lead. */
   acquired(leader: LeaderInfo): void;
+  /** Something the inbox handled that a person should know (an unreadable request moved aside). */
+  warn(message: string): void;
 }
 
 export interface LeadershipOptions {
@@ -141,7 +143,10 @@ export class Leadership {
   }
 
   private newInbox(): InboxServer {
-    return new InboxServer(this.host.home.inboxDir, (method, args) => this.host.dispatch(method, args));
+    const inbox = new InboxServer(this.host.home.inboxDir, (method, args) => this.host.dispatch(method, args));
+    // Disposed with the inbox (its emitter), so no subscription outlives it.
+    inbox.onWarning((message) => this.host.warn(message));
+    return inbox;
   }
 
   private watchLoss(lease: LeasePort): Disposable {

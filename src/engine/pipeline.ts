@@ -117,6 +117,7 @@ export class Pipeline implements Disposable, MutationHost {
           this.events.emit('leader:acquired', { leader });
           this.events.emit('state:changed', { seq: this.store.seq });
         },
+        warn: (message) => this.events.emit('monitor:warning', { message }),
       },
       {
         label: opts.label ?? `pid ${process.pid}`,
@@ -332,6 +333,8 @@ export class Pipeline implements Disposable, MutationHost {
    */
   private async forward<K extends MutationName>(name: K, args: MutationArgs<K>): Promise<MutationResult<K>> {
     const local = () => runMutation(this, name, args);
+    // The change keeps its place in the leaders' queue however often it is sent again.
+    const queuedAt = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (this.isLeader) return local();
       const here = await this.leadership.whileNobodyLeads(local);
@@ -342,13 +345,21 @@ export class Pipeline implements Disposable, MutationHost {
       try {
         const result = await sendInboxRequest(this.home.inboxDir, name, args, {
           leaderGone,
+          // A leader that leads for its own change lets go soon (or just did); one that has not
+          // taken this change by then is not stuck, only busy with the changes sent before it.
+          withdrawOnTimeout: async () => {
+            const now = await this.backend.leases.current();
+            return now === null || now.oneChange === true;
+          },
+          queuedAt,
           ...(label ? { leaderLabel: label } : {}),
         });
         await this.refresh();
         return result as MutationResult<K>;
       } catch (e) {
         // That leader (a short-lived one, leading for its own change) stopped before taking the
-        // request, which was taken back unapplied: try again, leading now if nobody else does.
+        // request, or was still busy with earlier ones when the time was up, and the request was
+        // taken back unapplied: try again, leading now if nobody else does.
         if (e instanceof InboxRequestWithdrawn && attempt < MAX_FORWARD_ATTEMPTS) continue;
         throw e;
       }

@@ -91,6 +91,48 @@ test('a config.json with a syntax error names the file, line and column; a wrong
   });
 });
 
+test('a config.json that begins with a byte-order mark (as some Windows editors write it) is read; a wrong value in it is still placed by line and column', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    const file = configOf(dir);
+    await writeFile(file, `\uFEFF${await readFile(file, 'utf8')}`);
+    await ok(dir, 'task', 'add', 'With a mark');
+    assert.deepEqual(Object.keys((await status(dir)).tasks), ['TASK-001']);
+    assert.deepEqual(
+      (await readFile(file)).subarray(0, 3),
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      'the file is not rewritten',
+    );
+
+    await writeFile(file, '\uFEFF{\n  "retry": { "maxAttempts": 0 }\n}\n');
+    const err = await fails(dir, 1, 'status');
+    mentions(err, file, '(retry.maxAttempts', 'line 2', 'fix:');
+    assert.doesNotMatch(err, /line 1, column 1/);
+  });
+});
+
+test('a config without a test stage is accepted: the default conflict stages are those of test and implementation that exist', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    const file = configOf(dir);
+    const config = JSON.parse(await readFile(file, 'utf8')) as { stages: Array<{ name: string }> };
+    config.stages = config.stages.filter((st) => st.name !== 'test');
+    await writeFile(file, JSON.stringify(config, null, 2));
+    await ok(dir, 'task', 'add', 'Three stages');
+    const s = await status(dir);
+    assert.deepEqual(Object.keys(s.queues).slice(0, 4), ['unassigned', 'architect', 'implementation', 'supervisor']);
+
+    // An explicit conflict stage that is not a stage is refused, naming the value and the stages.
+    await writeFile(file, JSON.stringify({ ...config, conflictStages: ['test'] }, null, 2));
+    const err = await fails(dir, 1, 'status');
+    mentions(
+      err,
+      file,
+      '(conflictStages[0])',
+      '"test" is not one of the stages (architect, implementation, supervisor)',
+    );
+    mentions(err, 'fix: List only stages in "conflictStages"', 'the default (implementation)');
+  });
+});
+
 test('a damaged line at the end of the journal: status warns naming the file and line; the next leader cuts it, keeps a copy aside, and carries on', async () => {
   await withRepo({ init: true }, async ({ dir }) => {
     await ok(dir, 'task', 'add', 'One');

@@ -39,6 +39,37 @@ test('run: "attempt N" counts the attempts at the stage, so each stage starts at
   });
 });
 
+test('an agent whose program is not installed: the task is blocked at once saying the command could not be started and what to do, with either runner', async () => {
+  await withRepo({ init: true }, async ({ dir }) => {
+    await ok(
+      dir,
+      'agent',
+      'add',
+      'architect',
+      '--role',
+      'architect',
+      '--command',
+      'no-such-agent-cli --task {taskFile}',
+    );
+    await ok(dir, 'task', 'add', 'First');
+    for (const runner of ['process', 'tmux']) {
+      const r = await cli(dir, ['run', '--until-idle', '--runner', runner], { timeoutMs: 60_000 });
+      assert.equal(r.code, 1, shown(r));
+      mentions(
+        r.stdout,
+        "TASK-001 BLOCKED: architect's command `no-such-agent-cli` could not be started: command not found: no-such-agent-cli.",
+        "Install it, or change the agent's command (`pipeline agent add`), then retry the task",
+        'not retried',
+        'Idle: 0 task(s) completed; blocked: TASK-001.',
+      );
+      assert.doesNotMatch(r.stdout, /without a completion marker/, `${runner}: not an agent that ran and stopped`);
+      const t = (await status(dir)).tasks['TASK-001']!;
+      assert.equal(t.history.filter((h) => h.event === 'assign').length, runner === 'process' ? 1 : 2, 'no retry');
+      await ok(dir, 'task', 'retry', 'TASK-001');
+    }
+  });
+});
+
 test('run --until-idle in shadow mode: idle once every decision is recorded, exit 0, saying how many and that nothing ran', async () => {
   await withRepo({ preset: 'scripted' }, async ({ dir }) => {
     await ok(dir, 'task', 'add', 'First');

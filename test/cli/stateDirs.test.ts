@@ -73,7 +73,7 @@ test('the state directory deleted after the pipeline wrote state: status warns n
   });
 });
 
-test('an unreadable request in the inbox is moved aside, not deleted, and status says so', async () => {
+test('an unreadable request in the inbox is moved aside, not deleted; the run, its log and status say where', async () => {
   await withRepo({ init: true }, async ({ dir }) => {
     const inbox = join(dir, '.pipeline', 'inbox');
     const run = startCli(dir, ['run']);
@@ -84,6 +84,13 @@ test('an unreadable request in the inbox is moved aside, not deleted, and status
         (await readdir(inbox)).find((n) => n.startsWith('garbage.req.json.corrupt-')),
       );
       assert.equal(await readFile(join(inbox, aside), 'utf8'), 'not a request');
+      const said = `warning: Inbox request ${join(inbox, 'garbage.req.json')} is unreadable (not valid JSON); it was moved aside to ${join(inbox, aside)} and not applied.`;
+      await run.waitFor(new RegExp(said.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      const log = await until('the warning in pipeline.log', 15_000, async () => {
+        const text = await readFile(join(dir, '.pipeline', 'logs', 'pipeline.log'), 'utf8').catch(() => '');
+        return text.includes(aside) ? text : undefined;
+      });
+      assert.match(log, /"level":"warn"/);
       const s = await status(dir);
       assert.ok(
         s.warnings.some((w) => w.includes(aside)),
