@@ -37,7 +37,7 @@ export function reviewCommands({ session, extension }: CommandContext): Handlers
       if (!id) return;
       const t = await p.reviewTask(id, { verdict: 'approve' });
       await closeReview(id);
-      void vscode.window.showInformationMessage(`${id} approved: ${whereAfterReview(t)}.`);
+      void vscode.window.showInformationMessage(`${id} approved: ${whereAfterReview(t, pipelineRuns(session, p))}.`);
       return t.status;
     },
     [COMMANDS.requestChanges]: async (arg) => {
@@ -56,10 +56,23 @@ export function reviewCommands({ session, extension }: CommandContext): Handlers
       if (!text?.trim()) return;
       const t = await p.reviewTask(id, { verdict: 'changes', text: text.trim() });
       await closeReview(id);
-      void vscode.window.showInformationMessage(`${id}: changes requested; ${whereAfterReview(t)}.`);
+      void vscode.window.showInformationMessage(
+        `${id}: changes requested; ${whereAfterReview(t, pipelineRuns(session, p))}.`,
+      );
       return t.status;
     },
   };
+}
+
+/**
+ * Whether a pipeline runs to act on the answer: this window's, or a `pipeline run` elsewhere that
+ * leads (a command that leads only for its own change does not merge). Without one, an approved
+ * task is merged when the pipeline next runs, and the message says so.
+ */
+function pipelineRuns(session: CommandContext['session'], p: Pipeline): boolean {
+  if (session.running) return true;
+  const leader = p.leader;
+  return !p.isLeader && leader !== null && leader.oneChange !== true;
 }
 
 const TITLE = /^Review ([^:\s]+): /;
