@@ -5,7 +5,7 @@ import type { GitRepo } from './gitRepo';
 import { assertBranchName, branchRef } from './refNames';
 import { clearMove, moveRecordPath, recordMove, recoverMove } from './pendingMove';
 import { updateRefLocked } from './refTransaction';
-import { branchOfGitDir, holdersOf } from './worktreeRegistry';
+import { branchOfGitDir, holdersOf, readLooseRef } from './worktreeRegistry';
 import { unfinishedOperation } from './worktreeState';
 
 /** Pilot mode's integration branch (the configuration's default `pilotBranch`). */
@@ -46,6 +46,20 @@ export async function branchTips(repo: GitRepo, branches: readonly string[]): Pr
     if (sha && type === 'commit' && branch !== undefined) tips.set(branch, sha);
   }
   return tips;
+}
+
+/**
+ * The branches' tips read from their loose ref files, without a git process (git writes a ref as a
+ * whole file by rename, so a read sees the old value or the new one), or undefined when any of them
+ * is not a loose ref (packed by `git pack-refs` or `gc`, or missing): ask git then (branchTips).
+ */
+export async function looseBranchTips(
+  repo: GitRepo,
+  branches: readonly string[],
+): Promise<Map<string, string> | undefined> {
+  const shas = await Promise.all(branches.map((b) => readLooseRef(repo.commonDir, branchRef(b))));
+  if (shas.some((x) => x === undefined)) return undefined;
+  return new Map(branches.map((b, i) => [b, shas[i]!] as const));
 }
 
 /** True when `ancestor` is `descendant` or one of its ancestors. */

@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors';
-import { advanceBranch, branchTips, requireBranch } from './branches';
+import { advanceBranch, branchTips, looseBranchTips, requireBranch } from './branches';
 import { MergeConflictError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { withMessageFile } from './messageFile';
@@ -104,7 +104,7 @@ export async function mergeTask(
             [branch, known.branch],
             [into, known.into],
           ])
-        : await branchTips(repo, [branch, into]);
+        : ((await looseBranchTips(repo, [branch, into])) ?? (await branchTips(repo, [branch, into])));
       const theirs = tips.get(branch) ?? (await requireBranch(repo, branch, 'branch to merge'));
       const ours = tips.get(into) ?? (await requireBranch(repo, into, 'target branch'));
       // One merge-base answers both questions: it is `theirs` exactly when `theirs` is an ancestor of

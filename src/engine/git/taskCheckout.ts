@@ -1,6 +1,6 @@
 import { PipelineError } from '../errors';
 import { taskBranch } from '../model/ids';
-import { branchTips, createBranchAt, refsIfContains, requireBranch } from './branches';
+import { branchTips, createBranchAt, looseBranchTips, refsIfContains, requireBranch } from './branches';
 import { MergeConflictError } from './gitErrors';
 import { runPlanned } from './lockPlan';
 import { mergeTask } from './merge';
@@ -78,11 +78,14 @@ export async function checkoutTask(
     return { scope: { exclusive: !mine, branches: [branch] }, data: undefined };
   };
   return runPlanned(wt.repo, planCheckout, async () => {
-    // Usually one command: both tips, and the branch already contains the target (no update due).
-    // Else one more for both tips (the target has moved on since the branch last took it in, the
-    // usual case while other tasks merge), which the update below then starts from.
-    const fast = await refsIfContains(wt.repo, branch, targetBranch);
-    const tips = fast ? undefined : await branchTips(wt.repo, [branch, targetBranch]);
+    // Both tips from their loose ref files when git keeps them so (as it does for refs it has just
+    // written): no process. The update below then says with one merge-base whether the branch
+    // already contains the target. Else, usually one command: both tips, and whether the branch
+    // contains the target (no update due); one more for both tips when it does not (the target has
+    // moved on since the branch last took it in, the usual case while other tasks merge).
+    const loose = await looseBranchTips(wt.repo, [branch, targetBranch]);
+    const fast = loose ? undefined : await refsIfContains(wt.repo, branch, targetBranch);
+    const tips = loose ?? (fast ? undefined : await branchTips(wt.repo, [branch, targetBranch]));
     const targetHead =
       fast?.target ?? tips?.get(targetBranch) ?? (await requireBranch(wt.repo, targetBranch, 'target branch'));
     let mine = await worktreeAt(path, wt.repo.commonDir);
