@@ -116,40 +116,53 @@ export async function checkoutTask(
     // released: different worktrees under their own locks, so the two run side by side. Nothing
     // else of ours changes this worktree until the switch below (no agent runs in it while it is
     // being given a task); a refusal here may leave a holder detached, which changes no file.
-    const [checked, released] = await Promise.allSettled([
+    const checks = Promise.allSettled([
       wt.repo.locked({ worktrees: [path] }, () =>
         assertClean(wt.repo, path, what, commitOrStash(agentId, path), gitDir),
       ),
       releaseBranchFrom(wt, branch, holders),
     ]);
-    if (checked.status === 'rejected') throw checked.reason;
-    if (released.status === 'rejected') throw released.reason;
-    const releasedFrom = released.value;
-    // Created only once the worktree is known to be clean: a refused checkout leaves no branch.
+    const passed = async (): Promise<string[]> => {
+      const [checked, released] = await checks;
+      if (checked.status === 'rejected') throw checked.reason;
+      if (released.status === 'rejected') throw released.reason;
+      return released.value;
+    };
+    // merge-tree computes the merge before anything moves: a conflict throws with the files and
+    // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask). A
+    // branch that contains the target (or was just created from it) is up to date as it is. The
+    // merge is computed while the checks above run (it only reads and writes objects); the branch
+    // moves only once they have passed, and their refusal comes before a conflict.
+    let update: BranchUpdate = 'up-to-date';
+    let conflicts: readonly string[] = [];
     let createdBranch = false;
+    let releasedFrom: string[];
     if (!head) {
+      // Created only once the worktree is known to be clean: a refused checkout leaves no branch.
+      releasedFrom = await passed();
       const made = await createBranchAt(wt.repo, branch, targetHead, targetBranch);
       head = made.head;
       createdBranch = made.created;
-    }
-    // merge-tree computes the merge before anything moves: a conflict throws with the files and
-    // leaves no half-merged tree; a clean merge becomes a commit on the branch (mergeTask). A
-    // branch that contains the target (or was just created from it) is up to date as it is.
-    let update: BranchUpdate = 'up-to-date';
-    let conflicts: readonly string[] = [];
-    if (!fast && !createdBranch) {
+    } else if (!fast) {
       try {
         const merged = await mergeTask(wt.repo, targetBranch, branch, `Merge ${targetBranch} into ${branch}`, {
           tips: { branch: targetHead, into: head },
           conflictFix: `Resolve it on ${branch}: merge ${targetBranch} into it in a worktree, fix the files and commit, then hand the task on again.`,
+          beforeAdvance: async () => {
+            await passed();
+          },
         });
         update = merged.kind === 'merge' ? 'merged' : merged.kind;
         head = merged.sha;
       } catch (e) {
+        await passed();
         if (!(e instanceof MergeConflictError) || options.onConflict !== 'checkout') throw e;
         update = 'conflict';
         conflicts = e.files;
       }
+      releasedFrom = await passed();
+    } else {
+      releasedFrom = await passed();
     }
     options.onBranchReady?.(head);
     await wt.repo.locked({ worktrees: [path] }, async () => {
