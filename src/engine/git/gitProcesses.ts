@@ -84,6 +84,9 @@ export async function gitProcessesIn(
       cwd = undefined;
     }
     const args = (await readText(`/proc/${p}/cmdline`))?.split('\0').filter(Boolean);
+    // A process that exited while it was being read (a short git command of another program, most
+    // often) holds nothing: only one still there that cannot be read counts as alive.
+    if ((cwd === undefined || args === undefined) && !(await stillThere(p))) continue;
     if (cwd === undefined || args === undefined) {
       found.push({ pid, reason: `${comm} (pid ${pid}) cannot be inspected` });
     } else if (inside(cwd, dirs)) {
@@ -93,6 +96,12 @@ export async function gitProcessesIn(
     }
   }
   return found;
+}
+
+/** Whether process `pid` still exists (its /proc entry is there and it is not a zombie). */
+async function stillThere(pid: string): Promise<boolean> {
+  const stat = await readText(`/proc/${pid}/stat`);
+  return stat !== undefined && !isZombie(stat);
 }
 
 /**
