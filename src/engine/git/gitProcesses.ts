@@ -55,14 +55,14 @@ function parentOf(stat: string): number {
 /**
  * Live git processes working in `dirs`; undefined when this platform has no /proc to look at.
  *
- * With `exceptChildrenOf` (our own pid, during a run), git commands this process started are left
+ * With `exceptChildrenOf` (our own pid and the spawn server's, during a run), git commands this process started are left
  * out: the layer's own locks keep them from ever holding a lock another of our commands waits for,
  * and in a busy pipeline one of them is nearly always running, so counting them would keep a stale
  * lock for ever. git processes started by anyone else (an agent, an editor, a detached `gc`) count.
  */
 export async function gitProcessesIn(
   dirs: readonly string[],
-  exceptChildrenOf?: number,
+  exceptChildrenOf?: readonly number[],
 ): Promise<GitProcess[] | undefined> {
   const pids = await otherPids();
   if (!pids) return undefined;
@@ -74,7 +74,7 @@ export async function gitProcessesIn(
     const stat = await readText(`/proc/${p}/stat`);
     // A zombie holds no lock.
     if (stat && isZombie(stat)) continue;
-    if (exceptChildrenOf !== undefined && stat && parentOf(stat) === exceptChildrenOf) continue;
+    if (exceptChildrenOf !== undefined && stat && exceptChildrenOf.includes(parentOf(stat))) continue;
     let cwd: string | undefined;
     try {
       cwd = await readlink(`/proc/${p}/cwd`);
@@ -110,7 +110,10 @@ async function stillThere(pid: string): Promise<boolean> {
  * `exceptChildrenOf`, its children, and processes whose working directory cannot be read (another
  * user's). Undefined without /proc.
  */
-export async function processesWorkingIn(dir: string, exceptChildrenOf?: number): Promise<GitProcess[] | undefined> {
+export async function processesWorkingIn(
+  dir: string,
+  exceptChildrenOf?: readonly number[],
+): Promise<GitProcess[] | undefined> {
   const pids = await otherPids();
   if (!pids) return undefined;
   const found: GitProcess[] = [];
@@ -118,7 +121,7 @@ export async function processesWorkingIn(dir: string, exceptChildrenOf?: number)
     const p = String(pid);
     const stat = await readText(`/proc/${p}/stat`);
     if (!stat || isZombie(stat)) continue;
-    if (exceptChildrenOf !== undefined && parentOf(stat) === exceptChildrenOf) continue;
+    if (exceptChildrenOf !== undefined && exceptChildrenOf.includes(parentOf(stat))) continue;
     let cwd: string;
     try {
       cwd = await readlink(`/proc/${p}/cwd`);

@@ -1,7 +1,10 @@
 import { Worker } from 'node:worker_threads';
+import { RUN_ONE_SOURCE, type SpawnRequest, type SpawnResult } from './gitSpawnRun';
+import { SpawnServer } from './gitSpawnServer';
 
 /**
- * Where git processes are started: on worker threads, not on the engine's event loop.
+ * Where git processes are started: on a small process of their own (gitSpawnServer.ts), or on worker
+ * threads until it runs; never on the engine's event loop.
  *
  * Starting a process blocks the thread that starts it until the child has been forked and has
  * exec'd git (libuv waits for the exec to report a failure), and on a busy machine that wait is the
@@ -16,70 +19,11 @@ import { Worker } from 'node:worker_threads';
  * the bundle needs no file of its own; they do not keep the process alive while nothing runs.
  */
 
-export interface SpawnRequest {
-  readonly args: readonly string[];
-  readonly cwd: string;
-  readonly env: Readonly<Record<string, string>>;
-  /** Milliseconds without output after which git is killed. */
-  readonly timeoutMs: number;
-}
+export type { SpawnRequest, SpawnResult } from './gitSpawnRun';
 
-export type SpawnResult =
-  | { readonly kind: 'exit'; readonly exitCode: number; readonly stdout: string; readonly stderr: string }
-  /** Killed after `timeoutMs` without output. */
-  | { readonly kind: 'timeout'; readonly stdout: string; readonly stderr: string }
-  /** The process could not be started (git missing, the directory gone): the system's message. */
-  | { readonly kind: 'error'; readonly message: string; readonly code: string | undefined };
-
-const WORKER_SOURCE = `
+const WORKER_SOURCE = `${RUN_ONE_SOURCE}
 const { parentPort } = require('node:worker_threads');
-const { spawn } = require('node:child_process');
-const envs = new Map();
-parentPort.on('message', ({ id, args, cwd, envId, env: sent, timeoutMs }) => {
-  if (sent) envs.set(envId, sent);
-  const env = envs.get(envId);
-  let done = false;
-  const out = [];
-  const err = [];
-  const finish = (r) => {
-    if (done) return;
-    done = true;
-    clearTimeout(timer);
-    parentPort.postMessage({ id, ...r });
-  };
-  let child;
-  try {
-    child = spawn('git', args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
-  } catch (e) {
-    finish({ kind: 'error', message: String(e && e.message || e), code: e && e.code });
-    return;
-  }
-  let timedOut = false;
-  let timer;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-  };
-  arm();
-  child.stdout.on('data', (d) => { out.push(d); arm(); });
-  child.stderr.on('data', (d) => { err.push(d); arm(); });
-  child.stdin.on('error', () => undefined);
-  // Killed after its timeout, git may leave a child of its own (git-remote-https) holding the pipes
-  // open, so 'close' would never come: its exit is the end.
-  child.on('exit', () => {
-    if (timedOut) finish({ kind: 'timeout', stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-  });
-  child.on('error', (e) => finish({ kind: 'error', message: String(e && e.message || e), code: e && e.code }));
-  child.on('close', (code) => {
-    const stdout = Buffer.concat(out).toString('utf8');
-    const stderr = Buffer.concat(err).toString('utf8');
-    if (timedOut) finish({ kind: 'timeout', stdout, stderr });
-    else finish({ kind: 'exit', exitCode: code === null ? -1 : code, stdout, stderr });
-  });
-});
+parentPort.on('message', (m) => runOne(m, (r) => parentPort.postMessage(r)));
 `;
 
 /** Workers: two cores are what the machines we measure on have; more only adds threads. */
@@ -167,8 +111,51 @@ class SpawnPool {
 
 let pool: SpawnPool | undefined;
 
-/** Runs one git command on a worker thread. */
+/**
+ * Commands started on the worker threads before the spawn server is started: a short command
+ * (`pipeline next`, `task add`) runs a few git commands and would only pay the server's start.
+ */
+const SERVER_AFTER = 8;
+/** A server that dies is replaced this many times; then the worker threads start everything. */
+const SERVER_RESTARTS = 3;
+let started = 0;
+let server: SpawnServer | undefined;
+let serverReady = false;
+let serverStarts = 0;
+
+/**
+ * Runs one git command: on the spawn server (gitSpawnServer.ts) once it listens, else on a worker
+ * thread. `PIPELINE_GIT_SPAWN=threads` keeps every command on the threads.
+ */
 export function spawnGit(req: SpawnRequest): Promise<SpawnResult> {
+  started++;
+  if (server && !server.alive) {
+    server = undefined;
+    serverReady = false;
+  }
+  if (server && serverReady) return server.run(req);
+  if (
+    !server &&
+    started >= SERVER_AFTER &&
+    serverStarts < SERVER_RESTARTS &&
+    process.env.PIPELINE_GIT_SPAWN !== 'threads'
+  ) {
+    serverStarts++;
+    const s = (server = new SpawnServer());
+    void s.ready.then((ok) => {
+      if (server === s) serverReady = ok;
+    });
+  }
   pool ??= new SpawnPool();
   return pool.run(req);
+}
+
+/**
+ * The processes whose children are this engine's own git commands: this one, and the spawn server
+ * while it runs. A stale-lock check leaves those out (gitProcesses.ts): the engine's locks already
+ * order them.
+ */
+export function gitParentPids(): number[] {
+  const pid = server?.alive ? server.pid : undefined;
+  return pid === undefined ? [process.pid] : [process.pid, pid];
 }

@@ -1,6 +1,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gitProcessesIn, processesWorkingIn, type GitProcess } from './gitProcesses';
+import { gitParentPids } from './gitSpawner';
 
 /**
  * Lock files a crashed git process left behind (`index.lock`, `refs/heads/main.lock`,
@@ -99,7 +100,7 @@ export async function removeStaleLocks(
     if (processes === null) {
       processes = options.gitProcesses
         ? await options.gitProcesses(dirs)
-        : await gitProcessesIn(dirs, options.exceptOwnChildren ? process.pid : undefined);
+        : await gitProcessesIn(dirs, options.exceptOwnChildren ? gitParentPids() : undefined);
     }
     if (processes === undefined) {
       findings.push({
@@ -146,7 +147,7 @@ async function orphanedWorktreeLock(
   } catch {
     return undefined;
   }
-  const except = options.exceptOwnChildren ? process.pid : undefined;
+  const except = options.exceptOwnChildren ? gitParentPids() : undefined;
   // Our own children count here: an agent runs as one, in its worktree.
   const working = options.processesWorkingIn
     ? await options.processesWorkingIn(worktree)

@@ -30,7 +30,7 @@ void test("another program's git commands that exit while they are looked at do 
     // Each scan reads every process of the machine; a command exiting in the middle of one was
     // seen about once in 400 scans before the fix.
     for (let i = 0; i < 1000; i++) {
-      const found = await gitProcessesIn([dir], process.pid);
+      const found = await gitProcessesIn([dir], [process.pid]);
       assert.ok(found, 'this test needs /proc');
       counted.push(...found.map((f) => f.reason));
     }

@@ -1,0 +1,70 @@
+/** One git command's request and answer, and the JavaScript that runs one (gitSpawner.ts, gitSpawnServer.ts). */
+
+export interface SpawnRequest {
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Milliseconds without output after which git is killed. */
+  readonly timeoutMs: number;
+}
+
+export type SpawnResult =
+  | { readonly kind: 'exit'; readonly exitCode: number; readonly stdout: string; readonly stderr: string }
+  /** Killed after `timeoutMs` without output. */
+  | { readonly kind: 'timeout'; readonly stdout: string; readonly stderr: string }
+  /** The process could not be started (git missing, the directory gone): the system's message. */
+  | { readonly kind: 'error'; readonly message: string; readonly code: string | undefined };
+
+/**
+ * What both transports run for one request, as plain JavaScript: `runOne(request, reply)` starts git,
+ * collects its output and replies once. `envs` keeps each environment sent, by id.
+ */
+export const RUN_ONE_SOURCE = `
+const { spawn } = require('node:child_process');
+const envs = new Map();
+function runOne({ id, args, cwd, envId, env: sent, timeoutMs }, reply) {
+  if (sent) envs.set(envId, sent);
+  const env = envs.get(envId);
+  let done = false;
+  const out = [];
+  const err = [];
+  const finish = (r) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    reply({ id, ...r });
+  };
+  let child;
+  try {
+    child = spawn('git', args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+  } catch (e) {
+    finish({ kind: 'error', message: String(e && e.message || e), code: e && e.code });
+    return;
+  }
+  let timedOut = false;
+  let timer;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+  };
+  arm();
+  child.stdout.on('data', (d) => { out.push(d); arm(); });
+  child.stderr.on('data', (d) => { err.push(d); arm(); });
+  child.stdin.on('error', () => undefined);
+  // Killed after its timeout, git may leave a child of its own (git-remote-https) holding the pipes
+  // open, so 'close' would never come: its exit is the end.
+  child.on('exit', () => {
+    if (timedOut) finish({ kind: 'timeout', stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+  });
+  child.on('error', (e) => finish({ kind: 'error', message: String(e && e.message || e), code: e && e.code }));
+  child.on('close', (code) => {
+    const stdout = Buffer.concat(out).toString('utf8');
+    const stderr = Buffer.concat(err).toString('utf8');
+    if (timedOut) finish({ kind: 'timeout', stdout, stderr });
+    else finish({ kind: 'exit', exitCode: code === null ? -1 : code, stdout, stderr });
+  });
+}
+`;

@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { RUN_ONE_SOURCE, type SpawnRequest, type SpawnResult } from './gitSpawnRun';
+
+/**
+ * A small Node process that starts git commands for the engine: the spawn server.
+ *
+ * Linux starts a process by forking the one that asks, and a fork copies the asker's page tables,
+ * so its cost follows the asker's resident memory. Measured on the 2-core machine (100 × `git
+ * --version`, /tmp/spawncost.js in the closing note): from a 50 MB process a start took 4.5 ms of
+ * wall time and 1.7 ms of its CPU; from 260 MB (the engine under a 16-agent run) 12.7 ms and 5.8
+ * ms; from 680 MB (an editor's extension host) 37 ms and 17.5 ms. A hand-off runs a dozen git
+ * commands, several one after another, so the engine's size was paid on every one of them. This
+ * server stays small (it holds nothing but the commands in flight), so git starts at the small
+ * cost whatever the engine's size.
+ *
+ * It speaks over Node's IPC channel: a request as the worker threads take it (gitSpawner.ts), a reply
+ * `{ id, ...SpawnResult }`, and `{ ready: true }` once it listens. It exits when the channel closes
+ * (the engine exited or was killed), leaving commands already started to finish on their own, as
+ * they would have done before. Idle, it keeps the engine's process alive no more than the worker
+ * threads did: the client unrefs the child and its channel while no command is in flight.
+ */
+
+const SERVER_SOURCE = `${RUN_ONE_SOURCE}
+process.on('disconnect', () => process.exit(0));
+process.on('message', (m) => runOne(m, (r) => process.send(r)));
+process.send({ ready: true });
+`;
+
+interface Waiting {
+  readonly resolve: (r: SpawnResult) => void;
+}
+
+type ServerMessage = ({ id: number } & SpawnResult) | { ready: true };
+
+export class SpawnServer {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, Waiting>();
+  private nextId = 1;
+  private readonly envIds = new WeakMap<Readonly<Record<string, string>>, number>();
+  private readonly sentEnvs = new Set<number>();
+  private nextEnvId = 1;
+  private failure: string | undefined;
+  /** Settles true once the server listens, false if it failed before that. */
+  readonly ready: Promise<boolean>;
+
+  constructor() {
+    const env: Record<string, string | undefined> = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
+    // The server needs no loader or profiler the engine was started with (tsx in tests, --cpu-prof).
+    delete env.NODE_OPTIONS;
+    // Under an editor, process.execPath is its Electron binary, which runs as Node with
+    // ELECTRON_RUN_AS_NODE; for Node itself the variable means nothing.
+    this.child = spawn(process.execPath, ['--max-old-space-size=64', '-e', SERVER_SOURCE], {
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      env,
+      windowsHide: true,
+    });
+    let settleReady!: (ok: boolean) => void;
+    this.ready = new Promise<boolean>((r) => (settleReady = r));
+    this.child.on('message', (m: ServerMessage) => {
+      if ('ready' in m) {
+        settleReady(true);
+        if (this.pending.size === 0) this.idle();
+        return;
+      }
+      const w = this.pending.get(m.id);
+      if (!w) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) this.idle();
+      const { id: _id, ...result } = m;
+      w.resolve(result);
+    });
+    const fail = (message: string): void => {
+      this.failure ??= message;
+      settleReady(false);
+      for (const [id, w] of this.pending) {
+        this.pending.delete(id);
+        w.resolve({ kind: 'error', message: this.failure, code: undefined });
+      }
+    };
+    this.child.on('error', (e) => fail(`the git spawn server could not start: ${e.message}`));
+    this.child.on('exit', (code, signal) => fail(`the git spawn server exited (${signal ?? code})`));
+  }
+
+  /** Whether it can take requests: it has not exited or failed. */
+  get alive(): boolean {
+    return this.failure === undefined;
+  }
+
+  /** The server's pid: git commands it starts are its children. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  run(req: SpawnRequest): Promise<SpawnResult> {
+    if (this.failure !== undefined) return Promise.resolve({ kind: 'error', message: this.failure, code: undefined });
+    const id = this.nextId++;
+    return new Promise<SpawnResult>((resolve) => {
+      if (this.pending.size === 0) this.busy();
+      this.pending.set(id, { resolve });
+      let envId = this.envIds.get(req.env);
+      if (envId === undefined) this.envIds.set(req.env, (envId = this.nextEnvId++));
+      const env = this.sentEnvs.has(envId) ? undefined : req.env;
+      this.sentEnvs.add(envId);
+      this.child.send({ id, args: [...req.args], cwd: req.cwd, envId, env, timeoutMs: req.timeoutMs }, (e) => {
+        if (!e || !this.pending.delete(id)) return;
+        if (this.pending.size === 0) this.idle();
+        resolve({ kind: 'error', message: `the git spawn server took no request: ${e.message}`, code: undefined });
+      });
+    });
+  }
+
+  /** Stops the server; commands in flight finish on their own. For tests. */
+  stop(): void {
+    this.child.disconnect();
+  }
+
+  private busy(): void {
+    this.child.ref();
+    this.child.channel?.ref();
+  }
+
+  private idle(): void {
+    this.child.unref();
+    this.child.channel?.unref();
+  }
+}
