@@ -388,6 +388,10 @@ async function measure(sc: Scenario): Promise<Figures> {
     for (const e of gitEvents) {
       if (e.type === 'lock-wait') {
         (lockWait[e.level] ??= []).push(e.ms);
+        if (e.level === 'ref')
+          (lockWait[e.name.startsWith('refs/heads/pipeline/') ? 'ref: task branches' : `ref: ${e.name}`] ??= []).push(
+            e.ms,
+          );
         lockWait.all!.push(e.ms);
       } else if (e.type === 'lock-busy') {
         const name = basename(e.lockFile);

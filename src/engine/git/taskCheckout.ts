@@ -9,7 +9,7 @@ import { excludeTaskDir } from './taskDirExclude';
 import { listWorktrees } from './worktreeList';
 import { branchOfGitDir, holdersOf, lockPath, worktreeAt, type RegisteredWorktree } from './worktreeRegistry';
 import { unfinishedOperation } from './worktreeState';
-import { assertClean, commitOrStash, switchWorktree } from './worktreeGuards';
+import { assertClean, commitOrStash, detachClean, switchWorktree } from './worktreeGuards';
 import type { AgentWorktree, Worktrees } from './worktrees';
 
 /**
@@ -202,7 +202,7 @@ async function releaseBranchFrom(
         });
       }
       await assertClean(wt.repo, e.path, `hand ${branch} over from ${agent}`, commitOrStash(agent, e.path), e.gitDir);
-      await switchWorktree(wt.repo, e.path, e.gitDir, ['switch', '--quiet', '--detach']);
+      await detachClean(wt.repo, e.path, e.gitDir, branch);
       released.push(agent);
     }
     return released;

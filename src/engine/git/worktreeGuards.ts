@@ -1,7 +1,9 @@
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsQuiet } from '../store/fsUtil';
 import { DirtyWorktreeError, GitLockError, listFiles } from './gitErrors';
 import type { GitRepo } from './gitRepo';
+import { readLooseRef } from './worktreeRegistry';
 import { uncommittedFiles, unfinishedOperation } from './worktreeState';
 
 /**
@@ -34,6 +36,46 @@ export async function switchWorktree(
     await assertNotLocked(join(gitDir, 'HEAD.lock'), args, path);
     await repo.mutate(args, { cwd: path, lockRetries: false });
   });
+}
+
+/**
+ * Detaches a clean worktree that is on `branch`: the same commit and the same files, so only its
+ * HEAD changes. `git switch --detach` would read and rewrite the whole index (3 000 entries in the
+ * hand-off benchmark's repository) to change nothing but HEAD; this writes HEAD as git does, through
+ * `HEAD.lock` taken exclusively and renamed over it. The commit is the branch's tip read from its
+ * loose ref file while HEAD.lock is held (a commit made there meanwhile would have needed that lock
+ * too). The caller holds the worktree's lock and has just seen it clean on the branch
+ * (assertClean). When another process holds `HEAD.lock`, HEAD is no longer on the branch, or git
+ * keeps the branch packed, it is git's own command that runs, with git's retries and errors. The
+ * worktree's HEAD reflog gets no line for this move.
+ */
+export async function detachClean(repo: GitRepo, path: string, gitDir: string, branch: string): Promise<void> {
+  const viaGit = () => switchWorktree(repo, path, gitDir, ['switch', '--quiet', '--detach']);
+  const lock = join(gitDir, 'HEAD.lock');
+  let fh;
+  try {
+    fh = await open(lock, 'wx');
+  } catch {
+    return viaGit();
+  }
+  let written = false;
+  try {
+    const head = (await readFile(join(gitDir, 'HEAD'), 'utf8')).trim();
+    const tip =
+      head === `ref: refs/heads/${branch}` ? await readLooseRef(repo.commonDir, `refs/heads/${branch}`) : undefined;
+    if (tip) {
+      await fh.writeFile(`${tip}\n`);
+      await fh.close();
+      await rename(lock, join(gitDir, 'HEAD'));
+      written = true;
+    }
+  } finally {
+    if (!written) {
+      await fh.close().catch(() => undefined);
+      await rm(lock, { force: true });
+    }
+  }
+  if (!written) await viaGit();
 }
 
 /** What to do about the uncommitted changes of an agent's worktree that is to change hands. */

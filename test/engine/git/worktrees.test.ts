@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isPipelineError } from '../../../src/engine/errors';
@@ -72,7 +72,7 @@ void test('checkoutTask: a branch per task from the target; the worktree switche
 
 void test('handing a task on: the next agent takes the branch over, brought up to date with the target', async () => {
   const architect = f.worktrees.pathOf('architect');
-  await commitFiles(architect, { 'design.md': 'design\n' }, 'Design');
+  const designed = await commitFiles(architect, { 'design.md': 'design\n' }, 'Design');
   const mainMoved = await commitFiles(f.dir, { 'b.txt': 'b1\nb2\n' }, 'Work on main');
 
   const co = await f.worktrees.checkoutTask('tester', 'TASK-001', 'main');
@@ -86,9 +86,11 @@ void test('handing a task on: the next agent takes the branch over, brought up t
   assert.equal(await readFile(join(co.path, 'design.md'), 'utf8'), 'design\n');
   assert.equal(await readFile(join(co.path, 'b.txt'), 'utf8'), 'b1\nb2\n');
   assert.equal(await git(co.path, 'status', '--porcelain'), '');
-  // The architect's worktree was detached, not changed.
+  // The architect's worktree was detached at its own last commit, not changed.
   assert.equal(await gitCode(architect, 'symbolic-ref', '-q', 'HEAD'), 1);
+  assert.equal(await git(architect, 'rev-parse', 'HEAD'), designed);
   assert.equal(await git(architect, 'status', '--porcelain'), '');
+  assert.equal(await git(architect, 'fsck', '--no-dangling', '--no-progress'), '');
 
   // A branch with no work of its own is fast-forwarded.
   await f.worktrees.checkoutTask('worker-0', 'TASK-002', 'main');
@@ -187,4 +189,33 @@ void test("a task branch checked out in the user's own worktree is not taken ove
   await git(f.dir, 'worktree', 'add', '--quiet', userWt, 'pipeline/TASK-007');
   await assert.rejects(f.worktrees.checkoutTask('worker-5', 'TASK-007', 'main'), /not an agent worktree/);
   await git(f.dir, 'worktree', 'remove', userWt);
+});
+
+void test('the previous holder is detached by git itself when its branch is packed or its HEAD.lock is held', async () => {
+  // Packed: the branch's tip is not in a loose ref file, so git detaches it.
+  await f.worktrees.checkoutTask('packed-1', 'TASK-010', 'main');
+  const tip = await commitFiles(f.worktrees.pathOf('packed-1'), { 'p.txt': 'p\n' }, 'Packed work');
+  await git(f.dir, 'pack-refs', '--all');
+  const handed = await f.worktrees.checkoutTask('packed-2', 'TASK-010', 'main');
+  assert.deepEqual(handed.releasedFrom, ['packed-1']);
+  assert.equal(await gitCode(f.worktrees.pathOf('packed-1'), 'symbolic-ref', '-q', 'HEAD'), 1);
+  assert.equal(await git(f.worktrees.pathOf('packed-1'), 'rev-parse', 'HEAD'), tip);
+  assert.equal(await git(f.worktrees.pathOf('packed-1'), 'status', '--porcelain'), '');
+
+  // HEAD.lock held by another process: the hand-over waits for it (git's retries), then detaches.
+  await f.worktrees.checkoutTask('locked-1', 'TASK-011', 'main');
+  const lockedTip = await commitFiles(f.worktrees.pathOf('locked-1'), { 'l.txt': 'l\n' }, 'Locked work');
+  const gitDir = await git(f.worktrees.pathOf('locked-1'), 'rev-parse', '--absolute-git-dir');
+  await writeFile(join(gitDir, 'HEAD.lock'), 'held\n');
+  const handing = f.worktrees.checkoutTask('locked-2', 'TASK-011', 'main');
+  // Awaited below; a rejection meanwhile must not count as unhandled.
+  handing.catch(() => undefined);
+  // Only once the lock is gone can the hand-over finish; until then the holder stays on its branch.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await git(f.worktrees.pathOf('locked-1'), 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-011');
+  await rm(join(gitDir, 'HEAD.lock'));
+  const done = await handing;
+  assert.deepEqual(done.releasedFrom, ['locked-1']);
+  assert.equal(await git(f.worktrees.pathOf('locked-1'), 'rev-parse', 'HEAD'), lockedTip);
+  assert.equal(await git(f.worktrees.pathOf('locked-2'), 'symbolic-ref', '--short', 'HEAD'), 'pipeline/TASK-011');
 });
