@@ -131,14 +131,15 @@ export async function taskWork(
   const target = branchRef(targetBranch, 'target branch');
   const branch = branchRef(taskBranch(taskId), 'task branch');
   // `--` : the range is a revision, never a path.
-  const log = await repo.readResult(['log', '-z', LOG_FORMAT, `${target}..${branch}`, '--'], { okExitCodes: [0, 128] });
-  if (log.exitCode === 0) {
-    const diff = await repo.readResult(
-      ['diff', '--name-status', '-z', '--find-renames', '--no-ext-diff', `${target}...${branch}`, '--'],
-      { okExitCodes: [0, 128] },
-    );
-    if (diff.exitCode === 0) return { commits: parseLog(log.stdout), files: parseNameStatus(diff.stdout) };
-  }
+  // Both at once: they read the same objects and neither waits for the other's answer.
+  const [log, diff] = await Promise.all([
+    repo.readResult(['log', '-z', LOG_FORMAT, `${target}..${branch}`, '--'], { okExitCodes: [0, 128] }),
+    repo.readResult(['diff', '--name-status', '-z', '--find-renames', '--no-ext-diff', `${target}...${branch}`, '--'], {
+      okExitCodes: [0, 128],
+    }),
+  ]);
+  if (log.exitCode === 0 && diff.exitCode === 0)
+    return { commits: parseLog(log.stdout), files: parseNameStatus(diff.stdout) };
   return taskChanges(repo, taskId, targetBranch);
 }
 
