@@ -6,12 +6,12 @@ import { RUN_ONE_SOURCE, type SpawnRequest, type SpawnResult } from './gitSpawnR
  *
  * Linux starts a process by forking the one that asks, and a fork copies the asker's page tables,
  * so its cost follows the asker's resident memory. Measured on the 2-core machine (100 × `git
- * --version`, /tmp/spawncost.js in the closing note): from a 50 MB process a start took 4.5 ms of
- * wall time and 1.7 ms of its CPU; from 260 MB (the engine under a 16-agent run) 12.7 ms and 5.8
- * ms; from 680 MB (an editor's extension host) 37 ms and 17.5 ms. A hand-off runs a dozen git
- * commands, several one after another, so the engine's size was paid on every one of them. This
- * server stays small (it holds nothing but the commands in flight), so git starts at the small
- * cost whatever the engine's size.
+ * --version`): from a 50 MB process a start took 4.5 ms of wall time and 1.7 ms of its CPU; from
+ * 260 MB (the engine under a 16-agent run) 12.7 ms and 5.8 ms; from 680 MB (an editor's extension
+ * host) 37 ms and 17.5 ms. A hand-off runs a dozen git commands, several one after another, so the
+ * engine's size was paid on every one of them. This server stays small (it holds nothing but the
+ * commands in flight), so git starts at the small cost whatever the engine's size
+ * (bench/gitStart.bench.ts compares the two ways from a 400 MB engine).
  *
  * It speaks over Node's IPC channel: a request as the worker threads take it (gitSpawner.ts), a reply
  * `{ id, ...SpawnResult }`, and `{ ready: true }` once it listens. It exits when the channel closes
