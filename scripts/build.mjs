@@ -25,6 +25,24 @@ const zodEnglishOnly = {
     }));
   },
 };
+/**
+ * commander requires node:child_process when it loads, for subcommands that are programs of their
+ * own (the pipeline has none); Node then compiles child_process, net and dgram at every start of
+ * every command. Here commander gets the module on first use instead.
+ */
+const commanderLazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      /[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-builtin' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({
+      contents:
+        "let real;\nmodule.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });\n",
+      loader: 'js',
+    }));
+  },
+};
 const watch = process.argv.includes('--watch');
 
 /**
@@ -54,7 +72,7 @@ const common = {
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
-  plugins: [zodEnglishOnly],
+  plugins: [zodEnglishOnly, commanderLazyChildProcess],
 };
 
 const targets = [
