@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -15,10 +16,17 @@ import * as zlib from 'node:zlib';
  * writable there is simply no cache. V8 checks that the cache fits its own version and flags, but of
  * the source only its length, so the file also carries the checksum of the source it was made from
  * and of itself: a cache for another build, or a torn one, is never used.
+ *
+ * The build writes the bundle already wrapped as a CommonJS module's function, in ASCII alone
+ * (scripts/build.mjs), so its text is compiled as read: one one-byte copy of the source, not a
+ * decoded two-byte one plus a wrapped copy (8 MB of heap for a 2 MB bundle). A bundle that is not
+ * ASCII (a watch build) is decoded as UTF-8, and one that is not wrapped is wrapped here.
  */
 
 const MAGIC = 0x41504331; // "APC1"
 const HEADER = 12;
+/** How the build begins the bundle (CLI_WRAPPER in scripts/build.mjs). */
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 
 interface CliModule {
   runCli(): void;
@@ -60,7 +68,8 @@ function load(): CliModule {
   const bytes = readFileSync(file);
   const sourceCrc = crc(bytes);
   const cached = sourceCrc === undefined ? undefined : readCache(cachePath, sourceCrc);
-  const script = new Script(Module.wrap(bytes.toString('utf8')), {
+  const text = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+  const script = new Script(text.startsWith(WRAPPER_HEAD) ? text : Module.wrap(text), {
     filename: file,
     ...(cached ? { cachedData: cached } : {}),
   });

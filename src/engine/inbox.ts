@@ -2,7 +2,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { fileTimestamp, writeFileAtomic } from './store/fsUtil';
 import { PipelineError } from './errors';
@@ -293,7 +292,8 @@ export async function sendInboxRequest(
   } = {},
 ): Promise<unknown> {
   await mkdir(dir, { recursive: true });
-  const id = randomUUID();
+  // The global Web Crypto object, loaded on first use: a read-only command never loads node:crypto.
+  const id = globalThis.crypto.randomUUID();
   const req: InboxRequest = {
     id,
     method,

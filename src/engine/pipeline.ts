@@ -83,7 +83,13 @@ export class Pipeline implements Disposable, MutationHost {
   readonly events = new TypedEvents<PipelineEventMap>();
   /** What working agents do now (not state: the leader's memory, and a file for followers). */
   readonly progress: ProgressBoard;
-  private index: SchedulerIndex;
+  /**
+   * The scheduler's index of the current state, built on first use: a command that never asks the
+   * scheduler (`pipeline status`, `task list`) does not pay for indexing every task. Undefined
+   * until then and after the state was read afresh; commits are applied to it only once it exists,
+   * since it is then built from the state they are already in.
+   */
+  private builtIndex: SchedulerIndex | undefined;
   private readonly leadership: Leadership;
   private closed = false;
   /** The store's hint that another process committed (a database notification): refresh at once. */
@@ -98,7 +104,6 @@ export class Pipeline implements Disposable, MutationHost {
     readonly clock: Clock,
     opts: OpenPipelineOptions,
   ) {
-    this.index = SchedulerIndex.build(store.state, config);
     this.progress = new ProgressBoard(progressFileOf(home.dir), this.events);
     this.watchStore();
     this.leadership = new Leadership(
@@ -173,7 +178,7 @@ export class Pipeline implements Disposable, MutationHost {
       this.store = await this.backend.open(null);
     }
     this.watchStore();
-    this.index = SchedulerIndex.build(this.store.state, this.config);
+    this.builtIndex = undefined;
   }
 
   /**
@@ -189,7 +194,7 @@ export class Pipeline implements Disposable, MutationHost {
         void this.refresh().catch(() => undefined);
         return;
       }
-      this.index = SchedulerIndex.build(this.store.state, this.config);
+      this.builtIndex = undefined;
       this.events.emit('state:changed', { seq: this.store.seq });
     });
   }
@@ -202,7 +207,7 @@ export class Pipeline implements Disposable, MutationHost {
   /** Catches up with what the leader wrote (a follower). */
   private async refresh(): Promise<void> {
     const stateChanged = await this.store.refresh();
-    if (stateChanged) this.index = SchedulerIndex.build(this.store.state, this.config);
+    if (stateChanged) this.builtIndex = undefined;
     // The leader's progress file too: a follower's trees and status show what agents do now.
     const progressChanged = await this.progress.refresh().catch(() => false);
     if (stateChanged || progressChanged) this.events.emit('state:changed', { seq: this.store.seq });
@@ -243,6 +248,10 @@ export class Pipeline implements Disposable, MutationHost {
   }
   get scheduler(): SchedulerIndex {
     return this.index;
+  }
+
+  private get index(): SchedulerIndex {
+    return (this.builtIndex ??= SchedulerIndex.build(this.store.state, this.config));
   }
 
   /**
@@ -320,9 +329,12 @@ export class Pipeline implements Disposable, MutationHost {
     if (batch.empty) return;
     if (!this.isLeader) throw notLeaderError(this.leader);
     await this.store.commit(batch.records);
-    for (const c of batch.taskChanges) this.index.taskChanged(c.before, c.after);
-    for (const c of batch.agentChanges) this.index.agentChanged(c.before, c.after);
-    for (const t of batch.removedTasks) this.index.taskRemoved(t);
+    const index = this.builtIndex;
+    if (index) {
+      for (const c of batch.taskChanges) index.taskChanged(c.before, c.after);
+      for (const c of batch.agentChanges) index.agentChanged(c.before, c.after);
+      for (const t of batch.removedTasks) index.taskRemoved(t);
+    }
     announceBatch(this.events, batch, this.store.seq);
   }
 

@@ -84,3 +84,30 @@ void test('a cache of another bundle, a torn one or a foreign file is not used, 
     await rm(c.dir, { recursive: true, force: true });
   }
 });
+
+void test('the build writes the bundle in ASCII alone, wrapped as the module function the launcher compiles', async () => {
+  const bytes = await readFile(join(ROOT, 'dist', 'cliMain.js'));
+  const outside = bytes.findIndex((b) => b > 0x7f);
+  assert.equal(outside, -1, `dist/cliMain.js has a byte outside ASCII at ${outside}`);
+  assert.ok(bytes.toString('latin1').startsWith('(function (exports, require, module, __filename, __dirname) {'));
+});
+
+void test('a bundle that is not ASCII or not wrapped (a watch build) is decoded and wrapped by the launcher', async () => {
+  const c = await copyOfCli();
+  try {
+    const text = (await readFile(join(c.dir, 'cliMain.js'), 'latin1'))
+      .replace(/^\(function \(exports, require, module, __filename, __dirname\) \{/, '')
+      .replace(/\}\)\n\/\/# sourceMappingURL=cliMain\.js\.map\n?$/, '');
+    assert.ok(!text.startsWith('(function'), 'the copy is unwrapped');
+    // A character outside ASCII, in a string the CLI prints: decoded as UTF-8, it reads as written.
+    await writeFile(
+      join(c.dir, 'cliMain.js'),
+      `${text.replace('.version("0.1.0")', '.version("0.1.0 \u2192 ok")')}\n`,
+      'utf8',
+    );
+    assert.equal(await c.version(), '0.1.0 \u2192 ok');
+    assert.equal(await c.version(), '0.1.0 \u2192 ok', 'and again with its code cache');
+  } finally {
+    await rm(c.dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PipelineError } from '../errors';
 import { NAME_PATTERN, TASK_ID_PATTERN } from './ids';
@@ -98,6 +97,8 @@ const lineOf = new WeakMap<object, LineRef>();
 const NL = 0x0a;
 const NL_BUF = Buffer.from('\n');
 const SLICE_MS = 4;
+// Time slices are measured with the global `performance`, which Node loads on first use (a read-only
+// command, which writes no snapshot, never loads perf_hooks).
 
 // ---------------------------------------------------------------------------------------------
 // Reading.
@@ -202,37 +203,71 @@ const PRIORITY_SET: ReadonlySet<unknown> = new Set(PRIORITIES);
 
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isStrList = (v: unknown, each?: RegExp): boolean =>
-  Array.isArray(v) && v.every((x) => isStr(x) && (!each || each.test(x)));
+
+function isStrList(v: unknown): boolean {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') return false;
+  return true;
+}
+
+/**
+ * Strings a pattern has already accepted in this snapshot, so that a task id met again (every
+ * prerequisite is another task's id) or a stage name is matched once rather than at every row.
+ */
+export class KnownValid {
+  readonly ids = new Set<string>();
+  readonly names = new Set<string>();
+
+  taskId(v: unknown): boolean {
+    if (typeof v !== 'string') return false;
+    if (this.ids.has(v)) return true;
+    if (!TASK_ID_PATTERN.test(v)) return false;
+    this.ids.add(v);
+    return true;
+  }
+
+  name(v: unknown): boolean {
+    if (typeof v !== 'string') return false;
+    if (this.names.has(v)) return true;
+    if (!NAME_PATTERN.test(v)) return false;
+    this.names.add(v);
+    return true;
+  }
+}
 
 /**
  * What is wrong with a row, or undefined: the same rules the task schema gives these fields, in
  * plain code because checking 6 000 rows with the schema would cost more than everything else a
- * read-only command does (a test holds the two to the same verdicts).
+ * read-only command does (a test holds the two to the same verdicts). `known` carries what earlier
+ * rows of the same snapshot proved.
  */
-export function rowProblem(row: unknown): string | undefined {
+export function rowProblem(row: unknown, known: KnownValid = new KnownValid()): string | undefined {
   if (!Array.isArray(row) || (row.length !== ROW_FIELDS.length && row.length !== ROW_FIELDS.length + 1))
     return `not a row of ${ROW_FIELDS.length + 1} fields`;
   const r = row as unknown[];
   if (r.length > HAS_USAGE && typeof r[HAS_USAGE] !== 'boolean') return 'the usage flag is not true or false';
-  const [id, title, prerequisites, priority, paths, labels, status, stage, assignedTo, attempt, failures] = r;
-  const [notBefore, blockedReason, seq, mergedCommit] = r.slice(11);
-  if (!isStr(id) || !TASK_ID_PATTERN.test(id)) return 'id is not a task id';
-  if (!isStr(title)) return 'title is not a string';
-  if (!isStrList(prerequisites, TASK_ID_PATTERN)) return 'prerequisites is not a list of task ids';
-  if (!PRIORITY_SET.has(priority)) return 'priority is not one of the priorities';
-  if (!isStrList(paths)) return 'paths is not a list of strings';
-  if (!isStrList(labels)) return 'labels is not a list of strings';
-  if (!STATUSES.has(status)) return 'status is not one of the statuses';
-  if (!isStr(stage) || !NAME_PATTERN.test(stage)) return 'stage is not a name';
-  if (assignedTo !== null && (!isStr(assignedTo) || !NAME_PATTERN.test(assignedTo)))
-    return 'assigned_to is neither null nor a name';
-  if (!isCount(attempt)) return 'attempt is not a whole number';
-  if (!isCount(failures)) return 'failures is not a whole number';
+  if (!known.taskId(r[0])) return 'id is not a task id';
+  if (!isStr(r[1])) return 'title is not a string';
+  const prerequisites = r[2];
+  if (!Array.isArray(prerequisites)) return 'prerequisites is not a list of task ids';
+  for (let i = 0; i < prerequisites.length; i++)
+    if (!known.taskId(prerequisites[i])) return 'prerequisites is not a list of task ids';
+  if (!PRIORITY_SET.has(r[3])) return 'priority is not one of the priorities';
+  if (!isStrList(r[4])) return 'paths is not a list of strings';
+  if (!isStrList(r[5])) return 'labels is not a list of strings';
+  if (!STATUSES.has(r[6])) return 'status is not one of the statuses';
+  if (!known.name(r[7])) return 'stage is not a name';
+  const assignedTo = r[8];
+  if (assignedTo !== null && !known.name(assignedTo)) return 'assigned_to is neither null nor a name';
+  if (!isCount(r[9])) return 'attempt is not a whole number';
+  if (!isCount(r[10])) return 'failures is not a whole number';
+  const notBefore = r[11];
   if (notBefore !== null && (!isStr(notBefore) || notBefore.length === 0))
     return 'not_before is neither null nor a time';
+  const blockedReason = r[12];
   if (blockedReason !== null && !isStr(blockedReason)) return 'blocked_reason is neither null nor a string';
-  if (!isCount(seq)) return 'seq is not a whole number';
+  if (!isCount(r[13])) return 'seq is not a whole number';
+  const mergedCommit = r[14];
   if (mergedCommit !== null && !isStr(mergedCommit)) return 'merged_commit is neither null nor a string';
   return undefined;
 }
@@ -260,23 +295,27 @@ export function readLazySnapshot(
   if (typeof shell !== 'object' || shell === null || !Array.isArray(rows))
     throw snapshotError(file, 'line 2', 'the first lines are not a state and an index');
 
-  // Task lines: exactly one per row, each a whole line.
-  const spans: [number, number][] = [];
+  // Task lines: exactly one per row, each a whole line. Line i spans starts[i] to starts[i + 1] - 1
+  // (its newline); kept as numbers in one array, not as an object per line.
+  const starts = new Float64Array(rows.length + 1);
+  let lines = 0;
   let start = rowsEnd + 1;
   while (start < body.length) {
     const end = body.indexOf(NL, start);
     if (end === -1) throw new Error('the last task line is not complete');
-    spans.push([start, end]);
+    if (lines < rows.length) starts[lines] = start;
+    lines++;
     start = end + 1;
   }
-  if (spans.length !== rows.length)
-    throw new Error(`the index lists ${rows.length} tasks but the body has ${spans.length} task lines`);
+  if (lines !== rows.length)
+    throw new Error(`the index lists ${rows.length} tasks but the body has ${lines} task lines`);
+  starts[lines] = start;
 
   if (shell.schema_version !== STATE_SCHEMA_VERSION) {
     // Another schema version: migrations work on the whole state, so read it whole.
     const tasks: Record<string, unknown> = {};
-    for (const [s, e] of spans) {
-      const t = JSON.parse(body.toString('utf8', s, e)) as { id?: unknown };
+    for (let i = 0; i < lines; i++) {
+      const t = JSON.parse(body.toString('utf8', starts[i], starts[i + 1]! - 1)) as { id?: unknown };
       tasks[String(t.id)] = t;
     }
     return parseWhole(withTasks(shell, tasks));
@@ -285,16 +324,17 @@ export function readLazySnapshot(
   const checked = stateSchema.safeParse(withTasks(shell, {}));
   if (!checked.success) throw snapshotError(file, 'line 2', describeZodError(checked.error));
   const tasks: Record<string, Task> = {};
+  const known = new KnownValid();
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as Row;
     const line = i + 4; // the header, the state and the index come first
-    const problem = rowProblem(row);
+    const problem = rowProblem(row, known);
     if (problem) throw snapshotError(file, `line 3, row ${i + 1}`, `task row ${i + 1}: ${problem}`);
     const id = row[0] as string;
     if (Object.prototype.hasOwnProperty.call(tasks, id))
       throw snapshotError(file, `line 3, row ${i + 1}`, `task ${id} appears twice in the index`);
     const t = lazyTask(row);
-    lineOf.set(t, { body, start: spans[i]![0], end: spans[i]![1], file, line, row });
+    lineOf.set(t, { body, start: starts[i]!, end: starts[i + 1]! - 1, file, line, row });
     tasks[id] = t;
   }
   return { ...checked.data, tasks };

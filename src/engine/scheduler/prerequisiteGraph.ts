@@ -53,6 +53,30 @@ export class PrerequisiteGraph {
   }
 
   /**
+   * Links every task of the index's map at once, on an empty graph: the graph `update` would build
+   * from them one by one, in fewer steps, since each count is taken from the final statuses and
+   * no count is moved twice (SchedulerIndex.build; a test holds the two to the same result).
+   */
+  addAll(): void {
+    if (this.prerequisites.size > 0) throw new Error('addAll works on an empty graph (this is a bug)');
+    for (const task of this.tasks.values()) {
+      const id = task.id;
+      const distinct = distinctList(task.prerequisites);
+      this.prerequisites.set(id, distinct);
+      let n = 0;
+      for (const p of distinct) {
+        if (this.tasks.get(p)?.status !== 'done') n++;
+        const list = this.dependents.get(p);
+        if (list) list.push(id);
+        else this.dependents.set(p, [id]);
+      }
+      this.unmet.set(id, n);
+      if (n === 0 && task.status === 'pending') this.ready.add(id);
+    }
+    this.sorted = null;
+  }
+
+  /**
    * Call before the index forgets a removed task. Its dependents keep listing it (a prerequisite
    * that is not a task counts as unmet), so the graph equals one rebuilt from the state without it.
    */
@@ -227,6 +251,14 @@ export function checkPrerequisiteEdit(
       },
     );
   }
+}
+
+/** `list` without repeats, in its order: the list itself when it has none (the usual case, checked without a set). */
+function distinctList(list: readonly string[]): readonly string[] {
+  for (let i = 1; i < list.length; i++) {
+    for (let j = 0; j < i; j++) if (list[i] === list[j]) return [...new Set(list)];
+  }
+  return list;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

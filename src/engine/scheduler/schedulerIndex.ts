@@ -100,11 +100,27 @@ export class SchedulerIndex {
     };
   }
 
+  /**
+   * The index of a whole state: what `taskChanged` for every task would build, in one pass per part
+   * (the graph from the final statuses; queues, claims and the in-flight set from the tasks still
+   * on their way), since a read-only command on a large import pays for this at every start.
+   */
   static build(state: PipelineState, config: PipelineConfig): SchedulerIndex {
     const index = new SchedulerIndex(config);
-    for (const task of Object.values(state.tasks)) index.taskChanged(undefined, task);
+    for (const task of Object.values(state.tasks)) index.tasks.set(task.id, task);
+    index.graph.addAll();
+    for (const task of index.tasks.values()) if (!isFinal(task)) index.place(task);
     for (const agent of Object.values(state.agents)) index.agentChanged(undefined, agent);
     return index;
+  }
+
+  /** What `taskChanged` does for a task new to the index, besides the graph. */
+  private place(task: Task): void {
+    const id = task.id;
+    if (task.status === 'queued') this.queues.add(task);
+    if (task.status === 'working' || task.status === 'merging') this.inFlight.add(id);
+    if (isStarted(task)) this.started.add(id);
+    if (holdsClaim(task, this.conflictStages)) this.claims.take(id, task.paths);
   }
 
   /** throws 'cycle' / 'unknown-task' / 'duplicate-id' for tasks about to be added (batch, may reference each other); changes nothing */
@@ -283,6 +299,11 @@ export class SchedulerIndex {
       idleAgents: this.agents.idleSnapshot(),
     };
   }
+}
+
+/** Done or cancelled: in the graph (a done task meets its dependents' prerequisites) and nowhere else. */
+function isFinal(t: Task): boolean {
+  return t.status === 'done' || t.status === 'cancelled';
 }
 
 /** On its way through the stages: see SchedulerParts.started. */

@@ -1,6 +1,5 @@
 import { access, copyFile, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 /**
  * Small file-system helpers for the state store: durable writes, and moving damaged files aside
@@ -37,9 +36,18 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Eight random hex digits. From the global Web Crypto object, which Node loads on first use: a
+ * read-only command writes no temp file and so never loads node:crypto (a dozen modules to compile
+ * at every start).
+ */
+function randomHex(): string {
+  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(4))).toString('hex');
+}
+
 /** A temp-file name next to `path` that sweeps recognise by its `.tmp-` infix. */
 export function tempNameFor(path: string): string {
-  return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${path}.tmp-${process.pid}-${randomHex()}`;
 }
 
 /** Whether a directory entry is one of our temp files (see `tempNameFor`). */

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /**
@@ -14,6 +13,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
  * among them, are stringified one by one. The output is byte for byte what `JSON.stringify` gives
  * for plain data; anything with a `toJSON` is left to `JSON.stringify` whole.
  */
+
+// Time slices are measured with the global `performance`, which Node loads on first use (a read-only
+// command, which writes no snapshot, never loads perf_hooks).
 
 /** Members beyond which an object or array is split into separately stringified entries. */
 const SPLIT_AT = 64;
