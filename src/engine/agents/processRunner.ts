@@ -2,12 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
+import { AgentPriority } from './agentPriority';
 
 /**
  * Runs each stage of each task as a child process in the agent's worktree, its output appended to a
  * log file. The child gets its own process group, so stopping it stops what it started, and it
  * survives a crash of the monitor: a restarted monitor finds it through its pid file and follows it
- * until it exits (its marker, not its exit code, says whether it finished).
+ * until it exits (its marker, not its exit code, says whether it finished). It runs below the
+ * engine's CPU priority (agentPriority.ts), and so does everything it starts.
  */
 interface PidRecord {
   pid: number;
@@ -62,8 +64,18 @@ export class ProcessRunner implements AgentRunner {
   readonly kind = 'process';
   private live = new Map<string, RunHandle>();
 
-  /** `runDir` holds one pid file per agent (`.pipeline/run`). */
-  constructor(private readonly runDir: string) {}
+  private readonly priority: AgentPriority;
+
+  /**
+   * `runDir` holds one pid file per agent (`.pipeline/run`); `niceness` is the configuration's
+   * `agentNiceness`.
+   */
+  constructor(
+    private readonly runDir: string,
+    o: { niceness?: number } = {},
+  ) {
+    this.priority = new AgentPriority(o.niceness);
+  }
 
   private pidFile(agentId: string): string {
     return join(this.runDir, `${agentId}.pid.json`);
@@ -90,8 +102,15 @@ export class ProcessRunner implements AgentRunner {
       });
     });
     child.once('exit', (code, signal) => exitResolve({ code, signal }));
-    await log.close();
     const pid = child.pid;
+    // Lowered at once, in the tick spawn returned in: spawn returns once the child has exec'd, and a
+    // program that has just been loaded has started no threads or processes yet, so all it starts
+    // inherits the niceness (a priority cannot be set before exec without a wrapper such as `nice`,
+    // which would turn "command not found" into an exit status). Should something slip through that
+    // window, it runs at the engine's priority, as every agent did before this setting.
+    const niced = pid !== undefined ? this.priority.apply(pid, req.agentId, req.logFile) : undefined;
+    await log.close();
+    await niced;
     if (pid !== undefined) {
       const rec: PidRecord = { pid, taskId: req.taskId, attempt: req.attempt, startTicks: await procStartTicks(pid) };
       await writeFile(this.pidFile(req.agentId), JSON.stringify(rec));

@@ -1,0 +1,65 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import { getPriority, setPriority } from 'node:os';
+import { dirname } from 'node:path';
+import { AGENT_NICENESS_DEFAULT } from '../model/configSchema';
+
+/**
+ * Agents run below the engine's CPU priority (`agentNiceness` in the configuration). The engine's
+ * coordination work (short git commands on the hand-off path) is small and latency-critical; the
+ * agents' work (a CLI, the builds and tests it runs) is throughput work. With the agents niced, a
+ * busy machine gives its cores to the engine first, and the user's editor stays responsive; an idle
+ * machine gives the agents everything all the same.
+ *
+ * A runner lowers the priority of the one process an agent's command descends from (its child, the
+ * shell of its window); whatever that process starts inherits it. `os.setPriority` maps niceness to
+ * priority classes on Windows, so the same call serves every platform.
+ */
+export class AgentPriority {
+  /** Agents whose log already says that their priority could not be lowered: said once each. */
+  private noted = new Set<string>();
+
+  /** `niceness` is added to the engine's own: 0 runs agents at the engine's priority. */
+  constructor(readonly niceness: number = AGENT_NICENESS_DEFAULT) {}
+
+  /** The niceness an agent's processes get: the engine's own plus the setting, at most 19 (the lowest). */
+  target(): number {
+    return Math.min(19, getPriority() + this.niceness);
+  }
+
+  /**
+   * Gives `pid` the agents' niceness, at once (before it returns); says why it could not, when it
+   * could not: the process gone already, or a niceness the user may not lower back without privilege.
+   */
+  set(pid: number): string | undefined {
+    const target = this.target();
+    try {
+      setPriority(pid, target);
+      return undefined;
+    } catch (e) {
+      // Node's SystemError keeps the errno name (ESRCH, EACCES) in `info`; its `code` is generic.
+      const err = e as NodeJS.ErrnoException & { info?: { code?: string } };
+      const why = err.info?.code ?? err.code ?? err.message;
+      return `could not be given niceness ${target} (${why}); it runs at the priority it had`;
+    }
+  }
+
+  /**
+   * Gives an agent's process the agents' niceness, at once (before the returned promise's first
+   * wait). A failure leaves the agent at the priority it had and never fails its run; it is said
+   * once in the agent's log. Resolves when the note, if any, is written.
+   */
+  async apply(pid: number, agentId: string, logFile: string): Promise<void> {
+    const failed = this.set(pid);
+    if (failed !== undefined) await this.note(agentId, logFile, failed);
+  }
+
+  /** Says once in the agent's log (whatever the failure) that its priority could not be lowered. */
+  async note(agentId: string, logFile: string, failed: string): Promise<void> {
+    if (this.noted.has(agentId)) return;
+    this.noted.add(agentId);
+    // The log's directory may not be there yet: a window's shell line makes it, after this.
+    await mkdir(dirname(logFile), { recursive: true })
+      .then(() => appendFile(logFile, `[pipeline] this agent ${failed}.\n`))
+      .catch(() => undefined);
+  }
+}
