@@ -1,6 +1,7 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { getPriority, setPriority } from 'node:os';
-import { dirname } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { AGENT_NICENESS_DEFAULT } from '../model/configSchema';
 
 /**
@@ -11,8 +12,11 @@ import { AGENT_NICENESS_DEFAULT } from '../model/configSchema';
  * machine gives the agents everything all the same.
  *
  * A runner lowers the priority of the one process an agent's command descends from (its child, the
- * shell of its window); whatever that process starts inherits it. `os.setPriority` maps niceness to
- * priority classes on Windows, so the same call serves every platform.
+ * shell of its window); whatever that process starts inherits it. A child is started through
+ * `nice` (launch()), so it never runs a moment at the engine's priority: lowered after the spawn, a
+ * shell (`sh -c`, every stage check) has forked its first command before the engine gets to it. On
+ * Windows, which has no `nice`, `os.setPriority` lowers it after the spawn; it maps niceness to
+ * priority classes (0–9 normal, 10–18 below normal, 19 idle), which child processes inherit too.
  */
 export class AgentPriority {
   /** Agents whose log already says that their priority could not be lowered: said once each. */
@@ -24,6 +28,28 @@ export class AgentPriority {
   /** The niceness an agent's processes get: the engine's own plus the setting, at most 19 (the lowest). */
   target(): number {
     return Math.min(19, getPriority() + this.niceness);
+  }
+
+  /**
+   * What to spawn so that `command` starts at the agents' niceness: `nice -n <setting> command
+   * args…` when the command is found (on the PATH of `env`, or relative to `cwd`) and so is `nice`;
+   * `nice` then runs it in its own process (same pid, same process group). A command that is not
+   * found, or not executable, is spawned as it is, so its start error stays Node's own ("command not
+   * found: <cmd>"); `lowerAfterSpawn` then says the caller must set() the child's priority itself.
+   */
+  launch(
+    command: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv,
+    cwd?: string,
+  ): { command: string; args: string[]; lowerAfterSpawn: boolean } {
+    const asIs = (lowerAfterSpawn: boolean) => ({ command, args: [...args], lowerAfterSpawn });
+    // A niceness of 0 is the engine's own, which a child inherits.
+    if (this.niceness === 0) return asIs(false);
+    if (process.platform === 'win32') return asIs(true);
+    const nice = findExecutable('nice', env.PATH, cwd);
+    if (nice === undefined || findExecutable(command, env.PATH, cwd) === undefined) return asIs(true);
+    return { command: nice, args: ['-n', String(this.niceness), '--', command, ...args], lowerAfterSpawn: false };
   }
 
   /**
@@ -61,5 +87,28 @@ export class AgentPriority {
     await mkdir(dirname(logFile), { recursive: true })
       .then(() => appendFile(logFile, `[pipeline] this agent ${failed}.\n`))
       .catch(() => undefined);
+  }
+}
+
+/**
+ * Where `name` would be run from, as execvp finds it: a name with a slash as it is (from `cwd`),
+ * else the first executable file of that name in a directory of `path`.
+ */
+function findExecutable(name: string, path: string | undefined, cwd: string | undefined): string | undefined {
+  if (name === '') return undefined;
+  if (name.includes('/')) return executable(isAbsolute(name) ? name : resolve(cwd ?? '.', name)) ? name : undefined;
+  for (const dir of (path ?? '').split(delimiter)) {
+    const candidate = join(resolve(cwd ?? '.', dir === '' ? '.' : dir), name);
+    if (executable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
   }
 }

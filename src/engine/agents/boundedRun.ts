@@ -34,9 +34,16 @@ export interface BoundedRun {
 
 export function runBounded(command: string, args: readonly string[], o: BoundedRunOptions): Promise<BoundedRun> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    // At once, as ProcessRunner does (see there why the moment between spawn and this is harmless).
-    const priorityError = o.priority && child.pid !== undefined ? o.priority.set(child.pid) : undefined;
+    // Through `nice` where there is one, as ProcessRunner starts agents (agentPriority.ts).
+    const launch = o.priority?.launch(command, args, o.env, o.cwd) ?? { command, args, lowerAfterSpawn: false };
+    const child = spawn(launch.command, launch.args, {
+      cwd: o.cwd,
+      env: o.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const priorityError =
+      o.priority && launch.lowerAfterSpawn && child.pid !== undefined ? o.priority.set(child.pid) : undefined;
     const chunks: Buffer[] = [];
     let kept = 0;
     const take = (c: Buffer) => {

@@ -88,9 +88,13 @@ export class ProcessRunner implements AgentRunner {
     const [cmd, ...args] = req.command.argv;
     let exitResolve!: (e: RunExit) => void;
     const exited = new Promise<RunExit>((r) => (exitResolve = r));
-    const child = spawn(cmd ?? '', args, {
+    const env = { ...process.env, ...req.command.env };
+    // Through `nice` when the command is found, so it never runs at the engine's priority; else as
+    // it is, for Node's own start error ("command not found"), and lowered just below if it started.
+    const launch = this.priority.launch(cmd ?? '', args, env, req.worktree);
+    const child = spawn(launch.command, launch.args, {
       cwd: req.worktree,
-      env: { ...process.env, ...req.command.env },
+      env,
       stdio: ['ignore', log.fd, log.fd],
       detached: true,
     });
@@ -103,12 +107,10 @@ export class ProcessRunner implements AgentRunner {
     });
     child.once('exit', (code, signal) => exitResolve({ code, signal }));
     const pid = child.pid;
-    // Lowered at once, in the tick spawn returned in: spawn returns once the child has exec'd, and a
-    // program that has just been loaded has started no threads or processes yet, so all it starts
-    // inherits the niceness (a priority cannot be set before exec without a wrapper such as `nice`,
-    // which would turn "command not found" into an exit status). Should something slip through that
-    // window, it runs at the engine's priority, as every agent did before this setting.
-    const niced = pid !== undefined ? this.priority.apply(pid, req.agentId, req.logFile) : undefined;
+    // Without `nice` (Windows): lowered in the tick spawn returned in, once the program is loaded.
+    // What it started before this, if anything, runs at the engine's priority, as agents used to.
+    const niced =
+      launch.lowerAfterSpawn && pid !== undefined ? this.priority.apply(pid, req.agentId, req.logFile) : undefined;
     await log.close();
     await niced;
     if (pid !== undefined) {

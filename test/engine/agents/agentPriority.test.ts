@@ -99,6 +99,21 @@ void describe('the process runner', () => {
       assert.deepEqual(await reported(runner, sb), [want, want]);
     });
 
+  void test("a shell's first command, which it forks at once, runs at the agents' niceness too", async (t) => {
+    const sb = await sandbox(t);
+    const runner = new ProcessRunner(join(sb.dir, 'run'), { niceness: 10 });
+    t.after(() => runner.dispose());
+    // Lowered only after the spawn, a shell this small has often forked `nice` already: every run counts.
+    const seen: string[] = [];
+    for (let attempt = 1; attempt <= 8; attempt++) {
+      const h = await runner.start(sb.request(`sh -c "nice > first-${attempt}.txt"`, attempt));
+      assert.equal((await within('the shell ending', 20_000, h.exited)).code, 0);
+      seen.push((await readFile(join(sb.worktree, `first-${attempt}.txt`), 'utf8')).trim());
+    }
+    assert.deepEqual(seen, Array<string>(8).fill(String(expected(10))));
+    assert.doesNotMatch(await readFile(sb.logFile, 'utf8').catch(() => ''), /nice/, 'nothing of nice in the log');
+  });
+
   void test('a runner made without the setting uses its default, 10', async (t) => {
     const sb = await sandbox(t);
     const runner = new ProcessRunner(join(sb.dir, 'run'));
