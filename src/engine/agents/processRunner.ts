@@ -107,8 +107,8 @@ export class ProcessRunner implements AgentRunner {
     });
     child.once('exit', (code, signal) => exitResolve({ code, signal }));
     const pid = child.pid;
-    // Without `nice` (Windows): lowered in the tick spawn returned in, once the program is loaded.
-    // What it started before this, if anything, runs at the engine's priority, as agents used to.
+    // Where there is no `nice` (Windows): lowered in the tick spawn returned in, the program just
+    // loaded. What it started before this, if anything, runs at the engine's priority, as agents used to.
     const niced =
       launch.lowerAfterSpawn && pid !== undefined ? this.priority.apply(pid, req.agentId, req.logFile) : undefined;
     await log.close();
