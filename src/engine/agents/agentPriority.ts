@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { getPriority, setPriority } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -96,10 +96,10 @@ export class AgentPriority {
  */
 function findExecutable(name: string, path: string | undefined, cwd: string | undefined): string | undefined {
   if (name === '') return undefined;
-  if (name.includes('/')) return executable(isAbsolute(name) ? name : resolve(cwd ?? '.', name)) ? name : undefined;
+  if (name.includes('/')) return runnable(isAbsolute(name) ? name : resolve(cwd ?? '.', name)) ? name : undefined;
   for (const dir of (path ?? '').split(delimiter)) {
     const candidate = join(resolve(cwd ?? '.', dir === '' ? '.' : dir), name);
-    if (executable(candidate)) return candidate;
+    if (executable(candidate)) return runnable(candidate) ? candidate : undefined;
   }
   return undefined;
 }
@@ -111,4 +111,28 @@ function executable(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * An executable whose `#!` interpreter is there too: exec fails with ENOENT for a script whose
+ * interpreter is missing, which Node reports as a start error, and behind `nice` would be an exit.
+ */
+function runnable(file: string): boolean {
+  if (!executable(file)) return false;
+  const head = Buffer.alloc(256);
+  let n = 0;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  const text = head.subarray(0, n).toString('latin1');
+  if (!text.startsWith('#!')) return true;
+  const interpreter = text.slice(2).split('\n')[0]!.trim().split(/\s+/)[0] ?? '';
+  return interpreter !== '' && executable(interpreter);
 }

@@ -129,6 +129,16 @@ void describe('the process runner', () => {
     const exit = await within('the start failing', 20_000, h.exited);
     assert.equal(exit.startError, 'command not found: no-such-agent-program-x');
   });
+
+  void test('a script whose interpreter is missing is still a start error, as Node reports it', async (t) => {
+    const sb = await sandbox(t);
+    await writeFile(join(sb.worktree, 'agent.sh'), '#!/no/such/interpreter\necho hi\n', { mode: 0o755 });
+    const runner = new ProcessRunner(join(sb.dir, 'run'), { niceness: 10 });
+    t.after(() => runner.dispose());
+    const h = await runner.start(sb.request('./agent.sh {taskFile}'));
+    const exit = await within('the start failing', 20_000, h.exited);
+    assert.equal(exit.startError, 'command not found: ./agent.sh');
+  });
 });
 
 void describe('the tmux runner', () => {
