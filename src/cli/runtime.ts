@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { AgentRunner } from '../engine/ports/agentRunner';
 import { ProcessRunner } from '../engine/agents/processRunner';
+import { ShellCheckRunner } from '../engine/agents/shellCheckRunner';
 import { TmuxRunner } from '../engine/agents/tmuxRunner';
 import { PipelineError } from '../engine/errors';
 import { GitWorkspace } from '../engine/git/gitWorkspace';
@@ -24,9 +25,9 @@ export async function createRunner(p: Pipeline, kind: RunnerKind): Promise<Agent
         where: '--runner tmux',
         fix: 'Install tmux, or use --runner process.',
       });
-    return new TmuxRunner(runDir, p.home.dir);
+    return new TmuxRunner(runDir, p.home.dir, { niceness: p.config.agentNiceness });
   }
-  return new ProcessRunner(runDir);
+  return new ProcessRunner(runDir, { niceness: p.config.agentNiceness });
 }
 
 export async function createMonitor(
@@ -39,6 +40,7 @@ export async function createMonitor(
     pipeline: p,
     workspace,
     runner: await createRunner(p, kind),
+    checks: new ShellCheckRunner({ niceness: p.config.agentNiceness }),
     scriptedAgent: SCRIPTED_AGENT,
     ...extra,
   });

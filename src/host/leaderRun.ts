@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type * as vscode from 'vscode';
 import type { AgentRunner } from '../engine/ports/agentRunner';
 import { ProcessRunner } from '../engine/agents/processRunner';
+import { ShellCheckRunner } from '../engine/agents/shellCheckRunner';
 import type { Disposable } from '../engine/model/events';
 import { RemoteWorkspace } from '../engine/git/remoteWorkspace';
 import { Monitor } from '../engine/monitor/monitor';
@@ -55,7 +56,9 @@ export class LeaderRun {
     );
     if (obs.server) o.log.info(`Metrics on ${obs.server.url}/metrics (health: /healthz, /readyz).`);
     const runDir = join(p.home.dir, 'run');
-    const runner = o.runner === 'process' ? new ProcessRunner(runDir) : new TerminalRunner(runDir);
+    const niceness = p.config.agentNiceness;
+    const runner =
+      o.runner === 'process' ? new ProcessRunner(runDir, { niceness }) : new TerminalRunner(runDir, { niceness });
     // Git runs in a worker process: thousands of git starts from this host would stall every extension.
     const workspace = new RemoteWorkspace(
       join(o.extensionPath, 'dist', 'gitWorker.js'),
@@ -66,6 +69,7 @@ export class LeaderRun {
       pipeline: p,
       workspace,
       runner,
+      checks: new ShellCheckRunner({ niceness }),
       scriptedAgent: join(o.extensionPath, 'dist', 'scriptedAgent.js'),
     });
     const run = new LeaderRun(monitor, runner, workspace, obs, mirror);

@@ -1,6 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { AgentRunner, RunHandle, RunRequest } from '../engine/ports/agentRunner';
+import { AgentPriority } from '../engine/agents/agentPriority';
 import { exitFileOf, exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from '../engine/agents/exitFile';
 import { ExitFileWaker } from './exitFileWaker';
 
@@ -10,11 +11,16 @@ import { ExitFileWaker } from './exitFileWaker';
  */
 const EXIT_POLL_MS = 1000;
 
+/** How long a start waits for its new terminal's shell pid, to lower its priority. */
+const PID_WAIT_MS = 2000;
+
 /**
  * Agents in integrated terminals: one terminal per agent, named for its agent, role and task, the
  * command typed into it (so a person sees it work and can take over). The shell is bash without
  * profiles, so the exit-status line works whatever the user's own shell is. Terminals outlive a
  * window reload; the runner finds an agent's terminal again by its name and follows its exit file.
+ * The terminal's shell runs below the engine's CPU priority (agentPriority.ts), so the command typed
+ * into it does too.
  */
 export class TerminalRunner implements AgentRunner {
   readonly kind = 'terminal';
@@ -26,7 +32,14 @@ export class TerminalRunner implements AgentRunner {
   /** The exit file each open terminal's command writes, to end its wait when the terminal closes. */
   private readonly exitFiles = new Map<vscode.Terminal, string>();
 
-  constructor(private readonly runDir: string) {
+  private readonly priority: AgentPriority;
+
+  /** `niceness` is the configuration's `agentNiceness`. */
+  constructor(
+    private readonly runDir: string,
+    o: { niceness?: number } = {},
+  ) {
+    this.priority = new AgentPriority(o.niceness);
     this.waker = new ExitFileWaker(runDir);
     this.sub = vscode.window.onDidCloseTerminal((t) => {
       this.closed.add(t);
@@ -62,8 +75,30 @@ export class TerminalRunner implements AgentRunner {
       iconPath: new vscode.ThemeIcon('robot'),
     });
     this.terminals.set(req.agentId, terminal);
+    await this.lowerPriority(terminal, req);
     terminal.sendText(shellLine(req, exitFile), true);
     return this.follow(req, terminal, exitFile);
+  }
+
+  /**
+   * Gives the terminal's shell the agents' priority before the command is typed, so the command
+   * inherits it. The shell's pid comes once the terminal's process has started, which the typed
+   * line waits for anyway; a terminal whose pid does not come within PID_WAIT_MS (a pseudoterminal,
+   * a remote shell) keeps its priority, and the agent's log says so.
+   */
+  private async lowerPriority(terminal: vscode.Terminal, req: RunRequest): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const pid = await Promise.race([
+      Promise.resolve(terminal.processId).catch(() => undefined),
+      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), PID_WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (pid !== undefined) await this.priority.apply(pid, req.agentId, req.logFile);
+    else
+      await this.priority.note(
+        req.agentId,
+        req.logFile,
+        `runs at the priority its terminal's shell had: the shell's process id did not come within ${PID_WAIT_MS} ms`,
+      );
   }
 
   /** Follows a command by its exit file; without a terminal, the file must already be written. */

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { AgentPriority } from './agentPriority';
 
 /**
  * Runs a short command to its end (a stage check, a CLI's `--version` or `--help` for the doctor) in
@@ -12,6 +13,11 @@ export interface BoundedRunOptions {
   timeoutMs: number;
   /** Output kept at most; what comes after is dropped (default: all of it). */
   maxOutputBytes?: number;
+  /**
+   * Runs the command and what it starts at the agents' CPU priority: a stage check is the agents'
+   * kind of work (a build, a test suite). Default: the caller's priority (the doctor's short probes).
+   */
+  priority?: AgentPriority;
 }
 
 export interface BoundedRun {
@@ -22,11 +28,22 @@ export interface BoundedRun {
   timedOut: boolean;
   /** Why it could not be started (ENOENT, EACCES), when it could not. */
   startError?: string;
+  /** Why its priority could not be lowered, when `priority` was asked for and it could not. */
+  priorityError?: string;
 }
 
 export function runBounded(command: string, args: readonly string[], o: BoundedRunOptions): Promise<BoundedRun> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Through `nice` where there is one, as ProcessRunner starts agents (agentPriority.ts).
+    const launch = o.priority?.launch(command, args, o.env, o.cwd) ?? { command, args, lowerAfterSpawn: false };
+    const child = spawn(launch.command, launch.args, {
+      cwd: o.cwd,
+      env: o.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const priorityError =
+      o.priority && launch.lowerAfterSpawn && child.pid !== undefined ? o.priority.set(child.pid) : undefined;
     const chunks: Buffer[] = [];
     let kept = 0;
     const take = (c: Buffer) => {
@@ -51,7 +68,12 @@ export function runBounded(command: string, args: readonly string[], o: BoundedR
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, output: Buffer.concat(chunks).toString('utf8'), timedOut });
+      resolve({
+        code,
+        output: Buffer.concat(chunks).toString('utf8'),
+        timedOut,
+        ...(priorityError !== undefined ? { priorityError } : {}),
+      });
     });
   });
 }

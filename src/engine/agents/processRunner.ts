@@ -2,12 +2,14 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
+import { AgentPriority } from './agentPriority';
 
 /**
  * Runs each stage of each task as a child process in the agent's worktree, its output appended to a
  * log file. The child gets its own process group, so stopping it stops what it started, and it
  * survives a crash of the monitor: a restarted monitor finds it through its pid file and follows it
- * until it exits (its marker, not its exit code, says whether it finished).
+ * until it exits (its marker, not its exit code, says whether it finished). It runs below the
+ * engine's CPU priority (agentPriority.ts), and so does everything it starts.
  */
 interface PidRecord {
   pid: number;
@@ -62,8 +64,18 @@ export class ProcessRunner implements AgentRunner {
   readonly kind = 'process';
   private live = new Map<string, RunHandle>();
 
-  /** `runDir` holds one pid file per agent (`.pipeline/run`). */
-  constructor(private readonly runDir: string) {}
+  private readonly priority: AgentPriority;
+
+  /**
+   * `runDir` holds one pid file per agent (`.pipeline/run`); `niceness` is the configuration's
+   * `agentNiceness`.
+   */
+  constructor(
+    private readonly runDir: string,
+    o: { niceness?: number } = {},
+  ) {
+    this.priority = new AgentPriority(o.niceness);
+  }
 
   private pidFile(agentId: string): string {
     return join(this.runDir, `${agentId}.pid.json`);
@@ -76,9 +88,13 @@ export class ProcessRunner implements AgentRunner {
     const [cmd, ...args] = req.command.argv;
     let exitResolve!: (e: RunExit) => void;
     const exited = new Promise<RunExit>((r) => (exitResolve = r));
-    const child = spawn(cmd ?? '', args, {
+    const env = { ...process.env, ...req.command.env };
+    // Through `nice` when the command is found, so it never runs at the engine's priority; else as
+    // it is, for Node's own start error ("command not found"), and lowered just below if it started.
+    const launch = this.priority.launch(cmd ?? '', args, env, req.worktree);
+    const child = spawn(launch.command, launch.args, {
       cwd: req.worktree,
-      env: { ...process.env, ...req.command.env },
+      env,
       stdio: ['ignore', log.fd, log.fd],
       detached: true,
     });
@@ -90,8 +106,13 @@ export class ProcessRunner implements AgentRunner {
       });
     });
     child.once('exit', (code, signal) => exitResolve({ code, signal }));
-    await log.close();
     const pid = child.pid;
+    // Where there is no `nice` (Windows): lowered in the tick spawn returned in, the program just
+    // loaded. What it started before this, if anything, runs at the engine's priority, as agents used to.
+    const niced =
+      launch.lowerAfterSpawn && pid !== undefined ? this.priority.apply(pid, req.agentId, req.logFile) : undefined;
+    await log.close();
+    await niced;
     if (pid !== undefined) {
       const rec: PidRecord = { pid, taskId: req.taskId, attempt: req.attempt, startTicks: await procStartTicks(pid) };
       await writeFile(this.pidFile(req.agentId), JSON.stringify(rec));

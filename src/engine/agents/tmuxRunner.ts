@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentRunner, RunHandle, RunRequest } from '../ports/agentRunner';
+import { AgentPriority } from './agentPriority';
 import { exitFileOf, exitFileWritten, interruptThenKill, shellLine, waitForExitFile } from './exitFile';
 
 const run = promisify(execFile);
@@ -12,17 +13,28 @@ const run = promisify(execFile);
  * The seed's way: one tmux window per agent, in one session per pipeline, each task notified by
  * typing its command into the agent's window (send-keys). A person can attach and watch or take
  * over (`tmux attach -t <session>`). The command's exit status is written to a file, since tmux
- * does not report it; the window (and a running agent in it) survives a crash of the monitor.
+ * does not report it; the window (and a running agent in it) survives a crash of the monitor. The
+ * window's shell runs below the engine's CPU priority (agentPriority.ts), so every command typed
+ * into it does too.
  */
 export class TmuxRunner implements AgentRunner {
   readonly kind = 'tmux';
   readonly session: string;
+  private readonly priority: AgentPriority;
+  /**
+   * The agents whose window's shell has its priority set: a window this runner made or looked at
+   * keeps its shell, so the next start needs no tmux command to learn its pid again.
+   */
+  private readonly nicedShell = new Set<string>();
 
+  /** `niceness` is the configuration's `agentNiceness`. */
   constructor(
     private readonly runDir: string,
     pipelineDir: string,
+    o: { niceness?: number } = {},
   ) {
     this.session = `pipeline-${createHash('sha1').update(pipelineDir).digest('hex').slice(0, 8)}`;
+    this.priority = new AgentPriority(o.niceness);
   }
 
   static async available(): Promise<boolean> {
@@ -61,7 +73,8 @@ export class TmuxRunner implements AgentRunner {
     }
   }
 
-  private async ensureWindow(agentId: string, cwd: string): Promise<string> {
+  /** The agent's window, made if missing, its shell at the agents' priority (set before anything is typed). */
+  private async ensureWindow(agentId: string, cwd: string, logFile: string): Promise<string> {
     const target = `${this.session}:${agentId}`;
     try {
       await this.tmux(['has-session', '-t', this.session]);
@@ -69,19 +82,35 @@ export class TmuxRunner implements AgentRunner {
       await this.tmux(['new-session', '-d', '-s', this.session, '-n', 'pipeline', '-x', '200', '-y', '50']);
     }
     const windows = (await this.tmux(['list-windows', '-t', this.session, '-F', '#{window_name}'])).split('\n');
-    if (!windows.includes(agentId))
-      await this.tmux([
-        'new-window',
-        '-d',
-        '-t',
-        this.session,
-        '-n',
-        agentId,
-        '-c',
-        cwd,
-        ...pipelineEnvironment(),
-        'bash --noprofile --norc',
-      ]);
+    let shell: number | undefined;
+    if (!windows.includes(agentId)) {
+      this.nicedShell.delete(agentId);
+      // The new window's shell pid comes with its creation (-P), so the new window costs no more tmux commands.
+      shell = paneShell(
+        await this.tmux([
+          'new-window',
+          '-d',
+          '-P',
+          '-F',
+          '#{pane_pid}',
+          '-t',
+          this.session,
+          '-n',
+          agentId,
+          '-c',
+          cwd,
+          ...pipelineEnvironment(),
+          'bash --noprofile --norc',
+        ]),
+      );
+    } else if (!this.nicedShell.has(agentId)) {
+      // A window from before (a previous run, a restarted monitor) or respawned: its shell may have any priority.
+      shell = paneShell(await this.tmux(['display-message', '-p', '-t', target, '#{pane_pid}']).catch(() => ''));
+    }
+    if (shell !== undefined) {
+      await this.priority.apply(shell, agentId, logFile);
+      this.nicedShell.add(agentId);
+    }
     return target;
   }
 
@@ -89,7 +118,7 @@ export class TmuxRunner implements AgentRunner {
     await mkdir(this.runDir, { recursive: true });
     const exitFile = exitFileOf(this.runDir, req);
     await rm(exitFile, { force: true });
-    const target = await this.ensureWindow(req.agentId, req.worktree);
+    const target = await this.ensureWindow(req.agentId, req.worktree, req.logFile);
     await writeFile(this.attemptFile(req.agentId), JSON.stringify({ taskId: req.taskId, attempt: req.attempt }));
     const line = shellLine(req, exitFile);
     await this.tmux(['send-keys', '-t', target, '-l', line]);
@@ -119,6 +148,8 @@ export class TmuxRunner implements AgentRunner {
           () => (group ? signalGroup(group, 'SIGTERM') : this.tmux(['send-keys', '-t', target, 'C-c'])),
           async () => {
             if (group) signalGroup(group, 'SIGKILL');
+            // A new shell, at the tmux server's priority: the next start sets it again.
+            this.nicedShell.delete(req.agentId);
             await this.tmux([
               'respawn-window',
               '-k',
@@ -182,6 +213,12 @@ function pipelineEnvironment(): string[] {
     out.push('-e', `${k}=${v}`);
   }
   return out;
+}
+
+/** The pid tmux printed for a pane (`#{pane_pid}`); undefined when it printed none. */
+function paneShell(out: string): number | undefined {
+  const pid = Number(out.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 function signalGroup(group: number, signal: NodeJS.Signals): void {

@@ -80,6 +80,13 @@ export const DEFAULT_REWORK_STAGE = 'implementation';
  */
 export const DEFAULT_CONFLICT_STAGES: readonly string[] = ['test', 'implementation'];
 
+/**
+ * How far below the engine's CPU priority agents run (`agentNiceness`, added to the engine's own
+ * niceness): the engine's short git commands on the hand-off path get a core before the agents'
+ * builds and tests do. See agents/agentPriority.ts.
+ */
+export const AGENT_NICENESS_DEFAULT = 10;
+
 /** A configuration problem's own fix, carried on the issue for the message that reports it. */
 export interface ConfigIssueParams {
   fix: string;
@@ -185,6 +192,16 @@ export const configSchema = z
      * token counts and cost come last), before it is stopped.
      */
     markerGraceSeconds: z.number().min(0).max(300).default(10),
+    /**
+     * Niceness added to the engine's own for every agent's processes and stage checks (0: the
+     * engine's priority; 19: the lowest), so a busy machine serves the engine's coordination first.
+     */
+    agentNiceness: z
+      .number()
+      .int('must be a whole number')
+      .min(0, "must be 0 (the engine's own priority) or more")
+      .max(19, 'must be 19 (the lowest priority) or less')
+      .default(AGENT_NICENESS_DEFAULT),
     /** Where the state is kept (see storeConfigSchema); absent: the file journal. */
     store: storeConfigSchema.optional(),
   })

@@ -84,7 +84,12 @@ export class Worker implements WorkerContext {
   static async open(o: WorkerOptions): Promise<Worker> {
     const workspace = await GitWorkspace.open(o.home.root, worktreeRootOf(o.home, o.config.worktreeRoot));
     const remote = await GitRemote.open(workspace.repo, workspace.worktrees);
-    return new Worker(o, workspace, remote, new ProcessRunner(join(o.home.dir, 'run', 'worker')));
+    return new Worker(
+      o,
+      workspace,
+      remote,
+      new ProcessRunner(join(o.home.dir, 'run', 'worker'), { niceness: o.config.agentNiceness }),
+    );
   }
 
   get config(): PipelineConfig {

@@ -256,7 +256,7 @@ export class WorkerAttempt {
       this.taskId,
       `${this.row.stage}.attempt-${this.attempt}.check.log`,
     );
-    const r = await new ShellCheckRunner().run({
+    const r = await new ShellCheckRunner({ niceness: this.w.config.agentNiceness }).run({
       command,
       cwd: worktree,
       env: { PIPELINE_TASK_ID: this.taskId, PIPELINE_ROLE: this.row.role },
