@@ -128,8 +128,11 @@ export class ProcessRunner implements AgentRunner {
       stop: async () => {
         if (pid === undefined) return;
         killGroup(pid, 'SIGTERM');
-        if (!(await waitGone(pid, 3000))) killGroup(pid, 'SIGKILL');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+        // Our own child: its exit event says at once that it is gone, where polling would notice
+        // up to 50 ms later (and its agent would stand idle, with the next stage waiting, meanwhile).
+        const gone = await Promise.race([exited.then(() => true), waitGone(pid, 3000)]);
+        if (!gone) killGroup(pid, 'SIGKILL');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 1000).unref())]);
       },
     };
     this.live.set(req.agentId, handle);
