@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InboxRequestWithdrawn, InboxServer, sendInboxRequest } from '../../src/engine/inbox';
 import { isPipelineError, PipelineError } from '../../src/engine/errors';
+import { writeFileAtomic } from '../../src/engine/store/fsUtil';
 import { until } from '../support/waiting';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -74,7 +75,8 @@ test('a leader that replied and then stopped before removing the request: the re
         const req = (await readdir(dir)).find((n) => n.endsWith('.req.json'));
         if (req) {
           const { id } = JSON.parse(await readFile(join(dir, req), 'utf8')) as { id: string };
-          await writeFile(join(dir, `${id}.res.json`), JSON.stringify({ id, ok: true, result: 'done' }));
+          // Written whole, as the leader writes its replies (a reader could see a half-written file).
+          await writeFileAtomic(join(dir, `${id}.res.json`), JSON.stringify({ id, ok: true, result: 'done' }));
           return;
         }
         await new Promise((r) => setTimeout(r, 10));
