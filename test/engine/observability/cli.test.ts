@@ -123,9 +123,17 @@ void test(
       );
       assert.equal(metric(followed, 'pipeline_merges_total'), 2);
       assert.ok(metric(followed, 'pipeline_stage_duration_seconds_count', { stage: 'implementation' }) >= 2);
-      const after = await fetch(`${serveUrl}/readyz`);
-      assert.equal(after.status, 503);
-      assert.equal(await after.text(), 'not the leader: no process leads the pipeline\n');
+      // The follower learns that the leader has gone when it next reads the lease.
+      const after = await eventually(
+        async () => {
+          const r = await fetch(`${serveUrl}/readyz`);
+          const t = await r.text();
+          return r.status === 503 && !t.includes('led by') ? t : null;
+        },
+        10_000,
+        'the follower to see that nobody leads',
+      );
+      assert.equal(after, 'not the leader: no process leads the pipeline\n');
 
       serve.proc.kill('SIGINT');
       assert.equal(await serve.exited, 0, serve.stderr());
