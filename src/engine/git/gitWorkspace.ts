@@ -5,7 +5,13 @@
 // the agents' worktrees, taskCheckout.ts gives one a task.
 import type { PriorWork } from '../agents/taskFile';
 import { taskBranch } from '../model/ids';
-import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
+import type {
+  BranchCleanup,
+  CommitAllOptions,
+  MergeOutcome,
+  PreparedWorktree,
+  WorkspacePort,
+} from '../ports/workspacePort';
 import { ensureBranch } from './branches';
 import { taskWork } from './changes';
 import { MergeConflictError } from './gitErrors';
@@ -63,8 +69,8 @@ export class GitWorkspace implements WorkspacePort {
     return { worktree: co.path, conflicts: [...co.conflicts] };
   }
 
-  async commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
-    return (await this.worktrees.commitAll(agentId, message, branch)) !== undefined;
+  async commitAll(agentId: string, message: string, branch?: string, options?: CommitAllOptions): Promise<boolean> {
+    return (await this.worktrees.commitAll(agentId, message, branch, options)) !== undefined;
   }
 
   setAside(agentId: string, ref: string, message: string): Promise<string | null> {

@@ -4,7 +4,13 @@ import type { PriorWork } from '../agents/taskFile';
 import { PipelineError } from '../errors';
 import type { Disposable } from '../model/events';
 import { assertName } from '../model/ids';
-import type { BranchCleanup, MergeOutcome, PreparedWorktree, WorkspacePort } from '../ports/workspacePort';
+import type {
+  BranchCleanup,
+  CommitAllOptions,
+  MergeOutcome,
+  PreparedWorktree,
+  WorkspacePort,
+} from '../ports/workspacePort';
 import { PendingReplies } from '../rpc/requestReply';
 import { workspaceReplySchema, type WorkspaceMethod } from './workspaceProtocol';
 
@@ -83,8 +89,12 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
   prepare(agentId: string, taskId: string, base: string): Promise<PreparedWorktree> {
     return this.call('prepare', [agentId, taskId, base]);
   }
-  commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
-    return this.call('commitAll', branch === undefined ? [agentId, message] : [agentId, message, branch]);
+  commitAll(agentId: string, message: string, branch?: string, options?: CommitAllOptions): Promise<boolean> {
+    // JSON has no undefined: a missing branch before options goes as null, which commitAll takes as none.
+    const args: unknown[] = [agentId, message];
+    if (branch !== undefined || options) args.push(branch ?? null);
+    if (options) args.push(options);
+    return this.call('commitAll', args);
   }
   setAside(agentId: string, ref: string, message: string): Promise<string | null> {
     return this.call('setAside', [agentId, ref, message]);

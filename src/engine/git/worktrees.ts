@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { TASK_DIR } from '../agents/taskFile';
 import { PipelineError } from '../errors';
 import { assertName, isName } from '../model/ids';
+import type { CommitAllOptions } from '../ports/workspacePort';
 import { DirtyWorktreeError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
 import { runPlanned } from './lockPlan';
@@ -11,7 +12,7 @@ import { withMessageFile } from './messageFile';
 import { setAsideWork } from './setAside';
 import { checkoutTask, type CheckoutOptions, type TaskCheckout } from './taskCheckout';
 import { excludeTaskDir } from './taskDirExclude';
-import { assertClean, commitOrStash, switchWorktree } from './worktreeGuards';
+import { assertClean, commitOrStash, detachClean, switchWorktree } from './worktreeGuards';
 import { canonicalPath, findWorktree, listWorktrees, type WorktreeEntry } from './worktreeList';
 import { lockPath, readRegistry, type RegisteredWorktree } from './worktreeRegistry';
 import { uncommittedFiles, unfinishedOperation, worktreeStatus } from './worktreeState';
@@ -175,7 +176,12 @@ export class Worktrees {
    * undefined when there was nothing to commit. Hooks are skipped (`--no-verify`): this commit
    * keeps the agent's work safe; checking it is the stage's check command's job.
    */
-  async commitAll(agentId: string, message: string, branch?: string): Promise<string | undefined> {
+  async commitAll(
+    agentId: string,
+    message: string,
+    branch?: string,
+    options: CommitAllOptions = {},
+  ): Promise<string | undefined> {
     const path = this.pathOf(agentId);
     return this.repo.locked({ worktrees: [path] }, async () => {
       // Excluded first, so new task files are neither reported nor added.
@@ -183,6 +189,13 @@ export class Worktrees {
       // One command for the branch and whether anything at all is uncommitted (usually nothing: the
       // agent committed its own work).
       const status = await worktreeStatus(this.repo, path);
+      const gitDir = await this.repo.gitDirOf(path);
+      if (!status.branch && options.release && branch && status.files.length === 0 && status.head !== undefined) {
+        // Released by an earlier call whose completion the engine did not record (it stopped in
+        // between): still at the branch's tip with nothing uncommitted, nothing has changed since.
+        if (status.head === (await this.repo.branchHead(branch)) && !(await unfinishedOperation(gitDir)))
+          return undefined;
+      }
       if (!status.branch) {
         throw new PipelineError(
           'off-branch',
@@ -202,7 +215,7 @@ export class Worktrees {
           { where: path, fix: `Put the worktree back on ${branch} (git -C "${path}" switch ${branch}).` },
         );
       }
-      const operation = await unfinishedOperation(await this.repo.gitDirOf(path));
+      const operation = await unfinishedOperation(gitDir);
       if (operation) {
         // Committing now would record conflict markers or half a rebase as the agent's work.
         throw new DirtyWorktreeError(
@@ -212,9 +225,20 @@ export class Worktrees {
           `Finish it (resolve, then git -C "${path}" ${operation} --continue) or abort it (git -C "${path}" ${operation} --abort).`,
         );
       }
+      // The stage is done: its branch is let go here, under this worktree's lock, right after the
+      // status that found it clean (or the commit that made it so). The next stage's checkout then
+      // finds no holder to check and detach, which cost another `git status` on its path. What the
+      // agent still writes in its grace after the marker stays in this worktree, as it did when the
+      // next checkout detached it: its next launch sets it aside (launch.ts).
+      const release = async () => {
+        if (options.release && status.branch) await detachClean(this.repo, path, gitDir, status.branch);
+      };
       // Nothing staged, changed or untracked (ignored files, the task directory among them, do not
       // count): `add --all` would stage nothing, so there is nothing to commit.
-      if (status.files.length === 0) return undefined;
+      if (status.files.length === 0) {
+        await release();
+        return undefined;
+      }
       await this.repo.mutate(['add', '--all'], { cwd: path });
       // The exclude file keeps new task files out. If they were ever tracked (someone force-added
       // them), exclusion no longer applies: unstage them rather than commit them.
@@ -224,11 +248,16 @@ export class Worktrees {
         cwd: path,
         okExitCodes: [0, 1],
       });
-      if (changes.exitCode === 0) return undefined;
+      if (changes.exitCode === 0) {
+        await release();
+        return undefined;
+      }
       await withMessageFile(message, (file) =>
         this.repo.mutate(['commit', '--quiet', '--no-verify', '-F', file], { cwd: path }),
       );
-      return this.head(path);
+      const sha = await this.head(path);
+      await release();
+      return sha;
     });
   }
 

@@ -76,10 +76,13 @@ async function commitLeftovers(ctx: MonitorContext, a: Attempt, taskId: string):
   const lockKey = `commit ${a.agentId}`;
   for (;;) {
     try {
+      // Released too: the stage is done with the branch, and the next stage's checkout need not
+      // check this worktree again to take it over.
       await ctx.ports.workspace.commitAll(
         a.agentId,
         `${taskId} ${a.stage.name}: work left uncommitted by ${a.agentId}`,
         taskBranch(taskId),
+        { release: true },
       );
       ctx.lockBackoff.clear(lockKey);
       return true;

@@ -21,9 +21,9 @@ export function fencedWorkspace(inner: WorkspacePort, fence: () => Promise<void>
       await fence();
       return inner.prepare(agentId, taskId, base);
     },
-    commitAll: async (agentId, message, branch) => {
+    commitAll: async (agentId, message, branch, options) => {
       await fence();
-      return inner.commitAll(agentId, message, branch);
+      return inner.commitAll(agentId, message, branch, options);
     },
     setAside: async (agentId, ref, message) => {
       await fence();

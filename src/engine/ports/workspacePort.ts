@@ -23,6 +23,11 @@ export type MergeOutcome = { merged: true; commit: string } | { merged: false; c
 /** What became of a merged task's branch: deleted, or kept and why (see git/mergedBranches.ts). */
 export type BranchCleanup = { deleted: true } | { deleted: false; reason: string; detail: string };
 
+export interface CommitAllOptions {
+  /** Detach the worktree from the branch once everything is committed (a completed stage). */
+  readonly release?: boolean;
+}
+
 export interface WorkspacePort {
   /** Where an agent's worktree is (whether or not it exists yet). */
   worktreePath(agentId: string): string;
@@ -33,9 +38,13 @@ export interface WorkspacePort {
   /**
    * Commits whatever the agent left uncommitted in its worktree; false when there was nothing.
    * Refuses (PipelineError code off-branch) when the worktree is not on `branch` (when given) or on
-   * no branch at all: the agent's work would not be the task's.
+   * no branch at all: the agent's work would not be the task's. With `release`, the worktree is then
+   * detached from the branch (same commit, same files), so the next stage's agent takes the branch
+   * without touching this worktree again; a worktree already detached at the tip of `branch` with
+   * nothing uncommitted (released by an earlier call whose completion a crash did not record) is
+   * taken as committed.
    */
-  commitAll(agentId: string, message: string, branch?: string): Promise<boolean>;
+  commitAll(agentId: string, message: string, branch?: string, options?: CommitAllOptions): Promise<boolean>;
   /**
    * Keeps what the agent left uncommitted (an attempt that ended without its marker) as a commit
    * under `ref`, whose parent is the worktree's HEAD, and clears it from the worktree so the agent

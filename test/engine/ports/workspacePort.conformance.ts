@@ -155,6 +155,44 @@ export function workspacePortConformance(name: string, make: () => Promise<Works
     );
 
     void test(
+      'commitAll with release lets the branch go: the next agent takes it, a repeated call is a no-op, later writes are kept aside',
+      withSubject(async (s, ws) => {
+        const p = await ws.prepare('architect', 'TASK-001', 'main');
+        await put(p.worktree, 'c.txt', 'design\n');
+        assert.equal(
+          await ws.commitAll('architect', 'TASK-001 architect: c', 'pipeline/TASK-001', { release: true }),
+          true,
+        );
+        const done = (await s.head('pipeline/TASK-001'))!;
+        assert.equal(await s.show('pipeline/TASK-001', 'c.txt'), 'design\n');
+        // Released: a commit in the worktree now would belong to no branch.
+        await assert.rejects(ws.commitAll('architect', 'x', 'pipeline/TASK-001'), (e: unknown) => {
+          assert.ok(isPipelineError(e) && e.code === 'off-branch', String(e));
+          return true;
+        });
+        // The same completion applied again (a crash before it was recorded): nothing to do.
+        assert.equal(await ws.commitAll('architect', 'again', 'pipeline/TASK-001', { release: true }), false);
+        // Clean and released, with nothing to commit: released too.
+        const q = await ws.prepare('tester', 'TASK-001', 'main');
+        assert.equal(await ws.commitAll('tester', 'nothing', 'pipeline/TASK-001', { release: true }), false);
+        assert.equal(await s.head('pipeline/TASK-001'), done, 'nothing committed, the branch did not move');
+        // Each agent takes the branch over in turn, its files as the last stage left them.
+        const r = await ws.prepare('implementer', 'TASK-001', 'main');
+        assert.equal(await onDisk(r.worktree, 'c.txt'), 'design\n');
+        await put(r.worktree, 'impl.txt', 'i\n');
+        assert.equal(await ws.commitAll('implementer', 'TASK-001 implementation', 'pipeline/TASK-001'), true);
+        // A write after the release (an agent still in its grace) is not the branch's: it is kept
+        // aside, and the agent's worktree is clean for its next task.
+        await put(q.worktree, 'late.txt', 'late\n');
+        assert.equal(await s.show('pipeline/TASK-001', 'late.txt'), undefined);
+        const kept = await ws.setAside('tester', 'refs/pipeline/set-aside/TASK-001/left-by-tester', 'late');
+        assert.ok(kept, 'the late write is kept under a ref');
+        assert.equal((await ws.prepare('tester', 'TASK-002', 'main')).conflicts.length, 0);
+        assert.equal(await onDisk(q.worktree, 'late.txt'), undefined);
+      }),
+    );
+
+    void test(
       'priorWork lists the commits since the base, newest first, and the files they changed',
       withSubject(async (s, ws) => {
         const p = await ws.prepare('architect', 'TASK-001', 'main');

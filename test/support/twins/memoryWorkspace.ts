@@ -9,6 +9,7 @@ import { DirtyWorktreeError, GitLockError, listFiles } from '../../../src/engine
 import { assertName, taskBranch } from '../../../src/engine/model/ids';
 import type {
   BranchCleanup,
+  CommitAllOptions,
   MergeOutcome,
   PreparedWorktree,
   WorkspacePort,
@@ -182,9 +183,13 @@ export class MemoryWorkspace implements WorkspacePort {
     });
   }
 
-  commitAll(agentId: string, message: string, branch?: string): Promise<boolean> {
+  commitAll(agentId: string, message: string, branch?: string, options: CommitAllOptions = {}): Promise<boolean> {
     return this.exclusive(`commitAll ${agentId}`, async () => {
       const wt = this.trees.get(agentId);
+      // Released by an earlier call (a crash before its completion was recorded): nothing changed since.
+      if (wt && !wt.branch && options.release && branch && this.branches.get(branch) === wt.head) {
+        if (sameFiles(await readWorkingCopy(wt.path), this.commit(wt.head).files)) return false;
+      }
       if (!wt || !wt.branch)
         throw new PipelineError(
           'off-branch',
@@ -198,11 +203,15 @@ export class MemoryWorkspace implements WorkspacePort {
           { where: this.worktreePath(agentId), fix: `Put the worktree back on ${branch}.` },
         );
       const files = await readWorkingCopy(wt.path);
-      if (sameFiles(files, this.commit(wt.head).files)) return false;
-      const c = this.newCommit([wt.head], message, files);
-      wt.head = c.id;
-      this.branches.set(wt.branch, c.id);
-      return true;
+      const committed = !sameFiles(files, this.commit(wt.head).files);
+      if (committed) {
+        const c = this.newCommit([wt.head], message, files);
+        wt.head = c.id;
+        this.branches.set(wt.branch, c.id);
+      }
+      // Detached at the same commit, as the real worktree's HEAD is.
+      if (options.release) wt.branch = undefined;
+      return committed;
     });
   }
 
