@@ -50,6 +50,7 @@ import { initHome } from '../src/engine/home/pipelineInit';
 import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import type { WorkspacePort } from '../src/engine/ports/workspacePort';
 import { msText, reportFigure } from './figures';
+import { machineCpu, machineCpuSince } from './machineCpu';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 
 const QUICK = process.argv.includes('--quick');
@@ -130,6 +131,14 @@ interface Figures {
   wallSeconds: number;
   /** CPU time of this process (the engine: monitor, git layer, runner) during the run. */
   engineCpuSeconds: number;
+  /**
+   * The whole machine's busy and idle CPU seconds during the run, all cores (machineCpu.ts): the
+   * engine, git, the agents and whatever else ran. Null where /proc/stat cannot be read.
+   */
+  machineBusySeconds: number | null;
+  machineIdleSeconds: number | null;
+  /** Agent commands started: one per stage of a task, each with its hand-off's work. */
+  stageRuns: number;
   loadBefore: number[];
   loadAfter: number[];
 }
@@ -250,6 +259,7 @@ async function measure(sc: Scenario): Promise<Figures> {
     });
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
+    const machine0 = machineCpu();
     const calls = new Map<string, number[]>();
     const ports = timed(
       await GitWorkspace.open(p.home.root, worktreeRootOf(p.home, p.config.worktreeRoot)),
@@ -301,6 +311,7 @@ async function measure(sc: Scenario): Promise<Figures> {
     const wallSeconds = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const engineCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const machine = machineCpuSince(machine0);
     if (idle.done !== sc.tasks)
       throw new Error(`${sc.label}: ${idle.done} of ${sc.tasks} tasks done; blocked:\n  ${blockedWhy.join('\n  ')}`);
 
@@ -429,6 +440,9 @@ async function measure(sc: Scenario): Promise<Figures> {
       timeline,
       wallSeconds,
       engineCpuSeconds,
+      machineBusySeconds: machine?.busySeconds ?? null,
+      machineIdleSeconds: machine?.idleSeconds ?? null,
+      stageRuns: started.length,
       loadBefore,
       loadAfter: loadavg(),
     };
@@ -436,6 +450,34 @@ async function measure(sc: Scenario): Promise<Figures> {
     // The worktrees are next to the repository (`../repo.pipeline-worktrees`), inside `base` too.
     await rm(base, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where the CPU went, all processes counted: a run whose cores were busy all along is bound by the
+ * CPU its hand-offs need, and hand-offs that come together wait for each other's share of it.
+ */
+function printCpu(results: readonly Figures[]): void {
+  const cores = cpus().length;
+  console.log(
+    `CPU, all processes (/proc/stat; anything else running on the machine counts too, so read with the load):`,
+  );
+  console.log(
+    `${'run'.padEnd(44)}${'machine busy'.padStart(14)}${'CPU per stage'.padStart(16)}${'of it engine'.padStart(15)}${'4 at once'.padStart(12)}${'16 at once'.padStart(12)}`,
+  );
+  for (const f of results) {
+    if (f.machineBusySeconds === null || f.machineIdleSeconds === null || f.stageRuns === 0) continue;
+    const busy = f.machineBusySeconds / (f.machineBusySeconds + f.machineIdleSeconds);
+    const perStage = (f.machineBusySeconds * 1000) / f.stageRuns;
+    const engine = (f.engineCpuSeconds * 1000) / f.stageRuns;
+    // The least time in which n stage ends and starts that come together can all be done on these cores.
+    const together = (n: number) => `≥ ${ms((n * perStage) / Math.min(n, cores))}`;
+    console.log(
+      `${f.label.padEnd(44)}${`${(busy * 100).toFixed(0)} %`.padStart(14)}${ms(perStage).padStart(16)}${ms(engine).padStart(15)}${together(4).padStart(12)}${together(16).padStart(12)}`,
+    );
+  }
+  console.log(
+    `CPU per stage: the machine's busy CPU time over the run / agent commands started (the agent's own work, its hand-off's git commands and the engine's); engine: this process's share; n at once: the least wall time for n hand-offs that come together on ${cores} cores.`,
+  );
 }
 
 const ms = (x: number) => (Number.isNaN(x) ? '–' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(0)} ms`);
@@ -471,6 +513,8 @@ function print(results: readonly Figures[]): void {
   console.log('');
   console.log(`${'run'.padEnd(44)}${''.padStart(4)}${'launch: assign'.padStart(28)}${'launch: start'.padStart(28)}`);
   for (const f of results) console.log(`${f.label.padEnd(44)}${''.padStart(4)}${triple(f.assign)}${triple(f.start)}`);
+  console.log('');
+  printCpu(results);
   console.log('');
   console.log(
     "Lock waits by level (n, p50 / p95 / p99, max), the monitor's calls to git and the runner (p50 / p95 / p99), and the git commands that took longest in all:",
