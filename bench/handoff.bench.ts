@@ -67,7 +67,16 @@ const RESULTS = join(__dirname, 'results');
 const AGENT = `const fs = require('fs'), path = require('path'), { execFileSync } = require('child_process');
 const [file, marks, maxDelay] = process.argv.slice(2);
 // With a handler, the monitor's SIGTERM waits for the event loop, so the marker and its timestamp are both written.
-process.on('SIGTERM', () => process.exit(0));
+// Stopped, it says what CPU it used, its git commands' included (/proc/self/stat: utime stime cutime cstime, in ticks).
+process.on('SIGTERM', () => {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+    fs.appendFileSync(marks, JSON.stringify({ file, cpu }) + '\\n');
+  } catch {}
+  process.exit(0);
+});
 const git = (...a) => execFileSync('git', ['-c', 'user.name=Bench Agent', '-c', 'user.email=bench@localhost', ...a], { stdio: 'ignore' });
 const name = path.basename(file, '.md');
 fs.writeFileSync(name + '.txt', name + '\\n');
@@ -139,6 +148,8 @@ interface Figures {
   machineIdleSeconds: number | null;
   /** Agent commands started: one per stage of a task, each with its hand-off's work. */
   stageRuns: number;
+  /** The CPU one bench agent used (its start, its git add and commit), mean ms; null when none said. */
+  agentCpuMs: number | null;
   loadBefore: number[];
   loadAfter: number[];
 }
@@ -331,8 +342,15 @@ async function measure(sc: Scenario): Promise<Figures> {
       from: string;
       to: string;
     }> = [];
+    let agentCpuMs = 0;
+    let agentCpuCount = 0;
     for (const line of (await readFile(marks, 'utf8')).split('\n').filter(Boolean)) {
-      const { file, t } = JSON.parse(line) as { file: string; t: number };
+      const { file, t, cpu } = JSON.parse(line) as { file: string; t?: number; cpu?: number };
+      if (cpu !== undefined) {
+        agentCpuMs += cpu;
+        agentCpuCount++;
+      }
+      if (t === undefined) continue;
       const id = parseTaskFileName(basename(file));
       if (!id) continue;
       const mine = started.find((s) => s.taskId === id.taskId && s.attempt === id.attempt);
@@ -443,6 +461,7 @@ async function measure(sc: Scenario): Promise<Figures> {
       machineBusySeconds: machine?.busySeconds ?? null,
       machineIdleSeconds: machine?.idleSeconds ?? null,
       stageRuns: started.length,
+      agentCpuMs: agentCpuCount > 0 ? agentCpuMs / agentCpuCount : null,
       loadBefore,
       loadAfter: loadavg(),
     };
@@ -459,24 +478,28 @@ async function measure(sc: Scenario): Promise<Figures> {
 function printCpu(results: readonly Figures[]): void {
   const cores = cpus().length;
   console.log(
-    `CPU, all processes (/proc/stat; anything else running on the machine counts too, so read with the load):`,
+    'CPU, all processes (/proc/stat; whatever else runs on the machine counts too, so read it with the load):',
   );
   console.log(
-    `${'run'.padEnd(44)}${'machine busy'.padStart(14)}${'CPU per stage'.padStart(16)}${'of it engine'.padStart(15)}${'4 at once'.padStart(12)}${'16 at once'.padStart(12)}`,
+    `${'run'.padEnd(44)}${'machine busy'.padStart(13)}${'per stage'.padStart(11)}${'agent'.padStart(9)}${'engine'.padStart(9)}${'git, rest'.padStart(11)}${'4 at once'.padStart(12)}${'16 at once'.padStart(12)}`,
   );
   for (const f of results) {
     if (f.machineBusySeconds === null || f.machineIdleSeconds === null || f.stageRuns === 0) continue;
     const busy = f.machineBusySeconds / (f.machineBusySeconds + f.machineIdleSeconds);
     const perStage = (f.machineBusySeconds * 1000) / f.stageRuns;
     const engine = (f.engineCpuSeconds * 1000) / f.stageRuns;
-    // The least time in which n stage ends and starts that come together can all be done on these cores.
-    const together = (n: number) => `≥ ${ms((n * perStage) / Math.min(n, cores))}`;
+    const agent = f.agentCpuMs ?? NaN;
+    const rest = perStage - engine - (Number.isNaN(agent) ? 0 : agent);
+    // A hand-off's own CPU is the engine's and its git commands' (the agent's runs at a lower
+    // priority); n that come together need at least n times it, shared by the cores.
+    const handoffCpu = engine + rest;
+    const together = (n: number) => `≥ ${ms((n * handoffCpu) / Math.min(n, cores))}`;
     console.log(
-      `${f.label.padEnd(44)}${`${(busy * 100).toFixed(0)} %`.padStart(14)}${ms(perStage).padStart(16)}${ms(engine).padStart(15)}${together(4).padStart(12)}${together(16).padStart(12)}`,
+      `${f.label.padEnd(44)}${`${(busy * 100).toFixed(0)} %`.padStart(13)}${ms(perStage).padStart(11)}${ms(agent).padStart(9)}${ms(engine).padStart(9)}${ms(rest).padStart(11)}${together(4).padStart(12)}${together(16).padStart(12)}`,
     );
   }
   console.log(
-    `CPU per stage: the machine's busy CPU time over the run / agent commands started (the agent's own work, its hand-off's git commands and the engine's); engine: this process's share; n at once: the least wall time for n hand-offs that come together on ${cores} cores.`,
+    `per stage: the machine's busy CPU over the run / agent commands started; agent: what one bench agent used (its start, git add, commit); engine: this process; git, rest: the rest (the engine's git commands, the spawn server, the system); n at once: the least time n hand-offs that come together need on ${cores} cores for the engine's and git's part.`,
   );
 }
 
