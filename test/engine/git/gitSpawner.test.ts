@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { gitEnvironment } from '../../../src/engine/git/gitEnv';
 import type { SpawnRequest, SpawnResult } from '../../../src/engine/git/gitSpawnRun';
 import { SpawnServer } from '../../../src/engine/git/gitSpawnServer';
-import { gitParentPids, spawnGit } from '../../../src/engine/git/gitSpawner';
+import { gitParentPids, readySpawnServer, spawnGit } from '../../../src/engine/git/gitSpawner';
 import { until, within } from '../../support/waiting';
 
 /**
@@ -91,7 +91,7 @@ void test('the spawn server answers once it listens, and a stopped one fails its
   }
 });
 
-void test("a pipeline's git commands move to the spawn server, whose children the stale-lock check leaves out", async (t) => {
+void test("a pipeline's git commands move to the spawn server, whose children the stale-lock check leaves out; agents may start there too", async (t) => {
   if (process.platform !== 'linux') return t.skip('reads /proc');
   const dir = await mkdtemp(join(tmpdir(), 'git-spawner-'));
   try {
@@ -101,6 +101,7 @@ void test("a pipeline's git commands move to the spawn server, whose children th
       return gitParentPids().length === 2;
     });
     const serverPid = gitParentPids()[1];
+    assert.equal(readySpawnServer()?.pid, serverPid, 'the server agents start on is the same');
     // A shell alias runs as git's child: $PPID is git, whose parent started it.
     const r = await spawnGit({
       args: ['-c', 'alias.parent=!cat /proc/$PPID/stat', 'parent'],
