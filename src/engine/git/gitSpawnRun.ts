@@ -131,3 +131,61 @@ function startDetached({ id, command, args, cwd, env, logFile }, reply) {
   reply({ id, kind: 'started', pid: child.pid });
 }
 `;
+
+/** A git process the engine talks to while it runs (`update-ref --stdin`): its stdin written line by line. */
+export interface SessionRequest {
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** How a session's git ended: its exit code (null when killed, -1 when it could not start) and stderr. */
+export interface SessionEnd {
+  readonly code: number | null;
+  readonly stderr: string;
+}
+
+/**
+ * What the spawn server runs for sessions, as plain JavaScript: `session(message, reply)` takes
+ * `{ id, kind: 'session', args, cwd, env }` (starts git), then `write` (`data`), `end` and `kill`
+ * for that id; it replies `{ id, kind: 'out', data }` for each piece of stdout, then once
+ * `{ id, kind: 'closed', code, stderr }`.
+ */
+export const SESSION_SOURCE = `
+const sessions = new Map();
+function session(m, reply) {
+  const { id } = m;
+  if (m.kind !== 'session') {
+    const child = sessions.get(id);
+    if (!child) return;
+    if (m.kind === 'write') child.stdin.write(m.data);
+    else if (m.kind === 'end') child.stdin.end();
+    else if (m.kind === 'kill') child.kill('SIGKILL');
+    return;
+  }
+  let stderr = '';
+  let done = false;
+  const close = (code, extra) => {
+    if (done) return;
+    done = true;
+    sessions.delete(id);
+    reply({ id, kind: 'closed', code, stderr: stderr + extra });
+  };
+  let child;
+  try {
+    child = spawn('git', m.args, { cwd: m.cwd, env: m.env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+  } catch (e) {
+    close(-1, '\\n' + String(e && e.message || e));
+    return;
+  }
+  sessions.set(id, child);
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (data) => reply({ id, kind: 'out', data }));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => (stderr += d));
+  // A write after git exited fails with EPIPE; the exit explains it.
+  child.stdin.on('error', () => undefined);
+  child.on('error', (e) => close(-1, '\\n' + e.message));
+  child.on('close', (code) => close(code, ''));
+}
+`;

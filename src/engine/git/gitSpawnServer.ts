@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   RUN_ONE_SOURCE,
+  SESSION_SOURCE,
   START_DETACHED_SOURCE,
   type DetachedExit,
   type DetachedRequest,
   type DetachedStart,
+  type SessionEnd,
+  type SessionRequest,
   type SpawnRequest,
   type SpawnResult,
 } from './gitSpawnRun';
@@ -23,7 +26,9 @@ import {
  *
  * Agents' commands start here too (processRunner.ts), for the same reason: a request of kind
  * 'detached' starts a process in its own group with its output appended to a log file, answers with
- * its pid, and reports its exit later as an event.
+ * its pid, and reports its exit later as an event. A 'session' is a git command the engine talks to
+ * while it runs (`update-ref --stdin`, refTransaction.ts): lines written to its stdin, its stdout
+ * sent back as it comes.
  *
  * It speaks over Node's IPC channel: a request as the worker threads take it (gitSpawner.ts), a reply
  * `{ id, ...SpawnResult }`, and `{ ready: true }` once it listens. It exits when the channel closes
@@ -33,12 +38,13 @@ import {
  * unrefs the child and its channel while no command is in flight and no detached process runs.
  */
 
-const SERVER_SOURCE = `${RUN_ONE_SOURCE}${START_DETACHED_SOURCE}
+const SERVER_SOURCE = `${RUN_ONE_SOURCE}${START_DETACHED_SOURCE}${SESSION_SOURCE}
 process.on('disconnect', () => process.exit(0));
 process.on('message', (m) => {
   const reply = (r) => process.send(r);
-  if (m.kind === 'detached') startDetached(m, reply);
-  else runOne(m, reply);
+  if (m.kind === undefined) runOne(m, reply);
+  else if (m.kind === 'detached') startDetached(m, reply);
+  else session(m, reply);
 });
 process.send({ ready: true });
 `;
@@ -55,8 +61,26 @@ export type DetachedStarted =
   | (Extract<DetachedStart, { kind: 'started' }> & { readonly exited: Promise<DetachedExit | undefined> })
   | Exclude<DetachedStart, { kind: 'started' }>;
 
+/** A git command the engine talks to while it runs, on the server. */
+export interface ServerSession {
+  /** Written to git's stdin as it is. */
+  write(data: string): void;
+  /** Closes git's stdin. */
+  end(): void;
+  kill(): void;
+  /** Settles once git has exited and its output is in; -1 when it could not start or the server went. */
+  readonly closed: Promise<SessionEnd>;
+}
+
+interface OpenSession {
+  readonly stdout: (data: string) => void;
+  readonly settle: (end: SessionEnd) => void;
+}
+
 type ServerMessage =
   | ({ id: number } & SpawnResult)
+  | { id: number; kind: 'out'; data: string }
+  | ({ id: number; kind: 'closed' } & SessionEnd)
   | ({ id: number } & DetachedStart)
   | ({ id: number; kind: 'exited' } & DetachedExit)
   | { ready: true };
@@ -68,6 +92,7 @@ export class SpawnServer {
   private readonly starting = new Map<number, (r: DetachedStarted) => void>();
   /** Detached processes running, by request id: what settles their `exited`. */
   private readonly running = new Map<number, (e: DetachedExit | undefined) => void>();
+  private readonly sessions = new Map<number, OpenSession>();
   private nextId = 1;
   private readonly envIds = new WeakMap<Readonly<Record<string, string>>, number>();
   private readonly sentEnvs = new Set<number>();
@@ -93,6 +118,17 @@ export class SpawnServer {
       if ('ready' in m) {
         settleReady(true);
         if (this.inFlight() === 0) this.idle();
+        return;
+      }
+      if (m.kind === 'out') {
+        this.sessions.get(m.id)?.stdout(m.data);
+        return;
+      }
+      if (m.kind === 'closed') {
+        const open = this.sessions.get(m.id);
+        this.sessions.delete(m.id);
+        if (this.inFlight() === 0) this.idle();
+        open?.settle({ code: m.code, stderr: m.stderr });
         return;
       }
       if (m.kind === 'exited') {
@@ -137,6 +173,11 @@ export class SpawnServer {
       for (const [id, settle] of this.running) {
         this.running.delete(id);
         settle(undefined);
+      }
+      // Its git saw its stdin close with the server, and gave up (a transaction aborts).
+      for (const [id, open] of this.sessions) {
+        this.sessions.delete(id);
+        open.settle({ code: -1, stderr: `\n${this.failure}` });
       }
     };
     this.child.on('error', (e) => fail(`the git spawn server could not start: ${e.message}`));
@@ -190,6 +231,38 @@ export class SpawnServer {
     });
   }
 
+  /**
+   * Starts git with its stdin, stdout and stderr on pipes the server holds: what is written goes to
+   * its stdin, its stdout comes to `stdout` as it arrives.
+   */
+  session(req: SessionRequest, stdout: (data: string) => void): ServerSession {
+    const id = this.nextId++;
+    let settle!: (end: SessionEnd) => void;
+    const closed = new Promise<SessionEnd>((r) => (settle = r));
+    const send = (m: object): void => {
+      if (!this.sessions.has(id)) return;
+      this.child.send({ id, ...m }, (e) => {
+        const open = this.sessions.get(id);
+        if (!e || !open) return;
+        this.sessions.delete(id);
+        if (this.inFlight() === 0) this.idle();
+        open.settle({ code: -1, stderr: `\nthe git spawn server took no request: ${e.message}` });
+      });
+    };
+    if (this.failure !== undefined) settle({ code: -1, stderr: `\n${this.failure}` });
+    else {
+      if (this.inFlight() === 0) this.busy();
+      this.sessions.set(id, { stdout, settle });
+      send({ kind: 'session', args: [...req.args], cwd: req.cwd, env: req.env });
+    }
+    return {
+      write: (data) => send({ kind: 'write', data }),
+      end: () => send({ kind: 'end' }),
+      kill: () => send({ kind: 'kill' }),
+      closed,
+    };
+  }
+
   /** Stops the server; commands in flight finish on their own. For tests. */
   stop(): void {
     this.child.disconnect();
@@ -197,7 +270,7 @@ export class SpawnServer {
 
   /** Requests unanswered and detached processes running: while there are any, the server is kept. */
   private inFlight(): number {
-    return this.pending.size + this.starting.size + this.running.size;
+    return this.pending.size + this.starting.size + this.running.size + this.sessions.size;
   }
 
   private busy(): void {
