@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { DetachedExit } from '../git/gitSpawnRun';
 import { readySpawnServer } from '../git/gitSpawner';
 import type { SpawnServer } from '../git/gitSpawnServer';
 import type { AgentRunner, RunExit, RunHandle, RunRequest } from '../ports/agentRunner';
@@ -26,13 +25,14 @@ type Launch = ReturnType<AgentPriority['launch']>;
 interface Started {
   pid: number | undefined;
   exited: Promise<RunExit>;
-  /** On the spawn server: its report of the exit, undefined when the server went first. */
-  lost?: Promise<DetachedExit | undefined>;
+  /** The process's start time from /proc, when already read. */
+  startTicks?: string | null;
 }
 
 function startErrorOf(cmd: string, code: string | undefined, message: string): string {
   return code === 'ENOENT' ? `command not found: ${cmd}` : `cannot start ${cmd}: ${message}`;
 }
+
 interface PidRecord {
   pid: number;
   taskId: string;
@@ -140,13 +140,9 @@ export class ProcessRunner implements AgentRunner {
     const started = server
       ? await this.startOnServer(server, cmd, launch, env, req)
       : await this.startHere(cmd, launch, env, req);
-    const pid = started.pid;
-    let exited = started.exited;
+    const { pid, exited } = started;
     if (pid !== undefined) {
-      const startTicks = await procStartTicks(pid);
-      // The server gone before it said how the command ended: it is followed by its pid, as after
-      // a restart (its exit code cannot be known).
-      if (started.lost) exited = started.lost.then((e) => e ?? followUntilGone(pid, startTicks));
+      const startTicks = started.startTicks !== undefined ? started.startTicks : await procStartTicks(pid);
       const rec: PidRecord = { pid, taskId: req.taskId, attempt: req.attempt, startTicks };
       await writeFile(this.pidFile(req.agentId), JSON.stringify(rec));
     }
@@ -222,9 +218,13 @@ export class ProcessRunner implements AgentRunner {
         exited: Promise.resolve({ code: null, signal: null, startError: startErrorOf(cmd, r.code, r.message) }),
       };
     }
-    await this.lower(launch, r.pid, req);
-    const lost = r.exited;
-    return { pid: r.pid, exited: lost.then((e) => e ?? { code: null, signal: null }), lost };
+    const pid = r.pid;
+    await this.lower(launch, pid, req);
+    const startTicks = await procStartTicks(pid);
+    // The server gone before it said how the command ended: it is followed by its pid, as after a
+    // restart (its exit code cannot be known).
+    const exited = r.exited.then((e): RunExit | Promise<RunExit> => e ?? followUntilGone(pid, startTicks));
+    return { pid, exited, startTicks };
   }
 
   /**
