@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { resolveCommand } from '../../../src/engine/agents/commandTemplate';
 import { ProcessRunner } from '../../../src/engine/agents/processRunner';
+import { gitEnvironment } from '../../../src/engine/git/gitEnv';
+import { readySpawnServer, spawnGit } from '../../../src/engine/git/gitSpawner';
 import { SpawnServer } from '../../../src/engine/git/gitSpawnServer';
 import type { RunExit, RunRequest } from '../../../src/engine/ports/agentRunner';
 import { agentRunnerConformance, shellCommand } from '../ports/agentRunner.conformance';
@@ -276,4 +278,26 @@ void describe('an agent started on the spawn server', () => {
     assert.equal((await procStat(lowered.pid!))?.ppid, shared.pid);
     assert.equal((await procStat(lowered.pid!))?.nice, want, 'lowered after its start');
   });
+});
+
+void test("by default, commands start from the engine until the git layer's spawn server listens, then on it", async (t) => {
+  if (!linux) return t.skip('reads /proc');
+  const sb = await sandbox(t);
+  const runner = new ProcessRunner(join(sb.dir, 'run'));
+  t.after(() => runner.dispose());
+  const parentOf = async (attempt: number): Promise<number | undefined> => {
+    const h = await runner.start(sb.request('sleep 60', attempt));
+    try {
+      return (await procStat(h.pid!))?.ppid;
+    } finally {
+      await h.stop();
+    }
+  };
+  if (readySpawnServer() === undefined) assert.equal(await parentOf(1), process.pid, 'before: the engine');
+  const env = gitEnvironment(true);
+  const server = await until('the spawn server listening', 30_000, async () => {
+    await spawnGit({ args: ['--version'], cwd: sb.dir, env, timeoutMs: 60_000 });
+    return readySpawnServer();
+  });
+  assert.equal(await parentOf(2), server.pid, 'after: the server');
 });
