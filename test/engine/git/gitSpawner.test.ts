@@ -146,3 +146,31 @@ void test('an engine whose git commands are done exits on its own: the idle serv
   assert.equal(code, 0);
   assert.deepEqual(JSON.parse(out), { parents: 2, kind: 'exit' });
 });
+
+void test('a session on the spawn server: what is written reaches git, its stdout comes back, kill stops it', async () => {
+  const s = new SpawnServer();
+  assert.equal(await within('the spawn server listens', 30_000, s.ready), true);
+  const dir = await mkdtemp(join(tmpdir(), 'git-spawner-'));
+  try {
+    let out = '';
+    const hashed = s.session({ args: ['hash-object', '--stdin'], cwd: dir, env }, (d) => (out += d));
+    hashed.write('hello ');
+    hashed.write('world\n');
+    hashed.end();
+    const end = await within('git ending', 30_000, hashed.closed);
+    assert.equal(end.code, 0);
+    // `printf 'hello world\n' | git hash-object --stdin`
+    assert.equal(out, '3b18e512dba79e4c8300dd08aeb37f8e728b8dad\n');
+    // Reads stdin until it ends, which it never does: only the kill ends it.
+    const waiting = s.session({ args: ['hash-object', '--stdin'], cwd: dir, env }, () => undefined);
+    waiting.kill();
+    assert.equal((await within('the killed git ending', 30_000, waiting.closed)).code, null);
+    s.stop();
+    await until('the stopped server is seen to be gone', 30_000, () => !s.alive);
+    const after = await s.session({ args: ['--version'], cwd: dir, env }, () => undefined).closed;
+    assert.equal(after.code, -1);
+    assert.match(after.stderr, /git spawn server exited/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
