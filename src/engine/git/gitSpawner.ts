@@ -151,6 +151,15 @@ export function spawnGit(req: SpawnRequest): Promise<SpawnResult> {
 }
 
 /**
+ * The spawn server when it listens, for other processes the engine starts (agents' commands,
+ * processRunner.ts); undefined before it is ready, after it failed, or with `PIPELINE_GIT_SPAWN=threads`:
+ * the caller then starts its process itself. Only git commands start the server.
+ */
+export function readySpawnServer(): SpawnServer | undefined {
+  return server?.alive && serverReady ? server : undefined;
+}
+
+/**
  * The processes whose children are this engine's own git commands: this one, and the spawn server
  * while it runs. A stale-lock check leaves those out (gitProcesses.ts): the engine's locks already
  * order them.

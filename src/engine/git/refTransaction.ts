@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { gitEnvironment, stripTrace } from './gitEnv';
 import { GitCommandError, GitLockError, heldLockOf } from './gitErrors';
 import { emitGitEvent, gitObserved } from './gitMetrics';
+import { readySpawnServer } from './gitSpawner';
 
 /**
  * Moves one ref by compare-and-swap while git's lock on it is held across other work: `git
@@ -28,18 +29,45 @@ interface Session {
   kill(): void;
 }
 
-function startSession(args: readonly string[], cwd: string, timeoutMs: number): Session {
+/** The pipes of one git process, wherever it runs: here, or on the spawn server. */
+interface SessionPipes {
+  write(data: string): void;
+  end(): void;
+  kill(): void;
+  readonly closed: Promise<{ code: number | null; stderr: string }>;
+}
+
+/** git as this process's own child. */
+function pipesHere(args: readonly string[], cwd: string, stdout: (data: string) => void): SessionPipes {
   const child = spawn('git', [...args], { cwd, env: gitEnvironment(false), stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
   let stderr = '';
-  const waiters: Array<{ line: string; resolve: () => void; reject: (e: Error) => void }> = [];
-  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    child.on('close', (code) => resolve({ code, stderr: stripTrace(stderr) }));
+  const closed = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    child.on('close', (code) => resolve({ code, stderr }));
     child.on('error', (e) => {
       stderr += `\n${e.message}`;
-      resolve({ code: -1, stderr: stripTrace(stderr) });
+      resolve({ code: -1, stderr });
     });
   });
+  child.stdout.on('data', (c: Buffer) => stdout(c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  // A write after git exited fails with EPIPE; the exit explains it.
+  child.stdin.on('error', () => undefined);
+  return {
+    write: (data) => void child.stdin.write(data),
+    end: () => child.stdin.end(),
+    kill: () => child.kill('SIGKILL'),
+    closed,
+  };
+}
+
+/**
+ * Starts `git update-ref --stdin` on the spawn server when it runs (gitSpawnServer.ts), whose fork
+ * does not block the engine's event loop nor copy its memory; else here. On the server, its stdin
+ * closes when the server dies, which aborts the transaction as our own death would.
+ */
+function startSession(args: readonly string[], cwd: string, timeoutMs: number): Session {
+  let stdout = '';
+  const waiters: Array<{ line: string; resolve: () => void; reject: (e: Error) => void }> = [];
   const check = (): void => {
     const lines = stdout.split('\n');
     for (let i = waiters.length - 1; i >= 0; i--) {
@@ -50,33 +78,44 @@ function startSession(args: readonly string[], cwd: string, timeoutMs: number): 
       }
     }
   };
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString('utf8');
+  const onStdout = (data: string): void => {
+    stdout += data;
     check();
-  });
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  // A write after git exited fails with EPIPE; the exit explains it.
-  child.stdin.on('error', () => undefined);
+  };
+  const server = readySpawnServer();
+  const pipes = server
+    ? server.session({ args, cwd, env: gitEnvironment(false) }, onStdout)
+    : pipesHere(args, cwd, onStdout);
+  const exited = pipes.closed.then(({ code, stderr }) => ({ code, stderr: stripTrace(stderr) }));
+  // A line awaited after git exited (it died while the caller worked) fails as those awaited before.
+  let ended: string | undefined;
   void exited.then(({ code }) => {
-    for (const w of waiters.splice(0)) w.reject(new Error(`git exited (${code ?? 'killed'}) before "${w.line}"`));
+    ended = `git exited (${code ?? 'killed'})`;
+    for (const w of waiters.splice(0)) w.reject(new Error(`${ended} before "${w.line}"`));
   });
   return {
-    send: (line) => void child.stdin.write(`${line}\n`),
-    end: () => child.stdin.end(),
+    send: (line) => pipes.write(`${line}\n`),
+    end: () => pipes.end(),
     // An answer that does not come within the timeout (git waiting on something) stops git.
     until: async (line) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const timer = setTimeout(() => pipes.kill(), timeoutMs);
       try {
         await new Promise<void>((resolve, reject) => {
-          waiters.push({ line, resolve, reject });
+          const w = { line, resolve, reject };
+          waiters.push(w);
           check();
+          // git already gone: the line came before it went (check found it), or never will.
+          if (ended !== undefined && waiters.includes(w)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            reject(new Error(`${ended} before "${line}"`));
+          }
         });
       } finally {
         clearTimeout(timer);
       }
     },
     exited,
-    kill: () => child.kill('SIGKILL'),
+    kill: () => pipes.kill(),
   };
 }
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { gitEnvironment } from '../../../src/engine/git/gitEnv';
 import type { SpawnRequest, SpawnResult } from '../../../src/engine/git/gitSpawnRun';
 import { SpawnServer } from '../../../src/engine/git/gitSpawnServer';
-import { gitParentPids, spawnGit } from '../../../src/engine/git/gitSpawner';
+import { gitParentPids, readySpawnServer, spawnGit } from '../../../src/engine/git/gitSpawner';
 import { until, within } from '../../support/waiting';
 
 /**
@@ -91,7 +91,7 @@ void test('the spawn server answers once it listens, and a stopped one fails its
   }
 });
 
-void test("a pipeline's git commands move to the spawn server, whose children the stale-lock check leaves out", async (t) => {
+void test("a pipeline's git commands move to the spawn server, whose children the stale-lock check leaves out; agents may start there too", async (t) => {
   if (process.platform !== 'linux') return t.skip('reads /proc');
   const dir = await mkdtemp(join(tmpdir(), 'git-spawner-'));
   try {
@@ -101,6 +101,7 @@ void test("a pipeline's git commands move to the spawn server, whose children th
       return gitParentPids().length === 2;
     });
     const serverPid = gitParentPids()[1];
+    assert.equal(readySpawnServer()?.pid, serverPid, 'the server agents start on is the same');
     // A shell alias runs as git's child: $PPID is git, whose parent started it.
     const r = await spawnGit({
       args: ['-c', 'alias.parent=!cat /proc/$PPID/stat', 'parent'],
@@ -144,4 +145,32 @@ void test('an engine whose git commands are done exits on its own: the idle serv
   });
   assert.equal(code, 0);
   assert.deepEqual(JSON.parse(out), { parents: 2, kind: 'exit' });
+});
+
+void test('a session on the spawn server: what is written reaches git, its stdout comes back, kill stops it', async () => {
+  const s = new SpawnServer();
+  assert.equal(await within('the spawn server listens', 30_000, s.ready), true);
+  const dir = await mkdtemp(join(tmpdir(), 'git-spawner-'));
+  try {
+    let out = '';
+    const hashed = s.session({ args: ['hash-object', '--stdin'], cwd: dir, env }, (d) => (out += d));
+    hashed.write('hello ');
+    hashed.write('world\n');
+    hashed.end();
+    const end = await within('git ending', 30_000, hashed.closed);
+    assert.equal(end.code, 0);
+    // `printf 'hello world\n' | git hash-object --stdin`
+    assert.equal(out, '3b18e512dba79e4c8300dd08aeb37f8e728b8dad\n');
+    // Reads stdin until it ends, which it never does: only the kill ends it.
+    const waiting = s.session({ args: ['hash-object', '--stdin'], cwd: dir, env }, () => undefined);
+    waiting.kill();
+    assert.equal((await within('the killed git ending', 30_000, waiting.closed)).code, null);
+    s.stop();
+    await until('the stopped server is seen to be gone', 30_000, () => !s.alive);
+    const after = await s.session({ args: ['--version'], cwd: dir, env }, () => undefined).closed;
+    assert.equal(after.code, -1);
+    assert.match(after.stderr, /git spawn server exited/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
