@@ -318,6 +318,10 @@ async function reportProfile(profileDir: string, agents: number): Promise<void> 
   await copyFile(join(profileDir, file), kept);
   const p = await summariseProfile(kept, CLI, ROOT);
   const g = await summariseGitTrace(join(profileDir, 'git-trace.jsonl'));
+  // Kept beside the profile, to compare parts of the run (early against late) afterwards.
+  await copyFile(join(profileDir, 'git-trace.jsonl'), join(RESULTS, `scale-${agents}.git-trace.jsonl`)).catch(
+    () => undefined,
+  );
   for (const line of describeProfile(p, g)) console.log(`  ${line}`);
   await writeFile(
     join(RESULTS, `scale-${agents}.profile.json`),
