@@ -130,6 +130,11 @@ export class Worktrees {
    * other agents' operations go on meanwhile (fill, below).
    */
   async ensureWorktrees(agentIds: readonly string[], base = 'HEAD'): Promise<AgentWorktree[]> {
+    const unique = [...new Set(agentIds)];
+    if (unique.length < agentIds.length) {
+      const made = new Map((await this.ensureWorktrees(unique, base)).map((w) => [w.agentId, w]));
+      return agentIds.map((id) => made.get(id)!);
+    }
     const paths = agentIds.map((id) => this.pathOf(id));
     const allPresent = async (): Promise<boolean> => {
       const registry = await readRegistry(this.repo.root, this.repo.commonDir);

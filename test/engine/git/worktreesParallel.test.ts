@@ -194,8 +194,16 @@ void test('16 worktrees are filled side by side, with the repository shared: oth
       assert.equal(await git(w.path, 'status', '--porcelain'), '', `${w.agentId} is clean`);
     }
     assert.deepEqual((await hook.started()).sort(), [...agents, 'late'].sort());
-    // Made again: nothing to do.
+    // Made again: nothing to do. An agent named twice is one worktree.
     assert.ok((await f.worktrees.ensureWorktrees(agents)).every((w) => !w.created));
+    const twice = await f.worktrees.ensureWorktrees(['twice', 'twice']);
+    assert.deepEqual(
+      twice.map((w) => [w.agentId, w.created]),
+      [
+        ['twice', true],
+        ['twice', true],
+      ],
+    );
   } finally {
     await hook.release();
     await rm(join(f.repo.commonDir, 'hooks', 'post-checkout'), { force: true });
