@@ -48,7 +48,13 @@ import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 import { reportFigure } from './figures';
 import { idealMakespanMs } from './scaleIdeal';
 import { writePng, writeScaleChart } from './scaleChart';
-import { describeProfile, summariseGitTrace, summariseProfile } from './scaleProfile';
+import {
+  describeProfile,
+  describeWindows,
+  summariseGitTrace,
+  summariseProfile,
+  summariseWindows,
+} from './scaleProfile';
 
 const STAGES = DEFAULT_STAGES.map((s) => s.name);
 const ROLES = DEFAULT_STAGES.map((s) => s.role);
@@ -64,6 +70,8 @@ const BUDGET_TASKS = 1000;
 const BUDGET_AGENTS = 16;
 const ROOT = resolve(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
+/** The bundle the CLI loads, where the engine's code is (for naming profile frames). */
+const CLI_BUNDLE = join(ROOT, 'dist', 'cliMain.js');
 const RESULTS = join(__dirname, 'results');
 /** The nearest prerequisite of task n is n − WIDTH. */
 const WIDTH = 32;
@@ -307,7 +315,12 @@ async function runPipeline(
 }
 
 /** Prints what the profiled pipeline process spent its time on, and keeps its profile. */
-async function reportProfile(profileDir: string, agents: number): Promise<void> {
+async function reportProfile(
+  profileDir: string,
+  agents: number,
+  started: number,
+  merged: ReadonlyMap<string, number>,
+): Promise<void> {
   const file = (await readdir(profileDir)).find((f) => f.endsWith('.cpuprofile'));
   if (!file) {
     console.log('  (no CPU profile was written: did the pipeline process exit normally?)');
@@ -316,12 +329,30 @@ async function reportProfile(profileDir: string, agents: number): Promise<void> 
   await mkdir(RESULTS, { recursive: true });
   const kept = join(RESULTS, `scale-${agents}.cpuprofile`);
   await copyFile(join(profileDir, file), kept);
-  const p = await summariseProfile(kept, CLI, ROOT);
+  const p = await summariseProfile(kept, CLI_BUNDLE, ROOT);
   const g = await summariseGitTrace(join(profileDir, 'git-trace.jsonl'));
+  // Kept beside the profile, to compare parts of the run (early against late) afterwards.
+  await copyFile(join(profileDir, 'git-trace.jsonl'), join(RESULTS, `scale-${agents}.git-trace.jsonl`)).catch(
+    () => undefined,
+  );
   for (const line of describeProfile(p, g)) console.log(`  ${line}`);
+  // The first and the last tasks merged, compared per task: what grows with the run's history.
+  const times = [...merged.values()].sort((a, b) => a - b);
+  const n = Math.min(100, Math.floor(times.length / 4));
+  const windows =
+    n > 0
+      ? [
+          { name: `first ${n}`, from: started, to: times[n - 1]! + 1, tasks: n },
+          { name: `last ${n}`, from: times[times.length - n - 1]! + 1, to: times[times.length - 1]! + 1, tasks: n },
+        ]
+      : [];
+  const w = windows.length
+    ? await summariseWindows(kept, join(profileDir, 'git-trace.jsonl'), CLI_BUNDLE, ROOT, started, windows)
+    : [];
+  for (const line of describeWindows(w)) console.log(`  ${line}`);
   await writeFile(
     join(RESULTS, `scale-${agents}.profile.json`),
-    `${JSON.stringify({ profile: p, git: g }, null, 2)}\n`,
+    `${JSON.stringify({ profile: p, git: g, windows: w }, null, 2)}\n`,
   );
 }
 
@@ -346,7 +377,7 @@ async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
       profileDir,
     );
     const loadAfter = loadavg();
-    if (profileDir) await reportProfile(profileDir, agents);
+    if (profileDir) await reportProfile(profileDir, agents, r.started, r.merged);
     const wallSeconds = (Date.now() - t0) / 1000;
 
     const runs: AgentRun[] = [];

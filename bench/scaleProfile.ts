@@ -227,3 +227,126 @@ export function describeProfile(p: ProfileSummary, g: GitSummary | undefined): s
   }
   return out;
 }
+
+/** A stretch of the run: from `from` to `to` (epoch ms), in which `tasks` tasks were merged. */
+export interface RunWindow {
+  readonly name: string;
+  readonly from: number;
+  readonly to: number;
+  readonly tasks: number;
+}
+
+export interface WindowSummary {
+  readonly name: string;
+  readonly seconds: number;
+  readonly tasks: number;
+  /** The pipeline process's busy time (non-idle samples) per task merged in the window (ms). */
+  readonly cpuMsPerTask: number;
+  /** Busy time per task by the innermost frame of ours or of a package (ms). */
+  readonly byFunction: Record<string, number>;
+  /** Per git subcommand: how many per task, and their mean time (ms). */
+  readonly git: Record<string, { perTask: number; meanMs: number }>;
+}
+
+/**
+ * The profile and the git trace cut into windows of the run (the first and the last hundred tasks
+ * merged, say), per task merged: what grows as the run goes on shows as a larger figure late than
+ * early. The profile's clock starts with the process; `processStart` (epoch ms) places it.
+ */
+export async function summariseWindows(
+  profileFile: string,
+  traceFile: string,
+  bundleFile: string,
+  root: string,
+  processStart: number,
+  windows: readonly RunWindow[],
+): Promise<WindowSummary[]> {
+  const profile = JSON.parse(await readFile(profileFile, 'utf8')) as CpuProfile;
+  const map = await readFile(`${bundleFile}.map`, 'utf8').then(
+    (t) => new SourceMap(JSON.parse(t) as ConstructorParameters<typeof SourceMap>[0]),
+    () => undefined,
+  );
+  const name = namer(basename(bundleFile), map, root);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const busy = windows.map(() => 0);
+  const fns = windows.map(() => new Map<string, number>());
+  // The innermost frame that is ours or a package's (a package by its name), else the native one.
+  const owner = (id: number): string => {
+    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+      const f = byId.get(n)!.callFrame;
+      if (!f.url.endsWith(basename(bundleFile))) continue;
+      const k = name(f);
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(k);
+      return pkg ? `(package ${pkg[1]})` : k;
+    }
+    return name(byId.get(id)!.callFrame);
+  };
+  let at = processStart;
+  profile.samples.forEach((id, i) => {
+    const ms = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    const t = at;
+    at += ms;
+    if (IDLE.has(byId.get(id)!.callFrame.functionName)) return;
+    windows.forEach((w, k) => {
+      if (t < w.from || t >= w.to) return;
+      busy[k]! += ms;
+      const o = owner(id);
+      fns[k]!.set(o, (fns[k]!.get(o) ?? 0) + ms);
+    });
+  });
+  const lines = (await readFile(traceFile, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as TraceLine & { at?: number });
+  return windows.map((w, k) => {
+    const per = Math.max(1, w.tasks);
+    const git = new Map<string, number[]>();
+    for (const l of lines) {
+      if (l.type !== 'command' || l.at === undefined || l.at < w.from || l.at >= w.to) continue;
+      const xs = git.get(l.command) ?? [];
+      xs.push(l.ms);
+      git.set(l.command, xs);
+    }
+    const byFunction = Object.fromEntries(
+      [...fns[k]!]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 12)
+        .map(([f, ms]) => [f, round(ms / per)]),
+    );
+    return {
+      name: w.name,
+      seconds: round((w.to - w.from) / 1000),
+      tasks: w.tasks,
+      cpuMsPerTask: round(busy[k]! / per),
+      byFunction,
+      git: Object.fromEntries(
+        [...git]
+          .sort((a, b) => b[1].reduce((x, y) => x + y, 0) - a[1].reduce((x, y) => x + y, 0))
+          .map(([c, xs]) => [
+            c,
+            { perTask: round(xs.length / per), meanMs: round(xs.reduce((x, y) => x + y, 0) / xs.length) },
+          ]),
+      ),
+    };
+  });
+}
+
+/** Two windows side by side, as lines for the console. */
+export function describeWindows(ws: readonly WindowSummary[]): string[] {
+  const out: string[] = [];
+  out.push(
+    `per task merged: ${ws.map((w) => `${w.name} (${w.tasks} tasks in ${w.seconds} s): engine busy ${w.cpuMsPerTask} ms`).join('; ')}`,
+  );
+  const fnNames = [...new Set(ws.flatMap((w) => Object.keys(w.byFunction)))];
+  out.push(`  busy ms per task by function: ${ws.map((w) => w.name).join(' | ')}`);
+  for (const f of fnNames) out.push(`    ${ws.map((w) => String(w.byFunction[f] ?? '–').padStart(8)).join(' ')}  ${f}`);
+  const cmds = [...new Set(ws.flatMap((w) => Object.keys(w.git)))];
+  out.push(`  git per task: commands × mean ms: ${ws.map((w) => w.name).join(' | ')}`);
+  for (const c of cmds)
+    out.push(
+      `    ${c.padEnd(14)} ${ws.map((w) => (w.git[c] ? `${w.git[c].perTask} × ${w.git[c].meanMs} ms` : '–').padStart(18)).join(' ')}`,
+    );
+  return out;
+}

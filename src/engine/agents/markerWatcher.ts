@@ -1,4 +1,5 @@
-import { watch, type FSWatcher } from 'chokidar';
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import type { Disposable } from '../model/events';
 
 /**
@@ -6,32 +7,44 @@ import type { Disposable } from '../model/events';
  * editors save by rename), so the monitor also rescans every in-flight task file on an interval; a
  * hint only makes that read happen sooner. Directories are watched, not files, so a file replaced by
  * rename is still seen.
+ *
+ * One `fs.watch` per directory (inotify on Linux), whose events name the file: nothing is read
+ * per event. chokidar, used before, read the whole directory again (an lstat per entry) on each
+ * event and watched every file in it; a task directory keeps the file of every attempt its agent
+ * ever ran, so that cost grew with the run (1 000 tasks through 16 agents: a third of the
+ * pipeline process's CPU by the last hundred tasks, in bench/scale.bench.ts).
  */
 export class MarkerWatcher implements Disposable {
-  private watcher: FSWatcher | undefined;
-  private dirs = new Set<string>();
+  private readonly watchers = new Map<string, FSWatcher>();
   private disposed = false;
 
   constructor(private readonly onHint: (file: string) => void) {}
 
   watchDir(dir: string): void {
     // After dispose, a new watcher would keep the process alive with nobody to close it.
-    if (this.disposed || this.dirs.has(dir)) return;
-    this.dirs.add(dir);
-    if (!this.watcher) {
-      this.watcher = watch([], { ignoreInitial: true, depth: 0, persistent: true });
-      this.watcher.on('add', (p) => this.onHint(p));
-      this.watcher.on('change', (p) => this.onHint(p));
-      // A watcher error loses events; the monitor's rescan covers for it.
-      this.watcher.on('error', () => undefined);
+    if (this.disposed || this.watchers.has(dir)) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, { persistent: true }, (_event, name) => {
+        // No name (some platforms, an overflow): the monitor's rescan covers for it.
+        if (name) this.onHint(join(dir, name.toString()));
+      });
+    } catch {
+      // A directory that cannot be watched (gone already): the rescan covers for it.
+      return;
     }
-    this.watcher.add(dir);
+    // A watcher error (its directory removed) loses events; the rescan covers for it, and the next
+    // watchDir for that directory watches it again.
+    watcher.on('error', () => {
+      watcher.close();
+      if (this.watchers.get(dir) === watcher) this.watchers.delete(dir);
+    });
+    this.watchers.set(dir, watcher);
   }
 
   dispose(): void {
     this.disposed = true;
-    void this.watcher?.close();
-    this.watcher = undefined;
-    this.dirs.clear();
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
   }
 }

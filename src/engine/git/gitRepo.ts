@@ -6,7 +6,7 @@ import { gitDirFromDotGit, isDirectory } from './gitDirs';
 import { GitCommandError, GitLockError } from './gitErrors';
 import { emitGitEvent } from './gitMetrics';
 import { startGitTraceFromEnv } from './gitTrace';
-import { holdsLock, lockKey, withLocks, type LockRequest } from './repoLock';
+import { holdsLock, lockKey, withLocks, withLocksThenShared, type LockRequest } from './repoLock';
 import { DEFAULT_STALE_LOCK_MS, removeStaleLocks, type LockFinding, type StaleLockOptions } from './staleLocks';
 import { lockPath, readRegistry } from './worktreeRegistry';
 
@@ -214,6 +214,24 @@ export class GitRepo {
    * the same time. Re-entrant; nested calls may only add locks that come later in the lock order.
    */
   async locked<T>(scope: LockScope, fn: () => Promise<T>): Promise<T> {
+    return withLocks(await this.lockRequests(scope), fn);
+  }
+
+  /**
+   * Runs `first` holding the whole repository and the locks of `scope`, then `then` with the
+   * repository held shared only and the locks of `scope` still held (repoLock.ts,
+   * withLocksThenShared): for registering worktrees, then filling them side by side.
+   */
+  async lockedThenShared<T, U>(
+    scope: Omit<LockScope, 'exclusive'>,
+    first: () => Promise<T>,
+    then: (value: T) => Promise<U>,
+  ): Promise<U> {
+    const requests = (await this.lockRequests(scope)).slice(1);
+    return withLocksThenShared(requests, this.repositoryKey, first, then);
+  }
+
+  private async lockRequests(scope: LockScope): Promise<LockRequest[]> {
     const requests: LockRequest[] = [{ key: this.repositoryKey, mode: scope.exclusive ? 'exclusive' : 'shared' }];
     for (const b of scope.branches ?? []) {
       requests.push({ key: lockKey(this.commonDir, 'ref', `refs/heads/${b}`), mode: 'exclusive' });
@@ -222,7 +240,7 @@ export class GitRepo {
       requests.push({ key: lockKey(this.commonDir, 'worktree', await lockPath(w)), mode: 'exclusive' });
     }
     for (const f of scope.files ?? []) requests.push({ key: lockKey(this.commonDir, 'file', f), mode: 'exclusive' });
-    return withLocks(requests, fn);
+    return requests;
   }
 
   /** True when the current call chain holds the lock of the worktree at `path` (or the whole repository). */

@@ -85,10 +85,10 @@ export async function repairRepository(worktrees: Worktrees, options: RepairOpti
     }
     await repo.mutate(['worktree', 'prune']);
 
-    const created: string[] = [];
-    for (const agentId of options.agents ?? []) {
-      if ((await worktrees.ensureWorktree(agentId)).created) created.push(agentId);
-    }
+    // Registered one after the other, their files checked out side by side (Worktrees.ensureWorktrees).
+    const created = (await worktrees.ensureWorktrees(options.agents ?? []))
+      .filter((w) => w.created)
+      .map((w) => w.agentId);
 
     const unfinished: UnfinishedFinding[] = [];
     const moves: Array<{ path: string; ref: string; action: MoveRecovery }> = [];

@@ -141,6 +141,41 @@ export function holdsLock(key: string, mode: LockMode = 'shared'): boolean {
  * does not hold yet in order, waiting for earlier holders of each. Released when `fn` settles.
  */
 export async function withLocks<T>(requests: readonly LockRequest[], fn: () => Promise<T>): Promise<T> {
+  return lockAndRun(requests, () => fn());
+}
+
+/**
+ * Runs `first` holding `requests` and the repository lock `repository` exclusive, then turns that
+ * exclusive hold into a shared one in the same step (no other exclusive holder gets in between;
+ * shared waiters come in, a waiting exclusive one waits for the end) and runs `then` with every
+ * other lock still held. For the worktree registry: worktrees are registered under the exclusive
+ * hold, then filled, each under its own lock (which the call chain has held since before it was
+ * registered, so no other operation sees it half made), side by side with each other and with other
+ * agents' operations. When the call chain already holds the repository exclusive, both run under it.
+ */
+export async function withLocksThenShared<T, U>(
+  requests: readonly LockRequest[],
+  repository: string,
+  first: () => Promise<T>,
+  then: (value: T) => Promise<U>,
+): Promise<U> {
+  const all = [...requests, { key: repository, mode: 'exclusive' as const }];
+  if (heldLocks().has(repository)) return withLocks(all, async () => then(await first()));
+  return lockAndRun(all, async (downgrade) => {
+    const value = await first();
+    downgrade(repository);
+    return then(value);
+  });
+}
+
+/**
+ * withLocks, with a `downgrade(key)` for `fn` that turns an exclusive lock this call took into a
+ * shared one (for withLocksThenShared).
+ */
+async function lockAndRun<T>(
+  requests: readonly LockRequest[],
+  fn: (downgrade: (key: string) => void) => Promise<T>,
+): Promise<T> {
   const mine = heldLocks();
   // One request per key, the stronger mode winning.
   const wanted = new Map<string, LockMode>();
@@ -157,7 +192,10 @@ export async function withLocks<T>(requests: readonly LockRequest[], fn: () => P
     }
     toTake.push({ key, mode });
   }
-  if (toTake.length === 0) return fn();
+  const noDowngrade = (key: string): void => {
+    throw new LockOrderError(`Cannot downgrade ${describe(key)}: this call did not take it exclusive.`);
+  };
+  if (toTake.length === 0) return fn(noDowngrade);
   toTake.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   let last: string | undefined;
   for (const k of mine.keys()) if (last === undefined || k > last) last = k;
@@ -169,6 +207,16 @@ export async function withLocks<T>(requests: readonly LockRequest[], fn: () => P
 
   const taken: LockRequest[] = [];
   const next = new Map(mine);
+  const downgrade = (key: string): void => {
+    const i = taken.findIndex((r) => r.key === key && r.mode === 'exclusive');
+    const s = states.get(key);
+    if (i < 0 || !s?.writer) return noDowngrade(key);
+    taken[i] = { key, mode: 'shared' };
+    next.set(key, 'shared');
+    s.writer = false;
+    s.readers++;
+    drain(key, s);
+  };
   try {
     for (const r of toTake) {
       const asked = performance.now();
@@ -179,7 +227,7 @@ export async function withLocks<T>(requests: readonly LockRequest[], fn: () => P
     }
     const start = performance.now();
     try {
-      return await held.run(next, fn);
+      return await held.run(next, () => fn(downgrade));
     } finally {
       const ms = performance.now() - start;
       for (const r of taken) emitGitEvent({ type: 'lock-held', ...describeKey(r.key), mode: r.mode, ms });

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, realpath } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { TASK_DIR } from '../agents/taskFile';
 import { PipelineError } from '../errors';
@@ -7,7 +8,6 @@ import { assertName, isName } from '../model/ids';
 import type { CommitAllOptions } from '../ports/workspacePort';
 import { DirtyWorktreeError } from './gitErrors';
 import type { GitRepo } from './gitRepo';
-import { runPlanned } from './lockPlan';
 import { withMessageFile } from './messageFile';
 import { setAsideWork } from './setAside';
 import { checkoutTask, type CheckoutOptions, type TaskCheckout } from './taskCheckout';
@@ -25,6 +25,44 @@ export interface AgentWorktree {
   readonly head: string;
   /** Created by this call (or re-created because its directory had gone). */
   readonly created: boolean;
+}
+
+/**
+ * New worktrees whose files are checked out at once: one per core (a checkout is mostly CPU and
+ * file writes), at least two so one process's disk waits are filled by the other.
+ */
+const FILL_CONCURRENCY = Math.max(2, availableParallelism());
+
+/**
+ * `fn` over `items`, at most `limit` at a time, every one run to its end (a failure does not stop
+ * the others, which still run under their caller's locks): the outcomes in the items' order.
+ */
+async function settleInParallel<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<Array<PromiseSettledResult<R>>> {
+  const out = new Array<PromiseSettledResult<R>>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await fn(items[i]!) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** A worktree registered whose files could not be checked out (the checkout's error as `cause`). */
+class UnfilledWorktree extends Error {
+  constructor(override readonly cause: unknown) {
+    super('The worktree was registered but its files could not be checked out.');
+  }
 }
 
 async function isEmptyOrMissing(dir: string): Promise<boolean> {
@@ -80,14 +118,101 @@ export class Worktrees {
    * whose directory has gone is re-created on the same branch or commit, so nothing is lost.
    */
   async ensureWorktree(agentId: string, base = 'HEAD'): Promise<AgentWorktree> {
-    const path = this.pathOf(agentId);
-    return runPlanned(
-      this.repo,
+    return (await this.ensureWorktrees([agentId], base))[0]!;
+  }
+
+  /**
+   * ensureWorktree for several agents at once. Worktrees that exist need only their own locks.
+   * Missing ones are registered one after the other under the repository's exclusive lock
+   * (`worktree add --no-checkout`, a few milliseconds each: git 2.39's `worktree add` is not safe
+   * side by side, one reads the registry entry another is still writing and dies with "failed to
+   * read worktrees/<id>/commondir"), then their files are checked out side by side, each under its
+   * own worktree's lock, held since before it was registered, and the repository only shared, so
+   * other agents' operations go on meanwhile (fill, below).
+   */
+  async ensureWorktrees(agentIds: readonly string[], base = 'HEAD'): Promise<AgentWorktree[]> {
+    const unique = [...new Set(agentIds)];
+    if (unique.length < agentIds.length) {
+      const made = new Map((await this.ensureWorktrees(unique, base)).map((w) => [w.agentId, w]));
+      return agentIds.map((id) => made.get(id)!);
+    }
+    const paths = agentIds.map((id) => this.pathOf(id));
+    const allPresent = async (): Promise<boolean> => {
+      const registry = await readRegistry(this.repo.root, this.repo.commonDir);
+      for (const p of paths) if (!(await this.registered(p, registry))?.present) return false;
+      return true;
+    };
+    if (await allPresent()) {
+      const found = await this.repo.locked({ worktrees: paths }, async () => {
+        // Checked again under the locks: a worktree may have gone meanwhile.
+        if (!(await allPresent())) return undefined;
+        const entries = await listWorktrees(this.repo);
+        return Promise.all(agentIds.map(async (id) => (await this.ensureWorktreeIn(entries, id, base)).worktree));
+      });
+      if (found) return found;
+    }
+    const outcomes = await this.repo.lockedThenShared(
+      { worktrees: paths },
       async () => {
-        const mine = await this.registered(path);
-        return { scope: { exclusive: !mine?.present, worktrees: [path] }, data: undefined };
+        let entries = await listWorktrees(this.repo);
+        // Each agent on its own: one that cannot be made (a directory in the way) does not leave
+        // the others registered without their files.
+        const made: Array<PromiseSettledResult<{ worktree: AgentWorktree; fill?: string }>> = [];
+        for (const id of agentIds) {
+          try {
+            const r = await this.ensureWorktreeIn(entries, id, base, { checkout: false });
+            made.push({ status: 'fulfilled', value: r });
+            // A re-created worktree may have taken a branch another entry names: read the list again.
+            if (r.changed && !r.fill) entries = await listWorktrees(this.repo);
+          } catch (reason) {
+            made.push({ status: 'rejected', reason });
+          }
+        }
+        return made;
       },
-      async () => (await this.ensureWorktreeIn(await listWorktrees(this.repo), agentId, base)).worktree,
+      (made) =>
+        settleInParallel(made, FILL_CONCURRENCY, async (m) => {
+          if (m.status === 'rejected') throw m.reason;
+          if (m.value.fill) await this.fill(m.value.worktree.path, m.value.fill);
+          return m.value.worktree;
+        }),
+    );
+    const unfilled = outcomes.flatMap((o, i) =>
+      o.status === 'rejected' && o.reason instanceof UnfilledWorktree ? [paths[i]!] : [],
+    );
+    if (unfilled.length > 0) {
+      // As `git worktree add` does when its checkout fails: the half-made worktree is unregistered,
+      // so the next call makes it again rather than handing out one whose files all look deleted.
+      await this.repo.exclusive(async () => {
+        for (const path of unfilled) {
+          await this.repo.mutate(['worktree', 'remove', '--force', path]).catch(() => undefined);
+        }
+      });
+    }
+    const failure = outcomes.find((o) => o.status === 'rejected');
+    if (failure) throw failure.reason instanceof UnfilledWorktree ? failure.reason.cause : failure.reason;
+    return outcomes.map((o) => (o as PromiseFulfilledResult<AgentWorktree>).value);
+  }
+
+  /**
+   * Checks out the files of a worktree just registered with `--no-checkout` (its HEAD at `commit`,
+   * its index empty, no file yet) as `git worktree add` itself does after registering one: `reset
+   * --hard` without submodules, then the post-checkout hook with the null commit as the previous
+   * HEAD. Only under the worktree's lock, held since it was registered: a worktree left unfilled
+   * would look as if every file had been deleted. A failing hook fails the call with the worktree
+   * made, as it fails `worktree add`.
+   */
+  private async fill(path: string, commit: string): Promise<void> {
+    try {
+      await this.repo.mutate(['reset', '--hard', '--quiet', '--no-recurse-submodules'], { cwd: path });
+    } catch (e) {
+      throw new UnfilledWorktree(e);
+    }
+    await this.repo.mutate(
+      ['hook', 'run', '--ignore-missing', 'post-checkout', '--', '0'.repeat(commit.length), commit, '1'],
+      {
+        cwd: path,
+      },
     );
   }
 
@@ -115,13 +240,16 @@ export class Worktrees {
 
   /**
    * ensureWorktree on a worktree list just read under the lock. `changed` says the list no longer
-   * describes the repository (a worktree was added). For taskCheckout.ts too.
+   * describes the repository (a worktree was added). For taskCheckout.ts too. With `checkout:
+   * false`, a new worktree is registered without its files: `fill` is then the commit to check out,
+   * which the caller does under the worktree's lock before anything else uses it.
    */
   async ensureWorktreeIn(
     entries: readonly WorktreeEntry[],
     agentId: string,
     base: string,
-  ): Promise<{ worktree: AgentWorktree; changed: boolean }> {
+    options: { checkout?: boolean } = {},
+  ): Promise<{ worktree: AgentWorktree; changed: boolean; fill?: string }> {
     const path = this.pathOf(agentId);
     const entry = await findWorktree(entries, path);
     if (entry && !entry.prunable) {
@@ -164,10 +292,12 @@ export class Worktrees {
       );
     }
     await mkdir(this.root, { recursive: true });
-    await this.repo.mutate(['worktree', 'add', '--detach', path, start]);
+    const checkout = options.checkout ?? true;
+    await this.repo.mutate(['worktree', 'add', ...(checkout ? [] : ['--no-checkout']), '--detach', path, start]);
     await excludeTaskDir(this.repo, path);
-    // Detached at `start`, as just created.
-    return { worktree: { agentId, path, branch: undefined, head: start, created: true }, changed: true };
+    // Detached at `start`, as just created; without checkout, its files are for the caller to fill.
+    const worktree = { agentId, path, branch: undefined, head: start, created: true };
+    return checkout ? { worktree, changed: true } : { worktree, changed: true, fill: start };
   }
 
   /**
