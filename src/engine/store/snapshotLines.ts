@@ -10,9 +10,10 @@ import { parseSnapshotHeader, type SnapshotHeader } from './storeFiles';
  * read-only command mostly never reads; holding them was most of such a command's memory.
  *
  * Opening reads the file once, in chunks, and checks its length and checksum as a whole read does;
- * on the way it records where each line after the head starts and each line's own CRC-32. A line
- * read later is read again from the file and must have that CRC, so it is proved by the same bytes
- * the whole checksum proved; a file changed in place in between gives a clear error, never other
+ * on the way it records where each line after the head starts. The first line read later reads the
+ * body again, which must still have that checksum, and takes each line's own CRC-32 from it; every
+ * line read is read again from the file and must have its CRC. So a line is proved by the bytes
+ * the whole checksum proved, and a file changed in place meanwhile gives a clear error, never other
  * data. The file stays open while the lines can still be read: a snapshot is only ever replaced by a
  * rename or deleted by the leader, which leaves an open file's bytes as they were (on Windows too:
  * Node opens files with delete sharing). It is closed when nothing refers to the lines any more.
@@ -43,9 +44,16 @@ const closer = new FinalizationRegistry<number>((fd) => {
   }
 });
 
+/** The typed array's own indexOf: a builtin, without Buffer.indexOf's argument handling, once per line. */
+function indexOf(data: Uint8Array, byte: number, from: number): number {
+  return Uint8Array.prototype.indexOf.call(data, byte, from);
+}
+
 class FileLines implements SnapshotLines {
   private window: Buffer = Buffer.alloc(0);
   private windowStart = 0;
+  /** Each line's CRC-32, taken at the first line read (see `prove`). */
+  private crcs: Uint32Array | undefined;
 
   constructor(
     readonly file: string,
@@ -53,35 +61,75 @@ class FileLines implements SnapshotLines {
     readonly head: readonly Buffer[],
     /** File offsets: line i spans starts[i] to starts[i + 1] - 1, where its newline is. */
     private readonly starts: Float64Array,
-    private readonly crcs: Uint32Array,
+    private readonly bodyStart: number,
+    private readonly crc: string,
   ) {
     closer.register(this, fd);
   }
 
   get count(): number {
-    return this.crcs.length;
+    return this.starts.length - 1;
   }
 
   line(i: number): Buffer {
-    if (!(i >= 0 && i < this.crcs.length)) throw new RangeError(`line ${i} of ${this.crcs.length}`);
+    if (!(i >= 0 && i < this.count)) throw new RangeError(`line ${i} of ${this.count}`);
+    const crcs = (this.crcs ??= this.prove(i));
     const start = this.starts[i]!;
     const end = this.starts[i + 1]! - 1;
     if (start < this.windowStart || end > this.windowStart + this.window.length) {
       // Sequential reads (the next snapshot's writer) take the lines that follow with this one.
       const w = Buffer.allocUnsafeSlow(Math.max(WINDOW, end - start));
-      let n: number;
-      try {
-        n = readSync(this.fd, w, 0, w.length, start);
-      } catch (e) {
-        throw this.changed(i, `reading it again failed (${(e as Error).message})`);
-      }
+      const n = this.read(i, w, start);
       this.window = w.subarray(0, n);
       this.windowStart = start;
       if (end > start + n) throw this.changed(i, 'the file is shorter than when it was checked');
     }
     const bytes = this.window.subarray(start - this.windowStart, end - this.windowStart);
-    if (crc32(bytes) !== this.crcs[i]) throw this.changed(i, 'its bytes differ from those its checksum proved');
+    if (crc32(bytes) !== crcs[i]) throw this.changed(i, 'its bytes differ from those its checksum proved');
     return bytes;
+  }
+
+  /**
+   * Each line's checksum, taken from the body as it is now, which must still have the checksum it
+   * had at open: so the lines are proved by the same bytes (opening does not take them, since a
+   * read-only command rarely reads a line at all). `i` is the line asked for, for the error.
+   */
+  private prove(i: number): Uint32Array {
+    const starts = this.starts;
+    const crcs = new Uint32Array(this.count);
+    const end = starts[this.count]!;
+    const buf = Buffer.allocUnsafeSlow(CHUNK);
+    let whole = 0;
+    let line = 0;
+    let lineCrc = 0;
+    for (let off = this.bodyStart; off < end;) {
+      const n = this.read(i, buf, off, Math.min(CHUNK, end - off));
+      if (n === 0) throw this.changed(i, 'the file is shorter than when it was checked');
+      whole = crc32(buf.subarray(0, n), whole);
+      const chunkEnd = off + n;
+      // The part of each line (without its newline) that lies in this chunk.
+      while (line < crcs.length && starts[line]! < chunkEnd) {
+        const lineEnd = starts[line + 1]! - 1;
+        const a = Math.max(starts[line]!, off);
+        const b = Math.min(lineEnd, chunkEnd);
+        if (b > a) lineCrc = crc32(buf.subarray(a - off, b - off), lineCrc);
+        if (lineEnd >= chunkEnd) break;
+        crcs[line++] = lineCrc;
+        lineCrc = 0;
+      }
+      off = chunkEnd;
+    }
+    if (whole.toString(16).padStart(8, '0') !== this.crc)
+      throw this.changed(i, 'is no longer what its checksum proved (the file was changed in place)');
+    return crcs;
+  }
+
+  private read(i: number, into: Buffer, at: number, length = into.length): number {
+    try {
+      return readSync(this.fd, into, 0, length, at);
+    } catch (e) {
+      throw this.changed(i, `could not be read again (${(e as Error).message})`);
+    }
   }
 
   private changed(i: number, what: string): PipelineError {
@@ -142,9 +190,7 @@ export function readSnapshotLines(
     const head: Buffer[] = [];
     let headParts: Buffer[] = [];
     const starts: number[] = [];
-    const crcs: number[] = [];
     let whole = 0;
-    let lineCrc = 0;
     let lineStart = bodyStart;
     // The chunk in `buf` starts at file offset `off`; its body bytes are [from, to).
     let off = 0;
@@ -155,18 +201,15 @@ export function readSnapshotLines(
         const data = buf.subarray(from, to);
         whole = crc32(data, whole);
         for (let p = 0; p < data.length;) {
-          const e = data.indexOf(NL, p);
-          const piece = data.subarray(p, e === -1 ? data.length : e);
-          if (head.length < wantHead) headParts.push(Buffer.from(piece));
-          else lineCrc = crc32(piece, lineCrc);
-          if (e === -1) break;
+          const e = indexOf(data, NL, p);
           if (head.length < wantHead) {
+            headParts.push(Buffer.from(data.subarray(p, e === -1 ? data.length : e)));
+            if (e === -1) break;
             head.push(headParts.length === 1 ? headParts[0]! : Buffer.concat(headParts));
             headParts = [];
           } else {
+            if (e === -1) break;
             starts.push(lineStart);
-            crcs.push(lineCrc);
-            lineCrc = 0;
           }
           lineStart = off + from + e + 1;
           p = e + 1;
@@ -182,7 +225,7 @@ export function readSnapshotLines(
     if (whole.toString(16).padStart(8, '0') !== header.crc) throw new Error('checksum mismatch (the file is damaged)');
     if (lineStart !== bodyEnd) throw new Error('the body does not end with a whole line');
     starts.push(bodyEnd);
-    const lines = new FileLines(path, fd, head, Float64Array.from(starts), Uint32Array.from(crcs));
+    const lines = new FileLines(path, fd, head, Float64Array.from(starts), bodyStart, header.crc);
     keep = true;
     return { header, lines };
   } finally {

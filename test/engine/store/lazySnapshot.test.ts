@@ -497,7 +497,11 @@ void test('a task line damaged in the file after the reader checked it gives a c
         return true;
       },
     );
-    assert.equal(r.state.tasks['TASK-004']!.description, replayReference(records).tasks['TASK-004']!.description);
+    // Nor can another task's details be proved by a file that no longer has its checksum.
+    assert.throws(
+      () => r.state.tasks['TASK-004']!.description,
+      (e: unknown) => isPipelineError(e) && e.code === 'corrupt-snapshot' && e.details.where === 'line 7',
+    );
     await r.close();
 
     // Opened afresh, the damaged snapshot is passed over and the journal gives the state.
@@ -552,8 +556,8 @@ void test('a leader whose snapshot was damaged in place after it read it refuses
     const [first] = await snapshots(dir);
     const path = join(dir, first!);
     const { store, lease } = await writer(dir);
-    await damageInPlace(path, 'TASK-005');
     await store.commit([transition('TASK-002', 0)]);
+    await damageInPlace(path, 'TASK-005');
     await assert.rejects(
       store.snapshotNow(),
       (e: unknown) => isPipelineError(e) && e.code === 'corrupt-snapshot' && e.details.file === path,

@@ -87,42 +87,65 @@ void test('a damaged, cut short or lengthened file is refused at open with why',
   }
 });
 
-void test('a line changed in the file after the check gives a clear error naming the file and the line', async () => {
+/** Changes one byte of `line` (a line of the body) in the file at `path`, in place, as damage would. */
+async function damageInPlace(path: string, line: string): Promise<number> {
+  const text = await readFile(path);
+  const at = text.indexOf(Buffer.from(line)) + 2;
+  const fh = await open(path, 'r+');
+  await fh.write(Buffer.from('Z'), 0, 1, at);
+  await fh.close();
+  return text.length;
+}
+
+function changedError(path: string, where: string): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(isPipelineError(e) && e.code === 'corrupt-snapshot', String(e));
+    assert.equal(e.details.file, path);
+    assert.equal(e.details.where, where);
+    assert.match(e.message, /changed after it was checked/);
+    assert.match(e.details.fix ?? '', /Run the command again/);
+    return true;
+  };
+}
+
+void test('a line changed in the file after it was read once gives a clear error naming the file and the line', async () => {
   const dir = await tempDir();
   try {
     const path = join(dir, 'snapshot-000000000007-e1.json');
     const lines = bodyLines();
     await writeSnapshot(path, lines);
     const r = readLines(path);
-    // Change one byte of line 3 after the head (line 7 of the file, after the header, the two head
-    // lines and lines 0 to 2), in place.
-    const text = await readFile(path);
-    const at = text.indexOf(Buffer.from(lines[5]!)) + 2;
-    const fh = await open(path, 'r+');
-    await fh.write(Buffer.from('Z'), 0, 1, at);
-    await fh.close();
-    assert.throws(
-      () => r.line(3),
-      (e: unknown) => {
-        assert.ok(isPipelineError(e) && e.code === 'corrupt-snapshot', String(e));
-        assert.equal(e.details.file, path);
-        assert.equal(e.details.where, 'line 7');
-        assert.match(e.message, /changed after it was checked/);
-        assert.match(e.details.fix ?? '', /Run the command again/);
-        return true;
-      },
-    );
+    assert.equal(r.line(0).toString('utf8'), lines[2]);
+    // Line 3 after the head is line 7 of the file (after the header, the two head lines and lines 0 to 2).
+    const size = await damageInPlace(path, lines[5]!);
+    assert.throws(() => r.line(3), changedError(path, 'line 7'));
     // The lines the change did not touch still read.
     assert.equal(r.line(4).toString('utf8'), lines[6]);
 
     // Cut short in place: the lines past the cut cannot be proved.
-    const fh2 = await open(path, 'r+');
-    await fh2.truncate(text.length - 100);
-    await fh2.close();
+    const fh = await open(path, 'r+');
+    await fh.truncate(size - 100);
+    await fh.close();
     assert.throws(
       () => r.line(r.count - 1),
       (e: unknown) => isPipelineError(e) && /shorter than when it was checked/.test(e.message),
     );
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('a file changed in place between the check and the first line read gives the clear error for any line', async () => {
+  const dir = await tempDir();
+  try {
+    const path = join(dir, 'snapshot-000000000007-e1.json');
+    const lines = bodyLines();
+    await writeSnapshot(path, lines);
+    const r = readLines(path);
+    await damageInPlace(path, lines[9]!);
+    // The first read takes the lines' checksums from the body, which no longer has its own.
+    assert.throws(() => r.line(0), changedError(path, 'line 4'));
+    assert.throws(() => r.line(7), changedError(path, 'line 11'));
   } finally {
     await removeDir(dir);
   }
