@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PipelineError } from '../errors';
+import type { SnapshotLines } from '../store/snapshotLines';
 import { NAME_PATTERN, TASK_ID_PATTERN } from './ids';
 import {
   describeZodError,
@@ -80,21 +81,43 @@ function hasUsage(t: Task): boolean {
 
 type Row = unknown[];
 
+/** Task lines: those of a snapshot file (read on demand, store/snapshotLines.ts) or of a body just written. */
+interface TaskLines {
+  /** The snapshot file, for error messages. */
+  readonly file: string;
+  /** Task line `i` (from 0), without its newline. */
+  line(i: number): Buffer;
+}
+
+/** A body this process wrote, held until the next one replaces it. */
+class BodyLines implements TaskLines {
+  constructor(
+    readonly file: string,
+    private readonly body: Buffer,
+    /** Line i spans starts[i] to starts[i + 1] - 1, where its newline is. */
+    private readonly starts: Float64Array,
+  ) {}
+
+  line(i: number): Buffer {
+    return this.body.subarray(this.starts[i], this.starts[i + 1]! - 1);
+  }
+}
+
 /** Where a task's line is, for reading it on first use and for reusing its bytes in the next snapshot. */
 interface LineRef {
-  readonly body: Buffer;
-  readonly start: number;
-  readonly end: number;
-  /** The snapshot file and the line in it, for error messages. */
-  readonly file: string;
-  readonly line: number;
+  readonly lines: TaskLines;
+  readonly index: number;
   /** The row written with this line: a task whose row differs was changed in place and is written afresh. */
   readonly row: Row;
 }
 
+/** The line's number in the snapshot file, for error messages: the header, the state and the index come first. */
+const lineNumber = (ref: LineRef): number => ref.index + 4;
+
 const lineOf = new WeakMap<object, LineRef>();
 
-const NL = 0x0a;
+/** The lines the store reads whole: the state and the index. */
+export const HEAD_LINES = 2;
 const NL_BUF = Buffer.from('\n');
 const SLICE_MS = 4;
 // Time slices are measured with the global `performance`, which Node loads on first use (a read-only
@@ -115,22 +138,25 @@ function snapshotError(file: string, where: string, what: string): PipelineError
 function materialize(task: Record<string, unknown>): void {
   const ref = lineOf.get(task);
   if (!ref) throw new Error('a task read from a snapshot lost its line (this is a bug)');
-  const where = `line ${ref.line} (task ${String(task.id)})`;
+  const line = lineNumber(ref);
+  const file = ref.lines.file;
+  const where = `line ${line} (task ${String(task.id)})`;
+  const bytes = ref.lines.line(ref.index);
   let json: unknown;
   try {
-    json = JSON.parse(ref.body.toString('utf8', ref.start, ref.end));
+    json = JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw snapshotError(ref.file, where, `line ${ref.line} is not json`);
+    throw snapshotError(file, where, `line ${line} is not json`);
   }
   const r = taskSchema.safeParse(json);
-  if (!r.success) throw snapshotError(ref.file, where, `task ${String(task.id)}: ${describeZodError(r.error)}`);
+  if (!r.success) throw snapshotError(file, where, `task ${String(task.id)}: ${describeZodError(r.error)}`);
   const full = r.data as Record<string, unknown>;
   for (const k of ROW_FIELDS) {
     if (!sameValue(full[k], ref.row[ROW_INDEX.get(k)!]))
-      throw snapshotError(ref.file, where, `task ${String(task.id)}'s ${k} differs from its index row`);
+      throw snapshotError(file, where, `task ${String(task.id)}'s ${k} differs from its index row`);
   }
   if ((full.usage !== undefined) !== (ref.row[HAS_USAGE] === true))
-    throw snapshotError(ref.file, where, `task ${String(task.id)}'s usage differs from its index row`);
+    throw snapshotError(file, where, `task ${String(task.id)}'s usage differs from its index row`);
   for (const k of LINE_FIELDS) {
     // An optional field the line does not have is absent, as in a plain task.
     if (full[k] === undefined) delete task[k];
@@ -273,49 +299,31 @@ export function rowProblem(row: unknown, known: KnownValid = new KnownValid()): 
 }
 
 /**
- * Reads a body written by writeLazySnapshot. `file` names the snapshot in errors. A body of an
- * older schema version is read whole and migrated by `parseWhole`.
+ * Reads a body written by writeLazySnapshot, from its lines (the first two whole, the task lines on
+ * demand). A body of an older schema version is read whole and migrated by `parseWhole`.
  */
-export function readLazySnapshot(
-  body: Buffer,
-  file: string,
-  parseWhole: (json: unknown) => PipelineState,
-): PipelineState {
-  const shellEnd = body.indexOf(NL);
-  const rowsEnd = shellEnd === -1 ? -1 : body.indexOf(NL, shellEnd + 1);
-  if (rowsEnd === -1) throw new Error('the body ends before its index line');
+export function readLazySnapshot(lines: SnapshotLines, parseWhole: (json: unknown) => PipelineState): PipelineState {
+  const file = lines.file;
+  if (lines.head.length < HEAD_LINES) throw new Error('the body ends before its index line');
   let shell: Record<string, unknown>;
   let rows: unknown;
   try {
-    shell = JSON.parse(body.toString('utf8', 0, shellEnd)) as Record<string, unknown>;
-    rows = JSON.parse(body.toString('utf8', shellEnd + 1, rowsEnd));
+    shell = JSON.parse(lines.head[0]!.toString('utf8')) as Record<string, unknown>;
+    rows = JSON.parse(lines.head[1]!.toString('utf8'));
   } catch {
     throw new Error('checksum matches but the state or index line does not parse as json');
   }
   if (typeof shell !== 'object' || shell === null || !Array.isArray(rows))
     throw snapshotError(file, 'line 2', 'the first lines are not a state and an index');
-
-  // Task lines: exactly one per row, each a whole line. Line i spans starts[i] to starts[i + 1] - 1
-  // (its newline); kept as numbers in one array, not as an object per line.
-  const starts = new Float64Array(rows.length + 1);
-  let lines = 0;
-  let start = rowsEnd + 1;
-  while (start < body.length) {
-    const end = body.indexOf(NL, start);
-    if (end === -1) throw new Error('the last task line is not complete');
-    if (lines < rows.length) starts[lines] = start;
-    lines++;
-    start = end + 1;
-  }
-  if (lines !== rows.length)
-    throw new Error(`the index lists ${rows.length} tasks but the body has ${lines} task lines`);
-  starts[lines] = start;
+  // Task lines: exactly one per row.
+  if (lines.count !== rows.length)
+    throw new Error(`the index lists ${rows.length} tasks but the body has ${lines.count} task lines`);
 
   if (shell.schema_version !== STATE_SCHEMA_VERSION) {
     // Another schema version: migrations work on the whole state, so read it whole.
     const tasks: Record<string, unknown> = {};
-    for (let i = 0; i < lines; i++) {
-      const t = JSON.parse(body.toString('utf8', starts[i], starts[i + 1]! - 1)) as { id?: unknown };
+    for (let i = 0; i < lines.count; i++) {
+      const t = JSON.parse(lines.line(i).toString('utf8')) as { id?: unknown };
       tasks[String(t.id)] = t;
     }
     return parseWhole(withTasks(shell, tasks));
@@ -327,14 +335,13 @@ export function readLazySnapshot(
   const known = new KnownValid();
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as Row;
-    const line = i + 4; // the header, the state and the index come first
     const problem = rowProblem(row, known);
     if (problem) throw snapshotError(file, `line 3, row ${i + 1}`, `task row ${i + 1}: ${problem}`);
     const id = row[0] as string;
     if (Object.prototype.hasOwnProperty.call(tasks, id))
       throw snapshotError(file, `line 3, row ${i + 1}`, `task ${id} appears twice in the index`);
     const t = lazyTask(row);
-    lineOf.set(t, { body, start: starts[i]!, end: starts[i + 1]! - 1, file, line, row });
+    lineOf.set(t, { lines, index: i, row });
     tasks[id] = t;
   }
   return { ...checked.data, tasks };
@@ -389,9 +396,7 @@ export async function writeLazySnapshot(state: PipelineState, file: string): Pro
     rows.push(row);
     rowJson.push(JSON.stringify(row));
     const ref = lineOf.get(t);
-    lines.push(
-      ref && sameRow(ref.row, row) ? ref.body.subarray(ref.start, ref.end) : Buffer.from(JSON.stringify(t), 'utf8'),
-    );
+    lines.push(ref && sameRow(ref.row, row) ? ref.lines.line(ref.index) : Buffer.from(JSON.stringify(t), 'utf8'));
     await pause();
   }
   const head = Buffer.from(`${shell}\n[${rowJson.join(',')}]\n`, 'utf8');
@@ -400,11 +405,14 @@ export async function writeLazySnapshot(state: PipelineState, file: string): Pro
   const body = Buffer.concat(parts);
   await pause();
   // From now on the tasks read from, and are reused from, this body.
+  const starts = new Float64Array(tasks.length + 1);
   let at = head.length;
   for (let i = 0; i < tasks.length; i++) {
-    const end = at + lines[i]!.length;
-    lineOf.set(tasks[i]![1], { body, start: at, end, file, line: i + 4, row: rows[i]! });
-    at = end + 1;
+    starts[i] = at;
+    at += lines[i]!.length + 1;
   }
+  starts[tasks.length] = at;
+  const written = new BodyLines(file, body, starts);
+  for (let i = 0; i < tasks.length; i++) lineOf.set(tasks[i]![1], { lines: written, index: i, row: rows[i]! });
   return body;
 }

@@ -2,7 +2,7 @@ import { PipelineError } from '../errors';
 import { describeZodError, emptyState, stateSchema, STATE_SCHEMA_VERSION, type PipelineState } from './schema';
 import { applyRecord, stateRecordSchema, type StateRecord } from './stateRecords';
 import type { StoreCodec } from '../store/stateStore';
-import { LAZY_LAYOUT, readLazySnapshot, writeLazySnapshot } from './lazySnapshot';
+import { HEAD_LINES, LAZY_LAYOUT, readLazySnapshot, writeLazySnapshot } from './lazySnapshot';
 
 /**
  * How the pipeline state is read from snapshots and journal records. Snapshots written by an older
@@ -73,6 +73,7 @@ export const pipelineStateCodec: StoreCodec<PipelineState, StateRecord> = {
   layout: {
     name: LAZY_LAYOUT,
     write: writeLazySnapshot,
-    read: (body, file) => readLazySnapshot(body, file, (json) => parseState(json, file)),
+    headLines: HEAD_LINES,
+    read: (lines) => readLazySnapshot(lines, (json) => parseState(json, lines.file)),
   },
 };

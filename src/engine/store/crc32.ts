@@ -21,20 +21,25 @@ function makeTable(): Uint32Array {
   return t;
 }
 
-/** The portable implementation; exported for tests and for runtimes without `zlib.crc32`. */
-export function crc32Portable(data: Uint8Array): number {
+/**
+ * The portable implementation; exported for tests and for runtimes without `zlib.crc32`. `prev` is
+ * the checksum of the bytes before `data`, so that a long stream is checksummed piece by piece.
+ */
+export function crc32Portable(data: Uint8Array, prev = 0): number {
   const t = (table ??= makeTable());
-  let c = 0xffffffff;
+  let c = (prev ^ 0xffffffff) >>> 0;
   for (let i = 0; i < data.length; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
-type Crc32Fn = (data: Uint8Array) => number;
+type Crc32Fn = (data: Uint8Array, prev?: number) => number;
 
 const native: Crc32Fn | undefined =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (data) => zlib.crc32(data) >>> 0 : undefined;
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
+    ? (data, prev = 0) => zlib.crc32(data, prev) >>> 0
+    : undefined;
 
-/** CRC-32 of `data` as an unsigned 32-bit number. */
+/** CRC-32 of `data` as an unsigned 32-bit number; of the bytes before it and then `data`, given their `prev`. */
 export const crc32: Crc32Fn = native ?? crc32Portable;
 
 /** Whether the native implementation is in use (reported by the benchmark). */

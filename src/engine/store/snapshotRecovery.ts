@@ -1,11 +1,12 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPipelineError, PipelineError } from '../errors';
 import { isEnoent, moveAside } from './fsUtil';
 import type { JournalDamage } from './journalDamage';
 import type { StoreCodec } from './storeCodec';
 import { fsProblem, message } from './storeErrors';
-import { decodeSnapshot, type Layout, type SnapshotHeader } from './storeFiles';
+import { readSnapshotLines } from './snapshotLines';
+import type { Layout } from './storeFiles';
 
 /**
  * Recovery's start: the newest good snapshot (stale and damaged ones set aside), and the checks
@@ -76,13 +77,14 @@ export async function loadBaseSnapshot<S, R>(
       continue;
     }
     try {
-      const { header, body } = decodeSnapshot(await readWhole(path));
+      const read = readSnapshot(path, codec);
+      const header = read.header;
       if (header.seq !== snap.seq || header.epoch !== snap.epoch) {
         throw new Error(
           `its header says record ${header.seq} and epoch ${header.epoch}, its name says record ${snap.seq} and epoch ${snap.epoch}`,
         );
       }
-      base = { state: parseSnapshotBody(codec, header, body, path), seq: snap.seq, epoch: snap.epoch, name: snap.name };
+      base = { state: parseSnapshotBody(codec, read, path), seq: snap.seq, epoch: snap.epoch, name: snap.name };
       break;
     } catch (e) {
       if (isEnoent(e) || isPipelineError(e)) throw e;
@@ -145,34 +147,40 @@ export async function assertRecovered<S>(
   }
 }
 
+/**
+ * The snapshot at `path`, checked (see snapshotLines.ts): a body in the codec's layout is read line
+ * by line as the layout needs it, a plain json one whole. An unreadable path (a directory, no
+ * permission) becomes a PipelineError naming it.
+ */
+function readSnapshot<S, R>(path: string, codec: StoreCodec<S, R>): ReturnType<typeof readSnapshotLines> {
+  try {
+    const layout = codec.layout;
+    return readSnapshotLines(path, (h) => (layout && h.layout === layout.name ? layout.headLines : 0));
+  } catch (e) {
+    if (isEnoent(e)) throw e;
+    throw fsProblem(e, path, 'a state snapshot');
+  }
+}
+
 /** The state in a snapshot's verified body, in the layout its header names. */
-function parseSnapshotBody<S, R>(codec: StoreCodec<S, R>, header: SnapshotHeader, body: Buffer, path: string): S {
-  if (header.layout === undefined) {
+function parseSnapshotBody<S, R>(codec: StoreCodec<S, R>, read: ReturnType<typeof readSnapshotLines>, path: string): S {
+  const header = read.header;
+  if ('body' in read) {
     let json: unknown;
     try {
-      json = JSON.parse(body.toString('utf8'));
+      json = JSON.parse(read.body.toString('utf8'));
     } catch {
       throw new Error('checksum matches but the body does not parse as json');
     }
     return codec.parseSnapshot(json, path);
   }
   const layout = codec.layout;
-  if (layout?.name !== header.layout) {
+  if (!layout || layout.name !== header.layout) {
     throw new PipelineError(
       'invalid-state',
       `${path} is written in the snapshot layout "${header.layout}", which this version of Agent Pipeline does not read.`,
       { file: path, fix: 'Use the version of Agent Pipeline that wrote it, or a newer one.' },
     );
   }
-  return layout.read(body, path);
-}
-
-/** Reads a whole state file; a directory or unreadable path in its place becomes a PipelineError naming it. */
-async function readWhole(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    if (isEnoent(e)) throw e;
-    throw fsProblem(e, path, 'a state snapshot');
-  }
+  return layout.read(read.lines);
 }

@@ -19,10 +19,19 @@ export interface StoreCodec<S, R> {
   readonly layout?: SnapshotLayout<S>;
 }
 
+import type { SnapshotLines } from './snapshotLines';
+
+/**
+ * A layout's body is lines, each ending with a newline. The store checks the whole body's checksum
+ * at open and gives `read` its first `headLines` lines whole and the others on demand, each proved
+ * again when it is read (snapshotLines.ts).
+ */
 export interface SnapshotLayout<S> {
   readonly name: string;
+  /** How many lines at the body's start `read` gets whole. */
+  readonly headLines: number;
   /** The body of a snapshot of `state` that will be written as `file`; yields to the event loop as it goes. */
   write(state: S, file: string): Promise<Buffer>;
-  /** The state from a body `write` produced (checksum already verified); throws on invalid content, naming `file`. */
-  read(body: Buffer, file: string): S;
+  /** The state from a body `write` produced (checksum already verified); throws on invalid content, naming the file. */
+  read(lines: SnapshotLines): S;
 }

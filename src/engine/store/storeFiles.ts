@@ -255,9 +255,19 @@ export function encodeSnapshot(seq: number, epoch: number, state: string | Buffe
 export function decodeSnapshot(buf: Buffer): { header: SnapshotHeader; body: Buffer } {
   const nl = buf.indexOf(NL);
   if (nl === -1) throw new Error('no header line (the file is empty or cut short)');
+  const header = parseSnapshotHeader(buf.toString('utf8', 0, nl));
+  const body = buf.subarray(nl + 1);
+  if (body.length !== header.bytes)
+    throw new Error(`the body has ${body.length} bytes, the header says ${header.bytes} (cut short or appended to)`);
+  if (crc32Hex(body) !== header.crc) throw new Error('checksum mismatch (the file is damaged)');
+  return { header, body };
+}
+
+/** A snapshot's header line (without its newline), checked; throws why it is not one. */
+export function parseSnapshotHeader(line: string): SnapshotHeader {
   let h: unknown;
   try {
-    h = JSON.parse(buf.toString('utf8', 0, nl));
+    h = JSON.parse(line);
   } catch {
     throw new Error('the header line is not json');
   }
@@ -276,10 +286,5 @@ export function decodeSnapshot(buf: Buffer): { header: SnapshotHeader; body: Buf
   ) {
     throw new Error('the header misses seq, epoch, bytes or crc');
   }
-  const header = o as unknown as SnapshotHeader;
-  const body = buf.subarray(nl + 1);
-  if (body.length !== header.bytes)
-    throw new Error(`the body has ${body.length} bytes, the header says ${header.bytes} (cut short or appended to)`);
-  if (crc32Hex(body) !== header.crc) throw new Error('checksum mismatch (the file is damaged)');
-  return { header, body };
+  return o as unknown as SnapshotHeader;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPipelineError } from '../../../src/engine/errors';
 import { LAZY_LAYOUT, LINE_FIELDS, ROW_FIELDS, rowProblem, taskWith } from '../../../src/engine/model/lazySnapshot';
@@ -462,6 +462,113 @@ void test("a task's usage survives a snapshot: read lazily only where it exists,
     );
     assert.deepEqual(again.state, replayReference([...records, usage(2)]));
     await again.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+/** Changes one byte of `task`'s line in the snapshot at `path` in place (same length, same file), as damage would. */
+async function damageInPlace(path: string, task: string): Promise<void> {
+  const bytes = await readFile(path);
+  const at = bytes.indexOf(Buffer.from(`Line one of ${task}`));
+  assert.ok(at > 0, `the line of ${task} is in ${path}`);
+  const fh = await open(path, 'r+');
+  await fh.write(Buffer.from('X'), 0, 1, at);
+  await fh.close();
+}
+
+void test('a task line damaged in the file after the reader checked it gives a clear error when it is read, never other data', async () => {
+  const dir = await tempDir();
+  try {
+    const records = await seeded(dir);
+    const [name] = await snapshots(dir);
+    const path = join(dir, name!);
+    const r = await reader(dir);
+    await damageInPlace(path, 'TASK-003');
+    // The row fields were read at open; the details are read now, and their bytes no longer match.
+    assert.equal(r.state.tasks['TASK-003']!.status, 'pending');
+    assert.throws(
+      () => r.state.tasks['TASK-003']!.description,
+      (e: unknown) => {
+        assert.ok(isPipelineError(e) && e.code === 'corrupt-snapshot', String(e));
+        assert.equal(e.details.file, path);
+        assert.equal(e.details.where, 'line 6');
+        assert.match(e.message, /changed after it was checked/);
+        return true;
+      },
+    );
+    // Nor can another task's details be proved by a file that no longer has its checksum.
+    assert.throws(
+      () => r.state.tasks['TASK-004']!.description,
+      (e: unknown) => isPipelineError(e) && e.code === 'corrupt-snapshot' && e.details.where === 'line 7',
+    );
+    await r.close();
+
+    // Opened afresh, the damaged snapshot is passed over and the journal gives the state.
+    const again = await reader(dir);
+    assert.deepEqual(again.state, replayReference(records));
+    assert.ok(
+      again.warnings.some((w) => w.includes(name!) && /checksum mismatch/.test(w)),
+      again.warnings.join(' / '),
+    );
+    await again.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('a leader that read a snapshot lazily writes the next one from the file it read, byte for byte, even once that file is gone', async () => {
+  const dir = await tempDir();
+  try {
+    const records = await seeded(dir);
+    const [first] = await snapshots(dir);
+    const before = decodeSnapshot(await readFile(join(dir, first!)))
+      .body.toString('utf8')
+      .split('\n');
+
+    const { store, lease } = await writer(dir);
+    assert.equal(typeof Object.getOwnPropertyDescriptor(store.state.tasks['TASK-004']!, 'history')?.get, 'function');
+    // Another process moved the file away: the open file still holds the lines that were checked.
+    await rename(join(dir, first!), join(dir, `${first!}.moved`));
+    const more: StateRecord[] = [transition('TASK-002', 0)];
+    await store.commit(more);
+    await store.snapshotNow();
+    const names = await snapshots(dir);
+    assert.equal(names.length, 1);
+    const after = decodeSnapshot(await readFile(join(dir, names[0]!)))
+      .body.toString('utf8')
+      .split('\n');
+    for (const i of [2, 4, 5, 6]) assert.equal(after[i], before[i], `line ${i + 1} is reused`);
+    await store.close();
+    await lease.release();
+    const r = await reader(dir);
+    assert.deepEqual(r.state, replayReference([...records, ...more]));
+    await r.close();
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+void test('a leader whose snapshot was damaged in place after it read it refuses to copy the damage into the next snapshot', async () => {
+  const dir = await tempDir();
+  try {
+    const records = await seeded(dir);
+    const [first] = await snapshots(dir);
+    const path = join(dir, first!);
+    const { store, lease } = await writer(dir);
+    await store.commit([transition('TASK-002', 0)]);
+    await damageInPlace(path, 'TASK-005');
+    await assert.rejects(
+      store.snapshotNow(),
+      (e: unknown) => isPipelineError(e) && e.code === 'corrupt-snapshot' && e.details.file === path,
+    );
+    // No snapshot was written from the damaged bytes.
+    assert.deepEqual(await snapshots(dir), [first]);
+    await store.close();
+    await lease.release();
+    const r = await reader(dir);
+    assert.deepEqual(r.state, replayReference([...records, transition('TASK-002', 0)]));
+    await r.close();
   } finally {
     await removeDir(dir);
   }
