@@ -323,29 +323,22 @@ const QUIET_MS = 200;
 /** How often the log is looked at meanwhile. */
 const QUIET_POLL_MS = 50;
 
-/**
- * Resolves once `logFile` has not grown for QUIET_MS, or `until.stopped`. Quiet counts from the log's
- * last write, not from this call: a command that said nothing for a while before its marker was seen
- * (the marker is read, the check run and the completion committed first) has been quiet all that time,
- * and its agent is let go at once instead of standing idle for QUIET_MS more.
- */
+/** Resolves once `logFile` has not grown for QUIET_MS (looked at every QUIET_POLL_MS), or `until.stopped`. */
 async function untilQuiet(logFile: string, until: { stopped: boolean }): Promise<void> {
-  const look = () =>
+  const size = () =>
     stat(logFile).then(
-      (s) => ({ size: s.size, at: s.mtimeMs }),
-      () => ({ size: -1, at: Date.now() }),
+      (s) => s.size,
+      () => -1,
     );
-  let last = await look();
-  let quietSince = Math.min(Date.now(), last.at);
+  let last = await size();
+  let quietSince = Date.now();
   while (!until.stopped) {
-    const left = QUIET_MS - (Date.now() - quietSince);
-    if (left <= 0) return;
-    await new Promise((r) => setTimeout(r, Math.min(QUIET_POLL_MS, left)));
-    const now = await look();
-    if (now.size !== last.size) {
+    await new Promise((r) => setTimeout(r, QUIET_POLL_MS));
+    const now = await size();
+    if (now !== last) {
       last = now;
-      quietSince = Math.min(Date.now(), now.at);
-    }
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= QUIET_MS) return;
   }
 }
 
