@@ -91,6 +91,8 @@ async function openToLead(cwd: string, json: boolean): Promise<Pipeline> {
       const backend = await stateBackend(home, await loadConfig(home.configFile));
       try {
         const holder = await backend.leases.current();
+        // Let go between the refusal and this look (a one-change holder done with its change): lead now.
+        if (!holder && left > 0) continue;
         if (!holder?.oneChange || left <= 0) throw holder?.oneChange ? oneChangeHeld(holder) : e;
         const after = await untilNoOneChangeLead(backend.leases, left, (h) => {
           if (json) println(JSON.stringify({ event: 'leader:waiting', holder: h, at: new Date().toISOString() }));
