@@ -18,6 +18,8 @@ const SNAPSHOTS_KEPT = 2;
 export interface SnapshotBody {
   body: Buffer;
   layout?: string;
+  /** The layout's head lines (SnapshotLayout.headLines), for the header's line table. */
+  headLines?: number;
 }
 
 /** A snapshot body of `state`, to be written as `name` in `dir`, in the codec's layout when it has one. */
@@ -28,7 +30,8 @@ export async function snapshotBody<S, R>(
   name: string,
 ): Promise<SnapshotBody> {
   const layout = codec.layout;
-  if (layout) return { body: await layout.write(state, join(dir, name)), layout: layout.name };
+  if (layout)
+    return { body: await layout.write(state, join(dir, name)), layout: layout.name, headLines: layout.headLines };
   return { body: Buffer.from(await sliceStringify(state), 'utf8') };
 }
 
@@ -39,7 +42,7 @@ export async function writeSnapshotFile(
   lease: LeaderLease,
   body: SnapshotBody,
 ): Promise<void> {
-  const data = encodeSnapshot(seq, lease.epoch, body.body, body.layout);
+  const data = encodeSnapshot(seq, lease.epoch, body.body, body.layout, body.headLines);
   await writeFileAtomic(join(dir, snapshotName(seq, lease.epoch)), data, () => lease.assertLeader());
 }
 

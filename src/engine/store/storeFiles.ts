@@ -226,6 +226,55 @@ export interface SnapshotHeader {
   readonly ts: string;
   readonly bytes: number;
   readonly crc: string;
+  /** In a layout: where the body's lines are and their checksums (see SnapshotLineTable). */
+  readonly lines?: SnapshotLineTable;
+}
+
+/**
+ * A layout body's lines, for a reader that proves only what it reads: the head (the `head` lines a
+ * layout reads whole at open) by its length and checksum, and every line after it by its own, kept
+ * here so that nothing has to read the whole body to find or prove one line. Without it (files
+ * written before it existed) a reader checks the body whole, as a leader always does.
+ */
+export interface SnapshotLineTable {
+  /** How many lines the head has. */
+  readonly head: number;
+  readonly head_bytes: number;
+  readonly head_crc: string;
+  /** Base64 of a little-endian uint32 pair per line after the head: its length (without the newline) and CRC-32. */
+  readonly table: string;
+  /** CRC-32 of the table's decoded bytes. */
+  readonly table_crc: string;
+}
+
+/**
+ * The line table of a body whose first `headLines` lines are its head, or undefined for a body that
+ * is not all lines (then readers check it whole).
+ */
+function lineTable(body: Buffer, headLines: number): SnapshotLineTable | undefined {
+  let at = 0;
+  for (let i = 0; i < headLines; i++) {
+    const nl = body.indexOf(NL, at);
+    if (nl === -1) return undefined;
+    at = nl + 1;
+  }
+  const headBytes = at;
+  const pairs: number[] = [];
+  while (at < body.length) {
+    const nl = body.indexOf(NL, at);
+    if (nl === -1) return undefined;
+    pairs.push(nl - at, crc32(body.subarray(at, nl)));
+    at = nl + 1;
+  }
+  const table = Buffer.allocUnsafe(pairs.length * 4);
+  for (let i = 0; i < pairs.length; i++) table.writeUInt32LE(pairs[i]!, i * 4);
+  return {
+    head: headLines,
+    head_bytes: headBytes,
+    head_crc: crc32Hex(body.subarray(0, headBytes)),
+    table: table.toString('base64'),
+    table_crc: crc32Hex(table),
+  };
 }
 
 /**
@@ -233,8 +282,16 @@ export interface SnapshotHeader {
  * buffers, written one after the other, so a 5 MB body is not copied once more to join them. The
  * body is the state's json, or (with `layout`) bytes in a layout the codec defines.
  */
-export function encodeSnapshot(seq: number, epoch: number, state: string | Buffer, layout?: string): [Buffer, Buffer] {
+export function encodeSnapshot(
+  seq: number,
+  epoch: number,
+  state: string | Buffer,
+  layout?: string,
+  /** The lines of a layout body that a reader reads whole: with it, the header carries a line table. */
+  headLines?: number,
+): [Buffer, Buffer] {
   const body = typeof state === 'string' ? Buffer.from(state, 'utf8') : state;
+  const lines = layout !== undefined && headLines !== undefined ? lineTable(body, headLines) : undefined;
   const header: SnapshotHeader = {
     format: SNAPSHOT_FORMAT,
     version: layout === undefined ? 1 : 2,
@@ -244,6 +301,7 @@ export function encodeSnapshot(seq: number, epoch: number, state: string | Buffe
     ts: new Date().toISOString(),
     bytes: body.length,
     crc: crc32Hex(body),
+    ...(lines ? { lines } : {}),
   };
   return [Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body];
 }
@@ -286,5 +344,21 @@ export function parseSnapshotHeader(line: string): SnapshotHeader {
   ) {
     throw new Error('the header misses seq, epoch, bytes or crc');
   }
+  if (o.lines !== undefined && !isLineTable(o.lines, o.version))
+    throw new Error("the header's line table is malformed");
   return o as unknown as SnapshotHeader;
+}
+
+function isLineTable(v: unknown, version: unknown): v is SnapshotLineTable {
+  if (version !== 2 || typeof v !== 'object' || v === null) return false;
+  const t = v as Record<string, unknown>;
+  return (
+    Number.isSafeInteger(t.head) &&
+    (t.head as number) >= 0 &&
+    Number.isSafeInteger(t.head_bytes) &&
+    (t.head_bytes as number) >= 0 &&
+    typeof t.head_crc === 'string' &&
+    typeof t.table === 'string' &&
+    typeof t.table_crc === 'string'
+  );
 }
