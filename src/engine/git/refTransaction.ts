@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { createClient, execGit } from './gitCommand';
 import { gitEnvironment, stripTrace } from './gitEnv';
 import { GitCommandError, GitLockError, heldLockOf } from './gitErrors';
 import { emitGitEvent, gitObserved } from './gitMetrics';
@@ -125,7 +126,9 @@ function startSession(args: readonly string[], cwd: string, timeoutMs: number): 
  * `oldSha`; throws GitLockError when another process holds the ref's lock (nothing done). When
  * `whileLocked` throws, the transaction is aborted and its error rethrown: the ref did not move.
  * When the final commit fails, RefCommitError says so: the ref did not move, but whatever
- * `whileLocked` did stands, and the caller undoes it.
+ * `whileLocked` did stands, and the caller undoes it. A commit whose answer is lost (git, or the
+ * spawn server it runs on, gone after git committed) is told from a failed one by where the ref is
+ * now: at `newSha`, it moved, and undoing the work would leave the branch and its files apart.
  */
 export async function updateRefLocked<T>(
   cwd: string,
@@ -173,10 +176,12 @@ export async function updateRefLocked<T>(
       await s.until('commit: ok');
     } catch {
       const e = await failure();
+      if (await refAt(cwd, ref, newSha, timeoutMs)) return { kind: 'committed', value };
       throw new RefCommitError(args, cwd, e.exitCode, e.stderr, '');
     }
     const { code, stderr } = await s.exited;
-    if (code !== 0) throw new RefCommitError(args, cwd, code ?? -1, stderr, '');
+    if (code !== 0 && !(await refAt(cwd, ref, newSha, timeoutMs)))
+      throw new RefCommitError(args, cwd, code ?? -1, stderr, '');
     return { kind: 'committed', value };
   } finally {
     s.kill();
@@ -190,5 +195,15 @@ export async function updateRefLocked<T>(
         exitCode: code ?? -1,
       });
     }
+  }
+}
+
+/** Whether `ref` is at `sha` now; false when that cannot be read either. */
+async function refAt(cwd: string, ref: string, sha: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const r = await execGit(createClient(cwd, true), ['rev-parse', '--verify', '-q', ref], cwd, timeoutMs, [1]);
+    return r.stdout.trim() === sha;
+  } catch {
+    return false;
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { gitEnvironment } from '../../../src/engine/git/gitEnv';
 import { GitLockError } from '../../../src/engine/git/gitErrors';
@@ -104,4 +104,21 @@ void test('a server that dies mid-transaction aborts it: the commit fails, the r
   );
   assert.equal(await at(), a);
   await until('the abandoned git releasing its lock', 10_000, () => !existsSync(lockFile()));
+});
+
+void test('a commit whose answer is lost after git committed is a commit: the ref moved, the work stands', async (t) => {
+  if (process.platform !== 'linux') return t.skip('a shell hook');
+  await reset();
+  // git runs the reference-transaction hook once the refs are committed and before it answers
+  // "commit: ok": the hook ends git there, as a spawn server dying at that moment would.
+  const hook = join(f.repo.commonDir, 'hooks', 'reference-transaction');
+  await mkdir(dirname(hook), { recursive: true });
+  await writeFile(hook, '#!/bin/sh\nif [ "$1" = committed ]; then kill -9 $PPID; fi\nexit 0\n', { mode: 0o755 });
+  try {
+    const outcome = await updateRefLocked(f.dir, ref, b, a, 'test: answer lost', 60_000, () => Promise.resolve('work'));
+    assert.deepEqual(outcome, { kind: 'committed', value: 'work' });
+    assert.equal(await at(), b);
+  } finally {
+    await rm(hook, { force: true });
+  }
 });
