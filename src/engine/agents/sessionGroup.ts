@@ -36,11 +36,22 @@ export async function lowerSessionGroup(pid: number, niceness: number): Promise<
   if (!own || !theirs || own.id === theirs.id) return undefined;
   const target = Math.min(19, own.nice + niceness);
   if (theirs.nice >= target) return undefined;
-  try {
-    await writeFile(`/proc/${pid}/autogroup`, String(target));
-    return undefined;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    return `its session's scheduling group could not be given niceness ${target} (${code}); the group competes with the editor's as an equal`;
+  let code = '';
+  for (let attempt = 0; attempt < GROUP_TRIES; attempt++) {
+    try {
+      await writeFile(`/proc/${pid}/autogroup`, String(target));
+      return undefined;
+    } catch (e) {
+      code = (e as NodeJS.ErrnoException).code ?? String(e);
+      // Without privilege, the kernel takes one change of a group's niceness every 100 ms, machine
+      // wide, and says EAGAIN to the others: agents that start together take turns.
+      if (code !== 'EAGAIN') break;
+      await new Promise((r) => setTimeout(r, GROUP_RETRY_MS));
+    }
   }
+  return `its session's scheduling group could not be given niceness ${target} (${code}); the group competes with the editor's as an equal`;
 }
+
+/** How often, and how far apart, a change the kernel refused with EAGAIN is tried. */
+const GROUP_TRIES = 10;
+const GROUP_RETRY_MS = 110;

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { AgentPriority } from '../../../src/engine/agents/agentPriority';
+import { resolveCommand } from '../../../src/engine/agents/commandTemplate';
+import { ProcessRunner } from '../../../src/engine/agents/processRunner';
+import { ShellCheckRunner } from '../../../src/engine/agents/shellCheckRunner';
+import { until, within } from '../../support/waiting';
 import { lowerSessionGroup } from '../../../src/engine/agents/sessionGroup';
 
 /**
@@ -91,5 +95,62 @@ void describe('the session group of an agent', { skip }, () => {
     await new AgentPriority(10).apply(shell.pid, 'implementer', logFile);
     assert.equal((await groupOf(shell.pid))!.nice, Math.min(19, own.nice + 10));
     assert.equal(await readFile(logFile, 'utf8').catch(() => ''), '', 'nothing to say in the log');
+  });
+
+  void test("the process runner's agent, detached through nice, gets its group lowered too", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pipeline-session-group-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const worktree = join(dir, 'wt');
+    await mkdir(worktree, { recursive: true });
+    const taskFile = join(worktree, 'task.md');
+    await writeFile(taskFile, '# TASK-001: the task\n');
+    const runner = new ProcessRunner(join(dir, 'run'), { niceness: 6 });
+    t.after(() => runner.dispose());
+    const own = (await groupOf('self'))!;
+    const h = await runner.start({
+      agentId: 'implementer',
+      taskId: 'TASK-001',
+      attempt: 1,
+      role: 'implementer',
+      worktree,
+      taskFile,
+      command: resolveCommand(
+        'sleep 30',
+        { taskFile, taskId: 'TASK-001', worktree, role: 'implementer' },
+        { scriptedAgent: '' },
+      ),
+      logFile: join(dir, 'logs', 'implementer.log'),
+    });
+    t.after(() => h.stop());
+    assert.ok(h.pid !== undefined);
+    const group = await until('the agent to be in a group of its own', 5_000, async () => {
+      const g = await groupOf(h.pid!);
+      return g && g.id !== own.id ? g : undefined;
+    });
+    // Lowered when start() resolved.
+    assert.equal(group.nice, Math.min(19, own.nice + 6));
+    await h.stop();
+    await within('the agent ending', 20_000, h.exited);
+  });
+
+  void test("a stage check's group gets the agents' niceness", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pipeline-session-group-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const own = (await groupOf('self'))!;
+    const want = Math.min(19, own.nice + 4);
+    // The check waits (at most 10 s) for its group's niceness, which is set just after its spawn.
+    const r = await new ShellCheckRunner({ niceness: 4 }).run({
+      command: `for i in $(seq 200); do grep -q "nice ${want}$" /proc/self/autogroup && break; sleep 0.05; done; cat /proc/self/autogroup > group.txt`,
+      cwd: dir,
+      env: {},
+      timeoutMs: 20_000,
+      evidenceFile: join(dir, 'evidence', 'check.log'),
+      taskId: 'TASK-001',
+      attempt: 1,
+    });
+    assert.ok(r.passed);
+    const text = await readFile(join(dir, 'group.txt'), 'utf8');
+    assert.match(text, new RegExp(`nice ${want}\\n$`));
+    assert.doesNotMatch(text, new RegExp(`^/autogroup-${own.id} `), 'a group of its own');
   });
 });
