@@ -41,7 +41,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as esbuild from 'esbuild';
-import type { Page } from 'playwright-core';
+import type { CDPSession, Page } from 'playwright-core';
 import { createTestWorkspace } from '../scripts/testHost/testWorkspace';
 import { repoRoot, withVsCode } from '../scripts/testHost/vscodeHost';
 import type { TaskSpec } from '../src/engine/model/schema';
@@ -49,6 +49,8 @@ import { msText, reportFigure } from './figures';
 
 const QUICK = process.argv.includes('--quick');
 const PROFILE = process.argv.includes('--profile');
+/** `--profile-ui`: a CPU profile of the workbench page (the renderer) over the run, summarised. */
+const PROFILE_UI = process.argv.includes('--profile-ui');
 /**
  * `--setting key=<json>` (repeatable): a user setting for the run, to test what another part of
  * VS Code adds to the stalls, e.g. `--setting git.enabled=false`.
@@ -92,11 +94,21 @@ function tasks(): TaskSpec[] {
   });
 }
 
+interface LateTick {
+  atMs: number;
+  ms: number;
+  onCpuMs?: number;
+  runQueueMs?: number;
+  gcMs: number;
+}
+
 interface Loop {
   wallMs: number;
   loopDelay: { maxMs: number; p50Ms: number; p99Ms: number; meanMs: number; samples: number };
-  stalls: { over20ms: number; over50ms: number; longest: { atMs: number; ms: number }[] };
+  stalls: { over20ms: number; over50ms: number; longest: LateTick[] };
   cpu: { ms: number; share: number };
+  runQueueMs?: number;
+  gc: { count: number; totalMs: number; maxMs: number };
 }
 
 interface Done extends Loop {
@@ -108,6 +120,10 @@ interface Done extends Loop {
   hostRssMb: number;
   fileEvents: Record<string, number>;
   gitSubcommands: Record<string, number>;
+  stallCauses: (LateTick & {
+    spawns: string[];
+    profile?: { samples: number; owners: Record<string, number>; top: string[] };
+  })[];
   busiest?: { ms: number; samples: number; owners: Record<string, number>; top: string[]; ours: string[] }[];
   ownFunctions?: { totalMs: number; top: string[] };
 }
@@ -120,6 +136,66 @@ async function recordedActivation(page: Page): Promise<{ ms: number; text: strin
   const m = /Activation: (\d+)ms/.exec(text);
   if (!m?.[1]) throw new Error(`no activation time in the Running Extensions row: "${text}"`);
   return { ms: Number(m[1]), text };
+}
+
+interface UiProfile {
+  wallMs: number;
+  busyMs: number;
+  byScript: string[];
+  top: string[];
+}
+
+interface CdpProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** Starts the CPU profiler of the workbench page; undefined when the page does not let it. */
+async function startUiProfile(page: Page): Promise<CDPSession | undefined> {
+  try {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 1000 });
+    await cdp.send('Profiler.start');
+    return cdp;
+  } catch (e) {
+    console.error(`no profile of the workbench page: ${String(e)}`);
+    return undefined;
+  }
+}
+
+/** Stops the page's profiler: its busy time, by script file and by function (self time). */
+async function stopUiProfile(cdp: CDPSession): Promise<UiProfile> {
+  const { profile } = (await cdp.send('Profiler.stop')) as unknown as { profile: CdpProfile };
+  await cdp.detach();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const scripts = new Map<string, number>();
+  const self = new Map<string, number>();
+  let busy = 0;
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id)?.callFrame;
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    if (!f || f.functionName === '(idle)') return;
+    busy += dt;
+    const script = f.url.split('/').slice(-2).join('/') || f.functionName;
+    scripts.set(script, (scripts.get(script) ?? 0) + dt);
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  });
+  const top = (m: Map<string, number>, n: number): string[] =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `${k} ${v.toFixed(0)} ms`);
+  return {
+    wallMs: Math.round((profile.endTime - profile.startTime) / 1000),
+    busyMs: Math.round(busy),
+    byScript: top(scripts, 6),
+    top: top(self, 12),
+  };
 }
 
 async function buildHostModule(dir: string): Promise<string> {
@@ -159,6 +235,8 @@ async function main(): Promise<void> {
     let recorded: Promise<{ ms: number; text: string }> | undefined;
     let done: Done | undefined;
     let idle: Loop | undefined;
+    let uiProfiler: Promise<CDPSession | undefined> | undefined;
+    let uiProfile: Promise<UiProfile | undefined> | undefined;
     if (PROFILE) await writeFile(join(dirname(workspace.path), 'bench-profile'), '');
     process.stdout.write(`running: ${TASKS} tasks, ${AGENTS.length} scripted agents in terminals, in VS Code…\n`);
     const code = await withVsCode(
@@ -174,8 +252,14 @@ async function main(): Promise<void> {
           if (!m?.[1]) return;
           const value = JSON.parse(m[1]) as { step: string; activationMs?: number } & Partial<Done>;
           if (value.step === 'activated') activationMs = value.activationMs;
-          if (value.step === 'done') done = value as Done;
-          if (value.step === 'idle') idle = value as Loop;
+          if (value.step === 'done') {
+            done = value as Done;
+            if (uiProfiler) uiProfile = uiProfiler.then((cdp) => (cdp ? stopUiProfile(cdp) : undefined));
+          }
+          if (value.step === 'idle') {
+            idle = value as Loop;
+            if (PROFILE_UI && page) uiProfiler = startUiProfile(page);
+          }
           if (value.step === 'running-extensions') {
             // Read the page, then let the extension host go on.
             recorded = (async () => {
@@ -200,6 +284,7 @@ async function main(): Promise<void> {
     if (activationMs === undefined || !recorded || !done || !idle)
       throw new Error('the extension host did not report every figure');
     const vscodeActivation = await recorded;
+    const ui = await uiProfile;
 
     const okActivate = activationMs <= BUDGET_ACTIVATION_MS;
     const okRecorded = vscodeActivation.ms <= BUDGET_ACTIVATION_MS;
@@ -225,8 +310,10 @@ async function main(): Promise<void> {
       `run: ${done.tasks} tasks (${done.merged} merged), ${done.terminals} terminals opened (runner: ${done.runner}), ${(done.wallMs / 1000).toFixed(1)} s`,
     );
     console.log(`extension-host event-loop delay during the run: ${loop(done)}`);
-    const cpu = (l: Loop): string => `${l.cpu.ms} ms (${(l.cpu.share * 100).toFixed(1)} % of one core)`;
-    console.log(`extension-host CPU: idle ${cpu(idle)}; run ${cpu(done)}`);
+    const cpu = (l: Loop): string =>
+      `${l.cpu.ms} ms (${(l.cpu.share * 100).toFixed(1)} % of one core)${l.runQueueMs !== undefined ? `, ${l.runQueueMs} ms waiting for a core` : ''}; GC ${l.gc.count} pauses, ${l.gc.totalMs} ms, longest ${l.gc.maxMs} ms`;
+    console.log(`extension-host CPU: idle ${cpu(idle)}`);
+    console.log(`                    run  ${cpu(done)}`);
     const events = Object.values(done.fileEvents).reduce((a, b) => a + b, 0);
     console.log(
       `file events VS Code delivered to the host for the workspace: ${events} (${(events / (done.wallMs / 1000)).toFixed(1)}/s): ${
@@ -239,6 +326,18 @@ async function main(): Promise<void> {
     console.log(
       `longest late ticks: ${done.stalls.longest.map((s) => `${s.ms} ms at ${(s.atMs / 1000).toFixed(1)} s`).join(', ') || 'none'}`,
     );
+    for (const c of done.stallCauses)
+      console.log(
+        `   late ${c.ms} ms at ${(c.atMs / 1000).toFixed(1)} s: ${
+          c.onCpuMs !== undefined ? `on a core ${c.onCpuMs} ms, waiting for one ${c.runQueueMs} ms, ` : ''
+        }GC ${c.gcMs} ms; ${c.spawns.length ? `spawns: ${c.spawns.join('; ')}` : 'no spawn'}${
+          c.profile
+            ? `; profile: ${c.profile.samples} samples, ${Object.entries(c.profile.owners)
+                .map(([o, n]) => `${o} ${n}`)
+                .join(', ')}; top: ${c.profile.top.join('; ')}`
+            : ''
+        }`,
+      );
     console.log(
       `processes started by the extension host (synchronous part of spawn/execFile; host RSS ${done.hostRssMb} MB at the end):`,
     );
@@ -264,6 +363,10 @@ async function main(): Promise<void> {
     if (done.ownFunctions)
       console.log(
         `this extension's CPU over the run: ${done.ownFunctions.totalMs} ms; by innermost own function: ${done.ownFunctions.top.join('; ')}`,
+      );
+    if (ui)
+      console.log(
+        `workbench page (renderer) CPU over the run: ${ui.busyMs} ms busy of ${ui.wallMs} ms; by script: ${ui.byScript.join('; ')}; top: ${ui.top.join('; ')}`,
       );
     if (Object.keys(SETTINGS).length) console.log(`user settings for this run: ${JSON.stringify(SETTINGS)}`);
     console.log(`longest stall: ${done.loopDelay.maxMs} ms   budget ≤ ${BUDGET_STALL_MS} ms   ${verdict(okStall)}`);

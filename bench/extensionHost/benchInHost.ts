@@ -13,10 +13,11 @@
 //      the workspace folder, a CPU profile of the host during the run names what ran in the longest
 //      busy stretches (the profiler costs a little, so it is off by default).
 import { Session } from 'node:inspector';
+import { readFileSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import type { AgentPipelineApi } from '../../src/extension';
 
@@ -94,6 +95,8 @@ export async function run(): Promise<void> {
     loopDelay: idle.loopDelay,
     stalls: idle.stalls,
     cpu: idle.cpu,
+    gc: idle.gc,
+    runQueueMs: idle.runQueueMs,
   });
 
   const tasks = Object.keys(p.state.tasks).length;
@@ -129,6 +132,7 @@ export async function run(): Promise<void> {
     await writeFile(file, JSON.stringify(profile));
   }
   const busiest = profile ? busiestStretches(profile, join(extension.extensionPath, 'dist')) : undefined;
+  const stallCauses = explainStalls(measured, spawns.calls, profile, join(extension.extensionPath, 'dist'));
   const ownTotals = profile ? ownFunctions(profile, join(extension.extensionPath, 'dist')) : undefined;
   await vscode.commands.executeCommand('agentPipeline.stop');
   report({
@@ -141,10 +145,13 @@ export async function run(): Promise<void> {
     loopDelay: measured.loopDelay,
     stalls: measured.stalls,
     cpu: measured.cpu,
+    gc: measured.gc,
+    runQueueMs: measured.runQueueMs,
     fileEvents: fileEvents.figures(),
     spawns: spawns.figures(),
     gitSubcommands: spawns.gitSubcommands(),
     hostRssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+    stallCauses,
     ...(busiest ? { busiest } : {}),
     ...(ownTotals ? { ownFunctions: ownTotals } : {}),
   });
@@ -158,6 +165,8 @@ export async function run(): Promise<void> {
 function timeSpawns(bundleDir: string): {
   figures(): Record<string, { calls: number; totalMs: number; maxMs: number; p95Ms: number }>;
   gitSubcommands(): Record<string, number>;
+  /** Every call, with when it started (performance.now()) and what it ran, to set beside the stalls. */
+  calls: SpawnCall[];
   dispose(): void;
 } {
   // The module object itself (an import would give a copy), so that replacing its functions
@@ -166,6 +175,7 @@ function timeSpawns(bundleDir: string): {
   const originals = { spawn: cp.spawn!, execFile: cp.execFile! };
   const times = new Map<string, number[]>();
   const subcommands = new Map<string, number>();
+  const calls: SpawnCall[] = [];
   for (const name of ['spawn', 'execFile'] as const) {
     const original = originals[name];
     cp[name] = function (this: unknown, ...args: unknown[]) {
@@ -180,6 +190,8 @@ function timeSpawns(bundleDir: string): {
         const caller = stack.includes(bundleDir) ? 'agent-pipeline' : other ? `extension ${other}` : 'VS Code';
         const program = String(args[0]).trim().split(/\s+/)[0]?.split('/').pop() || '?';
         const key = `${program} (${caller})`;
+        const argv = Array.isArray(args[1]) ? args[1].map(String) : [];
+        calls.push({ at: started, ms, who: key, command: [program, ...argv].join(' ').slice(0, 120) });
         const list = times.get(key) ?? [];
         list.push(ms);
         times.set(key, list);
@@ -206,6 +218,7 @@ function timeSpawns(bundleDir: string): {
       return out;
     },
     gitSubcommands: () => Object.fromEntries([...subcommands].sort((a, b) => b[1] - a[1])),
+    calls,
     dispose: () => {
       cp.spawn = originals.spawn;
       cp.execFile = originals.execFile;
@@ -254,26 +267,76 @@ function exists(file: string): Promise<boolean> {
   );
 }
 
+/**
+ * A late tick of the stall sampler, split by what the host's main thread did meanwhile (from the
+ * kernel's scheduler statistics for the thread): ran on a CPU, waited in the run queue for one
+ * (the machine gave it no core), or neither (blocked in the kernel: a spawn waiting for its child's
+ * exec, a lock), and how much of it V8's garbage collector paused the thread.
+ */
+interface LateTick {
+  atMs: number;
+  ms: number;
+  onCpuMs?: number;
+  runQueueMs?: number;
+  gcMs: number;
+}
+
 interface LoopFigures {
+  /** performance.now() when the measurement started: the origin of the stalls' `atMs`. */
+  origin: number;
   wallMs: number;
   loopDelay: { maxMs: number; p50Ms: number; p99Ms: number; meanMs: number; samples: number };
-  stalls: { over20ms: number; over50ms: number; longest: { atMs: number; ms: number }[] };
+  stalls: { over20ms: number; over50ms: number; longest: LateTick[] };
   /** CPU time this process used (user + system) and its share of one core: unlike the delays, hardly moved by other processes' load. */
   cpu: { ms: number; share: number };
+  /** The main thread's time in the run queue over the whole measurement (the machine's load). */
+  runQueueMs?: number;
+  /** V8's garbage-collection pauses: count, total, longest. */
+  gc: { count: number; totalMs: number; maxMs: number };
+}
+
+/**
+ * The main thread's scheduler figures (nanoseconds on a CPU, nanoseconds waiting in the run queue),
+ * from /proc on Linux; undefined elsewhere. A read of this file takes microseconds.
+ */
+function schedStat(): [number, number] | undefined {
+  try {
+    const [onCpu, waiting] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ');
+    return [Number(onCpu), Number(waiting)];
+  } catch {
+    return undefined;
+  }
 }
 
 /** The event loop's delay while `during` runs: a perf_hooks histogram and a timer that notes its own lateness. */
 async function measureLoop(during: () => Promise<unknown>): Promise<LoopFigures> {
   const histogram = monitorEventLoopDelay({ resolution: 5 });
-  const stalls: { atMs: number; ms: number }[] = [];
+  const stalls: LateTick[] = [];
+  const gcs: { start: number; ms: number }[] = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ start: e.startTime, ms: e.duration });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const schedBefore = schedStat();
   let last = started;
+  let lastSched = schedBefore;
   const sampler = setInterval(() => {
     const now = performance.now();
+    const sched = schedStat();
     const late = now - last - TICK_MS;
-    if (late > STALL_MS) stalls.push({ atMs: Math.round(last - started), ms: Math.round(late) });
+    if (late > STALL_MS) {
+      const tick: LateTick = { atMs: Math.round(last - started), ms: Math.round(late), gcMs: 0 };
+      if (sched && lastSched) {
+        tick.onCpuMs = Math.round((sched[0] - lastSched[0]) / 1e6);
+        tick.runQueueMs = Math.round((sched[1] - lastSched[1]) / 1e6);
+      }
+      // GC entries arrive after the tick; their pauses are matched to it at the end.
+      stalls.push(tick);
+    }
     last = now;
+    lastSched = sched;
   }, TICK_MS);
   histogram.enable();
   try {
@@ -282,12 +345,31 @@ async function measureLoop(during: () => Promise<unknown>): Promise<LoopFigures>
     histogram.disable();
     clearInterval(sampler);
   }
+  // Let the observer deliver the last entries.
+  await new Promise((r) => setTimeout(r, 50));
+  gcObserver.disconnect();
+  for (const t of stalls) {
+    const from = started + t.atMs;
+    const to = from + TICK_MS + t.ms;
+    t.gcMs = Math.round(
+      gcs.reduce((sum, g) => sum + Math.max(0, Math.min(to, g.start + g.ms) - Math.max(from, g.start)), 0),
+    );
+  }
   const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
   const cpu = process.cpuUsage(cpuBefore);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const wallMs = performance.now() - started;
+  const schedAfter = schedStat();
+  const round1 = (x: number): number => Math.round(x * 10) / 10;
   return {
+    origin: started,
     cpu: { ms: Math.round(cpuMs), share: Math.round((cpuMs / wallMs) * 1000) / 1000 },
+    ...(schedBefore && schedAfter ? { runQueueMs: Math.round((schedAfter[1] - schedBefore[1]) / 1e6) } : {}),
+    gc: {
+      count: gcs.length,
+      totalMs: round1(gcs.reduce((a, g) => a + g.ms, 0)),
+      maxMs: round1(gcs.reduce((a, g) => Math.max(a, g.ms), 0)),
+    },
     wallMs,
     loopDelay: {
       maxMs: ms(histogram.max),
@@ -310,6 +392,8 @@ interface ProfileNode {
   children?: number[];
 }
 interface Profile {
+  /** Microseconds on the monotonic clock. */
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -443,4 +527,89 @@ function busiestStretches(
         .map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
       return { ms: Math.round(s.ms * 10) / 10, samples: s.samples.length, owners, top, ours: oursTop };
     });
+}
+
+interface SpawnCall {
+  /** performance.now() when the call began. */
+  at: number;
+  ms: number;
+  who: string;
+  command: string;
+}
+
+/** A tick later than this is explained: what the host started, and with a profile, what it ran. */
+const EXPLAIN_MS = 30;
+
+/**
+ * For each tick late by more than EXPLAIN_MS: the processes the host started during it (the
+ * synchronous part of a spawn blocks the loop) and, with a profile, who had the thread in its
+ * samples. A late tick with neither spawns nor samples is one the machine did not give the host
+ * the CPU for.
+ */
+function explainStalls(
+  loop: LoopFigures,
+  calls: SpawnCall[],
+  profile: Profile | undefined,
+  bundleDir: string,
+): (LateTick & {
+  spawns: string[];
+  profile?: { samples: number; owners: Record<string, number>; top: string[] };
+})[] {
+  // The profile's clock is the monotonic clock in microseconds; performance.now() counts from the
+  // process's time origin on the same clock.
+  const monoOriginMs = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  const owners = profile ? sampleOwners(profile, bundleDir) : undefined;
+  return loop.stalls.longest
+    .filter((s) => s.ms > EXPLAIN_MS)
+    .map((s) => {
+      const from = loop.origin + s.atMs;
+      const to = from + TICK_MS + s.ms;
+      const spawns = calls
+        .filter((c) => c.at < to && c.at + c.ms > from)
+        .map((c) => `${c.command} ${c.ms.toFixed(1)} ms (${c.who.replace(/^\S+ \(|\)$/g, '')})`);
+      if (!profile || !owners) return { ...s, spawns };
+      let t = profile.startTime / 1000 - monoOriginMs;
+      const byOwner: Record<string, number> = {};
+      const self = new Map<string, number>();
+      let samples = 0;
+      const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+      profile.samples.forEach((id, i) => {
+        t += (profile.timeDeltas[i] ?? 0) / 1000;
+        if (t < from || t > to) return;
+        const f = byId.get(id)?.callFrame;
+        if (!f || f.functionName === '(idle)') return;
+        samples++;
+        const o = owners.get(id) ?? '?';
+        byOwner[o] = (byOwner[o] ?? 0) + 1;
+        const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
+        self.set(key, (self.get(key) ?? 0) + 1);
+      });
+      const top = [...self]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([k, n]) => `${k} ${n}`);
+      return { ...s, spawns, profile: { samples, owners: byOwner, top } };
+    });
+}
+
+/** Who had the thread in each profile node: this extension, another extension, or VS Code and Node. */
+function sampleOwners(profile: Profile, bundleDir: string): Map<number, string> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const out = new Map<number, string>();
+  for (const n of profile.nodes) {
+    let found = 'vscode/node';
+    for (let at: number | undefined = n.id; at !== undefined; at = parent.get(at)) {
+      const url = byId.get(at)?.callFrame.url ?? '';
+      if (url.includes(bundleDir)) {
+        found = 'agent-pipeline';
+        break;
+      }
+      const ext = /\/extensions\/([^/]+)\//.exec(url);
+      if (ext?.[1] && found === 'vscode/node') found = `extension ${ext[1]}`;
+    }
+    out.set(n.id, found);
+  }
+  return out;
 }

@@ -3,6 +3,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { getPriority, setPriority } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { AGENT_NICENESS_DEFAULT } from '../model/configSchema';
+import { lowerSessionGroup } from './sessionGroup';
 
 /**
  * Agents run below the engine's CPU priority (`agentNiceness` in the configuration). The engine's
@@ -71,12 +72,22 @@ export class AgentPriority {
 
   /**
    * Gives an agent's process the agents' niceness, at once (before the returned promise's first
-   * wait). A failure leaves the agent at the priority it had and never fails its run; it is said
-   * once in the agent's log. Resolves when the note, if any, is written.
+   * wait), and its session's scheduling group too (sessionGroup.ts). A failure leaves the agent at
+   * the priority it had and never fails its run; it is said once in the agent's log. Resolves when
+   * the note, if any, is written.
    */
   async apply(pid: number, agentId: string, logFile: string): Promise<void> {
-    const failed = this.set(pid);
+    const failed = this.set(pid) ?? (await this.group(pid));
     if (failed !== undefined) await this.note(agentId, logFile, failed);
+  }
+
+  /**
+   * Gives the session group of `pid` (a process that leads a session of its own: a terminal's
+   * shell, a detached child) the agents' niceness; without it, niceness orders only the processes of
+   * one session. Resolves to why it could not, or undefined.
+   */
+  group(pid: number): Promise<string | undefined> {
+    return lowerSessionGroup(pid, this.niceness);
   }
 
   /** Says once in the agent's log (whatever the failure) that its priority could not be lowered. */

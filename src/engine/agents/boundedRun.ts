@@ -44,6 +44,8 @@ export function runBounded(command: string, args: readonly string[], o: BoundedR
     });
     const priorityError =
       o.priority && launch.lowerAfterSpawn && child.pid !== undefined ? o.priority.set(child.pid) : undefined;
+    // Detached: a session, and so a scheduling group, of its own (sessionGroup.ts).
+    const grouped = o.priority && child.pid !== undefined ? o.priority.group(child.pid) : Promise.resolve(undefined);
     const chunks: Buffer[] = [];
     let kept = 0;
     const take = (c: Buffer) => {
@@ -68,11 +70,14 @@ export function runBounded(command: string, args: readonly string[], o: BoundedR
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({
-        code,
-        output: Buffer.concat(chunks).toString('utf8'),
-        timedOut,
-        ...(priorityError !== undefined ? { priorityError } : {}),
+      void grouped.then((groupError) => {
+        const why = priorityError ?? groupError;
+        resolve({
+          code,
+          output: Buffer.concat(chunks).toString('utf8'),
+          timedOut,
+          ...(why !== undefined ? { priorityError: why } : {}),
+        });
       });
     });
   });

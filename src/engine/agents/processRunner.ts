@@ -232,7 +232,12 @@ export class ProcessRunner implements AgentRunner {
    * What it started before this, if anything, runs at the engine's priority, as agents used to.
    */
   private lower(launch: Launch, pid: number | undefined, req: RunRequest): Promise<void> | undefined {
-    return launch.lowerAfterSpawn && pid !== undefined ? this.priority.apply(pid, req.agentId, req.logFile) : undefined;
+    if (pid === undefined) return undefined;
+    if (launch.lowerAfterSpawn) return this.priority.apply(pid, req.agentId, req.logFile);
+    // Started through `nice`, and detached: a session, and so a scheduling group, of its own.
+    return this.priority
+      .group(pid)
+      .then((failed) => (failed === undefined ? undefined : this.priority.note(req.agentId, req.logFile, failed)));
   }
 
   async reattach(req: RunRequest): Promise<RunHandle | null> {

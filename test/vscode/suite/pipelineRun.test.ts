@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
@@ -50,6 +51,37 @@ async function isAncestor(cwd: string, commit: string, of: string): Promise<bool
   );
 }
 
+/**
+ * What became of the scheduling group of a terminal's shell (`/proc/<pid>/autogroup`): 'lowered'
+ * to the extension host's group's niceness plus the agents' once its command is typed, 'no
+ * autogroups' where the kernel has none, else what was seen.
+ */
+async function sessionGroupOf(terminal: vscode.Terminal, niceness: number): Promise<string> {
+  const group = (pid: number | 'self'): Promise<{ id: string; nice: number } | undefined> =>
+    readFile(`/proc/${pid}/autogroup`, 'utf8').then(
+      (text) => {
+        const m = /^\/autogroup-(\d+)\s+nice\s+(-?\d+)/.exec(text);
+        return m?.[1] && m[2] ? { id: m[1], nice: Number(m[2]) } : undefined;
+      },
+      () => undefined,
+    );
+  const own = await group('self');
+  if (!own) return 'no autogroups';
+  const pid = await terminal.processId;
+  if (pid === undefined) return `${terminal.name}: no shell pid`;
+  const target = Math.min(19, own.nice + niceness);
+  let seen: { id: string; nice: number } | undefined;
+  try {
+    await waitFor(async () => {
+      seen = await group(pid);
+      return seen !== undefined && seen.id !== own.id && seen.nice === target;
+    }, `the group of ${terminal.name}'s shell to get niceness ${target}`);
+    return 'lowered';
+  } catch {
+    return `${terminal.name}: ${seen ? `group ${seen.id} at ${seen.nice}` : 'gone'} (the host's ${own.id} at ${own.nice})`;
+  }
+}
+
 export function pipelineRunTests(t: TestApi): void {
   t.describe('a pipeline run with scripted agents in terminals', () => {
     let maxRowsDrawn = 0;
@@ -76,7 +108,11 @@ export function pipelineRunTests(t: TestApi): void {
         const root = p.home.root;
         const mainBefore = (await git(root, 'rev-parse', 'main')).trim();
         const opened: string[] = [];
-        const sub = vscode.window.onDidOpenTerminal((terminal) => opened.push(terminal.name));
+        const groups: Promise<string>[] = [];
+        const sub = vscode.window.onDidOpenTerminal((terminal) => {
+          opened.push(terminal.name);
+          groups.push(sessionGroupOf(terminal, p.config.agentNiceness));
+        });
         try {
           await vscode.commands.executeCommand('agentPipeline.start');
           assert.equal(api.session.running, true, 'the pipeline runs in this window');
@@ -120,6 +156,16 @@ export function pipelineRunTests(t: TestApi): void {
             assert.ok(opened.includes(name), `a terminal named "${name}" was opened (opened: ${opened.join('; ')})`);
           }
         }
+        // Each agent's shell leads a session of its own; where the kernel groups sessions (Linux's
+        // autogroups), the group gets the agents' niceness, else it competes with the editor's whole
+        // group as an equal.
+        const outcomes = await Promise.all(groups);
+        if (!outcomes.includes('no autogroups'))
+          assert.deepEqual(
+            outcomes.filter((o) => o !== 'lowered'),
+            [],
+            `every agent terminal's session group was lowered (${outcomes.join(', ')})`,
+          );
         const log = await git(root, 'log', '--format=%s', `${mainBefore}..main`);
         for (const id of ['TASK-001', 'TASK-002', 'TASK-003'])
           assert.match(log, new RegExp(id), `main's new history mentions ${id}:\n${log}`);
