@@ -72,13 +72,18 @@ export class AgentPriority {
 
   /**
    * Gives an agent's process the agents' niceness, at once (before the returned promise's first
-   * wait), and its session's scheduling group too (sessionGroup.ts). A failure leaves the agent at
-   * the priority it had and never fails its run; it is said once in the agent's log. Resolves when
-   * the note, if any, is written.
+   * wait), and its session's scheduling group too (sessionGroup.ts), in the background: without
+   * privilege the kernel takes one group change every 100 ms machine-wide, and agents that start
+   * together would wait their turns to start. A failure leaves the agent at the priority it had and
+   * never fails its run; it is said once in the agent's log. Resolves when the process's own
+   * niceness is set (and its note, if it could not be, written).
    */
   async apply(pid: number, agentId: string, logFile: string): Promise<void> {
-    const failed = this.set(pid) ?? (await this.group(pid));
-    if (failed !== undefined) await this.note(agentId, logFile, failed);
+    const failed = this.set(pid);
+    if (failed !== undefined) return this.note(agentId, logFile, failed);
+    void this.group(pid)
+      .then((why) => (why === undefined ? undefined : this.note(agentId, logFile, why)))
+      .catch(() => undefined);
   }
 
   /**

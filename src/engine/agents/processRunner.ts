@@ -234,10 +234,15 @@ export class ProcessRunner implements AgentRunner {
   private lower(launch: Launch, pid: number | undefined, req: RunRequest): Promise<void> | undefined {
     if (pid === undefined) return undefined;
     if (launch.lowerAfterSpawn) return this.priority.apply(pid, req.agentId, req.logFile);
-    // Started through `nice`, and detached: a session, and so a scheduling group, of its own.
-    return this.priority
+    // Started through `nice`, and detached: a session, and so a scheduling group, of its own. Its
+    // group is lowered in the background: without privilege the kernel takes one such change every
+    // 100 ms machine-wide, and agents that start together would each wait their turn to start,
+    // when they already run niced meanwhile.
+    void this.priority
       .group(pid)
-      .then((failed) => (failed === undefined ? undefined : this.priority.note(req.agentId, req.logFile, failed)));
+      .then((failed) => (failed === undefined ? undefined : this.priority.note(req.agentId, req.logFile, failed)))
+      .catch(() => undefined);
+    return undefined;
   }
 
   async reattach(req: RunRequest): Promise<RunHandle | null> {
