@@ -12,9 +12,10 @@ import { isTempName } from './fsUtil';
  *   lines all carry `last`, the seq of the commit's last record: replay applies the commit only
  *   when every line through `last` is whole, so a crash never leaves half a commit applied.
  * - `snapshot-<seq>-e<epoch>.json`: the whole state after record `seq`, written by the leader of
- *   that epoch: one header line `{"format","version","layout"?,"seq","epoch","ts","bytes","crc"}`,
- *   then the body: the state's json (version 1), or the state in a layout of the codec's own that
- *   it can read part by part (version 2, `layout` names it; see model/lazySnapshot.ts).
+ *   that epoch: one header line `{"format","version","layout"?,"seq","epoch","ts","bytes","crc",
+ *   "lines"?}`, then the body: the state's json (version 1), or the state in a layout of the codec's
+ *   own that it can read part by part (version 2, `layout` names it; see model/lazySnapshot.ts;
+ *   `lines`, its line table, says where each line is and its checksum: SnapshotLineTable below).
  * - `*.tmp-<pid>-<hex>`: a write in progress (or orphaned by a crash: the leader sweeps them).
  * - `*.corrupt-<time>`, `*.stale-<time>`: files moved aside by recovery; never read, never deleted.
  *
