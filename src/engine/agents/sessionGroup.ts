@@ -43,6 +43,8 @@ export async function lowerSessionGroup(pid: number, niceness: number): Promise<
       return undefined;
     } catch (e) {
       code = (e as NodeJS.ErrnoException).code ?? String(e);
+      // Gone since its group was read (an agent that ended at once): nothing left to lower.
+      if (code === 'ENOENT' || code === 'ESRCH') return undefined;
       // Without privilege, the kernel takes one change of a group's niceness every 100 ms, machine
       // wide, and says EAGAIN to the others: agents that start together take turns.
       if (code !== 'EAGAIN') break;
