@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { getPriority } from 'node:os';
 
 /**
  * Linux's scheduler, with autogroups on (`/proc/sys/kernel/sched_autogroup_enabled`, the default of
@@ -12,15 +13,36 @@ import { readFile, writeFile } from 'node:fs/promises';
  * agents' niceness added to the engine's group's own.
  */
 
-interface Autogroup {
+export interface Autogroup {
+  /** The group's number, or `default` for the kernel's default group (see {@link autogroupOf}). */
   id: string;
   nice: number;
 }
 
-/** `/autogroup-123 nice 0`, or undefined where there is no such file (not Linux, no autogroups). */
-async function autogroupOf(pid: number | 'self'): Promise<Autogroup | undefined> {
+/**
+ * The group `pid` is in: `/autogroup-123 nice 0`; undefined where there is no such file (not Linux,
+ * a kernel without autogroups) or the process is gone. The file is there but empty for a process in
+ * the kernel's default group: one whose ancestors never started a session since boot (a CI runner's
+ * job, a container's first process), or one in a CPU cgroup of its own, where autogroups do not
+ * apply. Such a process competes for the CPU as itself, by its own niceness, against each
+ * autogroup as a whole; it is `default` here, with its own niceness.
+ */
+export async function autogroupOf(pid: number | 'self'): Promise<Autogroup | undefined> {
   const text = await readFile(`/proc/${pid}/autogroup`, 'utf8').catch(() => undefined);
-  const m = text === undefined ? null : /^\/autogroup-(\d+)\s+nice\s+(-?\d+)/.exec(text);
+  return parseAutogroup(text, () => getPriority(pid === 'self' ? 0 : pid));
+}
+
+/** What {@link autogroupOf} reads, from the file's text; `ownNice` is asked only for an empty file. */
+export function parseAutogroup(text: string | undefined, ownNice: () => number): Autogroup | undefined {
+  if (text === undefined) return undefined;
+  if (text.trim() === '') {
+    try {
+      return { id: 'default', nice: ownNice() };
+    } catch {
+      return undefined; // gone since its file was read
+    }
+  }
+  const m = /^\/autogroup-(\d+)\s+nice\s+(-?\d+)/.exec(text);
   return m?.[1] && m[2] ? { id: m[1], nice: Number(m[2]) } : undefined;
 }
 
@@ -33,7 +55,9 @@ async function autogroupOf(pid: number | 'self'): Promise<Autogroup | undefined>
 export async function lowerSessionGroup(pid: number, niceness: number): Promise<string | undefined> {
   if (process.platform !== 'linux' || niceness <= 0) return undefined;
   const [own, theirs] = await Promise.all([autogroupOf('self'), autogroupOf(pid)]);
-  if (!own || !theirs || own.id === theirs.id) return undefined;
+  // Two processes in the default group share it; an agent in the default group while the engine is
+  // in an autogroup has no group of its own to lower (its niceness alone ranks it).
+  if (!own || !theirs || own.id === theirs.id || theirs.id === 'default') return undefined;
   const target = Math.min(19, own.nice + niceness);
   if (theirs.nice >= target) return undefined;
   let code = '';

@@ -10,7 +10,7 @@ import { resolveCommand } from '../../../src/engine/agents/commandTemplate';
 import { ProcessRunner } from '../../../src/engine/agents/processRunner';
 import { ShellCheckRunner } from '../../../src/engine/agents/shellCheckRunner';
 import { until, within } from '../../support/waiting';
-import { lowerSessionGroup } from '../../../src/engine/agents/sessionGroup';
+import { autogroupOf, lowerSessionGroup, parseAutogroup } from '../../../src/engine/agents/sessionGroup';
 
 /**
  * With Linux's autogroups, a process that starts a session of its own (a terminal's shell, a
@@ -19,16 +19,8 @@ import { lowerSessionGroup } from '../../../src/engine/agents/sessionGroup';
  * /proc files; skipped where the kernel has no autogroups.
  */
 
-interface Group {
-  id: string;
-  nice: number;
-}
-
-async function groupOf(pid: number | 'self'): Promise<Group | undefined> {
-  const text = await readFile(`/proc/${pid}/autogroup`, 'utf8').catch(() => undefined);
-  const m = text === undefined ? null : /^\/autogroup-(\d+)\s+nice\s+(-?\d+)/.exec(text);
-  return m?.[1] && m[2] ? { id: m[1], nice: Number(m[2]) } : undefined;
-}
+/** The group as the engine reads it: a CI runner's job is often in the kernel's default group. */
+const groupOf = autogroupOf;
 
 const autogroups = process.platform === 'linux' && existsSync('/proc/self/autogroup');
 const skip = autogroups ? false : 'no autogroups here (/proc/self/autogroup): nothing to lower';
@@ -157,5 +149,40 @@ void describe('the session group of an agent', { skip }, () => {
     const text = await readFile(join(dir, 'group.txt'), 'utf8');
     assert.match(text, new RegExp(`nice ${want}\\n$`));
     assert.doesNotMatch(text, new RegExp(`^/autogroup-${own.id} `), 'a group of its own');
+  });
+});
+
+void describe('reading /proc/<pid>/autogroup', () => {
+  void test('a group of its own: its number and niceness', () => {
+    assert.deepEqual(
+      parseAutogroup('/autogroup-136915 nice 3\n', () => 99),
+      { id: '136915', nice: 3 },
+    );
+  });
+
+  void test("an empty file is the kernel's default group, at the process's own niceness", () => {
+    // A process whose ancestors never started a session (a CI job, a container's first process).
+    assert.deepEqual(
+      parseAutogroup('', () => 5),
+      { id: 'default', nice: 5 },
+    );
+    assert.equal(
+      parseAutogroup('', () => {
+        throw new Error('ESRCH');
+      }),
+      undefined,
+      'gone since the file was read',
+    );
+  });
+
+  void test('no file, or text of another form: no group to speak of', () => {
+    assert.equal(
+      parseAutogroup(undefined, () => 0),
+      undefined,
+    );
+    assert.equal(
+      parseAutogroup('something else', () => 0),
+      undefined,
+    );
   });
 });

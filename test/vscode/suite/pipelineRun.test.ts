@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import { labelOf, openPipeline, pipelineApi, waitFor } from './extensionUnderTest';
+import { autogroupOf } from '../../../src/engine/agents/sessionGroup';
 import type { TestApi } from './harness';
 import { AGENTS } from './trees.test';
 
@@ -57,14 +57,7 @@ async function isAncestor(cwd: string, commit: string, of: string): Promise<bool
  * autogroups' where the kernel has none, else what was seen.
  */
 async function sessionGroupOf(terminal: vscode.Terminal, niceness: number): Promise<string> {
-  const group = (pid: number | 'self'): Promise<{ id: string; nice: number } | undefined> =>
-    readFile(`/proc/${pid}/autogroup`, 'utf8').then(
-      (text) => {
-        const m = /^\/autogroup-(\d+)\s+nice\s+(-?\d+)/.exec(text);
-        return m?.[1] && m[2] ? { id: m[1], nice: Number(m[2]) } : undefined;
-      },
-      () => undefined,
-    );
+  const group = autogroupOf;
   const own = await group('self');
   if (!own) return 'no autogroups';
   const pid = await terminal.processId;
@@ -74,7 +67,7 @@ async function sessionGroupOf(terminal: vscode.Terminal, niceness: number): Prom
   try {
     await waitFor(async () => {
       seen = await group(pid);
-      return seen !== undefined && seen.id !== own.id && seen.nice === target;
+      return seen !== undefined && seen.id !== own.id && seen.id !== 'default' && seen.nice === target;
     }, `the group of ${terminal.name}'s shell to get niceness ${target}`);
     return 'lowered';
   } catch {
