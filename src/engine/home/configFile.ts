@@ -32,7 +32,9 @@ export function parseConfig(raw: string, file: string): PipelineConfig {
   // A byte-order mark (Windows editors write one) is not part of the JSON.
   const text = stripByteOrderMark(raw);
   const json = parseJsonText(text, file, 'invalid-config');
-  const r = configSchema.safeParse(json);
+  // Parsed once per process: zod's generated fast path (compiled with new Function on first use)
+  // costs a command more to build than it saves on one parse.
+  const r = configSchema.safeParse(json, { jitless: true });
   if (!r.success) {
     const path = issuePath(r.error.issues[0]);
     const place = path.length ? placeOfPath(text, path) : null;

@@ -329,7 +329,8 @@ export function readLazySnapshot(lines: SnapshotLines, parseWhole: (json: unknow
     return parseWhole(withTasks(shell, tasks));
   }
 
-  const checked = stateSchema.safeParse(withTasks(shell, {}));
+  // Once per read: without zod's generated fast path, which costs more to build than one parse.
+  const checked = stateSchema.safeParse(withTasks(shell, {}), { jitless: true });
   if (!checked.success) throw snapshotError(file, 'line 2', describeZodError(checked.error));
   const tasks: Record<string, Task> = {};
   const known = new KnownValid();
