@@ -13,6 +13,16 @@ import type { Pipeline } from '../engine/pipeline';
 import { worktreeRootOf } from '../engine/home/pipelineHome';
 import { TerminalRunner } from './terminalRunner';
 
+/**
+ * The niceness of the extension's git worker, and so of its git processes, against the extension
+ * host's. Git's checkouts and merges run in the editor's own scheduling group (agents run in lowered
+ * groups of their own, sessionGroup.ts), and at the host's priority the host waited for a core
+ * behind them: in the extension benchmark, "late 57 ms: on a core 1 ms, waiting for one 67 ms" while
+ * the agents' worktrees were being made. Five gives the host three times git's share of a core when
+ * both want it, and leaves git all of it otherwise.
+ */
+const GIT_WORKER_NICENESS = 5;
+
 export interface LeaderRunOptions {
   /** The extension's folder: dist/ holds the git worker and the scripted agent. */
   extensionPath: string;
@@ -59,11 +69,13 @@ export class LeaderRun {
     const niceness = p.config.agentNiceness;
     const runner =
       o.runner === 'process' ? new ProcessRunner(runDir, { niceness }) : new TerminalRunner(runDir, { niceness });
-    // Git runs in a worker process: thousands of git starts from this host would stall every extension.
+    // Git runs in a worker process: thousands of git starts from this host would stall every
+    // extension. Its git processes yield the cores to the editor (GIT_WORKER_NICENESS).
     const workspace = new RemoteWorkspace(
       join(o.extensionPath, 'dist', 'gitWorker.js'),
       p.home.root,
       worktreeRootOf(p.home, p.config.worktreeRoot),
+      { niceness: GIT_WORKER_NICENESS },
     );
     const monitor = new Monitor({
       pipeline: p,

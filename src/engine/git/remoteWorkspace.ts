@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PriorWork } from '../agents/taskFile';
 import { PipelineError } from '../errors';
@@ -31,6 +32,14 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
     private readonly workerScript: string,
     private readonly repoRoot: string,
     worktreeRoot: string,
+    private readonly options: {
+      /**
+       * How much lower than this process's the worker's priority is, and so its git processes'
+       * (they inherit it). In the extension host, git's checkouts and merges run in the editor's
+       * own scheduling group; at equal priority the host waited tens of ms for a core behind them.
+       */
+      niceness?: number;
+    } = {},
   ) {
     this.worktreeRoot = resolve(repoRoot, worktreeRoot);
   }
@@ -46,6 +55,7 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
         execArgv: [],
         serialization: 'json',
       });
+      lowerPriority(child.pid, this.options.niceness ?? 0);
       let stderr = '';
       child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
       child.on('message', (raw: unknown) => {
@@ -117,5 +127,15 @@ export class RemoteWorkspace implements WorkspacePort, Disposable {
     this.worker = undefined;
     this.ready = undefined;
     if (w?.connected) w.disconnect();
+  }
+}
+
+/** Gives `pid` this process's niceness plus `by` (at most 19); a priority that cannot be lowered stays. */
+function lowerPriority(pid: number | undefined, by: number): void {
+  if (pid === undefined || by <= 0) return;
+  try {
+    setPriority(pid, Math.min(19, getPriority() + by));
+  } catch {
+    // Not permitted or already gone: git runs at the editor's priority, as before.
   }
 }

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { getPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RemoteWorkspace } from '../../../src/engine/git/remoteWorkspace';
 import { initRepo } from '../../../src/engine/git/initRepo';
@@ -54,6 +54,26 @@ test('the git worker prepares a worktree, commits, merges, reports errors as Pip
     await assert.rejects(ws.merge('TASK-003', 'main', 'Merge TASK-003'), (e: unknown) => isGitLockError(e));
     await rm(lock);
     assert.ok((await ws.merge('TASK-003', 'main', 'Merge TASK-003')).merged);
+  } finally {
+    ws.dispose();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the git worker runs, with the git it starts, at the niceness it is given below this process', async (t) => {
+  if (process.platform === 'win32') return t.skip('niceness');
+  assert.ok(existsSync(WORKER), 'build first with `node scripts/build.mjs` (dist/gitWorker.js is missing)');
+  const dir = await mkdtemp(join(tmpdir(), 'remote-ws-'));
+  const repoDir = join(dir, 'repo');
+  const seen = join(dir, 'hook-niceness.txt');
+  const ws = new RemoteWorkspace(WORKER, repoDir, '../worktrees', { niceness: 4 });
+  try {
+    await initRepo(repoDir);
+    // A hook is a process git starts: it says the niceness git itself ran at.
+    const hook = join(repoDir, '.git', 'hooks', 'post-checkout');
+    await writeFile(hook, `#!/bin/sh\nnice > '${seen}'\n`, { mode: 0o755 });
+    await ws.prepare('implementer', 'TASK-001', 'main');
+    assert.equal(Number((await readFile(seen, 'utf8')).trim()), Math.min(19, getPriority() + 4));
   } finally {
     ws.dispose();
     await rm(dir, { recursive: true, force: true });
