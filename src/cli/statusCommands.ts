@@ -21,6 +21,31 @@ export function agentLine(a: Agent, progress: AgentProgress | undefined): string
   return `${head} ${progress.stage} attempt ${progress.attempt}: ${now}${spent}`;
 }
 
+/**
+ * How many of a queue's ids `pipeline status` prints: a pipeline with thousands of tasks printed
+ * each of them (2 905 completed ids in one line on a 6 433-task import). The rest are counted and
+ * the line says where to see them all; `status --json` still lists every one.
+ */
+export const QUEUE_IDS_SHOWN = 20;
+
+/** The task status behind a queue of `status`, where `task list --status` can list that queue alone. */
+const STATUS_OF_QUEUE: Readonly<Record<string, string>> = {
+  unassigned: 'pending',
+  merging: 'merging',
+  blocked: 'blocked',
+  completed: 'done',
+  cancelled: 'cancelled',
+};
+
+/** One queue's ids in `pipeline status`: all of them up to QUEUE_IDS_SHOWN, else the first and a count. */
+export function queueText(queue: string, ids: readonly string[]): string {
+  if (ids.length === 0) return '-';
+  if (ids.length <= QUEUE_IDS_SHOWN) return ids.join(' ');
+  const status = STATUS_OF_QUEUE[queue];
+  const all = status ? `pipeline task list --status ${status}` : 'pipeline status --json';
+  return `${ids.slice(0, QUEUE_IDS_SHOWN).join(' ')} and ${ids.length - QUEUE_IDS_SHOWN} more (${ids.length} in all: \`${all}\` lists them)`;
+}
+
 /** "17:30" in the local zone: a reset within the day reads best as a time of day. */
 function hhmm(iso: string): string {
   const d = new Date(iso);
@@ -51,8 +76,7 @@ export function registerStatusCommands(program: Command): void {
         );
         if (s.orchestration_mode === 'sequential') println(`current task:  ${s.current_task ?? '-'}`);
         println('queues:');
-        for (const [q, ids] of Object.entries(s.queues))
-          println(`  ${q.padEnd(15)} ${ids.length ? ids.join(' ') : '-'}`);
+        for (const [q, ids] of Object.entries(s.queues)) println(`  ${q.padEnd(15)} ${queueText(q, ids)}`);
         if (s.awaiting_review.length)
           println(
             `awaiting review: ${s.awaiting_review.join(' ')} (answer with \`pipeline review <id> approve|changes|block\`)`,
