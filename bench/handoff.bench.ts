@@ -50,6 +50,7 @@ import { initHome } from '../src/engine/home/pipelineInit';
 import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import type { WorkspacePort } from '../src/engine/ports/workspacePort';
 import { msText, reportFigure } from './figures';
+import { describeExtraCaCerts, dropExtraCaCerts } from './nodeStartEnv';
 import { machineCpu, machineCpuSince } from './machineCpu';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 
@@ -570,6 +571,9 @@ function print(results: readonly Figures[]): void {
 }
 
 async function main(): Promise<void> {
+  // The agents (Node programs) start without the machine's NODE_EXTRA_CA_CERTS: see bench/nodeStartEnv.ts.
+  console.log(describeExtraCaCerts());
+  dropExtraCaCerts();
   const tasks = QUICK ? 12 : 30;
   const scenarios: Scenario[] = [
     {

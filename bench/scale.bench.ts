@@ -46,6 +46,7 @@ import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import { Pipeline } from '../src/engine/pipeline';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 import { reportFigure } from './figures';
+import { describeExtraCaCerts, dropExtraCaCerts } from './nodeStartEnv';
 import { idealMakespanMs } from './scaleIdeal';
 import { writePng, writeScaleChart } from './scaleChart';
 import {
@@ -465,6 +466,9 @@ async function measure(agents: number, graph: number[][]): Promise<RunFigures> {
 }
 
 async function main(): Promise<void> {
+  // The agents (Node programs) start without the machine's NODE_EXTRA_CA_CERTS: see bench/nodeStartEnv.ts.
+  console.log(describeExtraCaCerts());
+  dropExtraCaCerts();
   const graph = taskGraph(TASKS);
   const edges = graph.reduce((a, p) => a + p.length, 0);
   if (!SMALL) await cachedRepo(RESULTS, REALISTIC);

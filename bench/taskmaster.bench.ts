@@ -28,6 +28,11 @@
  * undefined"); files it writes itself always have one (it defaults to medium). The generator leaves
  * it out on a few tasks, as older files do, so those get "medium" here, in the file both tools read.
  *
+ * Where the machine sets NODE_EXTRA_CA_CERTS, the commands run without it (every Node process
+ * parses that file's certificates at start, about 45 ms here; see bench/nodeStartEnv.ts), and
+ * Node's floor and `pipeline next` also run with it, so the figure in this machine's own
+ * environment is printed and judged too.
+ *
  * Peak memory is the process's peak resident set, as GNU time reports it (`/usr/bin/time -f %M`);
  * without GNU time, only times are reported.
  *
@@ -44,6 +49,7 @@ import { performance } from 'node:perf_hooks';
 import { initRepo } from '../src/engine/git/initRepo';
 import { generateTaskMasterFile } from '../test/engine/import/generateTaskMaster';
 import { reportFigure } from './figures';
+import { describeExtraCaCerts, EXTRA_CA_CERTS, machineExtraCaCerts, withMachineExtraCaCerts } from './nodeStartEnv';
 
 const QUICK = process.argv.includes('--quick');
 const TASKS = numberArg('--tasks', QUICK ? 500 : 2_000);
@@ -61,11 +67,15 @@ function numberArg(name: string, fallback: number): number {
   return Number.isSafeInteger(v) && v > 0 ? v : fallback;
 }
 
-/** The environment for the measured commands: no API keys, no git overrides, no colours. */
+/**
+ * The environment for the measured commands: no API keys, no git overrides, no colours, and no
+ * NODE_EXTRA_CA_CERTS (bench/nodeStartEnv.ts: where a machine sets it, every Node process parses
+ * its certificates at start; the two series marked "with NODE_EXTRA_CA_CERTS" put it back).
+ */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/API_KEY|_TOKEN$|^GIT_/i.test(k)) continue;
+    if (/API_KEY|_TOKEN$|^GIT_/i.test(k) || k === EXTRA_CA_CERTS) continue;
     env[k] = v;
   }
   return { ...env, NO_COLOR: '1', FORCE_COLOR: '0', GIT_TERMINAL_PROMPT: '0' };
@@ -88,13 +98,13 @@ const GNU_TIME = ['/usr/bin/time', '/bin/time'].find(
   (t) => existsSync(t) && spawnSync(t, ['-f', '%M', 'true'], { encoding: 'utf8' }).status === 0,
 );
 
-function timed(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Run {
+function timed(cmd: string, args: string[], cwd: string, env = cleanEnv(), timeoutMs = 120_000): Run {
   const memFile = GNU_TIME ? join(tmpdir(), `tm-bench-mem-${process.pid}`) : undefined;
   const [file, argv] = GNU_TIME && memFile ? [GNU_TIME, ['-f', '%M', '-o', memFile, cmd, ...args]] : [cmd, args];
   const t0 = performance.now();
   const r = spawnSync(file, argv, {
     cwd,
-    env: cleanEnv(),
+    env,
     encoding: 'utf8',
     timeout: timeoutMs,
     maxBuffer: 64 * 1024 * 1024,
@@ -226,6 +236,7 @@ async function main(): Promise<void> {
     console.log(
       `Task Master next vs pipeline run --dry (Node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}${QUICK ? ', quick' : ''})`,
     );
+    console.log(describeExtraCaCerts());
     console.log(
       `file: ${(text.length / 1024 / 1024).toFixed(1)} MB, ${masterTasks} tasks + ${masterSubtasks} subtasks in master (${subtasks} subtasks in all tags); priority filled in on ${filled} task(s); pipeline imported ${imported} task(s) in ${imp.ms.toFixed(0)} ms`,
     );
@@ -270,7 +281,31 @@ async function main(): Promise<void> {
         picked: '',
       });
     }
-    const series: Series[] = [floor, ...ours];
+    // Where the machine sets NODE_EXTRA_CA_CERTS, Node's floor and `pipeline next` with it too, so
+    // the figures with the machine's own environment are printed beside those without it.
+    const withCerts: Series[] = [];
+    if (machineExtraCaCerts() !== undefined) {
+      const env = withMachineExtraCaCerts(cleanEnv());
+      withCerts.push(
+        {
+          name: `node -e "" (with ${EXTRA_CA_CERTS})`,
+          command: 'node -e ""',
+          run: () => timed(process.execPath, ['-e', ''], repo, env),
+          runs: [],
+          peaksMb: [],
+          picked: '-',
+        },
+        {
+          name: `pipeline next (with ${EXTRA_CA_CERTS})`,
+          command: 'node dist/cli.js next',
+          run: () => timed(process.execPath, [CLI, 'next'], repo, env),
+          runs: [],
+          peaksMb: [],
+          picked: '',
+        },
+      );
+    }
+    const series: Series[] = [floor, ...ours, ...withCerts];
     const tm = taskMasterBinary();
     let tmNote = '';
     let tmText: Series | undefined;
@@ -399,7 +434,7 @@ async function main(): Promise<void> {
           }`,
         );
       };
-      for (const s of ours) if (s.runs.length) line(s.name, median(s.runs), peak(s));
+      for (const s of [...ours, ...withCerts.slice(1)]) if (s.runs.length) line(s.name, median(s.runs), peak(s));
       line('first pipeline status', firstStatus.ms, firstStatus.peakMb);
     }
     console.log(
