@@ -26,7 +26,10 @@
  * is the handoff from when both the marker and a free agent exist (what the engine can speed up),
  * and "busy" how long the next agent was still busy. Lock wait is the time git operations
  * waited for the git layer's locks (repoLock.ts), by lock level. Figures are printed next to the
- * budgets and written to bench/results/handoff.json (gitignored); nothing is asserted.
+ * budgets and written to bench/results/handoff.json (gitignored); nothing is asserted. Before the
+ * runs and after them it measures what a process, `git --version` and `git status` cost on the
+ * machine (processCost.ts): every hand-off is a dozen git processes, so the figures of two machines,
+ * or two days of one virtual machine, are compared through those.
  *
  * Run: node --expose-gc --import tsx bench/handoff.bench.ts [--quick] [--small] [--only <text>] [--timeline]
  *   --quick: runs 1–4 with fewer handoffs, no seed run; --only: the runs whose label has <text>;
@@ -51,6 +54,7 @@ import { DEFAULT_STAGES } from '../src/engine/model/configSchema';
 import type { WorkspacePort } from '../src/engine/ports/workspacePort';
 import { msText, reportFigure } from './figures';
 import { describeExtraCaCerts, dropExtraCaCerts } from './nodeStartEnv';
+import { processCosts, processCostText } from './processCost';
 import { machineCpu, machineCpuSince } from './machineCpu';
 import { cachedRepo, cloneRepo, REALISTIC } from './handoffRepo';
 
@@ -636,13 +640,26 @@ async function main(): Promise<void> {
     if (Date.now() - t > 1000)
       console.log(`made the benchmark repository in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }
+  // What a process and git cost here, before the runs and after them: the figures move with it.
+  const costDir = await mkdtemp(join(tmpdir(), 'pipeline-handoff-cost-'));
+  const costRepo = join(costDir, 'repo');
+  if (SMALL) await initRepo(costRepo, { files: { 'README.md': '# Handoff benchmark\n' } });
+  else await cloneRepo(await cachedRepo(RESULTS, REALISTIC), costRepo);
+  const costWhere = SMALL ? 'a one-file repository' : `a clone of the ${REALISTIC.files}-file repository`;
+  const costBefore = processCosts(costRepo, costWhere);
+  console.log(`what a process costs here before the runs: ${processCostText(costBefore)}`);
   const results: Figures[] = [];
   for (const sc of scenarios.filter((x) => ONLY === undefined || x.label.includes(ONLY))) {
     (globalThis as { gc?: () => void }).gc?.();
     process.stdout.write(`running: ${sc.label} (${sc.tasks} tasks)…\n`);
     results.push(await measure(sc));
   }
+  const costAfter = processCosts(costRepo, costWhere);
+  await rm(costDir, { recursive: true, force: true });
   print(results);
+  console.log('');
+  console.log(`what a process costs here before the runs: ${processCostText(costBefore)}`);
+  console.log(`and after them: ${processCostText(costAfter)}`);
   for (const f of results) {
     if (f.budgetP95Ms === null) continue;
     reportFigure({
@@ -664,7 +681,7 @@ async function main(): Promise<void> {
   await mkdir(RESULTS, { recursive: true });
   await writeFile(
     join(RESULTS, 'handoff.json'),
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: cpus().length, quick: QUICK, repository: SMALL ? 'one file' : REALISTIC, runs: results }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cores: cpus().length, quick: QUICK, repository: SMALL ? 'one file' : REALISTIC, processCost: { before: costBefore, after: costAfter }, runs: results }, null, 2)}\n`,
   );
   console.log(`\nwrote ${join('bench', 'results', 'handoff.json')}`);
 }
