@@ -16,7 +16,7 @@ import { ensureBranch } from './branches';
 import { taskWork } from './changes';
 import { MergeConflictError } from './gitErrors';
 import { GitRepo, type GitRepoOptions } from './gitRepo';
-import { mergeTask } from './merge';
+import { MergeTrains } from './mergeTrain';
 import { deleteMergedBranch } from './mergedBranches';
 import { repairRepository, type RepairReport } from './repair';
 import { readLooseRef } from './worktreeRegistry';
@@ -33,7 +33,12 @@ export class GitWorkspace implements WorkspacePort {
   /** Prior work read during `prepare`, by task and base, for the `priorWork` call that follows it. */
   private readonly prefetched = new Map<string, { at: number; head: string; work: Promise<PriorWork> }>();
 
-  constructor(readonly worktrees: Worktrees) {}
+  /** Merges into a target that arrive while one runs leave together (mergeTrain.ts). */
+  private readonly trains: MergeTrains;
+
+  constructor(readonly worktrees: Worktrees) {
+    this.trains = new MergeTrains(worktrees.repo);
+  }
 
   /** The repository containing `repoDir`, with agent worktrees under `worktreeRoot` (relative to its root). */
   static async open(repoDir: string, worktreeRoot: string, options: GitRepoOptions = {}): Promise<GitWorkspace> {
@@ -114,13 +119,10 @@ export class GitWorkspace implements WorkspacePort {
   }
 
   async merge(taskId: string, into: string, message: string): Promise<MergeOutcome> {
-    try {
-      const r = await mergeTask(this.repo, taskBranch(taskId), into, message);
-      return { merged: true, commit: r.sha };
-    } catch (e) {
-      if (e instanceof MergeConflictError) return { merged: false, conflicts: [...e.files] };
-      throw e;
-    }
+    const r = await this.trains.merge(taskBranch(taskId), into, message);
+    if (r.ok) return { merged: true, commit: r.result.sha };
+    if (r.error instanceof MergeConflictError) return { merged: false, conflicts: [...r.error.files] };
+    throw r.error;
   }
 
   async deleteMergedBranch(taskId: string, into: string): Promise<BranchCleanup> {

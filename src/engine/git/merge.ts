@@ -79,6 +79,53 @@ export interface MergeResult {
   readonly attempts: number;
 }
 
+/** One merge step, computed in the object database only: what `into` would move to. */
+export type MergeStep =
+  | { readonly kind: MergeKind; readonly sha: string }
+  | { readonly kind: 'conflict'; readonly error: MergeConflictError };
+
+/**
+ * Merges commit `theirs` (the tip of `branch`) into commit `ours` (of `into`) without moving any ref
+ * or touching any worktree: `ours` itself when it already contains `theirs`, `theirs` when `ours`
+ * can fast-forward to it (unless `fastForward` is false), else a new merge commit with parents
+ * (ours, theirs) and `message`; or the conflict, with its files.
+ */
+export async function mergeCommit(
+  repo: GitRepo,
+  ours: string,
+  theirs: string,
+  branch: string,
+  into: string,
+  message: string,
+  options: Pick<MergeOptions, 'fastForward' | 'conflictFix'> = {},
+): Promise<MergeStep> {
+  // One merge-base answers both questions: it is `theirs` exactly when `theirs` is an ancestor of
+  // `ours` (nothing to merge), `ours` exactly when `into` can fast-forward. None: merge-tree
+  // refuses unrelated histories below.
+  const mb = await repo.readResult(['merge-base', ours, theirs], { okExitCodes: [0, 1] });
+  const base = mb.exitCode === 0 ? mb.stdout.trim() : undefined;
+  if (base === theirs) return { kind: 'up-to-date', sha: ours };
+  if ((options.fastForward ?? true) && base === ours) return { kind: 'fast-forward', sha: theirs };
+  const dry = await mergeTree(repo, ours, theirs);
+  if (!dry.clean || !dry.tree) {
+    return {
+      kind: 'conflict',
+      error: new MergeConflictError(
+        branch,
+        into,
+        dry.conflicts,
+        options.conflictFix ??
+          `Bring ${branch} up to date with ${into} and resolve the conflicts there (the pipeline sends the task back to rework), then merge again.`,
+      ),
+    };
+  }
+  const tree = dry.tree;
+  const sha = await withMessageFile(message, async (file) =>
+    (await repo.mutate(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', file])).trim(),
+  );
+  return { kind: 'merge', sha };
+}
+
 /**
  * Merges `branch` into `into`: dry run, then a merge commit with parents (into, branch) made from
  * the dry run's tree (or a fast-forward), then `into` advances by compare-and-swap. If `into` moved
@@ -107,35 +154,10 @@ export async function mergeTask(
         : ((await looseBranchTips(repo, [branch, into])) ?? (await branchTips(repo, [branch, into])));
       const theirs = tips.get(branch) ?? (await requireBranch(repo, branch, 'branch to merge'));
       const ours = tips.get(into) ?? (await requireBranch(repo, into, 'target branch'));
-      // One merge-base answers both questions: it is `theirs` exactly when `theirs` is an ancestor of
-      // `ours` (nothing to merge), `ours` exactly when `into` can fast-forward. None: merge-tree
-      // refuses unrelated histories below.
-      const mb = await repo.readResult(['merge-base', ours, theirs], { okExitCodes: [0, 1] });
-      const base = mb.exitCode === 0 ? mb.stdout.trim() : undefined;
-      if (base === theirs) return { sha: ours, kind: 'up-to-date', attempts: attempt };
-
-      let next: string;
-      let kind: MergeKind;
-      if ((options.fastForward ?? true) && base === ours) {
-        next = theirs;
-        kind = 'fast-forward';
-      } else {
-        const dry = await mergeTree(repo, ours, theirs);
-        if (!dry.clean || !dry.tree) {
-          throw new MergeConflictError(
-            branch,
-            into,
-            dry.conflicts,
-            options.conflictFix ??
-              `Bring ${branch} up to date with ${into} and resolve the conflicts there (the pipeline sends the task back to rework), then merge again.`,
-          );
-        }
-        const tree = dry.tree;
-        next = await withMessageFile(message, async (file) =>
-          (await repo.mutate(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', file])).trim(),
-        );
-        kind = 'merge';
-      }
+      const step = await mergeCommit(repo, ours, theirs, branch, into, message, options);
+      if (step.kind === 'conflict') throw step.error;
+      if (step.kind === 'up-to-date') return { sha: ours, kind: 'up-to-date', attempts: attempt };
+      const { sha: next, kind } = step;
 
       await options.beforeAdvance?.(attempt);
       const outcome = await advanceBranch(repo, into, next, ours, `pipeline: ${kind} ${branch} into ${into}`);
