@@ -4,6 +4,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { ensureAgentClis } from './agentClis/install.mjs';
 
 function collect(dir) {
   const out = [];
@@ -22,6 +23,18 @@ const files = collect('test')
   .sort();
 if (files.length === 0) {
   console.error('no test files matched');
+  process.exit(1);
+}
+// The agent CLIs' tests run the real CLIs at pinned versions: on a fresh machine they are installed
+// first (from the npm registry, into .agent-clis/; a no-op once there), as runVsCodeTests.mjs
+// installs the VS Code test host, so that `npm test` alone passes.
+try {
+  await ensureAgentClis({ log: (m) => console.log(m) });
+} catch (e) {
+  console.error(
+    `Could not install the pinned agent CLIs that the tests run: ${e instanceof Error ? e.message : String(e)}`,
+  );
+  console.error('Install them with `node scripts/agentClis/install.mjs`, then run the tests again.');
   process.exit(1);
 }
 // Each file is one test to the runner. The time limit only catches a hang: it is set far above what a
