@@ -109,8 +109,9 @@ function toolCalls(server: ModelServer): { action: ModelAction; result: string }
 
 void test('claude: one stage end to end: reads the task file, writes, runs the tests, commits, appends the marker', async (t) => {
   const usage = { input: 1500, output: 60, cacheRead: 400, cacheWrite: 200 };
-  const server = await startAnthropicServer(stageModel({ testCommand: 'npm test', usage }));
+  // The stage first: it fails at once when the CLI is missing, before a server would keep the file running.
   const s = await stage();
+  const server = await startAnthropicServer(stageModel({ testCommand: 'npm test', usage }));
   try {
     // Recording the fixture: a test command slow enough (over about 3 s) that Claude Code reports it
     // as a task (`system/task_started`, `system/task_notification`), so the sample holds every kind.
@@ -232,8 +233,8 @@ void test('claude: one stage end to end: reads the task file, writes, runs the t
 });
 
 void test('claude: a denied default stays denied: --settings carries the user narrowing the permissions', async () => {
-  const server = await startAnthropicServer(stageModel({ testCommand: 'npm test' }));
   const s = await stage({ permissions: { deny: ['Bash(git commit:*)'] } });
+  const server = await startAnthropicServer(stageModel({ testCommand: 'npm test' }));
   try {
     const run = await runCli(s.argv, { cwd: s.repo.worktree, env: claudeEnv(s, server) });
     assert.equal(run.code, 0, run.output.slice(-3000));
@@ -281,8 +282,8 @@ async function failedRun(
   vars: Record<string, string>,
   opts: Partial<ResolveOptions> = {},
 ) {
-  const server = model ? await startAnthropicServer(model) : null;
   const s = await stage(opts);
+  const server = model ? await startAnthropicServer(model) : null;
   try {
     const run = await runCli(s.argv, { cwd: s.repo.worktree, env: claudeEnv(s, server, vars) });
     const failure = claudeAdapter.classify({ code: run.code, signal: run.signal }, tailOf(run.output));

@@ -101,6 +101,8 @@ async function runStage(
     gitDirs?: (dirs: string[]) => string[];
   } = {},
 ): Promise<Stage> {
+  // Fails at once when the CLI is missing, before a server would keep the file running.
+  const codex = agentCliPath('codex');
   const made = await tempRepo(parent === undefined ? {} : { parent });
   const repo = opts.gitDirs ? { ...made, gitWritableDirs: opts.gitDirs(made.gitWritableDirs) } : made;
   const server = await startOpenAIServer(model);
@@ -113,7 +115,7 @@ async function runStage(
   const taskFile = await writeTaskFile(repo);
   const inv = codexAdapter.invocation(contextOf(repo, taskFile, opts.permissions));
   assert.equal(inv.argv[0], 'codex');
-  const run = await runCli([agentCliPath('codex'), ...inv.argv.slice(1)], {
+  const run = await runCli([codex, ...inv.argv.slice(1)], {
     cwd: repo.worktree,
     env: { ...codexEnv(repo.home, opts.key === undefined ? 'sk-local-test' : opts.key), ...inv.env },
     ...(opts.stopWhen ? { stopWhen: opts.stopWhen } : {}),
