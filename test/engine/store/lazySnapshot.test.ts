@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -100,6 +101,40 @@ void test('a reader of a snapshot in the task-lines layout gets the state the wr
     await r.close();
   } finally {
     await removeDir(dir);
+  }
+});
+
+void test('an index of plain ASCII and one with other characters read the same (latin1 and UTF-8 paths)', async () => {
+  // 1 200 tasks make an index line of over 1 MB, which Node hands to V8 as an external string when
+  // read as latin1; the second state has one title with characters beyond ASCII, so its index is
+  // read as UTF-8. Both must come back exactly as written.
+  for (const odd of [undefined, 'Café ✓ — naïve 日本']) {
+    const dir = await tempDir();
+    try {
+      const tasks = Array.from({ length: 1_200 }, (_, i) =>
+        newTask(`TASK-${String(i + 1).padStart(4, '0')}`, i + 1, {
+          title: i === 600 && odd ? odd : `Plain title number ${i + 1} ${'x'.repeat(800)}`,
+        }),
+      );
+      const records: StateRecord[] = tasks.map((task) => ({ type: 'task.added', task }));
+      const { store, lease } = await writer(dir);
+      await store.commit(records);
+      await store.snapshotNow();
+      await store.close();
+      await lease.release();
+      const [name] = await snapshots(dir);
+      const { body } = decodeSnapshot(await readFile(join(dir, name!)));
+      const indexLine = body.toString('utf8').split('\n')[1]!;
+      assert.ok(Buffer.byteLength(indexLine) > 1_000_000, 'the index line is large enough for an external string');
+      assert.equal(!isAscii(Buffer.from(indexLine)), odd !== undefined);
+
+      const r = await reader(dir);
+      assert.equal(r.state.tasks['TASK-0601']!.title, tasks[600]!.title);
+      assert.deepEqual(r.state, replayReference(records));
+      await r.close();
+    } finally {
+      await removeDir(dir);
+    }
   }
 });
 
