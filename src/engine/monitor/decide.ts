@@ -24,6 +24,8 @@ export interface DecideInput {
   now: number;
   /** Idle agents that cannot start yet (see PlanOptions.unavailable). */
   unavailable?: (agentId: string) => boolean;
+  /** False: leave `idle` null without looking at every task (a dry run does not show it). */
+  idleReport?: boolean;
 }
 
 export interface IdleReport {
@@ -53,7 +55,14 @@ export function eligibility(state: PipelineState, config: PipelineConfig): (t: T
   return rolloutEligibility(state, config) ?? (() => true);
 }
 
-export function decide({ state, config, scheduler, now, unavailable }: DecideInput): Decision {
+export function decide({
+  state,
+  config,
+  scheduler,
+  now,
+  unavailable,
+  idleReport: wantIdle = true,
+}: DecideInput): Decision {
   const eligible = eligibility(state, config);
   const shadow = state.mode === 'shadow';
   const promote = scheduler.readyPending().filter((id) => eligible(state.tasks[id]!));
@@ -63,7 +72,7 @@ export function decide({ state, config, scheduler, now, unavailable }: DecideInp
   const plan: PlanResult = draining
     ? { assignments: [], wakeAt: null }
     : scheduler.plan(state.orchestration_mode, state, { now, eligible, ...(unavailable ? { unavailable } : {}) });
-  const idle = idleReport(state, now, shadow, eligible, plan);
+  const idle = wantIdle ? idleReport(state, now, shadow, eligible, plan) : null;
   return { promote, draining, shadow, plan, idle };
 }
 
