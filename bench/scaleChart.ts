@@ -89,6 +89,17 @@ export function scaleChartSvg(input: ChartInput): string {
     `<polyline fill="none" ${attrs} points="${pts.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`;
   const dots = (pts: [number, number][], color: string) =>
     pts.map(([a, b]) => `<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="4" fill="${color}"/>`).join('');
+  // A chart of one run (`--agents 16`) has no line to draw: a short level mark shows its budget and
+  // nominal ideal instead.
+  const marks = (pts: [number, number][], attrs: string) =>
+    pts.length !== 1
+      ? ''
+      : pts
+          .map(
+            ([a, b]) =>
+              `<line x1="${(x(a) - 14).toFixed(1)}" x2="${(x(a) + 14).toFixed(1)}" y1="${y(b).toFixed(1)}" y2="${y(b).toFixed(1)}" ${attrs}/>`,
+          )
+          .join('');
   const ideal = runs.map((r) => [r.agents, r.idealMeasured.throughputPerMin] as [number, number]);
   const nominal = runs.map((r) => [r.agents, r.idealNominal.throughputPerMin] as [number, number]);
   const budget = runs.map(
@@ -97,9 +108,11 @@ export function scaleChartSvg(input: ChartInput): string {
   const measured = runs.map((r) => [r.agents, r.throughputPerMin] as [number, number]);
   out.push(
     line(nominal, 'stroke="#999" stroke-width="1.5" stroke-dasharray="2 4"'),
+    marks(nominal, 'stroke="#999" stroke-width="1.5" stroke-dasharray="2 4"'),
     line(ideal, 'stroke="#2e7d32" stroke-width="2"'),
     dots(ideal, '#2e7d32'),
     line(budget, 'stroke="#2e7d32" stroke-width="1.5" stroke-dasharray="6 4"'),
+    marks(budget, 'stroke="#2e7d32" stroke-width="1.5" stroke-dasharray="6 4"'),
     line(measured, 'stroke="#1565c0" stroke-width="2.5"'),
     dots(measured, '#1565c0'),
   );

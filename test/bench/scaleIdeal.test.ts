@@ -56,3 +56,36 @@ test('the chart shows each run with its share of the ideal', () => {
   assert.match(svg, /15\.0\/min, 75 % of ideal/);
   assert.match(svg, /budget: 90 % of ideal/);
 });
+
+test('a chart of one run marks its budget and nominal ideal, which have no line to draw', () => {
+  const one = (runs: number) =>
+    scaleChartSvg({
+      at: '2026-01-01T00:00:00Z',
+      tasks: 1000,
+      agentMs: 2000,
+      cores: 2,
+      budget: { fractionOfIdeal: 0.9 },
+      runs: [4, 8, 16].slice(0, runs).map((agents) => ({
+        agents,
+        merged: 1000,
+        tasks: 1000,
+        throughputPerMin: 90,
+        idealMeasured: { throughputPerMin: 100 },
+        idealNominal: { throughputPerMin: 120 },
+        ofIdeal: 0.9,
+        loadBefore: [0.3, 0.3, 0.3],
+        loadAfter: [12, 8, 4],
+      })),
+    });
+  const levelMarks = (svg: string) => [
+    ...svg.matchAll(/<line x1="([\d.]+)" x2="([\d.]+)" y1="([\d.]+)" y2="\3"[^>]*dasharray/g),
+  ];
+  // With several runs the lines show them, and the legend's two samples are the only level dashes;
+  // one run adds a short level mark for its budget (90 % of 100) and one for its nominal ideal (120).
+  assert.equal(levelMarks(one(3)).length, 2);
+  const marks = levelMarks(one(1));
+  assert.equal(marks.length, 4);
+  const [budget, nominal] = marks.slice(0, 2).sort((a, b) => Number(b[3]) - Number(a[3]));
+  assert.ok(Number(nominal![3]) < Number(budget![3]), 'the nominal ideal is drawn above the budget');
+  assert.equal(Number(budget![2]) - Number(budget![1]), 28);
+});
